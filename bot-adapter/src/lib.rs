@@ -1,0 +1,2 @@
+//! # bot-adapter (placeholder)
+#![deny(missing_docs)]

@@ -1,0 +1,24 @@
+//! # media-core — the foundation of Verbatim's pipeline
+//!
+//! ```text
+//! bot-adapter ──► [media-core: queue ─► timeline + jitter ─► mixer] ──► codecs ──► muxer
+//! ```
+//!
+//! Everything a recording needs that is neither a codec nor a file format lives here, as plain structs driven
+//! by explicit media time (sans-IO): nothing in this crate reads a clock, opens a file or spawns a thread.
+//!
+//! * [`time`]: typed 100 ns media time ([`MediaTime`], [`SourceTimestamp`]).
+//! * [`frame`]: audio and video frames carrying `bytes::Bytes` payloads, moved and never copied.
+//! * [`queue`]: bounded lock-free SPSC queues with a stated overflow policy and counters.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod queue;
+pub mod time;
+
+pub use frame::{
+    AudioFormat, AudioFrame, Frame, FrameTiming, Msi, SourceId, StreamKind, VideoCodec,
+    VideoFormat, VideoFrame,
+};
+pub use time::{MediaTime, SourceTimestamp};

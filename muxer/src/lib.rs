@@ -1,0 +1,2 @@
+//! # muxer — files on disk (placeholder; see issue 4)
+#![deny(missing_docs)]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages Verbatim's build and tests need on a fresh Debian machine.
+#   cmake      - the `opus` crate builds bundled libopus with cmake
+#   nasm       - openh264's assembly kernels (2.6x faster H.264)
+#   pkg-config - -sys crates probe with it
+#   ffmpeg     - ffprobe/ffmpeg check every file we write, in tests
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+pkgs=(cmake nasm pkg-config ffmpeg)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup: ${pkgs[*]} present"

@@ -1,0 +1,2 @@
+//! # verbatim — façade (placeholder)
+#![deny(missing_docs)]
