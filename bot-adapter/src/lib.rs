@@ -1,2 +1,17 @@
-//! # bot-adapter (placeholder)
+//! # bot-adapter — where media enters Verbatim
+//!
+//! ```text
+//! [bot-adapter: SDK-shaped buffers ─► push API ─► SPSC queue] ──► media-core (timeline, jitter, mixer) ──► …
+//! ```
+//!
+//! * [`sdk`]: types that mirror what the Teams media SDK hands a bot (`AudioMediaBuffer` with up to four
+//!   `UnmixedAudioBuffer`s, `VideoMediaBuffer`, roster and dominant-speaker events).
+//! * [`ingest`]: the push API the bot's event handlers call — never blocks, never allocates per frame — and
+//!   the [`ingest::IngestEvent`]s the media worker receives.
+//! * [`annexb`]: the key-frame check the ingest path needs.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod annexb;
+pub mod ingest;
+pub mod sdk;
