@@ -10,12 +10,17 @@
 //! * [`time`]: typed 100 ns media time ([`MediaTime`], [`SourceTimestamp`]).
 //! * [`frame`]: audio and video frames carrying `bytes::Bytes` payloads, moved and never copied.
 //! * [`queue`]: bounded lock-free SPSC queues with a stated overflow policy and counters.
+//! * [`timeline`]: one recording timeline; per-source clocks that map sender timestamps onto it (zero
+//!   timestamps, jumps, drift).
+//! * [`jitter`]: per-source reordering, duplicate and late detection, bounded waiting for missing frames.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod frame;
+pub mod jitter;
 pub mod queue;
 pub mod time;
+pub mod timeline;
 
 pub use frame::{
     AudioFormat, AudioFrame, Frame, FrameTiming, Msi, SourceId, StreamKind, VideoCodec,

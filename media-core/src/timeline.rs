@@ -1,0 +1,527 @@
+//! The recording timeline: where each source's frames go in recording time.
+//!
+//! One recording has one timeline, counted from the **origin**: the call reference clock value at recording
+//! start ([`Timeline`]). Every source stamps frames in its own clock domain (Teams `OriginalSenderTimestamp`),
+//! and the platform tells us when each frame was delivered on the common reference clock
+//! (`AudioMediaBuffer.Timestamp`). A [`SourceClock`] per source turns the pair into:
+//!
+//! * a **key**: the frame's index in the sender's sequence, for the jitter buffer (exact even under jitter,
+//!   because consecutive sender timestamps are one frame apart);
+//! * a **target**: the recording time of the frame's first sample.
+//!
+//! ## How the target is estimated
+//! For a timed frame with sender time `u` (relative to the segment anchor) delivered at reference time `r`,
+//! the one-way delay plus the clock offset is `y = r - u`. Network jitter only ever *adds* delay, so the
+//! **lower envelope** of `y` tracks offset and drift: the clock keeps the minimum `y` of every 2 s window of
+//! sender time, fits a line through those minima by least squares (its slope is the sender's drift against the
+//! reference clock, trusted once the minima span 20 s, clamped to ±1000 ppm), and places the frame at
+//! `target = u + envelope(u) - packetization` (a frame can only arrive once it is complete, so one frame of
+//! delay is assumed to be packetization, not network).
+//!
+//! ## Discontinuities
+//! * **Zero timestamps** (Teams sends 0 for the first seconds and after reconnects): the frame is placed by its
+//!   delivery time and keyed as the next frame after the previous one (unless the reference time shows a
+//!   gap of more than [`ClockConfig::untimed_gap`]). Such frames are counted as `untimed`.
+//! * **Jumps** (backward after a reconnect, or forward): a timed frame whose `y` is more than
+//!   [`ClockConfig::jump_threshold`] off the envelope is an outlier. A single outlier is refused (a corrupt or
+//!   far-future timestamp must not move the timeline); [`ClockConfig::jump_confirm`] outliers in a row start a
+//!   new segment anchored at the delivery time, and keys continue after the last one.
+
+use std::collections::VecDeque;
+
+use crate::time::{MediaTime, SourceTimestamp};
+
+/// The recording timeline's origin: maps the call reference clock onto recording time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeline {
+    origin: SourceTimestamp,
+}
+
+impl Timeline {
+    /// A timeline whose zero is the reference clock value `origin`.
+    pub fn new(origin: SourceTimestamp) -> Self {
+        Timeline { origin }
+    }
+    /// The reference clock value at recording time zero.
+    pub fn origin(&self) -> SourceTimestamp {
+        self.origin
+    }
+    /// Recording time of a reference clock value (negative before the origin).
+    pub fn to_recording(&self, reference: SourceTimestamp) -> MediaTime {
+        reference.since(self.origin)
+    }
+}
+
+/// Tuning of a [`SourceClock`]. The defaults suit Teams' 20 ms audio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockConfig {
+    /// Duration of one frame (sender timestamps advance by this much per frame).
+    pub frame: MediaTime,
+    /// Delay assumed to be packetization rather than network (subtracted from delivery time).
+    pub packetization: MediaTime,
+    /// How far off the envelope a timed frame must be to count as a timestamp jump.
+    pub jump_threshold: MediaTime,
+    /// How many outliers in a row start a new segment.
+    pub jump_confirm: u32,
+    /// Width (in sender time) of one envelope window.
+    pub window: MediaTime,
+    /// How many envelope windows are kept for the fit.
+    pub history: usize,
+    /// Span of sender time the windows must cover before a drift slope is trusted.
+    pub min_fit_span: MediaTime,
+    /// Largest drift accepted, in parts per million.
+    pub max_drift_ppm: i64,
+    /// A delivery-time step above which untimed frames are treated as separated by a gap.
+    pub untimed_gap: MediaTime,
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        ClockConfig {
+            frame: MediaTime::from_millis(20),
+            packetization: MediaTime::from_millis(20),
+            jump_threshold: MediaTime::from_millis(1000),
+            jump_confirm: 3,
+            window: MediaTime::from_secs(2),
+            history: 32,
+            min_fit_span: MediaTime::from_secs(20),
+            max_drift_ppm: 1000,
+            untimed_gap: MediaTime::from_millis(100),
+        }
+    }
+}
+
+/// Where a frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapped {
+    /// Index in the source's frame sequence (strictly increasing across segments).
+    pub key: i64,
+    /// Recording time of the frame's first sample.
+    pub target: MediaTime,
+    /// False when the frame had no sender timestamp.
+    pub timed: bool,
+    /// True when this frame started a new segment (a timestamp jump was confirmed).
+    pub new_segment: bool,
+}
+
+/// The result of mapping one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOutcome {
+    /// Place the frame.
+    Mapped(Mapped),
+    /// The timestamp is implausible (far off the envelope, not yet confirmed as a jump): drop and count.
+    Outlier,
+}
+
+/// Counters of one source clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockStats {
+    /// Frames without a sender timestamp.
+    pub untimed: u64,
+    /// Frames refused as timestamp outliers.
+    pub outliers: u64,
+    /// New segments started by confirmed jumps (and by the first timed frame after untimed ones).
+    pub segments: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    src_anchor: SourceTimestamp,
+    key_anchor: i64,
+}
+
+/// Lower-envelope tracker: (u, y) minima per window and a least-squares line through them.
+#[derive(Debug)]
+struct Envelope {
+    window_start: i64,
+    current: Option<(i64, i64)>,
+    history: VecDeque<(i64, i64)>,
+    slope: f64,
+    offset: f64,
+}
+
+impl Envelope {
+    fn new(capacity: usize) -> Self {
+        Envelope {
+            window_start: 0,
+            current: None,
+            history: VecDeque::with_capacity(capacity),
+            slope: 0.0,
+            offset: 0.0,
+        }
+    }
+
+    fn reset(&mut self, u: i64, y: i64) {
+        self.history.clear();
+        self.window_start = u;
+        self.current = Some((u, y));
+        self.slope = 0.0;
+        self.offset = y as f64;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.current.is_none() && self.history.is_empty()
+    }
+
+    fn predict(&self, u: i64) -> f64 {
+        self.offset + self.slope * u as f64
+    }
+
+    fn observe(&mut self, u: i64, y: i64, cfg: &ClockConfig) {
+        if u >= self.window_start.saturating_add(cfg.window.ticks()) {
+            if let Some(min) = self.current.take() {
+                if self.history.len() >= cfg.history.max(1) {
+                    self.history.pop_front();
+                }
+                self.history.push_back(min);
+                self.refit(cfg);
+            }
+            let w = cfg.window.ticks().max(1);
+            self.window_start = u - (u - self.window_start).rem_euclid(w);
+        }
+        match self.current {
+            Some((_, cy)) if cy <= y => {}
+            _ => self.current = Some((u, y)),
+        }
+        // The offset follows any new minimum at once (only ever downward between refits).
+        let cand = y as f64 - self.slope * u as f64;
+        if cand < self.offset {
+            self.offset = cand;
+        }
+    }
+
+    fn refit(&mut self, cfg: &ClockConfig) {
+        let n = self.history.len();
+        let (first, last) = match (self.history.front(), self.history.back()) {
+            (Some(f), Some(l)) => (*f, *l),
+            _ => return,
+        };
+        if n >= 3 && last.0 - first.0 >= cfg.min_fit_span.ticks() {
+            let nf = n as f64;
+            let mu = self.history.iter().map(|p| p.0 as f64).sum::<f64>() / nf;
+            let my = self.history.iter().map(|p| p.1 as f64).sum::<f64>() / nf;
+            let (mut sxy, mut sxx) = (0.0, 0.0);
+            for &(u, y) in &self.history {
+                let du = u as f64 - mu;
+                sxy += du * (y as f64 - my);
+                sxx += du * du;
+            }
+            if sxx > 0.0 {
+                let lim = cfg.max_drift_ppm as f64 * 1e-6;
+                self.slope = (sxy / sxx).clamp(-lim, lim);
+            }
+        }
+        let mut off = f64::INFINITY;
+        for &(u, y) in self.history.iter().chain(self.current.iter()) {
+            off = off.min(y as f64 - self.slope * u as f64);
+        }
+        if off.is_finite() {
+            self.offset = off;
+        }
+    }
+}
+
+/// Maps one source's frames onto the recording timeline (see the module docs).
+///
+/// # Examples
+/// ```
+/// use media_core::timeline::{ClockConfig, MapOutcome, SourceClock};
+/// use media_core::{MediaTime, SourceTimestamp};
+///
+/// let mut clock = SourceClock::new(ClockConfig::default());
+/// let ms = MediaTime::from_millis;
+/// // Sender clock starts at an arbitrary epoch; frames are delivered 20 ms after capture.
+/// let epoch = 7_000_000_000u64;
+/// for k in 0..3i64 {
+///     let ts = SourceTimestamp::new(epoch + (k * 200_000) as u64);
+///     let MapOutcome::Mapped(m) = clock.map(ts, ms(k * 20 + 20)) else { panic!() };
+///     assert_eq!(m.key, k);
+///     assert_eq!(m.target, ms(k * 20));
+/// }
+/// ```
+#[derive(Debug)]
+pub struct SourceClock {
+    cfg: ClockConfig,
+    segment: Option<Segment>,
+    envelope: Envelope,
+    last: Option<(i64, MediaTime)>,
+    pending_outliers: u32,
+    stats: ClockStats,
+}
+
+impl SourceClock {
+    /// A clock with no frames seen yet.
+    pub fn new(cfg: ClockConfig) -> Self {
+        SourceClock {
+            envelope: Envelope::new(cfg.history.max(1)),
+            cfg,
+            segment: None,
+            last: None,
+            pending_outliers: 0,
+            stats: ClockStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClockConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ClockStats {
+        self.stats
+    }
+
+    /// The drift estimated against the reference clock, in parts per million (positive: the sender's clock
+    /// runs fast).
+    pub fn drift_ppm(&self) -> f64 {
+        -self.envelope.slope * 1e6
+    }
+
+    fn frame_index(&self, d: MediaTime) -> i64 {
+        let f = self.cfg.frame.ticks().max(1);
+        let t = d.ticks();
+        if t >= 0 {
+            (t + f / 2) / f
+        } else {
+            (t - f / 2) / f
+        }
+    }
+
+    fn key_after_last(&self, target: MediaTime) -> i64 {
+        match self.last {
+            Some((k, t)) => k + self.frame_index(target.saturating_sub(t)).max(1),
+            None => self.frame_index(target),
+        }
+    }
+
+    /// Maps a frame stamped `timestamp` (sender clock) and delivered at `delivered` (recording time of its
+    /// reference timestamp).
+    pub fn map(&mut self, timestamp: SourceTimestamp, delivered: MediaTime) -> MapOutcome {
+        let placed = delivered.saturating_sub(self.cfg.packetization);
+        if timestamp.is_unknown() {
+            self.stats.untimed += 1;
+            let (key, target) = match self.last {
+                Some((k, t))
+                    if placed.saturating_sub(t)
+                        < self.cfg.frame.saturating_add(self.cfg.untimed_gap) =>
+                {
+                    (k + 1, t.saturating_add(self.cfg.frame))
+                }
+                _ => (self.key_after_last(placed), placed),
+            };
+            self.last = Some((key, target));
+            return MapOutcome::Mapped(Mapped {
+                key,
+                target,
+                timed: false,
+                new_segment: false,
+            });
+        }
+
+        let mut new_segment = false;
+        let seg = match self.segment {
+            Some(seg) => {
+                let u = timestamp.since(seg.src_anchor).ticks();
+                let y = delivered.ticks().saturating_sub(u);
+                let off = (y as f64 - self.envelope.predict(u)).abs();
+                if !self.envelope.is_empty() && off > self.cfg.jump_threshold.ticks() as f64 {
+                    self.pending_outliers += 1;
+                    if self.pending_outliers < self.cfg.jump_confirm {
+                        self.stats.outliers += 1;
+                        return MapOutcome::Outlier;
+                    }
+                    new_segment = true;
+                    self.start_segment(timestamp, placed)
+                } else {
+                    self.pending_outliers = 0;
+                    seg
+                }
+            }
+            None => {
+                new_segment = self.last.is_some();
+                self.start_segment(timestamp, placed)
+            }
+        };
+        if new_segment {
+            self.stats.segments += 1;
+            // The confirming outliers before this one are counted as outliers (dropped).
+            self.stats.outliers += u64::from(self.pending_outliers.saturating_sub(1));
+            self.pending_outliers = 0;
+        }
+        let u = timestamp.since(seg.src_anchor);
+        let y = delivered.ticks().saturating_sub(u.ticks());
+        if new_segment || self.envelope.is_empty() {
+            self.envelope.reset(u.ticks(), y);
+        } else {
+            self.envelope.observe(u.ticks(), y, &self.cfg);
+        }
+        let key = seg.key_anchor.saturating_add(self.frame_index(u));
+        let target_f = u.ticks() as f64 + self.envelope.predict(u.ticks())
+            - self.cfg.packetization.ticks() as f64;
+        let target = MediaTime::from_ticks(target_f.clamp(i64::MIN as f64, i64::MAX as f64) as i64);
+        if self.last.is_none_or(|(k, _)| key > k) {
+            self.last = Some((key, target));
+        }
+        MapOutcome::Mapped(Mapped {
+            key,
+            target,
+            timed: true,
+            new_segment,
+        })
+    }
+
+    fn start_segment(&mut self, timestamp: SourceTimestamp, placed: MediaTime) -> Segment {
+        let key_anchor = self.key_after_last(placed);
+        let seg = Segment {
+            src_anchor: timestamp,
+            key_anchor,
+        };
+        self.segment = Some(seg);
+        seg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FRAME: i64 = 200_000;
+
+    fn ms(v: i64) -> MediaTime {
+        MediaTime::from_millis(v)
+    }
+
+    fn mapped(o: MapOutcome) -> Mapped {
+        match o {
+            MapOutcome::Mapped(m) => m,
+            MapOutcome::Outlier => panic!("unexpected outlier"),
+        }
+    }
+
+    #[test]
+    fn zero_timestamps_then_timed_frames_keep_keys_increasing() {
+        let mut c = SourceClock::new(ClockConfig::default());
+        let mut keys = Vec::new();
+        for k in 0..10 {
+            keys.push(mapped(c.map(SourceTimestamp::UNKNOWN, ms(k * 20 + 20))).key);
+        }
+        for k in 10..20u64 {
+            let m = mapped(c.map(
+                SourceTimestamp::new(9_999 + k * FRAME as u64),
+                ms(k as i64 * 20 + 20),
+            ));
+            keys.push(m.key);
+            assert_eq!(m.target, ms(k as i64 * 20));
+        }
+        assert_eq!(keys, (0..20).collect::<Vec<_>>());
+        assert_eq!(c.stats().untimed, 10);
+    }
+
+    #[test]
+    fn a_single_far_future_timestamp_is_refused_and_the_timeline_goes_on() {
+        let mut c = SourceClock::new(ClockConfig::default());
+        let e = 5_000_000u64;
+        for k in 0..5u64 {
+            mapped(c.map(
+                SourceTimestamp::new(e + k * FRAME as u64),
+                ms(k as i64 * 20 + 20),
+            ));
+        }
+        assert_eq!(
+            c.map(SourceTimestamp::new(u64::MAX - 1), ms(120)),
+            MapOutcome::Outlier
+        );
+        let m = mapped(c.map(SourceTimestamp::new(e + 6 * FRAME as u64), ms(140)));
+        assert_eq!((m.key, m.target), (6, ms(120)));
+        assert_eq!(c.stats().outliers, 1);
+    }
+
+    #[test]
+    fn a_backward_jump_starts_a_new_segment_after_confirmation() {
+        let mut c = SourceClock::new(ClockConfig::default());
+        let e = 50_000_000_000u64;
+        let mut k = 0u64;
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            out.push(c.map(
+                SourceTimestamp::new(e + k * FRAME as u64),
+                ms(k as i64 * 20 + 20),
+            ));
+            k += 1;
+        }
+        // Sender clock jumps back by 2 s.
+        for _ in 0..10 {
+            let ts = e + k * FRAME as u64 - 20_000_000;
+            out.push(c.map(SourceTimestamp::new(ts), ms(k as i64 * 20 + 20)));
+            k += 1;
+        }
+        assert_eq!(out.iter().filter(|o| **o == MapOutcome::Outlier).count(), 2);
+        let after: Vec<Mapped> = out[102..].iter().map(|o| mapped(*o)).collect();
+        assert!(after[0].new_segment);
+        // Continuity: the first frame of the new segment is placed where it was delivered.
+        assert_eq!(after[0].target, ms(102 * 20));
+        assert_eq!(after[0].key, 102);
+        assert_eq!(after.last().map(|m| m.key), Some(109));
+        assert_eq!(c.stats().segments, 1);
+    }
+
+    /// A sender whose clock runs 200 ppm fast: targets must follow the reference clock, not the sender's.
+    #[test]
+    fn drift_is_estimated_and_corrected() {
+        let mut c = SourceClock::new(ClockConfig::default());
+        let d = 200e-6;
+        let e = 1_000_000_000u64;
+        let mut worst = 0i64;
+        for j in 0..30_000i64 {
+            // Frame j is captured at real time j*20ms/(1+d) and delivered 20 ms (+ jitter) later.
+            let real = (j as f64 * FRAME as f64 / (1.0 + d)) as i64;
+            let jitter = ((j * 7919) % 13) * 10_000; // 0..120 ms, deterministic
+            let m = mapped(c.map(
+                SourceTimestamp::new(e + (j * FRAME) as u64),
+                MediaTime::from_ticks(real + 2 * 100_000 + jitter),
+            ));
+            if j > 15_000 {
+                worst = worst.max((m.target.ticks() - real).abs());
+            }
+        }
+        assert!(
+            (c.drift_ppm() - 200.0).abs() < 5.0,
+            "drift {}",
+            c.drift_ppm()
+        );
+        assert!(
+            worst < 20_000,
+            "worst placement error {} ms",
+            worst / 10_000
+        );
+    }
+
+    proptest! {
+        /// Whatever timestamps come in (including garbage), keys strictly increase in the order frames are
+        /// first placed and mapping never panics.
+        #[test]
+        fn arbitrary_timestamps_never_panic(
+            frames in proptest::collection::vec((any::<u64>(), -1_000_000i64..1_000_000_000), 1..300)
+        ) {
+            let mut c = SourceClock::new(ClockConfig::default());
+            for (ts, at) in frames {
+                let _ = c.map(SourceTimestamp::new(ts), MediaTime::from_ticks(at));
+            }
+        }
+
+        /// In-order timed frames with bounded jitter: keys advance by exactly one per frame whatever the jitter.
+        #[test]
+        fn keys_are_exact_under_jitter(jit in proptest::collection::vec(0i64..900_000, 50..200)) {
+            let mut c = SourceClock::new(ClockConfig::default());
+            let mut first = None;
+            for (j, d) in jit.iter().enumerate() {
+                let j = j as i64;
+                let m = mapped(c.map(SourceTimestamp::new(77 + (j * FRAME) as u64), MediaTime::from_ticks(j * FRAME + 200_000 + d)));
+                let k0 = *first.get_or_insert(m.key);
+                prop_assert_eq!(m.key - k0, j);
+            }
+        }
+    }
+}
