@@ -12,15 +12,19 @@
 //! * [`queue`]: bounded lock-free SPSC queues with a stated overflow policy and counters.
 //! * [`timeline`]: one recording timeline; per-source clocks that map sender timestamps onto it (zero
 //!   timestamps, jumps, drift).
+//! * [`track`]: one source's audio placed on the recording timeline, pulled one tick at a time.
+//! * [`mixer`]: saturating N-source mix per tick.
 //! * [`jitter`]: per-source reordering, duplicate and late detection, bounded waiting for missing frames.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod frame;
 pub mod jitter;
+pub mod mixer;
 pub mod queue;
 pub mod time;
 pub mod timeline;
+pub mod track;
 
 pub use frame::{
     AudioFormat, AudioFrame, Frame, FrameTiming, Msi, SourceId, StreamKind, VideoCodec,
