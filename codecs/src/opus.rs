@@ -7,7 +7,7 @@
 //! ```
 //! use codecs::opus::{OpusDecoder, OpusEncoder, OpusEncoderConfig};
 //! use media_core::AudioFormat;
-//! let mut enc = OpusEncoder::new(OpusEncoderConfig::default()).unwrap(); // 16 kHz mono VOIP, 32 kbit/s
+//! let mut enc = OpusEncoder::new(OpusEncoderConfig::default()).unwrap(); // 16 kHz mono, 32 kbit/s
 //! let mut dec = OpusDecoder::new(AudioFormat::PCM16K).unwrap();
 //! let tone: Vec<i16> = (0..320).map(|i| ((i as f32 * 0.2).sin() * 8000.0) as i16).collect();
 //! let packet = enc.encode(&tone).unwrap().to_vec();
@@ -31,10 +31,12 @@ const ENCODE_BUFFER_BYTES: usize = 4000;
 /// What the encoder optimises for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OpusApplication {
-    /// Speech (SILK-leaning): the right choice for call recordings.
-    #[default]
+    /// Speech (SILK-leaning): smallest packets for speech and the only mode with in-band FEC (LBRR) data,
+    /// but SILK does not follow the waveform closely (12 dB SNR on alice.wav at 32 kbit/s).
     Voip,
-    /// Music and mixed content.
+    /// General audio (CELT-leaning): follows the waveform (22 dB SNR on alice.wav at 32 kbit/s). The default
+    /// for the recorded mix, where what was said must be reproduced as faithfully as the bitrate allows.
+    #[default]
     Audio,
     /// Lowest delay (CELT only, no SILK).
     LowDelay,
@@ -60,11 +62,11 @@ pub struct OpusEncoderConfig {
 }
 
 impl Default for OpusEncoderConfig {
-    /// Teams `Pcm16K` speech: 16 kHz mono, VOIP, 32 kbit/s, complexity 10, no DTX, no FEC.
+    /// Teams `Pcm16K` mix: 16 kHz mono, [`OpusApplication::Audio`], 32 kbit/s, complexity 10, no DTX, no FEC.
     fn default() -> Self {
         OpusEncoderConfig {
             format: AudioFormat::PCM16K,
-            application: OpusApplication::Voip,
+            application: OpusApplication::Audio,
             bitrate_bps: 32_000,
             complexity: 10,
             dtx: false,
