@@ -1,8 +1,9 @@
 //! Ogg Opus input files (`.opus`): demuxed with symphonia's Ogg reader, decoded with [`OpusDecoder`].
 //!
-//! The demuxer hands over the `OpusHead` identification header and the packets with their start trim
-//! (pre-skip) and end trim (from the last page's granule position); this module applies both, so the PCM is
-//! exactly the audio that was encoded. The output rate is the `OpusHead` input rate when libopus can decode at
+//! The demuxer hands over the `OpusHead` identification header and the packets with their end trim (from the
+//! last page's granule position); this module drops the `OpusHead` pre-skip itself (symphonia 0.6 reports it
+//! as the track delay but does not trim Opus packets) and applies the end trim, so the PCM is exactly the
+//! audio that was encoded, sample for sample in length and alignment. The output rate is the `OpusHead` input rate when libopus can decode at
 //! it (8/12/16/24/48 kHz; a Teams-style 16 kHz file comes back at 16 kHz), else 48 kHz.
 //!
 //! A corrupt packet inside an otherwise readable file is concealed (and counted in [`DecodeStats::errors`]) so
@@ -73,8 +74,10 @@ pub struct OggOpusReader {
     track_id: u32,
     head: OpusHead,
     decoder: OpusDecoder,
-    /// Output samples (per channel) per 48 kHz sample, as a ratio `rate / 48000`.
+    /// Output rate (Hz).
     rate: u32,
+    /// Output samples (per channel) of pre-skip still to drop.
+    skip_left: usize,
 }
 
 impl std::fmt::Debug for OggOpusReader {
@@ -132,12 +135,14 @@ impl OggOpusReader {
         };
         let mut decoder = OpusDecoder::new(format)?;
         decoder.set_gain_q8(head.output_gain_q8)?;
+        let skip_left = ((u64::from(head.pre_skip) * u64::from(rate) + 24_000) / 48_000) as usize;
         Ok(OggOpusReader {
             demuxer,
             track_id,
             head,
             decoder,
             rate,
+            skip_left,
         })
     }
 
@@ -178,7 +183,6 @@ impl OggOpusReader {
             if packet.track_id != self.track_id {
                 continue;
             }
-            let trim_start = self.scale(packet.trim_start.get());
             let trim_end = self.scale(packet.trim_end.get());
             let ch = usize::from(self.head.channels);
             let pcm = match self.decoder.decode(&packet.data) {
@@ -190,7 +194,8 @@ impl OggOpusReader {
                 }
             };
             let frames = pcm.len() / ch;
-            let start = trim_start.min(frames);
+            let start = self.skip_left.min(frames);
+            self.skip_left -= start;
             let end = frames.saturating_sub(trim_end).max(start);
             return Ok(Some(&pcm[start * ch..end * ch]));
         }
