@@ -1,0 +1,183 @@
+//! The meeting simulator: participant inputs in, exactly the buffers the Teams media SDK hands a bot out.
+//!
+//! ```text
+//! [sim: senders (own clocks) ─► seeded network ─► platform packing (20 ms slots, top 4)] ─► SdkEvent ─► ingest
+//! ```
+//!
+//! A [`Simulator`] is a deterministic, sans-IO [`Iterator`] of [`SimEvent`]s in non-decreasing call time: no
+//! clocks, threads or sleeps. The caller paces it (sleep until `event.at` for a live demo) or drains it as fast
+//! as it can (tests, benchmarks). The same [`MeetingSpec`] and seed always give the same events. What happened to
+//! every frame (ground truth) is kept in a [`SimReport`].
+//!
+//! # Model
+//!
+//! **Reference clock.** The platform's local clock. The call starts at a seeded, nonzero, NTP-epoch-like 100 ns
+//! value R0 ([`SimReport::reference_epoch`]). Every 20 ms slot `k` raises one `AudioMediaBuffer` with
+//! `timestamp = R0 + k·20 ms`, emitted at `at = (k+1)·20 ms` (the end of the slot) — every slot, even when it
+//! holds no unmixed buffer (`is_silence = true`), so time visibly advances. [`SimEvent::reference`] is always
+//! `R0 + at`. The call ends at the duration with a final [`SdkEvent::CallEnded`] at `at = duration`; slots
+//! that would end after it are not emitted. Without a duration the call ends at the end of the first slot at
+//! which every input has been captured and every copy in flight has been handed out (so nothing is pending).
+//!
+//! **Roster.** `Joined` at each participant's `join_at` (before its first audio), `Left` at `leave_at` if given
+//! and before the end. Frames already in flight at leave are still delivered (the roster travels on a slower
+//! signalling path in Teams, so this order is real). Events at the same `at` come roster first, then the audio
+//! buffer, then a dominant-speaker change.
+//!
+//! **Senders.** While present, participant `p` captures one 20 ms frame (the next 320 samples of its input,
+//! zero-padded past the end) per 20 ms of its own clock, which runs at `(1 + drift)` against the reference:
+//! frame `j` is captured at `join_at + j·20 ms / (1 + drift)` and stamped
+//! `OriginalSenderTimestamp = S0_p + j·20 ms` exactly, where `S0_p` is the sender's own seeded epoch (its own
+//! clock domain, unrelated to R0). Exceptions: 0 while `j·20 ms < zerots`, and `by` less for frames captured at
+//! or after `backjump=by@at`. With `drift=X ppm` the first participant runs at exactly `+X` ppm, every other at
+//! a seeded value uniform in `[-|X|, +|X|]`. A frame of digital silence (all 320 samples 0) is not sent (DTX;
+//! counted `silent_not_sent`); every other frame is sent (`sent`).
+//!
+//! **Network** (per sender, seeded, see [`Impairments`]). A sent frame may be lost (`loss`, or `burst` inside
+//! a 200 ms burst window; about one window per 10 s, Poisson). A kept frame arrives after
+//! `20 ms + jitter(t)`, where `jitter(t)` is an AR(1) process (`x ← m + 0.95(x − m) + U(−J/8, J/8)`,
+//! `m = J/2`, clamped to `[0, J]`) that moves by at most ~14 ms between frames for `J = 90 ms`, so frames do not
+//! overtake each other by jitter alone. With probability `reorder` it is held back an extra 1–3 frame
+//! intervals plus 10 ms (it arrives after later frames); with probability `dup` a second copy arrives 1–20 ms
+//! after the first. With no impairment every frame arrives exactly 20 ms after capture, in order.
+//!
+//! **Platform packing.** A copy arriving at `t` joins its sender's FIFO at the platform in arrival order; slot
+//! `floor(t / 20 ms)` is the first it can go out in, and each slot takes at most one frame (the oldest) per
+//! sender, so an extra one waits for the next slot. Per slot, the top **four** senders by frame energy (sum of
+//! squares; ties to the earlier participant) get an `UnmixedAudioBuffer` (`ActiveSpeakerId` = MSI, 640 bytes
+//! s16le, `OriginalSenderTimestamp`), listed in `ActiveSpeakers` in that order; the other senders' frames for
+//! that slot are dropped (`suppressed_top4`). Duplicates are handled like any frame.
+//!
+//! **Dominant speaker.** The sender with the most delivered energy over the last second (50 slots) becomes
+//! dominant once it has led for 300 ms; `Msi::NONE` when nobody was heard for a second.
+//!
+//! **Ground truth.** Per participant: `sent = lost_network + suppressed_top4 + (delivered − duplicated)
+//! + pending_at_end` (see [`ParticipantReport`]).
+
+pub mod audio_file;
+mod dominant;
+pub mod impairments;
+mod network;
+mod report;
+mod sender;
+mod simulator;
+pub mod synthetic;
+
+use std::sync::Arc;
+
+use media_core::{MediaTime, Msi, SourceTimestamp};
+
+use crate::sdk;
+
+pub use audio_file::{load_audio_file, AudioFileError};
+pub use impairments::{BackJump, Impairments, ParseImpairmentsError};
+pub use report::{ParticipantReport, SimReport};
+pub use simulator::Simulator;
+
+/// One 20 ms frame / slot in 100 ns ticks.
+pub(crate) const FRAME_TICKS: i64 = 200_000;
+/// Samples in one 20 ms frame at 16 kHz.
+pub const FRAME_SAMPLES: usize = 320;
+/// The sample rate of every simulator input (Teams `Pcm16K`).
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// What the Teams media SDK raises at a bot, as the simulator produces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SdkEvent {
+    /// The roster changed (someone joined or left).
+    Roster(sdk::RosterChange),
+    /// One 20 ms `AudioMediaBuffer` (unmixed mode: up to four `UnmixedAudioBuffer`s).
+    Audio(sdk::AudioMediaBuffer),
+    /// One `VideoMediaBuffer`. Reserved: the simulator does not produce video yet.
+    Video(sdk::VideoMediaBuffer),
+    /// The dominant speaker changed.
+    DominantSpeaker(sdk::DominantSpeakerChanged),
+    /// The call ended; nothing follows.
+    CallEnded,
+}
+
+/// One event and when it happens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimEvent {
+    /// Offset from call start on the reference (platform) clock.
+    pub at: MediaTime,
+    /// The same instant as an absolute platform timestamp: `R0 + at` (R0 = [`SimReport::reference_epoch`]).
+    pub reference: SourceTimestamp,
+    /// What the SDK raises.
+    pub event: SdkEvent,
+}
+
+/// One participant of a simulated meeting.
+#[derive(Clone, Debug)]
+pub struct SimParticipant {
+    /// Short name, used in reports and logs (e.g. `alice`).
+    pub name: String,
+    /// Stable identity as the roster gives it (AAD user id, or the guest's id).
+    pub id: String,
+    /// Display name in the roster.
+    pub display_name: String,
+    /// The participant's audio media source id; distinct within the meeting, not `Msi::NONE`.
+    pub msi: Msi,
+    /// The participant's microphone signal: 16 kHz mono s16 (Teams `Pcm16K`). Runs of 320 zero samples are
+    /// digital silence and are not sent.
+    pub audio: Arc<[i16]>,
+    /// When the participant joins, from call start (reference clock).
+    pub join_at: MediaTime,
+    /// When the participant leaves; `None` = stays until the call ends.
+    pub leave_at: Option<MediaTime>,
+    /// A guest (identity from additional data, not AAD).
+    pub is_guest: bool,
+}
+
+/// A meeting to simulate.
+#[derive(Clone, Debug)]
+pub struct MeetingSpec {
+    /// Everyone in the call.
+    pub participants: Vec<SimParticipant>,
+    /// Length of the call (the recording); `None` = until the last input ends and the network has drained.
+    pub duration: Option<MediaTime>,
+    /// Seed for every random choice (epochs, drifts, the network).
+    pub seed: u64,
+    /// What the network and platform do to the frames.
+    pub impairments: Impairments,
+}
+
+/// A meeting spec or input that cannot be simulated.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// One participant's entry is invalid.
+    #[error("participant `{name}`: {reason}")]
+    Participant {
+        /// The participant's name.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The meeting as a whole is invalid.
+    #[error("meeting spec: {reason}")]
+    Spec {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The impairments are out of range.
+    #[error(transparent)]
+    Impairments(#[from] ParseImpairmentsError),
+    /// An input audio file could not be loaded.
+    #[error("{path}: {source}", path = path.display())]
+    AudioFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: AudioFileError,
+    },
+}
+
+/// SplitMix64 finaliser: derives independent seeds from `(seed, salt)`.
+pub(crate) fn mix(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
