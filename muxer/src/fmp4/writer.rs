@@ -1,0 +1,218 @@
+//! Writes the fragmenter's output into a sink and hashes every byte written.
+
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+use bytes::Bytes;
+use media_core::MediaTime;
+use sha2::{Digest, Sha256};
+
+use super::fragmenter::{Fragmenter, FragmenterStats};
+use super::{boxes, Fmp4Error, Fmp4Options, TrackSpec};
+use crate::integrity::Region;
+
+/// A region the writer wrote, for the integrity chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The init segment (rewritten in place at close: a header region).
+    Init(Region),
+    /// A complete fragment (appended, never rewritten).
+    Fragment(Region),
+}
+
+/// A fragmented MP4 file being written.
+pub struct Fmp4Writer<W: Write + Seek> {
+    sink: W,
+    frag: Fragmenter,
+    options: Fmp4Options,
+    pos: u64,
+    init: Option<(Vec<u8>, usize)>,
+    broken: bool,
+}
+
+fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl<W: Write + Seek> Fmp4Writer<W> {
+    /// A writer for `specs`. Nothing is written until the first fragment is due.
+    pub fn new(sink: W, specs: &[TrackSpec], options: Fmp4Options) -> Self {
+        Fmp4Writer {
+            sink,
+            frag: Fragmenter::new(specs, options.fragment_duration),
+            options,
+            pos: 0,
+            init: None,
+            broken: false,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.pos
+    }
+    /// True when nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+    /// The fragmenter's counters.
+    pub fn stats(&self) -> FragmenterStats {
+        self.frag.stats()
+    }
+    /// The sink (e.g. to sync a file).
+    pub fn sink_mut(&mut self) -> &mut W {
+        &mut self.sink
+    }
+
+    /// Adds a sample (see [`Fragmenter::push`]) and writes any fragment that became due; regions written are
+    /// appended to `out`.
+    ///
+    /// # Errors
+    /// Sample errors (the sample is dropped, the writer goes on) or [`Fmp4Error::Io`] (the file is broken
+    /// from the returned offset; everything reported in `out` before stays valid).
+    pub fn push(
+        &mut self,
+        track: usize,
+        pts: MediaTime,
+        data: Bytes,
+        out: &mut Vec<Written>,
+    ) -> Result<(), Fmp4Error> {
+        if self.broken {
+            return Err(Fmp4Error::Closed);
+        }
+        self.frag.push(track, pts, data)?;
+        self.drain(None, false, out)
+    }
+
+    /// Writes a fragment if input stalled for 3 fragment durations (call periodically).
+    ///
+    /// # Errors
+    /// As [`Self::push`].
+    pub fn tick(&mut self, now: MediaTime, out: &mut Vec<Written>) -> Result<(), Fmp4Error> {
+        if self.broken {
+            return Err(Fmp4Error::Closed);
+        }
+        self.drain(Some(now), false, out)
+    }
+
+    /// Writes everything pending, patches `mehd` with the duration, flushes. Returns the final init region
+    /// through `out` (as [`Written::Init`]) when an init segment exists.
+    ///
+    /// # Errors
+    /// [`Fmp4Error::Io`] / [`Fmp4Error::Encode`].
+    pub fn finish(&mut self, out: &mut Vec<Written>) -> Result<(), Fmp4Error> {
+        if self.broken {
+            return Err(Fmp4Error::Closed);
+        }
+        self.drain(None, true, out)?;
+        let end_ms = self.frag.written_end_ms();
+        if let Some((init, field)) = self.init.as_mut() {
+            let v = u32::try_from(end_ms).unwrap_or(u32::MAX).to_be_bytes();
+            if let Some(slot) = init.get_mut(*field..*field + 4) {
+                slot.copy_from_slice(&v);
+            }
+            let r = self.write_at_start_of_init();
+            r.map_err(|source| Fmp4Error::Io { offset: 0, source })?;
+            if let Some((init, _)) = self.init.as_ref() {
+                out.push(Written::Init(Region {
+                    offset: 0,
+                    len: init.len() as u64,
+                    sha256: Sha256::digest(init).into(),
+                }));
+            }
+        }
+        self.sink
+            .flush()
+            .map_err(|source| Fmp4Error::Io { offset: self.pos, source })?;
+        Ok(())
+    }
+
+    fn write_at_start_of_init(&mut self) -> io::Result<()> {
+        let Some((init, field)) = self.init.as_ref() else {
+            return Ok(());
+        };
+        self.sink.seek(SeekFrom::Start(*field as u64))?;
+        self.sink.write_all(&init[*field..*field + 4])?;
+        self.sink.seek(SeekFrom::Start(self.pos))?;
+        Ok(())
+    }
+
+    fn drain(
+        &mut self,
+        now: Option<MediaTime>,
+        finish: bool,
+        out: &mut Vec<Written>,
+    ) -> Result<(), Fmp4Error> {
+        loop {
+            if self.init.is_none() {
+                let Some(tracks) = self.frag.init_tracks() else {
+                    return Ok(());
+                };
+                let creation = Duration::from_secs(self.options.creation_unix_secs);
+                self.init = Some(boxes::init_segment(&tracks, creation)?);
+            }
+            // The init segment goes out together with the first fragment, so a file is never just an init.
+            let with_init = self.pos == 0;
+            if !self.write_next(now, finish, out, with_init)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes the next due fragment (and the init segment first when `with_init`). False when none is due.
+    fn write_next(
+        &mut self,
+        now: Option<MediaTime>,
+        finish: bool,
+        out: &mut Vec<Written>,
+        with_init: bool,
+    ) -> Result<bool, Fmp4Error> {
+        let Some(fragment) = self.frag.poll_fragment(now, finish)? else {
+            return Ok(false);
+        };
+        if with_init {
+            if let Some((init, _)) = self.init.as_ref() {
+                if let Err(source) = self.sink.write_all(init) {
+                    self.broken = true;
+                    return Err(Fmp4Error::Io { offset: 0, source });
+                }
+                self.pos = init.len() as u64;
+                out.push(Written::Init(Region {
+                    offset: 0,
+                    len: init.len() as u64,
+                    sha256: Sha256::digest(init).into(),
+                }));
+            }
+        }
+        let mut hasher = Sha256::new();
+        let mut slices = Vec::with_capacity(fragment.parts.len() + 1);
+        hasher.update(&fragment.header);
+        slices.push(IoSlice::new(&fragment.header));
+        for p in &fragment.parts {
+            hasher.update(p.as_slice());
+            slices.push(IoSlice::new(p.as_slice()));
+        }
+        let len = fragment.len();
+        let offset = self.pos;
+        let res = write_all_vectored(&mut self.sink, &mut slices).and_then(|_| self.sink.flush());
+        if let Err(source) = res {
+            self.broken = true;
+            return Err(Fmp4Error::Io { offset, source });
+        }
+        self.pos += len;
+        out.push(Written::Fragment(Region {
+            offset,
+            len,
+            sha256: hasher.finalize().into(),
+        }));
+        Ok(true)
+    }
+}

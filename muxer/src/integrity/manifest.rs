@@ -1,0 +1,355 @@
+//! The manifest (`manifest.json`) and the journal (`manifest.journal`) formats.
+//!
+//! # Journal (while recording)
+//! `manifest.journal` is append-only, one JSON object per line (`\n`-terminated), flushed to the OS after every
+//! record and fsynced at every sync point. A line is self-delimiting: a reader stops at the first line that is
+//! not complete, valid JSON (what `kill -9` or a power loss can leave). Lines:
+//!
+//! * `{"begin":{"format":"verbatim-manifest/1","recording_id":…,"start_utc_ms":…,"public_key":hex}}` — first line.
+//! * `{"entry":{"t":"file"|"data"|"header"|"status",…}}` — one chain record each (see [`Entry`]), in chain order.
+//! * `{"sig":{"entries":n,"head":hex,"signature":hex,"at":ticks}}` — a signature of the head after `n` records.
+//!
+//! # Manifest (at the end)
+//! `manifest.json` is one JSON object in a fixed, canonical layout ([`Manifest::render`]): one field per line,
+//! one signature / entry per line. A verifier parses it, renders it again and requires the identical bytes, so
+//! no byte of it (not even white space) can change unnoticed. Derived fields (`files`, `status_history`,
+//! `final_status`, `entry_count`, `chain_head`) must equal what the entries give.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::chain::{Chain, Hash};
+use super::hex;
+
+/// The `format` value of this manifest version.
+pub const FORMAT: &str = "verbatim-manifest/1";
+
+/// `N` bytes serialized as lower-case hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HexBytes<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> Serialize for HexBytes<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode::<N>(&s)
+            .map(HexBytes)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected {N} bytes of lower-case hex")))
+    }
+}
+
+/// What kind of file a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// A WAV/RF64 stem (80-byte rewritable header, then appended samples).
+    Wav,
+    /// A fragmented MP4 (rewritable init segment, then appended fragments).
+    Mp4,
+    /// A file written whole at once (e.g. `metadata.json`).
+    Whole,
+}
+
+/// A recording's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Media is being recorded.
+    Recording,
+    /// Recording paused (e.g. PCI DSS: card data being spoken).
+    Paused,
+    /// Recording failed (terminal).
+    Failed,
+    /// The recorder stopped without closing; closed later by recovery (terminal).
+    Interrupted,
+    /// Recording ended normally (terminal).
+    Completed,
+}
+
+impl Status {
+    /// True for the statuses a manifest can be closed with.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Failed | Status::Interrupted | Status::Completed)
+    }
+}
+
+/// One chain record (see [`super::chain`] for its byte encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Entry {
+    /// A file was added to the recording folder.
+    File {
+        /// File id (index in declaration order).
+        file: u32,
+        /// Path relative to the folder, `/`-separated.
+        path: String,
+        /// Kind of file.
+        kind: FileKind,
+    },
+    /// Bytes appended to a file (a fragment, a WAV chunk, a whole file). Never rewritten.
+    Data {
+        /// File id.
+        file: u32,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        len: u64,
+        /// SHA-256 of the bytes.
+        sha256: HexBytes<32>,
+    },
+    /// A header region written (or rewritten); a later `header` for the same file and range supersedes it.
+    Header {
+        /// File id.
+        file: u32,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        len: u64,
+        /// SHA-256 of the bytes.
+        sha256: HexBytes<32>,
+    },
+    /// The recording's status changed.
+    Status {
+        /// Recording time in 100 ns ticks.
+        at: i64,
+        /// New status.
+        status: Status,
+        /// Free text (reason, operator, …).
+        note: String,
+    },
+}
+
+/// A signature of the chain head after `entries` records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigRecord {
+    /// Number of records covered.
+    pub entries: u64,
+    /// The chain head `h_entries`.
+    pub head: HexBytes<32>,
+    /// Ed25519 signature of [`super::chain::signing_message`].
+    pub signature: HexBytes<64>,
+    /// Recording time of signing, 100 ns ticks.
+    pub at: i64,
+}
+
+/// The first journal line: what the chain's `h_0` is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Begin {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Caller-chosen recording id.
+    pub recording_id: String,
+    /// Wall-clock time of recording time 0, Unix milliseconds (UTC).
+    pub start_utc_ms: i64,
+    /// The signing public key.
+    pub public_key: HexBytes<32>,
+}
+
+/// One line of `manifest.journal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum JournalLine {
+    /// First line.
+    Begin(Begin),
+    /// A chain record.
+    Entry(Entry),
+    /// A signature.
+    Sig(SigRecord),
+}
+
+impl JournalLine {
+    /// The line's bytes (JSON + `\n`).
+    pub fn to_line(&self) -> Vec<u8> {
+        // Serializing these plain types cannot fail; fall back to an empty object that a reader rejects.
+        let mut v = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Parses journal bytes: the complete, valid lines up to the first bad or unterminated one. Returns the lines
+/// and the byte length they occupy.
+pub fn parse_journal(bytes: &[u8]) -> (Vec<JournalLine>, usize) {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') {
+        match serde_json::from_slice::<JournalLine>(&bytes[pos..pos + nl]) {
+            Ok(l) => out.push(l),
+            Err(_) => break,
+        }
+        pos += nl + 1;
+    }
+    (out, pos)
+}
+
+/// A file as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSummary {
+    /// File id.
+    pub id: u32,
+    /// Relative path.
+    pub path: String,
+    /// Kind.
+    pub kind: FileKind,
+    /// Length the chain covers (the file's length).
+    pub size: u64,
+}
+
+/// One status change, as listed in `status_history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusEvent {
+    /// Recording time, 100 ns ticks.
+    pub at: i64,
+    /// Wall clock, Unix ms (`start_utc_ms + at`).
+    pub utc_ms: i64,
+    /// Status.
+    pub status: Status,
+    /// Note.
+    pub note: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Recording id.
+    pub recording_id: String,
+    /// Wall clock of recording time 0, Unix ms.
+    pub start_utc_ms: i64,
+    /// Ed25519 public key of the signer.
+    pub public_key: HexBytes<32>,
+    /// The last status.
+    pub final_status: Option<Status>,
+    /// Files of the folder (derived from the entries).
+    pub files: Vec<FileSummary>,
+    /// Status changes (derived from the entries).
+    pub status_history: Vec<StatusEvent>,
+    /// Number of chain records.
+    pub entry_count: u64,
+    /// Final chain head.
+    pub chain_head: HexBytes<32>,
+    /// Signatures, oldest first; the last covers all entries.
+    pub signatures: Vec<SigRecord>,
+    /// The chain records in order.
+    pub entries: Vec<Entry>,
+}
+
+impl Manifest {
+    /// Builds a manifest from the begin record, the entries and the signatures, computing derived fields.
+    pub fn build(begin: &Begin, entries: Vec<Entry>, signatures: Vec<SigRecord>) -> Manifest {
+        let mut chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+        let mut files: Vec<FileSummary> = Vec::new();
+        let mut status_history = Vec::new();
+        for e in &entries {
+            chain.push(e);
+            match e {
+                Entry::File { file, path, kind } => files.push(FileSummary {
+                    id: *file,
+                    path: path.clone(),
+                    kind: *kind,
+                    size: 0,
+                }),
+                Entry::Data {
+                    file, offset, len, ..
+                }
+                | Entry::Header {
+                    file, offset, len, ..
+                } => {
+                    if let Some(f) = files.iter_mut().find(|f| f.id == *file) {
+                        f.size = f.size.max(offset.saturating_add(*len));
+                    }
+                }
+                Entry::Status { at, status, note } => status_history.push(StatusEvent {
+                    at: *at,
+                    utc_ms: begin.start_utc_ms.saturating_add(at / 10_000),
+                    status: *status,
+                    note: note.clone(),
+                }),
+            }
+        }
+        Manifest {
+            format: begin.format.clone(),
+            recording_id: begin.recording_id.clone(),
+            start_utc_ms: begin.start_utc_ms,
+            public_key: begin.public_key,
+            final_status: status_history.last().map(|s| s.status),
+            files,
+            status_history,
+            entry_count: chain.count,
+            chain_head: HexBytes(chain.head),
+            signatures,
+            entries,
+        }
+    }
+
+    /// The begin record this manifest's chain starts from.
+    pub fn begin(&self) -> Begin {
+        Begin {
+            format: self.format.clone(),
+            recording_id: self.recording_id.clone(),
+            start_utc_ms: self.start_utc_ms,
+            public_key: self.public_key,
+        }
+    }
+
+    /// The canonical bytes of `manifest.json`.
+    pub fn render(&self) -> Vec<u8> {
+        fn j<T: Serialize>(v: &T) -> String {
+            serde_json::to_string(v).unwrap_or_default()
+        }
+        let mut s = String::from("{\n");
+        let _ = writeln!(s, "  \"format\": {},", j(&self.format));
+        let _ = writeln!(s, "  \"recording_id\": {},", j(&self.recording_id));
+        let _ = writeln!(s, "  \"start_utc_ms\": {},", self.start_utc_ms);
+        let _ = writeln!(s, "  \"public_key\": {},", j(&self.public_key));
+        let _ = writeln!(s, "  \"final_status\": {},", j(&self.final_status));
+        let list = |s: &mut String, name: &str, items: Vec<String>, last: bool| {
+            let _ = write!(s, "  \"{name}\": [");
+            for (i, it) in items.iter().enumerate() {
+                let _ = write!(s, "{}\n    {it}", if i == 0 { "" } else { "," });
+            }
+            if !items.is_empty() {
+                s.push_str("\n  ");
+            }
+            s.push_str(if last { "]\n" } else { "],\n" });
+        };
+        list(&mut s, "files", self.files.iter().map(j).collect(), false);
+        list(
+            &mut s,
+            "status_history",
+            self.status_history.iter().map(j).collect(),
+            false,
+        );
+        let _ = writeln!(s, "  \"entry_count\": {},", self.entry_count);
+        let _ = writeln!(s, "  \"chain_head\": {},", j(&self.chain_head));
+        list(&mut s, "signatures", self.signatures.iter().map(j).collect(), false);
+        list(&mut s, "entries", self.entries.iter().map(j).collect(), true);
+        s.push_str("}\n");
+        s.into_bytes()
+    }
+
+    /// Parses `manifest.json` bytes (no checks beyond the JSON shape).
+    ///
+    /// # Errors
+    /// The JSON error.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// The hash of a chain head as hex (for reports).
+pub fn head_hex(h: &Hash) -> String {
+    hex::encode(h)
+}

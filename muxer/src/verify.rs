@@ -1,0 +1,444 @@
+//! Verifies a closed recording folder against its manifest.
+//!
+//! Checks, in this order: `manifest.json` is present, parses and is byte-for-byte in canonical form; its format;
+//! the public key (and that it is the expected one, when given); the chain recomputed from the entries matches
+//! every signature's head and every signature is valid (the last covering all entries); the derived fields; the
+//! recording is closed (terminal status); every listed file exists with exactly the covered length, its regions
+//! tile it from 0 to its end, and each region's SHA-256 matches (MP4 regions must also be a valid init segment
+//! or one complete fragment); no other file is in the folder.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::fmp4::reader;
+use crate::integrity::chain::{signing_message, Chain};
+use crate::integrity::hex;
+use crate::integrity::manifest::FORMAT;
+use crate::integrity::{Entry, FileKind, Manifest, Status};
+use crate::recording::MANIFEST_FILE;
+
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// One line: what was checked.
+    pub summary: String,
+    /// Recording id.
+    pub recording_id: String,
+    /// Files checked (without the manifest).
+    pub files: usize,
+    /// Media/metadata bytes hashed.
+    pub bytes: u64,
+    /// Chain records.
+    pub entries: u64,
+    /// Signatures checked.
+    pub signatures: usize,
+    /// Final status.
+    pub final_status: Status,
+    /// The signer's public key (hex).
+    pub public_key: String,
+}
+
+/// Why a folder does not verify: the first problem found.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// No `manifest.json` (with `journal: true` when a journal says the recording was never closed).
+    #[error("{dir}: no manifest.json{}", if *journal { " (manifest.journal present: run recover)" } else { "" })]
+    NoManifest {
+        /// The folder.
+        dir: PathBuf,
+        /// A journal is present.
+        journal: bool,
+    },
+    /// The manifest is not valid JSON of the expected shape.
+    #[error("manifest.json unreadable: {0}")]
+    ManifestUnreadable(String),
+    /// The manifest's bytes differ from its canonical form from `offset` on (altered).
+    #[error("manifest.json altered: differs from its canonical form at byte {offset}")]
+    ManifestNotCanonical {
+        /// First differing byte.
+        offset: u64,
+    },
+    /// Unknown manifest format.
+    #[error("unsupported manifest format {0:?}")]
+    UnsupportedFormat(String),
+    /// The manifest's key is not the expected one.
+    #[error("manifest signed by key {found}, expected {expected}")]
+    WrongKey {
+        /// Expected key (hex).
+        expected: String,
+        /// Key in the manifest (hex).
+        found: String,
+    },
+    /// The manifest's public key is not a valid Ed25519 key.
+    #[error("manifest public key invalid")]
+    BadPublicKey,
+    /// A signature's head differs from the chain recomputed from the entries (entries altered).
+    #[error("chain mismatch: entries 1..={entries} do not hash to the signed head (manifest entries altered)")]
+    ChainMismatch {
+        /// Record count of the signature.
+        entries: u64,
+    },
+    /// A signature does not verify.
+    #[error("signature {index} (over {entries} entries) does not verify")]
+    BadSignature {
+        /// Index in `signatures`.
+        index: usize,
+        /// Its record count.
+        entries: u64,
+    },
+    /// The manifest is internally inconsistent.
+    #[error("manifest inconsistent: {0}")]
+    Inconsistent(String),
+    /// The recording was not closed with a terminal status.
+    #[error("recording not closed (final status {0:?})")]
+    NotClosed(Option<Status>),
+    /// A listed file is missing.
+    #[error("{path}: missing (deleted)")]
+    FileMissing {
+        /// Relative path.
+        path: String,
+    },
+    /// A file in the folder that the manifest does not list.
+    #[error("{path}: not part of the recording (added)")]
+    FileAdded {
+        /// Relative path.
+        path: String,
+    },
+    /// A file's length differs from what the chain covers.
+    #[error("{path}: length {actual}, expected {expected} (bytes {} differ)", range_text(*expected, *actual))]
+    SizeMismatch {
+        /// Relative path.
+        path: String,
+        /// Covered length.
+        expected: u64,
+        /// Actual length.
+        actual: u64,
+    },
+    /// A region's bytes do not hash to the recorded digest.
+    #[error("{path}: bytes {offset}..{} altered", offset + len)]
+    ContentMismatch {
+        /// Relative path.
+        path: String,
+        /// Region start.
+        offset: u64,
+        /// Region length.
+        len: u64,
+    },
+    /// The regions of a file do not tile it.
+    #[error("{path}: regions do not cover the file contiguously at byte {offset}")]
+    Coverage {
+        /// Relative path.
+        path: String,
+        /// Where the gap or overlap is.
+        offset: u64,
+    },
+    /// An MP4 region is not a valid init segment / fragment.
+    #[error("{path}: bytes {offset}..{} are not a valid {what}: {reason}", offset + len)]
+    Structure {
+        /// Relative path.
+        path: String,
+        /// Region start.
+        offset: u64,
+        /// Region length.
+        len: u64,
+        /// Init segment or fragment.
+        what: &'static str,
+        /// Reader error.
+        reason: String,
+    },
+    /// Reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn range_text(expected: u64, actual: u64) -> String {
+    format!("{}..{}", expected.min(actual), expected.max(actual))
+}
+
+/// A file's regions in force: every `data` record plus the last `header` record per range, sorted by offset.
+pub(crate) fn effective_regions(entries: &[Entry], file: u32) -> Vec<(u64, u64, [u8; 32], bool)> {
+    let mut headers: BTreeMap<(u64, u64), [u8; 32]> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in entries {
+        match e {
+            Entry::Data {
+                file: f,
+                offset,
+                len,
+                sha256,
+            } if *f == file => out.push((*offset, *len, sha256.0, false)),
+            Entry::Header {
+                file: f,
+                offset,
+                len,
+                sha256,
+            } if *f == file => {
+                headers.insert((*offset, *len), sha256.0);
+            }
+            _ => {}
+        }
+    }
+    out.extend(headers.into_iter().map(|((o, l), h)| (o, l, h, true)));
+    out.sort_by_key(|r| (r.0, r.1));
+    out
+}
+
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+    let mut items: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    items.sort_by_key(|e| e.file_name());
+    for e in items {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if e.file_type()?.is_dir() {
+            list_files(&e.path(), &rel, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Verifies the folder `dir`; with `expected_key`, also that the manifest was signed by that key.
+///
+/// # Errors
+/// The first problem found ([`VerifyError`]), naming the file and byte range where it applies.
+pub fn verify_dir(dir: &Path, expected_key: Option<&VerifyingKey>) -> Result<VerifyReport, VerifyError> {
+    let mpath = dir.join(MANIFEST_FILE);
+    let bytes = match std::fs::read(&mpath) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(VerifyError::NoManifest {
+                dir: dir.to_path_buf(),
+                journal: dir.join(crate::recording::JOURNAL_FILE).exists(),
+            })
+        }
+        Err(source) => return Err(VerifyError::Io { path: mpath, source }),
+    };
+    let m = Manifest::parse(&bytes).map_err(|e| VerifyError::ManifestUnreadable(e.to_string()))?;
+    let canon = m.render();
+    if canon != bytes {
+        let offset = canon
+            .iter()
+            .zip(&bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canon.len().min(bytes.len()));
+        return Err(VerifyError::ManifestNotCanonical {
+            offset: offset as u64,
+        });
+    }
+    if m.format != FORMAT {
+        return Err(VerifyError::UnsupportedFormat(m.format.clone()));
+    }
+    let key = VerifyingKey::from_bytes(&m.public_key.0).map_err(|_| VerifyError::BadPublicKey)?;
+    if let Some(exp) = expected_key {
+        if exp.as_bytes() != key.as_bytes() {
+            return Err(VerifyError::WrongKey {
+                expected: hex::encode(exp.as_bytes()),
+                found: hex::encode(key.as_bytes()),
+            });
+        }
+    }
+    check_chain(&m, &key)?;
+    let rebuilt = Manifest::build(&m.begin(), m.entries.clone(), m.signatures.clone());
+    if rebuilt != m {
+        return Err(VerifyError::Inconsistent(
+            "derived fields (files, status_history, final_status, entry_count, chain_head) do not match the entries"
+                .into(),
+        ));
+    }
+    if !m.final_status.is_some_and(Status::is_terminal) {
+        return Err(VerifyError::NotClosed(m.final_status));
+    }
+    let mut total = 0u64;
+    let mut declared = BTreeSet::new();
+    for f in &m.files {
+        declared.insert(f.path.clone());
+        total += check_file(dir, &m, f.id, &f.path, f.kind, f.size)?;
+    }
+    let mut present = Vec::new();
+    list_files(dir, "", &mut present).map_err(|source| VerifyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if let Some(extra) = present
+        .into_iter()
+        .find(|p| p != MANIFEST_FILE && !declared.contains(p))
+    {
+        return Err(VerifyError::FileAdded { path: extra });
+    }
+    let final_status = m.final_status.unwrap_or(Status::Failed);
+    let pk = hex::encode(key.as_bytes());
+    Ok(VerifyReport {
+        summary: format!(
+            "intact: recording {} — {} files, {} bytes, {} chain records, {} signatures by {}…, status {:?}",
+            m.recording_id,
+            m.files.len(),
+            total,
+            m.entry_count,
+            m.signatures.len(),
+            &pk[..16],
+            final_status
+        ),
+        recording_id: m.recording_id.clone(),
+        files: m.files.len(),
+        bytes: total,
+        entries: m.entry_count,
+        signatures: m.signatures.len(),
+        final_status,
+        public_key: pk,
+    })
+}
+
+fn check_chain(m: &Manifest, key: &VerifyingKey) -> Result<(), VerifyError> {
+    let mut chain = Chain::new(&m.recording_id, m.start_utc_ms, &m.public_key.0);
+    let mut sigs = m.signatures.iter().enumerate().peekable();
+    let mut last_n = None;
+    let check = |i: usize, s: &crate::integrity::SigRecord, head: &[u8; 32]| {
+        if &s.head.0 != head {
+            return Err(VerifyError::ChainMismatch { entries: s.entries });
+        }
+        let sig = Signature::from_bytes(&s.signature.0);
+        key.verify_strict(&signing_message(s.entries, head), &sig)
+            .map_err(|_| VerifyError::BadSignature {
+                index: i,
+                entries: s.entries,
+            })
+    };
+    for e in std::iter::once(None).chain(m.entries.iter().map(Some)) {
+        if let Some(e) = e {
+            chain.push(e);
+        }
+        while let Some((i, s)) = sigs.peek().copied() {
+            if s.entries < chain.count || last_n.is_some_and(|n| s.entries <= n) {
+                return Err(VerifyError::Inconsistent(format!(
+                    "signature {i} out of order"
+                )));
+            }
+            if s.entries != chain.count {
+                break;
+            }
+            check(i, s, &chain.head)?;
+            last_n = Some(s.entries);
+            sigs.next();
+        }
+    }
+    if sigs.peek().is_some() {
+        return Err(VerifyError::Inconsistent(
+            "a signature covers more entries than listed".into(),
+        ));
+    }
+    if last_n != Some(chain.count) {
+        return Err(VerifyError::Inconsistent(
+            "the last signature does not cover all entries".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_file(
+    dir: &Path,
+    m: &Manifest,
+    id: u32,
+    rel: &str,
+    kind: FileKind,
+    size: u64,
+) -> Result<u64, VerifyError> {
+    let path = dir.join(rel);
+    let mut f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(VerifyError::FileMissing {
+                path: rel.to_string(),
+            })
+        }
+        Err(source) => return Err(VerifyError::Io { path, source }),
+    };
+    let io = |source| VerifyError::Io {
+        path: path.clone(),
+        source,
+    };
+    let actual = f.metadata().map_err(io)?.len();
+    if actual != size {
+        return Err(VerifyError::SizeMismatch {
+            path: rel.to_string(),
+            expected: size,
+            actual,
+        });
+    }
+    let regions = effective_regions(&m.entries, id);
+    let mut pos = 0u64;
+    let mut buf = Vec::new();
+    for (offset, len, digest, header) in regions {
+        if offset != pos {
+            return Err(VerifyError::Coverage {
+                path: rel.to_string(),
+                offset: pos.min(offset),
+            });
+        }
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mismatch = || VerifyError::ContentMismatch {
+            path: rel.to_string(),
+            offset,
+            len,
+        };
+        let structural = kind == FileKind::Mp4 && len <= 64 << 20;
+        let ok = if structural {
+            buf.clear();
+            (&mut f).take(len).read_to_end(&mut buf).map_err(io)?;
+            buf.len() as u64 == len && Sha256::digest(&buf).as_slice() == digest
+        } else {
+            let mut h = Sha256::new();
+            let mut chunk = vec![0u8; 1 << 20];
+            let mut left = len;
+            while left > 0 {
+                let n = chunk.len().min(left as usize);
+                f.read_exact(&mut chunk[..n]).map_err(|_| mismatch())?;
+                h.update(&chunk[..n]);
+                left -= n as u64;
+            }
+            h.finalize().as_slice() == digest
+        };
+        if !ok {
+            return Err(mismatch());
+        }
+        if structural {
+            let (what, r) = if header {
+                ("init segment", reader::read_init(&buf).map(|_| ()))
+            } else {
+                ("fragment", reader::read_fragment(&buf).map(|_| ()))
+            };
+            if let Err(e) = r {
+                return Err(VerifyError::Structure {
+                    path: rel.to_string(),
+                    offset,
+                    len,
+                    what,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        pos = offset + len;
+    }
+    if pos != size {
+        return Err(VerifyError::Coverage {
+            path: rel.to_string(),
+            offset: pos,
+        });
+    }
+    Ok(size)
+}
