@@ -229,6 +229,9 @@ mod tests {
     #[test]
     fn a_missing_file_names_the_path() {
         let e = load_audio_file("/nonexistent/x.wav").unwrap_err();
-        assert!(e.to_string().starts_with("/nonexistent/x.wav: cannot open"), "{e}");
+        assert!(
+            e.to_string().starts_with("/nonexistent/x.wav: cannot open"),
+            "{e}"
+        );
     }
 }

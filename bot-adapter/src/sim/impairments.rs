@@ -165,10 +165,7 @@ fn parse_percent(token: &str, v: &str) -> Result<f64, ParseImpairmentsError> {
     let num = v
         .strip_suffix('%')
         .ok_or_else(|| bad(token, "a percentage needs a trailing `%`, e.g. loss=3%"))?;
-    let p: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| bad(token, "not a number"))?;
+    let p: f64 = num.trim().parse().map_err(|_| bad(token, "not a number"))?;
     if !(0.0..=100.0).contains(&p) {
         return Err(bad(token, "percentage must lie in [0, 100]"));
     }
@@ -186,10 +183,7 @@ fn parse_duration(token: &str, v: &str) -> Result<MediaTime, ParseImpairmentsErr
     } else {
         return Err(bad(token, "a duration needs a unit: s, ms or us"));
     };
-    let x: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| bad(token, "not a number"))?;
+    let x: f64 = num.trim().parse().map_err(|_| bad(token, "not a number"))?;
     let ticks = (x * ticks_per_unit).round();
     // 1e15 ticks = 3.2 years: far beyond any call, far below i64 overflow.
     if !ticks.is_finite() || !(0.0..=1e15).contains(&ticks) {
@@ -202,10 +196,7 @@ fn parse_ppm(token: &str, v: &str) -> Result<f64, ParseImpairmentsError> {
     let num = v
         .strip_suffix("ppm")
         .ok_or_else(|| bad(token, "drift needs the unit ppm, e.g. drift=200ppm"))?;
-    let x: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| bad(token, "not a number"))?;
+    let x: f64 = num.trim().parse().map_err(|_| bad(token, "not a number"))?;
     if !(-MAX_DRIFT_PPM..=MAX_DRIFT_PPM).contains(&x) {
         return Err(bad(token, "must lie in [-10000, 10000] ppm"));
     }

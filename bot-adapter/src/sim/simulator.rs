@@ -112,7 +112,10 @@ impl Simulator {
                 return Err(participant_error(&p.name, "MSI 0xFFFFFFFF means nobody"));
             }
             if !msis.insert(p.msi) {
-                return Err(participant_error(&p.name, "MSI used by another participant"));
+                return Err(participant_error(
+                    &p.name,
+                    "MSI used by another participant",
+                ));
             }
             if p.id.is_empty() {
                 return Err(participant_error(&p.name, "empty id"));
