@@ -21,6 +21,8 @@ use crate::sdk::{
 
 /// The audio frame duration the engine accepts (Teams delivers 20 ms buffers).
 pub const AUDIO_FRAME: MediaTime = MediaTime::from_millis(20);
+/// Most events one push call can queue (a tick plus four unmixed frames).
+pub const MAX_EVENTS_PER_PUSH: usize = 1 + crate::sdk::MAX_UNMIXED;
 /// Largest video payload accepted (a 1080p NV12 picture is 3.1 MB; H.264 frames are far smaller).
 pub const MAX_VIDEO_BYTES: usize = 8 << 20;
 
@@ -335,6 +337,10 @@ impl Ingest {
     /// The shared counters.
     pub fn counters(&self) -> &Arc<IngestCounters> {
         &self.counters
+    }
+    /// Free places in the queue (a source that may wait, such as a file replay, checks this before pushing).
+    pub fn free(&self) -> usize {
+        self.tx.free()
     }
     /// The queue's counters (pushed, dropped, high water).
     pub fn queue_stats(&self) -> &Arc<QueueStats> {

@@ -28,35 +28,74 @@ pub fn mix(inputs: &[&[i16]], out: &mut [i16]) {
     }
 }
 
-/// A mixer that also counts clipped samples (for metadata and metrics).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// A mixer that accumulates inputs one by one (no slice-of-slices needed, so the caller never allocates) and
+/// counts clipped samples (for metadata and metrics).
+///
+/// # Examples
+/// ```
+/// use media_core::mixer::Mixer;
+/// let mut m = Mixer::new(4);
+/// m.begin(2);
+/// m.add(&[20_000, 1]);
+/// m.add(&[20_000, 2]);
+/// let mut out = [0i16; 2];
+/// m.finish(&mut out);
+/// assert_eq!(out, [i16::MAX, 3]);
+/// assert_eq!(m.clipped(), 1);
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Mixer {
+    acc: Vec<i32>,
+    len: usize,
     clipped: u64,
     ticks: u64,
 }
 
 impl Mixer {
-    /// A new mixer.
-    pub fn new() -> Self {
-        Self::default()
+    /// A mixer for ticks of up to `max_len` samples (allocated here once).
+    pub fn new(max_len: usize) -> Self {
+        Mixer {
+            acc: vec![0; max_len],
+            len: 0,
+            clipped: 0,
+            ticks: 0,
+        }
     }
 
-    /// Mixes one tick; see [`mix`]. Counts samples that saturated.
-    pub fn mix_tick(&mut self, inputs: &[&[i16]], out: &mut [i16]) {
+    /// Starts a tick of `len` samples (clamped to the capacity given to [`Mixer::new`]).
+    pub fn begin(&mut self, len: usize) {
+        self.len = len.min(self.acc.len());
+        for a in &mut self.acc[..self.len] {
+            *a = 0;
+        }
+    }
+
+    /// Adds one input to the tick (a shorter input counts as silence past its end).
+    pub fn add(&mut self, input: &[i16]) {
+        for (a, &s) in self.acc[..self.len].iter_mut().zip(input) {
+            *a += i32::from(s);
+        }
+    }
+
+    /// Writes the saturated sum into `out` (up to the tick length) and counts clipped samples.
+    pub fn finish(&mut self, out: &mut [i16]) {
         self.ticks += 1;
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut acc: i32 = 0;
-            for input in inputs {
-                if let Some(&s) = input.get(i) {
-                    acc += i32::from(s);
-                }
-            }
-            let c = acc.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
-            if c != acc {
+        for (o, &a) in out.iter_mut().zip(&self.acc[..self.len]) {
+            let c = a.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+            if c != a {
                 self.clipped += 1;
             }
             *o = c as i16;
         }
+    }
+
+    /// Mixes one tick of `inputs` into `out`; see [`mix`].
+    pub fn mix_tick(&mut self, inputs: &[&[i16]], out: &mut [i16]) {
+        self.begin(out.len());
+        for i in inputs {
+            self.add(i);
+        }
+        self.finish(out);
     }
 
     /// Samples that saturated so far.
@@ -83,7 +122,7 @@ mod tests {
         ) {
             let refs: Vec<&[i16]> = inputs.iter().map(|v| v.as_slice()).collect();
             let mut out = vec![0i16; len];
-            let mut m = Mixer::new();
+            let mut m = Mixer::new(64);
             m.mix_tick(&refs, &mut out);
             let mut clipped = 0;
             for (i, o) in out.iter().enumerate() {

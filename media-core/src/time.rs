@@ -101,6 +101,10 @@ impl MediaTime {
     pub const fn saturating_sub(self, rhs: MediaTime) -> MediaTime {
         MediaTime(self.0.saturating_sub(rhs.0))
     }
+    /// Multiplication by a count (saturating), e.g. the start of tick `n`.
+    pub const fn saturating_mul(self, n: i64) -> MediaTime {
+        MediaTime(self.0.saturating_mul(n))
+    }
     /// Absolute value (saturating).
     pub const fn abs(self) -> MediaTime {
         MediaTime(self.0.saturating_abs())

@@ -99,6 +99,8 @@ pub struct TrackStats {
     pub resyncs: u64,
     /// Samples cut from frames that were partly late.
     pub late_samples: u64,
+    /// Samples by which gaps were lengthened or shortened to follow the clock (no audio lost).
+    pub gap_adjusted: u64,
 }
 
 /// One source's audio on the recording timeline (see the module docs).
@@ -196,11 +198,21 @@ impl AudioTrack {
             Some((cur, last_key)) => {
                 let missing = (key - last_key - 1).max(0);
                 let expected = cur + missing * self.frame_samples;
-                if missing > 0 {
-                    self.note_gap(cur, expected);
-                }
                 let err = target_s - expected;
-                if err.abs() > self.cfg.resync.to_samples(self.rate()) {
+                if missing > 0 {
+                    // A gap (silence not sent, or frames lost): re-place at the target inside the silence, so
+                    // offset and drift corrections cost no audio at all.
+                    let pos = if err.abs() <= self.cfg.resync.to_samples(self.rate()) {
+                        target_s.max(cur)
+                    } else {
+                        expected
+                    };
+                    self.note_gap(cur, pos);
+                    if pos != expected {
+                        self.stats.gap_adjusted += (pos - expected).unsigned_abs();
+                    }
+                    pos
+                } else if err.abs() > self.cfg.resync.to_samples(self.rate()) {
                     self.stats.resyncs += 1;
                     if target_s > expected {
                         self.note_gap(expected, target_s);
