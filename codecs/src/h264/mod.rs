@@ -39,6 +39,27 @@ impl YUVSource for I420Picture {
     }
 }
 
+/// The largest picture the decoder accepts, in 16x16 macroblocks: H.264 level 5.2's MaxFS (36,864, e.g.
+/// 4096x2304), the most OpenH264 supports. Teams sends at most 1080p (8,160).
+pub const MAX_DECODE_MACROBLOCKS: u64 = 36_864;
+
+fn check_decodable(sps: nal::Sps) -> Result<nal::Sps, CodecError> {
+    let mbs = u64::from(sps.width.div_ceil(16)) * u64::from(sps.height.div_ceil(16));
+    if mbs > MAX_DECODE_MACROBLOCKS {
+        return Err(CodecError::Unsupported(format!(
+            "{}x{} picture ({mbs} macroblocks) exceeds the decoder's {MAX_DECODE_MACROBLOCKS}",
+            sps.width, sps.height
+        )));
+    }
+    if sps.chroma_format_idc != 1 || sps.bit_depth_luma != 8 {
+        return Err(CodecError::Unsupported(format!(
+            "chroma_format_idc {} / {}-bit: only 8-bit 4:2:0 is decoded",
+            sps.chroma_format_idc, sps.bit_depth_luma
+        )));
+    }
+    Ok(sps)
+}
+
 /// Decodes whole Annex-B frames (SPS/PPS/IDR/non-IDR, 3- or 4-byte start codes) into I420.
 pub struct H264Decoder {
     inner: Decoder,
@@ -94,8 +115,8 @@ impl H264Decoder {
                 return Err(e);
             }
         };
-        if let Some(sps) = info.sps {
-            if let Err(e) = nal::parse_sps(sps) {
+        for unit in nal::nal_units(annexb).filter(|n| n.nal_type() == nal::NalType::Sps) {
+            if let Err(e) = nal::parse_sps(unit.bytes()).and_then(check_decodable) {
                 self.stats.errors += 1;
                 return Err(e);
             }
@@ -253,5 +274,55 @@ impl H264Encoder {
             data: &self.out,
             keyframe,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ue(v: u32) -> String {
+        let code = u64::from(v) + 1;
+        let bits = 64 - code.leading_zeros();
+        format!("{}{:b}", "0".repeat(bits as usize - 1), code)
+    }
+
+    /// A Baseline SPS NAL unit (with start code) for a picture of `w_mbs x h_mbs` macroblocks.
+    fn sps_frame(w_mbs: u32, h_mbs: u32) -> Vec<u8> {
+        let bits = format!(
+            "{}{}{}{}0{}{}11001",
+            ue(0),
+            ue(0),
+            ue(2),
+            ue(1),
+            ue(w_mbs - 1),
+            ue(h_mbs - 1)
+        );
+        let mut out = vec![0, 0, 0, 1, 0x67, 66, 0xC0, 52];
+        for chunk in bits.as_bytes().chunks(8) {
+            let mut b = 0u8;
+            for (i, &c) in chunk.iter().enumerate() {
+                b |= u8::from(c == b'1') << (7 - i);
+            }
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn decoder_refuses_pictures_beyond_level_5_2_before_openh264() {
+        let big = sps_frame(512, 512); // 8192x8192: a valid SPS, too big to decode
+        let sps = nal::parse_sps(nal::inspect(&big).unwrap().sps.unwrap()).unwrap();
+        assert_eq!((sps.width, sps.height), (8192, 8192));
+        let mut dec = H264Decoder::new().unwrap();
+        assert!(matches!(dec.decode(&big), Err(CodecError::Unsupported(_))));
+        let too_big = sps_frame(1024, 2);
+        assert!(matches!(
+            dec.decode(&too_big),
+            Err(CodecError::AbsurdDimensions { .. })
+        ));
+        // 1080p parameter sets alone are fine (no picture yet).
+        assert!(dec.decode(&sps_frame(120, 68)).unwrap().is_none());
+        assert_eq!(dec.stats().errors, 2);
     }
 }
