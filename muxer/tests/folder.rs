@@ -1,0 +1,422 @@
+//! The recording folder end to end: write, verify, tamper (>= 200 mutations), crash, recover.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use common::*;
+use ed25519_dalek::SigningKey;
+use media_core::{AudioFormat, MediaTime};
+use muxer::fmp4::TrackSpec;
+use muxer::integrity::generate_signing_key;
+use muxer::recover::{recover_dir, RecoverAction};
+use muxer::verify::{verify_dir, VerifyError};
+use muxer::{RecordingOptions, RecordingWriter, Status};
+
+fn wav_samples(name: &str, n: usize) -> Vec<i16> {
+    let mut r = hound::WavReader::open(media(name)).unwrap();
+    r.samples::<i16>().take(n).map(|s| s.unwrap()).collect()
+}
+
+/// Writes a small recording: two 4 s stems, a 3 s H.264 + Opus MP4, metadata.json, a pause.
+/// Returns the writer before `finish` (so crash tests can drop it) and the stem inputs.
+fn write_recording(dir: &Path, key: &SigningKey, seconds: i64) -> (RecordingWriter, Vec<Vec<i16>>) {
+    let mut opts = RecordingOptions::new("call-42", 1_764_000_000_000);
+    opts.sign_interval = MediaTime::from_secs(2);
+    let mut rec = RecordingWriter::create(dir, key.clone(), opts).unwrap();
+    rec.set_status(Status::Recording, MediaTime::ZERO, "started").unwrap();
+    let n = (seconds * 16_000) as usize;
+    let stems = vec![wav_samples("alice.wav", n), wav_samples("bob.wav", n)];
+    let ids = [
+        rec.add_wav("participants/alice.wav", AudioFormat::PCM16K).unwrap(),
+        rec.add_wav("participants/bob.wav", AudioFormat::PCM16K).unwrap(),
+    ];
+    let frames = erin_frames();
+    let (packets, pre_skip) = opus_packets((seconds * 50) as usize);
+    let mp4 = rec
+        .add_mp4("recording.mp4", &[TrackSpec::h264(), TrackSpec::opus(1, pre_skip)])
+        .unwrap();
+    let mut vi = 0;
+    for slot in 0..(seconds * 50) as usize {
+        let now = MediaTime::from_millis(20 * slot as i64);
+        for (id, s) in ids.iter().zip(&stems) {
+            rec.write_pcm(*id, &s[slot * 320..(slot + 1) * 320]).unwrap();
+        }
+        while vi < frames.len() && frames[vi].pts <= now {
+            rec.write_sample(mp4, 0, frames[vi].pts, frames[vi].annexb.clone()).unwrap();
+            vi += 1;
+        }
+        rec.write_sample(mp4, 1, now, packets[slot].clone()).unwrap();
+        if slot == 75 {
+            rec.set_status(Status::Paused, now, "card details").unwrap();
+        }
+        if slot == 100 {
+            rec.set_status(Status::Recording, now, "resumed").unwrap();
+        }
+        rec.tick(now).unwrap();
+    }
+    rec.write_whole_file("metadata.json", br#"{"call":"42","participants":["alice","bob"]}"#)
+        .unwrap();
+    (rec, stems)
+}
+
+fn finished_recording(name: &str) -> (PathBuf, SigningKey) {
+    let dir = scratch_dir(name);
+    let key = generate_signing_key().unwrap();
+    let (rec, _) = write_recording(&dir, &key, 4);
+    let s = rec.finish(Status::Completed, MediaTime::from_secs(4), "hung up").unwrap();
+    assert!(s.close_errors.is_empty(), "{:?}", s.close_errors);
+    assert_eq!(s.files.len(), 4);
+    (dir, key)
+}
+
+#[test]
+fn a_finished_recording_verifies_and_plays() {
+    let (dir, key) = finished_recording("folder-ok");
+    if std::env::var_os("KEEP").is_some() {
+        let _ = std::fs::remove_dir_all("/tmp/muxer-keep");
+        std::process::Command::new("cp").args(["-r", dir.to_str().unwrap(), "/tmp/muxer-keep"]).status().unwrap();
+    }
+    let r = verify_dir(&dir, Some(&key.verifying_key())).unwrap();
+    assert!(r.summary.starts_with("intact: recording call-42 — 4 files"), "{}", r.summary);
+    assert_eq!(r.final_status, Status::Completed);
+    assert!(r.signatures >= 2, "periodic signatures + the final one");
+    let m = muxer::integrity::Manifest::parse(&std::fs::read(dir.join("manifest.json")).unwrap())
+        .unwrap();
+    let statuses: Vec<Status> = m.status_history.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        vec![Status::Recording, Status::Paused, Status::Recording, Status::Completed]
+    );
+    assert!(!dir.join("manifest.journal").exists());
+    // The stems are the inputs, sample for sample; the MP4 decodes cleanly.
+    let back: Vec<i16> = hound::WavReader::open(dir.join("participants/alice.wav"))
+        .unwrap()
+        .samples::<i16>()
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(back, wav_samples("alice.wav", 64_000));
+    ffmpeg_decodes_cleanly(&dir.join("recording.mp4"));
+    assert_eq!(decoded_frames(&dir.join("recording.mp4"), "a:0"), 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Applies a mutation, checks verify rejects it, then undoes it.
+struct Mutator<'a> {
+    dir: &'a Path,
+    key: ed25519_dalek::VerifyingKey,
+    count: usize,
+}
+
+impl Mutator<'_> {
+    fn expect_rejected(&mut self, what: &str) -> VerifyError {
+        self.count += 1;
+        match verify_dir(self.dir, Some(&self.key)) {
+            Ok(r) => panic!("mutation not detected: {what} ({})", r.summary),
+            Err(e) => e,
+        }
+    }
+    fn with_bytes(&mut self, rel: &str, what: &str, f: impl FnOnce(&mut Vec<u8>)) -> VerifyError {
+        let p = self.dir.join(rel);
+        let orig = std::fs::read(&p).unwrap();
+        let mut b = orig.clone();
+        f(&mut b);
+        assert_ne!(b, orig, "{what}: mutation changed nothing");
+        std::fs::write(&p, &b).unwrap();
+        let e = self.expect_rejected(what);
+        std::fs::write(&p, &orig).unwrap();
+        e
+    }
+}
+
+#[test]
+fn verify_catches_every_mutation() {
+    let (dir, key) = finished_recording("folder-mutate");
+    let mut m = Mutator {
+        dir: &dir,
+        key: key.verifying_key(),
+        count: 0,
+    };
+    let files = [
+        "participants/alice.wav",
+        "participants/bob.wav",
+        "recording.mp4",
+        "metadata.json",
+        "manifest.json",
+    ];
+    // Flipped bytes: 45 offsets spread over each file, always including the first and last byte.
+    for rel in files {
+        let len = std::fs::metadata(dir.join(rel)).unwrap().len() as usize;
+        let mut offsets: Vec<usize> = (0..45).map(|i| i * (len - 1) / 44).collect();
+        offsets.extend([20, 44, 76, 79].iter().filter(|&&o| o < len)); // WAV header fields
+        offsets.dedup();
+        for off in offsets {
+            let e = m.with_bytes(rel, &format!("flip {rel}@{off}"), |b| b[off] ^= 0x01);
+            if rel.ends_with(".wav") || rel.ends_with(".mp4") || rel == "metadata.json" {
+                // The report names the file and a byte range holding the flipped byte.
+                match e {
+                    VerifyError::ContentMismatch { path, offset, len } => {
+                        assert_eq!(path, rel);
+                        assert!((offset..offset + len).contains(&(off as u64)));
+                    }
+                    other => panic!("flip {rel}@{off}: {other}"),
+                }
+            }
+        }
+    }
+    // Truncations and extensions.
+    for rel in files {
+        let len = std::fs::metadata(dir.join(rel)).unwrap().len() as usize;
+        for cut in [0, 1, len / 3, len / 2, len - 1] {
+            m.with_bytes(rel, &format!("truncate {rel} to {cut}"), |b| b.truncate(cut));
+        }
+        m.with_bytes(rel, &format!("append to {rel}"), |b| b.push(0));
+    }
+    // Deleted files.
+    for rel in files {
+        let p = dir.join(rel);
+        let orig = std::fs::read(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        m.expect_rejected(&format!("delete {rel}"));
+        std::fs::write(&p, orig).unwrap();
+    }
+    // Added files.
+    for rel in ["extra.wav", "participants/carol.wav", "new/dir/x", "manifest.journal", ".hidden"] {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"x").unwrap();
+        let e = m.expect_rejected(&format!("add {rel}"));
+        assert!(matches!(e, VerifyError::FileAdded { .. }), "{e}");
+        std::fs::remove_file(&p).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(dir.join("new"));
+    // Swapped regions: consecutive MP4 fragments, and equal-sized WAV chunks.
+    let manifest = muxer::integrity::Manifest::parse(&std::fs::read(dir.join("manifest.json")).unwrap())
+        .unwrap();
+    let regions = |file: u32| -> Vec<(usize, usize)> {
+        manifest
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                muxer::integrity::Entry::Data { file: f, offset, len, .. } if *f == file => {
+                    Some((*offset as usize, *len as usize))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for (file, rel) in [(0u32, "participants/alice.wav"), (2, "recording.mp4")] {
+        let rs = regions(file);
+        assert!(rs.len() >= 2, "{rel}: {} regions", rs.len());
+        for i in 0..rs.len() - 1 {
+            let (a, b) = (rs[i], rs[i + 1]);
+            m.with_bytes(rel, &format!("swap regions {i},{} of {rel}", i + 1), |buf| {
+                let first = buf[a.0..a.0 + a.1].to_vec();
+                let second = buf[b.0..b.0 + b.1].to_vec();
+                let mut swapped = second;
+                swapped.extend_from_slice(&first);
+                buf[a.0..b.0 + b.1].copy_from_slice(&swapped);
+            });
+        }
+    }
+    // Reordered manifest entries (two entry lines swapped).
+    let text = String::from_utf8(std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first_entry = lines.iter().position(|l| l.starts_with("  \"entries\"")).unwrap() + 1;
+    for i in [first_entry + 3, first_entry + 10, first_entry + 20] {
+        m.with_bytes("manifest.json", &format!("swap entry lines {i}"), |b| {
+            let mut ls: Vec<String> = String::from_utf8(b.clone())
+                .unwrap()
+                .lines()
+                .map(|s| s.trim_end_matches(',').to_string())
+                .collect();
+            ls.swap(i, i + 1);
+            let last_entry = ls.len() - 3;
+            let mut out = String::new();
+            for (k, l) in ls.iter().enumerate() {
+                out.push_str(l);
+                if k >= first_entry && k < last_entry {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            let orig = String::from_utf8(b.clone()).unwrap();
+            // keep the other commas exactly as they were
+            *b = rebuild_commas(&orig, &out).into_bytes();
+        });
+    }
+    assert!(m.count >= 200, "only {} mutations", m.count);
+    eprintln!("mutations detected: {}", m.count);
+    // Untouched again: verifies.
+    verify_dir(&dir, Some(&key.verifying_key())).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Puts back the original line endings (commas) of `orig` onto the reordered lines of `new`.
+fn rebuild_commas(orig: &str, new: &str) -> String {
+    orig.lines()
+        .zip(new.lines())
+        .map(|(o, n)| {
+            let n = n.trim_end_matches(',');
+            if o.ends_with(',') {
+                format!("{n},\n")
+            } else {
+                format!("{n}\n")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn wrong_key_and_forged_signatures_are_caught() {
+    let (dir, key) = finished_recording("folder-keys");
+    let other = generate_signing_key().unwrap();
+    let e = verify_dir(&dir, Some(&other.verifying_key())).unwrap_err();
+    assert!(matches!(e, VerifyError::WrongKey { .. }), "{e}");
+    // Re-sign the whole manifest with another key: valid on its own, but not the expected key.
+    let mpath = dir.join("manifest.json");
+    let orig = std::fs::read(&mpath).unwrap();
+    let mut mf = muxer::integrity::Manifest::parse(&orig).unwrap();
+    let forged = resign(&mf, &other);
+    std::fs::write(&mpath, forged.render()).unwrap();
+    let e = verify_dir(&dir, Some(&key.verifying_key())).unwrap_err();
+    assert!(matches!(e, VerifyError::WrongKey { .. }), "{e}");
+    // Without an expected key a wholesale re-signing is self-consistent: that is why the lead passes the
+    // installation's public key to verify.
+    assert!(verify_dir(&dir, None).is_ok());
+    // A signature that does not match (other key's signature, original public key).
+    let last = mf.signatures.len() - 1;
+    mf.signatures[last].signature = forged.signatures[last].signature;
+    std::fs::write(&mpath, mf.render()).unwrap();
+    let e = verify_dir(&dir, None).unwrap_err();
+    assert!(matches!(e, VerifyError::BadSignature { .. }), "{e}");
+    std::fs::write(&mpath, &orig).unwrap();
+    verify_dir(&dir, Some(&key.verifying_key())).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn resign(m: &muxer::integrity::Manifest, key: &SigningKey) -> muxer::integrity::Manifest {
+    use ed25519_dalek::Signer;
+    use muxer::integrity::chain::{signing_message, Chain};
+    let mut begin = m.begin();
+    begin.public_key = muxer::integrity::manifest::HexBytes(key.verifying_key().to_bytes());
+    let mut chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+    let mut sigs = Vec::new();
+    let counts: Vec<u64> = m.signatures.iter().map(|s| s.entries).collect();
+    for e in &m.entries {
+        chain.push(e);
+        if counts.contains(&chain.count) {
+            let s = key.sign(&signing_message(chain.count, &chain.head));
+            sigs.push(muxer::integrity::SigRecord {
+                entries: chain.count,
+                head: muxer::integrity::manifest::HexBytes(chain.head),
+                signature: muxer::integrity::manifest::HexBytes(s.to_bytes()),
+                at: 0,
+            });
+        }
+    }
+    muxer::integrity::Manifest::build(&begin, m.entries.clone(), sigs)
+}
+
+#[test]
+fn recover_after_a_simulated_crash_then_verify_passes() {
+    let dir = scratch_dir("folder-crash");
+    let key = generate_signing_key().unwrap();
+    let (rec, stems) = write_recording(&dir, &key, 4);
+    // kill -9: no finish, buffered bytes never reach the files.
+    std::mem::forget(rec);
+    // ... and the crash tore the last journal line and the fragment being written.
+    use std::io::Write;
+    let mut j = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("manifest.journal"))
+        .unwrap();
+    j.write_all(br#"{"entry":{"t":"data","file":2,"offs"#).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("recording.mp4"))
+        .unwrap();
+    f.write_all(&[0, 0, 1, 0, b'm', b'o', b'o', b'f', 1, 2, 3]).unwrap();
+    drop((j, f));
+    assert!(matches!(
+        verify_dir(&dir, Some(&key.verifying_key())),
+        Err(VerifyError::NoManifest { journal: true, .. })
+    ));
+
+    let r = recover_dir(&dir, &key).unwrap();
+    assert_eq!(r.action, RecoverAction::Closed);
+    assert!(r.verify.summary.starts_with("intact"), "{}", r.verify.summary);
+    assert_eq!(r.verify.final_status, Status::Interrupted);
+    assert!(!dir.join("manifest.journal").exists());
+    // The stems hold whole 1 s chunks of the input, sample-exact.
+    for (rel, input) in ["participants/alice.wav", "participants/bob.wav"].iter().zip(&stems) {
+        let back: Vec<i16> = hound::WavReader::open(dir.join(rel))
+            .unwrap()
+            .samples::<i16>()
+            .map(|s| s.unwrap())
+            .collect();
+        assert!(back.len() >= 3 * 16_000 && back.len() % 16_000 == 0, "{rel}: {}", back.len());
+        assert_eq!(&back[..], &input[..back.len()]);
+    }
+    let mp4 = dir.join("recording.mp4");
+    ffmpeg_decodes_cleanly(&mp4);
+    assert!(decoded_frames(&mp4, "v:0") >= 60);
+    // Running it again changes nothing.
+    let again = recover_dir(&dir, &key).unwrap();
+    assert_eq!(again.action, RecoverAction::AlreadyClosed);
+    // A different key may not close someone else's recording.
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn recover_refuses_another_key_and_handles_a_stale_journal() {
+    let dir = scratch_dir("folder-crash2");
+    let key = generate_signing_key().unwrap();
+    let (rec, _) = write_recording(&dir, &key, 2);
+    drop(rec);
+    let other = generate_signing_key().unwrap();
+    assert!(matches!(
+        recover_dir(&dir, &other),
+        Err(muxer::recover::RecoverError::WrongKey(_))
+    ));
+    recover_dir(&dir, &key).unwrap();
+    // A crash right after the manifest rename leaves a journal next to a complete manifest.
+    std::fs::write(dir.join("manifest.journal"), b"{}\n").unwrap();
+    let r = recover_dir(&dir, &key).unwrap();
+    assert_eq!(r.action, RecoverAction::StaleJournalRemoved);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_paths_and_samples_are_typed_errors() {
+    let dir = scratch_dir("folder-errors");
+    let key = generate_signing_key().unwrap();
+    let mut rec = RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("x", 0)).unwrap();
+    for bad in ["", "/abs.wav", "../up.wav", "a/../b.wav", "manifest.json", "a//b", "./a"] {
+        assert!(
+            matches!(
+                rec.add_wav(bad, AudioFormat::PCM16K),
+                Err(muxer::RecordingError::InvalidPath { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    let s = rec.add_wav("a.wav", AudioFormat::PCM16K).unwrap();
+    assert!(rec.add_wav("a.wav", AudioFormat::PCM16K).is_err());
+    assert!(matches!(
+        rec.write_pcm_bytes(s, &[1, 2, 3]),
+        Err(muxer::RecordingError::Wav { .. })
+    ));
+    let v = rec.add_mp4("v.mp4", &[TrackSpec::h264()]).unwrap();
+    assert!(matches!(
+        rec.write_sample(v, 0, MediaTime::ZERO, Bytes::from_static(&[1, 2, 3])),
+        Err(muxer::RecordingError::Mp4 { .. })
+    ));
+    assert!(rec.write_sample(v, 3, MediaTime::ZERO, Bytes::from_static(&[1])).is_err());
+    assert!(RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("x", 0)).is_err());
+    let s = rec.finish(Status::Failed, MediaTime::ZERO, "test").unwrap();
+    assert_eq!(s.final_status, Status::Failed);
+    verify_dir(&dir, Some(&key.verifying_key())).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
