@@ -268,6 +268,10 @@ impl H264Encoder {
         let bitstream = self.inner.encode_at(picture, Timestamp::from_millis(ms))?;
         let keyframe = matches!(bitstream.frame_type(), FrameType::IDR | FrameType::I);
         self.out.clear();
+        // One byte per pixel bounds any sane frame at these bitrates: reserving it once means even a large
+        // IDR later does not reallocate.
+        self.out
+            .reserve(picture.width() as usize * picture.height() as usize);
         bitstream.write_vec(&mut self.out);
         self.frames += 1;
         Ok(EncodedFrame {
