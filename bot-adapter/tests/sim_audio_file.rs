@@ -180,7 +180,9 @@ fn compressed_formats_made_by_ffmpeg_decode_to_the_same_speech() {
             "{file}: {} samples (original 384000), delay {lag}, SNR {snr:.1} dB",
             got.len()
         );
-        assert!(got.len().abs_diff(384_000) < 3_000, "{file}: {}", got.len());
+        // Gapless: encoder delay and padding removed (for AAC in MP4 by the edit list), so no lag either.
+        assert_eq!(got.len(), 384_000, "{file}");
+        assert_eq!(lag, 0, "{file}");
         if min_snr.is_infinite() {
             assert!(got == original, "FLAC is lossless");
         } else {
@@ -230,6 +232,31 @@ fn compressed_formats_made_by_ffmpeg_decode_to_the_same_speech() {
     assert!(snr > 20.0, "SNR vs ffmpeg {snr:.1} dB");
     let _ = std::fs::remove_file(flac48);
     let _ = std::fs::remove_file(raw16);
+}
+
+/// erin-sync.mp4 has a 50 ms 1 kHz beep at exactly 2, 5 and 8 s (and a white video frame with each): its AAC
+/// track must come out with the beeps there, not 64 ms late behind the encoder's priming samples.
+#[test]
+fn mp4_audio_keeps_its_sync_markers_in_place() {
+    let path = media("erin-sync.mp4");
+    if !path.exists() {
+        eprintln!("SKIPPED: {} not found", path.display());
+        return;
+    }
+    let got = load_audio_file(&path).unwrap();
+    assert_eq!(got.len(), 160_000);
+    // Energy per 1 ms block; a beep starts where it first reaches half its peak.
+    let blocks: Vec<f64> = got.chunks(16).map(rms).collect();
+    for marker_ms in [2_000usize, 5_000, 8_000] {
+        let window = &blocks[marker_ms - 200..marker_ms + 200];
+        let peak = window.iter().cloned().fold(0.0, f64::max);
+        assert!(peak > 1_000.0, "a beep near {marker_ms} ms");
+        let onset = window.iter().position(|&e| e > peak / 2.0).unwrap() + marker_ms - 200;
+        let end = window.iter().rposition(|&e| e > peak / 2.0).unwrap() + marker_ms - 200;
+        eprintln!("beep at {marker_ms} ms: {onset}..{end} ms");
+        assert!(onset.abs_diff(marker_ms) <= 2, "onset {onset} ms");
+        assert!((end - onset).abs_diff(50) <= 4, "length {} ms", end - onset);
+    }
 }
 
 #[test]

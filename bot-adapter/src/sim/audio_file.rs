@@ -6,6 +6,11 @@
 //! delay is trimmed, so the output is aligned with the input and `ceil(n·16000/rate)` samples long).
 //!
 //! A 16 kHz mono 16-bit input comes back bit-exact: it is neither converted nor resampled.
+//!
+//! symphonia 0.6's MP4 reader ignores the edit list, so an AAC track would start with the encoder's priming
+//! samples (1,024 for ffmpeg's AAC: 64 ms at 16 kHz, enough to break A/V sync). For MP4 input the first audio
+//! track's `elst` is read with the `mp4` crate and applied: leading empty edits become silence, `media_time`
+//! samples are dropped, and only `segment_duration` is kept.
 
 use std::fs::File;
 use std::path::Path;
@@ -174,17 +179,98 @@ fn load(path: &Path) -> Result<Vec<i16>, AudioFileError> {
         return Ok(Vec::new());
     };
     if rate == SAMPLE_RATE {
-        if let Acc::I16(v) = acc {
+        if let Acc::I16(mut v) = acc {
+            if let Some(edit) = mp4_audio_edit(path, rate) {
+                edit.apply(&mut v);
+            }
             return Ok(v);
         }
     }
-    let mono = acc.into_f32();
+    let mut mono = acc.into_f32();
+    if let Some(edit) = mp4_audio_edit(path, rate) {
+        edit.apply(&mut mono);
+    }
     let mono = if rate == SAMPLE_RATE {
         mono
     } else {
         resample(&mono, rate)?
     };
     Ok(mono.iter().map(|&x| to_i16(x)).collect())
+}
+
+/// The part of an MP4 audio track that plays, from its edit list, in samples at the decoded rate.
+#[derive(Debug, PartialEq, Eq)]
+struct Edit {
+    /// Silence before the media starts (leading empty edits).
+    lead: usize,
+    /// Samples to drop at the start (encoder priming; `elst.media_time`).
+    skip: usize,
+    /// Samples that play (`elst.segment_duration`), if stated.
+    keep: Option<usize>,
+}
+
+impl Edit {
+    fn apply<T: Copy + Default>(&self, v: &mut Vec<T>) {
+        v.drain(..self.skip.min(v.len()));
+        if let Some(keep) = self.keep {
+            v.truncate(keep);
+        }
+        if self.lead > 0 {
+            v.splice(0..0, std::iter::repeat_n(T::default(), self.lead));
+        }
+    }
+}
+
+/// Reads the first audio track's edit list when `path` is an MP4 (`ftyp` first). symphonia 0.6 does not apply
+/// it, so an AAC track would start with the encoder's priming samples (1,024 for ffmpeg's AAC). `None` when the
+/// file is not an MP4, has no edit list, or it cannot be read (the audio is then used as decoded).
+fn mp4_audio_edit(path: &Path, rate: u32) -> Option<Edit> {
+    use std::io::{BufReader, Read};
+    let mut file = File::open(path).ok()?;
+    let mut head = [0u8; 8];
+    file.read_exact(&mut head).ok()?;
+    if &head[4..8] != b"ftyp" {
+        return None;
+    }
+    let size = file.metadata().ok()?.len();
+    let file = File::open(path).ok()?;
+    let mp4 = mp4::Mp4Reader::read_header(BufReader::new(file), size).ok()?;
+    let movie_scale = u64::from(mp4.timescale()).max(1);
+    let track = mp4
+        .tracks()
+        .values()
+        .filter(|t| matches!(t.track_type(), Ok(mp4::TrackType::Audio)))
+        .min_by_key(|t| t.track_id())?;
+    let media_scale = u64::from(track.timescale()).max(1);
+    let entries = &track.trak.edts.as_ref()?.elst.as_ref()?.entries;
+    // At most a day of samples: a larger value is a broken or hostile file, and the edit is then ignored.
+    let day = u128::from(rate) * 86_400;
+    let to_samples = |v: u64, scale: u64| -> Option<usize> {
+        let n = u128::from(v) * u128::from(rate) / u128::from(scale);
+        if n > day {
+            return None;
+        }
+        usize::try_from(n).ok()
+    };
+    let mut lead = 0usize;
+    for e in entries {
+        // An empty edit (media_time = -1) is a gap before the media.
+        if e.media_time == u64::from(u32::MAX) || e.media_time == u64::MAX {
+            lead = lead.checked_add(to_samples(e.segment_duration, movie_scale)?)?;
+            continue;
+        }
+        let keep = if e.segment_duration > 0 {
+            Some(to_samples(e.segment_duration, movie_scale)?)
+        } else {
+            None
+        };
+        return Some(Edit {
+            lead: lead.min(day as usize),
+            skip: to_samples(e.media_time, media_scale)?,
+            keep,
+        });
+    }
+    None
 }
 
 fn resample(mono: &[f32], rate: u32) -> Result<Vec<f32>, AudioFileError> {

@@ -131,10 +131,14 @@ fn voice(index: usize, samples: usize, seed: u64) -> Vec<i16> {
         let end = (t + len).min(samples);
         let mut vowel = rng.random_range(0..VOWELS.len());
         let mut syl_phase = 0f64;
+        let mut step = 0.0;
         for (k, s) in out[t..end].iter_mut().enumerate() {
-            let time = (t + k) as f64 / rate;
-            let f = f0 * (1.0 + 0.04 * (std::f64::consts::TAU * wobble_hz * time).sin());
-            phase = (phase + f / rate).fract();
+            if k % 160 == 0 {
+                // The pitch wobbles slowly: update it every 10 ms.
+                let time = (t + k) as f64 / rate;
+                step = f0 * (1.0 + 0.04 * (std::f64::consts::TAU * wobble_hz * time).sin()) / rate;
+            }
+            phase = (phase + step).fract();
             syl_phase += syllable_hz / rate;
             if syl_phase >= 1.0 {
                 syl_phase -= 1.0;
