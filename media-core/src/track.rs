@@ -9,7 +9,9 @@
 //!
 //! ## Placement rules
 //! Consecutive keys are written back to back, so with no loss and no drift a stem is **sample-exact**. Missing
-//! keys leave exactly their frames' length of silence and are recorded as a [`Gap`]. The target position from
+//! keys leave exactly their frames' length of silence and are recorded as a [`Gap`]; a gap of at least
+//! [`TrackConfig::adjust_in_gaps`] (a pause in speech) instead re-places the next frame at its target, so clock
+//! corrections are made in silence and cost no audio. The target position from
 //! the clock is followed only as far as it must be: when the contiguous position is more than
 //! [`TrackConfig::slip_tolerance`] off the target (clock drift, or a better offset estimate), the track slips
 //! by at most [`TrackConfig::max_slip`] samples per frame — dropping the first samples of a frame or inserting
@@ -41,6 +43,8 @@ pub struct TrackConfig {
     pub max_slip: usize,
     /// Placement error above which the stream is re-placed at once.
     pub resync: MediaTime,
+    /// Gaps at least this long absorb the whole placement error (shorter gaps keep the sender's spacing).
+    pub adjust_in_gaps: MediaTime,
     /// Length of the placement ring (must exceed the late window plus one tick).
     pub ring: MediaTime,
     /// Source clock tuning.
@@ -57,6 +61,7 @@ impl Default for TrackConfig {
             slip_tolerance: MediaTime::from_millis(2),
             max_slip: 2,
             resync: MediaTime::from_millis(500),
+            adjust_in_gaps: MediaTime::from_millis(200),
             ring: MediaTime::from_secs(4),
             clock: ClockConfig::default(),
         }
@@ -199,9 +204,11 @@ impl AudioTrack {
                 let missing = (key - last_key - 1).max(0);
                 let expected = cur + missing * self.frame_samples;
                 let err = target_s - expected;
-                if missing > 0 {
-                    // A gap (silence not sent, or frames lost): re-place at the target inside the silence, so
-                    // offset and drift corrections cost no audio at all.
+                let long_gap = missing * self.frame_samples >= self.cfg.adjust_in_gaps.to_samples(self.rate());
+                if missing > 0 && (long_gap || err.abs() > self.cfg.resync.to_samples(self.rate())) {
+                    // A long gap (a pause in speech, or a loss burst): re-place at the target inside the
+                    // silence, so offset and drift corrections cost no audio at all. Short gaps (a few lost
+                    // frames inside speech) keep the exact spacing the sender's timestamps give.
                     let pos = if err.abs() <= self.cfg.resync.to_samples(self.rate()) {
                         target_s.max(cur)
                     } else {
@@ -212,6 +219,9 @@ impl AudioTrack {
                         self.stats.gap_adjusted += (pos - expected).unsigned_abs();
                     }
                     pos
+                } else if missing > 0 {
+                    self.note_gap(cur, expected);
+                    expected
                 } else if err.abs() > self.cfg.resync.to_samples(self.rate()) {
                     self.stats.resyncs += 1;
                     if target_s > expected {

@@ -1,2 +1,40 @@
-//! # verbatim — façade (placeholder)
+//! # verbatim — compliance-grade recording of Teams calls
+//!
+//! The façade crate: it assembles the pipeline stages into a recorder and holds the `verbatim` binary.
+//!
+//! ```text
+//! bot-adapter ──► media-core (timeline, jitter, track, mixer) ──► codecs ──► muxer
+//!   (ingest)         [engine: CallRecorder, sans-IO]                        (files)
+//! ```
+//!
+//! * [`engine`]: the sans-IO call recorder — ingest events in, per-tick stems and mix out.
+//! * [`sink`]: the recording folder writer.
+//! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
+//! * [`metadata`]: the `metadata.json` file.
+//!
+//! ## Example: record a simulated two-person meeting
+//! ```no_run
+//! use bot_adapter::sim::{synthetic, Impairments, MeetingSpec};
+//! use media_core::MediaTime;
+//! use verbatim::record::{record_simulation, RecordOptions};
+//!
+//! let spec = MeetingSpec {
+//!     participants: synthetic::participants(2, MediaTime::from_secs(10), 7),
+//!     duration: Some(MediaTime::from_secs(10)),
+//!     seed: 7,
+//!     impairments: Impairments::default(),
+//! };
+//! let outcome = record_simulation(spec, &RecordOptions::new("/tmp/meeting")).unwrap();
+//! assert_eq!(outcome.summary.participants.len(), 2);
+//! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod metadata;
+pub mod record;
+pub mod sink;
+
+pub use bot_adapter;
+pub use codecs;
+pub use media_core;

@@ -1,0 +1,495 @@
+//! The call recorder core: ingest events in, per-tick stems and mix out. Sans-IO.
+//!
+//! [`CallRecorder`] is driven by [`IngestEvent`]s (in the order the platform delivered them) and writes its
+//! output through a [`RecordingSink`]. Time comes only from the events' reference timestamps: the recorder
+//! never reads a clock, so a 25-hour call can be replayed in seconds and the same core serves the CLI, the
+//! gRPC service and (later) a C ABI.
+//!
+//! ## Ticks
+//! Output advances in ticks of 20 ms of recording time. Tick `k` covers `[k·20 ms, (k+1)·20 ms)` and is
+//! produced once the reference clock has passed its end plus packetization plus the late window (so every
+//! frame that belongs to it and arrived in time has been placed). For each tick every known participant gets
+//! exactly one tick of samples (silence where they had none) and the mix gets the saturating sum. At
+//! [`IngestEvent::CallEnded`] everything still waiting is flushed and the last ticks are produced, so every
+//! stem is exactly as long as the recording.
+
+use std::collections::HashMap;
+
+use bot_adapter::ingest::IngestEvent;
+use bot_adapter::sdk::RosterChange;
+use media_core::mixer::Mixer;
+use media_core::timeline::Timeline;
+use media_core::track::{AudioTrack, Gap, TrackConfig, TrackStats};
+use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
+
+/// Where the recorder's output goes (files, a network stream, a test buffer).
+pub trait RecordingSink {
+    /// The sink's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// A participant got a stem with index `index`; `lead_in` samples of silence precede its first tick.
+    fn participant_added(
+        &mut self,
+        index: usize,
+        participant: &ParticipantInfo,
+        lead_in: u64,
+    ) -> Result<(), Self::Error>;
+    /// One tick of a participant's stem.
+    fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), Self::Error>;
+    /// One tick of the mix.
+    fn mixed(&mut self, samples: &[i16]) -> Result<(), Self::Error>;
+}
+
+/// What is known about a recorded participant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantInfo {
+    /// File-safe unique name (the stem is `participants/<name>.wav`).
+    pub name: String,
+    /// Identity from the roster (AAD id or guest id); `None` for a source that never appeared in the roster.
+    pub id: Option<String>,
+    /// Display name from the roster.
+    pub display_name: Option<String>,
+    /// True for guests.
+    pub is_guest: bool,
+    /// Media source ids seen for this participant, with their kinds.
+    pub msis: Vec<(Msi, StreamKind)>,
+    /// Recording time of joining (roster) or of the first frame.
+    pub joined: MediaTime,
+    /// Recording time of leaving, if they left.
+    pub left: Option<MediaTime>,
+}
+
+/// Counters of the whole call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounters {
+    /// Events handled.
+    pub events: u64,
+    /// Audio frames from an MSI that no roster entry named (recorded as `unknown-<msi>`).
+    pub unknown_msi_frames: u64,
+    /// Events after the call ended (ignored).
+    pub after_end: u64,
+    /// Video frames (not yet recorded by this core).
+    pub video_frames_ignored: u64,
+    /// Reference timestamps that went backwards (kept: time never moves back).
+    pub reference_backwards: u64,
+}
+
+/// A participant's final account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantSummary {
+    /// Who.
+    pub info: ParticipantInfo,
+    /// Track counters.
+    pub stats: TrackStats,
+    /// Spans without media.
+    pub gaps: Vec<Gap>,
+    /// Estimated clock drift of the sender, ppm.
+    pub drift_ppm: f64,
+    /// Frames without a sender timestamp.
+    pub untimed: u64,
+    /// Timestamp segments (jumps) seen.
+    pub segments: u64,
+}
+
+/// The recorder's final account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallSummary {
+    /// Recording length.
+    pub duration: MediaTime,
+    /// Reference clock value at recording time zero.
+    pub origin: Option<SourceTimestamp>,
+    /// Ticks produced.
+    pub ticks: u64,
+    /// Every participant.
+    pub participants: Vec<ParticipantSummary>,
+    /// Call-wide counters.
+    pub counters: CallCounters,
+    /// Mixed samples that saturated.
+    pub mix_clipped: u64,
+    /// Dominant-speaker changes (recording time, participant index or `None`).
+    pub dominant_speakers: Vec<(MediaTime, Option<usize>)>,
+}
+
+/// Errors of the recorder core.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError<E: std::error::Error + 'static> {
+    /// The sink failed (disk full, I/O error…). The recording cannot go on; what was written stays valid.
+    #[error("output failed: {0}")]
+    Sink(#[source] E),
+}
+
+/// Tuning of a [`CallRecorder`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecorderConfig {
+    /// Per-track tuning (format, late window, slips…).
+    pub track: TrackConfig,
+    /// Output tick.
+    pub tick: MediaTime,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            track: TrackConfig::default(),
+            tick: MediaTime::from_millis(20),
+        }
+    }
+}
+
+struct Slot {
+    info: ParticipantInfo,
+    track: AudioTrack,
+    buf: Vec<i16>,
+}
+
+/// The sans-IO call recorder (see the module docs).
+pub struct CallRecorder {
+    cfg: RecorderConfig,
+    timeline: Option<Timeline>,
+    now: MediaTime,
+    next_tick: i64,
+    tick_samples: usize,
+    slots: Vec<Slot>,
+    by_msi: HashMap<Msi, usize>,
+    by_id: HashMap<String, usize>,
+    mixer: Mixer,
+    mix_buf: Vec<i16>,
+    ended: Option<MediaTime>,
+    counters: CallCounters,
+    dominant: Vec<(MediaTime, Option<usize>)>,
+}
+
+impl CallRecorder {
+    /// A recorder with nothing received yet.
+    pub fn new(cfg: RecorderConfig) -> Self {
+        let tick_samples = cfg.tick.to_samples(cfg.track.format.sample_rate) as usize
+            * cfg.track.format.channels as usize;
+        CallRecorder {
+            timeline: None,
+            now: MediaTime::ZERO,
+            next_tick: 0,
+            tick_samples,
+            slots: Vec::new(),
+            by_msi: HashMap::new(),
+            by_id: HashMap::new(),
+            mixer: Mixer::new(tick_samples),
+            mix_buf: vec![0; tick_samples],
+            ended: None,
+            counters: CallCounters::default(),
+            dominant: Vec::new(),
+            cfg,
+        }
+    }
+
+    /// The mix's format.
+    pub fn format(&self) -> AudioFormat {
+        self.cfg.track.format
+    }
+
+    /// Recording time of the latest reference timestamp seen.
+    pub fn now(&self) -> MediaTime {
+        self.now
+    }
+
+    /// True once the call ended and everything was written.
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// Recording time covered by the ticks written so far.
+    pub fn written_until(&self) -> MediaTime {
+        self.cfg.tick.saturating_mul(self.next_tick)
+    }
+
+    fn delivered(&mut self, reference: SourceTimestamp) -> MediaTime {
+        if reference.is_unknown() {
+            return self.now;
+        }
+        let tl = *self
+            .timeline
+            .get_or_insert_with(|| Timeline::new(reference));
+        let t = tl.to_recording(reference);
+        if t < self.now {
+            self.counters.reference_backwards += 1;
+        } else {
+            self.now = t;
+        }
+        t
+    }
+
+    /// Handles one event, writing every tick that became complete.
+    ///
+    /// # Errors
+    /// Only the sink's errors; bad input is counted, never an error.
+    pub fn handle<S: RecordingSink>(
+        &mut self,
+        event: IngestEvent,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        self.counters.events += 1;
+        if self.ended.is_some() {
+            self.counters.after_end += 1;
+            return Ok(());
+        }
+        match event {
+            IngestEvent::Tick { reference, .. } => {
+                self.delivered(reference);
+            }
+            IngestEvent::Audio(frame) => {
+                let at = self.delivered(frame.timing.reference);
+                let idx = match self.by_msi.get(&frame.source.msi) {
+                    Some(&i) if self.slots.get(i).is_some_and(|s| s.info.id.is_none()) => {
+                        self.counters.unknown_msi_frames += 1;
+                        i
+                    }
+                    Some(&i) => i,
+                    None => self.add_unknown(frame.source.msi, at, sink)?,
+                };
+                let now = self.now;
+                if let Some(slot) = self.slots.get_mut(idx) {
+                    slot.track.push(frame, at, now);
+                }
+            }
+            IngestEvent::Video(_) => {
+                self.counters.video_frames_ignored += 1;
+            }
+            IngestEvent::Roster { reference, change } => {
+                let at = self.delivered(reference);
+                self.roster(change, at, sink)?;
+            }
+            IngestEvent::DominantSpeaker { reference, event } => {
+                let at = self.delivered(reference);
+                let who = self.by_msi.get(&event.current).copied();
+                self.dominant.push((at, who));
+            }
+            IngestEvent::CallEnded { reference } => {
+                let end = self.delivered(reference);
+                return self.end(end, sink);
+            }
+        }
+        self.produce_ready(sink)
+    }
+
+    fn roster<S: RecordingSink>(
+        &mut self,
+        change: RosterChange,
+        at: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        match change {
+            RosterChange::Joined(p) => {
+                if let Some(&i) = self.by_id.get(&p.id) {
+                    // A re-join or a stream change: same stem, new MSIs.
+                    if let Some(slot) = self.slots.get_mut(i) {
+                        slot.info.left = None;
+                        for m in &p.media_streams {
+                            if !slot.info.msis.contains(m) {
+                                slot.info.msis.push(*m);
+                            }
+                            self.by_msi.insert(m.0, i);
+                        }
+                    }
+                    return Ok(());
+                }
+                let info = ParticipantInfo {
+                    name: self.unique_name(&p.display_name),
+                    id: Some(p.id.clone()),
+                    display_name: Some(p.display_name.clone()),
+                    is_guest: p.is_guest,
+                    msis: p.media_streams.clone(),
+                    joined: at,
+                    left: None,
+                };
+                self.add_slot(info, sink)?;
+            }
+            RosterChange::Left { id } => {
+                if let Some(&i) = self.by_id.get(&id) {
+                    if let Some(slot) = self.slots.get_mut(i) {
+                        slot.info.left = Some(at);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unique_name(&self, wanted: &str) -> String {
+        let base: String = wanted
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let base = if base.is_empty() {
+            "participant".to_string()
+        } else {
+            base
+        };
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.slots.iter().any(|s| s.info.name == name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        name
+    }
+
+    fn add_unknown<S: RecordingSink>(
+        &mut self,
+        msi: Msi,
+        at: MediaTime,
+        sink: &mut S,
+    ) -> Result<usize, EngineError<S::Error>> {
+        self.counters.unknown_msi_frames += 1;
+        let info = ParticipantInfo {
+            name: self.unique_name(&format!("unknown-{}", msi.0)),
+            id: None,
+            display_name: None,
+            is_guest: false,
+            msis: vec![(msi, StreamKind::Audio)],
+            joined: at,
+            left: None,
+        };
+        self.add_slot(info, sink)
+    }
+
+    fn add_slot<S: RecordingSink>(
+        &mut self,
+        info: ParticipantInfo,
+        sink: &mut S,
+    ) -> Result<usize, EngineError<S::Error>> {
+        let idx = self.slots.len();
+        let mut track = AudioTrack::new(self.cfg.track);
+        let start = self.written_until();
+        track.start_at(start);
+        let lead_in = start.to_samples(self.cfg.track.format.sample_rate).max(0) as u64;
+        sink.participant_added(idx, &info, lead_in)
+            .map_err(EngineError::Sink)?;
+        if let Some(id) = &info.id {
+            self.by_id.insert(id.clone(), idx);
+        }
+        for m in &info.msis {
+            self.by_msi.insert(m.0, idx);
+        }
+        self.slots.push(Slot {
+            info,
+            track,
+            buf: vec![0; self.tick_samples],
+        });
+        Ok(idx)
+    }
+
+    fn latency(&self) -> MediaTime {
+        self.cfg
+            .track
+            .clock
+            .packetization
+            .saturating_add(self.cfg.track.late_window)
+    }
+
+    fn produce_ready<S: RecordingSink>(
+        &mut self,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let latency = self.latency();
+        loop {
+            let tick_end = self.cfg.tick.saturating_mul(self.next_tick + 1);
+            if tick_end.saturating_add(latency) > self.now {
+                return Ok(());
+            }
+            self.produce_tick(self.tick_samples, sink)?;
+        }
+    }
+
+    fn produce_tick<S: RecordingSink>(
+        &mut self,
+        len: usize,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let rate = self.cfg.track.format.sample_rate;
+        let from = self
+            .cfg
+            .tick
+            .saturating_mul(self.next_tick)
+            .to_samples(rate);
+        let now = self.now;
+        self.mixer.begin(len);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let buf = &mut slot.buf[..len];
+            slot.track.pull(from, buf, now);
+            sink.stem(i, buf).map_err(EngineError::Sink)?;
+            self.mixer.add(buf);
+        }
+        self.mixer.finish(&mut self.mix_buf[..len]);
+        sink.mixed(&self.mix_buf[..len])
+            .map_err(EngineError::Sink)?;
+        self.next_tick += 1;
+        Ok(())
+    }
+
+    fn end<S: RecordingSink>(
+        &mut self,
+        end: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        for slot in &mut self.slots {
+            slot.track.flush();
+        }
+        // Everything is placed: let every remaining tick through.
+        self.now = self
+            .now
+            .max(end)
+            .saturating_add(self.latency())
+            .saturating_add(self.cfg.tick);
+        let rate = self.cfg.track.format.sample_rate;
+        let ch = self.cfg.track.format.channels.max(1) as usize;
+        let end_samples = end.to_samples(rate).max(0) as usize;
+        loop {
+            let from = self
+                .cfg
+                .tick
+                .saturating_mul(self.next_tick)
+                .to_samples(rate)
+                .max(0) as usize;
+            if from >= end_samples {
+                break;
+            }
+            let len = ((end_samples - from) * ch).min(self.tick_samples);
+            self.produce_tick(len, sink)?;
+        }
+        for slot in &mut self.slots {
+            if slot.info.left.is_none() {
+                slot.info.left = Some(end);
+            }
+        }
+        self.ended = Some(end);
+        Ok(())
+    }
+
+    /// The account of the call so far (complete after [`IngestEvent::CallEnded`]).
+    pub fn summary(&self) -> CallSummary {
+        CallSummary {
+            duration: self.ended.unwrap_or_else(|| self.written_until()),
+            origin: self.timeline.map(|t| t.origin()),
+            ticks: self.next_tick.max(0) as u64,
+            participants: self
+                .slots
+                .iter()
+                .map(|s| ParticipantSummary {
+                    info: s.info.clone(),
+                    stats: s.track.stats(),
+                    gaps: s.track.gaps().to_vec(),
+                    drift_ppm: s.track.drift_ppm(),
+                    untimed: s.track.clock_stats().untimed,
+                    segments: s.track.clock_stats().segments,
+                })
+                .collect(),
+            counters: self.counters,
+            mix_clipped: self.mixer.clipped(),
+            dominant_speakers: self.dominant.clone(),
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! `metadata.json`: what a compliance officer needs to know about a recording, in one file.
+//!
+//! Times on the recording timeline are integers in microseconds (`*_us`) from recording start; wall-clock times
+//! are RFC 3339 UTC with the clock source named (RTS 25 asks for the source and its accuracy).
+
+use std::time::{Duration, SystemTime};
+
+use media_core::{MediaTime, StreamKind};
+use serde::Serialize;
+
+use crate::engine::{CallSummary, ParticipantSummary};
+
+/// Version of this file's layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole file.
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    /// Layout version.
+    pub format_version: u32,
+    /// The program that wrote it.
+    pub recorder: RecorderInfo,
+    /// The call.
+    pub call: CallInfo,
+    /// The recording as a whole.
+    pub recording: RecordingInfo,
+    /// Everyone recorded.
+    pub participants: Vec<ParticipantMeta>,
+    /// Dominant-speaker changes.
+    pub dominant_speakers: Vec<DominantMeta>,
+    /// Call-wide counters.
+    pub counters: CountersMeta,
+}
+
+/// The program that wrote the recording.
+#[derive(Debug, Serialize)]
+pub struct RecorderInfo {
+    /// Always `verbatim`.
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+}
+
+/// The call.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct CallInfo {
+    /// Call id (a simulated call gets a generated one).
+    pub id: String,
+    /// Where the media came from: `simulation`, `files`, `grpc`.
+    pub source: String,
+    /// Impairment spec applied (simulation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impairments: Option<String>,
+    /// Seed of the simulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// The recording as a whole.
+#[derive(Debug, Serialize)]
+pub struct RecordingInfo {
+    /// `completed`, `failed`, `interrupted`.
+    pub status: String,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall-clock time at recording time zero.
+    pub started_utc: String,
+    /// Where `started_utc` comes from.
+    pub clock_source: &'static str,
+    /// Recording length.
+    pub duration_us: i64,
+    /// Sample rate of stems and mix.
+    pub sample_rate: u32,
+    /// Channels of stems and mix.
+    pub channels: u16,
+    /// Output ticks written.
+    pub ticks: u64,
+    /// Platform reference clock at recording time zero (100 ns ticks).
+    pub reference_origin: Option<u64>,
+    /// Mixed samples that saturated.
+    pub mix_clipped_samples: u64,
+}
+
+/// One participant.
+#[derive(Debug, Serialize)]
+pub struct ParticipantMeta {
+    /// Stem name (`participants/<name>.wav`).
+    pub name: String,
+    /// Identity from the roster, `null` for an unknown source.
+    pub id: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Guest (identity from additional data).
+    pub is_guest: bool,
+    /// Media source ids.
+    pub msis: Vec<MsiMeta>,
+    /// Join, recording time.
+    pub joined_us: i64,
+    /// Join, UTC.
+    pub joined_utc: String,
+    /// Leave, recording time.
+    pub left_us: Option<i64>,
+    /// Leave, UTC.
+    pub left_utc: Option<String>,
+    /// Frames handed to the recorder for this participant.
+    pub frames_delivered: u64,
+    /// Frames written (wholly or partly).
+    pub frames_written: u64,
+    /// Duplicates dropped.
+    pub duplicates_dropped: u64,
+    /// Frames that arrived after their place was written (dropped).
+    pub late_dropped: u64,
+    /// Frames with an implausible timestamp (dropped).
+    pub outliers_dropped: u64,
+    /// Frames too far ahead of the stream (dropped).
+    pub too_far_ahead_dropped: u64,
+    /// Frames in a format other than the recording's (dropped).
+    pub wrong_format_dropped: u64,
+    /// Frames that overflowed the placement buffer (dropped).
+    pub overrun_dropped: u64,
+    /// Samples partly late (cut).
+    pub late_samples_cut: u64,
+    /// Clock-drift correction: silence samples inserted.
+    pub slip_inserted_samples: u64,
+    /// Clock-drift correction: samples dropped.
+    pub slip_dropped_samples: u64,
+    /// Times the stream was re-placed after a timestamp jump.
+    pub resyncs: u64,
+    /// Frames without a sender timestamp (placed by delivery time).
+    pub untimed_frames: u64,
+    /// Timestamp discontinuities (new segments).
+    pub timestamp_segments: u64,
+    /// Estimated sender clock drift against the platform clock.
+    pub drift_ppm: f64,
+    /// Spans without media while present (lost or not sent).
+    pub gaps: Vec<GapMeta>,
+}
+
+/// A media source id.
+#[derive(Debug, Serialize)]
+pub struct MsiMeta {
+    /// The id.
+    pub msi: u32,
+    /// `audio`, `video`, `screenshare`.
+    pub kind: &'static str,
+}
+
+/// A gap.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct GapMeta {
+    /// Start, recording time.
+    pub start_us: i64,
+    /// Length.
+    pub length_us: i64,
+}
+
+/// A dominant-speaker change.
+#[derive(Debug, Serialize)]
+pub struct DominantMeta {
+    /// When, recording time.
+    pub at_us: i64,
+    /// Who (stem name), `null` = nobody.
+    pub participant: Option<String>,
+}
+
+/// Call-wide counters.
+#[derive(Debug, Serialize, Default)]
+pub struct CountersMeta {
+    /// Events handled by the recorder.
+    pub events: u64,
+    /// Audio frames from MSIs absent from the roster (recorded as `unknown-<msi>`).
+    pub unknown_msi_frames: u64,
+    /// Events after the call ended.
+    pub after_end: u64,
+    /// Video frames not recorded (video comes in a later version).
+    pub video_frames_ignored: u64,
+    /// Reference timestamps that went backwards.
+    pub reference_backwards: u64,
+    /// Events the ingest queue refused because it was full.
+    pub ingest_queue_full: u64,
+    /// Audio buffers refused at ingest for their length.
+    pub ingest_wrong_audio_length: u64,
+    /// Video buffers refused at ingest as malformed.
+    pub ingest_bad_video: u64,
+    /// Most events waiting in the ingest queue at once.
+    pub ingest_queue_high_water: u64,
+}
+
+fn us(t: MediaTime) -> i64 {
+    t.ticks() / 10
+}
+
+/// RFC 3339 UTC of `start + t`.
+pub fn utc(start: SystemTime, t: MediaTime) -> String {
+    let at = if t.ticks() >= 0 {
+        start.checked_add(Duration::from_nanos(t.ticks() as u64 * 100))
+    } else {
+        start.checked_sub(Duration::from_nanos(t.ticks().unsigned_abs() * 100))
+    };
+    humantime::format_rfc3339_millis(at.unwrap_or(start)).to_string()
+}
+
+fn kind(k: StreamKind) -> &'static str {
+    match k {
+        StreamKind::Audio => "audio",
+        StreamKind::Video => "video",
+        StreamKind::ScreenShare => "screenshare",
+    }
+}
+
+/// Builds the participant entry.
+pub fn participant(p: &ParticipantSummary, start: SystemTime) -> ParticipantMeta {
+    let s = &p.stats;
+    ParticipantMeta {
+        name: p.info.name.clone(),
+        id: p.info.id.clone(),
+        display_name: p.info.display_name.clone(),
+        is_guest: p.info.is_guest,
+        msis: p
+            .info
+            .msis
+            .iter()
+            .map(|(m, k)| MsiMeta {
+                msi: m.0,
+                kind: kind(*k),
+            })
+            .collect(),
+        joined_us: us(p.info.joined),
+        joined_utc: utc(start, p.info.joined),
+        left_us: p.info.left.map(us),
+        left_utc: p.info.left.map(|t| utc(start, t)),
+        frames_delivered: s.delivered,
+        frames_written: s.written,
+        duplicates_dropped: s.duplicates,
+        late_dropped: s.late,
+        outliers_dropped: s.outliers,
+        too_far_ahead_dropped: s.too_far_ahead,
+        wrong_format_dropped: s.wrong_format,
+        overrun_dropped: s.overrun,
+        late_samples_cut: s.late_samples,
+        slip_inserted_samples: s.slip_inserted,
+        slip_dropped_samples: s.slip_dropped,
+        resyncs: s.resyncs,
+        untimed_frames: p.untimed,
+        timestamp_segments: p.segments,
+        drift_ppm: (p.drift_ppm * 10.0).round() / 10.0,
+        gaps: p
+            .gaps
+            .iter()
+            .map(|g| GapMeta {
+                start_us: us(g.start),
+                length_us: us(g.length),
+            })
+            .collect(),
+    }
+}
+
+/// Builds the recording entry and the participants from the recorder's summary.
+pub fn from_summary(
+    summary: &CallSummary,
+    call: CallInfo,
+    started: SystemTime,
+    format: media_core::AudioFormat,
+    status: &str,
+    error: Option<String>,
+    counters: CountersMeta,
+) -> Metadata {
+    let names: Vec<String> = summary
+        .participants
+        .iter()
+        .map(|p| p.info.name.clone())
+        .collect();
+    Metadata {
+        format_version: FORMAT_VERSION,
+        recorder: RecorderInfo {
+            name: "verbatim",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        call,
+        recording: RecordingInfo {
+            status: status.to_string(),
+            error,
+            started_utc: utc(started, MediaTime::ZERO),
+            clock_source: "system clock of the recording host at the first platform buffer",
+            duration_us: us(summary.duration),
+            sample_rate: format.sample_rate,
+            channels: format.channels,
+            ticks: summary.ticks,
+            reference_origin: summary.origin.map(|o| o.ticks()),
+            mix_clipped_samples: summary.mix_clipped,
+        },
+        participants: summary
+            .participants
+            .iter()
+            .map(|p| participant(p, started))
+            .collect(),
+        dominant_speakers: summary
+            .dominant_speakers
+            .iter()
+            .map(|(t, who)| DominantMeta {
+                at_us: us(*t),
+                participant: who.and_then(|i| names.get(i).cloned()),
+            })
+            .collect(),
+        counters: CountersMeta {
+            events: summary.counters.events,
+            unknown_msi_frames: summary.counters.unknown_msi_frames,
+            after_end: summary.counters.after_end,
+            video_frames_ignored: summary.counters.video_frames_ignored,
+            reference_backwards: summary.counters.reference_backwards,
+            ..counters
+        },
+    }
+}

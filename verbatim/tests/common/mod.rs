@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use bot_adapter::sim::{self, SimParticipant};
+use media_core::{MediaTime, Msi};
+
+/// The shared sample media folder, or `None` (with a message) when it is absent.
+pub fn media() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media");
+    if p.join("alice.wav").exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: ../shared/media not found beside the project (sample inputs)");
+        None
+    }
+}
+
+/// Reads a 16-bit WAV's samples.
+pub fn read_wav(path: &Path) -> Vec<i16> {
+    let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.into_samples::<i16>().map(|s| s.unwrap()).collect()
+}
+
+/// The four sample participants as file participants, in the CLI's way.
+pub fn four_speakers(media: &Path) -> Vec<SimParticipant> {
+    ["alice", "bob", "carol", "dave"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| SimParticipant {
+            name: n.to_string(),
+            id: format!("id-{n}"),
+            display_name: n.to_string(),
+            msi: Msi(1000 + i as u32),
+            audio: Arc::from(sim::load_audio_file(media.join(format!("{n}.wav"))).unwrap()),
+            join_at: MediaTime::ZERO,
+            leave_at: None,
+            is_guest: false,
+        })
+        .collect()
+}
+
+/// Runs ffprobe on a file and returns its reported duration in seconds; fails the test if ffprobe is missing
+/// or reports anything on stderr.
+pub fn ffprobe_duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe not found: run scripts/setup.sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "ffprobe {}: {err}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe output for {}", path.display()))
+}
+
+/// A fresh temporary folder under the target dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let d = base.join(format!("verbatim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}

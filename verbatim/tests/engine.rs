@@ -1,0 +1,175 @@
+//! The recorder core driven directly with SDK-shaped buffers: placement of a delayed frame, and bad input.
+
+use bot_adapter::ingest::{self, Ingest, IngestReceiver};
+use bot_adapter::sdk::{
+    AudioMediaBuffer, FixedList, Participant, RosterChange, UnmixedAudioBuffer,
+};
+use bytes::Bytes;
+use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
+use verbatim::engine::{CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink};
+
+const R0: u64 = 139_000_000_000_000_000; // platform clock at call start (100 ns)
+const S0: u64 = 5_000_000_000; // sender clock epoch
+const FRAME: u64 = 200_000; // 20 ms
+
+#[derive(Default)]
+struct MemSink {
+    stems: Vec<Vec<i16>>,
+    names: Vec<String>,
+    mixed: Vec<i16>,
+}
+
+impl RecordingSink for MemSink {
+    type Error = std::io::Error;
+    fn participant_added(
+        &mut self,
+        _i: usize,
+        p: &ParticipantInfo,
+        lead_in: u64,
+    ) -> std::io::Result<()> {
+        self.stems.push(vec![0; lead_in as usize]);
+        self.names.push(p.name.clone());
+        Ok(())
+    }
+    fn stem(&mut self, i: usize, s: &[i16]) -> std::io::Result<()> {
+        self.stems[i].extend_from_slice(s);
+        Ok(())
+    }
+    fn mixed(&mut self, s: &[i16]) -> std::io::Result<()> {
+        self.mixed.extend_from_slice(s);
+        Ok(())
+    }
+}
+
+fn pcm(value: i16) -> Bytes {
+    Bytes::from(
+        (0..320)
+            .flat_map(|i| (value + i as i16).to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// One platform slot: the buffer stamped `R0 + slot·20 ms` with the given (msi, sender frame, value) entries.
+fn slot(slot: u64, entries: &[(u32, Option<u64>, Bytes)]) -> AudioMediaBuffer {
+    let mut unmixed = FixedList::new();
+    for (msi, frame, data) in entries {
+        let _ = unmixed.push(UnmixedAudioBuffer {
+            active_speaker_id: Msi(*msi),
+            data: data.clone(),
+            original_sender_timestamp: SourceTimestamp::new(frame.map_or(0, |j| S0 + j * FRAME)),
+        });
+    }
+    AudioMediaBuffer {
+        timestamp: SourceTimestamp::new(R0 + slot * FRAME),
+        format: AudioFormat::PCM16K,
+        is_silence: entries.is_empty(),
+        active_speakers: FixedList::new(),
+        unmixed,
+    }
+}
+
+fn join(ingest: &mut Ingest, id: &str, msi: u32) {
+    ingest.push_roster(
+        SourceTimestamp::new(R0),
+        RosterChange::Joined(Participant {
+            id: id.into(),
+            display_name: id.into(),
+            is_guest: false,
+            media_streams: vec![(Msi(msi), StreamKind::Audio)],
+        }),
+    );
+}
+
+fn drain(rx: &mut IngestReceiver, rec: &mut CallRecorder, sink: &mut MemSink) {
+    while let Some(ev) = rx.pop() {
+        rec.handle(ev, sink).unwrap();
+    }
+}
+
+#[test]
+fn a_delayed_frame_lands_at_its_true_position() {
+    let (mut ingest, mut rx) = ingest::channel(1024);
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let mut sink = MemSink::default();
+    join(&mut ingest, "alice", 7);
+    // Sender frame j normally arrives in slot j+1. Frame 3 is delayed by 100 ms (slot 9 instead of 4).
+    for s in 0..40u64 {
+        let mut entries = Vec::new();
+        if (1..=30).contains(&s) && s != 4 {
+            entries.push((7, Some(s - 1), pcm(((s - 1) * 1000) as i16)));
+        }
+        if s == 9 {
+            entries.push((7, Some(3), pcm(3000)));
+        }
+        ingest.push_audio(MediaTime::ZERO, slot(s, &entries));
+        drain(&mut rx, &mut rec, &mut sink);
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 40 * FRAME));
+    drain(&mut rx, &mut rec, &mut sink);
+    let stem = &sink.stems[0];
+    assert_eq!(stem.len(), 40 * 320);
+    for j in 0..30usize {
+        let want: Vec<i16> = (0..320).map(|i| (j as i16 * 1000) + i as i16).collect();
+        assert_eq!(&stem[j * 320..j * 320 + 320], &want[..], "frame {j}");
+    }
+    assert!(stem[30 * 320..].iter().all(|s| *s == 0));
+    let s = rec.summary();
+    assert_eq!(s.participants[0].stats.written, 30);
+    assert_eq!(s.participants[0].stats.late, 0);
+    assert!(
+        s.participants[0].gaps.is_empty(),
+        "{:?}",
+        s.participants[0].gaps
+    );
+}
+
+#[test]
+fn bad_input_is_counted_and_the_recording_goes_on() {
+    let (mut ingest, mut rx) = ingest::channel(1024);
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let mut sink = MemSink::default();
+    join(&mut ingest, "alice", 7);
+    for s in 0..60u64 {
+        let mut entries = vec![(7, Some(s), pcm(100))];
+        match s {
+            // A buffer of the wrong length: refused at ingest, counted.
+            10 => entries[0].2 = Bytes::from(vec![1u8; 639]),
+            // A frame from an MSI nobody announced: recorded as unknown-99 and counted.
+            20 => entries.push((99, Some(1), pcm(5))),
+            // A timestamp from far in the future: refused as an outlier, counted.
+            30 => entries[0].1 = Some(u64::MAX / FRAME - S0 / FRAME - 1),
+            _ => {}
+        }
+        let r = ingest.push_audio(MediaTime::ZERO, slot(s + 1, &entries));
+        if s == 10 {
+            assert_eq!(r.refused, 1);
+        }
+        drain(&mut rx, &mut rec, &mut sink);
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 62 * FRAME));
+    drain(&mut rx, &mut rec, &mut sink);
+    assert_eq!(
+        ingest
+            .counters()
+            .wrong_audio_length
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let s = rec.summary();
+    assert_eq!(s.counters.unknown_msi_frames, 1);
+    assert_eq!(
+        sink.names,
+        vec!["alice".to_string(), "unknown-99".to_string()]
+    );
+    let alice = &s.participants[0];
+    assert_eq!(alice.stats.outliers, 1);
+    assert_eq!(alice.stats.written, 58);
+    // Every stem is as long as the recording; the refused frames are silence and gaps.
+    for st in &sink.stems {
+        assert_eq!(st.len(), 62 * 320);
+    }
+    assert!(sink.stems[0][10 * 320..11 * 320].iter().all(|s| *s == 0));
+    assert!(sink.stems[0][30 * 320..31 * 320].iter().all(|s| *s == 0));
+    assert_eq!(sink.stems[0][31 * 320], 100);
+    assert_eq!(alice.gaps.len(), 2);
+}
