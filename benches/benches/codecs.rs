@@ -26,26 +26,36 @@ const CASES: &[(&str, &str, Option<f64>)] = &[
     ("h264_decode_720p", "frame", Some(4_000.0)),
     ("nv12_to_i420_720p", "frame", None),
     ("scale_720p_to_360p", "frame", Some(1_000.0)),
+    ("scale_1080p_to_360p", "frame (area)", None),
+    ("scale_360p_to_720p", "frame (bilinear)", None),
 ];
 
 /// Speech: alice.wav's sentence (first 6 s), resampled naively to `rate` by sample repetition if needed.
 fn speech(rate: u32) -> Vec<i16> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/media/alice.wav");
     let s: Vec<i16> = match hound::WavReader::open(&path) {
-        Ok(mut r) => r.samples::<i16>().map(|s| s.unwrap_or(0)).take(6 * 16_000).collect(),
+        Ok(mut r) => r
+            .samples::<i16>()
+            .map(|s| s.unwrap_or(0))
+            .take(6 * 16_000)
+            .collect(),
         // Without the sample: a voiced-like harmonic signal.
         Err(_) => (0..6 * 16_000)
             .map(|i| {
                 let t = i as f32 / 16_000.0;
                 ((0..8)
-                    .map(|h| (std::f32::consts::TAU * 140.0 * (h + 1) as f32 * t).sin() / (h + 1) as f32)
+                    .map(|h| {
+                        (std::f32::consts::TAU * 140.0 * (h + 1) as f32 * t).sin() / (h + 1) as f32
+                    })
                     .sum::<f32>()
                     * 6000.0) as i16
             })
             .collect(),
     };
     let factor = (rate / 16_000) as usize;
-    s.iter().flat_map(|&v| std::iter::repeat_n(v, factor)).collect()
+    s.iter()
+        .flat_map(|&v| std::iter::repeat_n(v, factor))
+        .collect()
 }
 
 fn opus_benches(c: &mut Criterion) {
@@ -66,7 +76,10 @@ fn opus_benches(c: &mut Criterion) {
         })
         .unwrap();
         let frames: Vec<&[i16]> = pcm.chunks_exact(frame).collect();
-        let packets: Vec<Vec<u8>> = frames.iter().map(|f| enc.encode(f).unwrap().to_vec()).collect();
+        let packets: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|f| enc.encode(f).unwrap().to_vec())
+            .collect();
         let k = rate / 1000;
         let mut i = 0;
         g.bench_function(format!("opus_encode_{k}k_mono"), |b| {
@@ -110,7 +123,9 @@ fn moving_pattern(t: u32, pic: &mut I420Picture) {
     let (y, u, v) = pic.planes_mut();
     for (i, p) in y.iter_mut().enumerate() {
         let (x, r) = (i % w, i / w);
-        let noise = ((x as u32 + 3 * t).wrapping_mul(2_654_435_761) ^ (r as u32).wrapping_mul(40_503)) >> 28;
+        let noise = ((x as u32 + 3 * t).wrapping_mul(2_654_435_761)
+            ^ (r as u32).wrapping_mul(40_503))
+            >> 28;
         *p = (((x + r) / 8 + 3 * t as usize) % 200 + 20) as u8 + noise as u8;
     }
     u.fill(110);
@@ -168,6 +183,15 @@ fn video_benches(c: &mut Criterion) {
     g.bench_function("scale_720p_to_360p", |b| {
         b.iter(|| scale_into(black_box(&pictures[1]), &mut small).unwrap())
     });
+    let mut big = I420Picture::new(1920, 1080).unwrap();
+    scale_into(&pictures[2], &mut big).unwrap();
+    g.bench_function("scale_1080p_to_360p", |b| {
+        b.iter(|| scale_into(black_box(&big), &mut small).unwrap())
+    });
+    let mut up = I420Picture::new(1280, 720).unwrap();
+    g.bench_function("scale_360p_to_720p", |b| {
+        b.iter(|| scale_into(black_box(&small), &mut up).unwrap())
+    });
     g.finish();
 }
 
@@ -183,7 +207,10 @@ fn criterion_dir() -> PathBuf {
 
 /// Mean time per iteration in µs from criterion's saved estimates.
 fn measured_us(id: &str) -> Option<f64> {
-    let path = criterion_dir().join(GROUP).join(id).join("new/estimates.json");
+    let path = criterion_dir()
+        .join(GROUP)
+        .join(id)
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(v["mean"]["point_estimate"].as_f64()? / 1000.0)
@@ -191,7 +218,10 @@ fn measured_us(id: &str) -> Option<f64> {
 
 fn summary() {
     println!("\ncodecs: measured mean vs budget (µs per iteration)");
-    println!("{:<24} {:>12} {:>12}  {:<16} verdict", "bench", "measured", "budget", "per");
+    println!(
+        "{:<24} {:>12} {:>12}  {:<16} verdict",
+        "bench", "measured", "budget", "per"
+    );
     for &(id, per, budget) in CASES {
         let Some(m) = measured_us(id) else {
             continue;

@@ -242,8 +242,12 @@ pub fn i420_to_nv12(src: &I420Picture, dst: &mut [u8]) -> Result<(), CodecError>
     Ok(())
 }
 
-/// Scales `src` into `dst` at `dst`'s current size (bilinear, pixel centres aligned; an exact 2:1 reduction
-/// averages 2x2 blocks, which is the same filter with a fast path). Allocates nothing.
+/// Scales `src` into `dst` at `dst`'s current size. Allocates nothing.
+///
+/// Up-scaling and reductions up to 2x are bilinear with pixel centres aligned (an exact 2:1 reduction averages
+/// 2x2 blocks, the same filter on a fast path); reductions beyond 2x in either direction average the source
+/// block behind each destination pixel (area filter), so fine detail such as screen-share text does not
+/// alias.
 ///
 /// # Examples
 /// ```
@@ -297,6 +301,10 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: 
         }
         return;
     }
+    if sw > 2 * dw || sh > 2 * dh {
+        area_plane(src, sw, sh, dst, dw, dh);
+        return;
+    }
     // General bilinear: blend two source rows vertically into a stack row (x256), then horizontally.
     let mut tmp = [0u16; MAX_PICTURE_DIMENSION as usize];
     let tmp = &mut tmp[..sw];
@@ -318,9 +326,58 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: 
     }
 }
 
+/// Source index range `[start, end)` covered by destination index `i` (never empty).
+#[inline]
+fn span(i: usize, src_n: usize, dst_n: usize) -> (usize, usize) {
+    let start = i * src_n / dst_n;
+    let end = ((i + 1) * src_n / dst_n).clamp(start + 1, src_n);
+    (start, end)
+}
+
+/// Area averaging for reductions beyond 2x (bilinear would skip source pixels and alias): each destination
+/// pixel is the mean of the source block it covers. Column sums go through a stack row buffer.
+fn area_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
+    let mut tmp = [0u32; MAX_PICTURE_DIMENSION as usize];
+    let tmp = &mut tmp[..sw];
+    for (oy, drow) in dst.chunks_exact_mut(dw).enumerate() {
+        let (y0, y1) = span(oy, sh, dh);
+        tmp.fill(0);
+        for row in src[y0 * sw..y1 * sw].chunks_exact(sw) {
+            for (t, &v) in tmp.iter_mut().zip(row) {
+                *t += u32::from(v);
+            }
+        }
+        let rows = (y1 - y0) as u32;
+        for (ox, d) in drow.iter_mut().enumerate() {
+            let (x0, x1) = span(ox, sw, dw);
+            let n = rows * (x1 - x0) as u32;
+            let sum: u32 = tmp[x0..x1].iter().sum();
+            *d = ((sum + n / 2) / n) as u8;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_reductions_average_instead_of_skipping() {
+        // A 1-pixel checkerboard: bilinear sampling at 3:1 would pick mostly one colour; the area mean is
+        // the mid grey everywhere (blocks of 3x3 alternate 5/4 of each colour: 113 or 142).
+        let mut src = I420Picture::new(1920, 1080).unwrap();
+        let w = 1920;
+        src.y_mut()
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = if (i % w + i / w) % 2 == 0 { 0 } else { 255 });
+        let mut dst = I420Picture::new(640, 360).unwrap();
+        scale_into(&src, &mut dst).unwrap();
+        assert!(dst.y().iter().all(|&v| v == 113 || v == 142));
+        let mut tiny = I420Picture::new(3, 1).unwrap();
+        scale_into(&src, &mut tiny).unwrap();
+        assert!(tiny.y().iter().all(|&v| (126..=129).contains(&v)));
+    }
 
     fn gradient(w: u32, h: u32) -> I420Picture {
         let mut p = I420Picture::new(w, h).unwrap();
