@@ -202,7 +202,10 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, AnnexBError> {
     }
     let mut rbsp = Vec::with_capacity(nal.len());
     unescape(&nal[1..], &mut rbsp);
-    let mut r = BitReader { rbsp: &rbsp, pos: 0 };
+    let mut r = BitReader {
+        rbsp: &rbsp,
+        pos: 0,
+    };
     let profile_idc = r.bits(8, "profile_idc")? as u8;
     let constraint_flags = r.bits(8, "constraint_flags")? as u8;
     let level_idc = r.bits(8, "level_idc")? as u8;

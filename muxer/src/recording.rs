@@ -45,9 +45,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fmp4::{Fmp4Error, Fmp4Options, Fmp4Writer, TrackSpec, Written};
 use crate::integrity::chain::{signing_message, Chain};
-use crate::integrity::manifest::{
-    Begin, FileSummary, HexBytes, JournalLine, FORMAT,
-};
+use crate::integrity::manifest::{Begin, FileSummary, HexBytes, JournalLine, FORMAT};
 use crate::integrity::{Entry, FileKind, Manifest, Region, SigRecord, Status};
 use crate::wav::{self, WavError, WavWriter};
 
@@ -235,7 +233,9 @@ pub(crate) fn check_rel_path(rel: &str) -> Result<(), RecordingError> {
     if !Path::new(rel)
         .components()
         .all(|c| matches!(c, Component::Normal(_)))
-        || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        || rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
     {
         return Err(bad("must be relative, without `.`/`..` or empty parts"));
     }
@@ -342,7 +342,11 @@ impl RecordingWriter {
         self.record(e)
     }
 
-    fn new_file(&mut self, rel: &str, kind: FileKind) -> Result<(u32, File, PathBuf), RecordingError> {
+    fn new_file(
+        &mut self,
+        rel: &str,
+        kind: FileKind,
+    ) -> Result<(u32, File, PathBuf), RecordingError> {
         check_rel_path(rel)?;
         if self.files.iter().any(|f| f.path == rel) {
             return Err(RecordingError::InvalidPath {
@@ -373,7 +377,11 @@ impl RecordingWriter {
     ///
     /// # Errors
     /// [`RecordingError::InvalidPath`], [`RecordingError::Wav`] (bad format), [`RecordingError::Io`].
-    pub fn add_wav(&mut self, rel_path: &str, format: AudioFormat) -> Result<StemId, RecordingError> {
+    pub fn add_wav(
+        &mut self,
+        rel_path: &str,
+        format: AudioFormat,
+    ) -> Result<StemId, RecordingError> {
         if format.sample_rate == 0 || format.channels == 0 {
             return Err(RecordingError::Wav {
                 path: rel_path.to_string(),
@@ -479,7 +487,11 @@ impl RecordingWriter {
     ///
     /// # Errors
     /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
-    pub fn add_mp4(&mut self, rel_path: &str, tracks: &[TrackSpec]) -> Result<Mp4Id, RecordingError> {
+    pub fn add_mp4(
+        &mut self,
+        rel_path: &str,
+        tracks: &[TrackSpec],
+    ) -> Result<Mp4Id, RecordingError> {
         let (id, f, abs) = self.new_file(rel_path, FileKind::Mp4)?;
         let opts = Fmp4Options {
             fragment_duration: self.options.fragment_duration,
@@ -569,7 +581,12 @@ impl RecordingWriter {
     ///
     /// # Errors
     /// [`RecordingError::Io`] on the journal.
-    pub fn set_status(&mut self, status: Status, at: MediaTime, note: &str) -> Result<(), RecordingError> {
+    pub fn set_status(
+        &mut self,
+        status: Status,
+        at: MediaTime,
+        note: &str,
+    ) -> Result<(), RecordingError> {
         self.now = self.now.max(at);
         self.record(Entry::Status {
             at: at.ticks(),
@@ -636,14 +653,18 @@ impl RecordingWriter {
                 Body::Wav(w) => {
                     let at = w.file_len();
                     (
-                        w.sink_mut().flush().and_then(|_| w.sink_mut().get_ref().sync_data()),
+                        w.sink_mut()
+                            .flush()
+                            .and_then(|_| w.sink_mut().get_ref().sync_data()),
                         at,
                     )
                 }
                 Body::Mp4(w) => {
                     let at = w.len();
                     (
-                        w.sink_mut().flush().and_then(|_| w.sink_mut().get_ref().sync_data()),
+                        w.sink_mut()
+                            .flush()
+                            .and_then(|_| w.sink_mut().get_ref().sync_data()),
                         at,
                     )
                 }
@@ -666,7 +687,11 @@ impl RecordingWriter {
     /// # Errors
     /// [`RecordingError::Io`] on the journal.
     pub fn sign(&mut self, at: MediaTime) -> Result<(), RecordingError> {
-        if self.sigs.last().is_some_and(|s| s.entries == self.chain.count) {
+        if self
+            .sigs
+            .last()
+            .is_some_and(|s| s.entries == self.chain.count)
+        {
             return Ok(());
         }
         let sig = self
@@ -745,11 +770,12 @@ impl RecordingWriter {
                     return Ok(());
                 };
                 let header = w.header();
-                if let Err(e) = w
-                    .refresh_header()
-                    .and_then(|_| w.flush())
-                    .and_then(|_| w.sink_mut().get_ref().sync_all().map_err(|e| WavError::Io { offset: 0, source: e }))
-                {
+                if let Err(e) = w.refresh_header().and_then(|_| w.flush()).and_then(|_| {
+                    w.sink_mut().get_ref().sync_all().map_err(|e| WavError::Io {
+                        offset: 0,
+                        source: e,
+                    })
+                }) {
                     return Err(break_wav(slot, e));
                 }
                 self.record_region(

@@ -212,7 +212,10 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
         let abs = dir.join(&f.path);
         let new_len = f.end;
         if abs.exists() {
-            let h = OpenOptions::new().write(true).open(&abs).map_err(io_at(&abs))?;
+            let h = OpenOptions::new()
+                .write(true)
+                .open(&abs)
+                .map_err(io_at(&abs))?;
             h.set_len(new_len).map_err(io_at(&abs))?;
             h.sync_all().map_err(io_at(&abs))?;
         } else {
@@ -362,10 +365,7 @@ fn fix_header(
                 let mut end_ms = 0u64;
                 for e in entries {
                     if let Entry::Data {
-                        file,
-                        offset,
-                        len,
-                        ..
+                        file, offset, len, ..
                     } = e
                     {
                         if *file != id {
@@ -382,7 +382,8 @@ fn fix_header(
                                     .find(|t| t.0 == track)
                                     .map_or(1000, |t| t.1.max(1));
                                 let ms = ((base.saturating_add(dur)) as u128 * 1000)
-                                    .div_ceil(ts as u128) as u64;
+                                    .div_ceil(ts as u128)
+                                    as u64;
                                 end_ms = end_ms.max(ms);
                             }
                         }

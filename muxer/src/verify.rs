@@ -217,7 +217,10 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()>
 ///
 /// # Errors
 /// The first problem found ([`VerifyError`]), naming the file and byte range where it applies.
-pub fn verify_dir(dir: &Path, expected_key: Option<&VerifyingKey>) -> Result<VerifyReport, VerifyError> {
+pub fn verify_dir(
+    dir: &Path,
+    expected_key: Option<&VerifyingKey>,
+) -> Result<VerifyReport, VerifyError> {
     let mpath = dir.join(MANIFEST_FILE);
     let bytes = match std::fs::read(&mpath) {
         Ok(b) => b,
@@ -227,7 +230,12 @@ pub fn verify_dir(dir: &Path, expected_key: Option<&VerifyingKey>) -> Result<Ver
                 journal: dir.join(crate::recording::JOURNAL_FILE).exists(),
             })
         }
-        Err(source) => return Err(VerifyError::Io { path: mpath, source }),
+        Err(source) => {
+            return Err(VerifyError::Io {
+                path: mpath,
+                source,
+            })
+        }
     };
     let m = Manifest::parse(&bytes).map_err(|e| VerifyError::ManifestUnreadable(e.to_string()))?;
     let canon = m.render();

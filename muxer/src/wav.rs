@@ -94,7 +94,9 @@ pub fn header_bytes(format: AudioFormat, data_len: u64, rf64: bool) -> [u8; HEAD
     h[56..58].copy_from_slice(&1u16.to_le_bytes());
     h[58..60].copy_from_slice(&format.channels.to_le_bytes());
     h[60..64].copy_from_slice(&format.sample_rate.to_le_bytes());
-    let byte_rate = format.sample_rate.saturating_mul(u32::from(format.channels) * 2);
+    let byte_rate = format
+        .sample_rate
+        .saturating_mul(u32::from(format.channels) * 2);
     h[64..68].copy_from_slice(&byte_rate.to_le_bytes());
     h[68..70].copy_from_slice(&(block_align as u16).to_le_bytes());
     h[70..72].copy_from_slice(&16u16.to_le_bytes());
@@ -375,24 +377,40 @@ pub fn recover_wav(path: &Path) -> Result<WavRecovery, RecoverWavError> {
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| wrap(WavError::Io { offset: 0, source: e }))?;
+        .map_err(|e| {
+            wrap(WavError::Io {
+                offset: 0,
+                source: e,
+            })
+        })?;
     let len = f
         .metadata()
-        .map_err(|e| wrap(WavError::Io { offset: 0, source: e }))?
+        .map_err(|e| {
+            wrap(WavError::Io {
+                offset: 0,
+                source: e,
+            })
+        })?
         .len();
     let mut head = Vec::with_capacity(4096);
-    (&mut f)
-        .take(4096)
-        .read_to_end(&mut head)
-        .map_err(|e| wrap(WavError::Io { offset: 0, source: e }))?;
+    (&mut f).take(4096).read_to_end(&mut head).map_err(|e| {
+        wrap(WavError::Io {
+            offset: 0,
+            source: e,
+        })
+    })?;
     let plan = plan_wav_recovery(&head, len).map_err(wrap)?;
     apply_wav_recovery(&mut f, &plan).map_err(wrap)?;
     Ok(plan)
 }
 
 /// Writes a planned repair into an open file (truncate, header, sync).
-pub(crate) fn apply_wav_recovery(f: &mut std::fs::File, plan: &WavRecovery) -> Result<(), WavError> {
-    f.set_len(plan.truncate_to).map_err(io_at(plan.truncate_to))?;
+pub(crate) fn apply_wav_recovery(
+    f: &mut std::fs::File,
+    plan: &WavRecovery,
+) -> Result<(), WavError> {
+    f.set_len(plan.truncate_to)
+        .map_err(io_at(plan.truncate_to))?;
     f.seek(SeekFrom::Start(0)).map_err(io_at(0))?;
     f.write_all(&plan.header).map_err(io_at(0))?;
     f.sync_all().map_err(io_at(0))?;

@@ -71,14 +71,22 @@ fn h264_and_opus_pass_ffprobe_and_decode_fully() {
 
     let streams = ffprobe(
         &path,
-        &["-show_entries", "stream=codec_name,width,height,sample_rate", "-of", "csv=p=0"],
+        &[
+            "-show_entries",
+            "stream=codec_name,width,height,sample_rate",
+            "-of",
+            "csv=p=0",
+        ],
     );
     let lines: Vec<&str> = streams.lines().collect();
     assert_eq!(lines, vec!["h264,1280,720", "opus,48000"], "{streams}");
-    let dur: f64 = ffprobe(&path, &["-show_entries", "format=duration", "-of", "csv=p=0"])
-        .trim()
-        .parse()
-        .unwrap();
+    let dur: f64 = ffprobe(
+        &path,
+        &["-show_entries", "format=duration", "-of", "csv=p=0"],
+    )
+    .trim()
+    .parse()
+    .unwrap();
     assert!((dur - 10.0).abs() < 0.05, "duration {dur}");
     ffmpeg_decodes_cleanly(&path);
     assert_eq!(decoded_frames(&path, "v:0"), 300);
@@ -89,13 +97,27 @@ fn h264_and_opus_pass_ffprobe_and_decode_fully() {
     let (ok, _, err) = run(
         "ffmpeg",
         &[
-            "-v", "error", "-i", path.to_str().unwrap(), "-map", "0:v", "-c", "copy", "-bsf:v",
-            "h264_mp4toannexb", "-f", "h264", dir.join("out.h264").to_str().unwrap(),
+            "-v",
+            "error",
+            "-i",
+            path.to_str().unwrap(),
+            "-map",
+            "0:v",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "h264",
+            dir.join("out.h264").to_str().unwrap(),
         ],
     );
     assert!(ok, "{err}");
     let extracted = std::fs::read(dir.join("out.h264")).unwrap();
-    let input: Vec<u8> = frames.iter().flat_map(|f| f.annexb.iter().copied()).collect();
+    let input: Vec<u8> = frames
+        .iter()
+        .flat_map(|f| f.annexb.iter().copied())
+        .collect();
     let input_nals: Vec<Vec<u8>> = frames.iter().flat_map(|f| f.nals.clone()).collect();
     // ffmpeg picks 3- or 4-byte start codes itself: the NAL units must be identical, in order.
     assert_eq!(split_annexb(&extracted), input_nals);
@@ -130,19 +152,42 @@ fn variable_frame_rate_and_late_audio_keep_exact_times() {
     ffmpeg_decodes_cleanly(&path);
     let pts = ffprobe(
         &path,
-        &["-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "csv=p=0"],
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts",
+            "-of",
+            "csv=p=0",
+        ],
     );
-    let got: Vec<i64> = pts.lines().map(|l| l.trim_end_matches(',').parse().unwrap()).collect();
+    let got: Vec<i64> = pts
+        .lines()
+        .map(|l| l.trim_end_matches(',').parse().unwrap())
+        .collect();
     let want: Vec<i64> = times.iter().map(|t| (t.ticks() * 9 + 500) / 1000).collect();
-    assert_eq!(got, want, "video packet times (90 kHz) must be the input times");
+    assert_eq!(
+        got, want,
+        "video packet times (90 kHz) must be the input times"
+    );
     let first_audio = ffprobe(
         &path,
         &[
-            "-select_streams", "a:0", "-show_entries", "packet=pts", "-read_intervals", "%+#1",
-            "-of", "csv=p=0",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "packet=pts",
+            "-read_intervals",
+            "%+#1",
+            "-of",
+            "csv=p=0",
         ],
     );
-    assert_eq!(first_audio.trim().trim_end_matches(','), "24000", "audio starts at 0.5 s");
+    assert_eq!(
+        first_audio.trim().trim_end_matches(','),
+        "24000",
+        "audio starts at 0.5 s"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -175,7 +220,9 @@ fn a_file_cut_after_fragment_k_opens_and_decodes_k_fragments() {
             let count = |n: usize| -> u64 {
                 frags[..n]
                     .iter()
-                    .map(|r| count_video_samples(&bytes[r.offset as usize..(r.offset + r.len) as usize]))
+                    .map(|r| {
+                        count_video_samples(&bytes[r.offset as usize..(r.offset + r.len) as usize])
+                    })
                     .sum()
             };
             let (frames_in_k, frames_in_k1) = (count(k), count(k + 1));
@@ -190,7 +237,11 @@ fn a_file_cut_after_fragment_k_opens_and_decodes_k_fragments() {
                 assert_eq!(n, frames_in_k, "cut after fragment {k}");
             } else {
                 // The complete fragments all decode; of the torn one, at most what is there.
-                assert!(n >= frames_in_k && n < frames_in_k1, "torn fragment {}: {n}", k + 1);
+                assert!(
+                    n >= frames_in_k && n < frames_in_k1,
+                    "torn fragment {}: {n}",
+                    k + 1
+                );
             }
             cuts += 1;
         }
@@ -205,7 +256,12 @@ fn count_video_samples(fragment: &[u8]) -> u64 {
     moof.traf_boxes
         .iter()
         .filter(|t| t.tfhd_box.track_id == 1)
-        .map(|t| t.trun_boxes.iter().map(|r| r.samples.len() as u64).sum::<u64>())
+        .map(|t| {
+            t.trun_boxes
+                .iter()
+                .map(|r| r.samples.len() as u64)
+                .sum::<u64>()
+        })
         .sum()
 }
 
@@ -214,8 +270,16 @@ fn count_frames_lenient(p: &std::path::Path) -> u64 {
     let (ok, out, err) = run(
         "ffprobe",
         &[
-            "-v", "quiet", "-count_frames", "-select_streams", "v:0", "-show_entries",
-            "stream=nb_read_frames", "-of", "csv=p=0", p.to_str().unwrap(),
+            "-v",
+            "quiet",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            p.to_str().unwrap(),
         ],
     );
     assert!(ok, "{err}");

@@ -25,29 +25,38 @@ fn write_recording(dir: &Path, key: &SigningKey, seconds: i64) -> (RecordingWrit
     let mut opts = RecordingOptions::new("call-42", 1_764_000_000_000);
     opts.sign_interval = MediaTime::from_secs(2);
     let mut rec = RecordingWriter::create(dir, key.clone(), opts).unwrap();
-    rec.set_status(Status::Recording, MediaTime::ZERO, "started").unwrap();
+    rec.set_status(Status::Recording, MediaTime::ZERO, "started")
+        .unwrap();
     let n = (seconds * 16_000) as usize;
     let stems = vec![wav_samples("alice.wav", n), wav_samples("bob.wav", n)];
     let ids = [
-        rec.add_wav("participants/alice.wav", AudioFormat::PCM16K).unwrap(),
-        rec.add_wav("participants/bob.wav", AudioFormat::PCM16K).unwrap(),
+        rec.add_wav("participants/alice.wav", AudioFormat::PCM16K)
+            .unwrap(),
+        rec.add_wav("participants/bob.wav", AudioFormat::PCM16K)
+            .unwrap(),
     ];
     let frames = erin_frames();
     let (packets, pre_skip) = opus_packets((seconds * 50) as usize);
     let mp4 = rec
-        .add_mp4("recording.mp4", &[TrackSpec::h264(), TrackSpec::opus(1, pre_skip)])
+        .add_mp4(
+            "recording.mp4",
+            &[TrackSpec::h264(), TrackSpec::opus(1, pre_skip)],
+        )
         .unwrap();
     let mut vi = 0;
     for slot in 0..(seconds * 50) as usize {
         let now = MediaTime::from_millis(20 * slot as i64);
         for (id, s) in ids.iter().zip(&stems) {
-            rec.write_pcm(*id, &s[slot * 320..(slot + 1) * 320]).unwrap();
+            rec.write_pcm(*id, &s[slot * 320..(slot + 1) * 320])
+                .unwrap();
         }
         while vi < frames.len() && frames[vi].pts <= now {
-            rec.write_sample(mp4, 0, frames[vi].pts, frames[vi].annexb.clone()).unwrap();
+            rec.write_sample(mp4, 0, frames[vi].pts, frames[vi].annexb.clone())
+                .unwrap();
             vi += 1;
         }
-        rec.write_sample(mp4, 1, now, packets[slot].clone()).unwrap();
+        rec.write_sample(mp4, 1, now, packets[slot].clone())
+            .unwrap();
         if slot == 75 {
             rec.set_status(Status::Paused, now, "card details").unwrap();
         }
@@ -56,8 +65,11 @@ fn write_recording(dir: &Path, key: &SigningKey, seconds: i64) -> (RecordingWrit
         }
         rec.tick(now).unwrap();
     }
-    rec.write_whole_file("metadata.json", br#"{"call":"42","participants":["alice","bob"]}"#)
-        .unwrap();
+    rec.write_whole_file(
+        "metadata.json",
+        br#"{"call":"42","participants":["alice","bob"]}"#,
+    )
+    .unwrap();
     (rec, stems)
 }
 
@@ -65,7 +77,9 @@ fn finished_recording(name: &str) -> (PathBuf, SigningKey) {
     let dir = scratch_dir(name);
     let key = generate_signing_key().unwrap();
     let (rec, _) = write_recording(&dir, &key, 4);
-    let s = rec.finish(Status::Completed, MediaTime::from_secs(4), "hung up").unwrap();
+    let s = rec
+        .finish(Status::Completed, MediaTime::from_secs(4), "hung up")
+        .unwrap();
     assert!(s.close_errors.is_empty(), "{:?}", s.close_errors);
     assert_eq!(s.files.len(), 4);
     (dir, key)
@@ -74,12 +88,12 @@ fn finished_recording(name: &str) -> (PathBuf, SigningKey) {
 #[test]
 fn a_finished_recording_verifies_and_plays() {
     let (dir, key) = finished_recording("folder-ok");
-    if std::env::var_os("KEEP").is_some() {
-        let _ = std::fs::remove_dir_all("/tmp/muxer-keep");
-        std::process::Command::new("cp").args(["-r", dir.to_str().unwrap(), "/tmp/muxer-keep"]).status().unwrap();
-    }
     let r = verify_dir(&dir, Some(&key.verifying_key())).unwrap();
-    assert!(r.summary.starts_with("intact: recording call-42 — 4 files"), "{}", r.summary);
+    assert!(
+        r.summary.starts_with("intact: recording call-42 — 4 files"),
+        "{}",
+        r.summary
+    );
     assert_eq!(r.final_status, Status::Completed);
     assert!(r.signatures >= 2, "periodic signatures + the final one");
     let m = muxer::integrity::Manifest::parse(&std::fs::read(dir.join("manifest.json")).unwrap())
@@ -87,7 +101,12 @@ fn a_finished_recording_verifies_and_plays() {
     let statuses: Vec<Status> = m.status_history.iter().map(|s| s.status).collect();
     assert_eq!(
         statuses,
-        vec![Status::Recording, Status::Paused, Status::Recording, Status::Completed]
+        vec![
+            Status::Recording,
+            Status::Paused,
+            Status::Recording,
+            Status::Completed
+        ]
     );
     assert!(!dir.join("manifest.journal").exists());
     // The stems are the inputs, sample for sample; the MP4 decodes cleanly.
@@ -169,7 +188,9 @@ fn verify_catches_every_mutation() {
     for rel in files {
         let len = std::fs::metadata(dir.join(rel)).unwrap().len() as usize;
         for cut in [0, 1, len / 3, len / 2, len - 1] {
-            m.with_bytes(rel, &format!("truncate {rel} to {cut}"), |b| b.truncate(cut));
+            m.with_bytes(rel, &format!("truncate {rel} to {cut}"), |b| {
+                b.truncate(cut)
+            });
         }
         m.with_bytes(rel, &format!("append to {rel}"), |b| b.push(0));
     }
@@ -182,7 +203,13 @@ fn verify_catches_every_mutation() {
         std::fs::write(&p, orig).unwrap();
     }
     // Added files.
-    for rel in ["extra.wav", "participants/carol.wav", "new/dir/x", "manifest.journal", ".hidden"] {
+    for rel in [
+        "extra.wav",
+        "participants/carol.wav",
+        "new/dir/x",
+        "manifest.journal",
+        ".hidden",
+    ] {
         let p = dir.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, b"x").unwrap();
@@ -192,16 +219,20 @@ fn verify_catches_every_mutation() {
     }
     let _ = std::fs::remove_dir_all(dir.join("new"));
     // Swapped regions: consecutive MP4 fragments, and equal-sized WAV chunks.
-    let manifest = muxer::integrity::Manifest::parse(&std::fs::read(dir.join("manifest.json")).unwrap())
-        .unwrap();
+    let manifest =
+        muxer::integrity::Manifest::parse(&std::fs::read(dir.join("manifest.json")).unwrap())
+            .unwrap();
     let regions = |file: u32| -> Vec<(usize, usize)> {
         manifest
             .entries
             .iter()
             .filter_map(|e| match e {
-                muxer::integrity::Entry::Data { file: f, offset, len, .. } if *f == file => {
-                    Some((*offset as usize, *len as usize))
-                }
+                muxer::integrity::Entry::Data {
+                    file: f,
+                    offset,
+                    len,
+                    ..
+                } if *f == file => Some((*offset as usize, *len as usize)),
                 _ => None,
             })
             .collect()
@@ -211,19 +242,27 @@ fn verify_catches_every_mutation() {
         assert!(rs.len() >= 2, "{rel}: {} regions", rs.len());
         for i in 0..rs.len() - 1 {
             let (a, b) = (rs[i], rs[i + 1]);
-            m.with_bytes(rel, &format!("swap regions {i},{} of {rel}", i + 1), |buf| {
-                let first = buf[a.0..a.0 + a.1].to_vec();
-                let second = buf[b.0..b.0 + b.1].to_vec();
-                let mut swapped = second;
-                swapped.extend_from_slice(&first);
-                buf[a.0..b.0 + b.1].copy_from_slice(&swapped);
-            });
+            m.with_bytes(
+                rel,
+                &format!("swap regions {i},{} of {rel}", i + 1),
+                |buf| {
+                    let first = buf[a.0..a.0 + a.1].to_vec();
+                    let second = buf[b.0..b.0 + b.1].to_vec();
+                    let mut swapped = second;
+                    swapped.extend_from_slice(&first);
+                    buf[a.0..b.0 + b.1].copy_from_slice(&swapped);
+                },
+            );
         }
     }
     // Reordered manifest entries (two entry lines swapped).
     let text = String::from_utf8(std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let first_entry = lines.iter().position(|l| l.starts_with("  \"entries\"")).unwrap() + 1;
+    let first_entry = lines
+        .iter()
+        .position(|l| l.starts_with("  \"entries\""))
+        .unwrap()
+        + 1;
     for i in [first_entry + 3, first_entry + 10, first_entry + 20] {
         m.with_bytes("manifest.json", &format!("swap entry lines {i}"), |b| {
             let mut ls: Vec<String> = String::from_utf8(b.clone())
@@ -332,12 +371,14 @@ fn recover_after_a_simulated_crash_then_verify_passes() {
         .append(true)
         .open(dir.join("manifest.journal"))
         .unwrap();
-    j.write_all(br#"{"entry":{"t":"data","file":2,"offs"#).unwrap();
+    j.write_all(br#"{"entry":{"t":"data","file":2,"offs"#)
+        .unwrap();
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(dir.join("recording.mp4"))
         .unwrap();
-    f.write_all(&[0, 0, 1, 0, b'm', b'o', b'o', b'f', 1, 2, 3]).unwrap();
+    f.write_all(&[0, 0, 1, 0, b'm', b'o', b'o', b'f', 1, 2, 3])
+        .unwrap();
     drop((j, f));
     assert!(matches!(
         verify_dir(&dir, Some(&key.verifying_key())),
@@ -346,17 +387,28 @@ fn recover_after_a_simulated_crash_then_verify_passes() {
 
     let r = recover_dir(&dir, &key).unwrap();
     assert_eq!(r.action, RecoverAction::Closed);
-    assert!(r.verify.summary.starts_with("intact"), "{}", r.verify.summary);
+    assert!(
+        r.verify.summary.starts_with("intact"),
+        "{}",
+        r.verify.summary
+    );
     assert_eq!(r.verify.final_status, Status::Interrupted);
     assert!(!dir.join("manifest.journal").exists());
     // The stems hold whole 1 s chunks of the input, sample-exact.
-    for (rel, input) in ["participants/alice.wav", "participants/bob.wav"].iter().zip(&stems) {
+    for (rel, input) in ["participants/alice.wav", "participants/bob.wav"]
+        .iter()
+        .zip(&stems)
+    {
         let back: Vec<i16> = hound::WavReader::open(dir.join(rel))
             .unwrap()
             .samples::<i16>()
             .map(|s| s.unwrap())
             .collect();
-        assert!(back.len() >= 3 * 16_000 && back.len() % 16_000 == 0, "{rel}: {}", back.len());
+        assert!(
+            back.len() >= 3 * 16_000 && back.len() % 16_000 == 0,
+            "{rel}: {}",
+            back.len()
+        );
         assert_eq!(&back[..], &input[..back.len()]);
     }
     let mp4 = dir.join("recording.mp4");
@@ -392,8 +444,17 @@ fn recover_refuses_another_key_and_handles_a_stale_journal() {
 fn bad_paths_and_samples_are_typed_errors() {
     let dir = scratch_dir("folder-errors");
     let key = generate_signing_key().unwrap();
-    let mut rec = RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("x", 0)).unwrap();
-    for bad in ["", "/abs.wav", "../up.wav", "a/../b.wav", "manifest.json", "a//b", "./a"] {
+    let mut rec =
+        RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("x", 0)).unwrap();
+    for bad in [
+        "",
+        "/abs.wav",
+        "../up.wav",
+        "a/../b.wav",
+        "manifest.json",
+        "a//b",
+        "./a",
+    ] {
         assert!(
             matches!(
                 rec.add_wav(bad, AudioFormat::PCM16K),
@@ -413,7 +474,9 @@ fn bad_paths_and_samples_are_typed_errors() {
         rec.write_sample(v, 0, MediaTime::ZERO, Bytes::from_static(&[1, 2, 3])),
         Err(muxer::RecordingError::Mp4 { .. })
     ));
-    assert!(rec.write_sample(v, 3, MediaTime::ZERO, Bytes::from_static(&[1])).is_err());
+    assert!(rec
+        .write_sample(v, 3, MediaTime::ZERO, Bytes::from_static(&[1]))
+        .is_err());
     assert!(RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("x", 0)).is_err());
     let s = rec.finish(Status::Failed, MediaTime::ZERO, "test").unwrap();
     assert_eq!(s.final_status, Status::Failed);

@@ -19,8 +19,11 @@ fn a_wav_truncated_mid_way_recovers_the_right_samples() {
     let dir = scratch_dir("wav-recover");
     let input = alice();
     let path = dir.join("alice.wav");
-    let mut w = WavWriter::create(BufWriter::new(File::create(&path).unwrap()), AudioFormat::PCM16K)
-        .unwrap();
+    let mut w = WavWriter::create(
+        BufWriter::new(File::create(&path).unwrap()),
+        AudioFormat::PCM16K,
+    )
+    .unwrap();
     for (i, buf) in input.chunks(320).enumerate() {
         w.append_samples(buf).unwrap();
         if i % 50 == 49 {
@@ -31,9 +34,17 @@ fn a_wav_truncated_mid_way_recovers_the_right_samples() {
     drop(w);
     // Crash: the file ends in the middle of a sample, the header still says an older size.
     let cut = HEADER_LEN + 2 * 123_457 + 1;
-    OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
     let before = hound::WavReader::open(&path).unwrap().len();
-    assert_eq!(before, 384_000, "the stale header still claims the last refreshed size");
+    assert_eq!(
+        before, 384_000,
+        "the stale header still claims the last refreshed size"
+    );
     let plan = recover_wav(&path).unwrap();
     assert_eq!(plan.data_len, 2 * 123_457);
     let mut r = hound::WavReader::open(&path).unwrap();
@@ -42,10 +53,13 @@ fn a_wav_truncated_mid_way_recovers_the_right_samples() {
     assert_eq!(back.len(), 123_457);
     assert_eq!(&back[..], &input[..123_457]);
     // ffprobe agrees on the length.
-    let d: f64 = ffprobe(&path, &["-show_entries", "format=duration", "-of", "csv=p=0"])
-        .trim()
-        .parse()
-        .unwrap();
+    let d: f64 = ffprobe(
+        &path,
+        &["-show_entries", "format=duration", "-of", "csv=p=0"],
+    )
+    .trim()
+    .parse()
+    .unwrap();
     assert!((d - 123_457.0 / 16_000.0).abs() < 1e-3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -156,12 +170,22 @@ fn rf64_layout_is_read_by_ffprobe() {
     let path = dir.join("rf64.wav");
     let mut f = File::create(&path).unwrap();
     let samples = vec![0u8; 16_000 * 2];
-    f.write_all(&header_bytes(AudioFormat::PCM16K, samples.len() as u64, true)).unwrap();
+    f.write_all(&header_bytes(
+        AudioFormat::PCM16K,
+        samples.len() as u64,
+        true,
+    ))
+    .unwrap();
     f.write_all(&samples).unwrap();
     drop(f);
     let out = ffprobe(
         &path,
-        &["-show_entries", "format=format_name,duration", "-of", "csv=p=0"],
+        &[
+            "-show_entries",
+            "format=format_name,duration",
+            "-of",
+            "csv=p=0",
+        ],
     );
     // ffmpeg's wav demuxer reads RF64 (it reports the format as "wav").
     assert_eq!(out.trim(), "wav,1.000000");

@@ -3,14 +3,16 @@
 use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
+use shiguredo_mp4::boxes::{AudioSampleEntryFields, Brand, VisualSampleEntryFields};
 use shiguredo_mp4::boxes::{
     Avc1Box, AvccBox, DinfBox, DopsBox, FtypBox, HdlrBox, MdhdBox, MdiaBox, MediaHeader, MehdBox,
     MfhdBox, MinfBox, MoofBox, MoovBox, MvexBox, MvhdBox, OpusBox, SampleEntry, SmhdBox, StblBox,
     StcoBox, StscBox, StsdBox, StszBox, SttsBox, TfdtBox, TfhdBox, TkhdBox, TrafBox, TrakBox,
     TrexBox, TrunBox, TrunSample, VmhdBox,
 };
-use shiguredo_mp4::boxes::{AudioSampleEntryFields, Brand, VisualSampleEntryFields};
-use shiguredo_mp4::{Either, Encode, FixedPointNumber, LanguageCode, Mp4FileTime, SampleFlags, Uint};
+use shiguredo_mp4::{
+    Either, Encode, FixedPointNumber, LanguageCode, Mp4FileTime, SampleFlags, Uint,
+};
 
 use super::Fmp4Error;
 use crate::annexb::SpsInfo;
@@ -54,7 +56,10 @@ fn nz(v: u32) -> NonZeroU32 {
 /// `ftyp` + `moov` for `tracks` (track ids 1..=n), with `mehd.fragment_duration = 0` as a 32-bit field.
 ///
 /// Returns the bytes and the offset of the 4-byte `fragment_duration` field, to be patched at close.
-pub fn init_segment(tracks: &[InitTrack], creation: Duration) -> Result<(Vec<u8>, usize), Fmp4Error> {
+pub fn init_segment(
+    tracks: &[InitTrack],
+    creation: Duration,
+) -> Result<(Vec<u8>, usize), Fmp4Error> {
     let t = Mp4FileTime::from_unix_time(creation);
     let mut has_avc = false;
     let mut traks = Vec::new();
@@ -315,9 +320,17 @@ fn moof_box(seq: u32, trafs: &[TrafPlan], base: i64) -> Result<MoofBox, Fmp4Erro
 }
 
 /// `moof` + `mdat` header for a fragment whose `mdat` payload is `payload_len` bytes.
-pub fn fragment_header(seq: u32, trafs: &[TrafPlan], payload_len: u64) -> Result<Vec<u8>, Fmp4Error> {
+pub fn fragment_header(
+    seq: u32,
+    trafs: &[TrafPlan],
+    payload_len: u64,
+) -> Result<Vec<u8>, Fmp4Error> {
     let probe = moof_box(seq, trafs, 0)?.encode_to_vec().map_err(mux_err)?;
-    let mdat_header_len: u64 = if payload_len + 8 > u32::MAX as u64 { 16 } else { 8 };
+    let mdat_header_len: u64 = if payload_len + 8 > u32::MAX as u64 {
+        16
+    } else {
+        8
+    };
     let base = probe.len() as i64 + mdat_header_len as i64;
     let mut out = moof_box(seq, trafs, base)?
         .encode_to_vec()

@@ -44,7 +44,12 @@ pub struct Fragment {
 impl Fragment {
     /// Total bytes.
     pub fn len(&self) -> u64 {
-        self.header.len() as u64 + self.parts.iter().map(|p| p.as_slice().len() as u64).sum::<u64>()
+        self.header.len() as u64
+            + self
+                .parts
+                .iter()
+                .map(|p| p.as_slice().len() as u64)
+                .sum::<u64>()
     }
     /// True when nothing is in it.
     pub fn is_empty(&self) -> bool {
@@ -59,7 +64,6 @@ struct Pending {
     dur: Option<u32>,
     keyframe: bool,
     data: Bytes,
-    nal_first: usize,
     nal_count: usize,
     size: u32,
 }
@@ -70,7 +74,6 @@ struct Track {
     timescale: u32,
     pending: VecDeque<Pending>,
     nals: VecDeque<Range<usize>>,
-    nal_base: usize,
     last: Option<(u64, MediaTime)>,
     sps: Option<(SpsInfo, Vec<u8>)>,
     pps: Option<Vec<u8>>,
@@ -142,7 +145,6 @@ impl Fragmenter {
                 timescale: s.timescale(),
                 pending: VecDeque::new(),
                 nals: VecDeque::new(),
-                nal_base: 0,
                 last: None,
                 sps: None,
                 pps: None,
@@ -236,10 +238,12 @@ impl Fragmenter {
                     previous: lmedia,
                 })
             }
-            Some((lts, lmedia)) => Some(u32::try_from(ts - lts).map_err(|_| Fmp4Error::GapTooLong {
-                track,
-                gap: pts.saturating_sub(lmedia),
-            })?),
+            Some((lts, lmedia)) => {
+                Some(u32::try_from(ts - lts).map_err(|_| Fmp4Error::GapTooLong {
+                    track,
+                    gap: pts.saturating_sub(lmedia),
+                })?)
+            }
             None => None,
         };
         let (keyframe, size, nal_count) = if tr.spec.is_video() {
@@ -261,21 +265,22 @@ impl Fragmenter {
                 }
                 size += 4 + r.len() as u64;
             }
-            if !tr.started && !(keyframe && tr.config_ready()) {
+            let can_start = keyframe && tr.config_ready();
+            if !(tr.started || can_start) {
                 tr.dropped += 1;
                 return Ok(());
             }
-            let size = u32::try_from(size).map_err(|_| Fmp4Error::Encode("frame over 4 GiB".into()))?;
+            let size =
+                u32::try_from(size).map_err(|_| Fmp4Error::Encode("frame over 4 GiB".into()))?;
             (keyframe, size, self.nal_scratch.len())
         } else {
-            let size =
-                u32::try_from(data.len()).map_err(|_| Fmp4Error::Encode("packet over 4 GiB".into()))?;
+            let size = u32::try_from(data.len())
+                .map_err(|_| Fmp4Error::Encode("packet over 4 GiB".into()))?;
             (true, size, 0)
         };
         if let (Some(d), Some(p)) = (prev_dur, tr.pending.back_mut()) {
             p.dur = Some(d);
         }
-        let nal_first = tr.nal_base + tr.nals.len();
         tr.nals.extend(self.nal_scratch.drain(..));
         tr.pending.push_back(Pending {
             ts,
@@ -283,7 +288,6 @@ impl Fragmenter {
             dur: None,
             keyframe,
             data,
-            nal_first,
             nal_count,
             size,
         });
@@ -386,9 +390,7 @@ impl Fragmenter {
                                 .push(Part::Prefix((r.len() as u32).to_be_bytes()));
                             self.out.parts.push(Part::Data(p.data.slice(r)));
                         }
-                        t.nal_base += 1;
                     }
-                    debug_assert_eq!(p.nal_first + p.nal_count, t.nal_base);
                 } else {
                     self.out.parts.push(Part::Data(p.data));
                 }
@@ -425,8 +427,12 @@ mod tests {
         let mut f = Fragmenter::new(&[TrackSpec::opus(1, 312)], MediaTime::from_secs(1));
         let mut frags = Vec::new();
         for i in 0..120i64 {
-            f.push(0, MediaTime::from_millis(i * 20), Bytes::from_static(&[0x78, 1, 2]))
-                .unwrap();
+            f.push(
+                0,
+                MediaTime::from_millis(i * 20),
+                Bytes::from_static(&[0x78, 1, 2]),
+            )
+            .unwrap();
             while let Some(fr) = f.poll_fragment(None, false).unwrap() {
                 frags.push(fr.clone());
             }
@@ -437,6 +443,8 @@ mod tests {
         assert_eq!(frags.len(), 3);
         assert_eq!(f.stats().samples, 120);
         assert_eq!(f.written_end_ms(), 2400);
-        assert!(f.push(0, MediaTime::from_millis(5), Bytes::from_static(&[0x78])).is_err());
+        assert!(f
+            .push(0, MediaTime::from_millis(5), Bytes::from_static(&[0x78]))
+            .is_err());
     }
 }

@@ -129,9 +129,10 @@ impl<W: Write + Seek> Fmp4Writer<W> {
                 }));
             }
         }
-        self.sink
-            .flush()
-            .map_err(|source| Fmp4Error::Io { offset: self.pos, source })?;
+        self.sink.flush().map_err(|source| Fmp4Error::Io {
+            offset: self.pos,
+            source,
+        })?;
         Ok(())
     }
 

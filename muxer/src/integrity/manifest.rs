@@ -38,9 +38,9 @@ impl<const N: usize> Serialize for HexBytes<N> {
 impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        hex::decode::<N>(&s)
-            .map(HexBytes)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected {N} bytes of lower-case hex")))
+        hex::decode::<N>(&s).map(HexBytes).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected {N} bytes of lower-case hex"))
+        })
     }
 }
 
@@ -75,7 +75,10 @@ pub enum Status {
 impl Status {
     /// True for the statuses a manifest can be closed with.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Failed | Status::Interrupted | Status::Completed)
+        matches!(
+            self,
+            Status::Failed | Status::Interrupted | Status::Completed
+        )
     }
 }
 
@@ -334,8 +337,18 @@ impl Manifest {
         );
         let _ = writeln!(s, "  \"entry_count\": {},", self.entry_count);
         let _ = writeln!(s, "  \"chain_head\": {},", j(&self.chain_head));
-        list(&mut s, "signatures", self.signatures.iter().map(j).collect(), false);
-        list(&mut s, "entries", self.entries.iter().map(j).collect(), true);
+        list(
+            &mut s,
+            "signatures",
+            self.signatures.iter().map(j).collect(),
+            false,
+        );
+        list(
+            &mut s,
+            "entries",
+            self.entries.iter().map(j).collect(),
+            true,
+        );
         s.push_str("}\n");
         s.into_bytes()
     }

@@ -15,7 +15,7 @@ pub fn media(name: &str) -> PathBuf {
 
 /// A fresh empty folder under the target dir.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
+    let base = option_env!("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let d = base.join(format!("muxer-{name}-{}", std::process::id()));
@@ -131,7 +131,10 @@ pub fn ffprobe(file: &Path, args: &[&str]) -> String {
 pub fn ffmpeg_decodes_cleanly(file: &Path) {
     let f = file.to_str().unwrap();
     let (ok, _, err) = run("ffmpeg", &["-v", "error", "-i", f, "-f", "null", "-"]);
-    assert!(ok && err.trim().is_empty(), "ffmpeg decode errors on {f}: {err}");
+    assert!(
+        ok && err.trim().is_empty(),
+        "ffmpeg decode errors on {f}: {err}"
+    );
 }
 
 /// Counts decoded frames of a stream (`v:0` or `a:0`) with ffprobe.
