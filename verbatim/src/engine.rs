@@ -469,6 +469,18 @@ impl CallRecorder {
         Ok(())
     }
 
+    /// Ends the recording at the latest media time received (the source went away without a call end).
+    ///
+    /// # Errors
+    /// Only the sink's errors.
+    pub fn end_now<S: RecordingSink>(&mut self, sink: &mut S) -> Result<(), EngineError<S::Error>> {
+        if self.ended.is_some() {
+            return Ok(());
+        }
+        let end = self.now;
+        self.end(end, sink)
+    }
+
     /// The account of the call so far (complete after [`IngestEvent::CallEnded`]).
     pub fn summary(&self) -> CallSummary {
         CallSummary {

@@ -12,7 +12,8 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bot_adapter::ingest::{self, Ingest, IngestReceiver};
@@ -100,59 +101,127 @@ pub fn record_simulation(
     opts: &RecordOptions,
 ) -> Result<RecordOutcome, RecordError> {
     let sim = Simulator::new(spec)?;
-    std::fs::create_dir_all(&opts.out).map_err(|e| RecordError::Io {
-        path: opts.out.clone(),
-        source: e,
-    })?;
-    let sink = WavFolderSink::create(&opts.out, opts.recorder.track.format)?;
-    let (ingest, rx) = ingest::channel(opts.queue_capacity);
-    let started_wall = SystemTime::now();
     let t0 = Instant::now();
-    let recorder = CallRecorder::new(opts.recorder);
-
-    let worker = std::thread::Builder::new()
-        .name("verbatim-media".into())
-        .spawn(move || media_worker(rx, recorder, sink))
-        .map_err(|e| RecordError::Internal(e.to_string()))?;
+    let mut live = LiveRecording::start(opts)?;
     let show = opts.progress && std::io::stderr().is_terminal();
-    let (report, ingest) = run_source(sim, ingest, opts.realtime, show);
-    let (recorder, sink, rx_counters, sink_error) = worker
-        .join()
-        .map_err(|_| RecordError::Internal("media worker panicked".into()))?;
-    let finish_error = sink.finish().err();
-    let summary = recorder.summary();
-    let error = sink_error.or(finish_error.map(|e| e.to_string()));
-    let status = if error.is_some() {
-        "failed"
-    } else {
-        "completed"
-    };
-    let counters = CountersMeta {
-        ingest_queue_full: rx_counters.0,
-        ingest_wrong_audio_length: ingest.counters().wrong_audio_length.load(Ordering::Relaxed),
-        ingest_bad_video: ingest.counters().bad_video.load(Ordering::Relaxed),
-        ingest_queue_high_water: rx_counters.1,
-        ..Default::default()
-    };
-    let md = metadata::from_summary(
-        &summary,
-        opts.call.clone(),
-        started_wall,
-        opts.recorder.track.format,
-        status,
-        error.clone(),
-        counters,
-    );
-    write_json(&opts.out.join("metadata.json"), &md)?;
-    if let Some(e) = error {
-        return Err(RecordError::Internal(format!("recording failed: {e}")));
-    }
+    let report = run_source(sim, live.ingest(), opts.realtime, show);
+    let summary = live.finish()?;
     Ok(RecordOutcome {
         summary,
         sim: report,
         out: opts.out.clone(),
         elapsed: t0.elapsed(),
     })
+}
+
+/// One call being recorded: a recording folder, a media worker thread, and the [`Ingest`] handle the media
+/// source pushes into. Used by `record` (with the simulator as source) and by the gRPC service (one per call).
+///
+/// The source pushes events, ends with [`Ingest::push_call_ended`], then calls [`LiveRecording::finish`].
+/// If the source goes away without an end (a dropped connection), [`LiveRecording::interrupt`] ends the
+/// recording at the last media time received and marks it `interrupted`.
+pub struct LiveRecording {
+    ingest: Ingest,
+    worker: Option<std::thread::JoinHandle<WorkerResult>>,
+    stop: Arc<AtomicBool>,
+    opts: RecordOptions,
+    started_wall: SystemTime,
+}
+
+type WorkerResult = (CallRecorder, WavFolderSink, (u64, u64), Option<String>);
+
+impl LiveRecording {
+    /// Creates the folder and its files and starts the media worker.
+    ///
+    /// # Errors
+    /// The folder or a file cannot be created, or the thread cannot be started.
+    pub fn start(opts: &RecordOptions) -> Result<Self, RecordError> {
+        std::fs::create_dir_all(&opts.out).map_err(|e| RecordError::Io {
+            path: opts.out.clone(),
+            source: e,
+        })?;
+        let sink = WavFolderSink::create(&opts.out, opts.recorder.track.format)?;
+        let (ingest, rx) = ingest::channel(opts.queue_capacity);
+        let recorder = CallRecorder::new(opts.recorder);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let worker = std::thread::Builder::new()
+            .name("verbatim-media".into())
+            .spawn(move || media_worker(rx, recorder, sink, &stop2))
+            .map_err(|e| RecordError::Internal(e.to_string()))?;
+        Ok(LiveRecording {
+            ingest,
+            worker: Some(worker),
+            stop,
+            opts: opts.clone(),
+            started_wall: SystemTime::now(),
+        })
+    }
+
+    /// The handle to push media and events into (never blocks).
+    pub fn ingest(&mut self) -> &mut Ingest {
+        &mut self.ingest
+    }
+
+    /// Waits until the worker has handled the call end, finalizes the files and writes `metadata.json`.
+    ///
+    /// # Errors
+    /// An output error (the recording is then marked `failed` in metadata), or a worker failure.
+    pub fn finish(self) -> Result<CallSummary, RecordError> {
+        self.close("completed")
+    }
+
+    /// Ends the recording at the last media time received (no call end came) and marks it `interrupted`.
+    ///
+    /// # Errors
+    /// As [`LiveRecording::finish`].
+    pub fn interrupt(self) -> Result<CallSummary, RecordError> {
+        self.stop.store(true, Ordering::Release);
+        self.close("interrupted")
+    }
+
+    fn close(mut self, status: &str) -> Result<CallSummary, RecordError> {
+        let worker = self
+            .worker
+            .take()
+            .ok_or_else(|| RecordError::Internal("closed twice".into()))?;
+        let (recorder, sink, rx_counters, sink_error) = worker
+            .join()
+            .map_err(|_| RecordError::Internal("media worker panicked".into()))?;
+        let finish_error = sink.finish().err();
+        let summary = recorder.summary();
+        let error = sink_error.or(finish_error.map(|e| e.to_string()));
+        let status = if error.is_some() { "failed" } else { status };
+        let c = self.ingest.counters();
+        let counters = CountersMeta {
+            ingest_queue_full: rx_counters.0,
+            ingest_wrong_audio_length: c.wrong_audio_length.load(Ordering::Relaxed),
+            ingest_bad_video: c.bad_video.load(Ordering::Relaxed),
+            ingest_queue_high_water: rx_counters.1,
+            ..Default::default()
+        };
+        let md = metadata::from_summary(
+            &summary,
+            self.opts.call.clone(),
+            self.started_wall,
+            self.opts.recorder.track.format,
+            status,
+            error.clone(),
+            counters,
+        );
+        write_json(&self.opts.out.join("metadata.json"), &md)?;
+        if let Some(e) = error {
+            return Err(RecordError::Internal(format!("recording failed: {e}")));
+        }
+        Ok(summary)
+    }
+}
+
+impl Drop for LiveRecording {
+    fn drop(&mut self) {
+        // Dropped without finish/interrupt: stop the worker so the thread does not outlive the recording.
+        self.stop.store(true, Ordering::Release);
+    }
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RecordError> {
@@ -166,12 +235,14 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RecordEr
     })
 }
 
-/// The media worker: drains the ingest queue into the recorder until the call ends.
+/// The media worker: drains the ingest queue into the recorder until the call ends (or `stop` is set and the
+/// queue is empty: the recording is then ended at the last media time).
 fn media_worker(
     mut rx: IngestReceiver,
     mut recorder: CallRecorder,
     mut sink: WavFolderSink,
-) -> (CallRecorder, WavFolderSink, (u64, u64), Option<String>) {
+    stop: &AtomicBool,
+) -> WorkerResult {
     let mut idle = 0u32;
     let mut error = None;
     loop {
@@ -185,6 +256,12 @@ fn media_worker(
                 if recorder.is_ended() {
                     break;
                 }
+            }
+            None if stop.load(Ordering::Acquire) => {
+                if let Err(e) = recorder.end_now(&mut sink) {
+                    error = Some(e.to_string());
+                }
+                break;
             }
             None => {
                 idle = idle.saturating_add(1);
@@ -206,12 +283,7 @@ fn media_worker(
 }
 
 /// Plays the simulator into the ingest queue (the SDK's role), then returns the ground truth.
-fn run_source(
-    mut sim: Simulator,
-    mut ingest: Ingest,
-    realtime: bool,
-    show: bool,
-) -> (SimReport, Ingest) {
+fn run_source(mut sim: Simulator, ingest: &mut Ingest, realtime: bool, show: bool) -> SimReport {
     let start = Instant::now();
     let mut last_shown = Instant::now();
     let mut last_ref = None;
@@ -260,5 +332,5 @@ fn run_source(
     if show {
         eprintln!("\rrecording… done                 ");
     }
-    (sim.report().clone(), ingest)
+    sim.report().clone()
 }
