@@ -305,9 +305,16 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: 
         area_plane(src, sw, sh, dst, dw, dh);
         return;
     }
-    // General bilinear: blend two source rows vertically into a stack row (x256), then horizontally.
-    let mut tmp = [0u16; MAX_PICTURE_DIMENSION as usize];
-    let tmp = &mut tmp[..sw];
+    // General bilinear: blend two source rows vertically into a stack row (x256), then horizontally with
+    // per-column indices and weights computed once per plane (no division in the pixel loop).
+    let mut xs = [(0u16, 0u16); MAX_PICTURE_DIMENSION as usize];
+    let xs = &mut xs[..dw];
+    for (ox, e) in xs.iter_mut().enumerate() {
+        let (x0, fx) = src_pos(ox, sw, dw);
+        *e = (x0 as u16, fx as u16);
+    }
+    let mut tmp = [0u16; MAX_PICTURE_DIMENSION as usize + 1];
+    let tmp = &mut tmp[..sw + 1];
     for (oy, drow) in dst.chunks_exact_mut(dw).enumerate() {
         let (y0, fy) = src_pos(oy, sh, dh);
         let y1 = (y0 + 1).min(sh - 1);
@@ -317,10 +324,12 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: 
         for ((t, &a), &b) in tmp.iter_mut().zip(r0).zip(r1) {
             *t = u16::from(a) * w0 + u16::from(b) * w1;
         }
-        for (ox, d) in drow.iter_mut().enumerate() {
-            let (x0, fx) = src_pos(ox, sw, dw);
-            let x1 = (x0 + 1).min(sw - 1);
-            let v = u32::from(tmp[x0]) * (256 - fx) + u32::from(tmp[x1]) * fx;
+        // Duplicate the last column so x0 + 1 is always in range.
+        tmp[sw] = tmp[sw - 1];
+        for (d, &(x0, fx)) in drow.iter_mut().zip(xs.iter()) {
+            let x0 = usize::from(x0);
+            let fx = u32::from(fx);
+            let v = u32::from(tmp[x0]) * (256 - fx) + u32::from(tmp[x0 + 1]) * fx;
             *d = ((v + (1 << 15)) >> 16) as u8;
         }
     }
@@ -337,6 +346,13 @@ fn span(i: usize, src_n: usize, dst_n: usize) -> (usize, usize) {
 /// Area averaging for reductions beyond 2x (bilinear would skip source pixels and alias): each destination
 /// pixel is the mean of the source block it covers. Column sums go through a stack row buffer.
 fn area_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
+    // Per column: span start, span end, 1 / span width (a multiply instead of a division per pixel).
+    let mut xs = [(0u16, 0u16, 0f32); MAX_PICTURE_DIMENSION as usize];
+    let xs = &mut xs[..dw];
+    for (ox, e) in xs.iter_mut().enumerate() {
+        let (x0, x1) = span(ox, sw, dw);
+        *e = (x0 as u16, x1 as u16, 1.0 / (x1 - x0) as f32);
+    }
     let mut tmp = [0u32; MAX_PICTURE_DIMENSION as usize];
     let tmp = &mut tmp[..sw];
     for (oy, drow) in dst.chunks_exact_mut(dw).enumerate() {
@@ -347,12 +363,11 @@ fn area_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: u
                 *t += u32::from(v);
             }
         }
-        let rows = (y1 - y0) as u32;
-        for (ox, d) in drow.iter_mut().enumerate() {
-            let (x0, x1) = span(ox, sw, dw);
-            let n = rows * (x1 - x0) as u32;
-            let sum: u32 = tmp[x0..x1].iter().sum();
-            *d = ((sum + n / 2) / n) as u8;
+        let inv_rows = 1.0 / (y1 - y0) as f32;
+        for (d, &(x0, x1, inv_w)) in drow.iter_mut().zip(xs.iter()) {
+            let sum: u32 = tmp[usize::from(x0)..usize::from(x1)].iter().sum();
+            // The mean of u8 values is within 0..=255; `as u8` saturates in any case.
+            *d = (sum as f32 * inv_w * inv_rows + 0.5) as u8;
         }
     }
 }
