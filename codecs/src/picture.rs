@@ -141,7 +141,10 @@ impl I420Picture {
         let dims = [(w, h), (cw, ch), (cw, ch)];
         for i in 0..3 {
             let (pw, ph) = dims[i];
-            if strides[i] < pw || planes[i].len() < strides[i] * (ph - 1) + pw {
+            let needed = strides[i]
+                .checked_mul(ph - 1)
+                .and_then(|v| v.checked_add(pw));
+            if strides[i] < pw || needed.is_none_or(|n| planes[i].len() < n) {
                 return Err(CodecError::SizeMismatch(format!(
                     "plane {i}: {} bytes with stride {} cannot hold {pw}x{ph}",
                     planes[i].len(),
@@ -469,6 +472,22 @@ mod tests {
         scale_into(&src, &mut tiny).unwrap();
         let mut odd = I420Picture::new(333, 77).unwrap();
         scale_into(&tiny, &mut odd).unwrap();
+    }
+
+    #[test]
+    fn copy_from_planes_checks_strides_without_overflow() {
+        let mut p = I420Picture::new(2, 2).unwrap();
+        let y = [1u8; 8];
+        let c = [2u8; 2];
+        p.copy_from_planes(4, 2, [&y, &c, &c], [4, 2, 2]).unwrap();
+        assert_eq!(p.u(), &[2, 2]);
+        assert!(p
+            .copy_from_planes(4, 2, [&y, &c, &c], [usize::MAX, 2, 2])
+            .is_err());
+        assert!(p
+            .copy_from_planes(4, 2, [&y[..5], &c, &c], [4, 2, 2])
+            .is_err());
+        assert!(p.copy_from_planes(4, 2, [&y, &c, &c], [3, 2, 2]).is_err());
     }
 
     #[test]
