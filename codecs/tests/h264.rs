@@ -103,6 +103,36 @@ fn delta_frames_before_a_keyframe_are_dropped_and_counted() {
     assert_eq!(dec.stats().dropped, 1);
 }
 
+#[test]
+fn a_lost_delta_frame_then_resync_at_the_next_idr() {
+    let frames = erin_frames();
+    let mut dec = H264Decoder::new().unwrap();
+    let mut outcomes = Vec::new();
+    for (i, f) in frames.iter().enumerate().take(70) {
+        if i == 10 {
+            continue; // lost in transit
+        }
+        outcomes.push((i, dec.decode(f).map(|p| p.is_some())));
+    }
+    let failed: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, r)| !matches!(r, Ok(true)))
+        .map(|(i, _)| *i)
+        .collect();
+    let s = dec.stats();
+    println!("after losing frame 10: not decoded {failed:?}, stats {s:?}");
+    // OpenH264 notices the missing reference at frame 11 (one error); the decoder then drops the rest of the
+    // GOP instead of showing corrupt pictures, and resumes at the next IDR (frame 60).
+    assert_eq!(failed, (11..60).collect::<Vec<_>>());
+    assert_eq!((s.errors, s.dropped), (1, 48));
+    assert!(outcomes
+        .iter()
+        .filter(|(i, _)| *i >= 60)
+        .all(|(_, r)| matches!(r, Ok(true))));
+    assert!(!dec.needs_keyframe());
+    assert_eq!(s.decoded + s.errors + s.dropped, 69);
+}
+
 /// A moving, smooth test pattern (diagonal ramp + a drifting bright square), 1280x720.
 fn pattern(t: u32, pic: &mut I420Picture) {
     let (w, h) = (pic.width() as usize, pic.height() as usize);
