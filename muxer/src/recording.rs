@@ -890,3 +890,9 @@ pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> Result<PathBuf, Record
     sync_dir(dir).map_err(io_err(dir, 0))?;
     Ok(path)
 }
+
+// The writer moves to the media worker's file-sink thread.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<RecordingWriter>();
+};
