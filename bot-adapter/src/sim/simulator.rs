@@ -335,6 +335,18 @@ impl Simulator {
     }
 }
 
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("participants", &self.senders.len())
+            .field("slot", &self.slot)
+            .field("duration", &self.duration.map(MediaTime::from_ticks))
+            .field("reference_epoch", &self.r0)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Iterator for Simulator {
     type Item = SimEvent;
 
