@@ -447,4 +447,55 @@ mod tests {
             .push(0, MediaTime::from_millis(5), Bytes::from_static(&[0x78]))
             .is_err());
     }
+
+    #[test]
+    fn stalled_video_is_flushed_by_time_and_late_tracks_keep_their_start() {
+        // SPS (1280x720 baseline) + PPS + IDR, then audio only.
+        let sps = [
+            0x67, 0x42, 0xC0, 0x1F, 0xD9, 0x00, 0x50, 0x05, 0xBB, 0x01, 0x10, 0x00, 0x00, 0x03,
+            0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xC0, 0xF1, 0x83, 0x24, 0x80,
+        ];
+        let mut idr = vec![0, 0, 0, 1];
+        idr.extend_from_slice(&sps);
+        idr.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xCB, 0, 0, 0, 1, 0x65, 0x88, 0x84]);
+        let mut f = Fragmenter::new(
+            &[TrackSpec::h264(), TrackSpec::opus(1, 312)],
+            MediaTime::from_secs(1),
+        );
+        // A P-frame before any IDR is dropped.
+        f.push(0, MediaTime::ZERO, Bytes::from_static(&[0, 0, 1, 0x41, 1]))
+            .unwrap();
+        f.push(0, MediaTime::from_millis(500), Bytes::from(idr.clone()))
+            .unwrap();
+        f.push(0, MediaTime::from_millis(600), Bytes::from(idr))
+            .unwrap();
+        for i in 0..250i64 {
+            f.push(
+                1,
+                MediaTime::from_millis(i * 20),
+                Bytes::from_static(&[0x78, 1]),
+            )
+            .unwrap();
+        }
+        assert!(
+            f.poll_fragment(None, false).unwrap().is_none(),
+            "no keyframe yet"
+        );
+        assert!(f
+            .poll_fragment(Some(MediaTime::from_millis(2_900)), false)
+            .unwrap()
+            .is_none());
+        let fr = f
+            .poll_fragment(Some(MediaTime::from_secs(3)), false)
+            .unwrap()
+            .unwrap();
+        let mut bytes = fr.header.clone();
+        for p in &fr.parts {
+            bytes.extend_from_slice(p.as_slice());
+        }
+        let info = super::super::reader::read_fragment(&bytes).unwrap();
+        // video: one frame at 0.5 s (90 kHz) lasting 0.1 s; audio: the 150 packets before 3 s.
+        assert_eq!(info.tracks, vec![(1, 45_000, 9_000), (2, 0, 150 * 960)]);
+        assert_eq!(f.stats().dropped_before_keyframe, 1);
+    }
 }
