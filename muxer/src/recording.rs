@@ -248,6 +248,9 @@ pub(crate) fn check_rel_path(rel: &str) -> Result<(), RecordingError> {
 impl RecordingWriter {
     /// Starts a recording in `dir` (created if needed; it must not already hold a manifest or a journal).
     ///
+    /// The folder should hold nothing but this recording's files: [`crate::verify::verify_dir`] reports any
+    /// other file as added.
+    ///
     /// # Errors
     /// [`RecordingError::AlreadyExists`] or [`RecordingError::Io`].
     pub fn create(
@@ -364,6 +367,15 @@ impl RecordingWriter {
             .create_new(true)
             .open(&abs)
             .map_err(io_err(&abs, 0))?;
+        // Make the new directory entries durable (a power loss must not lose a file the journal names).
+        let mut d = abs.parent();
+        while let Some(p) = d {
+            sync_dir(p).map_err(io_err(p, 0))?;
+            if p == self.dir {
+                break;
+            }
+            d = p.parent();
+        }
         let id = self.files.len() as u32;
         self.record(Entry::File {
             file: id,

@@ -313,3 +313,51 @@ fn video_annexb_from_fragments(file: &[u8], regions: &[Written]) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn opus_only_file_passes_ffprobe_and_decodes() {
+    let dir = scratch_dir("fmp4-opus");
+    let (packets, pre_skip) = opus_packets(500);
+    let path = dir.join("audio.mp4");
+    let mut w = Fmp4Writer::new(
+        BufWriter::new(File::create(&path).unwrap()),
+        &[TrackSpec::Opus {
+            channels: 1,
+            pre_skip,
+            input_sample_rate: 16_000,
+        }],
+        Fmp4Options::default(),
+    );
+    let mut out = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        w.push(
+            0,
+            MediaTime::from_millis(20 * i as i64),
+            p.clone(),
+            &mut out,
+        )
+        .unwrap();
+    }
+    w.finish(&mut out).unwrap();
+    let frags = out
+        .iter()
+        .filter(|r| matches!(r, Written::Fragment(_)))
+        .count();
+    assert_eq!(frags, 10, "1 s fragments");
+    let s = ffprobe(
+        &path,
+        &[
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels:format=duration",
+            "-of",
+            "csv=p=0",
+        ],
+    );
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0], "opus,48000,1");
+    let d: f64 = lines[1].trim_end_matches(',').parse().unwrap();
+    assert!((d - 10.0).abs() < 0.03, "duration {d}");
+    ffmpeg_decodes_cleanly(&path);
+    assert_eq!(decoded_frames(&path, "a:0"), 500);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
