@@ -748,12 +748,17 @@ impl RecordingWriter {
             }
         }
         let at = at.max(self.now);
-        self.record(Entry::Status {
+        // The manifest is built from memory: a failing journal does not stop the close.
+        if let Err(e) = self.record(Entry::Status {
             at: at.ticks(),
             status: final_status,
             note: note.to_string(),
-        })?;
-        self.sign(at)?;
+        }) {
+            close_errors.push(e.to_string());
+        }
+        if let Err(e) = self.sign(at) {
+            close_errors.push(e.to_string());
+        }
         let manifest = Manifest::build(&self.begin, self.entries.clone(), self.sigs.clone());
         let path = write_manifest(&self.dir, &manifest)?;
         let jpath = self.dir.join(JOURNAL_FILE);
