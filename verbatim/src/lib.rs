@@ -8,7 +8,8 @@
 //! ```
 //!
 //! * [`engine`]: the sans-IO call recorder — ingest events in, per-tick stems and mix out.
-//! * [`sink`]: the recording folder writer.
+//! * [`sink`]: the signed recording folder writer (stems, mix as WAV and as Opus in fragmented MP4).
+//! * [`keys`]: the installation's signing key.
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
 //! * [`metadata`]: the `metadata.json` file.
 //!
@@ -31,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod keys;
 pub mod metadata;
 pub mod record;
 pub mod sink;
@@ -38,3 +40,4 @@ pub mod sink;
 pub use bot_adapter;
 pub use codecs;
 pub use media_core;
+pub use muxer;

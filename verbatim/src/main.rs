@@ -26,6 +26,40 @@ struct Cli {
 enum Command {
     /// Record a meeting: a simulated one (--simulate) or one made of participant files (--source).
     Record(RecordArgs),
+    /// Make a signing key pair (default: the installation's key) and print the public key.
+    Keygen(KeygenArgs),
+    /// Check a recording folder against its signed manifest: exit 0 when intact.
+    Verify(VerifyArgs),
+    /// Close a recording folder left behind by a crash (status `interrupted`), then verify it.
+    Recover(RecoverArgs),
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Where to write the private key (default: the installation's key path).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace an existing key file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The recording folder.
+    dir: PathBuf,
+    /// Require the manifest to be signed by this public key (file written by `keygen`).
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RecoverArgs {
+    /// The recording folder.
+    dir: PathBuf,
+    /// The key to sign the closed manifest with (default: the installation's key).
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -57,6 +91,9 @@ struct RecordArgs {
     /// Output folder (created).
     #[arg(long)]
     out: PathBuf,
+    /// Sign with this key file (default: the installation's key, created on first use).
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -125,6 +162,7 @@ fn record(a: RecordArgs) -> Result<()> {
     opts.realtime = a.realtime;
     opts.progress = !a.quiet;
     opts.recorder.track.late_window = a.late_window;
+    opts.signing_key = a.signing_key.clone();
     opts.call = CallInfo {
         id: format!("sim-{:016x}", a.seed),
         source: source.into(),
@@ -156,10 +194,64 @@ fn record(a: RecordArgs) -> Result<()> {
     Ok(())
 }
 
+fn keygen(a: KeygenArgs) -> Result<()> {
+    use muxer::integrity::{
+        default_key_path, generate_signing_key, public_key_text, save_signing_key,
+    };
+    let path = match a.out {
+        Some(p) => p,
+        None => default_key_path()?,
+    };
+    if path.exists() && !a.force {
+        bail!("{} exists (use --force to replace it: recordings signed with it stay verifiable only with its public key)", path.display());
+    }
+    let key = generate_signing_key()?;
+    save_signing_key(&path, &key)?;
+    let public = public_key_text(&key.verifying_key());
+    let pub_path = path.with_extension("pub");
+    std::fs::write(&pub_path, &public).with_context(|| pub_path.display().to_string())?;
+    eprintln!(
+        "private key: {}\npublic key:  {}",
+        path.display(),
+        pub_path.display()
+    );
+    print!("{public}");
+    Ok(())
+}
+
+fn verify(a: VerifyArgs) -> Result<()> {
+    let key = match &a.public_key {
+        Some(p) => Some(muxer::integrity::load_public_key(p)?),
+        None => None,
+    };
+    let report = muxer::verify::verify_dir(&a.dir, key.as_ref())?;
+    println!("{}", report.summary);
+    Ok(())
+}
+
+fn recover(a: RecoverArgs) -> Result<()> {
+    let (key, _) = verbatim::keys::signing_key(a.signing_key.as_deref())?;
+    let r = muxer::recover::recover_dir(&a.dir, &key)?;
+    for (f, before, after) in &r.files {
+        if before != after {
+            println!("  {f}: cut {before} -> {after} bytes");
+        }
+    }
+    println!(
+        "{:?}: kept {} chain records, dropped {}",
+        r.action, r.kept_entries, r.dropped_entries
+    );
+    println!("{}", r.verify.summary);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Record(a) => record(a),
+        Command::Keygen(a) => keygen(a),
+        Command::Verify(a) => verify(a),
+        Command::Recover(a) => recover(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

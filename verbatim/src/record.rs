@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  source thread (SDK stand-in)           media worker thread
-//!  Simulator ─► Ingest::push_* ──SPSC──► IngestReceiver ─► CallRecorder ─► WavFolderSink
+//!  Simulator ─► Ingest::push_* ──SPSC──► IngestReceiver ─► CallRecorder ─► FolderSink
 //! ```
 //!
 //! The source thread plays the part of the Teams SDK's event handlers: paced in real time with `realtime`, or
@@ -11,7 +11,7 @@
 //! briefly when it is empty.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +22,7 @@ use media_core::MediaTime;
 
 use crate::engine::{CallRecorder, CallSummary, RecorderConfig};
 use crate::metadata::{self, CallInfo, CountersMeta};
-use crate::sink::{SinkError, WavFolderSink};
+use crate::sink::{FolderSink, SinkError, SinkOptions};
 
 /// How to record.
 #[derive(Clone, Debug)]
@@ -39,6 +39,12 @@ pub struct RecordOptions {
     pub recorder: RecorderConfig,
     /// What goes into `metadata.json`'s `call` section.
     pub call: CallInfo,
+    /// The signing key file; `None` = the installation's default key (see [`crate::keys`]).
+    pub signing_key: Option<PathBuf>,
+    /// Opus bitrate of the mix in `recording.mp4`.
+    pub opus_bitrate_bps: u32,
+    /// Also write the lossless `mixed.wav`.
+    pub mixed_wav: bool,
 }
 
 impl RecordOptions {
@@ -51,6 +57,9 @@ impl RecordOptions {
             queue_capacity: 4096,
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
+            signing_key: None,
+            opus_bitrate_bps: 32_000,
+            mixed_wav: true,
         }
     }
 }
@@ -77,6 +86,9 @@ pub enum RecordError {
     /// A file could not be written.
     #[error("output: {0}")]
     Sink(#[from] SinkError),
+    /// The signing key could not be loaded or created.
+    #[error("signing key: {0}")]
+    Key(#[from] muxer::integrity::KeyError),
     /// metadata.json could not be written.
     #[error("{path}: {source}", path = path.display())]
     Io {
@@ -128,7 +140,7 @@ pub struct LiveRecording {
     started_wall: SystemTime,
 }
 
-type WorkerResult = (CallRecorder, WavFolderSink, (u64, u64), Option<String>);
+type WorkerResult = (CallRecorder, FolderSink, (u64, u64), Option<String>);
 
 impl LiveRecording {
     /// Creates the folder and its files and starts the media worker.
@@ -136,11 +148,27 @@ impl LiveRecording {
     /// # Errors
     /// The folder or a file cannot be created, or the thread cannot be started.
     pub fn start(opts: &RecordOptions) -> Result<Self, RecordError> {
-        std::fs::create_dir_all(&opts.out).map_err(|e| RecordError::Io {
-            path: opts.out.clone(),
-            source: e,
-        })?;
-        let sink = WavFolderSink::create(&opts.out, opts.recorder.track.format)?;
+        let (key, _) = crate::keys::signing_key(opts.signing_key.as_deref())?;
+        let started_wall = SystemTime::now();
+        let start_utc_ms = started_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let sink = FolderSink::create(
+            &opts.out,
+            key,
+            &SinkOptions {
+                recording_id: if opts.call.id.is_empty() {
+                    "recording".into()
+                } else {
+                    opts.call.id.clone()
+                },
+                start_utc_ms,
+                format: opts.recorder.track.format,
+                opus_bitrate_bps: opts.opus_bitrate_bps,
+                mixed_wav: opts.mixed_wav,
+            },
+        )?;
         let (ingest, rx) = ingest::channel(opts.queue_capacity);
         let recorder = CallRecorder::new(opts.recorder);
         let stop = Arc::new(AtomicBool::new(false));
@@ -154,7 +182,7 @@ impl LiveRecording {
             worker: Some(worker),
             stop,
             opts: opts.clone(),
-            started_wall: SystemTime::now(),
+            started_wall,
         })
     }
 
@@ -188,10 +216,12 @@ impl LiveRecording {
         let (recorder, sink, rx_counters, sink_error) = worker
             .join()
             .map_err(|_| RecordError::Internal("media worker panicked".into()))?;
-        let finish_error = sink.finish().err();
         let summary = recorder.summary();
-        let error = sink_error.or(finish_error.map(|e| e.to_string()));
-        let status = if error.is_some() { "failed" } else { status };
+        let status = if sink_error.is_some() {
+            "failed"
+        } else {
+            status
+        };
         let c = self.ingest.counters();
         let counters = CountersMeta {
             ingest_queue_full: rx_counters.0,
@@ -206,11 +236,18 @@ impl LiveRecording {
             self.started_wall,
             self.opts.recorder.track.format,
             status,
-            error.clone(),
+            sink_error.clone(),
             counters,
         );
-        write_json(&self.opts.out.join("metadata.json"), &md)?;
-        if let Some(e) = error {
+        let json =
+            serde_json::to_vec_pretty(&md).map_err(|e| RecordError::Internal(e.to_string()))?;
+        let manifest_status = match status {
+            "completed" => muxer::Status::Completed,
+            "interrupted" => muxer::Status::Interrupted,
+            _ => muxer::Status::Failed,
+        };
+        sink.close(&json, manifest_status, status)?;
+        if let Some(e) = sink_error {
             return Err(RecordError::Internal(format!("recording failed: {e}")));
         }
         Ok(summary)
@@ -224,23 +261,12 @@ impl Drop for LiveRecording {
     }
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RecordError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| RecordError::Io {
-        path: path.into(),
-        source: e.into(),
-    })?;
-    std::fs::write(path, bytes).map_err(|e| RecordError::Io {
-        path: path.into(),
-        source: e,
-    })
-}
-
 /// The media worker: drains the ingest queue into the recorder until the call ends (or `stop` is set and the
 /// queue is empty: the recording is then ended at the last media time).
 fn media_worker(
     mut rx: IngestReceiver,
     mut recorder: CallRecorder,
-    mut sink: WavFolderSink,
+    mut sink: FolderSink,
     stop: &AtomicBool,
 ) -> WorkerResult {
     let mut idle = 0u32;

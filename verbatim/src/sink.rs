@@ -1,94 +1,161 @@
-//! The file sink: writes a recording folder from the recorder's per-tick output.
+//! The folder sink: writes a signed recording folder from the recorder's per-tick output.
 //!
-//! Layout: `participants/<name>.wav` (one stem per participant, 16-bit PCM at the recording's rate, as long as
-//! the recording) and `mixed.wav` (the lossless mix). `metadata.json` is written by [`crate::record`] at the end.
+//! Layout (every file covered by the signed hash chain in `manifest.json`, see the `muxer` crate):
+//! `participants/<name>.wav` (one stem per participant, as long as the recording), `mixed.wav` (the lossless
+//! mix), `recording.mp4` (the mix as Opus in crash-safe fragmented MP4) and `metadata.json` (written last).
+//!
+//! The mix is encoded one 20 ms tick at a time into one Opus packet (a last partial tick is padded with
+//! silence to a whole Opus frame, so the Opus track can be up to 20 ms longer than the recording).
 
-use std::fs::{self, File};
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use media_core::AudioFormat;
+use bytes::Bytes;
+use codecs::opus::{OpusEncoder, OpusEncoderConfig};
+use codecs::CodecError;
+use ed25519_dalek::SigningKey;
+use media_core::{AudioFormat, MediaTime};
+use muxer::fmp4::TrackSpec;
+use muxer::{Mp4Id, RecordingError, RecordingOptions, RecordingWriter, Status, StemId, Summary};
 
 use crate::engine::{ParticipantInfo, RecordingSink};
 
-/// A file could not be written.
+/// Why the folder could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}", path = path.display())]
-pub struct SinkError {
-    /// The file.
-    pub path: PathBuf,
-    /// Why.
-    #[source]
-    pub source: hound::Error,
+pub enum SinkError {
+    /// A file of the recording failed (disk full, I/O error…); what was written before stays valid.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+    /// The Opus encoder failed.
+    #[error("Opus encoder: {0}")]
+    Codec(#[from] CodecError),
 }
 
-type Wav = hound::WavWriter<BufWriter<File>>;
-
-/// Writes stems and the mix as WAV files in a recording folder.
-pub struct WavFolderSink {
-    dir: PathBuf,
-    spec: hound::WavSpec,
-    stems: Vec<(PathBuf, Wav)>,
-    mixed: Option<(PathBuf, Wav)>,
+/// What the sink needs to know at creation.
+#[derive(Clone, Debug)]
+pub struct SinkOptions {
+    /// Recording id (goes into the manifest and its chain).
+    pub recording_id: String,
+    /// Wall-clock time of recording time zero, ms since the Unix epoch.
+    pub start_utc_ms: i64,
+    /// PCM format of stems and mix.
+    pub format: AudioFormat,
+    /// Opus bitrate of the mix in `recording.mp4`.
+    pub opus_bitrate_bps: u32,
+    /// Also write the lossless `mixed.wav`.
+    pub mixed_wav: bool,
 }
 
-impl WavFolderSink {
-    /// Creates `dir/participants/` and `dir/mixed.wav`.
+/// Writes stems, the mix (WAV and Opus/MP4) and metadata into a signed recording folder.
+pub struct FolderSink {
+    writer: RecordingWriter,
+    stems: Vec<StemId>,
+    mixed_wav: Option<StemId>,
+    mp4: Mp4Id,
+    opus: OpusEncoder,
+    frame: Vec<i16>,
+    filled: usize,
+    packets: i64,
+    frame_time: MediaTime,
+    written: MediaTime,
+    format: AudioFormat,
+}
+
+impl FolderSink {
+    /// Creates the folder, its journal and `recording.mp4`, and records status `recording`.
     ///
     /// # Errors
-    /// When the folder or the file cannot be created.
-    pub fn create(dir: &Path, format: AudioFormat) -> Result<Self, SinkError> {
-        let spec = hound::WavSpec {
-            channels: format.channels,
-            sample_rate: format.sample_rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
+    /// The folder exists with a recording in it, a file cannot be created, or the encoder cannot be set up.
+    pub fn create(dir: &Path, key: SigningKey, o: &SinkOptions) -> Result<Self, SinkError> {
+        let mut writer = RecordingWriter::create(
+            dir,
+            key,
+            RecordingOptions::new(&o.recording_id, o.start_utc_ms),
+        )?;
+        let opus = OpusEncoder::new(OpusEncoderConfig {
+            format: o.format,
+            bitrate_bps: o.opus_bitrate_bps,
+            ..OpusEncoderConfig::default()
+        })?;
+        let spec = TrackSpec::Opus {
+            channels: o.format.channels as u8,
+            pre_skip: opus.pre_skip(),
+            input_sample_rate: o.format.sample_rate,
         };
-        let parts = dir.join("participants");
-        fs::create_dir_all(&parts).map_err(|e| SinkError {
-            path: parts.clone(),
-            source: e.into(),
-        })?;
-        let mixed_path = dir.join("mixed.wav");
-        let mixed = hound::WavWriter::create(&mixed_path, spec).map_err(|e| SinkError {
-            path: mixed_path.clone(),
-            source: e,
-        })?;
-        Ok(WavFolderSink {
-            dir: dir.to_path_buf(),
-            spec,
+        let mp4 = writer.add_mp4("recording.mp4", &[spec])?;
+        let mixed_wav = if o.mixed_wav {
+            Some(writer.add_wav("mixed.wav", o.format)?)
+        } else {
+            None
+        };
+        writer.set_status(Status::Recording, MediaTime::ZERO, "recording started")?;
+        let frame_len = opus.frame_samples() * o.format.channels as usize;
+        Ok(FolderSink {
+            writer,
             stems: Vec::new(),
-            mixed: Some((mixed_path, mixed)),
+            mixed_wav,
+            mp4,
+            frame: vec![0; frame_len],
+            filled: 0,
+            packets: 0,
+            frame_time: MediaTime::from_samples(opus.frame_samples() as i64, o.format.sample_rate),
+            opus,
+            written: MediaTime::ZERO,
+            format: o.format,
         })
     }
 
-    /// Finalizes every file (headers with final sizes).
-    ///
-    /// # Errors
-    /// The first file that cannot be finalized.
-    pub fn finish(mut self) -> Result<(), SinkError> {
-        for (path, w) in self.stems.drain(..) {
-            w.finalize().map_err(|e| SinkError { path, source: e })?;
-        }
-        if let Some((path, w)) = self.mixed.take() {
-            w.finalize().map_err(|e| SinkError { path, source: e })?;
-        }
+    fn encode_frame(&mut self) -> Result<(), SinkError> {
+        let packet = self.opus.encode(&self.frame)?;
+        let pts = MediaTime::from_ticks(self.frame_time.ticks().saturating_mul(self.packets));
+        // One small copy per 20 ms: the encoder's reused buffer cannot be lent to the writer's fragment.
+        self.writer
+            .write_sample(self.mp4, 0, pts, Bytes::copy_from_slice(packet))?;
+        self.packets += 1;
+        self.filled = 0;
         Ok(())
     }
-}
 
-fn write_all(path: &Path, w: &mut Wav, samples: &[i16]) -> Result<(), SinkError> {
-    let mut i16w = w.get_i16_writer(samples.len() as u32);
-    for &s in samples {
-        i16w.write_sample(s);
+    /// Writes `metadata.json`, encodes the last partial Opus frame, closes every file and signs the manifest.
+    ///
+    /// # Errors
+    /// A file could not be finished; the journal then stays and `verbatim recover` can close the folder.
+    pub fn close(
+        mut self,
+        metadata_json: &[u8],
+        status: Status,
+        note: &str,
+    ) -> Result<Summary, SinkError> {
+        let mut first_err = None;
+        if self.filled > 0 {
+            for s in &mut self.frame[self.filled..] {
+                *s = 0;
+            }
+            if let Err(e) = self.encode_frame() {
+                first_err = Some(e);
+            }
+        }
+        if let Err(e) = self.writer.write_whole_file("metadata.json", metadata_json) {
+            first_err.get_or_insert(e.into());
+        }
+        let status = if first_err.is_some() {
+            Status::Failed
+        } else {
+            status
+        };
+        let summary = self.writer.finish(status, self.written, note)?;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
     }
-    i16w.flush().map_err(|e| SinkError {
-        path: path.to_path_buf(),
-        source: e,
-    })
+
+    /// The recording folder.
+    pub fn dir(&self) -> PathBuf {
+        self.writer.dir().to_path_buf()
+    }
 }
 
-impl RecordingSink for WavFolderSink {
+impl RecordingSink for FolderSink {
     type Error = SinkError;
 
     fn participant_added(
@@ -97,37 +164,48 @@ impl RecordingSink for WavFolderSink {
         p: &ParticipantInfo,
         lead_in: u64,
     ) -> Result<(), SinkError> {
-        let path = self
-            .dir
-            .join("participants")
-            .join(format!("{}.wav", p.name));
-        let mut w = hound::WavWriter::create(&path, self.spec).map_err(|e| SinkError {
-            path: path.clone(),
-            source: e,
-        })?;
+        let id = self
+            .writer
+            .add_wav(&format!("participants/{}.wav", p.name), self.format)?;
         let zeros = [0i16; 1024];
-        let mut left = lead_in * self.spec.channels as u64;
+        let mut left = lead_in * self.format.channels as u64;
         while left > 0 {
             let n = left.min(zeros.len() as u64) as usize;
-            write_all(&path, &mut w, &zeros[..n])?;
+            self.writer.write_pcm(id, &zeros[..n])?;
             left -= n as u64;
         }
         debug_assert_eq!(index, self.stems.len());
-        self.stems.push((path, w));
+        self.stems.push(id);
         Ok(())
     }
 
     fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
-        if let Some((path, w)) = self.stems.get_mut(index) {
-            write_all(path, w, samples)?;
+        if let Some(&id) = self.stems.get(index) {
+            self.writer.write_pcm(id, samples)?;
         }
         Ok(())
     }
 
     fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
-        if let Some((path, w)) = self.mixed.as_mut() {
-            write_all(path, w, samples)?;
+        if let Some(id) = self.mixed_wav {
+            self.writer.write_pcm(id, samples)?;
         }
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let n = (self.frame.len() - self.filled).min(rest.len());
+            self.frame[self.filled..self.filled + n].copy_from_slice(&rest[..n]);
+            self.filled += n;
+            rest = &rest[n..];
+            if self.filled == self.frame.len() {
+                self.encode_frame()?;
+            }
+        }
+        let ch = self.format.channels.max(1) as i64;
+        self.written = self.written.saturating_add(MediaTime::from_samples(
+            samples.len() as i64 / ch,
+            self.format.sample_rate,
+        ));
+        self.writer.tick(self.written)?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ mod common;
 use bot_adapter::sim::{synthetic, MeetingSpec};
 use common::*;
 use media_core::MediaTime;
-use verbatim::record::{record_simulation, RecordOptions};
+use verbatim::record::record_simulation;
 
 fn metadata(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap()
@@ -22,7 +22,7 @@ fn four_wav_participants_are_recorded_sample_exact_and_the_mix_is_their_saturati
         seed: 1,
         impairments: Default::default(),
     };
-    let o = record_simulation(spec, &RecordOptions::new(&out)).unwrap();
+    let o = record_simulation(spec, &options(&out)).unwrap();
     assert_eq!(o.summary.duration, MediaTime::from_secs(24));
     let mut inputs = Vec::new();
     for p in &parts {
@@ -45,6 +45,8 @@ fn four_wav_participants_are_recorded_sample_exact_and_the_mix_is_their_saturati
         assert_eq!(*m as i32, want, "mix sample {i}");
     }
     let md = metadata(&out);
+    let report = verify(&out);
+    assert!(report.files >= 7, "{}", report.summary);
     assert_eq!(md["recording"]["duration_us"], 24_000_000);
     assert_eq!(md["recording"]["status"], "completed");
     assert_eq!(md["recording"]["mix_clipped_samples"], clipped);
@@ -71,7 +73,7 @@ fn teams_x3_impairments_lose_nothing_silently() {
             seed,
             impairments: "teams-x3".parse().unwrap(),
         };
-        let o = record_simulation(spec, &RecordOptions::new(&out)).unwrap();
+        let o = record_simulation(spec, &options(&out)).unwrap();
         let md = metadata(&out);
         let len = o.summary.duration.to_samples(16_000) as usize;
         for (i, r) in o.sim.participants.iter().enumerate() {
@@ -185,7 +187,7 @@ fn clock_drift_of_200_ppm_over_ten_minutes_stays_within_20_ms() {
         impairments: "drift=200ppm".parse().unwrap(),
     };
     let out = temp_dir("drift");
-    let o = record_simulation(spec, &RecordOptions::new(&out)).unwrap();
+    let o = record_simulation(spec, &options(&out)).unwrap();
     let r = &o.sim.participants[0];
     assert_eq!(r.drift_ppm, 200.0);
     let stem = read_wav(&out.join(format!("participants/{}.wav", r.name)));

@@ -79,3 +79,30 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     d
 }
+
+/// Recording options for `out` signed with a per-test-process key (never the user's installation key).
+pub fn options(out: &Path) -> verbatim::record::RecordOptions {
+    let key = test_key();
+    let mut o = verbatim::record::RecordOptions::new(out);
+    o.signing_key = Some(key);
+    o
+}
+
+/// A signing key file for this test process.
+pub fn test_key() -> PathBuf {
+    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let p = temp_dir("key").with_extension("key");
+        let k = muxer::integrity::generate_signing_key().unwrap();
+        muxer::integrity::save_signing_key(&p, &k).unwrap();
+        p
+    })
+    .clone()
+}
+
+/// Verifies a recording folder with the test key.
+pub fn verify(dir: &Path) -> muxer::verify::VerifyReport {
+    let key = muxer::integrity::load_signing_key(&test_key()).unwrap();
+    muxer::verify::verify_dir(dir, Some(&key.verifying_key()))
+        .unwrap_or_else(|e| panic!("verify {}: {e}", dir.display()))
+}
