@@ -3,8 +3,9 @@
 //! `kill -9` (or a power loss) leaves `manifest.journal` without `manifest.json`. [`recover_dir`]:
 //!
 //! 1. reads the journal's complete lines (a torn last line is ignored) and replays the chain records in order,
-//!    keeping the longest prefix whose `data` regions are present in the files with the recorded SHA-256 (after
-//!    a power loss the tail of a file may be missing: the prefix then ends before it);
+//!    keeping every record whose `data` region is present in its file, contiguous with what is kept of that file,
+//!    with the recorded SHA-256 (after a power loss the tail of a file may be missing: that file is then kept up
+//!    to its last intact region, other files are not affected);
 //! 2. cuts every file back to the end of the regions kept (the fragment / WAV chunk in progress is dropped);
 //! 3. rewrites every WAV header from the new length (RF64 if needed) and patches every MP4's `mehd` duration
 //!    from its fragments (read with the box reader), linking the new headers with `header` records;
@@ -177,23 +178,19 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
     let mut chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
     let mut heads: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
     let mut last_at = 0i64;
-    let mut intact = true;
     for line in lines {
         match line {
-            JournalLine::Begin(_) => intact = false,
+            // A second begin line cannot be written by the recorder: ignore it.
+            JournalLine::Begin(_) => {}
             JournalLine::Sig(s) => {
                 last_at = last_at.max(s.at);
-                if intact {
-                    sigs.push(s);
-                }
+                sigs.push(s);
             }
             JournalLine::Entry(e) => {
                 journal_entries += 1;
-                if !intact {
-                    continue;
-                }
+                // A record whose bytes are not on disk (or not contiguous with what is kept) is skipped; the
+                // records of other files go on being kept.
                 if !accept(dir, &e, &mut files) {
-                    intact = false;
                     continue;
                 }
                 if let Entry::Status { at, .. } = &e {
@@ -205,7 +202,7 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
             }
         }
     }
-    // Keep the signatures that match the kept prefix.
+    // Keep the signatures whose head is on the rebuilt chain (those before the first skipped record).
     sigs.retain(|s| heads.get(&s.entries) == Some(&s.head.0));
     let mut report_files = Vec::new();
     for (id, f) in files.iter().enumerate() {
