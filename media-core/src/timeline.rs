@@ -81,6 +81,8 @@ pub struct ClockConfig {
     pub max_drift_ppm: i64,
     /// A delivery-time step above which untimed frames are treated as separated by a gap.
     pub untimed_gap: MediaTime,
+    /// The grid delivery times are stamped on (Teams audio: 20 ms buffers); zero when delivery times are exact.
+    pub quantum: MediaTime,
 }
 
 impl Default for ClockConfig {
@@ -95,6 +97,7 @@ impl Default for ClockConfig {
             min_fit_span: MediaTime::from_secs(60),
             max_drift_ppm: 1000,
             untimed_gap: MediaTime::from_millis(100),
+            quantum: MediaTime::from_millis(20),
         }
     }
 }
@@ -345,7 +348,7 @@ impl SourceClock {
             Some(seg) => {
                 let u = timestamp.since(seg.src_anchor).ticks();
                 let y = delivered.ticks().saturating_sub(u);
-                let off = (y as f64 - self.envelope.predict(u, self.cfg.frame.ticks())).abs();
+                let off = (y as f64 - self.envelope.predict(u, self.cfg.quantum.ticks())).abs();
                 if !self.envelope.is_empty() && off > self.cfg.jump_threshold.ticks() as f64 {
                     self.pending_outliers += 1;
                     if self.pending_outliers < self.cfg.jump_confirm {
@@ -378,7 +381,8 @@ impl SourceClock {
             self.envelope.observe(u.ticks(), y, &self.cfg);
         }
         let key = seg.key_anchor.saturating_add(self.frame_index(u));
-        let target_f = u.ticks() as f64 + self.envelope.predict(u.ticks(), self.cfg.frame.ticks())
+        let target_f = u.ticks() as f64
+            + self.envelope.predict(u.ticks(), self.cfg.quantum.ticks())
             - self.cfg.packetization.ticks() as f64;
         let target = MediaTime::from_ticks(target_f.clamp(i64::MIN as f64, i64::MAX as f64) as i64);
         if self.last.is_none_or(|(k, _)| key > k) {

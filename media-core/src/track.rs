@@ -204,8 +204,10 @@ impl AudioTrack {
                 let missing = (key - last_key - 1).max(0);
                 let expected = cur + missing * self.frame_samples;
                 let err = target_s - expected;
-                let long_gap = missing * self.frame_samples >= self.cfg.adjust_in_gaps.to_samples(self.rate());
-                if missing > 0 && (long_gap || err.abs() > self.cfg.resync.to_samples(self.rate())) {
+                let long_gap =
+                    missing * self.frame_samples >= self.cfg.adjust_in_gaps.to_samples(self.rate());
+                if missing > 0 && (long_gap || err.abs() > self.cfg.resync.to_samples(self.rate()))
+                {
                     // A long gap (a pause in speech, or a loss burst): re-place at the target inside the
                     // silence, so offset and drift corrections cost no audio at all. Short gaps (a few lost
                     // frames inside speech) keep the exact spacing the sender's timestamps give.

@@ -20,7 +20,9 @@ use bot_adapter::sdk::RosterChange;
 use media_core::mixer::Mixer;
 use media_core::timeline::Timeline;
 use media_core::track::{AudioTrack, Gap, TrackConfig, TrackStats};
-use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
+use media_core::{AudioFormat, MediaTime, Msi, SourceId, SourceTimestamp, StreamKind, VideoFrame};
+
+use crate::video::{VideoOutput, VideoSample, VideoStats, VideoTrack};
 
 /// Where the recorder's output goes (files, a network stream, a test buffer).
 pub trait RecordingSink {
@@ -37,6 +39,16 @@ pub trait RecordingSink {
     fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), Self::Error>;
     /// One tick of the mix.
     fn mixed(&mut self, samples: &[i16]) -> Result<(), Self::Error>;
+    /// A video stream got index `index`, to be written to `path` (relative to the recording folder).
+    fn video_stream_added(&mut self, _index: usize, _path: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// One video frame of stream `index`, unchanged, at recording time `pts`.
+    fn video_sample(&mut self, _index: usize, _sample: VideoSample) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// The recorder needs a key frame from `msi` (relay as Teams' `RequestKeyFrame()`).
+    fn keyframe_request(&mut self, _msi: Msi) {}
 }
 
 /// What is known about a recorded participant.
@@ -67,8 +79,10 @@ pub struct CallCounters {
     pub unknown_msi_frames: u64,
     /// Events after the call ended (ignored).
     pub after_end: u64,
-    /// Video frames (not yet recorded by this core).
-    pub video_frames_ignored: u64,
+    /// Video frames from an MSI no roster entry named (recorded as `participants/unknown-<msi>.mp4`).
+    pub unknown_video_msi_frames: u64,
+    /// Key frames requested from senders.
+    pub keyframe_requests: u64,
     /// Reference timestamps that went backwards (kept: time never moves back).
     pub reference_backwards: u64,
 }
@@ -90,6 +104,25 @@ pub struct ParticipantSummary {
     pub segments: u64,
 }
 
+/// A video stream's final account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoSummary {
+    /// File written, relative to the recording folder.
+    pub path: String,
+    /// The stream's MSI.
+    pub msi: Msi,
+    /// Camera or screen share.
+    pub kind: StreamKind,
+    /// The participant's stem name, when known.
+    pub participant: Option<String>,
+    /// Counters.
+    pub stats: VideoStats,
+    /// Spans that are not decodable (loss until the next IDR).
+    pub gaps: Vec<Gap>,
+    /// Estimated drift of the sender's video clock, ppm.
+    pub drift_ppm: f64,
+}
+
 /// The recorder's final account.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallSummary {
@@ -101,6 +134,8 @@ pub struct CallSummary {
     pub ticks: u64,
     /// Every participant.
     pub participants: Vec<ParticipantSummary>,
+    /// Every video stream (cameras and screen share).
+    pub videos: Vec<VideoSummary>,
     /// Call-wide counters.
     pub counters: CallCounters,
     /// Mixed samples that saturated.
@@ -135,6 +170,14 @@ impl Default for RecorderConfig {
     }
 }
 
+struct VideoSlot {
+    path: String,
+    msi: Msi,
+    kind: StreamKind,
+    participant: Option<usize>,
+    track: VideoTrack,
+}
+
 struct Slot {
     info: ParticipantInfo,
     track: AudioTrack,
@@ -153,6 +196,9 @@ pub struct CallRecorder {
     by_id: HashMap<String, usize>,
     mixer: Mixer,
     mix_buf: Vec<i16>,
+    videos: Vec<VideoSlot>,
+    video_by_msi: HashMap<Msi, usize>,
+    video_out: VideoOutput,
     ended: Option<MediaTime>,
     counters: CallCounters,
     dominant: Vec<(MediaTime, Option<usize>)>,
@@ -173,6 +219,9 @@ impl CallRecorder {
             by_id: HashMap::new(),
             mixer: Mixer::new(tick_samples),
             mix_buf: vec![0; tick_samples],
+            videos: Vec::new(),
+            video_by_msi: HashMap::new(),
+            video_out: VideoOutput::default(),
             ended: None,
             counters: CallCounters::default(),
             dominant: Vec::new(),
@@ -249,8 +298,9 @@ impl CallRecorder {
                     slot.track.push(frame, at, now);
                 }
             }
-            IngestEvent::Video(_) => {
-                self.counters.video_frames_ignored += 1;
+            IngestEvent::Video(frame) => {
+                let at = self.delivered(frame.timing.reference);
+                self.video(frame, at, sink)?;
             }
             IngestEvent::Roster { reference, change } => {
                 let at = self.delivered(reference);
@@ -266,7 +316,112 @@ impl CallRecorder {
                 return self.end(end, sink);
             }
         }
+        self.release_video(sink)?;
         self.produce_ready(sink)
+    }
+
+    fn video<S: RecordingSink>(
+        &mut self,
+        frame: VideoFrame,
+        at: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let idx = match self.video_by_msi.get(&frame.source.msi) {
+            Some(&i) => i,
+            None => self.add_video(frame.source, sink)?,
+        };
+        if self
+            .videos
+            .get(idx)
+            .is_some_and(|v| v.participant.is_none() && v.kind == StreamKind::Video)
+        {
+            self.counters.unknown_video_msi_frames += 1;
+        }
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.video_out);
+        if let Some(v) = self.videos.get_mut(idx) {
+            v.track.push(frame, at, now, &mut out);
+        }
+        let r = self.write_video(idx, &mut out, sink);
+        self.video_out = out;
+        r
+    }
+
+    fn write_video<S: RecordingSink>(
+        &mut self,
+        idx: usize,
+        out: &mut VideoOutput,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        if std::mem::take(&mut out.request_keyframe) {
+            if let Some(v) = self.videos.get(idx) {
+                self.counters.keyframe_requests += 1;
+                sink.keyframe_request(v.msi);
+            }
+        }
+        for sample in out.samples.drain(..) {
+            sink.video_sample(idx, sample).map_err(EngineError::Sink)?;
+        }
+        Ok(())
+    }
+
+    fn release_video<S: RecordingSink>(
+        &mut self,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.video_out);
+        let mut r = Ok(());
+        for i in 0..self.videos.len() {
+            if let Some(v) = self.videos.get_mut(i) {
+                v.track.release(now, &mut out);
+            }
+            r = self.write_video(i, &mut out, sink);
+            if r.is_err() {
+                break;
+            }
+        }
+        self.video_out = out;
+        r
+    }
+
+    fn add_video<S: RecordingSink>(
+        &mut self,
+        source: SourceId,
+        sink: &mut S,
+    ) -> Result<usize, EngineError<S::Error>> {
+        let owner = self
+            .slots
+            .iter()
+            .position(|s| s.info.msis.contains(&(source.msi, source.kind)));
+        let path = match (source.kind, owner) {
+            (StreamKind::ScreenShare, _) => {
+                let n = self
+                    .videos
+                    .iter()
+                    .filter(|v| v.kind == StreamKind::ScreenShare)
+                    .count();
+                if n == 0 {
+                    "screenshare.mp4".to_string()
+                } else {
+                    format!("screenshare-{}.mp4", n + 1)
+                }
+            }
+            (_, Some(i)) => format!("participants/{}.mp4", self.slots[i].info.name),
+            (_, None) => format!("participants/unknown-{}.mp4", source.msi.0),
+        };
+        let idx = self.videos.len();
+        sink.video_stream_added(idx, &path)
+            .map_err(EngineError::Sink)?;
+        self.videos.push(VideoSlot {
+            path,
+            msi: source.msi,
+            kind: source.kind,
+            participant: owner,
+            track: VideoTrack::new(self.cfg.track.late_window),
+        });
+        self.video_by_msi.insert(source.msi, idx);
+        Ok(idx)
     }
 
     fn roster<S: RecordingSink>(
@@ -438,6 +593,14 @@ impl CallRecorder {
         for slot in &mut self.slots {
             slot.track.flush();
         }
+        let mut out = std::mem::take(&mut self.video_out);
+        for i in 0..self.videos.len() {
+            if let Some(v) = self.videos.get_mut(i) {
+                v.track.flush(&mut out);
+            }
+            self.write_video(i, &mut out, sink)?;
+        }
+        self.video_out = out;
         // Everything is placed: let every remaining tick through.
         self.now = self
             .now
@@ -497,6 +660,22 @@ impl CallRecorder {
                     drift_ppm: s.track.drift_ppm(),
                     untimed: s.track.clock_stats().untimed,
                     segments: s.track.clock_stats().segments,
+                })
+                .collect(),
+            videos: self
+                .videos
+                .iter()
+                .map(|v| VideoSummary {
+                    path: v.path.clone(),
+                    msi: v.msi,
+                    kind: v.kind,
+                    participant: v
+                        .participant
+                        .and_then(|i| self.slots.get(i))
+                        .map(|s| s.info.name.clone()),
+                    stats: v.track.stats(),
+                    gaps: v.track.gaps().to_vec(),
+                    drift_ppm: v.track.drift_ppm(),
                 })
                 .collect(),
             counters: self.counters,

@@ -8,6 +8,7 @@
 //! ```
 //!
 //! * [`engine`]: the sans-IO call recorder — ingest events in, per-tick stems and mix out.
+//! * [`video`]: participant video and screen share: H.264 passthrough placed on the timeline, loss detection.
 //! * [`sink`]: the signed recording folder writer (stems, mix as WAV and as Opus in fragmented MP4).
 //! * [`keys`]: the installation's signing key.
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
@@ -36,6 +37,7 @@ pub mod keys;
 pub mod metadata;
 pub mod record;
 pub mod sink;
+pub mod video;
 
 pub use bot_adapter;
 pub use codecs;

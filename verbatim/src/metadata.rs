@@ -26,6 +26,8 @@ pub struct Metadata {
     pub recording: RecordingInfo,
     /// Everyone recorded.
     pub participants: Vec<ParticipantMeta>,
+    /// Video streams (cameras, screen share).
+    pub videos: Vec<VideoMeta>,
     /// Dominant-speaker changes.
     pub dominant_speakers: Vec<DominantMeta>,
     /// Call-wide counters.
@@ -137,6 +139,39 @@ pub struct ParticipantMeta {
     pub gaps: Vec<GapMeta>,
 }
 
+/// A video stream.
+#[derive(Debug, Serialize)]
+pub struct VideoMeta {
+    /// File, relative to the recording folder.
+    pub path: String,
+    /// MSI.
+    pub msi: u32,
+    /// `video` or `screenshare`.
+    pub kind: &'static str,
+    /// Stem name of the participant, when known.
+    pub participant: Option<String>,
+    /// Frames handed over.
+    pub frames_delivered: u64,
+    /// Frames written unchanged.
+    pub frames_written: u64,
+    /// Frames dropped while waiting for an IDR (start, or after a loss).
+    pub waiting_for_idr_dropped: u64,
+    /// Duplicates dropped.
+    pub duplicates_dropped: u64,
+    /// Late frames dropped.
+    pub late_dropped: u64,
+    /// Implausible timestamps dropped.
+    pub outliers_dropped: u64,
+    /// Frames of an unsupported coding (NV12 is not recorded yet).
+    pub unsupported_dropped: u64,
+    /// Key frames requested.
+    pub keyframe_requests: u64,
+    /// Estimated sender video clock drift.
+    pub drift_ppm: f64,
+    /// Spans not decodable (from a loss to the next IDR).
+    pub gaps: Vec<GapMeta>,
+}
+
 /// A media source id.
 #[derive(Debug, Serialize)]
 pub struct MsiMeta {
@@ -173,8 +208,10 @@ pub struct CountersMeta {
     pub unknown_msi_frames: u64,
     /// Events after the call ended.
     pub after_end: u64,
-    /// Video frames not recorded (video comes in a later version).
-    pub video_frames_ignored: u64,
+    /// Video frames from MSIs absent from the roster.
+    pub unknown_video_msi_frames: u64,
+    /// Key frames requested from senders.
+    pub keyframe_requests: u64,
     /// Reference timestamps that went backwards.
     pub reference_backwards: u64,
     /// Events the ingest queue refused because it was full.
@@ -295,6 +332,33 @@ pub fn from_summary(
             .iter()
             .map(|p| participant(p, started))
             .collect(),
+        videos: summary
+            .videos
+            .iter()
+            .map(|v| VideoMeta {
+                path: v.path.clone(),
+                msi: v.msi.0,
+                kind: kind(v.kind),
+                participant: v.participant.clone(),
+                frames_delivered: v.stats.delivered,
+                frames_written: v.stats.written,
+                waiting_for_idr_dropped: v.stats.waiting_for_idr,
+                duplicates_dropped: v.stats.duplicates,
+                late_dropped: v.stats.late,
+                outliers_dropped: v.stats.outliers,
+                unsupported_dropped: v.stats.unsupported,
+                keyframe_requests: v.stats.keyframe_requests,
+                drift_ppm: (v.drift_ppm * 10.0).round() / 10.0,
+                gaps: v
+                    .gaps
+                    .iter()
+                    .map(|g| GapMeta {
+                        start_us: us(g.start),
+                        length_us: us(g.length),
+                    })
+                    .collect(),
+            })
+            .collect(),
         dominant_speakers: summary
             .dominant_speakers
             .iter()
@@ -307,7 +371,8 @@ pub fn from_summary(
             events: summary.counters.events,
             unknown_msi_frames: summary.counters.unknown_msi_frames,
             after_end: summary.counters.after_end,
-            video_frames_ignored: summary.counters.video_frames_ignored,
+            unknown_video_msi_frames: summary.counters.unknown_video_msi_frames,
+            keyframe_requests: summary.counters.keyframe_requests,
             reference_backwards: summary.counters.reference_backwards,
             ..counters
         },

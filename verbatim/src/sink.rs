@@ -18,6 +18,7 @@ use muxer::fmp4::TrackSpec;
 use muxer::{Mp4Id, RecordingError, RecordingOptions, RecordingWriter, Status, StemId, Summary};
 
 use crate::engine::{ParticipantInfo, RecordingSink};
+use crate::video::VideoSample;
 
 /// Why the folder could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub struct SinkOptions {
 /// Writes stems, the mix (WAV and Opus/MP4) and metadata into a signed recording folder.
 pub struct FolderSink {
     writer: RecordingWriter,
+    videos: Vec<Option<Mp4Id>>,
+    keyframe_requests: Vec<media_core::Msi>,
     stems: Vec<StemId>,
     mixed_wav: Option<StemId>,
     mp4: Mp4Id,
@@ -91,6 +94,8 @@ impl FolderSink {
         let frame_len = opus.frame_samples() * o.format.channels as usize;
         Ok(FolderSink {
             writer,
+            videos: Vec::new(),
+            keyframe_requests: Vec::new(),
             stems: Vec::new(),
             mixed_wav,
             mp4,
@@ -207,5 +212,29 @@ impl RecordingSink for FolderSink {
         ));
         self.writer.tick(self.written)?;
         Ok(())
+    }
+
+    fn video_stream_added(&mut self, index: usize, path: &str) -> Result<(), SinkError> {
+        let id = self.writer.add_mp4(path, &[TrackSpec::h264()])?;
+        debug_assert_eq!(index, self.videos.len());
+        self.videos.push(Some(id));
+        Ok(())
+    }
+
+    fn video_sample(&mut self, index: usize, sample: VideoSample) -> Result<(), SinkError> {
+        if let Some(Some(id)) = self.videos.get(index) {
+            match self.writer.write_sample(*id, 0, sample.pts, sample.data) {
+                // A sample the muxer refuses (e.g. before SPS/PPS) loses that frame only; it is counted there.
+                Err(RecordingError::Mp4 { .. }) => {}
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    fn keyframe_request(&mut self, msi: media_core::Msi) {
+        if self.keyframe_requests.len() < 1024 {
+            self.keyframe_requests.push(msi);
+        }
     }
 }

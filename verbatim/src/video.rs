@@ -1,0 +1,414 @@
+//! Participant video and screen share on the recording timeline: H.264 passthrough with loss detection.
+//!
+//! A [`VideoTrack`] takes whole-frame Annex-B buffers in arrival order and releases them in sending order at
+//! their place on the recording timeline (a [`SourceClock`] maps the sender's video timestamps exactly as for
+//! audio, so variable frame rates are kept), ready to be written unchanged into an MP4 track.
+//!
+//! ## Decodability
+//! A passthrough file must decode. The track therefore
+//! * starts at the first IDR frame (frames before it are dropped and counted);
+//! * follows H.264 `frame_num` (from the SPS and each slice header): when a reference frame is missing — lost,
+//!   late or refused — it drops frames until the next IDR, records the span as a gap and asks for a key frame
+//!   (the engine reports the request; the embedder or the ingest service relays it as Teams'
+//!   `RequestKeyFrame()`).
+
+use bytes::Bytes;
+use media_core::jitter::{Insert, JitterBuffer};
+use media_core::timeline::{ClockConfig, MapOutcome, SourceClock};
+use media_core::track::Gap;
+use media_core::{MediaTime, VideoCodec, VideoFrame};
+
+/// Counters of one video stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VideoStats {
+    /// Frames handed to the track.
+    pub delivered: u64,
+    /// Frames written.
+    pub written: u64,
+    /// Frames dropped while waiting for the first (or the next) IDR.
+    pub waiting_for_idr: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Frames that came after their place was written.
+    pub late: u64,
+    /// Frames with implausible timestamps or too far ahead.
+    pub outliers: u64,
+    /// Frames that are not H.264 (NV12 is not recorded yet) or hold no slice.
+    pub unsupported: u64,
+    /// Key frames requested.
+    pub keyframe_requests: u64,
+}
+
+/// A frame ready to be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VideoSample {
+    /// Recording time of the frame.
+    pub pts: MediaTime,
+    /// The frame's Annex-B bytes, as received.
+    pub data: Bytes,
+    /// An IDR frame.
+    pub keyframe: bool,
+}
+
+/// What [`VideoTrack::push`] / [`VideoTrack::release`] produced.
+#[derive(Debug, Default)]
+pub struct VideoOutput {
+    /// Frames to write, in order.
+    pub samples: Vec<VideoSample>,
+    /// A key frame should be requested from the sender.
+    pub request_keyframe: bool,
+}
+
+/// One video stream (see the module docs).
+pub struct VideoTrack {
+    clock: SourceClock,
+    jitter: JitterBuffer<(MediaTime, VideoFrame)>,
+    late_window: MediaTime,
+    packetization: MediaTime,
+    h264: FrameNumTracker,
+    waiting: bool,
+    gap_start: Option<MediaTime>,
+    last_pts: Option<MediaTime>,
+    gaps: Vec<Gap>,
+    stats: VideoStats,
+}
+
+impl VideoTrack {
+    /// A video stream whose frames may wait up to `late_window` for earlier ones.
+    pub fn new(late_window: MediaTime) -> Self {
+        let cfg = ClockConfig {
+            // Keys are sender milliseconds: video frames are at least 33 ms apart and their spacing varies.
+            frame: MediaTime::from_millis(1),
+            // Video delivery times are not on the 20 ms audio grid.
+            quantum: MediaTime::ZERO,
+            ..ClockConfig::default()
+        };
+        VideoTrack {
+            packetization: cfg.packetization,
+            clock: SourceClock::new(cfg),
+            jitter: JitterBuffer::new(256, 10_000),
+            late_window,
+            h264: FrameNumTracker::default(),
+            waiting: true,
+            gap_start: None,
+            last_pts: None,
+            gaps: Vec::new(),
+            stats: VideoStats::default(),
+        }
+    }
+
+    /// Offers a frame delivered at recording time `delivered`; `now` is the current recording time.
+    pub fn push(
+        &mut self,
+        frame: VideoFrame,
+        delivered: MediaTime,
+        now: MediaTime,
+        out: &mut VideoOutput,
+    ) {
+        self.stats.delivered += 1;
+        if frame.format.codec != VideoCodec::H264 {
+            self.stats.unsupported += 1;
+            return;
+        }
+        let m = match self.clock.map(frame.timing.timestamp, delivered) {
+            MapOutcome::Mapped(m) => m,
+            MapOutcome::Outlier => {
+                self.stats.outliers += 1;
+                return;
+            }
+        };
+        let deadline = m
+            .target
+            .saturating_add(self.packetization)
+            .saturating_add(self.late_window);
+        let mut item = (m.target, frame);
+        loop {
+            match self.jitter.insert(m.key, deadline, item) {
+                Insert::Full(back) => {
+                    item = back;
+                    if let Some((_, (t, f))) = self.jitter.pop_forced() {
+                        self.emit(t, f, out);
+                    }
+                }
+                Insert::Duplicate => {
+                    self.stats.duplicates += 1;
+                    break;
+                }
+                Insert::Late => {
+                    self.stats.late += 1;
+                    self.lost(m.target, out);
+                    break;
+                }
+                Insert::TooFarAhead => {
+                    self.stats.outliers += 1;
+                    break;
+                }
+                Insert::Accepted => break,
+            }
+        }
+        self.release(now, out);
+    }
+
+    /// Releases frames whose deadline passed by `now`.
+    pub fn release(&mut self, now: MediaTime, out: &mut VideoOutput) {
+        while let Some((_, (t, f))) = self.jitter.pop_ready(now) {
+            self.emit(t, f, out);
+        }
+    }
+
+    /// Releases everything (end of call).
+    pub fn flush(&mut self, out: &mut VideoOutput) {
+        while let Some((_, (t, f))) = self.jitter.drain() {
+            self.emit(t, f, out);
+        }
+        if let (Some(start), Some(end)) = (self.gap_start.take(), self.last_pts) {
+            self.note_gap(start, end.max(start));
+        }
+    }
+
+    fn lost(&mut self, at: MediaTime, out: &mut VideoOutput) {
+        if !self.waiting {
+            self.waiting = true;
+            self.gap_start = Some(self.last_pts.unwrap_or(at));
+            self.stats.keyframe_requests += 1;
+            out.request_keyframe = true;
+        }
+    }
+
+    fn emit(&mut self, pts: MediaTime, frame: VideoFrame, out: &mut VideoOutput) {
+        let info = self.h264.inspect(&frame.payload);
+        let Some(info) = info else {
+            self.stats.unsupported += 1;
+            return;
+        };
+        if self.last_pts.is_some_and(|l| pts <= l) {
+            // Released after a later frame (forced release): not decodable in place.
+            self.stats.late += 1;
+            self.lost(pts, out);
+            return;
+        }
+        if !info.idr && (self.waiting || !info.continues) {
+            if !self.waiting {
+                self.lost(pts, out);
+            } else if self.stats.written == 0 && self.stats.keyframe_requests == 0 {
+                // Joined mid-GOP: ask once for a key frame.
+                self.stats.keyframe_requests += 1;
+                out.request_keyframe = true;
+            }
+            self.stats.waiting_for_idr += 1;
+            return;
+        }
+        if info.idr {
+            self.waiting = false;
+            if let Some(start) = self.gap_start.take() {
+                self.note_gap(start, pts);
+            }
+        }
+        self.h264.accept(&info);
+        self.last_pts = Some(pts);
+        self.stats.written += 1;
+        out.samples.push(VideoSample {
+            pts,
+            data: frame.payload,
+            keyframe: info.idr,
+        });
+    }
+
+    fn note_gap(&mut self, start: MediaTime, end: MediaTime) {
+        if end > start {
+            self.gaps.push(Gap {
+                start,
+                length: end.saturating_sub(start),
+            });
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> VideoStats {
+        self.stats
+    }
+    /// Spans where the stream was not decodable (between a loss and the next IDR).
+    pub fn gaps(&self) -> &[Gap] {
+        &self.gaps
+    }
+    /// The estimated drift of the sender's video clock, ppm.
+    pub fn drift_ppm(&self) -> f64 {
+        self.clock.drift_ppm()
+    }
+}
+
+/// What one access unit says about decodability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AuInfo {
+    idr: bool,
+    reference: bool,
+    frame_num: u32,
+    /// The frame follows the previous reference frame without a missing reference frame.
+    continues: bool,
+}
+
+/// Tracks `frame_num` across access units (H.264 7.4.3).
+#[derive(Default)]
+struct FrameNumTracker {
+    log2_max_frame_num: Option<u32>,
+    last_ref: Option<u32>,
+}
+
+impl FrameNumTracker {
+    fn inspect(&mut self, au: &[u8]) -> Option<AuInfo> {
+        let mut slice = None;
+        for nal in codecs::h264::nal::nal_units(au) {
+            let b = nal.bytes();
+            match b.first().map(|h| h & 0x1f) {
+                Some(7) => {
+                    if let Some(l) = sps_log2_max_frame_num(b) {
+                        self.log2_max_frame_num = Some(l);
+                    }
+                }
+                Some(t @ (1 | 5)) if slice.is_none() => {
+                    slice = Some((t == 5, nal.ref_idc() != 0, b))
+                }
+                _ => {}
+            }
+        }
+        let (idr, reference, bytes) = slice?;
+        let Some(bits) = self.log2_max_frame_num else {
+            // No SPS seen yet: only an IDR (which carries frame_num 0) can start the stream.
+            return Some(AuInfo {
+                idr,
+                reference,
+                frame_num: 0,
+                continues: idr,
+            });
+        };
+        let frame_num = slice_frame_num(bytes, bits).unwrap_or(0);
+        let max = 1u32 << bits;
+        let continues = idr
+            || match self.last_ref {
+                Some(l) => frame_num == l || frame_num == (l + 1) % max,
+                None => false,
+            };
+        Some(AuInfo {
+            idr,
+            reference,
+            frame_num,
+            continues,
+        })
+    }
+
+    fn accept(&mut self, info: &AuInfo) {
+        if info.reference || info.idr {
+            self.last_ref = Some(info.frame_num);
+        }
+    }
+}
+
+/// Reads bits from an RBSP, skipping emulation-prevention bytes.
+struct Bits<'a> {
+    data: &'a [u8],
+    byte: usize,
+    bit: u32,
+    zeros: u32,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Bits {
+            data,
+            byte: 0,
+            bit: 0,
+            zeros: 0,
+        }
+    }
+    fn u1(&mut self) -> Option<u32> {
+        if self.bit == 0 {
+            // Skip an emulation prevention byte (0x03 after two zero bytes).
+            let b = *self.data.get(self.byte)?;
+            if self.zeros >= 2 && b == 3 {
+                self.byte += 1;
+                self.zeros = 0;
+            }
+            let b = *self.data.get(self.byte)?;
+            self.zeros = if b == 0 { self.zeros + 1 } else { 0 };
+        }
+        let b = *self.data.get(self.byte)?;
+        let v = (b >> (7 - self.bit)) & 1;
+        self.bit += 1;
+        if self.bit == 8 {
+            self.bit = 0;
+            self.byte += 1;
+        }
+        Some(v as u32)
+    }
+    fn u(&mut self, n: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n.min(32) {
+            v = (v << 1) | self.u1()?;
+        }
+        Some(v)
+    }
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.u1()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        let rest = self.u(zeros)?;
+        Some(((1u64 << zeros) - 1 + rest as u64).min(u32::MAX as u64) as u32)
+    }
+}
+
+/// `log2_max_frame_num` from an SPS NAL unit (header byte included); `None` for SPS forms not handled (scaling
+/// matrices in high profiles).
+fn sps_log2_max_frame_num(nal: &[u8]) -> Option<u32> {
+    let mut r = Bits::new(nal.get(1..)?);
+    let profile = r.u(8)?;
+    r.u(16)?; // constraint flags + level
+    r.ue()?; // sps id
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        if r.ue()? == 3 {
+            r.u1()?;
+        }
+        r.ue()?;
+        r.ue()?;
+        r.u1()?;
+        if r.u1()? == 1 {
+            return None;
+        }
+    }
+    let v = r.ue()?;
+    (v <= 12).then_some(v + 4)
+}
+
+/// `frame_num` from a slice NAL unit (header byte included).
+fn slice_frame_num(nal: &[u8], log2_max_frame_num: u32) -> Option<u32> {
+    let mut r = Bits::new(nal.get(1..)?);
+    r.ue()?; // first_mb_in_slice
+    r.ue()?; // slice_type
+    r.ue()?; // pps id
+    r.u(log2_max_frame_num)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_golomb_and_emulation_prevention() {
+        // ue(0)=1, ue(1)=010, ue(2)=011, ue(3)=00100 -> 1010 0110 0100 .... = 0xA6 0x40
+        let mut r = Bits::new(&[0xA6, 0x40]);
+        assert_eq!(
+            (r.ue(), r.ue(), r.ue(), r.ue()),
+            (Some(0), Some(1), Some(2), Some(3))
+        );
+        // 00 00 03 01: the 03 is skipped, the next byte read is 01.
+        let mut r = Bits::new(&[0, 0, 3, 1]);
+        assert_eq!(r.u(24), Some(1));
+        assert_eq!(Bits::new(&[0, 0]).ue(), None);
+    }
+}

@@ -1,0 +1,188 @@
+//! Video passthrough through the recorder: exact timestamps, a loss leads to a key-frame request, a gap and a
+//! clean restart at the next IDR, and the file decodes in ffmpeg.
+
+mod common;
+
+use bot_adapter::ingest::{self, IngestEvent};
+use bot_adapter::sdk::{Participant, RosterChange, VideoMediaBuffer, VideoSocket};
+use bytes::Bytes;
+use codecs::h264::{H264Encoder, H264EncoderConfig};
+use codecs::picture::I420Picture;
+use common::*;
+use media_core::{MediaTime, Msi, SourceTimestamp, StreamKind, VideoCodec, VideoFormat};
+use std::process::Command;
+use verbatim::engine::{CallRecorder, RecorderConfig};
+use verbatim::sink::{FolderSink, SinkOptions};
+
+const R0: u64 = 139_000_000_000_000_000;
+const S0: u64 = 77_000_000_000;
+
+fn frames(n: usize) -> Vec<Bytes> {
+    let mut enc = H264Encoder::new(H264EncoderConfig {
+        keyframe_interval: 30,
+        max_frame_rate: 30.0,
+        ..H264EncoderConfig::default()
+    })
+    .unwrap();
+    let mut pic = I420Picture::new(320, 240).unwrap();
+    (0..n)
+        .map(|i| {
+            pic.y_mut()
+                .iter_mut()
+                .enumerate()
+                .for_each(|(p, y)| *y = ((p + i * 3) % 251) as u8);
+            let f = enc
+                .encode(&pic, MediaTime::from_millis(i as i64 * 33))
+                .unwrap();
+            assert_eq!(f.keyframe, i % 30 == 0, "frame {i}");
+            Bytes::copy_from_slice(f.data)
+        })
+        .collect()
+}
+
+#[test]
+fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next_idr() {
+    let out = temp_dir("video-loss");
+    let key = muxer::integrity::load_signing_key(&test_key()).unwrap();
+    let mut sink = FolderSink::create(
+        &out,
+        key,
+        &SinkOptions {
+            recording_id: "video-test".into(),
+            start_utc_ms: 0,
+            format: media_core::AudioFormat::PCM16K,
+            opus_bitrate_bps: 32_000,
+            mixed_wav: false,
+        },
+    )
+    .unwrap();
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let (mut ingest, mut rx) = ingest::channel(4096);
+    ingest.push_roster(
+        SourceTimestamp::new(R0),
+        RosterChange::Joined(Participant {
+            id: "erin".into(),
+            display_name: "erin".into(),
+            is_guest: false,
+            media_streams: vec![(Msi(5), StreamKind::Audio), (Msi(6), StreamKind::Video)],
+        }),
+    );
+    let data = frames(90);
+    // Variable frame rate: frame i at i*40 ms for i < 45, then 33 ms spacing.
+    let pts: Vec<i64> = (0..90)
+        .map(|i| {
+            if i < 45 {
+                i * 400_000
+            } else {
+                45 * 400_000 + (i - 45) * 333_333
+            }
+        })
+        .collect();
+    for (i, d) in data.iter().enumerate() {
+        let delivered = R0 + pts[i] as u64 + 200_000;
+        // Audio ticks keep the platform clock moving.
+        ingest.push_audio(
+            MediaTime::ZERO,
+            bot_adapter::sdk::AudioMediaBuffer {
+                timestamp: SourceTimestamp::new(delivered),
+                format: media_core::AudioFormat::PCM16K,
+                is_silence: true,
+                active_speakers: Default::default(),
+                unmixed: Default::default(),
+            },
+        );
+        if i == 40 {
+            continue; // lost
+        }
+        ingest.push_video(
+            MediaTime::ZERO,
+            SourceTimestamp::new(delivered),
+            VideoMediaBuffer {
+                socket: VideoSocket::Main(0),
+                media_source_id: Msi(6),
+                timestamp: SourceTimestamp::new(S0 + pts[i] as u64),
+                format: VideoFormat {
+                    codec: VideoCodec::H264,
+                    width: 320,
+                    height: 240,
+                    stride: 0,
+                    frame_rate_millihz: 30_000,
+                },
+                original_size: None,
+                data: d.clone(),
+            },
+        );
+        while let Some(ev) = rx.pop() {
+            rec.handle(ev, &mut sink).unwrap();
+        }
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 40_000_000));
+    while let Some(ev) = rx.pop() {
+        if !matches!(ev, IngestEvent::Tick { .. }) || !rec.is_ended() {
+            rec.handle(ev, &mut sink).unwrap();
+        }
+    }
+    let s = rec.summary();
+    let v = &s.videos[0];
+    assert_eq!(v.path, "participants/erin.mp4");
+    assert_eq!(v.stats.written, 70, "{:?}", v.stats); // 0..39 and 60..89
+    assert_eq!(v.stats.waiting_for_idr, 19); // 41..59
+    assert_eq!(v.stats.keyframe_requests, 1);
+    assert_eq!(s.counters.keyframe_requests, 1);
+    assert_eq!(v.gaps.len(), 1);
+    let g = v.gaps[0];
+    assert_eq!(g.start, MediaTime::from_ticks(pts[39]));
+    assert_eq!(
+        g.start.saturating_add(g.length),
+        MediaTime::from_ticks(pts[60])
+    );
+    sink.close(b"{}", muxer::Status::Completed, "done").unwrap();
+
+    let file = out.join("participants/erin.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            "-1",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg: run scripts/setup.sh");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let times: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let want: Vec<f64> = (0..90)
+        .filter(|i| *i < 40 || *i >= 60)
+        .map(|i| pts[i] as f64 / 1e7)
+        .collect();
+    assert_eq!(times.len(), want.len());
+    for (a, b) in times.iter().zip(&want) {
+        assert!((a - b).abs() < 1.5e-5, "pts {a} vs {b}");
+    }
+    verify(&out);
+}
