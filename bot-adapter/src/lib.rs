@@ -9,12 +9,16 @@
 //! * [`ingest`]: the push API the bot's event handlers call — never blocks, never allocates per frame — and
 //!   the [`ingest::IngestEvent`]s the media worker receives.
 //! * [`annexb`]: the key-frame check the ingest path needs.
+//! * `grpc` (feature `grpc`): the gRPC ingest service's wire messages, validation, the recording-status state
+//!   machine (pre-roll until Graph confirms `recording`, pause/resume), limits and bearer-token auth.
 //! * [`sim`]: the meeting simulator — participant inputs in, exactly the SDK events a bot receives out, with
 //!   seeded network impairments and ground truth; a deterministic sans-IO iterator for tests and `--simulate`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod annexb;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod ingest;
 pub mod sdk;
 pub mod sim;

@@ -168,6 +168,7 @@ fn record(a: RecordArgs) -> Result<()> {
         source: source.into(),
         impairments: Some(impairments.to_string()),
         seed: Some(a.seed),
+        ..Default::default()
     };
     let o = record_simulation(spec, &opts)?;
     let s = &o.summary;

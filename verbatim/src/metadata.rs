@@ -56,6 +56,97 @@ pub struct CallInfo {
     /// Seed of the simulation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The Teams call as the bot described it (gRPC ingest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teams: Option<TeamsCallMeta>,
+    /// The recording-status handshake with Graph (gRPC ingest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_status: Option<RecordingStatusMeta>,
+    /// Spans during which recording was paused (written as silence), who asked and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pauses: Vec<PauseMeta>,
+}
+
+/// The Teams call as the bot's `CallStart` described it (empty fields are left out).
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct TeamsCallMeta {
+    /// Tenant id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tenant_id: String,
+    /// `incomingContext.observedParticipantId`: the recorded user.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub observed_participant_id: String,
+    /// `incoming`, `outgoing` or `unspecified`.
+    pub direction: String,
+    /// Number dialed (PSTN).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dialed_number: String,
+    /// Caller's number (PSTN).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub origin_number: String,
+    /// `incomingContext.sourceParticipantId`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source_participant_id: String,
+    /// `incomingContext.onBehalfOf`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub on_behalf_of: String,
+    /// `incomingContext.transferor`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub transferor: String,
+    /// Business data the bot attached.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom_data: std::collections::BTreeMap<String, String>,
+}
+
+/// The recording-status handshake: media is persisted only after Graph accepted `recording`.
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct RecordingStatusMeta {
+    /// `confirmed`, `failed`, `timed_out`, `ended_before_confirmation`.
+    pub outcome: String,
+    /// Why it was not confirmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the engine asked the bot to report `recording` (UTC).
+    pub requested_utc: String,
+    /// When the bot confirmed (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_utc: Option<String>,
+    /// The pre-roll window (media held before confirmation), microseconds.
+    pub preroll_window_us: i64,
+    /// Media buffers held before confirmation.
+    pub preroll_held: u64,
+    /// Media buffers trimmed from the window (older than the pre-roll before the newest).
+    pub preroll_trimmed: u64,
+    /// Media buffers refused because the pre-roll was full.
+    pub preroll_refused: u64,
+    /// Buffers discarded because recording was not confirmed.
+    pub preroll_discarded: u64,
+    /// Media buffers withheld while paused (written as silence).
+    pub withheld_paused: u64,
+}
+
+/// A paused span.
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct PauseMeta {
+    /// Start, recording time (µs).
+    pub start_us: i64,
+    /// End, recording time (µs).
+    pub end_us: i64,
+    /// When the pause request reached the recorder (UTC).
+    pub requested_utc: String,
+    /// When the resume request reached the recorder (UTC; absent when the call ended while paused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_utc: Option<String>,
+    /// Who asked to pause.
+    pub requested_by: String,
+    /// Why.
+    pub reason: String,
+    /// Who asked to resume (absent when the call ended while paused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_by: Option<String>,
+    /// Why it resumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_reason: Option<String>,
 }
 
 /// The recording as a whole.

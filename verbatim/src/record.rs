@@ -191,6 +191,12 @@ impl LiveRecording {
         &mut self.ingest
     }
 
+    /// The `call` section of `metadata.json`, to complete while the call runs (the gRPC service adds pause
+    /// spans and the recording-status handshake, known only at the end); written by `finish`/`interrupt`.
+    pub fn call_info_mut(&mut self) -> &mut CallInfo {
+        &mut self.opts.call
+    }
+
     /// Waits until the worker has handled the call end, finalizes the files and writes `metadata.json`.
     ///
     /// # Errors
