@@ -30,4 +30,4 @@ pub use frame::{
     AudioFormat, AudioFrame, Frame, FrameTiming, Msi, SourceId, StreamKind, VideoCodec,
     VideoFormat, VideoFrame,
 };
-pub use time::{MediaTime, SourceTimestamp};
+pub use time::{MediaTime, SourceTimestamp, TICKS_PER_MILLI, TICKS_PER_SECOND};
