@@ -13,6 +13,11 @@
 //! ([`ogg_opus`]), and Teams' whole-frame Annex-B H.264 ([`h264::H264Decoder`]); [`picture`] converts NV12 to
 //! I420 and scales pictures; [`h264::nal`] splits and inspects NAL units and parses SPS.
 //!
+//! - [`composite`]: the video compositor of the meeting track. It keeps each participant's latest decoded
+//!   picture (scaled once into its tile, held when the source stalls, initials when there is no video),
+//!   arranges them by a [`composite::Layout`] (grid, active speaker with a hold against flapping, screen share
+//!   with a filmstrip) and renders 1280x720 frames at 15 fps for [`h264::H264Encoder`].
+//!
 //! Every codec owns and reuses its buffers (no allocation per frame after warm-up), and corrupt input gives a
 //! typed [`CodecError`] plus a counter in [`DecodeStats`], never a panic.
 //!
@@ -39,6 +44,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod composite;
 mod error;
 pub mod h264;
 pub mod ogg_opus;
