@@ -13,6 +13,7 @@
 //! * [`keys`]: the installation's signing key.
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
 //! * [`metadata`]: the `metadata.json` file.
+//! * [`listen`]: the gRPC ingest server (`verbatim listen`): one recording per call a bot streams in.
 //!
 //! ## Example: record a simulated two-person meeting
 //! ```no_run
@@ -34,6 +35,7 @@
 
 pub mod engine;
 pub mod keys;
+pub mod listen;
 pub mod metadata;
 pub mod record;
 pub mod sink;

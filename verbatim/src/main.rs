@@ -32,6 +32,8 @@ enum Command {
     Verify(VerifyArgs),
     /// Close a recording folder left behind by a crash (status `interrupted`), then verify it.
     Recover(RecoverArgs),
+    /// Serve the gRPC ingest service: every call a Teams bot streams in becomes a recording folder.
+    Listen(verbatim::listen::ListenArgs),
 }
 
 #[derive(clap::Args)]
@@ -253,6 +255,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => keygen(a),
         Command::Verify(a) => verify(a),
         Command::Recover(a) => recover(a),
+        Command::Listen(a) => verbatim::listen::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

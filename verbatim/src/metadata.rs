@@ -65,6 +65,18 @@ pub struct CallInfo {
     /// Spans during which recording was paused (written as silence), who asked and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pauses: Vec<PauseMeta>,
+    /// What the gRPC service refused before the recorder saw it (gRPC ingest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_refused: Option<IngestRefusedMeta>,
+}
+
+/// What the gRPC service refused before the recorder saw it.
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct IngestRefusedMeta {
+    /// Unmixed audio buffers from sources beyond the participant limit.
+    pub participant_limit_frames: u64,
+    /// Bot messages refused as malformed or out of protocol.
+    pub invalid_messages: u64,
 }
 
 /// The Teams call as the bot's `CallStart` described it (empty fields are left out).

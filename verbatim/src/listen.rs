@@ -1,0 +1,529 @@
+//! `verbatim listen`: the gRPC ingest server. Every call a bot streams in becomes its own recording folder.
+//!
+//! ```text
+//!  bot ══ TLS? ══► tonic (auth interceptor, max message size) ──► one task per call (listen/call.rs)
+//!                                                                   convert ─► RecordingState ─► LiveRecording
+//!                                                                   (pre-roll, pause)            (media worker
+//!                                                                                                 thread, folder)
+//! ```
+//!
+//! * **Isolation.** Each call is a tokio task that only converts, checks and pushes onto its own bounded
+//!   lock-free queue; its media worker is its own thread. File creation, finalization and syncing run on
+//!   tokio's blocking pool. A slow, stalled or abusive call can fill only its own queue (it then waits, at most
+//!   [`Limits::queue_capacity`] events and one second, before dropping and counting) and never holds a lock
+//!   another call's media path needs.
+//! * **Authentication.** A bearer token (constant-time comparison) is checked before the stream reaches the
+//!   service: a stream that fails it is refused with `UNAUTHENTICATED` and writes nothing.
+//! * **Limits** ([`Limits`]): message size (`OUT_OF_RANGE`), calls per server (`RESOURCE_EXHAUSTED`),
+//!   participants per call and pre-roll bytes (`Error(LIMIT_EXCEEDED)` to the bot, counted).
+//! * **Handshake** (see [`bot_adapter::grpc::status`]): nothing is created on disk before the bot confirms
+//!   that Graph accepted `recording`; a call that ends, fails or times out before that leaves a folder holding
+//!   only `metadata.json` saying so. At the call end the files are finalized and synced before the bot is told
+//!   to report that recording ended. A dropped connection finalizes the call as `interrupted`.
+
+mod call;
+pub mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bot_adapter::grpc::auth::BearerToken;
+use bot_adapter::grpc::limits::Limits;
+use bot_adapter::grpc::proto::call_ingest_server::{CallIngest, CallIngestServer};
+use bot_adapter::grpc::proto::{self, bot_message::Msg};
+use bot_adapter::grpc::status::Phase;
+use tokio::sync::Semaphore;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::record::RecordOptions;
+pub use stats::{LatencyHistogram, ServerStats};
+
+/// How to serve.
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    /// Where recording folders go (one per call, named after the call id).
+    pub out: PathBuf,
+    /// The bearer token bots must present; `None` turns authentication off (tests, `--no-auth`).
+    pub token: Option<BearerToken>,
+    /// TLS certificate chain and private key (PEM); `None` = plain HTTP/2.
+    pub tls: Option<TlsPem>,
+    /// Every bound of the service.
+    pub limits: Limits,
+    /// The template for every call's recording (recorder tuning, signing key, Opus bitrate); `out` and `call`
+    /// are set per call.
+    pub record: RecordOptions,
+}
+
+impl ListenOptions {
+    /// Defaults for serving into `out`, with authentication by `token`.
+    pub fn new(out: impl Into<PathBuf>, token: Option<BearerToken>) -> Self {
+        let out = out.into();
+        ListenOptions {
+            record: RecordOptions::new(&out),
+            out,
+            token,
+            tls: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A certificate chain (leaf first) and its private key, PEM.
+#[derive(Clone)]
+pub struct TlsPem {
+    /// Certificate chain.
+    pub cert: Vec<u8>,
+    /// Private key.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsPem(<cert>, <key redacted>)")
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The address could not be bound.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output folder could not be created.
+    #[error("{path}: {source}", path = path.display())]
+    Out {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS could not be set up, or the server failed.
+    #[error("server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// One call the server handles now (for `GetCall` and duplicate detection).
+pub(crate) struct CallEntry {
+    phase: Mutex<Phase>,
+    audio_buffers: AtomicU64,
+}
+
+impl CallEntry {
+    pub(crate) fn set_phase(&self, p: Phase) {
+        if let Ok(mut g) = self.phase.lock() {
+            *g = p;
+        }
+    }
+    fn phase(&self) -> Phase {
+        self.phase.lock().map_or(Phase::Ended, |g| *g)
+    }
+    pub(crate) fn count_audio(&self) {
+        self.audio_buffers.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// State shared by every call's task. The registry lock is taken only at call start and end, never on the
+/// media path.
+pub(crate) struct Shared {
+    pub(crate) opts: ListenOptions,
+    pub(crate) stats: Arc<ServerStats>,
+    calls: Mutex<HashMap<String, Arc<CallEntry>>>,
+    folders: Mutex<HashSet<String>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Shared {
+    /// Reserves a folder name for a call id: file-safe, unique among running calls and existing folders.
+    pub(crate) fn reserve_folder(&self, call_id: &str) -> String {
+        let base: String = call_id
+            .chars()
+            .take(120)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let base = if base.trim_matches('.').is_empty() {
+            "call".to_string()
+        } else {
+            base
+        };
+        let mut g = match self.folders.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut name = base.clone();
+        let mut n = 2;
+        while g.contains(&name) || self.opts.out.join(&name).exists() {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        g.insert(name.clone());
+        name
+    }
+
+    pub(crate) fn release(&self, call_id: &str, folder: &str) {
+        if let Ok(mut g) = self.calls.lock() {
+            g.remove(call_id);
+        }
+        if let Ok(mut g) = self.folders.lock() {
+            g.remove(folder);
+        }
+    }
+}
+
+/// The tonic service.
+#[derive(Clone)]
+struct IngestService {
+    shared: Arc<Shared>,
+}
+
+type EngineStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::EngineMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl CallIngest for IngestService {
+    type StreamCallStream = EngineStream;
+
+    async fn stream_call(
+        &self,
+        request: Request<Streaming<proto::BotMessage>>,
+    ) -> Result<Response<EngineStream>, Status> {
+        let sh = &self.shared;
+        let limits = sh.opts.limits;
+        let Ok(permit) = Arc::clone(&sh.slots).try_acquire_owned() else {
+            sh.stats.calls_refused_full.fetch_add(1, Ordering::Relaxed);
+            return Err(Status::resource_exhausted(format!(
+                "this server records at most {} calls at once",
+                limits.max_calls
+            )));
+        };
+        let mut inbound = request.into_inner();
+        let refuse = |s: Status| {
+            sh.stats.calls_refused_start.fetch_add(1, Ordering::Relaxed);
+            s
+        };
+        let first = tokio::time::timeout(
+            call::duration(limits.start_timeout),
+            inbound.message(),
+        )
+        .await;
+        let start = match first {
+            Err(_) => {
+                return Err(refuse(Status::deadline_exceeded(format!(
+                    "no call_start within {:.0} s",
+                    limits.start_timeout.as_secs_f64()
+                ))))
+            }
+            Ok(Err(status)) => return Err(refuse(status)),
+            Ok(Ok(None)) => {
+                return Err(refuse(Status::invalid_argument(
+                    "the stream ended before call_start",
+                )))
+            }
+            Ok(Ok(Some(proto::BotMessage {
+                msg: Some(Msg::CallStart(s)),
+            }))) => s,
+            Ok(Ok(Some(_))) => {
+                return Err(refuse(Status::failed_precondition(
+                    "the first message of a call must be call_start (media before call start is refused)",
+                )))
+            }
+        };
+        sh.stats.messages.fetch_add(1, Ordering::Relaxed);
+        let desc = bot_adapter::grpc::convert::call_start_from_proto(start)
+            .map_err(|e| refuse(Status::invalid_argument(e.to_string())))?;
+        let entry = Arc::new(CallEntry {
+            phase: Mutex::new(Phase::AwaitingConfirmation),
+            audio_buffers: AtomicU64::new(0),
+        });
+        {
+            let mut calls = sh
+                .calls
+                .lock()
+                .map_err(|_| Status::internal("call registry poisoned"))?;
+            if calls.contains_key(&desc.call_id) {
+                return Err(refuse(Status::already_exists(format!(
+                    "call {} is already being streamed",
+                    desc.call_id
+                ))));
+            }
+            calls.insert(desc.call_id.clone(), Arc::clone(&entry));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(limits.outbound_capacity.max(4));
+        let shared = Arc::clone(sh);
+        tokio::spawn(async move {
+            shared.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+            call::run(Arc::clone(&shared), desc, inbound, tx, entry).await;
+            shared.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn get_call(
+        &self,
+        request: Request<proto::GetCallRequest>,
+    ) -> Result<Response<proto::CallState>, Status> {
+        let id = request.into_inner().call_id;
+        let entry = self
+            .shared
+            .calls
+            .lock()
+            .map_err(|_| Status::internal("call registry poisoned"))?
+            .get(&id)
+            .cloned();
+        match entry {
+            Some(e) => Ok(Response::new(proto::CallState {
+                call_id: id,
+                phase: e.phase().name().to_string(),
+                audio_buffers: e.audio_buffers.load(Ordering::Relaxed),
+            })),
+            None => Err(Status::not_found(format!("no call {id:?} on this server"))),
+        }
+    }
+}
+
+/// A bound server, ready to serve.
+pub struct Listener {
+    incoming: TcpIncoming,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+/// Binds `addr` (port 0 = any free port) and prepares the service. Must be called inside a tokio runtime.
+///
+/// # Errors
+/// [`ListenError::Bind`] when the address cannot be bound, [`ListenError::Out`] when the output folder cannot
+/// be created.
+pub fn bind(addr: SocketAddr, opts: ListenOptions) -> Result<Listener, ListenError> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| ListenError::Out {
+        path: opts.out.clone(),
+        source: e,
+    })?;
+    let std_listener =
+        std::net::TcpListener::bind(addr).map_err(|e| ListenError::Bind { addr, source: e })?;
+    let bound = std_listener
+        .local_addr()
+        .and_then(|a| std_listener.set_nonblocking(true).map(|_| a))
+        .map_err(|e| ListenError::Bind { addr, source: e })?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)
+        .map_err(|e| ListenError::Bind { addr, source: e })?;
+    // serve_with_incoming ignores the builder's tcp_nodelay: set it here, or bursts wait on Nagle.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let slots = Arc::new(Semaphore::new(opts.limits.max_calls));
+    Ok(Listener {
+        incoming,
+        addr: bound,
+        shared: Arc::new(Shared {
+            opts,
+            stats: Arc::new(ServerStats::default()),
+            calls: Mutex::new(HashMap::new()),
+            folders: Mutex::new(HashSet::new()),
+            slots,
+        }),
+    })
+}
+
+impl Listener {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's counters and latency histograms.
+    pub fn stats(&self) -> Arc<ServerStats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets running calls finish.
+    ///
+    /// # Errors
+    /// TLS set-up errors and transport failures.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ListenError> {
+        let opts = &self.shared.opts;
+        let limits = opts.limits;
+        let token = opts.token.clone();
+        let stats = Arc::clone(&self.shared.stats);
+        let auth = move |req: Request<()>| -> Result<Request<()>, Status> {
+            let Some(t) = &token else { return Ok(req) };
+            let header = req
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            if t.check_header(header) {
+                Ok(req)
+            } else {
+                stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                Err(Status::unauthenticated(
+                    "missing or wrong bearer token (authorization: Bearer <token>)",
+                ))
+            }
+        };
+        let svc = CallIngestServer::new(IngestService {
+            shared: Arc::clone(&self.shared),
+        })
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(1 << 20);
+        let svc = tonic::service::interceptor::InterceptedService::new(svc, auth);
+        let mut builder = Server::builder()
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+            .max_concurrent_streams(u32::try_from(limits.max_calls.saturating_add(16)).ok());
+        if let Some(tls) = &opts.tls {
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key)))?;
+        }
+        builder
+            .add_service(svc)
+            .serve_with_incoming_shutdown(self.incoming, shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------- CLI
+
+/// `verbatim listen` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ListenArgs {
+    /// Address to listen on (e.g. 0.0.0.0:50051; port 0 = any free port, printed).
+    #[arg(long)]
+    pub bind: SocketAddr,
+    /// Folder for the recordings (one sub-folder per call).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// File holding the bearer token bots must present (required unless --no-auth).
+    #[arg(long, required_unless_present = "no_auth")]
+    pub token_file: Option<PathBuf>,
+    /// Accept bots without a token (trusted networks and tests only).
+    #[arg(long, conflicts_with = "token_file")]
+    pub no_auth: bool,
+    /// TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Sign recordings with this key (default: the installation's key).
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Most calls recorded at once.
+    #[arg(long, default_value_t = Limits::default().max_calls)]
+    pub max_calls: usize,
+    /// Most participants recorded per call.
+    #[arg(long, default_value_t = Limits::default().max_participants)]
+    pub max_participants: usize,
+    /// Largest bot message, bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    pub max_message_bytes: usize,
+    /// Media held before the bot confirms `recording` (e.g. 5s).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub preroll: media_core::MediaTime,
+    /// Most bytes held in one call's pre-roll.
+    #[arg(long, default_value_t = Limits::default().max_preroll_bytes)]
+    pub max_preroll_bytes: usize,
+    /// How long to wait for the `recording` confirmation.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub confirm_timeout: media_core::MediaTime,
+    /// A call without any message for this long is finalized as interrupted.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub idle_timeout: media_core::MediaTime,
+}
+
+fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    Ok(media_core::MediaTime::from_ticks(
+        (d.as_nanos() / 100).min(i64::MAX as u128) as i64,
+    ))
+}
+
+/// Runs `verbatim listen` until Ctrl-C (or SIGTERM).
+///
+/// # Errors
+/// Bad arguments, unreadable token or TLS files, or a server failure.
+pub fn run(a: ListenArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let token = match &a.token_file {
+        Some(f) => Some(
+            BearerToken::new(&std::fs::read_to_string(f).with_context(|| f.display().to_string())?)
+                .with_context(|| f.display().to_string())?,
+        ),
+        None => None,
+    };
+    let mut opts = ListenOptions::new(&a.out, token);
+    if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
+        opts.tls = Some(TlsPem {
+            cert: std::fs::read(c).with_context(|| c.display().to_string())?,
+            key: std::fs::read(k).with_context(|| k.display().to_string())?,
+        });
+    }
+    opts.record.signing_key = a.signing_key.clone();
+    opts.limits = Limits {
+        max_calls: a.max_calls.max(1),
+        max_participants: a.max_participants.max(1),
+        max_message_bytes: a.max_message_bytes.max(1024),
+        preroll: a.preroll,
+        max_preroll_bytes: a.max_preroll_bytes,
+        confirm_timeout: a.confirm_timeout,
+        idle_timeout: a.idle_timeout,
+        ..Limits::default()
+    };
+    // Load (or create) the signing key now, so a bad key fails at start rather than at the first call.
+    crate::keys::signing_key(opts.record.signing_key.as_deref()).context("signing key")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let l = bind(a.bind, opts)?;
+        let stats = l.stats();
+        println!(
+            "listening on {}{}",
+            l.local_addr(),
+            if a.tls_cert.is_some() { " (TLS)" } else { "" }
+        );
+        let shutdown = async {
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        l.serve(shutdown).await?;
+        // Let running calls finalize (interrupted when their bots are gone) before the runtime stops.
+        let t0 = std::time::Instant::now();
+        while stats.calls_active.load(Ordering::Relaxed) > 0 && t0.elapsed().as_secs() < 30 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        println!("{}", stats.summary_line());
+        Ok::<(), anyhow::Error>(())
+    })
+}

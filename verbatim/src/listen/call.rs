@@ -1,0 +1,815 @@
+//! One call's task: bot messages in, checked and handed to the recording-status machine and the call's
+//! [`LiveRecording`]; engine messages out.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bot_adapter::grpc::convert::{self, CallDescription};
+use bot_adapter::grpc::proto::{self, bot_message::Msg, engine_message::Msg as Out};
+use bot_adapter::grpc::status::{
+    ItemKind, Offer, Phase, RecordingState, Refusal, Release, StatusConfig,
+};
+use bot_adapter::ingest::{self, PushReport};
+use bot_adapter::sdk::{
+    AudioMediaBuffer, DominantSpeakerChanged, FixedList, RosterChange, VideoMediaBuffer,
+    VideoSocket,
+};
+use media_core::{MediaTime, SourceTimestamp, VideoCodec};
+use tokio::sync::mpsc::Sender;
+use tonic::{Status, Streaming};
+
+use super::{CallEntry, Shared};
+use crate::engine::CallSummary;
+use crate::metadata::{
+    self, CallInfo, IngestRefusedMeta, PauseMeta, RecordingStatusMeta, TeamsCallMeta,
+};
+use crate::record::{LiveRecording, RecordOptions};
+
+type OutTx = Sender<Result<proto::EngineMessage, Status>>;
+
+/// `MediaTime` -> `Duration` (negative = zero).
+pub(crate) fn duration(t: MediaTime) -> Duration {
+    Duration::from_nanos(t.ticks().max(0) as u64 * 100)
+}
+
+/// What the status machine holds and releases.
+enum Item {
+    Audio(AudioMediaBuffer),
+    Video(VideoMediaBuffer),
+    Roster(SourceTimestamp, RosterChange),
+    Dominant(SourceTimestamp, DominantSpeakerChanged),
+}
+
+/// How the call's recording ended.
+enum Ending {
+    /// `CallEnd` received.
+    Ended,
+    /// The connection dropped, the stream failed or went idle: the reason.
+    Interrupted(String),
+}
+
+struct Call {
+    shared: Arc<Shared>,
+    entry: Arc<CallEntry>,
+    desc: CallDescription,
+    folder: String,
+    tx: OutTx,
+    state: RecordingState<Item>,
+    live: Option<LiveRecording>,
+    clock: Instant,
+    requested_wall: SystemTime,
+    confirmed_wall: Option<SystemTime>,
+    outcome: Option<&'static str>,
+    pause_walls: Vec<(SystemTime, Option<SystemTime>)>,
+    last_ref: SourceTimestamp,
+    origin: Option<SourceTimestamp>,
+    roster_ids: HashSet<String>,
+    roster_msis: HashSet<u32>,
+    unknown_msis: HashSet<u32>,
+    refused_participant_frames: u64,
+    invalid_messages: u64,
+    keyframes: HashMap<u32, (bool, Option<Instant>)>,
+    last_error_sent: Option<Instant>,
+    errors_suppressed: u64,
+    fatal: Option<String>,
+}
+
+/// Runs one call to its end (see the module docs of `listen`).
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    desc: CallDescription,
+    mut inbound: Streaming<proto::BotMessage>,
+    tx: OutTx,
+    entry: Arc<CallEntry>,
+) {
+    let limits = shared.opts.limits;
+    shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
+    let folder = shared.reserve_folder(&desc.call_id);
+    let mut call = Call {
+        state: RecordingState::new(StatusConfig {
+            preroll: limits.preroll,
+            max_preroll_bytes: limits.max_preroll_bytes,
+            confirm_timeout: limits.confirm_timeout,
+        }),
+        shared: Arc::clone(&shared),
+        entry,
+        desc,
+        folder,
+        tx,
+        live: None,
+        clock: Instant::now(),
+        requested_wall: SystemTime::now(),
+        confirmed_wall: None,
+        outcome: None,
+        pause_walls: Vec::new(),
+        last_ref: SourceTimestamp::UNKNOWN,
+        origin: None,
+        roster_ids: HashSet::new(),
+        roster_msis: HashSet::new(),
+        unknown_msis: HashSet::new(),
+        refused_participant_frames: 0,
+        invalid_messages: 0,
+        keyframes: HashMap::new(),
+        last_error_sent: None,
+        errors_suppressed: 0,
+        fatal: None,
+    };
+    let _ = call.state.start(MediaTime::ZERO);
+    call.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
+        status: proto::RecordingStatus::Recording as i32,
+        reason: "report `recording` to Graph (updateRecordingStatus), then send its result".into(),
+    }))
+    .await;
+    let ending = call.run_loop(&mut inbound).await;
+    call.finish(ending).await;
+    shared.release(&call.desc.call_id, &call.folder);
+}
+
+impl Call {
+    fn now(&self) -> MediaTime {
+        MediaTime::from_ticks((self.clock.elapsed().as_nanos() / 100).min(i64::MAX as u128) as i64)
+    }
+
+    async fn run_loop(&mut self, inbound: &mut Streaming<proto::BotMessage>) -> Ending {
+        let limits = self.shared.opts.limits;
+        let idle = duration(limits.idle_timeout);
+        let mut last_msg = Instant::now();
+        loop {
+            let mut wake = last_msg + idle;
+            if let Some(d) = self.state.poll_timeout() {
+                wake = wake.min(self.clock + duration(d));
+            }
+            let msg = tokio::select! {
+                m = inbound.message() => m,
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if self.state.handle_timeout(self.now()) {
+                        self.entry.set_phase(Phase::NotRecorded);
+                        self.outcome = Some("timed_out");
+                        return Ending::Ended;
+                    }
+                    if last_msg.elapsed() >= idle {
+                        let why = format!("no message for {:.0} s", idle.as_secs_f64());
+                        let _ = self.tx.try_send(Err(Status::deadline_exceeded(why.clone())));
+                        return Ending::Interrupted(why);
+                    }
+                    continue;
+                }
+            };
+            let arrival = Instant::now();
+            last_msg = arrival;
+            match msg {
+                Ok(Some(m)) => {
+                    self.shared.stats.messages.fetch_add(1, Ordering::Relaxed);
+                    if let Some(end) = self.handle(m, arrival).await {
+                        return end;
+                    }
+                }
+                Ok(None) => {
+                    return Ending::Interrupted("the bot closed the stream without call_end".into())
+                }
+                Err(status) => {
+                    let why = if status.code() == tonic::Code::OutOfRange
+                        || status.code() == tonic::Code::ResourceExhausted
+                    {
+                        let _ = self.tx.try_send(Err(status.clone()));
+                        format!("message refused: {}", status.message())
+                    } else {
+                        format!("connection lost: {}", status.message())
+                    };
+                    return Ending::Interrupted(why);
+                }
+            }
+        }
+    }
+
+    /// Handles one message; `Some` ends the call.
+    async fn handle(&mut self, m: proto::BotMessage, arrival: Instant) -> Option<Ending> {
+        let Some(msg) = m.msg else {
+            self.refuse_message("BotMessage: empty `msg`").await;
+            return None;
+        };
+        match msg {
+            Msg::Audio(a) => self.audio(a, arrival).await,
+            Msg::Video(v) => self.video(v, arrival).await,
+            Msg::Roster(r) => self.roster(r).await,
+            Msg::DominantSpeaker(d) => {
+                let r = SourceTimestamp::new(d.timestamp);
+                let ev = convert::dominant_from_proto(&d);
+                let offer = self.state.offer(Item::Dominant(r, ev), r, ItemKind::Control);
+                self.apply(offer, arrival).await;
+            }
+            Msg::RecordingStatus(s) => return self.status_result(s).await,
+            Msg::Pause(p) => {
+                let r = SourceTimestamp::new(p.timestamp);
+                match self.state.pause(r, &p.requested_by, &p.reason) {
+                    Ok(()) => self.pause_walls.push((SystemTime::now(), None)),
+                    Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
+                }
+                self.entry.set_phase(self.phase_for_entry());
+            }
+            Msg::Resume(p) => {
+                let r = SourceTimestamp::new(p.timestamp);
+                match self.state.resume(r, &p.requested_by, &p.reason) {
+                    Ok(()) => {
+                        if let Some(w) = self.pause_walls.last_mut() {
+                            w.1 = Some(SystemTime::now());
+                        }
+                    }
+                    Err(e) => self.refuse_message(&format!("Resume: {e}")).await,
+                }
+                self.entry.set_phase(self.phase_for_entry());
+            }
+            Msg::CallEnd(e) => {
+                if !e.call_id.is_empty() && e.call_id != self.desc.call_id {
+                    self.refuse_message(&format!(
+                        "CallEnd for unknown call {:?} (this stream is {:?})",
+                        e.call_id, self.desc.call_id
+                    ))
+                    .await;
+                    return None;
+                }
+                let r = SourceTimestamp::new(e.timestamp);
+                let was_recording = self.state.end(r);
+                if was_recording {
+                    let end = if r.is_unknown() { self.last_ref } else { r };
+                    self.push_essential(|i| i.push_call_ended(end)).await;
+                } else if self.outcome.is_none() {
+                    self.outcome = Some("ended_before_confirmation");
+                }
+                return Some(Ending::Ended);
+            }
+            Msg::CallStart(_) => {
+                self.refuse_message("CallStart: this stream's call has already started")
+                    .await;
+            }
+        }
+        None
+    }
+
+    fn phase_for_entry(&self) -> Phase {
+        self.state.phase()
+    }
+
+    async fn audio(&mut self, a: proto::AudioMediaBuffer, arrival: Instant) {
+        let sent = a.sent_unix_micros;
+        let (mut buf, trim) = match convert::audio_from_proto(a, self.desc.audio_format) {
+            Ok(x) => x,
+            Err(e) => return self.refuse_message(&e.to_string()).await,
+        };
+        if trim.extra_unmixed > 0 {
+            self.refuse_message("AudioMediaBuffer: more than four unmixed buffers (extra ones dropped)")
+                .await;
+        }
+        self.entry.count_audio();
+        self.limit_participants(&mut buf);
+        self.last_ref = buf.timestamp;
+        let bytes = buf.unmixed.iter().map(|u| u.data.len()).sum();
+        let r = buf.timestamp;
+        let offer = self.state.offer(Item::Audio(buf), r, ItemKind::Media { bytes });
+        let measured = matches!(offer, Offer::Forward(_) | Offer::Withhold(_));
+        self.apply(offer, arrival).await;
+        if measured {
+            let stats = &self.shared.stats;
+            stats.handoff.record(arrival.elapsed());
+            if sent > 0 {
+                let now_us = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as i64)
+                    .unwrap_or(0);
+                stats
+                    .bot_to_handoff
+                    .record(Duration::from_micros((now_us - sent).max(0) as u64));
+            }
+        }
+    }
+
+    /// Drops unmixed buffers from sources beyond the participant limit (counted, reported once).
+    fn limit_participants(&mut self, buf: &mut AudioMediaBuffer) {
+        let max = self.shared.opts.limits.max_participants;
+        let known = |s: &Self, m: u32| s.roster_msis.contains(&m) || s.unknown_msis.contains(&m);
+        if buf.unmixed.iter().all(|u| known(self, u.active_speaker_id.0)) {
+            return;
+        }
+        let mut kept = FixedList::new();
+        for u in buf.unmixed.drain() {
+            let m = u.active_speaker_id.0;
+            if known(self, m) {
+                let _ = kept.push(u);
+            } else if self.roster_ids.len() + self.unknown_msis.len() < max {
+                self.unknown_msis.insert(m);
+                let _ = kept.push(u);
+            } else {
+                self.refused_participant_frames += 1;
+            }
+        }
+        buf.unmixed = kept;
+        if self.refused_participant_frames == 1 {
+            let msg = format!(
+                "more than {max} participants: audio from further sources is not recorded (counted)"
+            );
+            self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
+        }
+    }
+
+    async fn video(&mut self, v: proto::VideoMediaBuffer, arrival: Instant) {
+        let buf = match convert::video_from_proto(v) {
+            Ok(b) => b,
+            Err(e) => return self.refuse_message(&e.to_string()).await,
+        };
+        let r = self.last_ref;
+        let bytes = buf.data.len();
+        let offer = self.state.offer(Item::Video(buf), r, ItemKind::Media { bytes });
+        self.apply(offer, arrival).await;
+    }
+
+    async fn roster(&mut self, r: proto::RosterUpdate) {
+        let at = SourceTimestamp::new(r.timestamp);
+        let max = self.shared.opts.limits.max_participants;
+        for p in r.joined {
+            let p = match convert::participant_from_proto(p) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.refuse_message(&e.to_string()).await;
+                    continue;
+                }
+            };
+            if !self.roster_ids.contains(&p.id) {
+                if self.roster_ids.len() + self.unknown_msis.len() >= max {
+                    let msg = format!(
+                        "participant {:?} refused: this call already records {max} participants",
+                        p.id
+                    );
+                    self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
+                    continue;
+                }
+                self.roster_ids.insert(p.id.clone());
+            }
+            for (m, _) in &p.media_streams {
+                self.roster_msis.insert(m.0);
+                self.unknown_msis.remove(&m.0);
+            }
+            let offer = self.state.offer(
+                Item::Roster(at, RosterChange::Joined(p)),
+                at,
+                ItemKind::Control,
+            );
+            self.apply(offer, Instant::now()).await;
+        }
+        for id in r.left_ids {
+            if id.len() > convert::MAX_ID_LEN {
+                self.refuse_message("RosterUpdate: left id too long").await;
+                continue;
+            }
+            let offer = self.state.offer(
+                Item::Roster(at, RosterChange::Left { id }),
+                at,
+                ItemKind::Control,
+            );
+            self.apply(offer, Instant::now()).await;
+        }
+    }
+
+    async fn apply(&mut self, offer: Offer<Item>, arrival: Instant) {
+        match offer {
+            Offer::Forward(item) => self.forward(item, false, false, arrival).await,
+            Offer::Withhold(item) => self.forward(item, true, false, arrival).await,
+            Offer::Held => {}
+            Offer::Refused(_, Refusal::PrerollFull) => {
+                if self.state.counters().preroll_refused == 1 {
+                    let msg = format!(
+                        "pre-roll full ({} bytes): media is refused until recording is confirmed",
+                        self.shared.opts.limits.max_preroll_bytes
+                    );
+                    self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
+                }
+            }
+            Offer::Refused(..) => {}
+        }
+    }
+
+    /// Hands one item to the media worker. `paused`: timing only. `stale`: without its old timestamp.
+    async fn forward(&mut self, item: Item, paused: bool, stale: bool, arrival: Instant) {
+        let now = MediaTime::from_ticks(
+            (arrival.duration_since(self.clock).as_nanos() / 100).min(i64::MAX as u128) as i64,
+        );
+        let r = match &item {
+            Item::Audio(b) => b.timestamp,
+            Item::Roster(r, _) | Item::Dominant(r, _) if !stale => *r,
+            _ => SourceTimestamp::UNKNOWN,
+        };
+        if self.origin.is_none() && !r.is_unknown() && !matches!(item, Item::Video(_)) {
+            self.origin = Some(r);
+        }
+        let report = match item {
+            Item::Audio(mut b) => {
+                if paused {
+                    b.unmixed = FixedList::new();
+                    b.is_silence = true;
+                }
+                self.push(|i| i.push_audio(now, b)).await
+            }
+            Item::Video(b) => {
+                if paused {
+                    return;
+                }
+                self.key_frame_check(&b);
+                let r = self.last_ref;
+                self.push(|i| i.push_video(now, r, b)).await
+            }
+            Item::Roster(r, change) => {
+                let r = if stale { SourceTimestamp::UNKNOWN } else { r };
+                self.push(|i| i.push_roster(r, change)).await
+            }
+            Item::Dominant(r, ev) => {
+                let r = if stale { SourceTimestamp::UNKNOWN } else { r };
+                self.push(|i| i.push_dominant_speaker(r, ev)).await
+            }
+        };
+        if let Some(report) = report {
+            if let Some(bot_adapter::ingest::Refusal::QueueFull { what }) = report.first_refusal {
+                let msg = format!("media queue full: {what} dropped (counted in metadata)");
+                self.send_error(proto::ErrorCode::QueueFull, msg, false);
+            }
+        }
+    }
+
+    /// Pushes into the call's queue. When it is full this call's task (only) waits for room, up to a second,
+    /// before pushing anyway (the push then drops and counts).
+    async fn push(
+        &mut self,
+        f: impl FnOnce(&mut bot_adapter::ingest::Ingest) -> PushReport,
+    ) -> Option<PushReport> {
+        let live = self.live.as_mut()?;
+        let t0 = Instant::now();
+        while live.ingest().free() < ingest::MAX_EVENTS_PER_PUSH
+            && t0.elapsed() < Duration::from_secs(1)
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Some(f(live.ingest()))
+    }
+
+    async fn push_essential(&mut self, f: impl FnOnce(&mut bot_adapter::ingest::Ingest) -> PushReport) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        let t0 = Instant::now();
+        while live.ingest().free() == 0 && t0.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        f(live.ingest());
+    }
+
+    /// Asks the bot for a key frame when an H.264 source's first frame since recording start is not one (at
+    /// most once a second per source).
+    fn key_frame_check(&mut self, b: &VideoMediaBuffer) {
+        if b.format.codec != VideoCodec::H264 {
+            return;
+        }
+        let key = bot_adapter::annexb::has_idr(&b.data);
+        let e = self
+            .keyframes
+            .entry(b.media_source_id.0)
+            .or_insert((false, None));
+        if key {
+            e.0 = true;
+            return;
+        }
+        if e.0 || e.1.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        e.1 = Some(Instant::now());
+        let (kind, index) = match b.socket {
+            VideoSocket::Main(i) => (proto::VideoSocketKind::Main, u32::from(i)),
+            VideoSocket::ScreenShare => (proto::VideoSocketKind::ScreenShare, 0),
+        };
+        let _ = self.tx.try_send(Ok(proto::EngineMessage {
+            msg: Some(Out::KeyFrameRequest(proto::KeyFrameRequest {
+                media_source_id: b.media_source_id.0,
+                socket_kind: kind as i32,
+                socket_index: index,
+            })),
+        }));
+    }
+
+    async fn status_result(&mut self, s: proto::RecordingStatusResult) -> Option<Ending> {
+        if !s.call_id.is_empty() && s.call_id != self.desc.call_id {
+            self.refuse_message(&format!(
+                "RecordingStatusResult for unknown call {:?} (this stream is {:?})",
+                s.call_id, self.desc.call_id
+            ))
+            .await;
+            return None;
+        }
+        if s.status != proto::RecordingStatus::Recording as i32 {
+            // Acknowledgements of `failed` / `notRecording` reports: nothing to do.
+            return None;
+        }
+        if self.state.phase() != Phase::AwaitingConfirmation {
+            self.refuse_message("RecordingStatusResult: no confirmation pending")
+                .await;
+            return None;
+        }
+        if !s.success {
+            let why = if s.error.is_empty() {
+                "Graph refused the `recording` status".to_string()
+            } else {
+                format!("Graph refused the `recording` status: {}", s.error)
+            };
+            let _ = self.state.fail(why);
+            self.outcome = Some("failed");
+            self.entry.set_phase(Phase::NotRecorded);
+            return Some(Ending::Ended);
+        }
+        // Confirmed: only now does anything go to disk.
+        self.entry.set_phase(Phase::Recording);
+        let mut opts: RecordOptions = self.shared.opts.record.clone();
+        opts.out = self.shared.opts.out.join(&self.folder);
+        opts.call = self.call_info();
+        opts.queue_capacity = self.shared.opts.limits.queue_capacity;
+        let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;
+        match started {
+            Ok(Ok(live)) => self.live = Some(live),
+            Ok(Err(e)) => {
+                self.fatal = Some(format!("cannot create the recording: {e}"));
+                let _ = self.state.fail(format!("cannot create the recording: {e}"));
+                self.outcome = Some("failed");
+                return Some(Ending::Ended);
+            }
+            Err(e) => {
+                self.fatal = Some(format!("internal error: {e}"));
+                let _ = self.state.fail("internal error");
+                self.outcome = Some("failed");
+                return Some(Ending::Ended);
+            }
+        }
+        self.confirmed_wall = Some(SystemTime::now());
+        self.outcome = Some("confirmed");
+        self.entry.set_phase(Phase::Recording);
+        let released: Vec<Release<Item>> = self.state.confirm().unwrap_or_default();
+        let t = Instant::now();
+        for r in released {
+            self.forward(r.item, r.paused, r.stale, t).await;
+        }
+        None
+    }
+
+    fn call_info(&self) -> CallInfo {
+        let s = &self.desc.start;
+        CallInfo {
+            id: self.desc.call_id.clone(),
+            source: "grpc".into(),
+            teams: Some(TeamsCallMeta {
+                tenant_id: s.tenant_id.clone(),
+                observed_participant_id: s.observed_participant_id.clone(),
+                direction: match proto::CallDirection::try_from(s.direction) {
+                    Ok(proto::CallDirection::Incoming) => "incoming",
+                    Ok(proto::CallDirection::Outgoing) => "outgoing",
+                    _ => "unspecified",
+                }
+                .into(),
+                dialed_number: s.dialed_number.clone(),
+                origin_number: s.origin_number.clone(),
+                source_participant_id: s.source_participant_id.clone(),
+                on_behalf_of: s.on_behalf_of.clone(),
+                transferor: s.transferor.clone(),
+                custom_data: s.custom_data.clone().into_iter().collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn status_meta(&self) -> RecordingStatusMeta {
+        let c = self.state.counters();
+        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
+        RecordingStatusMeta {
+            outcome: self.outcome.unwrap_or("ended_before_confirmation").into(),
+            error: self.state.failure().map(str::to_string),
+            requested_utc: utc(self.requested_wall),
+            confirmed_utc: self.confirmed_wall.map(utc),
+            preroll_window_us: self.shared.opts.limits.preroll.ticks() / 10,
+            preroll_held: c.preroll_held,
+            preroll_trimmed: c.preroll_trimmed,
+            preroll_refused: c.preroll_refused,
+            preroll_discarded: c.preroll_discarded,
+            withheld_paused: c.withheld_paused,
+        }
+    }
+
+    fn pause_meta(&self) -> Vec<PauseMeta> {
+        let origin = self.origin;
+        let us = |r: SourceTimestamp| match origin {
+            Some(o) if !r.is_unknown() => (r.since(o).ticks() / 10).max(0),
+            _ => 0,
+        };
+        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
+        self.state
+            .pauses()
+            .iter()
+            .zip(self.pause_walls.iter().chain(std::iter::repeat(&(SystemTime::UNIX_EPOCH, None))))
+            .map(|(p, w)| PauseMeta {
+                start_us: us(p.start),
+                end_us: p.end.map_or(us(self.last_ref), us),
+                requested_utc: utc(w.0),
+                resumed_utc: w.1.map(utc),
+                requested_by: p.requested_by.clone(),
+                reason: p.reason.clone(),
+                resumed_by: p.resumed_by.clone(),
+                resume_reason: p.resume_reason.clone(),
+            })
+            .collect()
+    }
+
+    /// Finalizes: files closed and synced (or the not-recorded metadata written), THEN the bot is told.
+    async fn finish(&mut self, ending: Ending) {
+        let stats = Arc::clone(&self.shared.stats);
+        let status_meta = self.status_meta();
+        let pauses = self.pause_meta();
+        let refused_frames = self.refused_participant_frames;
+        let invalid_messages = self.invalid_messages;
+        let mut summary = proto::CallSummary {
+            call_id: self.desc.call_id.clone(),
+            recording: self.folder.clone(),
+            preroll_discarded: status_meta.preroll_discarded + status_meta.preroll_trimmed,
+            pauses: pauses
+                .iter()
+                .map(|p| proto::PauseSpan {
+                    start_us: p.start_us,
+                    end_us: p.end_us,
+                    requested_by: p.requested_by.clone(),
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        if let Some(mut live) = self.live.take() {
+            self.entry.set_phase(Phase::Ended);
+            let info = live.call_info_mut();
+            info.recording_status = Some(status_meta);
+            info.pauses = pauses;
+            let interrupted = match &ending {
+                Ending::Ended => None,
+                Ending::Interrupted(why) => Some(why.clone()),
+            };
+            live.call_info_mut().ingest_refused = Some(IngestRefusedMeta {
+                participant_limit_frames: refused_frames,
+                invalid_messages,
+            });
+            let is_interrupted = interrupted.is_some();
+            let closed = tokio::task::spawn_blocking(move || {
+                if is_interrupted {
+                    live.interrupt()
+                } else {
+                    live.finish()
+                }
+            })
+            .await;
+            match closed {
+                Ok(Ok(s)) => {
+                    summary.status = if is_interrupted {
+                        stats.calls_interrupted.fetch_add(1, Ordering::Relaxed);
+                        "interrupted"
+                    } else {
+                        stats.calls_recorded.fetch_add(1, Ordering::Relaxed);
+                        "completed"
+                    }
+                    .into();
+                    fill_summary(&mut summary, &s);
+                    if let Some(why) = interrupted {
+                        summary.error = why;
+                    }
+                }
+                Ok(Err(e)) => {
+                    summary.status = "failed".into();
+                    summary.error = e.to_string();
+                }
+                Err(e) => {
+                    summary.status = "failed".into();
+                    summary.error = format!("internal error: {e}");
+                }
+            }
+            if let Some(f) = self.fatal.take() {
+                summary.error = f;
+            }
+            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
+                status: proto::RecordingStatus::NotRecording as i32,
+                reason: format!(
+                    "recording ended: files finalized and synced ({})",
+                    summary.status
+                ),
+            }))
+            .await;
+        } else {
+            // Never confirmed: nothing but metadata is written.
+            stats.calls_not_recorded.fetch_add(1, Ordering::Relaxed);
+            if let Ending::Interrupted(why) = &ending {
+                if self.state.phase() == Phase::AwaitingConfirmation {
+                    let _ = self.state.fail(format!("{why} before recording was confirmed"));
+                }
+            }
+            let mut status_meta = self.status_meta();
+            if status_meta.outcome == "confirmed" {
+                status_meta.outcome = "failed".into();
+            }
+            let error = self
+                .fatal
+                .clone()
+                .or_else(|| self.state.failure().map(str::to_string))
+                .unwrap_or_else(|| "recording was not confirmed".into());
+            summary.status = "not_recorded".into();
+            summary.error = error.clone();
+            summary.preroll_discarded = status_meta.preroll_discarded + status_meta.preroll_trimmed;
+            let mut info = self.call_info();
+            info.recording_status = Some(status_meta);
+            let dir = self.shared.opts.out.join(&self.folder);
+            let written =
+                tokio::task::spawn_blocking(move || write_not_recorded(&dir, info, &error)).await;
+            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+                summary.error = format!("{}; metadata not written: {e}", summary.error);
+            }
+            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
+                status: proto::RecordingStatus::Failed as i32,
+                reason: summary.error.clone(),
+            }))
+            .await;
+        }
+        self.send_essential(Out::Summary(summary)).await;
+    }
+
+    /// A message that breaks the protocol: refused, counted, reported (rate-limited); the call goes on.
+    async fn refuse_message(&mut self, why: &str) {
+        self.invalid_messages += 1;
+        self.shared
+            .stats
+            .invalid_messages
+            .fetch_add(1, Ordering::Relaxed);
+        self.send_error(proto::ErrorCode::InvalidMessage, why.to_string(), false);
+    }
+
+    /// Sends an `Error` without waiting: at most 10 a second; when the bot does not read, they are dropped.
+    fn send_error(&mut self, code: proto::ErrorCode, message: String, fatal: bool) {
+        let now = Instant::now();
+        if let Some(t) = self.last_error_sent {
+            if now.duration_since(t) < Duration::from_millis(100) {
+                self.errors_suppressed += 1;
+                return;
+            }
+        }
+        self.last_error_sent = Some(now);
+        let message = if self.errors_suppressed > 0 {
+            format!("{message} ({} similar messages suppressed)", std::mem::take(&mut self.errors_suppressed))
+        } else {
+            message
+        };
+        let _ = self.tx.try_send(Ok(proto::EngineMessage {
+            msg: Some(Out::Error(proto::Error {
+                code: code as i32,
+                message,
+                fatal,
+            })),
+        }));
+    }
+
+    /// Sends a message the bot must get (status requests, the summary): waits for room, at most 5 s.
+    async fn send_essential(&mut self, m: Out) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.tx.send(Ok(proto::EngineMessage { msg: Some(m) })),
+        )
+        .await;
+    }
+}
+
+fn fill_summary(out: &mut proto::CallSummary, s: &CallSummary) {
+    out.duration_us = s.duration.ticks() / 10;
+    out.participants = s
+        .participants
+        .iter()
+        .map(|p| proto::ParticipantSummary {
+            name: p.info.name.clone(),
+            id: p.info.id.clone().unwrap_or_default(),
+            frames_delivered: p.stats.delivered,
+            frames_written: p.stats.written,
+            gaps: u32::try_from(p.gaps.len()).unwrap_or(u32::MAX),
+        })
+        .collect();
+}
+
+/// The folder of a call that was not recorded: `metadata.json` only, saying why.
+fn write_not_recorded(dir: &std::path::Path, call: CallInfo, error: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let md = serde_json::json!({
+        "format_version": metadata::FORMAT_VERSION,
+        "recorder": { "name": "verbatim", "version": env!("CARGO_PKG_VERSION") },
+        "call": call,
+        "recording": { "status": "not_recorded", "error": error },
+    });
+    let bytes = serde_json::to_vec_pretty(&md).map_err(std::io::Error::other)?;
+    let path = dir.join("metadata.json");
+    let mut f = std::fs::File::create(&path)?;
+    std::io::Write::write_all(&mut f, &bytes)?;
+    f.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()
+}
