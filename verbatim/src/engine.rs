@@ -22,6 +22,9 @@ use media_core::timeline::Timeline;
 use media_core::track::{AudioTrack, Gap, TrackConfig, TrackStats};
 use media_core::{AudioFormat, MediaTime, Msi, SourceId, SourceTimestamp, StreamKind, VideoFrame};
 
+use crate::composite::{
+    CompositeFrame, CompositeSource, CompositeStats, CompositeVideo, RenderError,
+};
 use crate::video::{VideoOutput, VideoSample, VideoStats, VideoTrack};
 
 /// Where the recorder's output goes (files, a network stream, a test buffer).
@@ -49,6 +52,10 @@ pub trait RecordingSink {
     }
     /// The recorder needs a key frame from `msi` (relay as Teams' `RequestKeyFrame()`).
     fn keyframe_request(&mut self, _msi: Msi) {}
+    /// One frame of the composite meeting video.
+    fn composite_frame(&mut self, _frame: CompositeFrame) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// What is known about a recorded participant.
@@ -83,6 +90,8 @@ pub struct CallCounters {
     pub unknown_video_msi_frames: u64,
     /// Key frames requested from senders.
     pub keyframe_requests: u64,
+    /// Participants beyond what the composite layout shows.
+    pub not_in_composite: u64,
     /// Reference timestamps that went backwards (kept: time never moves back).
     pub reference_backwards: u64,
 }
@@ -140,6 +149,8 @@ pub struct CallSummary {
     pub counters: CallCounters,
     /// Mixed samples that saturated.
     pub mix_clipped: u64,
+    /// The composite video's counters, when it is recorded.
+    pub composite: Option<CompositeStats>,
     /// Dominant-speaker changes (recording time, participant index or `None`).
     pub dominant_speakers: Vec<(MediaTime, Option<usize>)>,
 }
@@ -150,6 +161,18 @@ pub enum EngineError<E: std::error::Error + 'static> {
     /// The sink failed (disk full, I/O error…). The recording cannot go on; what was written stays valid.
     #[error("output failed: {0}")]
     Sink(#[source] E),
+    /// The composite video could not be rendered or encoded.
+    #[error("composite video: {0}")]
+    Composite(codecs::CodecError),
+}
+
+impl<E: std::error::Error + 'static> From<RenderError<E>> for EngineError<E> {
+    fn from(e: RenderError<E>) -> Self {
+        match e {
+            RenderError::Codec(c) => EngineError::Composite(c),
+            RenderError::Emit(e) => EngineError::Sink(e),
+        }
+    }
 }
 
 /// Tuning of a [`CallRecorder`].
@@ -199,6 +222,7 @@ pub struct CallRecorder {
     videos: Vec<VideoSlot>,
     video_by_msi: HashMap<Msi, usize>,
     video_out: VideoOutput,
+    composite: Option<CompositeVideo>,
     ended: Option<MediaTime>,
     counters: CallCounters,
     dominant: Vec<(MediaTime, Option<usize>)>,
@@ -222,11 +246,23 @@ impl CallRecorder {
             videos: Vec::new(),
             video_by_msi: HashMap::new(),
             video_out: VideoOutput::default(),
+            composite: None,
             ended: None,
             counters: CallCounters::default(),
             dominant: Vec::new(),
             cfg,
         }
+    }
+
+    /// Adds the composite meeting video (written through [`RecordingSink::composite_frame`]).
+    pub fn with_composite(mut self, composite: CompositeVideo) -> Self {
+        self.composite = Some(composite);
+        self
+    }
+
+    /// Where participant `index` is drawn in the composite now (when a composite is recorded).
+    pub fn composite_tile(&self, index: usize) -> Option<codecs::composite::Rect> {
+        self.composite.as_ref().and_then(|c| c.tile_of(index))
     }
 
     /// The mix's format.
@@ -310,6 +346,9 @@ impl CallRecorder {
                 let at = self.delivered(reference);
                 let who = self.by_msi.get(&event.current).copied();
                 self.dominant.push((at, who));
+                if let Some(c) = self.composite.as_mut() {
+                    c.push_dominant(at, who);
+                }
             }
             IngestEvent::CallEnded { reference } => {
                 let end = self.delivered(reference);
@@ -360,6 +399,16 @@ impl CallRecorder {
             }
         }
         for sample in out.samples.drain(..) {
+            if let (Some(c), Some(v)) = (self.composite.as_mut(), self.videos.get(idx)) {
+                let source = match (v.kind, v.participant) {
+                    (StreamKind::ScreenShare, _) => Some(CompositeSource::ScreenShare),
+                    (_, Some(p)) => Some(CompositeSource::Camera(p)),
+                    _ => None,
+                };
+                if let Some(source) = source {
+                    c.push_frame(idx, source, &sample);
+                }
+            }
             sink.video_sample(idx, sample).map_err(EngineError::Sink)?;
         }
         Ok(())
@@ -529,6 +578,13 @@ impl CallRecorder {
         for m in &info.msis {
             self.by_msi.insert(m.0, idx);
         }
+        if let Some(c) = self.composite.as_mut() {
+            if c.add_participant(info.display_name.as_deref().unwrap_or(&info.name))
+                .is_err()
+            {
+                self.counters.not_in_composite += 1;
+            }
+        }
         self.slots.push(Slot {
             info,
             track,
@@ -553,10 +609,22 @@ impl CallRecorder {
         loop {
             let tick_end = self.cfg.tick.saturating_mul(self.next_tick + 1);
             if tick_end.saturating_add(latency) > self.now {
-                return Ok(());
+                break;
             }
             self.produce_tick(self.tick_samples, sink)?;
         }
+        self.render_composite(self.written_until(), sink)
+    }
+
+    fn render_composite<S: RecordingSink>(
+        &mut self,
+        until: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        if let Some(c) = self.composite.as_mut() {
+            c.render_until(until, |f| sink.composite_frame(f))?;
+        }
+        Ok(())
     }
 
     fn produce_tick<S: RecordingSink>(
@@ -623,6 +691,7 @@ impl CallRecorder {
             let len = ((end_samples - from) * ch).min(self.tick_samples);
             self.produce_tick(len, sink)?;
         }
+        self.render_composite(end, sink)?;
         for slot in &mut self.slots {
             if slot.info.left.is_none() {
                 slot.info.left = Some(end);
@@ -680,6 +749,7 @@ impl CallRecorder {
                 .collect(),
             counters: self.counters,
             mix_clipped: self.mixer.clipped(),
+            composite: self.composite.as_ref().map(|c| c.stats()),
             dominant_speakers: self.dominant.clone(),
         }
     }

@@ -8,6 +8,7 @@
 //! ```
 //!
 //! * [`engine`]: the sans-IO call recorder — ingest events in, per-tick stems and mix out.
+//! * [`composite`]: the meeting video: cameras, initials and screen share composed and encoded once.
 //! * [`video`]: participant video and screen share: H.264 passthrough placed on the timeline, loss detection.
 //! * [`sink`]: the signed recording folder writer (stems, mix as WAV and as Opus in fragmented MP4).
 //! * [`keys`]: the installation's signing key.
@@ -33,6 +34,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod composite;
 pub mod engine;
 pub mod keys;
 pub mod listen;

@@ -315,6 +315,12 @@ pub struct CountersMeta {
     pub unknown_video_msi_frames: u64,
     /// Key frames requested from senders.
     pub keyframe_requests: u64,
+    /// Participants beyond what the composite layout shows.
+    pub not_in_composite: u64,
+    /// Composite video frames rendered (0 when no composite is recorded).
+    pub composite_frames: u64,
+    /// Source frames that failed to decode for the composite.
+    pub composite_decode_errors: u64,
     /// Reference timestamps that went backwards.
     pub reference_backwards: u64,
     /// Events the ingest queue refused because it was full.
@@ -476,6 +482,9 @@ pub fn from_summary(
             after_end: summary.counters.after_end,
             unknown_video_msi_frames: summary.counters.unknown_video_msi_frames,
             keyframe_requests: summary.counters.keyframe_requests,
+            not_in_composite: summary.counters.not_in_composite,
+            composite_frames: summary.composite.map_or(0, |c| c.frames),
+            composite_decode_errors: summary.composite.map_or(0, |c| c.decode_errors),
             reference_backwards: summary.counters.reference_backwards,
             ..counters
         },

@@ -45,6 +45,8 @@ pub struct RecordOptions {
     pub opus_bitrate_bps: u32,
     /// Also write the lossless `mixed.wav`.
     pub mixed_wav: bool,
+    /// Record the composite meeting video into `recording.mp4` with these settings (and this bitrate).
+    pub composite: Option<(codecs::composite::CompositorConfig, u32)>,
 }
 
 impl RecordOptions {
@@ -60,6 +62,7 @@ impl RecordOptions {
             signing_key: None,
             opus_bitrate_bps: 32_000,
             mixed_wav: true,
+            composite: None,
         }
     }
 }
@@ -167,10 +170,16 @@ impl LiveRecording {
                 format: opts.recorder.track.format,
                 opus_bitrate_bps: opts.opus_bitrate_bps,
                 mixed_wav: opts.mixed_wav,
+                composite: opts.composite.is_some(),
             },
         )?;
         let (ingest, rx) = ingest::channel(opts.queue_capacity);
-        let recorder = CallRecorder::new(opts.recorder);
+        let mut recorder = CallRecorder::new(opts.recorder);
+        if let Some((cfg, bitrate)) = opts.composite {
+            let c = crate::composite::CompositeVideo::new(cfg, bitrate)
+                .map_err(|e| RecordError::Internal(format!("composite video: {e}")))?;
+            recorder = recorder.with_composite(c);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
         let worker = std::thread::Builder::new()

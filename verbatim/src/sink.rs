@@ -2,7 +2,9 @@
 //!
 //! Layout (every file covered by the signed hash chain in `manifest.json`, see the `muxer` crate):
 //! `participants/<name>.wav` (one stem per participant, as long as the recording), `mixed.wav` (the lossless
-//! mix), `recording.mp4` (the mix as Opus in crash-safe fragmented MP4) and `metadata.json` (written last).
+//! mix), `recording.mp4` (the mix as Opus in crash-safe fragmented MP4, plus the composite meeting video when
+//! enabled), `participants/<name>.mp4` and `screenshare.mp4` (received H.264, unchanged) and `metadata.json`
+//! (written last).
 //!
 //! The mix is encoded one 20 ms tick at a time into one Opus packet (a last partial tick is padded with
 //! silence to a whole Opus frame, so the Opus track can be up to 20 ms longer than the recording).
@@ -17,6 +19,7 @@ use media_core::{AudioFormat, MediaTime};
 use muxer::fmp4::TrackSpec;
 use muxer::{Mp4Id, RecordingError, RecordingOptions, RecordingWriter, Status, StemId, Summary};
 
+use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink};
 use crate::video::VideoSample;
 
@@ -44,6 +47,8 @@ pub struct SinkOptions {
     pub opus_bitrate_bps: u32,
     /// Also write the lossless `mixed.wav`.
     pub mixed_wav: bool,
+    /// `recording.mp4` gets a second track: the composite meeting video (H.264).
+    pub composite: bool,
 }
 
 /// Writes stems, the mix (WAV and Opus/MP4) and metadata into a signed recording folder.
@@ -84,7 +89,11 @@ impl FolderSink {
             pre_skip: opus.pre_skip(),
             input_sample_rate: o.format.sample_rate,
         };
-        let mp4 = writer.add_mp4("recording.mp4", &[spec])?;
+        let mp4 = if o.composite {
+            writer.add_mp4("recording.mp4", &[spec, TrackSpec::h264()])?
+        } else {
+            writer.add_mp4("recording.mp4", &[spec])?
+        };
         let mixed_wav = if o.mixed_wav {
             Some(writer.add_wav("mixed.wav", o.format)?)
         } else {
@@ -229,6 +238,12 @@ impl RecordingSink for FolderSink {
                 r => r?,
             }
         }
+        Ok(())
+    }
+
+    fn composite_frame(&mut self, frame: CompositeFrame) -> Result<(), SinkError> {
+        self.writer
+            .write_sample(self.mp4, 1, frame.pts, frame.data)?;
         Ok(())
     }
 

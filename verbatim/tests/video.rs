@@ -53,6 +53,7 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
             format: media_core::AudioFormat::PCM16K,
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
+            composite: false,
         },
     )
     .unwrap();
