@@ -160,7 +160,7 @@ fn grid_geometry_for_1_to_10_participants() {
         vec![Rect::new(0, 0, W, H)]
     );
     let four = tiles(Layout::Grid, 4, false, W, H);
-    assert_eq!(four[0], Rect::new(2, 0, 636, 358));
+    assert_eq!(four[0], Rect::new(0, 0, 640, 360));
     let ten = tiles(Layout::Grid, 10, false, W, H);
     assert_eq!(ten.iter().filter(|r| r.y == ten[0].y).count(), 4);
     assert!(tiles(Layout::Grid, 0, false, W, H).is_empty());

@@ -4,6 +4,11 @@
 //! Every rectangle has even `x`, `y`, `width` and `height`, so a tile covers whole 2x2 blocks and its chroma
 //! rectangle is exactly half the luma one (no chroma bleeding between tiles). Tiles never overlap and never
 //! leave the frame; the rest of the frame is the background (letterbox).
+//!
+//! Tiles touch: the compositor draws the visual gap as a thin background border *inside* each tile at render
+//! time. That keeps tile sizes exact fractions of the frame, which is what makes scaling cheap: a 10-person
+//! 720p grid has 320x180 tiles, exactly a half of a 360p camera (the scaler's 2x2 fast path) or a quarter of
+//! a 720p one (two halvings), where a 4-pixel geometric gap would give 316x178 and the slower general filter.
 
 /// How the compositor arranges its sources.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -80,11 +85,6 @@ pub(crate) const fn even(v: u32) -> u32 {
     v & !1
 }
 
-/// The gap between neighbouring tiles: 1/180 of the frame height (4 px at 720p), at least 2, even.
-fn gap(out_h: u32) -> u32 {
-    even((out_h / 180).max(2))
-}
-
 /// The largest even-sized 16:9 box inside `w x h`: `(width, height)`. The height is chosen first and the
 /// width rounded to the nearest even value from it, so the aspect error stays within 2 / width.
 fn fit_16_9(w: u32, h: u32) -> (u32, u32) {
@@ -125,29 +125,25 @@ pub fn fit(src_w: u32, src_h: u32, tile: Rect) -> Rect {
 
 /// Grid geometry for `count` (> 0) equal tiles, in reading order, appended to `rects`.
 fn grid(count: usize, out_w: u32, out_h: u32, rects: &mut Vec<Rect>) {
-    let g = gap(out_h);
     let n = count as u32;
-    // Pick the column count giving the largest tile (fewest columns on a tie).
-    let mut best = (0u32, 0u32, 1u32);
-    for cols in 1..=n {
-        let rows = n.div_ceil(cols);
-        let cell_w = out_w.saturating_sub(g * (cols - 1)) / cols;
-        let cell_h = out_h.saturating_sub(g * (rows - 1)) / rows;
-        let (w, h) = fit_16_9(cell_w, cell_h);
-        if w > best.0 {
-            best = (w, h, cols);
-        }
-    }
+    // Pick the column count giving the largest tile; among counts within 3 % of it, the most columns (a
+    // wide frame reads better in wide rows: 3-2 rather than 2-2-1 for five, 4-4-2 rather than 3-3-3-1 for
+    // ten).
+    let size = |cols: u32| fit_16_9(out_w / cols, out_h / n.div_ceil(cols));
+    let largest = (1..=n).map(|cols| size(cols).0).max().unwrap_or(0);
+    let best = (1..=n)
+        .rev()
+        .map(|cols| (size(cols), cols))
+        .find(|&((w, _), _)| w * 100 >= largest * 97)
+        .map_or((0, 0, 1), |((w, h), cols)| (w, h, cols));
     let (w, h, cols) = best;
     let rows = n.div_ceil(cols);
-    let block_h = rows * h + (rows - 1) * g;
-    let y0 = even(out_h.saturating_sub(block_h) / 2);
+    let y0 = even(out_h.saturating_sub(rows * h) / 2);
     for r in 0..rows {
         let in_row = (n - r * cols).min(cols);
-        let row_w = in_row * w + (in_row - 1) * g;
-        let x0 = even(out_w.saturating_sub(row_w) / 2);
+        let x0 = even(out_w.saturating_sub(in_row * w) / 2);
         for c in 0..in_row {
-            rects.push(Rect::new(x0 + c * (w + g), y0 + r * (h + g), w, h));
+            rects.push(Rect::new(x0 + c * w, y0 + r * h, w, h));
         }
     }
 }
@@ -165,20 +161,18 @@ fn stage_and_strip(strip: usize, out_w: u32, out_h: u32, rects: &mut Vec<Rect>) 
         ));
         return;
     }
-    let g = gap(out_h);
     let k = strip as u32;
     let strip_h = even(out_h / 5);
     let (mut tw, mut th) = fit_16_9(out_w, strip_h);
-    if k * tw + (k - 1) * g > out_w {
-        (tw, th) = fit_16_9(out_w.saturating_sub(g * (k - 1)) / k, strip_h);
+    if k * tw > out_w {
+        (tw, th) = fit_16_9(out_w / k, strip_h);
     }
-    let (sw, sh) = fit_16_9(out_w, out_h.saturating_sub(strip_h + g));
+    let (sw, sh) = fit_16_9(out_w, out_h - strip_h);
     rects.push(Rect::new(even((out_w - sw) / 2), 0, sw, sh));
-    let row_w = k * tw + (k - 1) * g;
-    let x0 = even(out_w.saturating_sub(row_w) / 2);
+    let x0 = even(out_w.saturating_sub(k * tw) / 2);
     let y = out_h - strip_h + even((strip_h - th) / 2);
     for c in 0..k {
-        rects.push(Rect::new(x0 + c * (tw + g), y, tw, th));
+        rects.push(Rect::new(x0 + c * tw, y, tw, th));
     }
 }
 
@@ -202,11 +196,12 @@ fn stage_and_strip(strip: usize, out_w: u32, out_h: u32, rects: &mut Vec<Rect>) 
 /// # Examples
 /// ```
 /// use codecs::composite::{tiles, Layout, Rect};
-/// // Four participants in a 720p grid: 2x2 tiles of 636x358 with a 4-pixel gap.
+/// // Four participants in a 720p grid: 2x2 tiles of 640x360; ten: rows of 4-4-2 tiles of 320x180.
 /// let t = tiles(Layout::Grid, 4, false, 1280, 720);
 /// assert_eq!(t.len(), 4);
-/// assert_eq!(t[0], Rect::new(2, 0, 636, 358));
-/// assert!(t.iter().all(|r| r.width == 636 && r.height == 358));
+/// assert_eq!(t[3], Rect::new(640, 360, 640, 360));
+/// let ten = tiles(Layout::Grid, 10, false, 1280, 720);
+/// assert!(ten.iter().all(|r| (r.width, r.height) == (320, 180)));
 /// // A screen share with two participants: the share on the stage, two thumbnails below.
 /// let s = tiles(Layout::ScreenShareFilmstrip, 2, true, 1280, 720);
 /// assert_eq!(s.len(), 3);
