@@ -35,6 +35,7 @@ fn person(name: &str, msi: u32, audio: Vec<i16>) -> SimParticipant {
         display_name: name.to_uppercase(),
         msi: Msi(msi),
         audio: Arc::from(audio),
+        video: None,
         join_at: MediaTime::ZERO,
         leave_at: None,
         is_guest: false,
@@ -112,6 +113,7 @@ fn without_impairment_every_participant_comes_out_sample_exact() {
         duration: None,
         seed: 1,
         impairments: Impairments::NONE,
+        screenshare: None,
     };
     let (events, report) = run(spec);
     check_order_and_slots(&events, &report);
@@ -195,6 +197,7 @@ fn every_simulated_event_is_accepted_by_the_ingest_api() {
         duration: None,
         seed: 3,
         impairments: Impairments::TEAMS_X3,
+        screenshare: None,
     })
     .unwrap();
     let (mut accepted, mut frames, mut ticks) = (0, 0, 0);
@@ -242,6 +245,7 @@ fn only_the_four_loudest_get_a_buffer_in_each_slot() {
         duration: Some(MediaTime::from_secs(3)),
         seed: 9,
         impairments: Impairments::NONE,
+        screenshare: None,
     });
     check_order_and_slots(&events, &report);
     let p = &report.participants;
@@ -279,6 +283,7 @@ fn teams_x3_loses_duplicates_and_reorders_as_specified_and_accounts_for_every_fr
         duration: None,
         seed: 11,
         impairments: Impairments::TEAMS_X3,
+        screenshare: None,
     });
     check_order_and_slots(&events, &report);
 
@@ -359,6 +364,7 @@ fn the_same_seed_gives_the_same_events_and_another_seed_does_not() {
         duration: Some(MediaTime::from_secs(20)),
         seed,
         impairments: "teams-x3,drift=100ppm,zerots=2s".parse().unwrap(),
+        screenshare: None,
     };
     let (a, ra) = run(spec(3));
     let (b, rb) = run(spec(3));
@@ -380,6 +386,7 @@ fn drift_200ppm_sends_30006_frames_in_30000_slots() {
         duration: Some(MediaTime::from_secs(600)),
         seed: 21,
         impairments: "drift=200ppm".parse().unwrap(),
+        screenshare: None,
     });
     assert_eq!(report.slots, 30_000);
     let fast = &report.participants[0];
@@ -424,6 +431,7 @@ fn zero_timestamps_at_start_and_a_back_jump_after_a_reconnect() {
         duration: Some(MediaTime::from_secs(70)),
         seed: 2,
         impairments: "zerots=5s,backjump=2s@60s".parse().unwrap(),
+        screenshare: None,
     });
     let mut seen = 0;
     for e in &events {
@@ -475,6 +483,7 @@ fn roster_join_and_leave_bracket_a_participants_audio() {
         duration: Some(MediaTime::from_secs(4)),
         seed: 3,
         impairments: Impairments::NONE,
+        screenshare: None,
     });
     check_order_and_slots(&events, &report);
     let pos = |pred: &dyn Fn(&SdkEvent) -> bool| events.iter().position(|e| pred(&e.event));
@@ -509,6 +518,7 @@ fn bad_specs_are_refused_with_the_reason() {
             duration,
             seed: 0,
             impairments: Impairments::NONE,
+            screenshare: None,
         })
         .map(|_| ())
     };
@@ -542,6 +552,7 @@ fn bad_specs_are_refused_with_the_reason() {
             dup_percent: -1.0,
             ..Impairments::NONE
         },
+        screenshare: None,
     })
     .map(|_| ())
     .unwrap_err();
@@ -552,6 +563,7 @@ fn bad_specs_are_refused_with_the_reason() {
         duration: Some(MediaTime::from_millis(50)),
         seed: 0,
         impairments: Impairments::NONE,
+        screenshare: None,
     })
     .unwrap();
     let ev: Vec<_> = sim.by_ref().collect();
@@ -573,6 +585,7 @@ fn ten_minutes_of_four_speakers_with_teams_x3() {
         duration: Some(MediaTime::from_secs(600)),
         seed: 1,
         impairments: Impairments::TEAMS_X3,
+        screenshare: None,
     })
     .unwrap();
     let mut unmixed = 0;

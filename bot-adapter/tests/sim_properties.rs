@@ -48,7 +48,7 @@ proptest! {
     fn any_impairment_keeps_the_model_invariants(i in impairments(), seed in any::<u64>(), n in 1usize..=6) {
         let participants = synthetic::participants(n, MediaTime::from_secs(12), seed);
         let inputs: HashMap<Msi, _> = participants.iter().map(|p| (p.msi, p.audio.clone())).collect();
-        let mut sim = Simulator::new(MeetingSpec { participants, duration: None, seed, impairments: i }).unwrap();
+        let mut sim = Simulator::new(MeetingSpec { participants, duration: None, seed, impairments: i, screenshare: None }).unwrap();
         let mut last_at = MediaTime::ZERO;
         let mut slots = 0u64;
         let mut ended = false;

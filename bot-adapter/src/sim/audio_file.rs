@@ -225,16 +225,8 @@ impl Edit {
 /// it, so an AAC track would start with the encoder's priming samples (1,024 for ffmpeg's AAC). `None` when the
 /// file is not an MP4, has no edit list, or it cannot be read (the audio is then used as decoded).
 fn mp4_audio_edit(path: &Path, rate: u32) -> Option<Edit> {
-    use std::io::{BufReader, Read};
-    let mut file = File::open(path).ok()?;
-    let mut head = [0u8; 8];
-    file.read_exact(&mut head).ok()?;
-    if &head[4..8] != b"ftyp" {
-        return None;
-    }
-    let size = file.metadata().ok()?.len();
-    let file = File::open(path).ok()?;
-    let mp4 = mp4::Mp4Reader::read_header(BufReader::new(file), size).ok()?;
+    // Not an MP4, or a box tree the mp4 crate refuses (or panics on, caught): use the audio as decoded.
+    let (mp4, _) = super::video_file::open_mp4(path).ok()?;
     let movie_scale = u64::from(mp4.timescale()).max(1);
     let track = mp4
         .tracks()

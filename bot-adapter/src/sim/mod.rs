@@ -62,6 +62,8 @@ mod report;
 mod sender;
 mod simulator;
 pub mod synthetic;
+pub mod video;
+pub mod video_file;
 
 use std::sync::Arc;
 
@@ -71,8 +73,10 @@ use crate::sdk;
 
 pub use audio_file::{load_audio_file, AudioFileError};
 pub use impairments::{BackJump, Impairments, ParseImpairmentsError};
-pub use report::{ParticipantReport, SimReport};
+pub use report::{ParticipantReport, SimReport, VideoReport};
 pub use simulator::Simulator;
+pub use video::{SimScreenShare, SimVideo, VideoAccessUnit, VideoTrack, MAX_MAIN_VIDEO};
+pub use video_file::{load_video_clip, ClipMedia, VideoFileError};
 
 /// One 20 ms frame / slot in 100 ns ticks.
 pub(crate) const FRAME_TICKS: i64 = 200_000;
@@ -91,7 +95,8 @@ pub enum SdkEvent {
     Roster(sdk::RosterChange),
     /// One 20 ms `AudioMediaBuffer` (unmixed mode: up to four `UnmixedAudioBuffer`s).
     Audio(sdk::AudioMediaBuffer),
-    /// One `VideoMediaBuffer`. Reserved: the simulator does not produce video yet.
+    /// One `VideoMediaBuffer`: a whole H.264 frame of a participant's camera (`Main(i)` socket) or of the
+    /// screen share (`ScreenShare` socket), raised when it arrives.
     Video(sdk::VideoMediaBuffer),
     /// The dominant speaker changed.
     DominantSpeaker(sdk::DominantSpeakerChanged),
@@ -124,6 +129,9 @@ pub struct SimParticipant {
     /// The participant's microphone signal: 16 kHz mono s16 (Teams `Pcm16K`). Runs of 320 zero samples are
     /// digital silence and are not sent.
     pub audio: Arc<[i16]>,
+    /// The participant's camera, if it is on: H.264 frames whose clip time 0 is captured at `join_at`, like
+    /// audio sample 0 (so a clip's audio and video stay in sync).
+    pub video: Option<SimVideo>,
     /// When the participant joins, from call start (reference clock).
     pub join_at: MediaTime,
     /// When the participant leaves; `None` = stays until the call ends.
@@ -143,6 +151,8 @@ pub struct MeetingSpec {
     pub seed: u64,
     /// What the network and platform do to the frames.
     pub impairments: Impairments,
+    /// A screen share by one of the participants, if any.
+    pub screenshare: Option<SimScreenShare>,
 }
 
 /// A meeting spec or input that cannot be simulated.
@@ -173,6 +183,15 @@ pub enum SimError {
         /// Why.
         #[source]
         source: AudioFileError,
+    },
+    /// An input video clip could not be loaded.
+    #[error("{path}: {source}", path = path.display())]
+    VideoFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: VideoFileError,
     },
 }
 

@@ -41,6 +41,8 @@ pub(crate) enum Fate {
 /// The network state of one sender.
 pub(crate) struct Path {
     rng: ChaCha8Rng,
+    /// The stream's frame interval: the unit of the reorder hold-back.
+    interval: i64,
     burst_rng: ChaCha8Rng,
     jitter_max: f64,
     jitter: f64,
@@ -53,10 +55,22 @@ pub(crate) struct Path {
 }
 
 impl Path {
-    /// A path for one sender, seeded from `seed` (already derived per participant).
+    /// A path for one sender's audio, seeded from `seed` (already derived per participant).
     pub(crate) fn new(imp: &Impairments, seed: u64) -> Self {
+        Self::with(imp, seed, Self::burst_seed(seed), FRAME_TICKS)
+    }
+
+    /// The burst-window seed of the audio path seeded with `seed`: a participant's video path shares it, so a
+    /// burst on the participant's uplink hits its audio and video at the same instants.
+    pub(crate) fn burst_seed(seed: u64) -> u64 {
+        super::mix(seed, 0xB0B5)
+    }
+
+    /// A path seeded from `seed` whose burst windows come from `burst_seed`, for a stream whose frames are
+    /// `interval` ticks apart (a reordered frame is held back 1–3 intervals plus half of one).
+    pub(crate) fn with(imp: &Impairments, seed: u64, burst_seed: u64, interval: i64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let burst_rng = ChaCha8Rng::seed_from_u64(super::mix(seed, 0xB0B5));
+        let burst_rng = ChaCha8Rng::seed_from_u64(burst_seed);
         let jitter_max = imp.jitter.ticks().max(0) as f64;
         // Start the jitter process anywhere in its range so senders do not share a phase.
         let jitter = if jitter_max > 0.0 {
@@ -66,6 +80,7 @@ impl Path {
         };
         let mut p = Path {
             rng,
+            interval: interval.max(1),
             burst_rng,
             jitter_max,
             jitter,
@@ -134,7 +149,11 @@ impl Path {
             .saturating_add(self.jitter.round() as i64);
         let reordered = u_reorder < self.reorder;
         if reordered {
-            arrival = arrival.saturating_add(hold_frames * FRAME_TICKS + FRAME_TICKS / 2);
+            arrival = arrival.saturating_add(
+                hold_frames
+                    .saturating_mul(self.interval)
+                    .saturating_add(self.interval / 2),
+            );
         }
         let dup_arrival = (u_dup < self.dup).then(|| arrival.saturating_add(dup_gap));
         Fate::Delivered {

@@ -87,6 +87,7 @@ pub fn participants(n: usize, duration: MediaTime, seed: u64) -> Vec<SimParticip
                 display_name,
                 msi,
                 audio: Arc::from(audio),
+                video: None,
                 join_at: MediaTime::ZERO,
                 leave_at: None,
                 is_guest,
