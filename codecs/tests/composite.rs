@@ -560,3 +560,103 @@ fn no_allocation_per_frame_after_warm_up() {
     // The stage did move during the run (so stage switches were covered).
     assert_ne!(c.stage_participant(), Some(0));
 }
+
+#[test]
+fn frame_times_are_exact() {
+    let c = compositor(Layout::Grid);
+    assert_eq!(c.frame_time(0), MediaTime::ZERO);
+    assert_eq!(c.frame_time(1).ticks(), 666_666);
+    assert_eq!(c.frame_time(15), MediaTime::from_secs(1));
+    assert_eq!(
+        c.frame_time(15 * 3600 * 25),
+        MediaTime::from_secs(3600 * 25)
+    );
+    assert!(Compositor::new(CompositorConfig {
+        width: 1281,
+        ..CompositorConfig::default()
+    })
+    .is_err());
+    assert!(Compositor::new(CompositorConfig {
+        height: 70,
+        ..CompositorConfig::default()
+    })
+    .is_err());
+    assert!(Compositor::new(CompositorConfig {
+        frame_rate: 0,
+        ..CompositorConfig::default()
+    })
+    .is_err());
+}
+
+/// Random operations (a small LCG, reproducible) with odd, tiny and huge-ratio pictures, in every layout and
+/// at the smallest frame size: nothing panics, every tile stays inside the frame, tiles never overlap.
+#[test]
+fn random_operation_sequences_never_panic() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut frame = I420Picture::new(2, 2).unwrap();
+    for (w, h) in [(128u32, 72u32), (1280, 720), (480, 640)] {
+        for layout in [
+            Layout::Grid,
+            Layout::ActiveSpeaker,
+            Layout::ScreenShareFilmstrip,
+        ] {
+            let mut c = Compositor::new(CompositorConfig {
+                width: w,
+                height: h,
+                layout,
+                ..CompositorConfig::default()
+            })
+            .unwrap();
+            let mut at = 0i64;
+            for _ in 0..300 {
+                at += next(400) as i64;
+                let n = c.participant_count();
+                match next(6) {
+                    0 => {
+                        let count = next(MAX_PARTICIPANTS as u64 + 1) as usize;
+                        let roster: Vec<TileSource> = (0..count)
+                            .map(|i| TileSource::new(format!("P{}", (i as u64 + next(3)) % 12)))
+                            .collect();
+                        c.set_participants(&roster).unwrap();
+                    }
+                    1 if n > 0 => {
+                        let (pw, ph) = (1 + next(700) as u32, 1 + next(500) as u32);
+                        c.update_picture(next(n as u64) as usize, &flat(pw, ph, colour(1)))
+                            .unwrap();
+                    }
+                    2 => {
+                        let pic = flat(1 + next(2000) as u32, 1 + next(1200) as u32, colour(2));
+                        c.update_screenshare(if next(3) == 0 { None } else { Some(&pic) })
+                            .unwrap();
+                    }
+                    3 => {
+                        let who = (n > 0 && next(4) != 0).then(|| next(n as u64) as usize);
+                        c.set_dominant(who, MediaTime::from_millis(at)).unwrap();
+                    }
+                    4 if n > 0 => c.clear_picture(next(n as u64) as usize).unwrap(),
+                    _ => c.render(MediaTime::from_millis(at), &mut frame).unwrap(),
+                }
+                let mut rects: Vec<Rect> = (0..c.participant_count())
+                    .filter_map(|i| c.tile_of(i))
+                    .collect();
+                rects.extend(c.screenshare_tile());
+                for (i, r) in rects.iter().enumerate() {
+                    assert!(
+                        r.x + r.width <= w && r.y + r.height <= h,
+                        "{w}x{h} {layout:?}: {r:?}"
+                    );
+                    assert!(
+                        rects[i + 1..].iter().all(|o| !r.overlaps(o)),
+                        "{w}x{h} {layout:?}"
+                    );
+                }
+            }
+        }
+    }
+}
