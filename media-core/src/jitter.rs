@@ -108,7 +108,7 @@ impl<T> JitterBuffer<T> {
 
     fn was_released(&self, key: i64) -> bool {
         match self.last_released {
-            Some(last) if key <= last && last - key < HISTORY as i64 => {
+            Some(last) if key <= last && last.saturating_sub(key) < HISTORY as i64 => {
                 let (w, m) = Self::bit(key);
                 self.released[w] & m != 0
             }
@@ -144,7 +144,7 @@ impl<T> JitterBuffer<T> {
                 self.stats.late += 1;
                 return Insert::Late;
             }
-            if key - last > self.max_ahead {
+            if key.saturating_sub(last) > self.max_ahead {
                 self.stats.too_far_ahead += 1;
                 return Insert::TooFarAhead;
             }
@@ -177,7 +177,9 @@ impl<T> JitterBuffer<T> {
     /// before `now`. Call until it returns `None`.
     pub fn pop_ready(&mut self, now: MediaTime) -> Option<(i64, T)> {
         let head = self.slots.front()?;
-        let contiguous = self.last_released.is_none_or(|l| head.key == l + 1);
+        let contiguous = self
+            .last_released
+            .is_none_or(|l| l.checked_add(1) == Some(head.key));
         // The very first frame waits for its deadline too, so that earlier keys delayed in the network can
         // still take their place.
         let first = self.last_released.is_none();
@@ -297,6 +299,22 @@ mod tests {
         assert_eq!(jb.pop_forced(), Some((5, 5)));
         assert_eq!(jb.insert(7, ms(0), 7), Insert::Accepted);
         assert_eq!(jb.stats().forced, 1);
+    }
+
+    /// Found by `fuzz/` target `jitter`: keys far apart (any i64 through the public API) overflowed
+    /// `key - last` (a panic with overflow checks; with wrapping, a key far ahead was accepted).
+    #[test]
+    fn extreme_keys_do_not_overflow() {
+        let mut jb = JitterBuffer::new(4, 100);
+        assert_eq!(jb.insert(i64::MIN + 1, ms(0), 0), Insert::Accepted);
+        assert_eq!(jb.pop_ready(ms(0)), Some((i64::MIN + 1, 0)));
+        assert_eq!(jb.insert(i64::MAX, ms(0), 1), Insert::TooFarAhead);
+        assert_eq!(jb.insert(i64::MIN, ms(0), 2), Insert::Late);
+        let mut jb = JitterBuffer::new(4, 100);
+        assert_eq!(jb.insert(i64::MAX, ms(0), 0), Insert::Accepted);
+        assert_eq!(jb.pop_ready(ms(0)), Some((i64::MAX, 0)));
+        assert_eq!(jb.insert(i64::MIN, ms(0), 1), Insert::Late);
+        assert_eq!(jb.insert(i64::MAX, ms(0), 2), Insert::Duplicate);
     }
 
     proptest! {
