@@ -202,6 +202,27 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
             })
         });
 
+        if label == "720p" {
+            // ActiveSpeaker: a 720p picture into the 1024x576 stage (bilinear, 1.25x).
+            let mut comp = Compositor::new(CompositorConfig {
+                layout: Layout::ActiveSpeaker,
+                ..CompositorConfig::default()
+            })
+            .unwrap();
+            let names: Vec<TileSource> = (0..PARTICIPANTS)
+                .map(|i| TileSource::new(format!("Participant {i} Example")))
+                .collect();
+            comp.set_participants(&names).unwrap();
+            let mut n = 0usize;
+            g.bench_function("stage_update_720p", |b| {
+                b.iter(|| {
+                    n += 1;
+                    comp.update_picture(0, black_box(&pictures[n % STREAM_FRAMES]))
+                        .unwrap()
+                })
+            });
+        }
+
         // Per output frame with 15 fps sources: 10 decodes + 10 tile updates + render + encode.
         let mut decoders: Vec<H264Decoder> = (0..PARTICIPANTS)
             .map(|_| H264Decoder::new().unwrap())
@@ -298,6 +319,7 @@ fn summary(clock: &str) {
         "tile_update_360p",
         "decode_720p",
         "tile_update_720p",
+        "stage_update_720p",
         "render_grid10_720p",
         "encode_composite_720p",
         "frame_grid10_180p_sources",
