@@ -797,7 +797,12 @@ fn unreadable_clips_are_typed_errors_not_panics() {
         state
     };
     let (mut ok, mut errors) = (0, 0);
-    for _ in 0..150 {
+    // SIMVIDEO_FUZZ_N=3000 for a longer run.
+    let n: usize = std::env::var("SIMVIDEO_FUZZ_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    for _ in 0..n {
         let mut b = bytes.clone();
         for _ in 0..1 + next() % 4 {
             let at = moov + (next() as usize) % (b.len() - moov);

@@ -48,11 +48,25 @@
 //! s16le, `OriginalSenderTimestamp`), listed in `ActiveSpeakers` in that order; the other senders' frames for
 //! that slot are dropped (`suppressed_top4`). Duplicates are handled like any frame.
 //!
+//! **Video** ([`SimVideo`] per participant, one [`SimScreenShare`] per meeting). Clip time `t_k` of frame `k`
+//! is captured at `start + t_k / (1 + drift)` (`start` = `join_at`, or the share's `start_at`; same drift as
+//! the participant's audio) and the buffer's `timestamp` is `V0 + t_k` exactly: the capture time on the sender's
+//! own video clock, whose seeded epoch `V0` is unrelated to R0 and to the audio epoch. Every frame captured while
+//! the sender is present is sent (no DTX, no top-four rule) over the stream's own seeded path with the same
+//! impairments as audio (the reorder hold-back counts in the stream's frame intervals; burst windows are the
+//! participant's audio ones: one uplink) and is raised as one `VideoMediaBuffer` (`Main(i)` socket for the
+//! `i`-th participant with video, `ScreenShare` for the share) at its arrival instant `at` — not on the 20 ms
+//! grid. A lost frame is simply not delivered; the next key frame comes when the clip has one. At equal `at`:
+//! roster, then video, then the audio buffer. The roster lists the camera as `StreamKind::Video` and, from
+//! `start_at` (a second `Joined` for the sharer when that is after its join), the share as
+//! `StreamKind::ScreenShare`.
+//!
 //! **Dominant speaker.** The sender with the most delivered energy over the last second (50 slots) becomes
 //! dominant once it has led for 300 ms; `Msi::NONE` when nobody was heard for a second.
 //!
-//! **Ground truth.** Per participant: `sent = lost_network + suppressed_top4 + (delivered − duplicated)
-//! + pending_at_end` (see [`ParticipantReport`]).
+//! **Ground truth.** Per participant (see [`ParticipantReport`]):
+//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end`; per video stream (see
+//! [`VideoReport`]): `sent = lost_network + (delivered − duplicated) + pending_at_end`.
 
 pub mod audio_file;
 mod dominant;

@@ -5,8 +5,8 @@
 //! captures frame `k` when its own clock reaches the frame's clip time `t_k`, i.e. at
 //! `start + t_k / (1 + drift)` on the reference clock (`start` = the participant's `join_at`, or the screen
 //! share's `start_at`), and stamps it `V0 + t_k` on its video clock (`V0` = the stream's own seeded epoch;
-//! same drift as the participant's audio clock). Each frame then crosses a seeded [`Path`] like the audio does
-//! and is raised as one `VideoMediaBuffer` at its arrival instant (no 20 ms grid, no top-four rule).
+//! same drift as the participant's audio clock). Each frame then crosses a seeded network path like the audio
+//! does and is raised as one `VideoMediaBuffer` at its arrival instant (no 20 ms grid, no top-four rule).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -58,6 +58,53 @@ pub struct VideoTrack {
 }
 
 /// A participant's camera video.
+///
+/// # Examples
+/// Two hand-made frames (an IDR with its parameter sets, then a P frame) delivered 20 ms after capture:
+/// ```
+/// use std::sync::Arc;
+/// use bot_adapter::sim::{Impairments, MeetingSpec, SdkEvent, SimParticipant, SimVideo, Simulator};
+/// use bot_adapter::sim::{VideoAccessUnit, VideoTrack};
+/// use media_core::{MediaTime, Msi};
+///
+/// let idr = [0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88];
+/// let track = VideoTrack {
+///     width: 640,
+///     height: 360,
+///     frame_rate_millihz: 15_000,
+///     frames: Arc::from(vec![
+///         VideoAccessUnit { time: MediaTime::ZERO, data: idr[..].to_vec().into() },
+///         VideoAccessUnit { time: MediaTime::from_micros(66_667), data: vec![0, 0, 0, 1, 0x41, 0x9a].into() },
+///     ]),
+///     duration: MediaTime::from_millis(133),
+/// };
+/// let spec = MeetingSpec {
+///     participants: vec![SimParticipant {
+///         name: "alice".into(),
+///         id: "alice-id".into(),
+///         display_name: "Alice".into(),
+///         msi: Msi(10),
+///         audio: Arc::from(vec![0i16; 3_200]),
+///         video: Some(SimVideo { msi: Msi(11), track }),
+///         join_at: MediaTime::ZERO,
+///         leave_at: None,
+///         is_guest: false,
+///     }],
+///     duration: None,
+///     seed: 1,
+///     impairments: Impairments::NONE,
+///     screenshare: None,
+/// };
+/// let mut sim = Simulator::new(spec).unwrap();
+/// let at: Vec<MediaTime> = sim
+///     .by_ref()
+///     .filter(|e| matches!(e.event, SdkEvent::Video(_)))
+///     .map(|e| e.at)
+///     .collect();
+/// assert_eq!(at, [MediaTime::from_millis(20), MediaTime::from_micros(86_667)]);
+/// let v = sim.report().participants[0].video.as_ref().unwrap();
+/// assert_eq!((v.sent, v.delivered), (2, 2));
+/// ```
 #[derive(Clone, Debug)]
 pub struct SimVideo {
     /// The video stream's media source id: distinct from every audio, video and screen-share MSI of the
