@@ -92,7 +92,11 @@ pub struct CallCounters {
     pub keyframe_requests: u64,
     /// Participants beyond what the composite layout shows.
     pub not_in_composite: u64,
-    /// Reference timestamps that went backwards (kept: time never moves back).
+    /// Raw NV12 video frames encoded to H.264.
+    pub nv12_frames_encoded: u64,
+    /// Raw NV12 video frames that could not be converted or encoded (dropped).
+    pub nv12_encode_errors: u64,
+    /// Audio buffer timestamps (platform clock) that went backwards (time never moves back).
     pub reference_backwards: u64,
 }
 
@@ -151,6 +155,8 @@ pub struct CallSummary {
     pub mix_clipped: u64,
     /// The composite video's counters, when it is recorded.
     pub composite: Option<CompositeStats>,
+    /// Where each participant (by index) is drawn in the composite at the end of the call.
+    pub composite_tiles: Vec<Option<codecs::composite::Rect>>,
     /// Dominant-speaker changes (recording time, participant index or `None`).
     pub dominant_speakers: Vec<(MediaTime, Option<usize>)>,
 }
@@ -193,7 +199,14 @@ impl Default for RecorderConfig {
     }
 }
 
+/// Encodes a raw NV12 stream once, for its participant file.
+struct Nv12Encoder {
+    picture: codecs::picture::I420Picture,
+    encoder: codecs::h264::H264Encoder,
+}
+
 struct VideoSlot {
+    nv12: Option<Nv12Encoder>,
     path: String,
     msi: Msi,
     kind: StreamKind,
@@ -223,6 +236,7 @@ pub struct CallRecorder {
     video_by_msi: HashMap<Msi, usize>,
     video_out: VideoOutput,
     composite: Option<CompositeVideo>,
+    last_tick: Option<MediaTime>,
     ended: Option<MediaTime>,
     counters: CallCounters,
     dominant: Vec<(MediaTime, Option<usize>)>,
@@ -247,6 +261,7 @@ impl CallRecorder {
             video_by_msi: HashMap::new(),
             video_out: VideoOutput::default(),
             composite: None,
+            last_tick: None,
             ended: None,
             counters: CallCounters::default(),
             dominant: Vec::new(),
@@ -293,11 +308,7 @@ impl CallRecorder {
             .timeline
             .get_or_insert_with(|| Timeline::new(reference));
         let t = tl.to_recording(reference);
-        if t < self.now {
-            self.counters.reference_backwards += 1;
-        } else {
-            self.now = t;
-        }
+        self.now = self.now.max(t);
         t
     }
 
@@ -317,7 +328,11 @@ impl CallRecorder {
         }
         match event {
             IngestEvent::Tick { reference, .. } => {
-                self.delivered(reference);
+                let t = self.delivered(reference);
+                if self.last_tick.is_some_and(|l| t < l) {
+                    self.counters.reference_backwards += 1;
+                }
+                self.last_tick = Some(t);
             }
             IngestEvent::Audio(frame) => {
                 let at = self.delivered(frame.timing.reference);
@@ -398,7 +413,25 @@ impl CallRecorder {
                 sink.keyframe_request(v.msi);
             }
         }
-        for sample in out.samples.drain(..) {
+        for mut sample in out.samples.drain(..) {
+            if let Some((w, h, stride)) = sample.nv12 {
+                match self
+                    .videos
+                    .get_mut(idx)
+                    .map(|v| encode_nv12(&mut v.nv12, &sample, w, h, stride))
+                {
+                    Some(Ok((data, keyframe))) => {
+                        sample.data = data;
+                        sample.keyframe = keyframe;
+                        sample.nv12 = None;
+                        self.counters.nv12_frames_encoded += 1;
+                    }
+                    _ => {
+                        self.counters.nv12_encode_errors += 1;
+                        continue;
+                    }
+                }
+            }
             if let (Some(c), Some(v)) = (self.composite.as_mut(), self.videos.get(idx)) {
                 let source = match (v.kind, v.participant) {
                     (StreamKind::ScreenShare, _) => Some(CompositeSource::ScreenShare),
@@ -463,6 +496,7 @@ impl CallRecorder {
         sink.video_stream_added(idx, &path)
             .map_err(EngineError::Sink)?;
         self.videos.push(VideoSlot {
+            nv12: None,
             path,
             msi: source.msi,
             kind: source.kind,
@@ -750,7 +784,33 @@ impl CallRecorder {
             counters: self.counters,
             mix_clipped: self.mixer.clipped(),
             composite: self.composite.as_ref().map(|c| c.stats()),
+            composite_tiles: (0..self.slots.len())
+                .map(|i| self.composite_tile(i))
+                .collect(),
             dominant_speakers: self.dominant.clone(),
         }
     }
+}
+
+/// Converts one NV12 picture to I420 and encodes it (encoder created on the first frame, resized pictures
+/// reuse it).
+fn encode_nv12(
+    slot: &mut Option<Nv12Encoder>,
+    sample: &VideoSample,
+    w: u32,
+    h: u32,
+    stride: u32,
+) -> Result<(bytes::Bytes, bool), codecs::CodecError> {
+    if slot.is_none() {
+        *slot = Some(Nv12Encoder {
+            picture: codecs::picture::I420Picture::new(w, h)?,
+            encoder: codecs::h264::H264Encoder::new(codecs::h264::H264EncoderConfig::default())?,
+        });
+    }
+    let Some(e) = slot.as_mut() else {
+        return Err(codecs::CodecError::InvalidConfig("no encoder".into()));
+    };
+    codecs::picture::nv12_to_i420(&sample.data, w, h, stride, &mut e.picture)?;
+    let f = e.encoder.encode(&e.picture, sample.pts)?;
+    Ok((bytes::Bytes::copy_from_slice(f.data), f.keyframe))
 }

@@ -13,6 +13,7 @@
 //! * [`sink`]: the signed recording folder writer (stems, mix as WAV and as Opus in fragmented MP4).
 //! * [`keys`]: the installation's signing key.
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
+//! * [`sources`]: participant files (audio, Opus, MP4 clips with video, screen share) for `record`/`send`.
 //! * [`metadata`]: the `metadata.json` file.
 //! * [`listen`]: the gRPC ingest server (`verbatim listen`): one recording per call a bot streams in.
 //!
@@ -27,6 +28,7 @@
 //!     duration: Some(MediaTime::from_secs(10)),
 //!     seed: 7,
 //!     impairments: Impairments::default(),
+//!     screenshare: None,
 //! };
 //! let outcome = record_simulation(spec, &RecordOptions::new("/tmp/meeting")).unwrap();
 //! assert_eq!(outcome.summary.participants.len(), 2);
@@ -41,6 +43,7 @@ pub mod listen;
 pub mod metadata;
 pub mod record;
 pub mod sink;
+pub mod sources;
 pub mod video;
 
 pub use bot_adapter;

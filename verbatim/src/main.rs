@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use bot_adapter::sim::{self, Impairments, MeetingSpec, SimParticipant};
+use bot_adapter::sim::{self, Impairments, MeetingSpec};
 use clap::{Parser, Subcommand};
-use media_core::{MediaTime, Msi};
+use media_core::MediaTime;
 use verbatim::metadata::CallInfo;
 use verbatim::record::{record_simulation, RecordOptions};
 
@@ -75,9 +74,22 @@ struct RecordArgs {
     /// Length of the simulated call (e.g. 30s, 2m); with --source, defaults to the longest input.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<MediaTime>,
-    /// A participant from a file: NAME=PATH (WAV, FLAC, MP3, AAC/MP4, Ogg Vorbis). Repeat for each.
+    /// A participant from a file: NAME=PATH (WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus; an MP4 clip gives the
+    /// participant's camera video and audio). Repeat for each.
     #[arg(long, value_name = "NAME=PATH")]
     source: Vec<String>,
+    /// A screen share (an H.264 MP4 clip), shared by the first participant from call start.
+    #[arg(long, value_name = "PATH")]
+    screenshare: Option<PathBuf>,
+    /// Record the composite meeting video in recording.mp4 (default: when any video or screen share is present).
+    #[arg(long, overrides_with = "no_composite")]
+    composite: bool,
+    /// Do not record the composite meeting video.
+    #[arg(long)]
+    no_composite: bool,
+    /// Composite layout: grid, speaker (active speaker with filmstrip), screenshare (screen share with filmstrip).
+    #[arg(long, default_value = "grid", value_parser = parse_layout)]
+    layout: codecs::composite::Layout,
     /// Network/platform impairments, e.g. `teams-x3` or `jitter=90ms,loss=3%,dup=1%,drift=200ppm`.
     #[arg(long, default_value = "none")]
     impair: String,
@@ -101,36 +113,21 @@ struct RecordArgs {
     quiet: bool,
 }
 
+fn parse_layout(s: &str) -> Result<codecs::composite::Layout, String> {
+    use codecs::composite::Layout;
+    match s {
+        "grid" => Ok(Layout::Grid),
+        "speaker" | "active-speaker" => Ok(Layout::ActiveSpeaker),
+        "screenshare" | "screen-share" => Ok(Layout::ScreenShareFilmstrip),
+        _ => Err(format!("{s:?}: expected grid, speaker or screenshare")),
+    }
+}
+
 fn parse_duration(s: &str) -> Result<MediaTime, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
     Ok(MediaTime::from_ticks(
         (d.as_nanos() / 100).min(i64::MAX as u128) as i64,
     ))
-}
-
-fn file_participants(sources: &[String]) -> Result<Vec<SimParticipant>> {
-    let mut out = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        let Some((name, path)) = s.split_once('=') else {
-            bail!("--source {s:?}: expected NAME=PATH");
-        };
-        if name.is_empty() || path.is_empty() {
-            bail!("--source {s:?}: expected NAME=PATH");
-        }
-        let audio = sim::load_audio_file(std::path::Path::new(path))
-            .with_context(|| format!("--source {name}"))?;
-        out.push(SimParticipant {
-            name: name.to_string(),
-            id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            display_name: name.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(audio),
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
-        });
-    }
-    Ok(out)
 }
 
 fn record(a: RecordArgs) -> Result<()> {
@@ -145,7 +142,7 @@ fn record(a: RecordArgs) -> Result<()> {
             "simulation",
         )
     } else if !a.source.is_empty() {
-        (file_participants(&a.source)?, "files")
+        (verbatim::sources::participants(&a.source)?, "files")
     } else {
         bail!("say what to record: --simulate, or --source NAME=PATH (repeatable)");
     };
@@ -154,17 +151,37 @@ fn record(a: RecordArgs) -> Result<()> {
     } else {
         a.duration
     };
+    let screenshare = match &a.screenshare {
+        Some(p) => {
+            let sharer = participants
+                .first()
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            Some(verbatim::sources::screenshare(p, &sharer)?)
+        }
+        None => None,
+    };
+    let has_video = screenshare.is_some() || participants.iter().any(|p| p.video.is_some());
+    let composite = (a.composite || has_video) && !a.no_composite;
     let spec = MeetingSpec {
         participants,
         duration,
         seed: a.seed,
         impairments,
+        screenshare,
     };
     let mut opts = RecordOptions::new(&a.out);
     opts.realtime = a.realtime;
     opts.progress = !a.quiet;
     opts.recorder.track.late_window = a.late_window;
     opts.signing_key = a.signing_key.clone();
+    if composite {
+        let cfg = codecs::composite::CompositorConfig {
+            layout: a.layout,
+            ..Default::default()
+        };
+        opts.composite = Some((cfg, 1_500_000));
+    }
     opts.call = CallInfo {
         id: format!("sim-{:016x}", a.seed),
         source: source.into(),

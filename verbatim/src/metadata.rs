@@ -265,7 +265,7 @@ pub struct VideoMeta {
     pub late_dropped: u64,
     /// Implausible timestamps dropped.
     pub outliers_dropped: u64,
-    /// Frames of an unsupported coding (NV12 is not recorded yet).
+    /// Frames without a slice or malformed.
     pub unsupported_dropped: u64,
     /// Key frames requested.
     pub keyframe_requests: u64,
@@ -317,6 +317,10 @@ pub struct CountersMeta {
     pub keyframe_requests: u64,
     /// Participants beyond what the composite layout shows.
     pub not_in_composite: u64,
+    /// Raw NV12 video frames encoded to H.264 for participant files.
+    pub nv12_frames_encoded: u64,
+    /// Raw NV12 video frames that could not be encoded (dropped).
+    pub nv12_encode_errors: u64,
     /// Composite video frames rendered (0 when no composite is recorded).
     pub composite_frames: u64,
     /// Source frames that failed to decode for the composite.
@@ -483,6 +487,8 @@ pub fn from_summary(
             unknown_video_msi_frames: summary.counters.unknown_video_msi_frames,
             keyframe_requests: summary.counters.keyframe_requests,
             not_in_composite: summary.counters.not_in_composite,
+            nv12_frames_encoded: summary.counters.nv12_frames_encoded,
+            nv12_encode_errors: summary.counters.nv12_encode_errors,
             composite_frames: summary.composite.map_or(0, |c| c.frames),
             composite_decode_errors: summary.composite.map_or(0, |c| c.decode_errors),
             reference_backwards: summary.counters.reference_backwards,

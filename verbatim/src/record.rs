@@ -327,7 +327,6 @@ fn media_worker(
 fn run_source(mut sim: Simulator, ingest: &mut Ingest, realtime: bool, show: bool) -> SimReport {
     let start = Instant::now();
     let mut last_shown = Instant::now();
-    let mut last_ref = None;
     for ev in sim.by_ref() {
         if realtime {
             let due = start + Duration::from_nanos(ev.at.ticks().max(0) as u64 * 100);
@@ -345,12 +344,10 @@ fn run_source(mut sim: Simulator, ingest: &mut Ingest, realtime: bool, show: boo
             MediaTime::from_ticks((start.elapsed().as_nanos() / 100).min(i64::MAX as u128) as i64);
         match ev.event {
             SdkEvent::Audio(buf) => {
-                last_ref = Some(buf.timestamp);
                 ingest.push_audio(now, buf);
             }
             SdkEvent::Video(buf) => {
-                let r = last_ref.unwrap_or(ev.reference);
-                ingest.push_video(now, r, buf);
+                ingest.push_video(now, ev.reference, buf);
             }
             SdkEvent::Roster(change) => {
                 ingest.push_roster(ev.reference, change);

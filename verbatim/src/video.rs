@@ -4,6 +4,9 @@
 //! their place on the recording timeline (a [`SourceClock`] maps the sender's video timestamps exactly as for
 //! audio, so variable frame rates are kept), ready to be written unchanged into an MP4 track.
 //!
+//! Raw NV12 frames (a bot that receives `VideoColorFormat.NV12`) are released the same way and marked; the
+//! engine encodes them once with OpenH264 for the participant's file.
+//!
 //! ## Decodability
 //! A passthrough file must decode. The track therefore
 //! * starts at the first IDR frame (frames before it are dropped and counted);
@@ -33,8 +36,10 @@ pub struct VideoStats {
     pub late: u64,
     /// Frames with implausible timestamps or too far ahead.
     pub outliers: u64,
-    /// Frames that are not H.264 (NV12 is not recorded yet) or hold no slice.
+    /// Frames that hold no slice (H.264) or are malformed.
     pub unsupported: u64,
+    /// Raw NV12 frames encoded to H.264 for the participant's file.
+    pub encoded: u64,
     /// Key frames requested.
     pub keyframe_requests: u64,
 }
@@ -48,6 +53,8 @@ pub struct VideoSample {
     pub data: Bytes,
     /// An IDR frame.
     pub keyframe: bool,
+    /// Set when `data` is a raw NV12 picture (width, height, stride) that must be encoded before writing.
+    pub nv12: Option<(u32, u32, u32)>,
 }
 
 /// What [`VideoTrack::push`] / [`VideoTrack::release`] produced.
@@ -106,10 +113,6 @@ impl VideoTrack {
         out: &mut VideoOutput,
     ) {
         self.stats.delivered += 1;
-        if frame.format.codec != VideoCodec::H264 {
-            self.stats.unsupported += 1;
-            return;
-        }
         let m = match self.clock.map(frame.timing.timestamp, delivered) {
             MapOutcome::Mapped(m) => m,
             MapOutcome::Outlier => {
@@ -176,6 +179,22 @@ impl VideoTrack {
     }
 
     fn emit(&mut self, pts: MediaTime, frame: VideoFrame, out: &mut VideoOutput) {
+        if frame.format.codec == VideoCodec::Nv12 {
+            if self.last_pts.is_some_and(|l| pts <= l) {
+                self.stats.late += 1;
+                return;
+            }
+            let f = frame.format;
+            self.last_pts = Some(pts);
+            self.stats.written += 1;
+            out.samples.push(VideoSample {
+                pts,
+                data: frame.payload,
+                keyframe: false,
+                nv12: Some((f.width, f.height, f.stride.max(f.width))),
+            });
+            return;
+        }
         let info = self.h264.inspect(&frame.payload);
         let Some(info) = info else {
             self.stats.unsupported += 1;
@@ -211,6 +230,7 @@ impl VideoTrack {
             pts,
             data: frame.payload,
             keyframe: info.idr,
+            nv12: None,
         });
     }
 

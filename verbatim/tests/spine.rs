@@ -21,6 +21,7 @@ fn four_wav_participants_are_recorded_sample_exact_and_the_mix_is_their_saturati
         duration: None,
         seed: 1,
         impairments: Default::default(),
+        screenshare: None,
     };
     let o = record_simulation(spec, &options(&out)).unwrap();
     assert_eq!(o.summary.duration, MediaTime::from_secs(24));
@@ -72,6 +73,7 @@ fn teams_x3_impairments_lose_nothing_silently() {
             duration: None,
             seed,
             impairments: "teams-x3".parse().unwrap(),
+            screenshare: None,
         };
         let o = record_simulation(spec, &options(&out)).unwrap();
         let md = metadata(&out);
@@ -185,6 +187,7 @@ fn clock_drift_of_200_ppm_over_ten_minutes_stays_within_20_ms() {
         duration: Some(d),
         seed: 5,
         impairments: "drift=200ppm".parse().unwrap(),
+        screenshare: None,
     };
     let out = temp_dir("drift");
     let o = record_simulation(spec, &options(&out)).unwrap();

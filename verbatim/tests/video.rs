@@ -187,3 +187,106 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
     }
     verify(&out);
 }
+
+#[test]
+fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
+    let out = temp_dir("video-nv12");
+    let key = muxer::integrity::load_signing_key(&test_key()).unwrap();
+    let mut sink = FolderSink::create(
+        &out,
+        key,
+        &SinkOptions {
+            recording_id: "nv12-test".into(),
+            start_utc_ms: 0,
+            format: media_core::AudioFormat::PCM16K,
+            opus_bitrate_bps: 32_000,
+            mixed_wav: false,
+            composite: false,
+        },
+    )
+    .unwrap();
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let (mut ingest, mut rx) = ingest::channel(4096);
+    ingest.push_roster(
+        SourceTimestamp::new(R0),
+        RosterChange::Joined(Participant {
+            id: "nina".into(),
+            display_name: "nina".into(),
+            is_guest: false,
+            media_streams: vec![(Msi(8), StreamKind::Audio), (Msi(9), StreamKind::Video)],
+        }),
+    );
+    // 40 NV12 pictures of 320x240 (stride 336) at 10 fps, luma 180.
+    let (w, h, stride) = (320usize, 240usize, 336usize);
+    let mut nv12 = vec![128u8; stride * h * 3 / 2];
+    nv12[..stride * h].fill(180);
+    let nv12 = Bytes::from(nv12);
+    for i in 0..40u64 {
+        let t = i * 1_000_000;
+        ingest.push_audio(
+            MediaTime::ZERO,
+            bot_adapter::sdk::AudioMediaBuffer {
+                timestamp: SourceTimestamp::new(R0 + t + 200_000),
+                format: media_core::AudioFormat::PCM16K,
+                is_silence: true,
+                active_speakers: Default::default(),
+                unmixed: Default::default(),
+            },
+        );
+        ingest.push_video(
+            MediaTime::ZERO,
+            SourceTimestamp::new(R0 + t + 200_000),
+            VideoMediaBuffer {
+                socket: VideoSocket::Main(1),
+                media_source_id: Msi(9),
+                timestamp: SourceTimestamp::new(S0 + t),
+                format: VideoFormat {
+                    codec: VideoCodec::Nv12,
+                    width: w as u32,
+                    height: h as u32,
+                    stride: stride as u32,
+                    frame_rate_millihz: 10_000,
+                },
+                original_size: None,
+                data: nv12.clone(),
+            },
+        );
+        while let Some(ev) = rx.pop() {
+            rec.handle(ev, &mut sink).unwrap();
+        }
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 42_000_000));
+    while let Some(ev) = rx.pop() {
+        rec.handle(ev, &mut sink).unwrap();
+    }
+    let s = rec.summary();
+    assert_eq!(s.counters.nv12_frames_encoded, 40);
+    assert_eq!(s.videos[0].stats.written, 40);
+    sink.close(b"{}", muxer::Status::Completed, "done").unwrap();
+    let file = out.join("participants/nina.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let frames: Vec<&[u8]> = o.stdout.chunks_exact(w * h).collect();
+    assert_eq!(frames.len(), 40);
+    let want = (180 - 16) * 255 / 219;
+    let centre = frames[39][h / 2 * w + w / 2] as i32;
+    assert!((centre - want).abs() <= 4, "luma {centre}, want {want}");
+    verify(&out);
+}

@@ -36,6 +36,7 @@ pub fn four_speakers(media: &Path) -> Vec<SimParticipant> {
             display_name: n.to_string(),
             msi: Msi(1000 + i as u32),
             audio: Arc::from(sim::load_audio_file(media.join(format!("{n}.wav"))).unwrap()),
+            video: None,
             join_at: MediaTime::ZERO,
             leave_at: None,
             is_guest: false,
