@@ -16,6 +16,7 @@
 //! * [`sources`]: participant files (audio, Opus, MP4 clips with video, screen share) for `record`/`send`.
 //! * [`metadata`]: the `metadata.json` file.
 //! * [`listen`]: the gRPC ingest server (`verbatim listen`): one recording per call a bot streams in.
+//! * [`send`]: the reference bot (`verbatim send`): simulated calls streamed to a server.
 //!
 //! ## Example: record a simulated two-person meeting
 //! ```no_run
@@ -42,6 +43,7 @@ pub mod keys;
 pub mod listen;
 pub mod metadata;
 pub mod record;
+pub mod send;
 pub mod sink;
 pub mod sources;
 pub mod video;

@@ -220,11 +220,8 @@ impl CallIngest for IngestService {
             sh.stats.calls_refused_start.fetch_add(1, Ordering::Relaxed);
             s
         };
-        let first = tokio::time::timeout(
-            call::duration(limits.start_timeout),
-            inbound.message(),
-        )
-        .await;
+        let first =
+            tokio::time::timeout(call::duration(limits.start_timeout), inbound.message()).await;
         let start = match first {
             Err(_) => {
                 return Err(refuse(Status::deadline_exceeded(format!(
@@ -390,8 +387,9 @@ impl Listener {
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
             .max_concurrent_streams(u32::try_from(limits.max_calls.saturating_add(16)).ok());
         if let Some(tls) = &opts.tls {
-            builder = builder
-                .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key)))?;
+            builder = builder.tls_config(
+                ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key)),
+            )?;
         }
         builder
             .add_service(svc)

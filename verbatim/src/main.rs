@@ -33,6 +33,8 @@ enum Command {
     Recover(RecoverArgs),
     /// Serve the gRPC ingest service: every call a Teams bot streams in becomes a recording folder.
     Listen(verbatim::listen::ListenArgs),
+    /// Stream simulated calls to a `listen` server, as a Teams bot would (the reference bot).
+    Send(verbatim::send::SendArgs),
 }
 
 #[derive(clap::Args)]
@@ -273,6 +275,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(a),
         Command::Recover(a) => recover(a),
         Command::Listen(a) => verbatim::listen::run(a),
+        Command::Send(a) => verbatim::send::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -343,6 +343,9 @@ impl<T> RecordingState<T> {
                 }
                 if media {
                     self.counters.preroll_held += 1;
+                    if self.paused {
+                        self.counters.withheld_paused += 1;
+                    }
                 }
                 self.held_bytes += bytes;
                 self.held.push_back(Held {
@@ -645,7 +648,7 @@ mod tests {
         assert_eq!(p[0].resume_reason.as_deref(), Some("done"));
         assert_eq!(p[1].start, SourceTimestamp::new(R0 + 60 * MS));
         assert_eq!(p[1].end, Some(SourceTimestamp::new(R0 + 100 * MS)));
-        assert_eq!(m.counters().withheld_paused, 1);
+        assert_eq!(m.counters().withheld_paused, 2); // one held while paused, one withheld after
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub(crate) fn duration(t: MediaTime) -> Duration {
 }
 
 /// What the status machine holds and releases.
+// Audio is nearly every item; boxing it would add an allocation per buffer to save stack space in a value that
+// is moved a few times (same reasoning as `bot_adapter::sim::SdkEvent`).
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Audio(AudioMediaBuffer),
     Video(VideoMediaBuffer),
@@ -197,7 +200,9 @@ impl Call {
             Msg::DominantSpeaker(d) => {
                 let r = SourceTimestamp::new(d.timestamp);
                 let ev = convert::dominant_from_proto(&d);
-                let offer = self.state.offer(Item::Dominant(r, ev), r, ItemKind::Control);
+                let offer = self
+                    .state
+                    .offer(Item::Dominant(r, ev), r, ItemKind::Control);
                 self.apply(offer, arrival).await;
             }
             Msg::RecordingStatus(s) => return self.status_result(s).await,
@@ -259,15 +264,19 @@ impl Call {
             Err(e) => return self.refuse_message(&e.to_string()).await,
         };
         if trim.extra_unmixed > 0 {
-            self.refuse_message("AudioMediaBuffer: more than four unmixed buffers (extra ones dropped)")
-                .await;
+            self.refuse_message(
+                "AudioMediaBuffer: more than four unmixed buffers (extra ones dropped)",
+            )
+            .await;
         }
         self.entry.count_audio();
         self.limit_participants(&mut buf);
         self.last_ref = buf.timestamp;
         let bytes = buf.unmixed.iter().map(|u| u.data.len()).sum();
         let r = buf.timestamp;
-        let offer = self.state.offer(Item::Audio(buf), r, ItemKind::Media { bytes });
+        let offer = self
+            .state
+            .offer(Item::Audio(buf), r, ItemKind::Media { bytes });
         let measured = matches!(offer, Offer::Forward(_) | Offer::Withhold(_));
         self.apply(offer, arrival).await;
         if measured {
@@ -289,7 +298,11 @@ impl Call {
     fn limit_participants(&mut self, buf: &mut AudioMediaBuffer) {
         let max = self.shared.opts.limits.max_participants;
         let known = |s: &Self, m: u32| s.roster_msis.contains(&m) || s.unknown_msis.contains(&m);
-        if buf.unmixed.iter().all(|u| known(self, u.active_speaker_id.0)) {
+        if buf
+            .unmixed
+            .iter()
+            .all(|u| known(self, u.active_speaker_id.0))
+        {
             return;
         }
         let mut kept = FixedList::new();
@@ -320,7 +333,9 @@ impl Call {
         };
         let r = self.last_ref;
         let bytes = buf.data.len();
-        let offer = self.state.offer(Item::Video(buf), r, ItemKind::Media { bytes });
+        let offer = self
+            .state
+            .offer(Item::Video(buf), r, ItemKind::Media { bytes });
         self.apply(offer, arrival).await;
     }
 
@@ -451,7 +466,10 @@ impl Call {
         Some(f(live.ingest()))
     }
 
-    async fn push_essential(&mut self, f: impl FnOnce(&mut bot_adapter::ingest::Ingest) -> PushReport) {
+    async fn push_essential(
+        &mut self,
+        f: impl FnOnce(&mut bot_adapter::ingest::Ingest) -> PushReport,
+    ) {
         let Some(live) = self.live.as_mut() else {
             return;
         };
@@ -608,7 +626,11 @@ impl Call {
         self.state
             .pauses()
             .iter()
-            .zip(self.pause_walls.iter().chain(std::iter::repeat(&(SystemTime::UNIX_EPOCH, None))))
+            .zip(
+                self.pause_walls
+                    .iter()
+                    .chain(std::iter::repeat(&(SystemTime::UNIX_EPOCH, None))),
+            )
             .map(|(p, w)| PauseMeta {
                 start_us: us(p.start),
                 end_us: p.end.map_or(us(self.last_ref), us),
@@ -706,7 +728,9 @@ impl Call {
             stats.calls_not_recorded.fetch_add(1, Ordering::Relaxed);
             if let Ending::Interrupted(why) = &ending {
                 if self.state.phase() == Phase::AwaitingConfirmation {
-                    let _ = self.state.fail(format!("{why} before recording was confirmed"));
+                    let _ = self
+                        .state
+                        .fail(format!("{why} before recording was confirmed"));
                 }
             }
             let mut status_meta = self.status_meta();
@@ -759,7 +783,10 @@ impl Call {
         }
         self.last_error_sent = Some(now);
         let message = if self.errors_suppressed > 0 {
-            format!("{message} ({} similar messages suppressed)", std::mem::take(&mut self.errors_suppressed))
+            format!(
+                "{message} ({} similar messages suppressed)",
+                std::mem::take(&mut self.errors_suppressed)
+            )
         } else {
             message
         };
