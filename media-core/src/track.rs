@@ -198,6 +198,9 @@ impl AudioTrack {
         let tol = self.cfg.slip_tolerance.to_samples(self.rate());
         let max_slip = self.cfg.max_slip as i64;
         let mut skip = 0i64; // samples of this frame not written (slip or late)
+                             // The gap before this frame, noted only once the frame's place is taken (not for an overrun, whose
+                             // place stays open: the next frame's gap covers it; noting it twice made overlapping gaps).
+        let mut gap: Option<(i64, i64)> = None;
         let pos = match self.cursor {
             None => target_s,
             Some((cur, last_key)) => {
@@ -216,18 +219,18 @@ impl AudioTrack {
                     } else {
                         expected
                     };
-                    self.note_gap(cur, pos);
+                    gap = Some((cur, pos));
                     if pos != expected {
                         self.stats.gap_adjusted += (pos - expected).unsigned_abs();
                     }
                     pos
                 } else if missing > 0 {
-                    self.note_gap(cur, expected);
+                    gap = Some((cur, expected));
                     expected
                 } else if err.abs() > self.cfg.resync.to_samples(self.rate()) {
                     self.stats.resyncs += 1;
                     if target_s > expected {
-                        self.note_gap(expected, target_s);
+                        gap = Some((expected, target_s));
                     }
                     target_s.max(cur)
                 } else if err > tol {
@@ -249,6 +252,9 @@ impl AudioTrack {
         if start < self.pulled_until {
             let late = self.pulled_until - start;
             if late >= n - skip {
+                if let Some((a, b)) = gap {
+                    self.note_gap(a, b);
+                }
                 self.stats.late += 1;
                 // Keep the key sequence: the frame's place is consumed.
                 self.cursor = Some((pos + (n - skip), key));
@@ -263,6 +269,9 @@ impl AudioTrack {
         if start + count > self.pulled_until + ring_frames {
             self.stats.overrun += 1;
             return;
+        }
+        if let Some((a, b)) = gap {
+            self.note_gap(a, b);
         }
         let bytes = &frame.payload[(skip as usize * 2 * ch)..(n as usize * 2 * ch)];
         let mut idx = ((start.rem_euclid(ring_frames)) as usize) * ch;
@@ -469,6 +478,28 @@ mod tests {
         assert_eq!(out, expected(&present, 50));
         assert_eq!(t.stats().late, 1);
         assert_eq!(t.stats().written, 49);
+    }
+
+    /// Found by `fuzz/` target `track_mixer`: a frame refused as overrun (its place beyond the ring) had
+    /// already noted the gap before it, and the next frame noted it again: two gaps with the same start.
+    #[test]
+    fn an_overrun_frame_does_not_note_its_gap_twice() {
+        let mut t = AudioTrack::new(TrackConfig::default());
+        t.push(frame(1_000_000, 1), ms(20), ms(20));
+        t.release(ms(300));
+        // 6 s later in sender time, delivered on time, but nothing pulled yet: beyond the 4 s ring.
+        t.push(frame(1_000_000 + 300 * 200_000, 2), ms(6020), ms(6020));
+        t.release(ms(6300));
+        t.push(frame(1_000_000 + 301 * 200_000, 3), ms(6320), ms(6320));
+        t.release(ms(6600));
+        assert_eq!(t.stats().overrun, 2);
+        for w in t.gaps().windows(2) {
+            assert!(
+                w[0].start.saturating_add(w[0].length) <= w[1].start,
+                "{:?}",
+                t.gaps()
+            );
+        }
     }
 
     #[test]
