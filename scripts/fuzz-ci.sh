@@ -27,12 +27,14 @@ fi
 cd "$here/fuzz"
 declare -A dict=(
     [h264_nal]=h264 [annexb_passthrough]=h264 [opus_decode]= [ogg_opus]=ogg [wav_recovery]=wav
-    [fmp4_reader]=mp4 [manifest]=manifest [impairments]=impairments [jitter]= [track_mixer]=
+    [fmp4_reader]=mp4 [manifest]=manifest [impairments]=impairments [jitter]= [track_mixer]= [grpc_ingest]=grpc
 )
+# One feature set for the build and every run (grpc_ingest needs `grpc`; switching features would rebuild).
+features=(--features grpc)
 if [ "$#" -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo fuzz list); fi
 
 t0=$(date +%s)
-cargo fuzz build -O -a --sanitizer "$sanitizer"
+cargo fuzz build -O -a --sanitizer "$sanitizer" "${features[@]}"
 t1=$(date +%s)
 echo "fuzz build: $((t1 - t0)) s" >&2
 
@@ -45,13 +47,13 @@ for t in "${targets[@]}"; do
     d="${dict[$t]:-}"
     [ -n "$d" ] && opts+=(-dict="$here/fuzz/dict/$d.dict")
     echo "== $t ($secs s)" >&2
-    if ! cargo fuzz run -O -a --sanitizer "$sanitizer" "$t" "$work/corpus/$t" "$here/fuzz/corpus/$t" \
+    if ! cargo fuzz run -O -a --sanitizer "$sanitizer" "${features[@]}" "$t" "$work/corpus/$t" "$here/fuzz/corpus/$t" \
         -- "${opts[@]}" >"$work/$t.log" 2>&1; then
         failed+=("$t")
         echo "!! $t FAILED; last lines:" >&2
         tail -40 "$work/$t.log" >&2
         for a in "$artifacts/$t"/*; do
-            [ -e "$a" ] && echo "   reproduce: (cd fuzz && cargo fuzz run -O -a --sanitizer $sanitizer $t $a)" >&2
+            [ -e "$a" ] && echo "   reproduce: (cd fuzz && cargo fuzz run -O -a --sanitizer $sanitizer --features grpc $t $a)" >&2
         done
     else
         grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$work/$t.log" | tail -1 >&2 || true
