@@ -1,1 +1,407 @@
-//! Shared helpers for Verbatim benchmarks.
+//! Shared helpers for Verbatim's benchmarks (`cargo bench -p verbatim-benches`) and bench binaries.
+//!
+//! * a criterion [`Measurement`] of the benchmark thread's CPU time ([`ThreadCpu`]), and the criterion
+//!   configuration with a quick mode for CI ([`quick`], [`criterion_config`]);
+//! * reading criterion's `estimates.json` back ([`estimate_ns`]) and saving the bench binaries' own results
+//!   ([`save_result`]) so `report` can print every budget beside its figure;
+//! * a simulated Teams call as a list of ingest events ([`sim_call_events`]), produced without threads;
+//! * sinks for the recorder core: [`NullSink`] (discards) and the real folder sink in a scratch folder
+//!   ([`folder_sink`]);
+//! * process figures: resident memory ([`rss_kib`]), thread CPU time ([`thread_cpu_ns`]), pinning
+//!   ([`pin_to_cpu`]).
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bot_adapter::ingest::{self, IngestEvent};
+use bot_adapter::sim::{synthetic, Impairments, MeetingSpec, SdkEvent, Simulator};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::Criterion;
+use media_core::{AudioFormat, MediaTime};
+use verbatim::engine::{ParticipantInfo, RecordingSink};
+use verbatim::sink::{FolderSink, SinkOptions};
+
+/// True in quick mode: `VERBATIM_BENCH_QUICK=1`, or `--quick` / `--test` on the command line (criterion's
+/// own flags: `cargo bench -p verbatim-benches -- --quick`). Benches then only check that they run.
+pub fn quick() -> bool {
+    std::env::var("VERBATIM_BENCH_QUICK").is_ok_and(|v| v == "1")
+        || std::env::args().any(|a| a == "--quick" || a == "--test")
+}
+
+/// Criterion as these benches use it: short measurements (the whole `cargo bench` stays under 10 minutes on
+/// 2 cores), shorter still in quick mode.
+pub fn criterion_config<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    let c = if std::env::var("VERBATIM_BENCH_QUICK").is_ok_and(|v| v == "1") {
+        c.warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(500))
+            .sample_size(10)
+    } else {
+        c.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+    };
+    c.configure_from_args()
+}
+
+/// CPU time of the calling thread in ns (`CLOCK_THREAD_CPUTIME_ID`: user + system time of this thread, not
+/// time spent waiting); 0 where the platform has no such clock.
+pub fn thread_cpu_ns() -> u64 {
+    cpu_time::ThreadTime::try_now()
+        .map(|t| u64::try_from(t.as_duration().as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// CPU time of the whole process in ns (user + system, all threads).
+pub fn process_cpu_ns() -> u64 {
+    cpu_time::ProcessTime::try_now()
+        .map(|t| u64::try_from(t.as_duration().as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A criterion measurement of the benchmark thread's CPU time, in ns (formatted like wall time). On a shared
+/// 2-core machine other processes stretch wall time 1.5–2x; CPU time is what the work costs.
+pub struct ThreadCpu {
+    wall: WallTime,
+}
+
+impl ThreadCpu {
+    /// The measurement.
+    pub fn new() -> Self {
+        ThreadCpu { wall: WallTime }
+    }
+}
+
+impl Default for ThreadCpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        self.wall.formatter()
+    }
+}
+
+/// True when the benches should measure wall time (`VERBATIM_BENCH_CLOCK=wall`, or no thread CPU clock).
+pub fn wall_clock() -> bool {
+    std::env::var("VERBATIM_BENCH_CLOCK").is_ok_and(|v| v == "wall") || thread_cpu_ns() == 0
+}
+
+/// Where criterion keeps its results: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
+/// workspace's `target/criterion`.
+pub fn criterion_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(h);
+    }
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(t).join("criterion");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
+}
+
+/// Criterion's mean estimate for `group/id`, in ns per iteration (from `new/estimates.json`).
+pub fn estimate_ns(group: &str, id: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(id)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+/// Saves a bench binary's result as `<criterion dir>/verbatim-results/<name>.json` (read by `report`).
+pub fn save_result(name: &str, value: &serde_json::Value) {
+    let dir = criterion_dir().join("verbatim-results");
+    let _ = std::fs::create_dir_all(&dir);
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    if let Err(e) = std::fs::write(dir.join(format!("{name}.json")), text) {
+        eprintln!("could not save {name}.json: {e}");
+    }
+}
+
+/// A saved bench-binary result (see [`save_result`]).
+pub fn load_result(name: &str) -> Option<serde_json::Value> {
+    let path = criterion_dir()
+        .join("verbatim-results")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// One ingest event and the simulated time (`SimEvent::at`) it is handed over at.
+#[derive(Clone, Debug)]
+pub struct TimedEvent {
+    /// Call time of the hand-over (end of the 20 ms slot for audio).
+    pub at: MediaTime,
+    /// What the media worker receives.
+    pub event: IngestEvent,
+}
+
+/// A simulated Teams call: `speakers` synthetic participants for `duration`, through the impairment `spec`,
+/// turned into exactly the ingest events the media worker would receive (via the real [`ingest::Ingest`]
+/// push API, drained on the same thread: no threads, no clock). Payloads are `Bytes`, so cloning the list is
+/// cheap.
+///
+/// # Panics
+/// If the spec does not parse or the simulator refuses it (benchmark set-up).
+pub fn sim_call_events(
+    speakers: usize,
+    duration: MediaTime,
+    seed: u64,
+    spec: &str,
+) -> Vec<TimedEvent> {
+    let impairments: Impairments = spec.parse().expect("impairment spec");
+    let sim = Simulator::new(MeetingSpec {
+        participants: synthetic::participants(speakers, duration, seed),
+        duration: Some(duration),
+        seed,
+        impairments,
+    })
+    .expect("simulator");
+    let (mut tx, mut rx) = ingest::channel(64);
+    let mut out = Vec::new();
+    let mut last_ref = None;
+    for ev in sim {
+        match ev.event {
+            SdkEvent::Audio(buf) => {
+                last_ref = Some(buf.timestamp);
+                tx.push_audio(ev.at, buf);
+            }
+            SdkEvent::Video(buf) => {
+                tx.push_video(ev.at, last_ref.unwrap_or(ev.reference), buf);
+            }
+            SdkEvent::Roster(change) => {
+                tx.push_roster(ev.reference, change);
+            }
+            SdkEvent::DominantSpeaker(d) => {
+                tx.push_dominant_speaker(ev.reference, d);
+            }
+            SdkEvent::CallEnded => {
+                tx.push_call_ended(ev.reference);
+            }
+        }
+        while let Some(event) = rx.pop() {
+            out.push(TimedEvent { at: ev.at, event });
+        }
+    }
+    out
+}
+
+/// Splits a call's events into 20 ms rounds: round `k` holds the events handed over at `at` in
+/// `((k)·20 ms, (k+1)·20 ms]` (one `AudioMediaBuffer` slot and whatever roster/speaker events came with it).
+pub fn rounds(events: &[TimedEvent]) -> Vec<Vec<IngestEvent>> {
+    let slot = 200_000i64;
+    let mut out: Vec<Vec<IngestEvent>> = Vec::new();
+    for e in events {
+        let k = ((e.at.ticks() - 1).max(0) / slot) as usize;
+        if out.len() <= k {
+            out.resize_with(k + 1, Vec::new);
+        }
+        out[k].push(e.event.clone());
+    }
+    out
+}
+
+/// A sink that discards everything but counts what it was given.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink {
+    /// Participants added.
+    pub participants: usize,
+    /// Stem samples received (all participants).
+    pub stem_samples: u64,
+    /// Mix samples received.
+    pub mix_samples: u64,
+}
+
+impl RecordingSink for NullSink {
+    type Error = Infallible;
+    fn participant_added(
+        &mut self,
+        _index: usize,
+        _participant: &ParticipantInfo,
+        lead_in: u64,
+    ) -> Result<(), Infallible> {
+        self.participants += 1;
+        self.stem_samples += lead_in;
+        Ok(())
+    }
+    fn stem(&mut self, _index: usize, samples: &[i16]) -> Result<(), Infallible> {
+        self.stem_samples += samples.len() as u64;
+        Ok(())
+    }
+    fn mixed(&mut self, samples: &[i16]) -> Result<(), Infallible> {
+        self.mix_samples += samples.len() as u64;
+        std::hint::black_box(samples);
+        Ok(())
+    }
+}
+
+/// A fixed signing key for benchmarks (never used for real recordings).
+pub fn bench_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+}
+
+/// The root of this process's scratch folders: `$VERBATIM_BENCH_DIR`, else the system temp dir.
+pub fn scratch_root() -> PathBuf {
+    std::env::var_os("VERBATIM_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("verbatim-bench-{}", std::process::id()))
+}
+
+/// A fresh, empty scratch folder `name` (removed first if it exists).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let d = scratch_root().join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.parent().unwrap_or(Path::new("/"))).expect("scratch root");
+    d
+}
+
+/// The real recording-folder sink (stems, mixed.wav, Opus in fMP4, signed manifest) in `dir`, defaults as
+/// `verbatim record` uses them (32 kbit/s Opus, mixed.wav on).
+///
+/// # Panics
+/// If the folder cannot be created (benchmark set-up).
+pub fn folder_sink(dir: &Path) -> FolderSink {
+    FolderSink::create(
+        dir,
+        bench_key(),
+        &SinkOptions {
+            recording_id: "bench".into(),
+            start_utc_ms: 1_700_000_000_000,
+            format: AudioFormat::PCM16K,
+            opus_bitrate_bps: 32_000,
+            mixed_wav: true,
+            composite: false,
+        },
+    )
+    .expect("folder sink")
+}
+
+/// Closes a folder sink as `LiveRecording` does: `metadata.json` from the recorder's summary, status
+/// `completed`, signed manifest.
+///
+/// # Panics
+/// If closing fails (benchmark).
+pub fn close_folder(sink: FolderSink, recorder: &verbatim::engine::CallRecorder) {
+    let md = verbatim::metadata::from_summary(
+        &recorder.summary(),
+        verbatim::metadata::CallInfo::default(),
+        std::time::SystemTime::UNIX_EPOCH,
+        AudioFormat::PCM16K,
+        "completed",
+        None,
+        verbatim::metadata::CountersMeta::default(),
+    );
+    let json = serde_json::to_vec_pretty(&md).expect("metadata json");
+    sink.close(&json, muxer::Status::Completed, "completed")
+        .expect("close folder");
+}
+
+/// Resident set size of this process in KiB (`VmRSS` in `/proc/self/status`), 0 if unknown.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Pins the calling thread to CPU `cpu` (Linux `sched_setaffinity`); false if that failed.
+pub fn pin_to_cpu(cpu: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+}
+
+/// The `q` quantile (0..=1) of `v` (sorted in place), nearest rank.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+/// One criterion figure with its budget, for the summary tables.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Criterion group.
+    pub group: &'static str,
+    /// Bench id in the group.
+    pub id: &'static str,
+    /// What the figure is per.
+    pub per: &'static str,
+    /// Divide criterion's per-iteration time by this to get the figure (an iteration of 30 s of call = 30).
+    pub divisor: f64,
+    /// Budget in µs per `per`; `None` when the issue sets none.
+    pub budget_us: Option<f64>,
+    /// Where the budget comes from.
+    pub source: &'static str,
+}
+
+/// Every criterion bench of this crate (except `codecs`, which prints its own table) with its budget.
+pub const BUDGETS: &[Budget] = &[
+    Budget { group: "media", id: "jitter_insert_pop_in_order", per: "frame", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "media", id: "jitter_insert_pop_reordered", per: "frame", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "media", id: "timeline_map_jittered", per: "frame", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "media", id: "track_push_pull", per: "frame + 20 ms pull", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "media", id: "mixer_2_sources", per: "20 ms tick", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "media", id: "mixer_4_sources", per: "20 ms tick", divisor: 1.0, budget_us: Some(2.0), source: "issue 7" },
+    Budget { group: "media", id: "mixer_10_sources", per: "20 ms tick", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "media", id: "mixer_32_sources", per: "20 ms tick", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "output", id: "fmp4_fragment_opus_1s", per: "1 s of media", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "output", id: "fmp4_fragment_h264_opus_1s", per: "1 s of media", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "output", id: "hash_chain_1mib", per: "MiB", divisor: 1.0, budget_us: None, source: "" },
+    Budget { group: "call", id: "core_4spk_30s_null_sink", per: "recorded second", divisor: 30.0, budget_us: None, source: "" },
+    Budget { group: "call", id: "folder_4spk_30s", per: "recorded second", divisor: 30.0, budget_us: Some(2500.0), source: "issue 7" },
+    Budget { group: "call", id: "folder_4spk_30s_teams_x3", per: "recorded second", divisor: 30.0, budget_us: None, source: "" },
+];
+
+/// Prints the measured figures of `group` (or all groups with `None`) beside their budgets.
+pub fn print_budget_table(group: Option<&str>, clock: &str) {
+    println!("\nmeasured mean vs budget ({clock}; µs per unit)");
+    println!(
+        "{:<34} {:>12} {:>10}  {:<20} verdict",
+        "bench", "measured", "budget", "per"
+    );
+    for b in BUDGETS.iter().filter(|b| group.is_none_or(|g| g == b.group)) {
+        let Some(ns) = estimate_ns(b.group, b.id) else {
+            println!("{:<34} {:>12} {:>10}  {:<20}", format!("{}/{}", b.group, b.id), "not run", "", b.per);
+            continue;
+        };
+        let m = ns / 1000.0 / b.divisor;
+        let (budget, verdict) = match b.budget_us {
+            Some(x) => (format!("{x}"), if m <= x { "within" } else { "OVER" }),
+            None => ("-".to_string(), ""),
+        };
+        println!(
+            "{:<34} {:>12.3} {:>10}  {:<20} {verdict}",
+            format!("{}/{}", b.group, b.id),
+            m,
+            budget,
+            b.per
+        );
+    }
+}
