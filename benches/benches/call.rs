@@ -57,13 +57,17 @@ fn call_benches<M: Measurement>(c: &mut Criterion<M>) {
             BatchSize::PerIteration,
         )
     });
-    for (id, events) in [("folder_4spk_30s", &clean), ("folder_4spk_30s_teams_x3", &x3)] {
+    for (id, events) in [
+        ("folder_4spk_30s", &clean),
+        ("folder_4spk_30s_teams_x3", &x3),
+    ] {
         g.bench_function(id, |b| {
             b.iter_batched(
                 || {
                     let n = RUN.fetch_add(1, Ordering::Relaxed);
                     if n > 0 {
-                        let _ = std::fs::remove_dir_all(scratch_root().join(format!("call-{}", n - 1)));
+                        let _ =
+                            std::fs::remove_dir_all(scratch_root().join(format!("call-{}", n - 1)));
                     }
                     (events.clone(), scratch_dir(&format!("call-{n}")))
                 },

@@ -111,10 +111,9 @@ impl RecordingSink for TimedSink {
         self.tick_written.push(now);
         self.tick_in_mp4.push(None);
         self.tick_durable.push(None);
-        self.written = self.written.saturating_add(MediaTime::from_samples(
-            samples.len() as i64,
-            16_000,
-        ));
+        self.written = self
+            .written
+            .saturating_add(MediaTime::from_samples(samples.len() as i64, 16_000));
         self.observe_mp4(now);
         // The writer's rule (muxer RecordingWriter::tick, default sync_interval 1 s): fsync every file and the
         // journal once a second of recording time has passed since the last sync.
@@ -223,7 +222,8 @@ fn main() {
                 IngestEvent::Tick { arrival, .. } => Some(*arrival),
                 IngestEvent::Audio(f) => {
                     if let Some(&epoch) = epochs.get(&f.source.msi) {
-                        let j = (f.timing.timestamp.ticks().saturating_sub(epoch) / 200_000) as usize;
+                        let j =
+                            (f.timing.timestamp.ticks().saturating_sub(epoch) / 200_000) as usize;
                         let at = Duration::from_nanos(f.timing.arrival.ticks().max(0) as u64 * 100);
                         frames.push((at, j));
                     }
@@ -312,9 +312,21 @@ fn main() {
         dir.display()
     );
     show("processing: hand-over -> tick written", &pw, "p99 <= 25 ms");
-    show("processing: hand-over -> files fsynced (syncing buffers)", &pd, "-");
-    show("media: frame hand-over -> its tick written", &mw, "(includes 220 ms wait)");
-    show("media: frame hand-over -> its fragment fsynced", &md, "p99 <= 1 s + 50 ms");
+    show(
+        "processing: hand-over -> files fsynced (syncing buffers)",
+        &pd,
+        "-",
+    );
+    show(
+        "media: frame hand-over -> its tick written",
+        &mw,
+        "(includes 220 ms wait)",
+    );
+    show(
+        "media: frame hand-over -> its fragment fsynced",
+        &md,
+        "p99 <= 1 s + 50 ms",
+    );
     println!(
         "{} ticks, {} syncs, {} frames ({} in the last 12 ticks' flush or never durable), ingest queue full: {queue_full}",
         sink.tick_written.len(),

@@ -46,7 +46,11 @@ fn media_benches<M: Measurement>(c: &mut Criterion<M>) {
         let mut k = 0i64;
         g.bench_function("jitter_insert_pop_in_order", |b| {
             b.iter(|| {
-                let _ = jb.insert(k, MediaTime::from_ticks(k * FRAME + 2_200_000), payload.clone());
+                let _ = jb.insert(
+                    k,
+                    MediaTime::from_ticks(k * FRAME + 2_200_000),
+                    payload.clone(),
+                );
                 let now = MediaTime::from_ticks(k * FRAME + 2_200_000);
                 while let Some(f) = jb.pop_ready(now) {
                     black_box(f);
@@ -62,7 +66,11 @@ fn media_benches<M: Measurement>(c: &mut Criterion<M>) {
         g.bench_function("jitter_insert_pop_reordered", |b| {
             b.iter(|| {
                 let k = i ^ 1;
-                let _ = jb.insert(k, MediaTime::from_ticks(k * FRAME + 2_200_000), payload.clone());
+                let _ = jb.insert(
+                    k,
+                    MediaTime::from_ticks(k * FRAME + 2_200_000),
+                    payload.clone(),
+                );
                 let now = MediaTime::from_ticks(i * FRAME);
                 while let Some(f) = jb.pop_ready(now) {
                     black_box(f);

@@ -64,7 +64,8 @@ fn opus_second() -> (Vec<Bytes>, u16) {
                 .map(|i| {
                     let t = (f * 320 + i) as f32 / 16_000.0;
                     ((std::f32::consts::TAU * 180.0 * t).sin() * 6000.0
-                        + (std::f32::consts::TAU * 530.0 * t).sin() * 2000.0) as i16
+                        + (std::f32::consts::TAU * 530.0 * t).sin() * 2000.0)
+                        as i16
                 })
                 .collect();
             Bytes::copy_from_slice(enc.encode(&pcm).expect("encode"))
@@ -163,7 +164,9 @@ fn output_benches<M: Measurement>(c: &mut Criterion<M>) {
     // The hash chain over 1 MiB of recorded bytes in 32 KiB regions (about one second of a 16 kHz stem
     // each): SHA-256 of the bytes, then the chain link, as the writer does for every region it writes.
     {
-        let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let data: Vec<u8> = (0..1 << 20)
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
         let mut chain = Chain::new("bench", 0, &[9u8; 32]);
         let mut offset = 0u64;
         g.bench_function("hash_chain_1mib", |b| {

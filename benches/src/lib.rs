@@ -363,20 +363,118 @@ pub struct Budget {
 
 /// Every criterion bench of this crate (except `codecs`, which prints its own table) with its budget.
 pub const BUDGETS: &[Budget] = &[
-    Budget { group: "media", id: "jitter_insert_pop_in_order", per: "frame", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "media", id: "jitter_insert_pop_reordered", per: "frame", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "media", id: "timeline_map_jittered", per: "frame", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "media", id: "track_push_pull", per: "frame + 20 ms pull", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "media", id: "mixer_2_sources", per: "20 ms tick", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "media", id: "mixer_4_sources", per: "20 ms tick", divisor: 1.0, budget_us: Some(2.0), source: "issue 7" },
-    Budget { group: "media", id: "mixer_10_sources", per: "20 ms tick", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "media", id: "mixer_32_sources", per: "20 ms tick", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "output", id: "fmp4_fragment_opus_1s", per: "1 s of media", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "output", id: "fmp4_fragment_h264_opus_1s", per: "1 s of media", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "output", id: "hash_chain_1mib", per: "MiB", divisor: 1.0, budget_us: None, source: "" },
-    Budget { group: "call", id: "core_4spk_30s_null_sink", per: "recorded second", divisor: 30.0, budget_us: None, source: "" },
-    Budget { group: "call", id: "folder_4spk_30s", per: "recorded second", divisor: 30.0, budget_us: Some(2500.0), source: "issue 7" },
-    Budget { group: "call", id: "folder_4spk_30s_teams_x3", per: "recorded second", divisor: 30.0, budget_us: None, source: "" },
+    Budget {
+        group: "media",
+        id: "jitter_insert_pop_in_order",
+        per: "frame",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "media",
+        id: "jitter_insert_pop_reordered",
+        per: "frame",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "media",
+        id: "timeline_map_jittered",
+        per: "frame",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "media",
+        id: "track_push_pull",
+        per: "frame + 20 ms pull",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "media",
+        id: "mixer_2_sources",
+        per: "20 ms tick",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "media",
+        id: "mixer_4_sources",
+        per: "20 ms tick",
+        divisor: 1.0,
+        budget_us: Some(2.0),
+        source: "issue 7",
+    },
+    Budget {
+        group: "media",
+        id: "mixer_10_sources",
+        per: "20 ms tick",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "media",
+        id: "mixer_32_sources",
+        per: "20 ms tick",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "output",
+        id: "fmp4_fragment_opus_1s",
+        per: "1 s of media",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "output",
+        id: "fmp4_fragment_h264_opus_1s",
+        per: "1 s of media",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "output",
+        id: "hash_chain_1mib",
+        per: "MiB",
+        divisor: 1.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "call",
+        id: "core_4spk_30s_null_sink",
+        per: "recorded second",
+        divisor: 30.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "call",
+        id: "folder_4spk_30s",
+        per: "recorded second",
+        divisor: 30.0,
+        budget_us: Some(2500.0),
+        source: "issue 7",
+    },
+    Budget {
+        group: "call",
+        id: "folder_4spk_30s_teams_x3",
+        per: "recorded second",
+        divisor: 30.0,
+        budget_us: None,
+        source: "",
+    },
 ];
 
 /// Prints the measured figures of `group` (or all groups with `None`) beside their budgets.
@@ -386,9 +484,18 @@ pub fn print_budget_table(group: Option<&str>, clock: &str) {
         "{:<34} {:>12} {:>10}  {:<20} verdict",
         "bench", "measured", "budget", "per"
     );
-    for b in BUDGETS.iter().filter(|b| group.is_none_or(|g| g == b.group)) {
+    for b in BUDGETS
+        .iter()
+        .filter(|b| group.is_none_or(|g| g == b.group))
+    {
         let Some(ns) = estimate_ns(b.group, b.id) else {
-            println!("{:<34} {:>12} {:>10}  {:<20}", format!("{}/{}", b.group, b.id), "not run", "", b.per);
+            println!(
+                "{:<34} {:>12} {:>10}  {:<20}",
+                format!("{}/{}", b.group, b.id),
+                "not run",
+                "",
+                b.per
+            );
             continue;
         };
         let m = ns / 1000.0 / b.divisor;

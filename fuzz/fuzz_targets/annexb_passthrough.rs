@@ -32,9 +32,22 @@ fuzz_target!(|data: &[u8]| {
     for (i, frame) in split(data, b"FRAME").enumerate() {
         // Times step forward irregularly, as Teams' variable frame rate does; the first byte sets the step.
         pts += 10 + i64::from(frame.first().copied().unwrap_or(0)) * 3;
-        let _ = f.push(0, MediaTime::from_millis(pts), Bytes::copy_from_slice(frame));
-        let _ = f.push(1, MediaTime::from_millis(20 * i as i64), Bytes::from_static(&[0x78, 1, 2, 3]));
-        check(&mut f, Some(MediaTime::from_millis(pts)), false, &mut fragments);
+        let _ = f.push(
+            0,
+            MediaTime::from_millis(pts),
+            Bytes::copy_from_slice(frame),
+        );
+        let _ = f.push(
+            1,
+            MediaTime::from_millis(20 * i as i64),
+            Bytes::from_static(&[0x78, 1, 2, 3]),
+        );
+        check(
+            &mut f,
+            Some(MediaTime::from_millis(pts)),
+            false,
+            &mut fragments,
+        );
     }
     check(&mut f, None, true, &mut fragments);
 });
@@ -56,7 +69,9 @@ fn check(f: &mut Fragmenter, now: Option<MediaTime>, finish: bool, fragments: &m
             panic!("our own fragment is unreadable: {e:?}");
         }
         if *fragments == 1 {
-            let tracks = f.init_tracks().expect("a fragment was cut, so every track is configured");
+            let tracks = f
+                .init_tracks()
+                .expect("a fragment was cut, so every track is configured");
             let (init, _) = boxes::init_segment(&tracks, Default::default()).expect("init segment");
             reader::read_init(&init).expect("our own init segment must be readable");
         }

@@ -67,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
             queued += 1;
             if let IngestEvent::Audio(f) = &ev {
                 // Ingest only lets whole 20 ms frames through.
-                assert_eq!(f.payload.len(), f.format.bytes_in(MediaTime::from_millis(20)));
+                assert_eq!(
+                    f.payload.len(),
+                    f.format.bytes_in(MediaTime::from_millis(20))
+                );
             }
         }
     }

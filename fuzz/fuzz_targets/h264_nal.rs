@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(info) = nal::inspect(data) {
-        assert_eq!(info.nal_count, units, "inspect and the iterator disagree on the unit count");
+        assert_eq!(
+            info.nal_count, units,
+            "inspect and the iterator disagree on the unit count"
+        );
         assert!(info.has_slice || !info.has_idr);
     }
     // The whole input as an SPS NAL unit too (reaches the Exp-Golomb reader with any bytes).

@@ -12,11 +12,19 @@ use media_core::MediaTime;
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// A frame with key `base + offset` and a deadline `deadline_ms` after the key's nominal time.
-    Insert { offset: i16, deadline_ms: u8 },
+    Insert {
+        offset: i16,
+        deadline_ms: u8,
+    },
     /// A frame with any key at all.
-    InsertRaw { key: i64, deadline_ms: i16 },
+    InsertRaw {
+        key: i64,
+        deadline_ms: i16,
+    },
     /// Time advances and everything ready is released.
-    Advance { ms: u8 },
+    Advance {
+        ms: u8,
+    },
     PopForced,
 }
 
@@ -43,9 +51,16 @@ fuzz_target!(|input: Input| {
     };
     for op in input.ops.iter().take(5000) {
         match *op {
-            Op::Insert { offset, deadline_ms } => {
+            Op::Insert {
+                offset,
+                deadline_ms,
+            } => {
                 let key = base + i64::from(offset);
-                offer(&mut jb, key, key.saturating_mul(20) + i64::from(deadline_ms));
+                offer(
+                    &mut jb,
+                    key,
+                    key.saturating_mul(20) + i64::from(deadline_ms),
+                );
             }
             Op::InsertRaw { key, deadline_ms } => {
                 offer(&mut jb, key, now + i64::from(deadline_ms));

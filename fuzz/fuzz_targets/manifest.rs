@@ -9,7 +9,10 @@ use muxer::integrity::Manifest;
 fuzz_target!(|data: &[u8]| {
     let (lines, used) = parse_journal(data);
     assert!(used <= data.len());
-    assert!(used == 0 || data[used - 1] == b'\n', "a journal prefix ends at a line end");
+    assert!(
+        used == 0 || data[used - 1] == b'\n',
+        "a journal prefix ends at a line end"
+    );
     // Every parsed line re-serializes to a line that parses back to the same value.
     for l in &lines {
         let bytes = l.to_line();

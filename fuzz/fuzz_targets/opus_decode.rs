@@ -35,9 +35,15 @@ fuzz_target!(|data: &[u8]| {
             _ => dec.recover(packet).map(|(_, pcm)| pcm.len()),
         };
         if let Ok(n) = out_len {
-            assert!(n % ch == 0 && n <= max, "{n} samples out of a {ch}-channel packet");
+            assert!(
+                n % ch == 0 && n <= max,
+                "{n} samples out of a {ch}-channel packet"
+            );
         }
     }
     let s = dec.stats();
-    assert!(s.decoded + s.errors + s.concealed + s.fec_recovered <= 2 * ops + 1, "{s:?} after {ops} ops");
+    assert!(
+        s.decoded + s.errors + s.concealed + s.fec_recovered <= 2 * ops + 1,
+        "{s:?} after {ops} ops"
+    );
 });

@@ -110,14 +110,25 @@ fuzz_target!(|input: Input| {
         mixer.finish(&mut mix);
         for i in 0..TICK {
             let sum: i32 = srcs.iter().map(|s| i32::from(s.stem[i])).sum();
-            assert_eq!(i32::from(mix[i]), sum.clamp(-32768, 32767), "mix != saturating sum");
+            assert_eq!(
+                i32::from(mix[i]),
+                sum.clamp(-32768, 32767),
+                "mix != saturating sum"
+            );
         }
         *next_tick += 1;
     };
 
     for op in &input.ops {
         match op {
-            Op::Frame { second, step, ts, back_ms, stereo, loud } => {
+            Op::Frame {
+                second,
+                step,
+                ts,
+                back_ms,
+                stereo,
+                loud,
+            } => {
                 frames += 1;
                 if frames > 3000 {
                     break;
@@ -126,7 +137,10 @@ fuzz_target!(|input: Input| {
                 s.index += i64::from(*step);
                 let timestamp = match *ts {
                     Ts::Clock { jitter_us } => {
-                        let t = s.epoch as i64 + s.offset + s.index * 200_000 + i64::from(jitter_us) * 10;
+                        let t = s.epoch as i64
+                            + s.offset
+                            + s.index * 200_000
+                            + i64::from(jitter_us) * 10;
                         SourceTimestamp::new(t.max(1) as u64)
                     }
                     Ts::Zero => SourceTimestamp::UNKNOWN,
@@ -147,7 +161,11 @@ fuzz_target!(|input: Input| {
                         timestamp,
                         ..Default::default()
                     },
-                    format: if *stereo { AudioFormat::PCM44K_STEREO } else { AudioFormat::PCM16K },
+                    format: if *stereo {
+                        AudioFormat::PCM44K_STEREO
+                    } else {
+                        AudioFormat::PCM16K
+                    },
                     is_silence: false,
                     payload: Bytes::from(payload),
                 };
@@ -168,7 +186,9 @@ fuzz_target!(|input: Input| {
     for s in srcs.iter_mut() {
         s.track.flush();
     }
-    let end_now = now.saturating_add(latency).saturating_add(MediaTime::from_millis(20));
+    let end_now = now
+        .saturating_add(latency)
+        .saturating_add(MediaTime::from_millis(20));
     let last = next_tick + latency.as_millis() / 20 + 2;
     produce(&mut srcs, &mut next_tick, end_now, Some(last));
 
@@ -177,7 +197,13 @@ fuzz_target!(|input: Input| {
         assert_eq!(st.delivered, s.delivered);
         assert_eq!(
             st.delivered,
-            st.written + st.late + st.duplicates + st.outliers + st.too_far_ahead + st.wrong_format + st.overrun,
+            st.written
+                + st.late
+                + st.duplicates
+                + st.outliers
+                + st.too_far_ahead
+                + st.wrong_format
+                + st.overrun,
             "frames unaccounted for: {st:?}"
         );
         for w in s.track.gaps().windows(2) {

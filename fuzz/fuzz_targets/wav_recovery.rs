@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     // Mostly plausible lengths near the head, sometimes anything (u64::MAX, RF64 sizes).
     let raw = u64::from_le_bytes(len_bytes);
     let head = &data[8..];
-    let len = if raw & 1 == 0 { (raw >> 1) % 100_000 } else { raw };
+    let len = if raw & 1 == 0 {
+        (raw >> 1) % 100_000
+    } else {
+        raw
+    };
     if let Ok(plan) = muxer::wav::plan_wav_recovery(head, len) {
         assert!(plan.truncate_to <= len, "{plan:?} for a {len}-byte file");
         assert_eq!(plan.header.len() as u64, plan.data_offset);

@@ -59,7 +59,10 @@ fn run<S: RecordingSink>(
                     let mut f = f.clone();
                     f.timing.timestamp = shift(f.timing.timestamp, by);
                     f.timing.reference = shift(f.timing.reference, by);
-                    f.timing.arrival = f.timing.arrival.saturating_add(MediaTime::from_ticks(by as i64));
+                    f.timing.arrival = f
+                        .timing
+                        .arrival
+                        .saturating_add(MediaTime::from_ticks(by as i64));
                     IngestEvent::Audio(f)
                 }
                 IngestEvent::Roster { .. } if l > 0 => continue,
@@ -84,7 +87,12 @@ fn run<S: RecordingSink>(
         }
     }
     if rec
-        .handle(IngestEvent::CallEnded { reference: last_ref }, sink)
+        .handle(
+            IngestEvent::CallEnded {
+                reference: last_ref,
+            },
+            sink,
+        )
         .is_err()
     {
         panic!("sink failed at the end");
@@ -106,14 +114,21 @@ fn main() {
     let every: f64 = arg("--every")
         .and_then(|v| v.parse().ok())
         .unwrap_or((hours * 60.0 / 10.0).max(1.0));
-    println!("memory: {hours} h 4-speaker call, sink {sink_kind}; RSS at start {} KiB", rss_kib());
+    println!(
+        "memory: {hours} h 4-speaker call, sink {sink_kind}; RSS at start {} KiB",
+        rss_kib()
+    );
     let (rec, samples, elapsed, detail) = if sink_kind == "folder" {
         let dir = scratch_dir("memory");
         let mut sink = folder_sink(&dir);
         let (rec, samples, elapsed) = run(&mut sink, hours, every);
         close_folder(sink, &rec);
         let size: u64 = walk_size(&dir);
-        let detail = format!("folder {} ({:.2} GB written)", dir.display(), size as f64 / 1e9);
+        let detail = format!(
+            "folder {} ({:.2} GB written)",
+            dir.display(),
+            size as f64 / 1e9
+        );
         let _ = std::fs::remove_dir_all(scratch_root());
         (rec, samples, elapsed, detail)
     } else {

@@ -38,7 +38,13 @@ fn main() {
                 Some(b) => (format!("{b}"), if m <= b { "within" } else { "OVER" }),
                 None => ("-".into(), ""),
             };
-            println!("{:<34} {:>12.3} {:>10}  {:<20} {v}", format!("codecs/{id}"), m, b, per);
+            println!(
+                "{:<34} {:>12.3} {:>10}  {:<20} {v}",
+                format!("codecs/{id}"),
+                m,
+                b,
+                per
+            );
         }
     }
 
@@ -79,11 +85,34 @@ fn main() {
                 f(&l, &[key, "max"])
             );
         };
-        println!("\nlatency ({} s call, impairments {}):", l["secs"], l["impairments"]);
-        row("processing: hand-over -> tick written", "processing_written_ms", "p99 <= 25 ms", Some(25.0));
-        row("processing: hand-over -> fsynced", "processing_durable_ms", "-", None);
-        row("media: frame hand-over -> tick written", "media_written_ms", "(220 ms wait by design)", None);
-        row("media: frame hand-over -> fragment fsynced", "media_durable_ms", "p99 <= 1050 ms", Some(1050.0));
+        println!(
+            "\nlatency ({} s call, impairments {}):",
+            l["secs"], l["impairments"]
+        );
+        row(
+            "processing: hand-over -> tick written",
+            "processing_written_ms",
+            "p99 <= 25 ms",
+            Some(25.0),
+        );
+        row(
+            "processing: hand-over -> fsynced",
+            "processing_durable_ms",
+            "-",
+            None,
+        );
+        row(
+            "media: frame hand-over -> tick written",
+            "media_written_ms",
+            "(220 ms wait by design)",
+            None,
+        );
+        row(
+            "media: frame hand-over -> fragment fsynced",
+            "media_durable_ms",
+            "p99 <= 1050 ms",
+            Some(1050.0),
+        );
     }
     for name in ["memory-null", "memory-folder"] {
         if let Some(m) = load_result(name) {
@@ -91,7 +120,9 @@ fn main() {
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .map(|s| format!("{:.1}h {:.1} MiB", f(s, &["at_h"]), f(s, &["kib"]) / 1024.0))
+                        .map(|s| {
+                            format!("{:.1}h {:.1} MiB", f(s, &["at_h"]), f(s, &["kib"]) / 1024.0)
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
