@@ -164,6 +164,7 @@ fn main() {
         duration: Some(duration),
         seed: 11,
         impairments: impair.parse().expect("impairments"),
+        screenshare: None,
     })
     .expect("simulator");
     let events: Vec<SimEvent> = sim.by_ref().collect();

@@ -174,6 +174,7 @@ pub fn sim_call_events(
         duration: Some(duration),
         seed,
         impairments,
+        screenshare: None,
     })
     .expect("simulator");
     let (mut tx, mut rx) = ingest::channel(64);
