@@ -20,7 +20,7 @@ use bot_adapter::grpc::proto::{self, bot_message::Msg, engine_message::Msg as Ou
 use bot_adapter::sim::{
     self, Impairments, MeetingSpec, SdkEvent, SimError, SimParticipant, SimReport, Simulator,
 };
-use media_core::{MediaTime, Msi, SourceTimestamp};
+use media_core::{MediaTime, Msi};
 use tokio::sync::mpsc;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -60,7 +60,7 @@ pub struct SendOptions {
     pub pauses: Vec<(MediaTime, MediaTime)>,
     /// Stamp audio buffers with the send time (`sent_unix_micros`) so the server can measure latency.
     pub stamp_send_time: bool,
-    /// Keep only one message in flight per call (the stream waits for HTTP/2 to take each), default 256.
+    /// Messages queued per call ahead of the HTTP/2 stream (sending waits beyond it), default 256.
     pub window: usize,
 }
 
@@ -221,7 +221,6 @@ pub async fn send_call(
     pauses.sort();
     let mut pause_i = 0usize;
     let mut paused = false;
-    let mut last_ref = SourceTimestamp::UNKNOWN;
     let mut disconnected = false;
     for ev in sim.by_ref() {
         if let Some(d) = opts.disconnect_at {
@@ -256,7 +255,6 @@ pub async fn send_call(
         }
         msgs.push(match ev.event {
             SdkEvent::Audio(b) => {
-                last_ref = b.timestamp;
                 let stamp = if opts.stamp_send_time {
                     unix_micros()
                 } else {
@@ -300,7 +298,6 @@ pub async fn send_call(
             break;
         }
     }
-    let _ = last_ref;
     out.sim = Some(sim.report().clone());
     drop(tx);
     if disconnected {
