@@ -238,7 +238,7 @@ pub async fn send_call(
             if !paused && ev.at >= ps {
                 paused = true;
                 msgs.push(Msg::Pause(proto::Pause {
-                    timestamp: ev.reference.ticks(),
+                    timestamp: 0, // now: the latest audio buffer's timestamp
                     requested_by: "agent@contoso.example".into(),
                     reason: "card details".into(),
                 }));
@@ -247,7 +247,7 @@ pub async fn send_call(
                 paused = false;
                 pause_i += 1;
                 msgs.push(Msg::Resume(proto::Resume {
-                    timestamp: ev.reference.ticks(),
+                    timestamp: 0, // now: the latest audio buffer's timestamp
                     requested_by: "agent@contoso.example".into(),
                     reason: "card details taken".into(),
                 }));

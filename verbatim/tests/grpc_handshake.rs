@@ -225,3 +225,50 @@ async fn recording_ended_is_sent_only_after_the_files_are_final() {
     drop(tx);
     srv.stop().await;
 }
+
+/// A pause is written as silence in every stem; its span, who asked and why are in the signed metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_span_is_silent_and_listed_with_who_and_why() {
+    let dir = temp_dir("pause");
+    let srv = start_server(&dir, |_| {});
+    let mut c = srv.client();
+    c.call_id_prefix = "paused".into();
+    c.pauses = vec![(MediaTime::from_secs(1), MediaTime::from_secs(2))];
+    let o = send::send_calls(&c, vec![synthetic(3, 3, 21)])
+        .await
+        .unwrap();
+    let s = o[0].summary.as_ref().expect("summary");
+    assert_eq!(s.status, "completed", "{}", s.error);
+    assert_eq!(s.pauses.len(), 1);
+    let folder = srv.out.join("paused-1");
+    let rep = muxer::verify::verify_dir(&folder, None).unwrap();
+    assert_eq!(rep.final_status, muxer::Status::Completed);
+    let md = metadata(&folder);
+    let p = &md["call"]["pauses"][0];
+    // Asked "now" at 1 s and 2 s of call time: the latest audio buffers then were stamped 0.96 s and 1.96 s.
+    assert_eq!(p["start_us"], 960_000);
+    assert_eq!(p["end_us"], 1_960_000);
+    assert_eq!(p["requested_by"], "agent@contoso.example");
+    assert_eq!(p["reason"], "card details");
+    assert_eq!(p["resume_reason"], "card details taken");
+    assert!(
+        md["call"]["recording_status"]["withheld_paused"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Exactly the listed span is silent in every stem.
+    let mut heard_outside = 0;
+    for part in md["participants"].as_array().unwrap() {
+        let name = part["name"].as_str().unwrap();
+        let stem = read_wav(&folder.join(format!("participants/{name}.wav")));
+        assert!(
+            stem[15_360..31_360].iter().all(|&x| x == 0),
+            "{name}: audio inside the paused span"
+        );
+        heard_outside += stem[..15_360].iter().filter(|&&x| x != 0).count();
+        heard_outside += stem[31_360..].iter().filter(|&&x| x != 0).count();
+    }
+    assert!(heard_outside > 16_000, "the rest of the call is recorded");
+    srv.stop().await;
+}

@@ -207,7 +207,11 @@ impl Call {
             }
             Msg::RecordingStatus(s) => return self.status_result(s).await,
             Msg::Pause(p) => {
-                let r = SourceTimestamp::new(p.timestamp);
+                // 0 = now: the latest audio buffer's timestamp (the recording timeline's clock).
+                let r = match p.timestamp {
+                    0 => self.last_ref,
+                    t => SourceTimestamp::new(t),
+                };
                 match self.state.pause(r, &p.requested_by, &p.reason) {
                     Ok(()) => self.pause_walls.push((SystemTime::now(), None)),
                     Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
@@ -215,7 +219,11 @@ impl Call {
                 self.entry.set_phase(self.phase_for_entry());
             }
             Msg::Resume(p) => {
-                let r = SourceTimestamp::new(p.timestamp);
+                // 0 = now: the latest audio buffer's timestamp (the recording timeline's clock).
+                let r = match p.timestamp {
+                    0 => self.last_ref,
+                    t => SourceTimestamp::new(t),
+                };
                 match self.state.resume(r, &p.requested_by, &p.reason) {
                     Ok(()) => {
                         if let Some(w) = self.pause_walls.last_mut() {
