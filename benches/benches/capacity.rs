@@ -114,11 +114,7 @@ fn step(n: usize, call_rounds: &[Vec<IngestEvent>], frames_per_call: u64, tag: &
     let _ = std::fs::remove_dir_all(scratch_root().join(format!("{tag}-{n}")));
     let max_events_per_round = call_rounds.iter().map(Vec::len).max().unwrap_or(0);
     let worst_queue = (max_backlog_rounds + 1) * max_events_per_round;
-    let dropped_queue = if worst_queue > QUEUE_CAPACITY {
-        worst_queue - QUEUE_CAPACITY
-    } else {
-        0
-    };
+    let dropped_queue = worst_queue.saturating_sub(QUEUE_CAPACITY);
     let dropped = dropped_in_recorder + dropped_queue as u64;
 
     let tick_p50 = quantile(&mut call_tick_ms, 0.50);

@@ -68,7 +68,7 @@ fn run<S: RecordingSink>(
                 IngestEvent::Roster { .. } if l > 0 => continue,
                 IngestEvent::DominantSpeaker { reference, event } => IngestEvent::DominantSpeaker {
                     reference: shift(*reference, by),
-                    event: event.clone(),
+                    event: *event,
                 },
                 IngestEvent::CallEnded { reference } => {
                     last_ref = shift(*reference, by);
