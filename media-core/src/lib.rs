@@ -14,6 +14,7 @@
 //!   timestamps, jumps, drift).
 //! * [`track`]: one source's audio placed on the recording timeline, pulled one tick at a time.
 //! * [`mixer`]: saturating N-source mix per tick.
+//! * [`resample`]: a source at another rate or channel count converted to the recording's, tick by tick.
 //! * [`jitter`]: per-source reordering, duplicate and late detection, bounded waiting for missing frames.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod frame;
 pub mod jitter;
 pub mod mixer;
 pub mod queue;
+pub mod resample;
 pub mod time;
 pub mod timeline;
 pub mod track;

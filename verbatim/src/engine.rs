@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use bot_adapter::ingest::IngestEvent;
 use bot_adapter::sdk::RosterChange;
 use media_core::mixer::Mixer;
+use media_core::resample::RateConverter;
 use media_core::timeline::Timeline;
 use media_core::track::{AudioTrack, Gap, TrackConfig, TrackStats};
 use media_core::{AudioFormat, MediaTime, Msi, SourceId, SourceTimestamp, StreamKind, VideoFrame};
@@ -92,6 +93,8 @@ pub struct CallCounters {
     pub keyframe_requests: u64,
     /// Participants beyond what the composite layout shows.
     pub not_in_composite: u64,
+    /// Participants whose audio is at another rate or channel count, converted to the recording's format.
+    pub resampled_sources: u64,
     /// Raw NV12 video frames encoded to H.264.
     pub nv12_frames_encoded: u64,
     /// Raw NV12 video frames that could not be converted or encoded (dropped).
@@ -218,6 +221,60 @@ struct Slot {
     info: ParticipantInfo,
     track: AudioTrack,
     buf: Vec<i16>,
+    /// For a source at another rate or channel count than the recording: its converter, a tick buffer at
+    /// the source format, and the next source sample position to pull.
+    conv: Option<(RateConverter, Vec<i16>, i64)>,
+}
+
+impl Slot {
+    /// Switches the slot to `format` when its first frame says the source is not at the recording's format.
+    fn adopt_format(
+        &mut self,
+        format: AudioFormat,
+        cfg: &RecorderConfig,
+        written_until: MediaTime,
+    ) -> bool {
+        if self.track.stats().delivered > 0 || format == cfg.track.format {
+            return false;
+        }
+        let Ok(conv) = RateConverter::new(format, cfg.track.format.sample_rate, cfg.tick) else {
+            return false;
+        };
+        let mut track = AudioTrack::new(TrackConfig {
+            format,
+            ..cfg.track
+        });
+        let start = written_until.to_samples(format.sample_rate);
+        track.start_at(written_until);
+        let tick_buf = vec![0; conv.src_tick() * format.channels.max(1) as usize];
+        self.track = track;
+        self.conv = Some((conv, tick_buf, start));
+        true
+    }
+
+    /// One tick of this participant at the recording's format into `buf[..len]`.
+    fn pull(&mut self, from: i64, len: usize, now: MediaTime) {
+        let buf = &mut self.buf[..len];
+        match self.conv.as_mut() {
+            None => self.track.pull(from, buf, now),
+            Some((conv, tick, pos)) => {
+                // Feed the converter until a whole tick is out (it runs ahead of the output by its delay).
+                let mut guard = 0;
+                while conv.available() < len && guard < 16 {
+                    self.track.pull(*pos, tick, now);
+                    *pos += conv.src_tick() as i64;
+                    if conv.push(tick).is_err() {
+                        break;
+                    }
+                    guard += 1;
+                }
+                let n = conv.pop(buf);
+                for b in &mut buf[n..] {
+                    *b = 0;
+                }
+            }
+        }
+    }
 }
 
 /// The sans-IO call recorder (see the module docs).
@@ -345,7 +402,13 @@ impl CallRecorder {
                     None => self.add_unknown(frame.source.msi, at, sink)?,
                 };
                 let now = self.now;
+                let written = self.written_until();
                 if let Some(slot) = self.slots.get_mut(idx) {
+                    if frame.format != slot.track.config().format
+                        && slot.adopt_format(frame.format, &self.cfg, written)
+                    {
+                        self.counters.resampled_sources += 1;
+                    }
                     slot.track.push(frame, at, now);
                 }
             }
@@ -623,6 +686,7 @@ impl CallRecorder {
             info,
             track,
             buf: vec![0; self.tick_samples],
+            conv: None,
         });
         Ok(idx)
     }
@@ -675,8 +739,8 @@ impl CallRecorder {
         let now = self.now;
         self.mixer.begin(len);
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            let buf = &mut slot.buf[..len];
-            slot.track.pull(from, buf, now);
+            slot.pull(from, len, now);
+            let buf = &slot.buf[..len];
             sink.stem(i, buf).map_err(EngineError::Sink)?;
             self.mixer.add(buf);
         }

@@ -317,6 +317,8 @@ pub struct CountersMeta {
     pub keyframe_requests: u64,
     /// Participants beyond what the composite layout shows.
     pub not_in_composite: u64,
+    /// Participants whose audio was at another rate or channel count, converted to the recording's format.
+    pub resampled_sources: u64,
     /// Raw NV12 video frames encoded to H.264 for participant files.
     pub nv12_frames_encoded: u64,
     /// Raw NV12 video frames that could not be encoded (dropped).
@@ -487,6 +489,7 @@ pub fn from_summary(
             unknown_video_msi_frames: summary.counters.unknown_video_msi_frames,
             keyframe_requests: summary.counters.keyframe_requests,
             not_in_composite: summary.counters.not_in_composite,
+            resampled_sources: summary.counters.resampled_sources,
             nv12_frames_encoded: summary.counters.nv12_frames_encoded,
             nv12_encode_errors: summary.counters.nv12_encode_errors,
             composite_frames: summary.composite.map_or(0, |c| c.frames),

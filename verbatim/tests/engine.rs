@@ -173,3 +173,50 @@ fn bad_input_is_counted_and_the_recording_goes_on() {
     assert_eq!(sink.stems[0][31 * 320], 100);
     assert_eq!(alice.gaps.len(), 2);
 }
+
+#[test]
+fn a_source_at_44_1_khz_stereo_is_resampled_into_place() {
+    let (mut ingest, mut rx) = ingest::channel(4096);
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let mut sink = MemSink::default();
+    join(&mut ingest, "hifi", 9);
+    // A 1 kHz tone from 0.5 s to the end, sent as 20 ms Pcm44KStereo buffers (882 frames x 2 channels).
+    let fmt = AudioFormat::PCM44K_STEREO;
+    for s in 0..100u64 {
+        let mut data = Vec::with_capacity(882 * 4);
+        for i in 0..882u64 {
+            let n = s * 882 + i;
+            let v = if n >= 22_050 {
+                ((n as f64 * 2.0 * std::f64::consts::PI * 1000.0 / 44_100.0).sin() * 16_000.0)
+                    as i16
+            } else {
+                0
+            };
+            data.extend_from_slice(&v.to_le_bytes());
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut buf = slot(s + 1, &[(9, Some(s), Bytes::from(data))]);
+        buf.format = fmt;
+        let r = ingest.push_audio(MediaTime::ZERO, buf);
+        assert_eq!(r.refused, 0);
+        drain(&mut rx, &mut rec, &mut sink);
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 100 * FRAME));
+    drain(&mut rx, &mut rec, &mut sink);
+    let s = rec.summary();
+    assert_eq!(s.counters.resampled_sources, 1);
+    assert_eq!(s.participants[0].stats.written, 100);
+    let stem = &sink.stems[0];
+    assert_eq!(stem.len(), 32_000);
+    let first = stem.iter().position(|v| v.unsigned_abs() > 4_000).unwrap();
+    assert!(
+        (first as i64 - 8_000).abs() <= 16,
+        "tone starts at {first}, expected 8000 (0.5 s)"
+    );
+    let peak = stem[20_000..24_000]
+        .iter()
+        .map(|v| v.unsigned_abs())
+        .max()
+        .unwrap();
+    assert!((15_000..=17_000).contains(&peak), "peak {peak}");
+}
