@@ -300,6 +300,11 @@ pub fn plan_wav_recovery(head: &[u8], file_len: u64) -> Result<WavRecovery, WavE
             ds64_room = Some(pos);
         }
         if &id == b"fmt " {
+            // A PCM fmt chunk holds at least 16 bytes; reading them past a smaller chunk would take bytes of
+            // the next chunk (and a header rewritten from it would not parse again).
+            if size < 16 {
+                return Err(WavError::NotRepairable("fmt chunk smaller than 16 bytes"));
+            }
             let f = head
                 .get(pos + 8..pos + 24)
                 .ok_or(WavError::NotRepairable("fmt chunk truncated"))?;
@@ -446,5 +451,34 @@ mod tests {
         let plan = plan_wav_recovery(&bytes, bytes.len() as u64).unwrap();
         assert_eq!((plan.data_len, plan.truncate_to), (6, 86));
         assert_eq!(plan.header, bytes[..80].to_vec());
+    }
+
+    /// Fuzz finding (wav_recovery): a `fmt ` chunk of size 0 right before `data` was read through into the
+    /// following bytes; the rewritten header then did not parse again. Such a chunk is now refused.
+    #[test]
+    fn a_fmt_chunk_smaller_than_16_bytes_is_refused_and_every_plan_reparses() {
+        let mut h = Vec::new();
+        h.extend_from_slice(b"RIFF\0\0\0\0WAVEfmt \0\0\0\0data\x10\0\0\0");
+        h.extend_from_slice(&[1, 0, 1, 0, 0x80, 0x3e, 0, 0, 0, 0x7d, 0, 0, 2, 0, 16, 0]);
+        assert!(matches!(
+            plan_wav_recovery(&h, 100),
+            Err(WavError::NotRepairable(_))
+        ));
+        let input = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/regressions/wav_recovery-fmt-too-small"
+        ));
+        if let Ok(data) = input {
+            let len = u64::from_le_bytes(data[..8].try_into().unwrap());
+            let len = if len & 1 == 0 {
+                (len >> 1) % 100_000
+            } else {
+                len
+            };
+            if let Ok(plan) = plan_wav_recovery(&data[8..], len) {
+                let again = plan_wav_recovery(&plan.header, plan.truncate_to).unwrap();
+                assert_eq!(again.data_len, plan.data_len);
+            }
+        }
     }
 }
