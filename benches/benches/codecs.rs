@@ -14,9 +14,10 @@ use std::time::Duration;
 use codecs::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use codecs::opus::{OpusDecoder, OpusEncoder, OpusEncoderConfig};
 use codecs::picture::{i420_to_nv12, nv12_len, nv12_to_i420, scale_into, I420Picture};
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{BatchSize, Criterion};
 use media_core::{AudioFormat, MediaTime};
+use verbatim_benches::{thread_cpu_ns, ThreadCpu};
 
 const GROUP: &str = "codecs";
 
@@ -61,42 +62,6 @@ fn speech(rate: u32) -> Vec<i16> {
     s.iter()
         .flat_map(|&v| std::iter::repeat_n(v, factor))
         .collect()
-}
-
-/// CPU time of the calling thread in ns since it started (`CLOCK_THREAD_CPUTIME_ID`, ns resolution); 0 where
-/// the platform has no such clock.
-fn thread_cpu_ns() -> u64 {
-    cpu_time::ThreadTime::try_now()
-        .map(|t| u64::try_from(t.as_duration().as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// A criterion measurement of the benchmark thread's CPU time, in ns (formatted like wall time).
-struct ThreadCpu {
-    wall: WallTime,
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.wall.formatter()
-    }
 }
 
 fn opus_benches<M: Measurement>(c: &mut Criterion<M>) {
@@ -289,7 +254,7 @@ fn main() {
         run(Criterion::default().configure_from_args());
     } else {
         run(Criterion::default()
-            .with_measurement(ThreadCpu { wall: WallTime })
+            .with_measurement(ThreadCpu::new())
             .configure_from_args());
     }
     summary(if wall { "wall time" } else { "thread CPU time" });

@@ -21,9 +21,10 @@ use std::time::Duration;
 use codecs::composite::{Compositor, CompositorConfig, Layout, TileSource};
 use codecs::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use codecs::picture::I420Picture;
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::Criterion;
 use media_core::MediaTime;
+use verbatim_benches::{thread_cpu_ns, ThreadCpu};
 
 const GROUP: &str = "composite";
 const PARTICIPANTS: usize = 10;
@@ -35,41 +36,6 @@ const BUDGET_CORES: f64 = 0.3;
 
 fn quick() -> bool {
     std::env::var("VERBATIM_BENCH_QUICK").is_ok_and(|v| v == "1")
-}
-
-/// CPU time of the calling thread in ns; 0 where the platform has no such clock.
-fn thread_cpu_ns() -> u64 {
-    cpu_time::ThreadTime::try_now()
-        .map(|t| u64::try_from(t.as_duration().as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// A criterion measurement of the benchmark thread's CPU time, in ns (formatted like wall time).
-struct ThreadCpu {
-    wall: WallTime,
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.wall.formatter()
-    }
 }
 
 /// A camera-like moving picture: a textured, drifting luma pattern (different per participant `k`), a
@@ -402,7 +368,7 @@ fn main() {
         run(Criterion::default().configure_from_args());
     } else {
         run(Criterion::default()
-            .with_measurement(ThreadCpu { wall: WallTime })
+            .with_measurement(ThreadCpu::new())
             .configure_from_args());
     }
     summary(if wall { "wall time" } else { "thread CPU time" });
