@@ -125,6 +125,7 @@ fn check(impair: &str, seed: u64) {
     )])
     .unwrap();
     erin[0].msi = media_core::Msi(1100);
+    erin[0].id = "erin".into();
     if let Some(v) = erin[0].video.as_mut() {
         v.msi = media_core::Msi(2100);
     }

@@ -3,10 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
-use bot_adapter::sim::{self, SimParticipant};
-use media_core::{MediaTime, Msi};
+use bot_adapter::sim::SimParticipant;
 
 /// The shared sample media folder, or `None` (with a message) when it is absent.
 pub fn media() -> Option<PathBuf> {
@@ -25,23 +23,13 @@ pub fn read_wav(path: &Path) -> Vec<i16> {
     r.into_samples::<i16>().map(|s| s.unwrap()).collect()
 }
 
-/// The four sample participants as file participants, in the CLI's way.
+/// The four sample speakers, as `verbatim record --source` makes them.
 pub fn four_speakers(media: &Path) -> Vec<SimParticipant> {
-    ["alice", "bob", "carol", "dave"]
+    let sources: Vec<String> = ["alice", "bob", "carol", "dave"]
         .iter()
-        .enumerate()
-        .map(|(i, n)| SimParticipant {
-            name: n.to_string(),
-            id: format!("id-{n}"),
-            display_name: n.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(sim::load_audio_file(media.join(format!("{n}.wav"))).unwrap()),
-            video: None,
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
-        })
-        .collect()
+        .map(|n| format!("{n}={}", media.join(format!("{n}.wav")).display()))
+        .collect();
+    verbatim::sources::participants(&sources).unwrap()
 }
 
 /// Runs ffprobe on a file and returns its reported duration in seconds; fails the test if ffprobe is missing

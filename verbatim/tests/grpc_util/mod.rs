@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bot_adapter::grpc::auth::BearerToken;
 use bot_adapter::sim::{self, MeetingSpec, SimParticipant};
-use media_core::{MediaTime, Msi};
+use media_core::MediaTime;
 use verbatim::listen::{self, ListenOptions, ServerStats};
 use verbatim::send::{CallOutcome, SendOptions};
 
@@ -123,21 +123,11 @@ pub fn media() -> Option<PathBuf> {
 
 /// The four sample speakers, as `verbatim record --source` makes them.
 pub fn four_speakers(media: &Path) -> Vec<SimParticipant> {
-    ["alice", "bob", "carol", "dave"]
+    let sources: Vec<String> = ["alice", "bob", "carol", "dave"]
         .iter()
-        .enumerate()
-        .map(|(i, n)| SimParticipant {
-            name: n.to_string(),
-            id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            display_name: n.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(sim::load_audio_file(media.join(format!("{n}.wav"))).unwrap()),
-            video: None,
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
-        })
-        .collect()
+        .map(|n| format!("{n}={}", media.join(format!("{n}.wav")).display()))
+        .collect();
+    verbatim::sources::participants(&sources).unwrap()
 }
 
 pub fn metadata(dir: &Path) -> serde_json::Value {
