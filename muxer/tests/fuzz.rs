@@ -116,6 +116,28 @@ fn box_reader_never_panics() {
     }
 }
 
+/// Found by the `fmp4_reader` fuzz target: a 750-byte `moof` whose `trun` claims 7 M samples without
+/// per-sample fields. Decoding it built every entry (307 MB, seconds); it is now refused before decoding.
+#[test]
+fn fragment_claiming_more_samples_than_bytes_is_refused() {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/regressions/fmp4_reader-trun-count.bin"
+    ))
+    .unwrap();
+    match reader::read_fragment(&data) {
+        Err(reader::BoxError::TooManySamples { offset, claimed }) => {
+            assert_eq!(offset, 0);
+            assert_eq!(claimed, 0x006D_0176);
+        }
+        other => panic!("expected TooManySamples, got {other:?}"),
+    }
+    // A valid fragment still reads, with the sample durations it was written with.
+    let (_, frag) = valid_init_and_fragment();
+    let info = reader::read_fragment(&frag).unwrap();
+    assert!(info.tracks.iter().all(|&(_, _, dur)| dur > 0));
+}
+
 #[test]
 fn journal_and_manifest_parsers_never_panic() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);

@@ -44,6 +44,15 @@ pub enum BoxError {
         /// The type found.
         found: [u8; 4],
     },
+    /// A `moof`'s `trun` boxes claim more samples than its `mdat` has bytes (a tampered file; refused before
+    /// decoding, which would build an entry per claimed sample).
+    #[error("moof at offset {offset} claims {claimed} samples, more than its mdat can hold")]
+    TooManySamples {
+        /// Offset of the `moof`.
+        offset: u64,
+        /// Samples claimed by its `trun` boxes.
+        claimed: u64,
+    },
     /// `shiguredo_mp4` could not decode the box.
     #[error("cannot decode {what}: {reason}")]
     Decode {
@@ -182,6 +191,34 @@ pub fn read_init(buf: &[u8]) -> Result<InitInfo, BoxError> {
     })
 }
 
+/// Sums the `sample_count` of every `traf/trun` among the child boxes in `moof_body`, without decoding
+/// anything else (malformed boxes are skipped here; the decoder reports them).
+fn claimed_samples(moof_body: &[u8]) -> u64 {
+    let mut total: u64 = 0;
+    for traf in children(moof_body).filter(|b| &b.box_type == b"traf") {
+        let body = &moof_body
+            [(traf.offset + traf.header_len) as usize..(traf.offset + traf.size) as usize];
+        for trun in children(body).filter(|b| &b.box_type == b"trun") {
+            let at = (trun.offset + trun.header_len) as usize + 4;
+            if let Some(c) = body.get(at..at + 4) {
+                total =
+                    total.saturating_add(u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+            }
+        }
+    }
+    total
+}
+
+/// The complete boxes at the start of `buf`, up to the first malformed one.
+fn children(buf: &[u8]) -> impl Iterator<Item = BoxInfo> + '_ {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let b = box_at(buf, at).ok()?;
+        at = at.checked_add(usize::try_from(b.size).ok()?)?;
+        Some(b)
+    })
+}
+
 /// What one fragment holds, per track: `(track_id, base decode time, summed sample durations)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FragmentInfo {
@@ -207,11 +244,21 @@ pub fn read_fragment(buf: &[u8]) -> Result<FragmentInfo, BoxError> {
             })
         }
     };
-    let (decoded, _) =
-        MoofBox::decode(&buf[..moof.size as usize]).map_err(|e| BoxError::Decode {
-            what: "moof",
-            reason: e.to_string(),
-        })?;
+    // A tampered `trun` can claim millions of samples that have no per-sample fields (so no bytes):
+    // decoding it would build every entry. Every sample we write has at least one byte in the `mdat`, so
+    // refuse counts the `mdat` cannot hold before decoding.
+    let moof_bytes = &buf[..moof.size as usize];
+    let claimed = claimed_samples(&moof_bytes[moof.header_len as usize..]);
+    if claimed > mdat.size - mdat.header_len {
+        return Err(BoxError::TooManySamples {
+            offset: moof.offset,
+            claimed,
+        });
+    }
+    let (decoded, _) = MoofBox::decode(moof_bytes).map_err(|e| BoxError::Decode {
+        what: "moof",
+        reason: e.to_string(),
+    })?;
     let mut payload: u64 = 0;
     let mut tracks = Vec::new();
     for traf in &decoded.traf_boxes {
