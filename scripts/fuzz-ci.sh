@@ -4,6 +4,7 @@
 #
 #   scripts/fuzz-ci.sh                 # every target, 20 s each, no sanitizer (works on stable Rust)
 #   FUZZ_SECONDS=60 scripts/fuzz-ci.sh h264_nal opus_decode
+#   FUZZ_SECONDS=1800 FUZZ_RUNS=10000000 scripts/fuzz-ci.sh   # the long run: 30 min or 10 M executions each
 #   FUZZ_SANITIZER=address scripts/fuzz-ci.sh   # ASan (needs nightly, or RUSTC_BOOTSTRAP=1 as set below)
 #
 # Each target starts from its committed seed corpus (fuzz/corpus/<target>, read-only here: new inputs go to a
@@ -44,6 +45,8 @@ failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$work/corpus/$t" "$artifacts/$t"
     opts=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$artifacts/$t/" -print_final_stats=1)
+    # FUZZ_RUNS caps executions (the long run: FUZZ_SECONDS=1800 FUZZ_RUNS=10000000, whichever comes first).
+    [ -n "${FUZZ_RUNS:-}" ] && opts+=(-runs="$FUZZ_RUNS")
     d="${dict[$t]:-}"
     [ -n "$d" ] && opts+=(-dict="$here/fuzz/dict/$d.dict")
     echo "== $t ($secs s)" >&2
