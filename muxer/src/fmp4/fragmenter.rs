@@ -340,6 +340,8 @@ impl Fragmenter {
                 }
             }
             MediaTime::MAX
+        } else if let Some(end) = self.audio_driver_complete(target) {
+            end
         } else {
             let d = &self.tracks[self.driver];
             let latest = d.pending.back().map(|p| (p.media, p.keyframe));
@@ -355,6 +357,33 @@ impl Fragmenter {
             }
         };
         self.build(cut)
+    }
+
+    /// Without video the fragment is cut by time: as soon as the driving audio track's newest packet (its
+    /// duration read from its TOC) reaches `target`, it gets that duration and the fragment is due now, not
+    /// when the next packet arrives (which would keep a finished fragment out of the next sync).
+    fn audio_driver_complete(&mut self, target: MediaTime) -> Option<MediaTime> {
+        let d = self.tracks.get_mut(self.driver)?;
+        if d.spec.is_video() {
+            return None;
+        }
+        let timescale = d.timescale;
+        let p = d.pending.back_mut()?;
+        let samples = opus_packet_samples(&p.data)?;
+        let end = p
+            .media
+            .saturating_add(MediaTime::from_samples(i64::from(samples), 48_000));
+        if end < target {
+            return None;
+        }
+        if p.dur.is_none() {
+            let dur = to_ts(
+                MediaTime::from_samples(i64::from(samples), 48_000),
+                timescale,
+            );
+            p.dur = Some(u32::try_from(dur).unwrap_or(u32::MAX).max(1));
+        }
+        Some(end)
     }
 
     fn build(&mut self, cut: MediaTime) -> Result<Option<&Fragment>, Fmp4Error> {
@@ -426,6 +455,7 @@ mod tests {
     fn audio_only_fragments_by_time_with_exact_durations() {
         let mut f = Fragmenter::new(&[TrackSpec::opus(1, 312)], MediaTime::from_secs(1));
         let mut frags = Vec::new();
+        let mut due_after = Vec::new();
         for i in 0..120i64 {
             f.push(
                 0,
@@ -435,8 +465,13 @@ mod tests {
             .unwrap();
             while let Some(fr) = f.poll_fragment(None, false).unwrap() {
                 frags.push(fr.clone());
+                due_after.push(i);
             }
         }
+        // Each fragment is due as soon as the packet that completes its second is pushed (packets 0..=49
+        // end at 1.0 s), not one packet later: a sync right after that packet makes it durable.
+        assert_eq!(due_after, [49, 99]);
+        assert_eq!(f.stats().samples, 100);
         while let Some(fr) = f.poll_fragment(None, true).unwrap() {
             frags.push(fr.clone());
         }
