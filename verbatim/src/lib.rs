@@ -11,6 +11,8 @@
 //! * [`composite`]: the meeting video: cameras, initials and screen share composed and encoded once.
 //! * [`video`]: participant video and screen share: H.264 passthrough placed on the timeline, loss detection.
 //! * [`sink`]: the signed recording folder writer (stems, mix as WAV and as Opus in fragmented MP4).
+//! * [`writer_thread`]: runs the folder writer on its own thread, fed through a bounded queue, so file I/O,
+//!   hashing, the Opus encode and fsync stay off the media thread.
 //! * [`keys`]: the installation's signing key.
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
 //! * [`sources`]: participant files (audio, Opus, MP4 clips with video, screen share) for `record`/`send`.
@@ -47,6 +49,7 @@ pub mod send;
 pub mod sink;
 pub mod sources;
 pub mod video;
+pub mod writer_thread;
 
 pub use bot_adapter;
 pub use codecs;

@@ -335,6 +335,14 @@ pub struct CountersMeta {
     pub ingest_wrong_audio_length: u64,
     /// Video buffers refused at ingest as malformed.
     pub ingest_bad_video: u64,
+    /// Most commands (ticks, video frames) waiting at once in the writer thread's queue.
+    pub writer_queue_high_water: u64,
+    /// Times the media thread found the writer's queue full and waited (disk slower than the call).
+    pub writer_backpressure_waits: u64,
+    /// Total time the media thread waited for the writer, in microseconds.
+    pub writer_backpressure_wait_us: u64,
+    /// Ticks and frames not written because the folder had already failed (disk full, I/O error).
+    pub writer_discarded_after_error: u64,
     /// Most events waiting in the ingest queue at once.
     pub ingest_queue_high_water: u64,
 }

@@ -23,6 +23,7 @@ use media_core::MediaTime;
 use crate::engine::{CallRecorder, CallSummary, RecorderConfig};
 use crate::metadata::{self, CallInfo, CountersMeta};
 use crate::sink::{FolderSink, SinkError, SinkOptions};
+use crate::writer_thread::{ThreadedSink, WriterOptions};
 
 /// How to record.
 #[derive(Clone, Debug)]
@@ -47,6 +48,8 @@ pub struct RecordOptions {
     pub mixed_wav: bool,
     /// Record the composite meeting video into `recording.mp4` with these settings (and this bitrate).
     pub composite: Option<(codecs::composite::CompositorConfig, u32)>,
+    /// The writer thread's queue and polling (see [`crate::writer_thread`]).
+    pub writer: WriterOptions,
 }
 
 impl RecordOptions {
@@ -57,6 +60,7 @@ impl RecordOptions {
             realtime: false,
             progress: false,
             queue_capacity: 4096,
+            writer: WriterOptions::default(),
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
             signing_key: None,
@@ -143,7 +147,12 @@ pub struct LiveRecording {
     started_wall: SystemTime,
 }
 
-type WorkerResult = (CallRecorder, FolderSink, (u64, u64), Option<String>);
+type WorkerResult = (
+    CallRecorder,
+    ThreadedSink<FolderSink>,
+    (u64, u64),
+    Option<String>,
+);
 
 impl LiveRecording {
     /// Creates the folder and its files and starts the media worker.
@@ -173,6 +182,7 @@ impl LiveRecording {
                 composite: opts.composite.is_some(),
             },
         )?;
+        let sink = ThreadedSink::spawn(sink, opts.writer)?;
         let (ingest, rx) = ingest::channel(opts.queue_capacity);
         let mut recorder = CallRecorder::new(opts.recorder);
         if let Some((cfg, bitrate)) = opts.composite {
@@ -228,9 +238,13 @@ impl LiveRecording {
             .worker
             .take()
             .ok_or_else(|| RecordError::Internal("closed twice".into()))?;
-        let (recorder, sink, rx_counters, sink_error) = worker
+        let (recorder, sink, rx_counters, media_error) = worker
             .join()
             .map_err(|_| RecordError::Internal("media worker panicked".into()))?;
+        // Everything queued is written before the folder is closed; the writer's own first error is the
+        // real cause when the media worker stopped on "writer thread: ..." (or the only one).
+        let (sink, writer_error, wc) = sink.stop()?;
+        let sink_error = writer_error.map(|e| e.to_string()).or(media_error);
         let summary = recorder.summary();
         let status = if sink_error.is_some() {
             "failed"
@@ -243,6 +257,10 @@ impl LiveRecording {
             ingest_wrong_audio_length: c.wrong_audio_length.load(Ordering::Relaxed),
             ingest_bad_video: c.bad_video.load(Ordering::Relaxed),
             ingest_queue_high_water: rx_counters.1,
+            writer_queue_high_water: wc.queue_high_water,
+            writer_backpressure_waits: wc.backpressure_waits,
+            writer_backpressure_wait_us: wc.backpressure_wait_us,
+            writer_discarded_after_error: wc.discarded_after_error,
             ..Default::default()
         };
         let md = metadata::from_summary(
@@ -281,7 +299,7 @@ impl Drop for LiveRecording {
 fn media_worker(
     mut rx: IngestReceiver,
     mut recorder: CallRecorder,
-    mut sink: FolderSink,
+    mut sink: ThreadedSink<FolderSink>,
     stop: &AtomicBool,
 ) -> WorkerResult {
     let mut idle = 0u32;

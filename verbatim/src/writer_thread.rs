@@ -1,0 +1,531 @@
+//! The writer thread: runs a [`RecordingSink`] (the [`crate::sink::FolderSink`]) on its own thread, so file
+//! writes, hashing, the Opus encode of the mix and the once-a-second fsyncs never run on the media thread.
+//!
+//! ```text
+//!  media thread: CallRecorder ─► ThreadedSink ──bounded queue──► writer thread: FolderSink ─► files
+//!                                      ▲                                  │
+//!                                      └──────── recycled PCM blocks ◄────┘
+//! ```
+//!
+//! Per 20 ms tick the media thread copies the stems and the mix into one PCM block taken from a pool of
+//! recycled blocks and queues it; video samples and composite frames are queued as they are (their `Bytes` are
+//! moved, not copied). After warm-up nothing is allocated per frame and the media thread makes no system call
+//! for writing: it only pushes into a lock-free bounded queue (`crossbeam` array channel); the writer thread
+//! polls that queue (it sleeps [`WriterOptions::poll_interval`] when it is empty, so the media thread never
+//! has to wake it).
+//!
+//! # Overflow policy
+//! The queue holds [`WriterOptions::queue_capacity`] commands (default 4,096: ~80 s of a 4-speaker audio call,
+//! several seconds of a video call). When it is full, the disk is slower than the call: the media thread
+//! waits for room (back-pressure; the ingest queue in front of it then absorbs, and counts what it must
+//! refuse) and the wait is counted in [`WriterCounters`]. A writer that makes no room for
+//! [`WriterOptions::stall_limit`] fails the recording with [`SinkError::WriterStalled`] rather than block a
+//! call for ever. Nothing is dropped silently.
+//!
+//! # Errors
+//! The first error of the inner sink stops the writing (later commands are counted as discarded); the media
+//! side sees [`SinkError::WriterFailed`] at its next call, and [`ThreadedSink::stop`] hands back the inner sink
+//! with that first error, so the caller can still close the folder (marked failed) and keep what was written.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
+use media_core::Msi;
+
+use crate::composite::CompositeFrame;
+use crate::engine::{ParticipantInfo, RecordingSink};
+use crate::sink::SinkError;
+use crate::video::VideoSample;
+
+/// Settings of the writer thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Commands the queue holds (a tick of audio is one command, a video frame one).
+    pub queue_capacity: usize,
+    /// How long the writer thread sleeps when the queue is empty (bounds the hand-off → written latency).
+    pub poll_interval: Duration,
+    /// How long the media thread waits for room in a full queue before the recording fails.
+    pub stall_limit: Duration,
+}
+
+impl Default for WriterOptions {
+    /// 4,096 commands, 5 ms polling, 30 s stall limit.
+    fn default() -> Self {
+        WriterOptions {
+            queue_capacity: 4096,
+            poll_interval: Duration::from_millis(5),
+            stall_limit: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters of the writer thread (a snapshot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterCounters {
+    /// Commands queued.
+    pub queued: u64,
+    /// Commands the writer thread handled.
+    pub handled: u64,
+    /// Most commands waiting at once.
+    pub queue_high_water: u64,
+    /// Times the media thread found the queue full and waited.
+    pub backpressure_waits: u64,
+    /// Total time the media thread waited for room, in microseconds.
+    pub backpressure_wait_us: u64,
+    /// PCM blocks allocated because none was free for recycling (warm-up, or the writer lagging).
+    pub pcm_blocks_allocated: u64,
+    /// Commands not written because the inner sink had failed before them.
+    pub discarded_after_error: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    queued: AtomicU64,
+    handled: AtomicU64,
+    high_water: AtomicU64,
+    waits: AtomicU64,
+    wait_us: AtomicU64,
+    allocated: AtomicU64,
+    discarded: AtomicU64,
+    failed: AtomicBool,
+    error: OnceLock<String>,
+}
+
+enum Command {
+    Participant {
+        index: usize,
+        info: Box<ParticipantInfo>,
+        lead_in: u64,
+    },
+    /// One tick: `stems` stems of equal length, then the mix, concatenated in `block`.
+    Tick {
+        block: Vec<i16>,
+        stems: usize,
+    },
+    VideoStream {
+        index: usize,
+        path: String,
+    },
+    Video {
+        index: usize,
+        sample: VideoSample,
+    },
+    Composite(CompositeFrame),
+    Keyframe(Msi),
+}
+
+/// A [`RecordingSink`] that hands everything to an inner sink running on its own writer thread.
+///
+/// Dropped without [`ThreadedSink::stop`], the thread still writes what was queued and then ends (the inner
+/// sink is then dropped unclosed, as after a crash: `verbatim recover` closes such a folder).
+pub struct ThreadedSink<S: RecordingSink<Error = SinkError> + Send + 'static> {
+    tx: Option<Sender<Command>>,
+    pool: Receiver<Vec<i16>>,
+    block: Vec<i16>,
+    stems: usize,
+    shared: Arc<Shared>,
+    options: WriterOptions,
+    thread: Option<JoinHandle<(S, Option<SinkError>)>>,
+}
+
+impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
+    /// Starts the writer thread with `inner`.
+    ///
+    /// # Errors
+    /// [`SinkError::WriterFailed`] when the thread cannot be started.
+    pub fn spawn(inner: S, options: WriterOptions) -> Result<Self, SinkError> {
+        let capacity = options.queue_capacity.max(1);
+        let (tx, rx) = channel::bounded(capacity);
+        let (pool_tx, pool) = channel::bounded(capacity);
+        let shared = Arc::new(Shared::default());
+        let s2 = Arc::clone(&shared);
+        let poll = options.poll_interval;
+        let thread = std::thread::Builder::new()
+            .name("verbatim-writer".into())
+            .spawn(move || writer_loop(inner, &rx, &pool_tx, &s2, poll))
+            .map_err(|e| SinkError::WriterFailed(format!("cannot start the writer thread: {e}")))?;
+        Ok(ThreadedSink {
+            tx: Some(tx),
+            pool,
+            block: Vec::new(),
+            stems: 0,
+            shared,
+            options,
+            thread: Some(thread),
+        })
+    }
+
+    /// The writer's counters so far.
+    pub fn counters(&self) -> WriterCounters {
+        snapshot(&self.shared)
+    }
+
+    /// Waits until everything queued is written, stops the thread and returns the inner sink with the first
+    /// error it met (if any), to be closed by the caller.
+    ///
+    /// # Errors
+    /// [`SinkError::WriterFailed`] if the writer thread panicked.
+    pub fn stop(mut self) -> Result<(S, Option<SinkError>, WriterCounters), SinkError> {
+        self.tx = None; // disconnects: the thread drains what is queued, then returns
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| SinkError::WriterFailed("stopped twice".into()))?;
+        let (inner, err) = thread
+            .join()
+            .map_err(|_| SinkError::WriterFailed("the writer thread panicked".into()))?;
+        Ok((inner, err, snapshot(&self.shared)))
+    }
+
+    fn check(&self) -> Result<(), SinkError> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            let msg = self.shared.error.get().cloned().unwrap_or_default();
+            return Err(SinkError::WriterFailed(msg));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, cmd: Command) -> Result<(), SinkError> {
+        self.check()?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| SinkError::WriterFailed("stopped".into()))?;
+        let cmd = match tx.try_send(cmd) {
+            Ok(()) => None,
+            Err(TrySendError::Full(cmd)) => Some(cmd),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(SinkError::WriterFailed("the writer thread ended".into()))
+            }
+        };
+        if let Some(cmd) = cmd {
+            // Back-pressure: the disk is slower than the call. Wait (counted), up to the stall limit.
+            let t = Instant::now();
+            self.shared.waits.fetch_add(1, Ordering::Relaxed);
+            let r = tx.send_timeout(cmd, self.options.stall_limit);
+            let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.shared.wait_us.fetch_add(us, Ordering::Relaxed);
+            match r {
+                Ok(()) => {}
+                Err(channel::SendTimeoutError::Timeout(_)) => {
+                    return Err(SinkError::WriterStalled(self.options.stall_limit))
+                }
+                Err(channel::SendTimeoutError::Disconnected(_)) => {
+                    return Err(SinkError::WriterFailed("the writer thread ended".into()))
+                }
+            }
+        }
+        let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        let waiting = queued.saturating_sub(self.shared.handled.load(Ordering::Relaxed));
+        self.shared.high_water.fetch_max(waiting, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn fresh_block(&mut self, like: usize) -> Vec<i16> {
+        match self.pool.try_recv() {
+            Ok(b) => b,
+            Err(_) => {
+                self.shared.allocated.fetch_add(1, Ordering::Relaxed);
+                Vec::with_capacity(like)
+            }
+        }
+    }
+}
+
+fn snapshot(s: &Shared) -> WriterCounters {
+    WriterCounters {
+        queued: s.queued.load(Ordering::Relaxed),
+        handled: s.handled.load(Ordering::Relaxed),
+        queue_high_water: s.high_water.load(Ordering::Relaxed),
+        backpressure_waits: s.waits.load(Ordering::Relaxed),
+        backpressure_wait_us: s.wait_us.load(Ordering::Relaxed),
+        pcm_blocks_allocated: s.allocated.load(Ordering::Relaxed),
+        discarded_after_error: s.discarded.load(Ordering::Relaxed),
+    }
+}
+
+impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for ThreadedSink<S> {
+    type Error = SinkError;
+
+    fn participant_added(
+        &mut self,
+        index: usize,
+        p: &ParticipantInfo,
+        lead_in: u64,
+    ) -> Result<(), SinkError> {
+        self.send(Command::Participant {
+            index,
+            info: Box::new(p.clone()),
+            lead_in,
+        })
+    }
+
+    fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
+        // The recorder gives stems 0..n in order, then the mix, every tick, all of one length.
+        debug_assert_eq!(index, self.stems);
+        if self.stems == 0 && self.block.capacity() == 0 {
+            self.block = self.fresh_block(samples.len() * 8);
+        }
+        self.block.extend_from_slice(samples);
+        self.stems += 1;
+        Ok(())
+    }
+
+    fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
+        if self.block.capacity() == 0 {
+            self.block = self.fresh_block(samples.len() * 8);
+        }
+        self.block.extend_from_slice(samples);
+        let like = self.block.capacity();
+        let block = std::mem::take(&mut self.block);
+        let stems = std::mem::take(&mut self.stems);
+        let r = self.send(Command::Tick { block, stems });
+        self.block = self.fresh_block(like);
+        r
+    }
+
+    fn video_stream_added(&mut self, index: usize, path: &str) -> Result<(), SinkError> {
+        self.send(Command::VideoStream {
+            index,
+            path: path.to_string(),
+        })
+    }
+
+    fn video_sample(&mut self, index: usize, sample: VideoSample) -> Result<(), SinkError> {
+        self.send(Command::Video { index, sample })
+    }
+
+    fn keyframe_request(&mut self, msi: Msi) {
+        let _ = self.send(Command::Keyframe(msi));
+    }
+
+    fn composite_frame(&mut self, frame: CompositeFrame) -> Result<(), SinkError> {
+        self.send(Command::Composite(frame))
+    }
+}
+
+fn apply<S: RecordingSink<Error = SinkError>>(
+    inner: &mut S,
+    cmd: Command,
+    pool: &Sender<Vec<i16>>,
+) -> Result<(), SinkError> {
+    match cmd {
+        Command::Participant {
+            index,
+            info,
+            lead_in,
+        } => inner.participant_added(index, &info, lead_in),
+        Command::Tick { mut block, stems } => {
+            let len = block.len() / (stems + 1);
+            let mut r = Ok(());
+            for (i, chunk) in block.chunks_exact(len.max(1)).take(stems).enumerate() {
+                r = inner.stem(i, chunk);
+                if r.is_err() {
+                    break;
+                }
+            }
+            if r.is_ok() {
+                r = inner.mixed(&block[stems * len..]);
+            }
+            block.clear();
+            let _ = pool.try_send(block); // a full pool frees the block here, off the media thread
+            r
+        }
+        Command::VideoStream { index, path } => inner.video_stream_added(index, &path),
+        Command::Video { index, sample } => inner.video_sample(index, sample),
+        Command::Composite(frame) => inner.composite_frame(frame),
+        Command::Keyframe(msi) => {
+            inner.keyframe_request(msi);
+            Ok(())
+        }
+    }
+}
+
+fn writer_loop<S: RecordingSink<Error = SinkError>>(
+    mut inner: S,
+    rx: &Receiver<Command>,
+    pool: &Sender<Vec<i16>>,
+    shared: &Shared,
+    poll: Duration,
+) -> (S, Option<SinkError>) {
+    let mut first_err: Option<SinkError> = None;
+    loop {
+        match rx.try_recv() {
+            Ok(cmd) => {
+                if first_err.is_none() {
+                    if let Err(e) = apply(&mut inner, cmd, pool) {
+                        let _ = shared.error.set(e.to_string());
+                        shared.failed.store(true, Ordering::Release);
+                        first_err = Some(e);
+                    }
+                } else {
+                    shared.discarded.fetch_add(1, Ordering::Relaxed);
+                }
+                shared.handled.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TryRecvError::Empty) => std::thread::sleep(poll),
+            // Every sender gone (stop, or the sink dropped) and the queue drained: done.
+            Err(TryRecvError::Disconnected) => break,
+        }
+    }
+    (inner, first_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use media_core::MediaTime;
+
+    /// Notes every call, as the writer thread makes it; fails on the `fail_at`-th mixed tick.
+    #[derive(Default)]
+    struct Recorder {
+        log: Vec<String>,
+        stems: Vec<Vec<i16>>,
+        mix: Vec<i16>,
+        fail_at: Option<usize>,
+        ticks: usize,
+    }
+
+    impl RecordingSink for Recorder {
+        type Error = SinkError;
+        fn participant_added(
+            &mut self,
+            index: usize,
+            p: &ParticipantInfo,
+            lead_in: u64,
+        ) -> Result<(), SinkError> {
+            self.log.push(format!("add {index} {} {lead_in}", p.name));
+            self.stems.push(Vec::new());
+            Ok(())
+        }
+        fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
+            self.stems[index].extend_from_slice(samples);
+            Ok(())
+        }
+        fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
+            self.ticks += 1;
+            if Some(self.ticks) == self.fail_at {
+                return Err(SinkError::WriterFailed("disk full (test)".into()));
+            }
+            self.mix.extend_from_slice(samples);
+            Ok(())
+        }
+        fn video_sample(&mut self, index: usize, s: VideoSample) -> Result<(), SinkError> {
+            self.log
+                .push(format!("video {index} {} {}", s.pts.ticks(), s.data.len()));
+            Ok(())
+        }
+    }
+
+    fn info(name: &str) -> ParticipantInfo {
+        ParticipantInfo {
+            name: name.into(),
+            id: None,
+            display_name: None,
+            is_guest: false,
+            msis: Vec::new(),
+            joined: MediaTime::ZERO,
+            left: None,
+        }
+    }
+
+    #[test]
+    fn everything_arrives_in_order_and_blocks_are_recycled() {
+        let mut t = ThreadedSink::spawn(Recorder::default(), WriterOptions::default()).unwrap();
+        t.participant_added(0, &info("alice"), 0).unwrap();
+        t.participant_added(1, &info("bob"), 320).unwrap();
+        for k in 0..500i16 {
+            let a = [k; 320];
+            let b = [-k; 320];
+            t.stem(0, &a).unwrap();
+            t.stem(1, &b).unwrap();
+            t.mixed(&[k.wrapping_mul(2); 320]).unwrap();
+            if k % 50 == 0 {
+                let sample = VideoSample {
+                    pts: MediaTime::from_millis(i64::from(k) * 20),
+                    data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+                    keyframe: true,
+                    nv12: None,
+                };
+                t.video_sample(0, sample).unwrap();
+            }
+            if k % 100 == 0 {
+                // Let the writer catch up now and then, as a live call does every 20 ms.
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+        let (inner, err, c) = t.stop().unwrap();
+        assert!(err.is_none());
+        assert_eq!(inner.log[..2], ["add 0 alice 0", "add 1 bob 320"]);
+        assert_eq!(inner.log.len(), 2 + 10);
+        assert_eq!(inner.log[2], "video 0 0 5");
+        assert_eq!(inner.stems[0].len(), 500 * 320);
+        for (k, chunk) in inner.stems[1].chunks(320).enumerate() {
+            assert!(chunk.iter().all(|&s| s == -(k as i16)), "tick {k}");
+        }
+        for (k, chunk) in inner.mix.chunks(320).enumerate() {
+            assert!(chunk.iter().all(|&s| s == (k as i16).wrapping_mul(2)));
+        }
+        assert_eq!(c.queued, 2 + 500 + 10);
+        assert_eq!(c.handled, c.queued);
+        // Blocks come back to the pool: far fewer allocated than ticks sent.
+        assert!(c.pcm_blocks_allocated < 200, "{c:?}");
+        assert_eq!(c.backpressure_waits, 0);
+    }
+
+    #[test]
+    fn a_full_queue_waits_and_is_counted_nothing_is_lost() {
+        let opts = WriterOptions {
+            queue_capacity: 4,
+            poll_interval: Duration::from_millis(5),
+            ..WriterOptions::default()
+        };
+        let mut t = ThreadedSink::spawn(Recorder::default(), opts).unwrap();
+        t.participant_added(0, &info("alice"), 0).unwrap();
+        for k in 0..100i16 {
+            t.stem(0, &[k; 160]).unwrap();
+            t.mixed(&[k; 160]).unwrap();
+        }
+        let (inner, err, c) = t.stop().unwrap();
+        assert!(err.is_none());
+        assert_eq!(inner.mix.len(), 100 * 160);
+        assert_eq!(inner.stems[0][99 * 160], 99);
+        assert!(c.backpressure_waits > 0, "{c:?}");
+        assert!(c.backpressure_wait_us > 0);
+        assert!(c.queue_high_water <= 5, "{c:?}");
+    }
+
+    #[test]
+    fn the_first_error_stops_writing_reaches_the_media_side_and_is_returned() {
+        let inner = Recorder {
+            fail_at: Some(3),
+            ..Recorder::default()
+        };
+        let mut t = ThreadedSink::spawn(inner, WriterOptions::default()).unwrap();
+        t.participant_added(0, &info("alice"), 0).unwrap();
+        let mut seen = None;
+        for k in 0..1000i16 {
+            let r = t.stem(0, &[k; 320]).and_then(|_| t.mixed(&[k; 320]));
+            if let Err(e) = r {
+                seen = Some(e.to_string());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let seen = seen.expect("the media side sees the writer's error");
+        assert!(seen.contains("disk full (test)"), "{seen}");
+        let (inner, err, c) = t.stop().unwrap();
+        assert!(matches!(err, Some(SinkError::WriterFailed(m)) if m.contains("disk full")));
+        assert_eq!(
+            inner.mix.len(),
+            2 * 320,
+            "ticks before the failure are written"
+        );
+        assert_eq!(c.handled, c.queued);
+        assert_eq!(c.discarded_after_error, c.queued - 1 - 3);
+    }
+}
