@@ -35,7 +35,7 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
@@ -140,6 +140,10 @@ pub enum RecordingError {
         #[source]
         source: WavError,
     },
+    /// The journal read back at close does not match the chain this writer built (changed or damaged while
+    /// recording); no manifest is written, the journal stays.
+    #[error("manifest.journal: {0}")]
+    Journal(String),
     /// An MP4 sample was rejected (bad time, not Annex-B, …); nothing was written.
     #[error("{path}: {source}")]
     Mp4 {
@@ -198,8 +202,12 @@ pub struct RecordingWriter {
     options: RecordingOptions,
     begin: Begin,
     chain: Chain,
-    entries: Vec<Entry>,
-    sigs: Vec<SigRecord>,
+    /// Lines that could not go to the journal (it failed): kept here for the manifest. Everything else lives
+    /// only in the journal, read back by `finish`, so memory stays flat however long the recording.
+    spill: Vec<JournalLine>,
+    journal_failed: bool,
+    /// Entry count the last signature covers.
+    signed_count: Option<u64>,
     journal: File,
     journal_len: u64,
     files: Vec<FileSlot>,
@@ -281,8 +289,9 @@ impl RecordingWriter {
             options,
             begin: begin.clone(),
             chain,
-            entries: Vec::new(),
-            sigs: Vec::new(),
+            spill: Vec::new(),
+            journal_failed: false,
+            signed_count: None,
             journal,
             journal_len: 0,
             files: Vec::new(),
@@ -291,7 +300,7 @@ impl RecordingWriter {
             now: MediaTime::ZERO,
             scratch: Vec::new(),
         };
-        w.journal_write(&JournalLine::Begin(begin))?;
+        w.journal_write(JournalLine::Begin(begin))?;
         w.journal.sync_all().map_err(io_err(&jpath, 0))?;
         sync_dir(dir).map_err(io_err(dir, 0))?;
         Ok(w)
@@ -307,20 +316,62 @@ impl RecordingWriter {
         self.chain
     }
 
-    fn journal_write(&mut self, line: &JournalLine) -> Result<(), RecordingError> {
+    /// Appends a line to the journal. After a failed write the journal takes nothing more (a partial line may
+    /// end it; `journal_len` counts only whole lines) and lines are kept in memory for the manifest instead;
+    /// the first failure is returned.
+    fn journal_write(&mut self, line: JournalLine) -> Result<(), RecordingError> {
+        if self.journal_failed {
+            self.spill.push(line);
+            return Ok(());
+        }
         let bytes = line.to_line();
         let at = self.journal_len;
-        let path = self.dir.join(JOURNAL_FILE);
-        self.journal.write_all(&bytes).map_err(io_err(&path, at))?;
+        if let Err(e) = self.journal.write_all(&bytes) {
+            self.journal_failed = true;
+            self.spill.push(line);
+            return Err(io_err(&self.dir.join(JOURNAL_FILE), at)(e));
+        }
         self.journal_len += bytes.len() as u64;
         Ok(())
     }
 
     fn record(&mut self, entry: Entry) -> Result<(), RecordingError> {
         self.chain.push(&entry);
-        let line = JournalLine::Entry(entry.clone());
-        self.entries.push(entry);
-        self.journal_write(&line)
+        self.journal_write(JournalLine::Entry(entry))
+    }
+
+    /// The chain records and signatures so far: the journal's whole lines read back, then any kept in memory.
+    fn read_back(&self) -> Result<(Vec<Entry>, Vec<SigRecord>), RecordingError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let f = File::open(&path).map_err(io_err(&path, 0))?;
+        let mut r = io::BufReader::with_capacity(1 << 16, f.take(self.journal_len));
+        let (mut entries, mut sigs) = (Vec::new(), Vec::new());
+        let mut line = Vec::new();
+        let mut at = 0u64;
+        loop {
+            line.clear();
+            let n = r.read_until(b'\n', &mut line).map_err(io_err(&path, at))?;
+            if n == 0 {
+                break;
+            }
+            let parsed: JournalLine = serde_json::from_slice(&line).map_err(|e| {
+                RecordingError::Journal(format!("line at offset {at} does not parse: {e}"))
+            })?;
+            at += n as u64;
+            match parsed {
+                JournalLine::Entry(e) => entries.push(e),
+                JournalLine::Sig(s) => sigs.push(s),
+                JournalLine::Begin(_) => {}
+            }
+        }
+        for l in &self.spill {
+            match l {
+                JournalLine::Entry(e) => entries.push(e.clone()),
+                JournalLine::Sig(s) => sigs.push(s.clone()),
+                JournalLine::Begin(_) => {}
+            }
+        }
+        Ok((entries, sigs))
     }
 
     fn record_region(&mut self, file: u32, header: bool, r: Region) -> Result<(), RecordingError> {
@@ -699,11 +750,7 @@ impl RecordingWriter {
     /// # Errors
     /// [`RecordingError::Io`] on the journal.
     pub fn sign(&mut self, at: MediaTime) -> Result<(), RecordingError> {
-        if self
-            .sigs
-            .last()
-            .is_some_and(|s| s.entries == self.chain.count)
-        {
+        if self.signed_count == Some(self.chain.count) {
             return Ok(());
         }
         let sig = self
@@ -715,8 +762,8 @@ impl RecordingWriter {
             signature: HexBytes(sig.to_bytes()),
             at: at.ticks(),
         };
-        self.sigs.push(rec.clone());
-        self.journal_write(&JournalLine::Sig(rec))
+        self.signed_count = Some(rec.entries);
+        self.journal_write(JournalLine::Sig(rec))
     }
 
     /// Closes every file, records `final_status`, signs, writes `manifest.json` and removes the journal.
@@ -748,7 +795,7 @@ impl RecordingWriter {
             }
         }
         let at = at.max(self.now);
-        // The manifest is built from memory: a failing journal does not stop the close.
+        // Lines the journal could not take are kept in memory (`spill`): a failing journal does not stop the close.
         if let Err(e) = self.record(Entry::Status {
             at: at.ticks(),
             status: final_status,
@@ -759,7 +806,15 @@ impl RecordingWriter {
         if let Err(e) = self.sign(at) {
             close_errors.push(e.to_string());
         }
-        let manifest = Manifest::build(&self.begin, self.entries.clone(), self.sigs.clone());
+        let (entries, sigs) = self.read_back()?;
+        let manifest = Manifest::build(&self.begin, entries, sigs);
+        if manifest.entry_count != self.chain.count || manifest.chain_head.0 != self.chain.head {
+            return Err(RecordingError::Journal(format!(
+                "read back {} records that do not end at the chain head written ({} records); \
+                 the journal is kept for `verbatim recover`",
+                manifest.entry_count, self.chain.count
+            )));
+        }
         let path = write_manifest(&self.dir, &manifest)?;
         let jpath = self.dir.join(JOURNAL_FILE);
         fs::remove_file(&jpath).map_err(io_err(&jpath, 0))?;

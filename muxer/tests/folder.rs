@@ -515,3 +515,52 @@ fn recover_keeps_every_intact_file_after_a_lost_tail() {
     assert_eq!(&back[..], &stems[0][..back.len()]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The manifest's records are read back from the journal at close (memory stays flat over a long call), so a
+/// journal changed while recording must not become a signed manifest: `finish` refuses and keeps the journal.
+#[test]
+fn a_journal_changed_while_recording_is_refused_at_close() {
+    for (name, damage) in [
+        ("journal-flip", 0usize),
+        ("journal-cut", 1),
+        ("journal-swap", 2),
+    ] {
+        let dir = scratch_dir(name);
+        let key = generate_signing_key().unwrap();
+        let (rec, _) = write_recording(&dir, &key, 2);
+        let jpath = dir.join("manifest.journal");
+        let mut j = std::fs::read(&jpath).unwrap();
+        let len = j.len();
+        match damage {
+            // A hash digit of a record in the middle (still valid JSON).
+            0 => {
+                let at = j[len / 2..]
+                    .windows(8)
+                    .position(|w| w == b"\"sha256\"")
+                    .unwrap()
+                    + len / 2
+                    + 10;
+                j[at] = if j[at] == b'0' { b'1' } else { b'0' };
+            }
+            // The last lines gone.
+            1 => j.truncate(len / 2),
+            // Same length, a record replaced by spaces: no longer parses.
+            _ => {
+                let start = j[len / 3..].iter().position(|&b| b == b'\n').unwrap() + len / 3 + 1;
+                let end = j[start..].iter().position(|&b| b == b'\n').unwrap() + start;
+                j[start..end].fill(b' ');
+            }
+        }
+        std::fs::write(&jpath, &j).unwrap();
+        let err = rec
+            .finish(Status::Completed, MediaTime::from_secs(2), "")
+            .expect_err("a changed journal must not be signed");
+        assert!(
+            matches!(err, muxer::RecordingError::Journal(_)),
+            "{name}: {err}"
+        );
+        assert!(jpath.exists(), "{name}: the journal is kept");
+        assert!(!dir.join("manifest.json").exists(), "{name}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
