@@ -216,11 +216,16 @@ impl<T> JitterBuffer<T> {
     /// Marks every key up to and including `key` as passed over (used when the output has moved past them).
     pub fn skip_to(&mut self, key: i64) {
         if self.last_released.is_none_or(|l| key > l) {
-            let mut k = self.last_released.map_or(key, |l| l + 1);
-            while k <= key && key - k < HISTORY as i64 {
+            // Only the last HISTORY keys have bits; saturating, so keys near the i64 limits cannot overflow.
+            let first = self.last_released.map_or(key, |l| l.saturating_add(1));
+            let mut k = first.max(key.saturating_sub(HISTORY as i64 - 1));
+            while k <= key {
                 let (w, m) = Self::bit(k);
                 self.released[w] &= !m;
-                k += 1;
+                match k.checked_add(1) {
+                    Some(n) => k = n,
+                    None => break,
+                }
             }
             self.last_released = Some(key);
         }
@@ -315,6 +320,18 @@ mod tests {
         assert_eq!(jb.pop_ready(ms(0)), Some((i64::MAX, 0)));
         assert_eq!(jb.insert(i64::MIN, ms(0), 1), Insert::Late);
         assert_eq!(jb.insert(i64::MAX, ms(0), 2), Insert::Duplicate);
+        // skip_to across the whole key range (it once computed `key - k` unchecked).
+        let mut jb = JitterBuffer::new(4, 100);
+        assert_eq!(jb.insert(i64::MIN + 1, ms(0), 0), Insert::Accepted);
+        assert_eq!(jb.pop_ready(ms(0)), Some((i64::MIN + 1, 0)));
+        jb.skip_to(i64::MAX);
+        assert_eq!(jb.last_released(), Some(i64::MAX));
+        assert_eq!(jb.insert(i64::MAX - 5, ms(0), 1), Insert::Late);
+        assert_eq!(jb.insert(i64::MAX, ms(0), 1), Insert::Late);
+        let mut jb = JitterBuffer::new(4, 100);
+        jb.skip_to(i64::MIN);
+        jb.skip_to(i64::MAX);
+        assert_eq!(jb.insert(0, ms(0), 1), Insert::Late);
     }
 
     proptest! {
