@@ -114,6 +114,9 @@ pub enum ListenError {
     /// TLS could not be set up, or the server failed.
     #[error("server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The writer threads could not be started.
+    #[error("writer threads: {0}")]
+    Writer(String),
 }
 
 /// One call the server handles now (for `GetCall` and duplicate detection).
@@ -300,6 +303,9 @@ impl CallIngest for IngestService {
     }
 }
 
+/// Writer threads shared by all calls of a server (file writes, hashing, Opus, fsync of every recording).
+const WRITER_THREADS: usize = 2;
+
 /// A bound server, ready to serve.
 pub struct Listener {
     incoming: TcpIncoming,
@@ -312,11 +318,17 @@ pub struct Listener {
 /// # Errors
 /// [`ListenError::Bind`] when the address cannot be bound, [`ListenError::Out`] when the output folder cannot
 /// be created.
-pub fn bind(addr: SocketAddr, opts: ListenOptions) -> Result<Listener, ListenError> {
+pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, ListenError> {
     std::fs::create_dir_all(&opts.out).map_err(|e| ListenError::Out {
         path: opts.out.clone(),
         source: e,
     })?;
+    // Every call's folder writer runs on a small shared pool of writer threads (not one thread per call).
+    if opts.record.writer_pool.is_none() {
+        let pool = crate::writer_thread::WriterPool::new(WRITER_THREADS, opts.record.writer)
+            .map_err(|e| ListenError::Writer(e.to_string()))?;
+        opts.record.writer_pool = Some(Arc::new(pool));
+    }
     let std_listener =
         std::net::TcpListener::bind(addr).map_err(|e| ListenError::Bind { addr, source: e })?;
     let bound = std_listener

@@ -23,7 +23,7 @@ use media_core::MediaTime;
 use crate::engine::{CallRecorder, CallSummary, RecorderConfig};
 use crate::metadata::{self, CallInfo, CountersMeta};
 use crate::sink::{FolderSink, SinkError, SinkOptions};
-use crate::writer_thread::{ThreadedSink, WriterOptions};
+use crate::writer_thread::{ThreadedSink, WriterOptions, WriterPool};
 
 /// How to record.
 #[derive(Clone, Debug)]
@@ -50,6 +50,8 @@ pub struct RecordOptions {
     pub composite: Option<(codecs::composite::CompositorConfig, u32)>,
     /// The writer thread's queue and polling (see [`crate::writer_thread`]).
     pub writer: WriterOptions,
+    /// Writer threads shared with other recordings (`verbatim listen`); `None`: a writer thread of its own.
+    pub writer_pool: Option<Arc<WriterPool>>,
 }
 
 impl RecordOptions {
@@ -61,6 +63,7 @@ impl RecordOptions {
             progress: false,
             queue_capacity: 4096,
             writer: WriterOptions::default(),
+            writer_pool: None,
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
             signing_key: None,
@@ -182,7 +185,10 @@ impl LiveRecording {
                 composite: opts.composite.is_some(),
             },
         )?;
-        let sink = ThreadedSink::spawn(sink, opts.writer)?;
+        let sink = match &opts.writer_pool {
+            Some(pool) => ThreadedSink::spawn_in(sink, pool)?,
+            None => ThreadedSink::spawn(sink, opts.writer)?,
+        };
         let (ingest, rx) = ingest::channel(opts.queue_capacity);
         let mut recorder = CallRecorder::new(opts.recorder);
         if let Some((cfg, bitrate)) = opts.composite {

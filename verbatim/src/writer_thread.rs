@@ -14,6 +14,11 @@
 //! polls that queue (it sleeps [`WriterOptions::poll_interval`] when it is empty, so the media thread never
 //! has to wake it).
 //!
+//! A recording gets a writer thread of its own ([`ThreadedSink::spawn`], as `verbatim record` does), or shares
+//! the threads of a [`WriterPool`] with other recordings ([`ThreadedSink::spawn_in`], as `verbatim listen` does
+//! for all its calls): a pool thread polls the queues of all its sinks once per poll interval, so hundreds of
+//! calls cost a few wake-ups per interval, not hundreds.
+//!
 //! # Overflow policy
 //! The queue holds [`WriterOptions::queue_capacity`] commands (default 4,096: ~80 s of a 4-speaker audio call,
 //! several seconds of a video call). When it is full, the disk is slower than the call: the media thread
@@ -128,7 +133,9 @@ pub struct ThreadedSink<S: RecordingSink<Error = SinkError> + Send + 'static> {
     stems: usize,
     shared: Arc<Shared>,
     options: WriterOptions,
-    thread: Option<JoinHandle<(S, Option<SinkError>)>>,
+    done: Receiver<(S, Option<SinkError>)>,
+    /// The private writer thread of [`ThreadedSink::spawn`] (none when served by a [`WriterPool`]).
+    thread: Option<JoinHandle<()>>,
 }
 
 impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
@@ -137,25 +144,59 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
     /// # Errors
     /// [`SinkError::WriterFailed`] when the thread cannot be started.
     pub fn spawn(inner: S, options: WriterOptions) -> Result<Self, SinkError> {
-        let capacity = options.queue_capacity.max(1);
-        let (tx, rx) = channel::bounded(capacity);
-        let (pool_tx, pool) = channel::bounded(capacity);
-        let shared = Arc::new(Shared::default());
-        let s2 = Arc::clone(&shared);
+        let (sink, job) = Self::with_job(inner, options);
         let poll = options.poll_interval;
         let thread = std::thread::Builder::new()
             .name("verbatim-writer".into())
-            .spawn(move || writer_loop(inner, &rx, &pool_tx, &s2, poll))
+            .spawn(move || {
+                let mut job = job;
+                while !job.poll(usize::MAX) {
+                    std::thread::sleep(poll);
+                }
+            })
             .map_err(|e| SinkError::WriterFailed(format!("cannot start the writer thread: {e}")))?;
         Ok(ThreadedSink {
+            thread: Some(thread),
+            ..sink
+        })
+    }
+
+    /// Hands `inner` to one of `pool`'s writer threads (shared with other recordings) instead of a thread of
+    /// its own; the pool's options apply.
+    ///
+    /// # Errors
+    /// [`SinkError::WriterFailed`] when the pool has shut down.
+    pub fn spawn_in(inner: S, pool: &WriterPool) -> Result<Self, SinkError> {
+        let (sink, job) = Self::with_job(inner, pool.options);
+        pool.add(Box::new(job))?;
+        Ok(sink)
+    }
+
+    fn with_job(inner: S, options: WriterOptions) -> (Self, Job<S>) {
+        let capacity = options.queue_capacity.max(1);
+        let (tx, rx) = channel::bounded(capacity);
+        let (pool_tx, pool) = channel::bounded(capacity);
+        let (done_tx, done) = channel::bounded(1);
+        let shared = Arc::new(Shared::default());
+        let job = Job {
+            inner: Some(inner),
+            rx,
+            pool: pool_tx,
+            shared: Arc::clone(&shared),
+            first_err: None,
+            done: done_tx,
+        };
+        let sink = ThreadedSink {
             tx: Some(tx),
             pool,
             block: Vec::new(),
             stems: 0,
             shared,
             options,
-            thread: Some(thread),
-        })
+            done,
+            thread: None,
+        };
+        (sink, job)
     }
 
     /// The writer's counters so far.
@@ -169,14 +210,13 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
     /// # Errors
     /// [`SinkError::WriterFailed`] if the writer thread panicked.
     pub fn stop(mut self) -> Result<(S, Option<SinkError>, WriterCounters), SinkError> {
-        self.tx = None; // disconnects: the thread drains what is queued, then returns
-        let thread = self
-            .thread
-            .take()
-            .ok_or_else(|| SinkError::WriterFailed("stopped twice".into()))?;
-        let (inner, err) = thread
-            .join()
-            .map_err(|_| SinkError::WriterFailed("the writer thread panicked".into()))?;
+        self.tx = None; // disconnects: the writer drains what is queued, then hands the sink back
+        let back = self.done.recv();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let (inner, err) =
+            back.map_err(|_| SinkError::WriterFailed("the writer thread panicked".into()))?;
         Ok((inner, err, snapshot(&self.shared)))
     }
 
@@ -344,34 +384,151 @@ fn apply<S: RecordingSink<Error = SinkError>>(
     }
 }
 
-fn writer_loop<S: RecordingSink<Error = SinkError>>(
-    mut inner: S,
-    rx: &Receiver<Command>,
-    pool: &Sender<Vec<i16>>,
-    shared: &Shared,
-    poll: Duration,
-) -> (S, Option<SinkError>) {
-    let mut first_err: Option<SinkError> = None;
-    loop {
-        match rx.try_recv() {
-            Ok(cmd) => {
-                if first_err.is_none() {
-                    if let Err(e) = apply(&mut inner, cmd, pool) {
-                        let _ = shared.error.set(e.to_string());
-                        shared.failed.store(true, Ordering::Release);
-                        first_err = Some(e);
+/// One sink's writing work, run by a writer thread.
+struct Job<S> {
+    inner: Option<S>,
+    rx: Receiver<Command>,
+    pool: Sender<Vec<i16>>,
+    shared: Arc<Shared>,
+    first_err: Option<SinkError>,
+    done: Sender<(S, Option<SinkError>)>,
+}
+
+/// What a writer thread runs: a sink's queue, drained a bounded number of commands at a time.
+trait Drain: Send {
+    /// Handles up to `budget` queued commands; true once the sink's side is gone and everything was written
+    /// (the sink has then been handed back).
+    fn poll(&mut self, budget: usize) -> bool;
+}
+
+impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
+    fn poll(&mut self, budget: usize) -> bool {
+        for _ in 0..budget {
+            match self.rx.try_recv() {
+                Ok(cmd) => {
+                    match (&mut self.inner, self.first_err.is_none()) {
+                        (Some(inner), true) => {
+                            if let Err(e) = apply(inner, cmd, &self.pool) {
+                                let _ = self.shared.error.set(e.to_string());
+                                self.shared.failed.store(true, Ordering::Release);
+                                self.first_err = Some(e);
+                            }
+                        }
+                        _ => {
+                            self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                } else {
-                    shared.discarded.fetch_add(1, Ordering::Relaxed);
+                    self.shared.handled.fetch_add(1, Ordering::Relaxed);
                 }
-                shared.handled.fetch_add(1, Ordering::Relaxed);
+                Err(TryRecvError::Empty) => return false,
+                // Every sender gone (stop, or the sink dropped) and the queue drained: hand the sink back.
+                Err(TryRecvError::Disconnected) => {
+                    if let Some(inner) = self.inner.take() {
+                        let _ = self.done.send((inner, self.first_err.take()));
+                    }
+                    return true;
+                }
             }
-            Err(TryRecvError::Empty) => std::thread::sleep(poll),
-            // Every sender gone (stop, or the sink dropped) and the queue drained: done.
-            Err(TryRecvError::Disconnected) => break,
+        }
+        false
+    }
+}
+
+/// Writer threads shared by many recordings (e.g. every call of `verbatim listen`): each thread polls the
+/// queues of the sinks given to it, so a machine recording hundreds of calls runs a few writer threads, not
+/// one per call. A sink is given to the thread with the fewest sinks.
+pub struct WriterPool {
+    options: WriterOptions,
+    threads: Vec<PoolThread>,
+}
+
+/// A pool thread: where to send it sinks, how many it serves, its handle.
+type PoolThread = (Sender<Box<dyn Drain>>, Arc<AtomicU64>, JoinHandle<()>);
+
+impl WriterPool {
+    /// Starts `threads` writer threads (at least one) polling every `options.poll_interval`.
+    ///
+    /// # Errors
+    /// [`SinkError::WriterFailed`] when a thread cannot be started.
+    pub fn new(threads: usize, options: WriterOptions) -> Result<Self, SinkError> {
+        let mut out = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = channel::unbounded::<Box<dyn Drain>>();
+            let load = Arc::new(AtomicU64::new(0));
+            let l2 = Arc::clone(&load);
+            let poll = options.poll_interval;
+            let h = std::thread::Builder::new()
+                .name(format!("verbatim-writer-{i}"))
+                .spawn(move || pool_loop(&rx, &l2, poll))
+                .map_err(|e| {
+                    SinkError::WriterFailed(format!("cannot start a writer thread: {e}"))
+                })?;
+            out.push((tx, load, h));
+        }
+        Ok(WriterPool {
+            options,
+            threads: out,
+        })
+    }
+
+    /// The options every sink of this pool gets.
+    pub fn options(&self) -> WriterOptions {
+        self.options
+    }
+
+    fn add(&self, job: Box<dyn Drain>) -> Result<(), SinkError> {
+        let (tx, load, _) = self
+            .threads
+            .iter()
+            .min_by_key(|(_, l, _)| l.load(Ordering::Relaxed))
+            .ok_or_else(|| SinkError::WriterFailed("the writer pool has no thread".into()))?;
+        load.fetch_add(1, Ordering::Relaxed);
+        tx.send(job)
+            .map_err(|_| SinkError::WriterFailed("the writer pool has shut down".into()))
+    }
+}
+
+impl std::fmt::Debug for WriterPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterPool")
+            .field("threads", &self.threads.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Drop for WriterPool {
+    /// Waits for every sink of the pool to be stopped (or dropped) and written out.
+    fn drop(&mut self) {
+        for (tx, _, h) in self.threads.drain(..) {
+            drop(tx);
+            let _ = h.join();
         }
     }
-    (inner, first_err)
+}
+
+/// At most this many commands of one sink per pass, so one busy recording cannot starve the others.
+const POOL_BUDGET: usize = 256;
+
+fn pool_loop(rx: &Receiver<Box<dyn Drain>>, load: &AtomicU64, poll: Duration) {
+    let mut jobs: Vec<Box<dyn Drain>> = Vec::new();
+    let mut open = true;
+    loop {
+        while open {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let before = jobs.len();
+        jobs.retain_mut(|j| !j.poll(POOL_BUDGET));
+        load.fetch_sub((before - jobs.len()) as u64, Ordering::Relaxed);
+        if !open && jobs.is_empty() {
+            return;
+        }
+        std::thread::sleep(poll);
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +632,39 @@ mod tests {
         // Blocks come back to the pool: far fewer allocated than ticks sent.
         assert!(c.pcm_blocks_allocated < 200, "{c:?}");
         assert_eq!(c.backpressure_waits, 0);
+    }
+
+    #[test]
+    fn a_pool_thread_serves_many_sinks_each_gets_its_own_data_back() {
+        let pool = WriterPool::new(1, WriterOptions::default()).unwrap();
+        let mut sinks: Vec<_> = (0..5)
+            .map(|_| ThreadedSink::spawn_in(Recorder::default(), &pool).unwrap())
+            .collect();
+        for (n, t) in sinks.iter_mut().enumerate() {
+            t.participant_added(0, &info(&format!("p{n}")), 0).unwrap();
+        }
+        for k in 0..300i16 {
+            for (n, t) in sinks.iter_mut().enumerate() {
+                let v = k.wrapping_mul(10).wrapping_add(n as i16);
+                t.stem(0, &[v; 320]).unwrap();
+                t.mixed(&[v; 320]).unwrap();
+            }
+            if k % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        for (n, t) in sinks.into_iter().enumerate() {
+            let (inner, err, c) = t.stop().unwrap();
+            assert!(err.is_none());
+            assert_eq!(inner.log, [format!("add 0 p{n} 0")]);
+            assert_eq!(inner.mix.len(), 300 * 320);
+            for (k, chunk) in inner.stems[0].chunks(320).enumerate() {
+                let v = (k as i16).wrapping_mul(10).wrapping_add(n as i16);
+                assert!(chunk.iter().all(|&s| s == v), "sink {n} tick {k}");
+            }
+            assert_eq!(c.handled, c.queued);
+        }
+        drop(pool); // returns: every sink was stopped
     }
 
     #[test]
