@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares the CPU cost of Verbatim with a GStreamer pipeline doing the same job on the same input:
 # four 16 kHz WAV participants (../shared/media/{alice,bob,carol,dave}.wav) -> four WAV stems + a WAV mix +
-# the mix Opus-encoded (32 kbit/s, complexity 1, 20 ms frames, as Verbatim's defaults) in MP4.
+# the mix Opus-encoded (32 kbit/s, CELT only = restricted low delay, complexity 0, 20 ms frames, as Verbatim's
+# mix encoder) in MP4.
 #
 #   GStreamer: filesrc ! wavparse ! tee -> wavenc (stem) and -> audiomixer -> tee -> wavenc (mix)
 #                                                                              -> opusenc ! mp4mux
@@ -82,7 +83,7 @@ gst_run() { # input dir, output dir
     done
     p+=" audiomixer name=mix ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! tee name=tm"
     p+=" ! queue ! wavenc ! filesink location=$out/mixed.wav"
-    p+=" tm. ! queue ! opusenc bitrate=32000 complexity=1 frame-size=20 audio-type=voice ! mp4mux ! filesink location=$out/mix.mp4"
+    p+=" tm. ! queue ! opusenc bitrate=32000 complexity=0 frame-size=20 audio-type=restricted-lowdelay ! mp4mux ! filesink location=$out/mix.mp4"
     # shellcheck disable=SC2086
     gst-launch-1.0 -q $p
 }
