@@ -1,9 +1,14 @@
+//! Measures the Opus encoder modes on the four sample participants mixed: CPU per second of audio and the
+//! waveform SNR after a decode (docs/codecs.md has the table). `cargo run --release -p codecs --example opus_probe`
+//! (expects `../shared/media` beside the repository, or `VERBATIM_MEDIA`).
 use opus::{Application, Bitrate, Channels, Decoder, Encoder, Signal};
 use std::time::Instant;
 fn main() {
+    let media = std::env::var("VERBATIM_MEDIA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/media").into());
     let mut mix: Vec<i32> = Vec::new();
     for n in ["alice", "bob", "carol", "dave"] {
-        let r = hound::WavReader::open(format!("/work/shared/media/{n}.wav")).unwrap();
+        let r = hound::WavReader::open(format!("{media}/{n}.wav")).unwrap();
         let s: Vec<i16> = r.into_samples::<i16>().map(|x| x.unwrap()).collect();
         if mix.len() < s.len() {
             mix.resize(s.len(), 0);
@@ -46,7 +51,7 @@ fn main() {
                     err += (a - b) * (a - b);
                 }
                 println!(
-                    "{app:?} cx{cx} {:>2}ms: {:.3} ms CPU/s  SNR {:.1} dB",
+                    "{app:?} cx{cx} {:>2}ms: {:.3} ms encode time per s of audio (wall clock; run on a quiet machine)  SNR {:.1} dB",
                     fs / 16,
                     enc / secs * 1000.0,
                     10.0 * (sig / err).log10()
