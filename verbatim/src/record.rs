@@ -335,7 +335,9 @@ fn media_worker(
                 } else if idle < 128 {
                     std::thread::yield_now();
                 } else {
-                    std::thread::sleep(Duration::from_micros(500));
+                    // Idle between 20 ms buffers: 2 ms naps keep the hand-off → written delay small (the tick
+                    // waits for the late window anyway) at ~500 wake-ups a second per call, not 2,000.
+                    std::thread::sleep(Duration::from_millis(2));
                 }
             }
         }
