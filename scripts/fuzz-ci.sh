@@ -5,6 +5,8 @@
 #   scripts/fuzz-ci.sh                 # every target, 20 s each, no sanitizer (works on stable Rust)
 #   FUZZ_SECONDS=60 scripts/fuzz-ci.sh h264_nal opus_decode
 #   FUZZ_SECONDS=1800 FUZZ_RUNS=10000000 scripts/fuzz-ci.sh   # the long run: 30 min or 10 M executions each
+#   FUZZ_TIMEOUT=900 ...                # per-input timeout (10 s default); raise it when the machine may pause the
+#                                       # fuzzer (SIGSTOP, a suspended VM): a paused input is reported as a timeout
 #   FUZZ_SANITIZER=address scripts/fuzz-ci.sh   # ASan (needs nightly, or RUSTC_BOOTSTRAP=1 as set below)
 #
 # Each target starts from its committed seed corpus (fuzz/corpus/<target>, read-only here: new inputs go to a
@@ -44,7 +46,7 @@ artifacts="${FUZZ_ARTIFACTS:-$work/artifacts}"
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$work/corpus/$t" "$artifacts/$t"
-    opts=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$artifacts/$t/" -print_final_stats=1)
+    opts=(-max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -artifact_prefix="$artifacts/$t/" -print_final_stats=1)
     # FUZZ_RUNS caps executions (the long run: FUZZ_SECONDS=1800 FUZZ_RUNS=10000000, whichever comes first).
     [ -n "${FUZZ_RUNS:-}" ] && opts+=(-runs="$FUZZ_RUNS")
     d="${dict[$t]:-}"
