@@ -32,7 +32,8 @@
 //! upper bound: the event was handed over with or after it).
 //!
 //! `cargo bench -p verbatim-benches --bench latency` (20 s of call in real time).
-//! `VERBATIM_LATENCY_SECS`, `VERBATIM_LATENCY_IMPAIR` (default `none`), `VERBATIM_BENCH_QUICK=1` (3 s).
+//! `VERBATIM_LATENCY_SECS`, `VERBATIM_LATENCY_IMPAIR` (default `none`), `VERBATIM_LATENCY_POLL_MS` (the writer
+//! thread's poll interval, default 5), `VERBATIM_BENCH_QUICK=1` (3 s).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -262,7 +263,13 @@ fn main() {
         .collect();
     let recorder = RecorderConfig::default();
     let late_window_ms = recorder.track.late_window.as_secs_f64() * 1e3;
-    let writer_options = WriterOptions::default();
+    let mut writer_options = WriterOptions::default();
+    if let Some(ms) = std::env::var("VERBATIM_LATENCY_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        writer_options.poll_interval = Duration::from_millis(ms);
+    }
 
     let dir = scratch_dir("latency");
     let (mut tx, mut rx) = ingest::channel(4096);
