@@ -678,3 +678,49 @@ pub fn print_budget_table(group: Option<&str>, clock: &str) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verbatim::engine::{CallRecorder, RecorderConfig};
+
+    #[test]
+    fn a_threaded_folder_records_a_call_and_closes() {
+        let events = sim_call_events(2, MediaTime::from_secs(2), 3, "none");
+        let dir = scratch_dir("test-threaded");
+        let mut sink = threaded_folder_sink(&dir, WriterOptions::default());
+        let mut rec = CallRecorder::new(RecorderConfig::default());
+        for e in events {
+            rec.handle(e.event, &mut sink).expect("record");
+        }
+        assert!(rec.is_ended());
+        let wc = close_threaded(sink, &rec);
+        assert_eq!(wc.handled, wc.queued);
+        assert_eq!(wc.backpressure_waits, 0);
+        assert!(dir.join("manifest.json").exists());
+        let md = std::fs::read_to_string(dir.join("metadata.json")).expect("metadata");
+        assert!(md.contains("writer_queue_high_water"), "{md}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn threads_and_their_switches_are_read_from_proc() {
+        if !Path::new("/proc/self/task").exists() {
+            return;
+        }
+        let t = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(20)));
+        let aff = thread_affinities();
+        assert!(aff.iter().map(|(_, n)| n).sum::<usize>() >= 2, "{aff:?}");
+        t.join().expect("thread");
+        assert!(context_switches().0 > 0);
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&mut v, 0.5), 50.0);
+        assert_eq!(quantile(&mut v, 0.99), 99.0);
+        assert_eq!(quantile(&mut v, 1.0), 100.0);
+        assert!(quantile(&mut [], 0.5).is_nan());
+    }
+}
