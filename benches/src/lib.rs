@@ -700,7 +700,7 @@ mod tests {
         assert!(dir.join("manifest.json").exists());
         let md = std::fs::read_to_string(dir.join("metadata.json")).expect("metadata");
         assert!(md.contains("writer_queue_high_water"), "{md}");
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(scratch_root());
     }
 
     #[test]
