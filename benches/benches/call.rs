@@ -10,6 +10,12 @@
 //! Also: the core alone (recorder + tracks + mixer into a sink that discards), and the folder sink under
 //! `teams-x3` impairments (3x Microsoft's network limits: jitter, loss, bursts, reordering, duplicates).
 //!
+//! And the folder sink on its writer thread (`ThreadedSink<FolderSink>`, as `verbatim record` runs it), measured
+//! with the **process's** CPU time (all threads: the bench thread, the writer thread and its start and stop;
+//! group `call_threaded`). The call is fed as fast as possible, so the writer thread is rarely idle: this
+//! counts the work moved to the thread plus the hand-over (block copy, queue), not the cost of an idle writer
+//! polling in real time (200 wake-ups a second at the default 5 ms poll), which `--bench capacity` measures.
+//!
 //! `cargo bench -p verbatim-benches --bench call`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +24,11 @@ use criterion::measurement::Measurement;
 use criterion::{BatchSize, Criterion};
 use media_core::MediaTime;
 use verbatim::engine::{CallRecorder, RecorderConfig};
+use verbatim::writer_thread::WriterOptions;
 use verbatim_benches::{
-    close_folder, criterion_config, folder_sink, print_budget_table, scratch_dir, scratch_root,
-    sim_call_events, wall_clock, NullSink, ThreadCpu, TimedEvent,
+    close_folder, close_threaded, criterion_config, folder_sink, print_budget_table, scratch_dir,
+    scratch_root, sim_call_events, threaded_folder_sink, wall_clock, NullSink, ProcessCpu,
+    ThreadCpu, TimedEvent,
 };
 
 static RUN: AtomicU64 = AtomicU64::new(0);
@@ -33,6 +41,40 @@ fn record_folder(events: Vec<TimedEvent>, dir: std::path::PathBuf) {
     }
     assert!(rec.is_ended());
     close_folder(sink, &rec);
+}
+
+fn record_threaded(events: Vec<TimedEvent>, dir: std::path::PathBuf) {
+    let mut sink = threaded_folder_sink(&dir, WriterOptions::default());
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    for e in events {
+        rec.handle(e.event, &mut sink).expect("record");
+    }
+    assert!(rec.is_ended());
+    let wc = close_threaded(sink, &rec);
+    assert_eq!(wc.handled, wc.queued);
+}
+
+fn fresh_dir() -> std::path::PathBuf {
+    let n = RUN.fetch_add(1, Ordering::Relaxed);
+    if n > 0 {
+        let _ = std::fs::remove_dir_all(scratch_root().join(format!("call-{}", n - 1)));
+    }
+    scratch_dir(&format!("call-{n}"))
+}
+
+fn threaded_benches<M: Measurement>(c: &mut Criterion<M>) {
+    let clean = sim_call_events(4, MediaTime::from_secs(30), 7, "none");
+    let mut g = c.benchmark_group("call_threaded");
+    g.sample_size(10);
+    g.bench_function("folder_threaded_4spk_30s", |b| {
+        b.iter_batched(
+            || (clean.clone(), fresh_dir()),
+            |(events, dir)| record_threaded(events, dir),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(scratch_root());
 }
 
 fn call_benches<M: Measurement>(c: &mut Criterion<M>) {
@@ -63,14 +105,7 @@ fn call_benches<M: Measurement>(c: &mut Criterion<M>) {
     ] {
         g.bench_function(id, |b| {
             b.iter_batched(
-                || {
-                    let n = RUN.fetch_add(1, Ordering::Relaxed);
-                    if n > 0 {
-                        let _ =
-                            std::fs::remove_dir_all(scratch_root().join(format!("call-{}", n - 1)));
-                    }
-                    (events.clone(), scratch_dir(&format!("call-{n}")))
-                },
+                || (events.clone(), fresh_dir()),
                 |(events, dir)| record_folder(events, dir),
                 BatchSize::PerIteration,
             )
@@ -94,5 +129,22 @@ fn main() {
     print_budget_table(
         Some("call"),
         if wall { "wall time" } else { "thread CPU time" },
+    );
+    if wall {
+        let mut c = criterion_config(Criterion::default());
+        threaded_benches(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = criterion_config(Criterion::default().with_measurement(ProcessCpu::new()));
+        threaded_benches(&mut c);
+        c.final_summary();
+    }
+    print_budget_table(
+        Some("call_threaded"),
+        if wall {
+            "wall time"
+        } else {
+            "process CPU time, all threads"
+        },
     );
 }

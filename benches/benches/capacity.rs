@@ -1,23 +1,40 @@
 //! Capacity: how many 4-speaker audio calls one core records in real time.
 //!
-//! One thread, pinned to one CPU, runs N `CallRecorder`s, each writing its own real `FolderSink` (4 stems,
-//! `mixed.wav`, Opus fMP4, signed manifest). Every 20 ms round (paced by the wall clock: round r is due at
-//! t0 + (r+1)·20 ms, when its `AudioMediaBuffer` would have been handed over) the thread gives each call that
-//! call's events of one 20 ms slot, round-robin. Calls are staggered by up to 49 rounds so their once-a-second
-//! fsyncs and fragment writes do not all land in the same round.
+//! The main thread pins itself to one CPU **before** creating the sinks, then runs N `CallRecorder`s, each
+//! writing through its own `ThreadedSink<FolderSink>` (as `verbatim record` and the gRPC service do: the folder
+//! sink — 4 stems, `mixed.wav`, Opus fMP4, signed manifest — runs on a writer thread per call behind a bounded
+//! queue). Linux threads inherit their creator's CPU mask, so the N writer threads share the media thread's
+//! core: the figure is "one core" for everything, media work and writing (checked from
+//! `/proc/self/task/*/status` and printed).
 //!
-//! Measured per N: the time of each call's tick (its slot's events handled, including every write and fsync
-//! that slot caused), the time of each round (all N calls), the round's thread CPU time, and the lag (how late
-//! a round finished after it was due). Frames dropped = frames handed to the recorders minus frames written
-//! (no impairment, so any difference is a loss) plus frames an ingest queue of 4,096 events would have
-//! refused, given the worst backlog seen.
+//! Every 20 ms round (paced by the wall clock: round r is due at t0 + (r+1)·20 ms, when its `AudioMediaBuffer`
+//! would have been handed over) the media thread gives each call that call's events of one 20 ms slot,
+//! round-robin. Calls are staggered by up to 49 rounds so their once-a-second fsyncs and fragment writes do
+//! not all land in the same round.
 //!
-//! N "is sustained" when: zero frames dropped, per-call tick p99 < 5 ms, and the thread keeps up (the lag at
-//! the end is under 100 ms and never exceeded 1 s). The ramp stops at the first N that is not sustained.
+//! Measured per N:
+//! * per-call tick on the media thread: the time to hand one call its slot's events (recorder work, the copy
+//!   into a PCM block and the queue push; a writer thread preempting the media thread shows here too);
+//! * round time (all N calls) and lag (how late a round finished after it was due);
+//! * process CPU time (all threads: media + writers, including the final drain) per recorded second, and the
+//!   media thread's share;
+//! * writer lag: commands queued but not yet written, per call, sampled every round (max and at the end);
+//! * writer back-pressure waits (the queue was full: the writer could not keep up);
+//! * context switches of all threads (voluntary ≈ sleeps/wake-ups) per second.
 //!
-//! `cargo bench -p verbatim-benches --bench capacity` (about 2 minutes). Environment:
+//! Frames dropped = frames handed to the recorders minus frames written (no impairment, so any difference is a
+//! loss) plus frames an ingest queue of 4,096 events would have refused, given the worst backlog seen.
+//!
+//! N "is sustained" when: zero frames dropped, zero back-pressure waits, per-call tick p99 < 5 ms, the media
+//! thread keeps up (lag at the end < 100 ms, never > 1 s) and the writers keep up (never more than 50 commands
+//! = 1 s of call waiting in a call's writer queue; the queue holds 4,096, so a lagging writer would not
+//! cause back-pressure waits within a 10 s call). The ramp stops at the first N that is not sustained.
+//!
+//! `cargo bench -p verbatim-benches --bench capacity` (a few minutes). Environment:
 //! `VERBATIM_BENCH_DIR=/dev/shm` writes to tmpfs (fsync then costs nothing: the CPU-bound figure);
-//! `VERBATIM_CAPACITY_STEPS=50,100,200` chooses the ramp; `VERBATIM_CAPACITY_SECS=10` the call length;
+//! `VERBATIM_CAPACITY_STEPS=100,200,300` chooses the ramp; `VERBATIM_CAPACITY_SECS=10` the call length;
+//! `VERBATIM_CAPACITY_POLL_MS=5` the writer threads' poll interval (default: `WriterOptions::default()`, 5 ms);
+//! `VERBATIM_CAPACITY_KEEP_GOING=1` runs every step even after a failure;
 //! `VERBATIM_BENCH_QUICK=1` (or `--quick` / `--test`) runs 2 s with N = 2 to check that it works.
 
 use std::time::{Duration, Instant};
@@ -27,17 +44,22 @@ use media_core::MediaTime;
 use serde_json::json;
 use verbatim::engine::{CallRecorder, RecorderConfig};
 use verbatim::sink::FolderSink;
+use verbatim::writer_thread::{ThreadedSink, WriterOptions};
 use verbatim_benches::{
-    close_folder, folder_sink, pin_to_cpu, quantile, quick, rounds, save_result, scratch_dir,
-    scratch_root, sim_call_events, thread_cpu_ns,
+    close_folder_with, context_switches, pin_to_cpu, process_cpu_ns, quantile, quick, rounds,
+    save_result, scratch_dir, scratch_root, sim_call_events, stop_threaded, thread_affinities,
+    thread_cpu_ns, threaded_folder_sink, writer_counters_meta,
 };
 
 const ROUND: Duration = Duration::from_millis(20);
 const QUEUE_CAPACITY: usize = 4096;
+/// Writer keeps up: never more than this many commands (20 ms ticks: 1 s of call) waiting per call. A call's
+/// start (participants added) and end (the late window's ticks flushed at once) queue ~12 at once by design.
+const WRITER_MAX_BACKLOG: u64 = 50;
 
 struct Call {
     rec: CallRecorder,
-    sink: FolderSink,
+    sink: ThreadedSink<FolderSink>,
     offset: usize,
 }
 
@@ -47,23 +69,45 @@ struct StepResult {
     json: serde_json::Value,
 }
 
-fn step(n: usize, call_rounds: &[Vec<IngestEvent>], frames_per_call: u64, tag: &str) -> StepResult {
+fn writer_backlog(calls: &[Call]) -> u64 {
+    calls
+        .iter()
+        .map(|c| {
+            let w = c.sink.counters();
+            w.queued.saturating_sub(w.handled)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn step(
+    n: usize,
+    call_rounds: &[Vec<IngestEvent>],
+    writer: WriterOptions,
+    tag: &str,
+) -> StepResult {
     let stagger = 50.min(call_rounds.len());
+    let setup_t = Instant::now();
     let mut calls: Vec<Call> = (0..n)
         .map(|i| Call {
             rec: CallRecorder::new(RecorderConfig::default()),
-            sink: folder_sink(&scratch_dir(&format!("{tag}-{n}/call-{i}"))),
+            sink: threaded_folder_sink(&scratch_dir(&format!("{tag}-{n}/call-{i}")), writer),
             offset: i % stagger,
         })
         .collect();
+    let setup_s = setup_t.elapsed().as_secs_f64();
+    let affinity = thread_affinities();
     let total_rounds = call_rounds.len() + stagger;
     let mut call_tick_ms: Vec<f64> = Vec::with_capacity(n * call_rounds.len());
     let mut round_ms: Vec<f64> = Vec::with_capacity(total_rounds);
-    let mut round_cpu_ms: Vec<f64> = Vec::with_capacity(total_rounds);
     let mut max_lag = Duration::ZERO;
     let mut end_lag = Duration::ZERO;
     let mut max_backlog_rounds = 0usize;
-    let cpu0 = thread_cpu_ns();
+    let mut max_writer_backlog = 0u64;
+    let mut end_writer_backlog = 0u64;
+    let (vol0, invol0) = context_switches();
+    let proc0 = process_cpu_ns();
+    let media0 = thread_cpu_ns();
     let t0 = Instant::now();
     for r in 0..total_rounds {
         let due = t0 + ROUND * (r as u32 + 1);
@@ -72,7 +116,6 @@ fn step(n: usize, call_rounds: &[Vec<IngestEvent>], frames_per_call: u64, tag: &
             std::thread::sleep(due - now);
         }
         let start = Instant::now();
-        let cpu_start = thread_cpu_ns();
         for c in calls.iter_mut() {
             let Some(k) = r.checked_sub(c.offset) else {
                 continue;
@@ -88,27 +131,48 @@ fn step(n: usize, call_rounds: &[Vec<IngestEvent>], frames_per_call: u64, tag: &
         }
         let end = Instant::now();
         round_ms.push((end - start).as_secs_f64() * 1e3);
-        round_cpu_ms.push((thread_cpu_ns() - cpu_start) as f64 / 1e6);
         let lag = end.saturating_duration_since(due);
         max_lag = max_lag.max(lag);
         end_lag = lag;
         // Rounds that became due while this one was being handled wait in the calls' ingest queues.
         let backlog = (end.saturating_duration_since(due).as_micros() / ROUND.as_micros()) as usize;
         max_backlog_rounds = max_backlog_rounds.max(backlog);
+        end_writer_backlog = writer_backlog(&calls);
+        max_writer_backlog = max_writer_backlog.max(end_writer_backlog);
     }
     let wall = t0.elapsed();
-    let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
+    let media_cpu = (thread_cpu_ns() - media0) as f64 / 1e9;
+    let (vol1, invol1) = context_switches();
+    let loop_cpu = (process_cpu_ns() - proc0) as f64 / 1e9;
+
+    // Stop every writer (each writes what is still queued), then close the folders.
+    let drain_t = Instant::now();
+    let mut stopped = Vec::with_capacity(n);
+    let mut waits = 0u64;
+    let mut wait_us = 0u64;
+    let mut high_water = 0u64;
+    let mut allocated = 0u64;
+    for c in calls {
+        let (inner, wc) = stop_threaded(c.sink);
+        waits += wc.backpressure_waits;
+        wait_us += wc.backpressure_wait_us;
+        high_water = high_water.max(wc.queue_high_water);
+        allocated += wc.pcm_blocks_allocated;
+        stopped.push((c.rec, inner, wc));
+    }
+    let drain_s = drain_t.elapsed().as_secs_f64();
+    let cpu = (process_cpu_ns() - proc0) as f64 / 1e9;
 
     let mut dropped_in_recorder = 0u64;
     let mut delivered = 0u64;
     let close_t = Instant::now();
-    for c in calls {
-        let s = c.rec.summary();
+    for (rec, inner, wc) in stopped {
+        let s = rec.summary();
         for p in &s.participants {
             delivered += p.stats.delivered;
             dropped_in_recorder += p.stats.delivered - p.stats.written;
         }
-        close_folder(c.sink, &c.rec);
+        close_folder_with(inner, &rec, writer_counters_meta(&wc));
     }
     let close_s = close_t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(scratch_root().join(format!("{tag}-{n}")));
@@ -123,32 +187,48 @@ fn step(n: usize, call_rounds: &[Vec<IngestEvent>], frames_per_call: u64, tag: &
     let round_p50 = quantile(&mut round_ms, 0.50);
     let round_p99 = quantile(&mut round_ms, 0.99);
     let round_max = quantile(&mut round_ms, 1.0);
-    let cpu_mean = round_cpu_ms.iter().sum::<f64>() / round_cpu_ms.len().max(1) as f64;
-    let cpu_p99 = quantile(&mut round_cpu_ms, 0.99);
     let keeps_up = end_lag < Duration::from_millis(100) && max_lag < Duration::from_secs(1);
-    let sustained = dropped == 0 && tick_p99 < 5.0 && keeps_up;
+    let writers_keep_up = max_writer_backlog <= WRITER_MAX_BACKLOG;
+    let sustained = dropped == 0 && waits == 0 && tick_p99 < 5.0 && keeps_up && writers_keep_up;
     let recorded_s = call_rounds.len() as f64 * 0.02 * n as f64;
+    let wall_s = wall.as_secs_f64();
+    let vol_per_s = (vol1.saturating_sub(vol0)) as f64 / wall_s;
+    let invol_per_s = (invol1.saturating_sub(invol0)) as f64 / wall_s;
+    let pinned_all = affinity.len() == 1;
     println!(
         "N={n:>4}  call tick p50 {tick_p50:6.3} p99 {tick_p99:7.3} max {tick_max:8.2} ms | round p50 {round_p50:7.2} \
-         p99 {round_p99:7.2} max {round_max:8.2} ms, CPU mean {cpu_mean:6.2} p99 {cpu_p99:6.2} ms | lag max {:7.1} end \
-         {:6.1} ms | dropped {dropped} of {delivered} | CPU {:.3} ms per recorded s | {}",
+         p99 {round_p99:7.2} max {round_max:8.2} ms | lag max {:7.1} end {:6.1} ms | writer backlog max {max_writer_backlog} \
+         end {end_writer_backlog}, back-pressure waits {waits} | dropped {dropped} of {delivered} | process CPU {:.3} \
+         ms per recorded s (media thread {:.3}), {:.0} % of a core | switches {vol_per_s:.0}+{invol_per_s:.0}/s | {}",
         max_lag.as_secs_f64() * 1e3,
         end_lag.as_secs_f64() * 1e3,
         cpu * 1e3 / recorded_s,
+        media_cpu * 1e3 / recorded_s,
+        loop_cpu / wall_s * 100.0,
         if sustained { "sustained" } else { "NOT sustained" }
     );
-    let _ = frames_per_call;
+    if !pinned_all {
+        println!("  warning: threads are not all on one CPU: {affinity:?}");
+    }
     StepResult {
         n,
         sustained,
         json: json!({
-            "n": n, "sustained": sustained, "rounds": total_rounds, "wall_s": wall.as_secs_f64(),
-            "thread_cpu_s": cpu, "cpu_ms_per_recorded_s": cpu * 1e3 / recorded_s,
+            "n": n, "sustained": sustained, "rounds": total_rounds, "wall_s": wall_s,
+            "process_cpu_s": cpu, "media_thread_cpu_s": media_cpu,
+            "cpu_ms_per_recorded_s": cpu * 1e3 / recorded_s,
+            "media_cpu_ms_per_recorded_s": media_cpu * 1e3 / recorded_s,
+            "core_share_during_run": loop_cpu / wall_s,
             "call_tick_ms": {"p50": tick_p50, "p99": tick_p99, "max": tick_max},
             "round_ms": {"p50": round_p50, "p99": round_p99, "max": round_max},
-            "round_cpu_ms": {"mean": cpu_mean, "p99": cpu_p99},
             "lag_ms": {"max": max_lag.as_secs_f64() * 1e3, "end": end_lag.as_secs_f64() * 1e3},
-            "frames_delivered": delivered, "frames_dropped": dropped, "close_all_s": close_s,
+            "writer_backlog": {"max": max_writer_backlog, "end": end_writer_backlog},
+            "backpressure_waits": waits, "backpressure_wait_us": wait_us,
+            "writer_queue_high_water": high_water, "pcm_blocks_allocated": allocated,
+            "context_switches_per_s": {"voluntary": vol_per_s, "involuntary": invol_per_s},
+            "frames_delivered": delivered, "frames_dropped": dropped,
+            "setup_s": setup_s, "drain_s": drain_s, "close_all_s": close_s,
+            "threads_by_affinity": affinity.iter().map(|(l, c)| json!({"cpus": l, "threads": c})).collect::<Vec<_>>(),
         }),
     }
 }
@@ -166,34 +246,51 @@ fn main() {
             if quick {
                 vec![2]
             } else {
-                vec![10, 25, 50, 100, 200, 300, 400, 500, 600, 800]
+                vec![100, 200, 300, 400, 500, 600]
             }
         });
+    let keep_going = std::env::var("VERBATIM_CAPACITY_KEEP_GOING").is_ok_and(|v| v == "1");
+    let mut writer = WriterOptions::default();
+    if let Some(ms) = std::env::var("VERBATIM_CAPACITY_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        writer.poll_interval = Duration::from_millis(ms);
+    }
     let events = sim_call_events(4, MediaTime::from_secs(secs), 7, "none");
     let frames: u64 = events
         .iter()
         .filter(|e| matches!(e.event, IngestEvent::Audio(_)))
         .count() as u64;
     let call_rounds = rounds(&events);
+    // Pinned before any sink exists: every writer thread inherits this mask.
     let pinned = pin_to_cpu(1);
     let dir = scratch_root();
     println!(
-        "capacity: 4-speaker calls of {secs} s ({frames} frames, {} rounds each), one thread{}; output under {}",
+        "capacity: 4-speaker calls of {secs} s ({frames} frames, {} rounds each); media thread{} and one writer \
+         thread per call (queue {}, poll {:?}); output under {}",
         call_rounds.len(),
         if pinned { " pinned to CPU 1" } else { " (not pinned)" },
+        writer.queue_capacity,
+        writer.poll_interval,
         dir.display()
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load.trim());
     let mut results = Vec::new();
     let mut best = 0;
+    let mut failed = false;
     for n in steps {
-        let r = step(n, &call_rounds, frames, "cap");
+        let r = step(n, &call_rounds, writer, "cap");
         results.push(r.json);
         if !r.sustained {
-            break;
+            failed = true;
+            if !keep_going {
+                break;
+            }
+        } else if !failed {
+            best = r.n;
         }
-        best = r.n;
     }
     println!("capacity: {best} calls sustained in real time on one core (budget >= 400)");
     let name = if dir.starts_with("/dev/shm") {
@@ -205,6 +302,8 @@ fn main() {
         name,
         &json!({
             "call_secs": secs, "output_root": dir.display().to_string(), "pinned": pinned,
+            "writer_poll_ms": writer.poll_interval.as_secs_f64() * 1e3,
+            "writer_queue_capacity": writer.queue_capacity,
             "load_at_start": load.trim(), "sustained_calls": best, "steps": results,
         }),
     );

@@ -6,9 +6,11 @@
 //!   ([`save_result`]) so `report` can print every budget beside its figure;
 //! * a simulated Teams call as a list of ingest events ([`sim_call_events`]), produced without threads;
 //! * sinks for the recorder core: [`NullSink`] (discards) and the real folder sink in a scratch folder
-//!   ([`folder_sink`]);
-//! * process figures: resident memory ([`rss_kib`]), thread CPU time ([`thread_cpu_ns`]), pinning
-//!   ([`pin_to_cpu`]).
+//!   ([`folder_sink`]), also on its writer thread as `verbatim record` runs it ([`threaded_folder_sink`],
+//!   closed with [`close_threaded`]);
+//! * process figures: resident memory ([`rss_kib`]), thread and process CPU time ([`thread_cpu_ns`],
+//!   [`process_cpu_ns`], the criterion measurements [`ThreadCpu`] and [`ProcessCpu`]), pinning
+//!   ([`pin_to_cpu`]) and the CPU affinity of every thread ([`thread_affinities`]).
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,9 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::Criterion;
 use media_core::{AudioFormat, MediaTime};
 use verbatim::engine::{ParticipantInfo, RecordingSink};
+use verbatim::metadata::CountersMeta;
 use verbatim::sink::{FolderSink, SinkOptions};
+use verbatim::writer_thread::{ThreadedSink, WriterCounters, WriterOptions};
 
 /// True in quick mode: `VERBATIM_BENCH_QUICK=1`, or `--quick` / `--test` on the command line (criterion's
 /// own flags: `cargo bench -p verbatim-benches -- --quick`). Benches then only check that they run.
@@ -85,6 +89,48 @@ impl Measurement for ThreadCpu {
     }
     fn end(&self, start: u64) -> u64 {
         thread_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        self.wall.formatter()
+    }
+}
+
+/// A criterion measurement of the whole process's CPU time (all threads, including threads that ended during
+/// the iteration), in ns: for work split over threads, such as the folder sink on its writer thread.
+pub struct ProcessCpu {
+    wall: WallTime,
+}
+
+impl ProcessCpu {
+    /// The measurement.
+    pub fn new() -> Self {
+        ProcessCpu { wall: WallTime }
+    }
+}
+
+impl Default for ProcessCpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Measurement for ProcessCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        process_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        process_cpu_ns().saturating_sub(start)
     }
     fn add(&self, a: &u64, b: &u64) -> u64 {
         a + b
@@ -303,6 +349,65 @@ pub fn folder_sink(dir: &Path) -> FolderSink {
 /// # Panics
 /// If closing fails (benchmark).
 pub fn close_folder(sink: FolderSink, recorder: &verbatim::engine::CallRecorder) {
+    close_folder_with(sink, recorder, CountersMeta::default());
+}
+
+/// The real folder sink on its own writer thread (`ThreadedSink`), as `verbatim record` and the gRPC service
+/// run it: the media thread only copies each tick into a recycled block and queues it.
+///
+/// # Panics
+/// If the folder cannot be created or the thread cannot start (benchmark set-up).
+pub fn threaded_folder_sink(dir: &Path, options: WriterOptions) -> ThreadedSink<FolderSink> {
+    ThreadedSink::spawn(folder_sink(dir), options).expect("writer thread")
+}
+
+/// Stops a threaded folder sink: waits until its writer thread has written everything queued, joins it, and
+/// returns the folder sink (still to be closed) with the writer's counters.
+///
+/// # Panics
+/// If the writer thread failed or met a write error (benchmark).
+pub fn stop_threaded(sink: ThreadedSink<FolderSink>) -> (FolderSink, WriterCounters) {
+    let (inner, err, counters) = sink.stop().expect("writer thread");
+    if let Some(e) = err {
+        panic!("writer thread: {e}");
+    }
+    (inner, counters)
+}
+
+/// Stops a threaded folder sink ([`stop_threaded`]) and closes its folder as `LiveRecording` does, with the
+/// writer's counters in `metadata.json`; returns the counters.
+///
+/// # Panics
+/// If writing or closing failed (benchmark).
+pub fn close_threaded(
+    sink: ThreadedSink<FolderSink>,
+    recorder: &verbatim::engine::CallRecorder,
+) -> WriterCounters {
+    let (inner, wc) = stop_threaded(sink);
+    close_folder_with(inner, recorder, writer_counters_meta(&wc));
+    wc
+}
+
+/// The writer's counters as `metadata.json` carries them (as `LiveRecording` fills them).
+pub fn writer_counters_meta(wc: &WriterCounters) -> CountersMeta {
+    CountersMeta {
+        writer_queue_high_water: wc.queue_high_water,
+        writer_backpressure_waits: wc.backpressure_waits,
+        writer_backpressure_wait_us: wc.backpressure_wait_us,
+        writer_discarded_after_error: wc.discarded_after_error,
+        ..CountersMeta::default()
+    }
+}
+
+/// Closes a folder sink as [`close_folder`] does, with `counters` in `metadata.json`.
+///
+/// # Panics
+/// If closing fails (benchmark).
+pub fn close_folder_with(
+    sink: FolderSink,
+    recorder: &verbatim::engine::CallRecorder,
+    counters: CountersMeta,
+) {
     let md = verbatim::metadata::from_summary(
         &recorder.summary(),
         verbatim::metadata::CallInfo::default(),
@@ -310,7 +415,7 @@ pub fn close_folder(sink: FolderSink, recorder: &verbatim::engine::CallRecorder)
         AudioFormat::PCM16K,
         "completed",
         None,
-        verbatim::metadata::CountersMeta::default(),
+        counters,
     );
     let json = serde_json::to_vec_pretty(&md).expect("metadata json");
     sink.close(&json, muxer::Status::Completed, "completed")
@@ -333,6 +438,58 @@ pub fn rss_kib() -> u64 {
 /// Pins the calling thread to CPU `cpu` (Linux `sched_setaffinity`); false if that failed.
 pub fn pin_to_cpu(cpu: usize) -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+}
+
+/// The CPU affinity of every thread of this process, as `(Cpus_allowed_list, number of threads)` pairs from
+/// `/proc/self/task/*/status` (empty where there is no `/proc`). Linux threads inherit their creator's mask,
+/// so threads started after [`pin_to_cpu`] share its CPU: this checks it.
+pub fn thread_affinities() -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        let Some(list) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|v| v.trim().to_string())
+        else {
+            continue;
+        };
+        match out.iter_mut().find(|(l, _)| *l == list) {
+            Some((_, n)) => *n += 1,
+            None => out.push((list, 1)),
+        }
+    }
+    out
+}
+
+/// Context switches of every thread of this process so far: (voluntary, involuntary), summed over
+/// `/proc/self/task/*/status` (threads that ended are not counted; (0, 0) where there is no `/proc`). A
+/// thread that sleeps and wakes up makes one voluntary switch per wake-up.
+pub fn context_switches() -> (u64, u64) {
+    let mut v = 0;
+    let mut inv = 0;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for t in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        for l in status.lines() {
+            let num = |rest: &str| rest.trim().parse::<u64>().unwrap_or(0);
+            if let Some(rest) = l.strip_prefix("voluntary_ctxt_switches:") {
+                v += num(rest);
+            } else if let Some(rest) = l.strip_prefix("nonvoluntary_ctxt_switches:") {
+                inv += num(rest);
+            }
+        }
+    }
+    (v, inv)
 }
 
 /// The `q` quantile (0..=1) of `v` (sorted in place), nearest rank.
@@ -476,6 +633,14 @@ pub const BUDGETS: &[Budget] = &[
         budget_us: None,
         source: "",
     },
+    Budget {
+        group: "call_threaded",
+        id: "folder_threaded_4spk_30s",
+        per: "rec. s, process CPU",
+        divisor: 30.0,
+        budget_us: Some(2500.0),
+        source: "issue 7",
+    },
 ];
 
 /// Prints the measured figures of `group` (or all groups with `None`) beside their budgets.
@@ -511,5 +676,51 @@ pub fn print_budget_table(group: Option<&str>, clock: &str) {
             budget,
             b.per
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verbatim::engine::{CallRecorder, RecorderConfig};
+
+    #[test]
+    fn a_threaded_folder_records_a_call_and_closes() {
+        let events = sim_call_events(2, MediaTime::from_secs(2), 3, "none");
+        let dir = scratch_dir("test-threaded");
+        let mut sink = threaded_folder_sink(&dir, WriterOptions::default());
+        let mut rec = CallRecorder::new(RecorderConfig::default());
+        for e in events {
+            rec.handle(e.event, &mut sink).expect("record");
+        }
+        assert!(rec.is_ended());
+        let wc = close_threaded(sink, &rec);
+        assert_eq!(wc.handled, wc.queued);
+        assert_eq!(wc.backpressure_waits, 0);
+        assert!(dir.join("manifest.json").exists());
+        let md = std::fs::read_to_string(dir.join("metadata.json")).expect("metadata");
+        assert!(md.contains("writer_queue_high_water"), "{md}");
+        let _ = std::fs::remove_dir_all(scratch_root());
+    }
+
+    #[test]
+    fn threads_and_their_switches_are_read_from_proc() {
+        if !Path::new("/proc/self/task").exists() {
+            return;
+        }
+        let t = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(20)));
+        let aff = thread_affinities();
+        assert!(aff.iter().map(|(_, n)| n).sum::<usize>() >= 2, "{aff:?}");
+        t.join().expect("thread");
+        assert!(context_switches().0 > 0);
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&mut v, 0.5), 50.0);
+        assert_eq!(quantile(&mut v, 0.99), 99.0);
+        assert_eq!(quantile(&mut v, 1.0), 100.0);
+        assert!(quantile(&mut [], 0.5).is_nan());
     }
 }
