@@ -44,11 +44,11 @@ use media_core::MediaTime;
 use serde_json::json;
 use verbatim::engine::{CallRecorder, RecorderConfig};
 use verbatim::sink::FolderSink;
-use verbatim::writer_thread::{ThreadedSink, WriterOptions};
+use verbatim::writer_thread::{ThreadedSink, WriterOptions, WriterPool};
 use verbatim_benches::{
-    close_folder_with, context_switches, pin_to_cpu, process_cpu_ns, quantile, quick, rounds,
-    save_result, scratch_dir, scratch_root, sim_call_events, stop_threaded, thread_affinities,
-    thread_cpu_ns, threaded_folder_sink, writer_counters_meta,
+    close_folder_with, context_switches, folder_sink, pin_to_cpu, process_cpu_ns, quantile, quick,
+    rounds, save_result, scratch_dir, scratch_root, sim_call_events, stop_threaded,
+    thread_affinities, thread_cpu_ns, threaded_folder_sink, writer_counters_meta,
 };
 
 const ROUND: Duration = Duration::from_millis(20);
@@ -84,15 +84,26 @@ fn step(
     n: usize,
     call_rounds: &[Vec<IngestEvent>],
     writer: WriterOptions,
+    pool_threads: usize,
     tag: &str,
 ) -> StepResult {
     let stagger = 50.min(call_rounds.len());
     let setup_t = Instant::now();
+    // Pool threads are created here, on the pinned thread, so they inherit its CPU mask too.
+    let pool =
+        (pool_threads > 0).then(|| WriterPool::new(pool_threads, writer).expect("writer pool"));
     let mut calls: Vec<Call> = (0..n)
-        .map(|i| Call {
-            rec: CallRecorder::new(RecorderConfig::default()),
-            sink: threaded_folder_sink(&scratch_dir(&format!("{tag}-{n}/call-{i}")), writer),
-            offset: i % stagger,
+        .map(|i| {
+            let dir = scratch_dir(&format!("{tag}-{n}/call-{i}"));
+            let sink = match &pool {
+                Some(p) => ThreadedSink::spawn_in(folder_sink(&dir), p).expect("writer pool"),
+                None => threaded_folder_sink(&dir, writer),
+            };
+            Call {
+                rec: CallRecorder::new(RecorderConfig::default()),
+                sink,
+                offset: i % stagger,
+            }
         })
         .collect();
     let setup_s = setup_t.elapsed().as_secs_f64();
@@ -257,6 +268,12 @@ fn main() {
     {
         writer.poll_interval = Duration::from_millis(ms);
     }
+    // Writers: a shared pool of this many threads (as `verbatim listen` runs its calls), 0 = a thread per call
+    // (as `verbatim record` runs its one recording).
+    let pool_threads: usize = std::env::var("VERBATIM_CAPACITY_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let events = sim_call_events(4, MediaTime::from_secs(secs), 7, "none");
     let frames: u64 = events
         .iter()
@@ -267,10 +284,15 @@ fn main() {
     let pinned = pin_to_cpu(1);
     let dir = scratch_root();
     println!(
-        "capacity: 4-speaker calls of {secs} s ({frames} frames, {} rounds each); media thread{} and one writer \
-         thread per call (queue {}, poll {:?}); output under {}",
+        "capacity: 4-speaker calls of {secs} s ({frames} frames, {} rounds each); media thread{} and {} \
+         (queue {}, poll {:?}); output under {}",
         call_rounds.len(),
         if pinned { " pinned to CPU 1" } else { " (not pinned)" },
+        if pool_threads == 0 {
+            "one writer thread per call".to_string()
+        } else {
+            format!("a pool of {pool_threads} writer thread(s) shared by the calls")
+        },
         writer.queue_capacity,
         writer.poll_interval,
         dir.display()
@@ -281,7 +303,7 @@ fn main() {
     let mut best = 0;
     let mut failed = false;
     for n in steps {
-        let r = step(n, &call_rounds, writer, "cap");
+        let r = step(n, &call_rounds, writer, pool_threads, "cap");
         results.push(r.json);
         if !r.sustained {
             failed = true;

@@ -315,16 +315,24 @@ impl AudioTrack {
         let ch = self.cfg.format.channels.max(1) as usize;
         let ring_frames = (self.ring.len() / ch) as i64;
         let frames = (out.len() / ch) as i64;
+        // Copy out and clear in at most two runs (the ring wraps at most once per pull when out fits in it).
         let mut idx = (from.rem_euclid(ring_frames) as usize) * ch;
-        for o in out.iter_mut() {
-            match self.ring.get_mut(idx) {
-                Some(s) => *o = std::mem::take(s),
-                None => *o = 0,
+        let mut rest = &mut out[..];
+        while !rest.is_empty() {
+            let Some(src) = self.ring.get_mut(idx..) else {
+                rest.fill(0);
+                break;
+            };
+            let n = src.len().min(rest.len());
+            if n == 0 {
+                rest.fill(0);
+                break;
             }
-            idx += 1;
-            if idx == self.ring.len() {
-                idx = 0;
-            }
+            let (head, tail) = rest.split_at_mut(n);
+            head.copy_from_slice(&src[..n]);
+            src[..n].fill(0);
+            rest = tail;
+            idx = 0;
         }
         self.pulled_until = self.pulled_until.max(from + frames);
     }

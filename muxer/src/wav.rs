@@ -174,9 +174,9 @@ impl<W: Write + Seek> WavWriter<W> {
     pub fn append_samples(&mut self, samples: &[i16]) -> Result<(), WavError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.reserve(samples.len() * 2);
-        for s in samples {
-            scratch.extend_from_slice(&s.to_le_bytes());
+        scratch.resize(samples.len() * 2, 0);
+        for (d, s) in scratch.chunks_exact_mut(2).zip(samples) {
+            d.copy_from_slice(&s.to_le_bytes());
         }
         let r = self.append_bytes(&scratch);
         self.scratch = scratch;
