@@ -304,7 +304,7 @@ impl CallIngest for IngestService {
 }
 
 /// Writer threads shared by all calls of a server (file writes, hashing, Opus, fsync of every recording).
-const WRITER_THREADS: usize = 2;
+const WRITER_THREADS: usize = 4;
 
 /// A bound server, ready to serve.
 pub struct Listener {
