@@ -300,7 +300,7 @@ fn main() {
                 } else if idle < 128 {
                     std::thread::yield_now();
                 } else {
-                    std::thread::sleep(Duration::from_micros(500));
+                    std::thread::sleep(Duration::from_millis(2)); // as `verbatim record`s media worker
                 }
                 continue;
             };
