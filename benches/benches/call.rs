@@ -24,11 +24,9 @@ use criterion::measurement::Measurement;
 use criterion::{BatchSize, Criterion};
 use media_core::MediaTime;
 use verbatim::engine::{CallRecorder, RecorderConfig};
-use verbatim::writer_thread::WriterOptions;
 use verbatim_benches::{
-    close_folder, close_threaded, criterion_config, folder_sink, print_budget_table, scratch_dir,
-    scratch_root, sim_call_events, threaded_folder_sink, wall_clock, NullSink, ProcessCpu,
-    ThreadCpu, TimedEvent,
+    close_folder, criterion_config, folder_sink, print_budget_table, record_threaded, scratch_dir,
+    scratch_root, sim_call_events, wall_clock, NullSink, ProcessCpu, ThreadCpu, TimedEvent,
 };
 
 static RUN: AtomicU64 = AtomicU64::new(0);
@@ -41,17 +39,6 @@ fn record_folder(events: Vec<TimedEvent>, dir: std::path::PathBuf) {
     }
     assert!(rec.is_ended());
     close_folder(sink, &rec);
-}
-
-fn record_threaded(events: Vec<TimedEvent>, dir: std::path::PathBuf) {
-    let mut sink = threaded_folder_sink(&dir, WriterOptions::default());
-    let mut rec = CallRecorder::new(RecorderConfig::default());
-    for e in events {
-        rec.handle(e.event, &mut sink).expect("record");
-    }
-    assert!(rec.is_ended());
-    let wc = close_threaded(sink, &rec);
-    assert_eq!(wc.handled, wc.queued);
 }
 
 fn fresh_dir() -> std::path::PathBuf {
@@ -69,7 +56,9 @@ fn threaded_benches<M: Measurement>(c: &mut Criterion<M>) {
     g.bench_function("folder_threaded_4spk_30s", |b| {
         b.iter_batched(
             || (clean.clone(), fresh_dir()),
-            |(events, dir)| record_threaded(events, dir),
+            |(events, dir)| {
+                record_threaded(events, &dir);
+            },
             BatchSize::PerIteration,
         )
     });
@@ -135,7 +124,7 @@ fn main() {
         threaded_benches(&mut c);
         c.final_summary();
     } else {
-        let mut c = criterion_config(Criterion::default().with_measurement(ProcessCpu::new()));
+        let mut c = criterion_config(Criterion::default().with_measurement(ProcessCpu::process()));
         threaded_benches(&mut c);
         c.final_summary();
     }

@@ -62,75 +62,51 @@ pub fn process_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A criterion measurement of the benchmark thread's CPU time, in ns (formatted like wall time). On a shared
-/// 2-core machine other processes stretch wall time 1.5–2x; CPU time is what the work costs.
-pub struct ThreadCpu {
+/// A criterion measurement of CPU time in ns (formatted like wall time): the benchmark thread's
+/// ([`ThreadCpu`]) or the whole process's ([`ProcessCpu`]). On a shared 2-core machine other processes stretch
+/// wall time 1.5–2x; CPU time is what the work costs.
+pub struct CpuTime {
+    now: fn() -> u64,
     wall: WallTime,
 }
 
-impl ThreadCpu {
-    /// The measurement.
+/// The benchmark thread's CPU time ([`thread_cpu_ns`]).
+pub type ThreadCpu = CpuTime;
+/// The whole process's CPU time ([`process_cpu_ns`]: all threads, including threads that ended during the
+/// iteration): for work split over threads, such as the folder sink on its writer thread.
+pub type ProcessCpu = CpuTime;
+
+impl CpuTime {
+    /// The benchmark thread's CPU time (the default measurement of the benches).
     pub fn new() -> Self {
-        ThreadCpu { wall: WallTime }
+        CpuTime {
+            now: thread_cpu_ns,
+            wall: WallTime,
+        }
+    }
+    /// The whole process's CPU time.
+    pub fn process() -> Self {
+        CpuTime {
+            now: process_cpu_ns,
+            wall: WallTime,
+        }
     }
 }
 
-impl Default for ThreadCpu {
+impl Default for CpuTime {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Measurement for ThreadCpu {
+impl Measurement for CpuTime {
     type Intermediate = u64;
     type Value = u64;
     fn start(&self) -> u64 {
-        thread_cpu_ns()
+        (self.now)()
     }
     fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.wall.formatter()
-    }
-}
-
-/// A criterion measurement of the whole process's CPU time (all threads, including threads that ended during
-/// the iteration), in ns: for work split over threads, such as the folder sink on its writer thread.
-pub struct ProcessCpu {
-    wall: WallTime,
-}
-
-impl ProcessCpu {
-    /// The measurement.
-    pub fn new() -> Self {
-        ProcessCpu { wall: WallTime }
-    }
-}
-
-impl Default for ProcessCpu {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Measurement for ProcessCpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        process_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        process_cpu_ns().saturating_sub(start)
+        (self.now)().saturating_sub(start)
     }
     fn add(&self, a: &u64, b: &u64) -> u64 {
         a + b
@@ -385,6 +361,23 @@ pub fn close_threaded(
 ) -> WriterCounters {
     let (inner, wc) = stop_threaded(sink);
     close_folder_with(inner, recorder, writer_counters_meta(&wc));
+    wc
+}
+
+/// Records a whole call into a fresh threaded folder sink at `dir` and closes it; every queued command must
+/// have been written. Returns the writer's counters.
+///
+/// # Panics
+/// If recording, writing or closing failed (benchmark).
+pub fn record_threaded(events: Vec<TimedEvent>, dir: &Path) -> WriterCounters {
+    let mut sink = threaded_folder_sink(dir, WriterOptions::default());
+    let mut rec = verbatim::engine::CallRecorder::new(verbatim::engine::RecorderConfig::default());
+    for e in events {
+        rec.handle(e.event, &mut sink).expect("record");
+    }
+    assert!(rec.is_ended());
+    let wc = close_threaded(sink, &rec);
+    assert_eq!(wc.handled, wc.queued);
     wc
 }
 
@@ -682,20 +675,12 @@ pub fn print_budget_table(group: Option<&str>, clock: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verbatim::engine::{CallRecorder, RecorderConfig};
 
     #[test]
     fn a_threaded_folder_records_a_call_and_closes() {
         let events = sim_call_events(2, MediaTime::from_secs(2), 3, "none");
         let dir = scratch_dir("test-threaded");
-        let mut sink = threaded_folder_sink(&dir, WriterOptions::default());
-        let mut rec = CallRecorder::new(RecorderConfig::default());
-        for e in events {
-            rec.handle(e.event, &mut sink).expect("record");
-        }
-        assert!(rec.is_ended());
-        let wc = close_threaded(sink, &rec);
-        assert_eq!(wc.handled, wc.queued);
+        let wc = record_threaded(events, &dir);
         assert_eq!(wc.backpressure_waits, 0);
         assert!(dir.join("manifest.json").exists());
         let md = std::fs::read_to_string(dir.join("metadata.json")).expect("metadata");
