@@ -43,7 +43,9 @@ use bot_adapter::ingest::{self, IngestEvent};
 use bot_adapter::sim::{synthetic, MeetingSpec, SdkEvent, SimEvent, Simulator};
 use media_core::{MediaTime, Msi};
 use serde_json::json;
-use verbatim::engine::{CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink};
+use verbatim::engine::{
+    CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink, TimelineEvent,
+};
 use verbatim::sink::{FolderSink, SinkError};
 use verbatim::writer_thread::{ThreadedSink, WriterOptions};
 use verbatim_benches::{
@@ -177,6 +179,9 @@ impl RecordingSink for TimedSink {
         }
         Ok(())
     }
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        self.inner.timeline(event)
+    }
 }
 
 /// The media thread's side: notes, per tick, the hand-over that made it due and when it was queued.
@@ -207,6 +212,9 @@ impl RecordingSink for HandOffSink {
         self.tick_handoff.push(self.current);
         self.tick_queued.push(self.t0.elapsed());
         Ok(())
+    }
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        self.inner.timeline(event)
     }
 }
 

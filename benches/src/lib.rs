@@ -252,6 +252,8 @@ pub struct NullSink {
     pub stem_samples: u64,
     /// Mix samples received.
     pub mix_samples: u64,
+    /// Timeline events (gaps, dominant-speaker changes) received and dropped.
+    pub timeline_events: u64,
 }
 
 impl RecordingSink for NullSink {
@@ -273,6 +275,11 @@ impl RecordingSink for NullSink {
     fn mixed(&mut self, samples: &[i16]) -> Result<(), Infallible> {
         self.mix_samples += samples.len() as u64;
         std::hint::black_box(samples);
+        Ok(())
+    }
+    fn timeline(&mut self, event: verbatim::engine::TimelineEvent) -> Result<(), Infallible> {
+        self.timeline_events += 1;
+        std::hint::black_box(event);
         Ok(())
     }
 }
@@ -397,12 +404,14 @@ pub fn writer_counters_meta(wc: &WriterCounters) -> CountersMeta {
 /// # Panics
 /// If closing fails (benchmark).
 pub fn close_folder_with(
-    sink: FolderSink,
+    mut sink: FolderSink,
     recorder: &verbatim::engine::CallRecorder,
     counters: CountersMeta,
 ) {
+    let (timeline, _) = sink.read_timeline().expect("read timeline.jsonl");
     let md = verbatim::metadata::from_summary(
         &recorder.summary(),
+        &timeline,
         verbatim::metadata::CallInfo::default(),
         std::time::SystemTime::UNIX_EPOCH,
         AudioFormat::PCM16K,

@@ -344,9 +344,22 @@ impl AudioTrack {
         }
     }
 
-    /// Gaps seen so far (spans without media between frames).
+    /// Gaps noted and not yet taken by [`Self::drain_gaps`] (spans without media between frames).
     pub fn gaps(&self) -> &[Gap] {
         &self.gaps
+    }
+
+    /// Takes the gaps noted so far, oldest first, so a long call does not keep them all in memory.
+    ///
+    /// The last gap noted can still grow (the next missing frame extends it) and stays unless
+    /// `including_open` (at the end of the stream, after [`Self::flush`] and the last pull).
+    pub fn drain_gaps(&mut self, including_open: bool) -> std::vec::Drain<'_, Gap> {
+        let n = if including_open {
+            self.gaps.len()
+        } else {
+            self.gaps.len().saturating_sub(1)
+        };
+        self.gaps.drain(..n)
     }
     /// Track counters, with the jitter buffer's late/duplicate counts folded in.
     pub fn stats(&self) -> TrackStats {
@@ -508,6 +521,33 @@ mod tests {
                 t.gaps()
             );
         }
+    }
+
+    #[test]
+    fn drained_gaps_leave_the_open_one_to_grow() {
+        // Frames 10, 20 and 21, 22 never arrive: two gaps, the second noted in two steps.
+        let arr: Vec<(i64, i64)> = (0..50)
+            .filter(|k| ![10, 20, 21, 22].contains(k))
+            .map(|k| (k, k * 20 + 20))
+            .collect();
+        let (_, mut t) = drive(&arr, 50);
+        let closed: Vec<Gap> = t.drain_gaps(false).collect();
+        assert_eq!(
+            closed,
+            vec![Gap {
+                start: ms(200),
+                length: ms(20)
+            }]
+        );
+        assert_eq!(
+            t.gaps(),
+            &[Gap {
+                start: ms(400),
+                length: ms(60)
+            }]
+        );
+        assert_eq!(t.drain_gaps(true).count(), 1);
+        assert!(t.gaps().is_empty());
     }
 
     #[test]

@@ -35,4 +35,6 @@ pub mod verify;
 pub mod wav;
 
 pub use integrity::Status;
-pub use recording::{Mp4Id, RecordingError, RecordingOptions, RecordingWriter, StemId, Summary};
+pub use recording::{
+    LogId, Mp4Id, RecordingError, RecordingOptions, RecordingWriter, StemId, Summary,
+};

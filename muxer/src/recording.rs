@@ -7,6 +7,9 @@
 //!   [`RecordingOptions::wav_chunk_duration`] (`data` records); the header sizes are refreshed at every chunk;
 //! * an MP4: its init segment (`header`, again at close after `mehd` is patched) and every fragment (`data`);
 //! * a file written whole ([`RecordingWriter::write_whole_file`], e.g. `metadata.json`): one `data` record;
+//! * an appended log ([`RecordingWriter::add_log`], e.g. the recorder's `timeline.jsonl`): one `data` record
+//!   per sync for the bytes appended since the last one, so the log is covered as it grows and nothing of it
+//!   is kept in memory;
 //! * status changes (`status` records).
 //!
 //! Every record goes to `manifest.journal` as it is made (one line, written straight to the OS); at
@@ -166,6 +169,15 @@ enum Body {
     Wav(WavWriter<BufWriter<File>>),
     Mp4(Fmp4Writer<BufWriter<File>>),
     Whole,
+    Log(LogBody),
+}
+
+/// An appended log: bytes since `linked` are hashed as they are written and linked at the next sync.
+struct LogBody {
+    w: BufWriter<File>,
+    len: u64,
+    linked: u64,
+    pending: Sha256,
 }
 
 struct FileSlot {
@@ -194,6 +206,10 @@ pub struct Summary {
     /// Errors met while closing (files that could not be finalized); the manifest covers what is on disk.
     pub close_errors: Vec<String>,
 }
+
+/// Handle of an appended log file in a [`RecordingWriter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogId(u32);
 
 /// Owns one recording folder: its files, its hash chain, its journal and its manifest.
 pub struct RecordingWriter {
@@ -610,6 +626,95 @@ impl RecordingWriter {
         Ok(())
     }
 
+    /// Adds an appended log at `rel_path` (e.g. `timeline.jsonl`): bytes go to the file as
+    /// [`Self::append_log`] gives them (buffered), and each sync links what was appended since the last one
+    /// with one `data` record. `verify` and `recover` treat it like any file of appended regions.
+    ///
+    /// # Errors
+    /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
+    pub fn add_log(&mut self, rel_path: &str) -> Result<LogId, RecordingError> {
+        let (id, f, abs) = self.new_file(rel_path, FileKind::Whole)?;
+        self.files.push(FileSlot {
+            path: rel_path.to_string(),
+            abs,
+            body: Body::Log(LogBody {
+                w: BufWriter::with_capacity(1 << 14, f),
+                len: 0,
+                linked: 0,
+                pending: Sha256::new(),
+            }),
+            broken: false,
+            kind: FileKind::Whole,
+            covered_end: 0,
+            chunk_bytes: 0,
+        });
+        Ok(LogId(id))
+    }
+
+    /// Appends `bytes` to a log (linked into the chain at the next sync or at close).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] (the log is broken from then on), [`RecordingError::FileBroken`],
+    /// [`RecordingError::UnknownFile`].
+    pub fn append_log(&mut self, log: LogId, bytes: &[u8]) -> Result<(), RecordingError> {
+        let slot = self.slot(log.0, FileKind::Whole)?;
+        let Body::Log(l) = &mut slot.body else {
+            return Err(RecordingError::UnknownFile(log.0));
+        };
+        if let Err(e) = l.w.write_all(bytes) {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, l.len)(e));
+        }
+        l.pending.update(bytes);
+        l.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Opens a log for reading from its start, after handing what is buffered to the OS (the recorder reads
+    /// its timeline back at close to build `metadata.json`).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`], [`RecordingError::FileBroken`], [`RecordingError::UnknownFile`].
+    pub fn read_log(&mut self, log: LogId) -> Result<io::BufReader<File>, RecordingError> {
+        let slot = self.slot(log.0, FileKind::Whole)?;
+        let Body::Log(l) = &mut slot.body else {
+            return Err(RecordingError::UnknownFile(log.0));
+        };
+        if let Err(e) = l.w.flush() {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, l.len)(e));
+        }
+        let f = File::open(&slot.abs).map_err(io_err(&slot.abs, 0))?;
+        Ok(io::BufReader::new(f))
+    }
+
+    /// Links what was appended to log `id` since its last link (flushed to the OS first).
+    fn link_log(&mut self, id: u32) -> Result<(), RecordingError> {
+        let Some(slot) = self.files.get_mut(id as usize) else {
+            return Ok(());
+        };
+        if slot.broken {
+            return Ok(());
+        }
+        let Body::Log(l) = &mut slot.body else {
+            return Ok(());
+        };
+        if l.len == l.linked {
+            return Ok(());
+        }
+        if let Err(e) = l.w.flush() {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, l.linked)(e));
+        }
+        let region = Region {
+            offset: l.linked,
+            len: l.len - l.linked,
+            sha256: l.pending.finalize_reset().into(),
+        };
+        l.linked = l.len;
+        self.record_region(id, false, region)
+    }
+
     /// Writes a whole file at once (e.g. `metadata.json`) and links it with one `data` record.
     ///
     /// # Errors
@@ -708,6 +813,11 @@ impl RecordingWriter {
     /// The first error (an erroring file is marked broken).
     pub fn sync(&mut self) -> Result<(), RecordingError> {
         let mut first_err = None;
+        for id in 0..self.files.len() as u32 {
+            if let Err(e) = self.link_log(id) {
+                first_err.get_or_insert(e);
+            }
+        }
         for slot in &mut self.files {
             if slot.broken {
                 continue;
@@ -731,6 +841,7 @@ impl RecordingWriter {
                         at,
                     )
                 }
+                Body::Log(l) => (l.w.flush().and_then(|_| l.w.get_ref().sync_data()), l.len),
                 Body::Whole => (Ok(()), 0),
             };
             if let Err(e) = r {
@@ -877,7 +988,17 @@ impl RecordingWriter {
                 self.link_written(id, &out)?;
                 r
             }
-            FileKind::Whole => Ok(()),
+            FileKind::Whole => {
+                self.link_log(id)?;
+                let slot = &mut self.files[id as usize];
+                if let Body::Log(l) = &mut slot.body {
+                    if let Err(e) = l.w.get_ref().sync_all() {
+                        slot.broken = true;
+                        return Err(io_err(&slot.abs, l.len)(e));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -57,6 +57,55 @@ pub trait RecordingSink {
     fn composite_frame(&mut self, _frame: CompositeFrame) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// Something `metadata.json` lists (a gap, a dominant-speaker change), handed over once it is final.
+    ///
+    /// The recorder keeps no list of these (a 25-hour call would grow them without end; only counts stay in
+    /// [`CallSummary`]): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
+    /// them to `timeline.jsonl` and reads them back at close.
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), Self::Error>;
+}
+
+/// A timed event of the recording that metadata lists, in the order it became final (per participant and
+/// per stream that is time order; across them it is not).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimelineEvent {
+    /// Participant `participant` (stem index) had no media for `gap` (lost, refused or not sent).
+    AudioGap {
+        /// Stem index.
+        participant: usize,
+        /// The span.
+        gap: Gap,
+    },
+    /// Video stream `video` was not decodable for `gap` (from a loss to the next IDR).
+    VideoGap {
+        /// Video stream index.
+        video: usize,
+        /// The span.
+        gap: Gap,
+    },
+    /// The platform's dominant speaker changed.
+    DominantSpeaker {
+        /// Recording time.
+        at: MediaTime,
+        /// Stem index of the new dominant speaker, `None` = nobody.
+        participant: Option<usize>,
+    },
+}
+
+/// How many gaps a track had and how long they were in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GapTally {
+    /// Gaps.
+    pub count: u64,
+    /// Their total length.
+    pub total: MediaTime,
+}
+
+impl GapTally {
+    fn add(&mut self, g: Gap) {
+        self.count += 1;
+        self.total = self.total.saturating_add(g.length);
+    }
 }
 
 /// What is known about a recorded participant.
@@ -110,8 +159,8 @@ pub struct ParticipantSummary {
     pub info: ParticipantInfo,
     /// Track counters.
     pub stats: TrackStats,
-    /// Spans without media.
-    pub gaps: Vec<Gap>,
+    /// Spans without media (each one went to [`RecordingSink::timeline`]).
+    pub gaps: GapTally,
     /// Estimated clock drift of the sender, ppm.
     pub drift_ppm: f64,
     /// Frames without a sender timestamp.
@@ -133,8 +182,8 @@ pub struct VideoSummary {
     pub participant: Option<String>,
     /// Counters.
     pub stats: VideoStats,
-    /// Spans that are not decodable (loss until the next IDR).
-    pub gaps: Vec<Gap>,
+    /// Spans that are not decodable, loss until the next IDR (each one went to [`RecordingSink::timeline`]).
+    pub gaps: GapTally,
     /// Estimated drift of the sender's video clock, ppm.
     pub drift_ppm: f64,
 }
@@ -160,8 +209,8 @@ pub struct CallSummary {
     pub composite: Option<CompositeStats>,
     /// Where each participant (by index) is drawn in the composite at the end of the call.
     pub composite_tiles: Vec<Option<codecs::composite::Rect>>,
-    /// Dominant-speaker changes (recording time, participant index or `None`).
-    pub dominant_speakers: Vec<(MediaTime, Option<usize>)>,
+    /// Dominant-speaker changes (each one went to [`RecordingSink::timeline`]).
+    pub dominant_speaker_changes: u64,
 }
 
 /// Errors of the recorder core.
@@ -215,11 +264,13 @@ struct VideoSlot {
     kind: StreamKind,
     participant: Option<usize>,
     track: VideoTrack,
+    gaps: GapTally,
 }
 
 struct Slot {
     info: ParticipantInfo,
     track: AudioTrack,
+    gaps: GapTally,
     buf: Vec<i16>,
     /// For a source at another rate or channel count than the recording: its converter, a tick buffer at
     /// the source format, and the next source sample position to pull.
@@ -296,7 +347,7 @@ pub struct CallRecorder {
     last_tick: Option<MediaTime>,
     ended: Option<MediaTime>,
     counters: CallCounters,
-    dominant: Vec<(MediaTime, Option<usize>)>,
+    dominant_changes: u64,
 }
 
 impl CallRecorder {
@@ -321,7 +372,7 @@ impl CallRecorder {
             last_tick: None,
             ended: None,
             counters: CallCounters::default(),
-            dominant: Vec::new(),
+            dominant_changes: 0,
             cfg,
         }
     }
@@ -423,10 +474,15 @@ impl CallRecorder {
             IngestEvent::DominantSpeaker { reference, event } => {
                 let at = self.delivered(reference);
                 let who = self.by_msi.get(&event.current).copied();
-                self.dominant.push((at, who));
+                self.dominant_changes += 1;
                 if let Some(c) = self.composite.as_mut() {
                     c.push_dominant(at, who);
                 }
+                sink.timeline(TimelineEvent::DominantSpeaker {
+                    at,
+                    participant: who,
+                })
+                .map_err(EngineError::Sink)?;
             }
             IngestEvent::CallEnded { reference } => {
                 let end = self.delivered(reference);
@@ -474,6 +530,13 @@ impl CallRecorder {
             if let Some(v) = self.videos.get(idx) {
                 self.counters.keyframe_requests += 1;
                 sink.keyframe_request(v.msi);
+            }
+        }
+        if let Some(v) = self.videos.get_mut(idx) {
+            for gap in v.track.drain_gaps() {
+                v.gaps.add(gap);
+                sink.timeline(TimelineEvent::VideoGap { video: idx, gap })
+                    .map_err(EngineError::Sink)?;
             }
         }
         for mut sample in out.samples.drain(..) {
@@ -565,6 +628,7 @@ impl CallRecorder {
             kind: source.kind,
             participant: owner,
             track: VideoTrack::new(self.cfg.track.late_window),
+            gaps: GapTally::default(),
         });
         self.video_by_msi.insert(source.msi, idx);
         Ok(idx)
@@ -685,6 +749,7 @@ impl CallRecorder {
         self.slots.push(Slot {
             info,
             track,
+            gaps: GapTally::default(),
             buf: vec![0; self.tick_samples],
             conv: None,
         });
@@ -748,6 +813,25 @@ impl CallRecorder {
         sink.mixed(&self.mix_buf[..len])
             .map_err(EngineError::Sink)?;
         self.next_tick += 1;
+        self.hand_over_gaps(false, sink)
+    }
+
+    /// Hands the audio gaps that are over (all of them at the end) to the sink.
+    fn hand_over_gaps<S: RecordingSink>(
+        &mut self,
+        including_open: bool,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            for gap in slot.track.drain_gaps(including_open) {
+                slot.gaps.add(gap);
+                sink.timeline(TimelineEvent::AudioGap {
+                    participant: i,
+                    gap,
+                })
+                .map_err(EngineError::Sink)?;
+            }
+        }
         Ok(())
     }
 
@@ -790,6 +874,7 @@ impl CallRecorder {
             self.produce_tick(len, sink)?;
         }
         self.render_composite(end, sink)?;
+        self.hand_over_gaps(true, sink)?;
         for slot in &mut self.slots {
             if slot.info.left.is_none() {
                 slot.info.left = Some(end);
@@ -823,7 +908,7 @@ impl CallRecorder {
                 .map(|s| ParticipantSummary {
                     info: s.info.clone(),
                     stats: s.track.stats(),
-                    gaps: s.track.gaps().to_vec(),
+                    gaps: s.gaps,
                     drift_ppm: s.track.drift_ppm(),
                     untimed: s.track.clock_stats().untimed,
                     segments: s.track.clock_stats().segments,
@@ -841,7 +926,7 @@ impl CallRecorder {
                         .and_then(|i| self.slots.get(i))
                         .map(|s| s.info.name.clone()),
                     stats: v.track.stats(),
-                    gaps: v.track.gaps().to_vec(),
+                    gaps: v.gaps,
                     drift_ppm: v.track.drift_ppm(),
                 })
                 .collect(),
@@ -851,7 +936,7 @@ impl CallRecorder {
             composite_tiles: (0..self.slots.len())
                 .map(|i| self.composite_tile(i))
                 .collect(),
-            dominant_speakers: self.dominant.clone(),
+            dominant_speaker_changes: self.dominant_changes,
         }
     }
 }

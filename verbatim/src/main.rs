@@ -205,12 +205,7 @@ fn record(a: RecordArgs) -> Result<()> {
         let st = &p.stats;
         println!(
             "  {:<12} written {:>6}  late {:>4}  dup {:>4}  gaps {:>4}  drift {:+.0} ppm",
-            p.info.name,
-            st.written,
-            st.late,
-            st.duplicates,
-            p.gaps.len(),
-            p.drift_ppm
+            p.info.name, st.written, st.late, st.duplicates, p.gaps.count, p.drift_ppm
         );
     }
     Ok(())

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use media_core::{MediaTime, StreamKind};
 use serde::Serialize;
 
-use crate::engine::{CallSummary, ParticipantSummary};
+use crate::engine::{CallSummary, ParticipantSummary, TimelineEvent};
+use media_core::track::Gap;
 
 /// Version of this file's layout.
 pub const FORMAT_VERSION: u32 = 1;
@@ -345,6 +346,55 @@ pub struct CountersMeta {
     pub writer_discarded_after_error: u64,
     /// Most events waiting in the ingest queue at once.
     pub ingest_queue_high_water: u64,
+    /// Lines of `timeline.jsonl` that could not be read back into the lists above (0 unless the file was
+    /// changed while recording).
+    pub timeline_unreadable_lines: u64,
+}
+
+/// The lists of `metadata.json` (gaps, dominant-speaker changes), gathered from the recorder's
+/// [`TimelineEvent`]s — by the folder sink from `timeline.jsonl` at close, or by any sink as they come.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimelineLists {
+    /// Gaps per participant (stem index).
+    pub audio_gaps: Vec<Vec<Gap>>,
+    /// Gaps per video stream (stream index).
+    pub video_gaps: Vec<Vec<Gap>>,
+    /// Dominant-speaker changes: recording time, stem index or `None` for nobody.
+    pub dominant_speakers: Vec<(MediaTime, Option<usize>)>,
+}
+
+impl TimelineLists {
+    /// Adds one event.
+    pub fn push(&mut self, event: TimelineEvent) {
+        fn at(v: &mut Vec<Vec<Gap>>, i: usize) -> &mut Vec<Gap> {
+            if v.len() <= i {
+                v.resize_with(i + 1, Vec::new);
+            }
+            &mut v[i]
+        }
+        match event {
+            TimelineEvent::AudioGap { participant, gap } => {
+                at(&mut self.audio_gaps, participant).push(gap)
+            }
+            TimelineEvent::VideoGap { video, gap } => at(&mut self.video_gaps, video).push(gap),
+            TimelineEvent::DominantSpeaker { at, participant } => {
+                self.dominant_speakers.push((at, participant))
+            }
+        }
+    }
+
+    fn gaps_meta(list: &[Vec<Gap>], i: usize) -> Vec<GapMeta> {
+        list.get(i)
+            .map(|g| {
+                g.iter()
+                    .map(|g| GapMeta {
+                        start_us: us(g.start),
+                        length_us: us(g.length),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 fn us(t: MediaTime) -> i64 {
@@ -369,8 +419,12 @@ fn kind(k: StreamKind) -> &'static str {
     }
 }
 
-/// Builds the participant entry.
-pub fn participant(p: &ParticipantSummary, start: SystemTime) -> ParticipantMeta {
+/// Builds the participant entry (its gaps from `gaps`).
+pub fn participant(
+    p: &ParticipantSummary,
+    gaps: Vec<GapMeta>,
+    start: SystemTime,
+) -> ParticipantMeta {
     let s = &p.stats;
     ParticipantMeta {
         name: p.info.name.clone(),
@@ -405,20 +459,16 @@ pub fn participant(p: &ParticipantSummary, start: SystemTime) -> ParticipantMeta
         untimed_frames: p.untimed,
         timestamp_segments: p.segments,
         drift_ppm: (p.drift_ppm * 10.0).round() / 10.0,
-        gaps: p
-            .gaps
-            .iter()
-            .map(|g| GapMeta {
-                start_us: us(g.start),
-                length_us: us(g.length),
-            })
-            .collect(),
+        gaps,
     }
 }
 
-/// Builds the recording entry and the participants from the recorder's summary.
+/// Builds the recording entry and the participants from the recorder's summary and the lists its
+/// [`TimelineEvent`]s made.
+#[allow(clippy::too_many_arguments)]
 pub fn from_summary(
     summary: &CallSummary,
+    timeline: &TimelineLists,
     call: CallInfo,
     started: SystemTime,
     format: media_core::AudioFormat,
@@ -453,12 +503,20 @@ pub fn from_summary(
         participants: summary
             .participants
             .iter()
-            .map(|p| participant(p, started))
+            .enumerate()
+            .map(|(i, p)| {
+                participant(
+                    p,
+                    TimelineLists::gaps_meta(&timeline.audio_gaps, i),
+                    started,
+                )
+            })
             .collect(),
         videos: summary
             .videos
             .iter()
-            .map(|v| VideoMeta {
+            .enumerate()
+            .map(|(i, v)| VideoMeta {
                 path: v.path.clone(),
                 msi: v.msi.0,
                 kind: kind(v.kind),
@@ -472,17 +530,10 @@ pub fn from_summary(
                 unsupported_dropped: v.stats.unsupported,
                 keyframe_requests: v.stats.keyframe_requests,
                 drift_ppm: (v.drift_ppm * 10.0).round() / 10.0,
-                gaps: v
-                    .gaps
-                    .iter()
-                    .map(|g| GapMeta {
-                        start_us: us(g.start),
-                        length_us: us(g.length),
-                    })
-                    .collect(),
+                gaps: TimelineLists::gaps_meta(&timeline.video_gaps, i),
             })
             .collect(),
-        dominant_speakers: summary
+        dominant_speakers: timeline
             .dominant_speakers
             .iter()
             .map(|(t, who)| DominantMeta {

@@ -249,8 +249,17 @@ impl LiveRecording {
             .map_err(|_| RecordError::Internal("media worker panicked".into()))?;
         // Everything queued is written before the folder is closed; the writer's own first error is the
         // real cause when the media worker stopped on "writer thread: ..." (or the only one).
-        let (sink, writer_error, wc) = sink.stop()?;
-        let sink_error = writer_error.map(|e| e.to_string()).or(media_error);
+        let (mut sink, writer_error, wc) = sink.stop()?;
+        let mut sink_error = writer_error.map(|e| e.to_string()).or(media_error);
+        // The gaps and dominant-speaker changes went to timeline.jsonl during the call; metadata.json lists
+        // them, read back now (the recorder keeps none of them in memory).
+        let (timeline, timeline_unreadable) = match sink.read_timeline() {
+            Ok(t) => t,
+            Err(e) => {
+                sink_error.get_or_insert(format!("reading timeline.jsonl: {e}"));
+                Default::default()
+            }
+        };
         let summary = recorder.summary();
         let status = if sink_error.is_some() {
             "failed"
@@ -267,10 +276,12 @@ impl LiveRecording {
             writer_backpressure_waits: wc.backpressure_waits,
             writer_backpressure_wait_us: wc.backpressure_wait_us,
             writer_discarded_after_error: wc.discarded_after_error,
+            timeline_unreadable_lines: timeline_unreadable,
             ..Default::default()
         };
         let md = metadata::from_summary(
             &summary,
+            &timeline,
             self.opts.call.clone(),
             self.started_wall,
             self.opts.recorder.track.format,

@@ -3,12 +3,16 @@
 //! Layout (every file covered by the signed hash chain in `manifest.json`, see the `muxer` crate):
 //! `participants/<name>.wav` (one stem per participant, as long as the recording), `mixed.wav` (the lossless
 //! mix), `recording.mp4` (the mix as Opus in crash-safe fragmented MP4, plus the composite meeting video when
-//! enabled), `participants/<name>.mp4` and `screenshare.mp4` (received H.264, unchanged) and `metadata.json`
-//! (written last).
+//! enabled), `participants/<name>.mp4` and `screenshare.mp4` (received H.264, unchanged), `timeline.jsonl`
+//! (gaps and dominant-speaker changes as they happen, one JSON object per line, see [`TimelineLine`]) and
+//! `metadata.json` (written last; its lists are read back from `timeline.jsonl`, so memory stays flat however
+//! long the call).
 //!
 //! The mix is encoded one 20 ms tick at a time into one Opus packet (a last partial tick is padded with
 //! silence to a whole Opus frame, so the Opus track can be up to 20 ms longer than the recording).
 
+use std::borrow::Cow;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -17,10 +21,14 @@ use codecs::CodecError;
 use ed25519_dalek::SigningKey;
 use media_core::{AudioFormat, MediaTime};
 use muxer::fmp4::TrackSpec;
-use muxer::{Mp4Id, RecordingError, RecordingOptions, RecordingWriter, Status, StemId, Summary};
+use muxer::{
+    LogId, Mp4Id, RecordingError, RecordingOptions, RecordingWriter, Status, StemId, Summary,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::composite::CompositeFrame;
-use crate::engine::{ParticipantInfo, RecordingSink};
+use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
+use crate::metadata::TimelineLists;
 use crate::video::VideoSample;
 
 /// Why the folder could not be written.
@@ -40,6 +48,63 @@ pub enum SinkError {
     /// rather than block the call for ever.
     #[error("the writer thread made no progress for {0:?} (disk stalled?)")]
     WriterStalled(std::time::Duration),
+}
+
+/// The file the recorder's [`TimelineEvent`]s go to, in the recording folder.
+pub const TIMELINE_FILE: &str = "timeline.jsonl";
+
+/// One line of `timeline.jsonl`: times in microseconds of recording time (as in `metadata.json`),
+/// participants by stem name and video streams by file.
+///
+/// ```text
+/// {"event":"audio_gap","participant":"alice","start_us":400000,"length_us":40000}
+/// {"event":"video_gap","file":"participants/erin.mp4","start_us":1300000,"length_us":660000}
+/// {"event":"dominant_speaker","at_us":2000000,"participant":"bob"}
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TimelineLine<'a> {
+    /// A participant had no media.
+    AudioGap {
+        /// Stem name.
+        participant: Cow<'a, str>,
+        /// Start.
+        start_us: i64,
+        /// Length.
+        length_us: i64,
+    },
+    /// A video stream was not decodable.
+    VideoGap {
+        /// The stream's file, relative to the folder.
+        file: Cow<'a, str>,
+        /// Start.
+        start_us: i64,
+        /// Length.
+        length_us: i64,
+    },
+    /// The dominant speaker changed.
+    DominantSpeaker {
+        /// When.
+        at_us: i64,
+        /// Stem name, `null` = nobody.
+        participant: Option<Cow<'a, str>>,
+    },
+}
+
+fn us(t: MediaTime) -> i64 {
+    t.ticks() / 10
+}
+
+/// The name at `i` (an index the recorder never handed over reads `#i`).
+fn name(names: &[String], i: usize) -> Cow<'_, str> {
+    names.get(i).map_or_else(
+        || Cow::Owned(format!("#{i}")),
+        |n| Cow::Borrowed(n.as_str()),
+    )
+}
+
+fn from_us(us: i64) -> MediaTime {
+    MediaTime::from_ticks(us.saturating_mul(10))
 }
 
 /// What the sink needs to know at creation.
@@ -65,6 +130,10 @@ pub struct FolderSink {
     videos: Vec<Option<Mp4Id>>,
     keyframe_requests: Vec<media_core::Msi>,
     stems: Vec<StemId>,
+    names: Vec<String>,
+    video_paths: Vec<String>,
+    timeline: LogId,
+    line: Vec<u8>,
     mixed_wav: Option<StemId>,
     mp4: Mp4Id,
     opus: OpusEncoder,
@@ -113,6 +182,7 @@ impl FolderSink {
         } else {
             None
         };
+        let timeline = writer.add_log(TIMELINE_FILE)?;
         writer.set_status(Status::Recording, MediaTime::ZERO, "recording started")?;
         let frame_len = opus.frame_samples() * o.format.channels as usize;
         Ok(FolderSink {
@@ -120,6 +190,10 @@ impl FolderSink {
             videos: Vec::new(),
             keyframe_requests: Vec::new(),
             stems: Vec::new(),
+            names: Vec::new(),
+            video_paths: Vec::new(),
+            timeline,
+            line: Vec::with_capacity(256),
             mixed_wav,
             mp4,
             frame: vec![0; frame_len],
@@ -177,6 +251,75 @@ impl FolderSink {
         }
     }
 
+    /// Reads `timeline.jsonl` back into the lists `metadata.json` shows, with the number of lines that could
+    /// not be read (none unless the file was changed while recording; they are skipped).
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    pub fn read_timeline(&mut self) -> Result<(TimelineLists, u64), SinkError> {
+        let mut r = self.writer.read_log(self.timeline)?;
+        let mut lists = TimelineLists::default();
+        let mut unreadable = 0u64;
+        let mut buf = String::new();
+        let path = self.writer.dir().join(TIMELINE_FILE);
+        loop {
+            buf.clear();
+            match r.read_line(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(SinkError::Recording(RecordingError::Io {
+                        path,
+                        offset: 0,
+                        source,
+                    }))
+                }
+            }
+            match self.event_of(buf.trim_end()) {
+                Some(ev) => lists.push(ev),
+                None => unreadable += 1,
+            }
+        }
+        Ok((lists, unreadable))
+    }
+
+    fn event_of(&self, line: &str) -> Option<TimelineEvent> {
+        let stem = |name: &str| self.names.iter().position(|n| n == name);
+        Some(match serde_json::from_str::<TimelineLine>(line).ok()? {
+            TimelineLine::AudioGap {
+                participant,
+                start_us,
+                length_us,
+            } => TimelineEvent::AudioGap {
+                participant: stem(&participant)?,
+                gap: media_core::track::Gap {
+                    start: from_us(start_us),
+                    length: from_us(length_us),
+                },
+            },
+            TimelineLine::VideoGap {
+                file,
+                start_us,
+                length_us,
+            } => TimelineEvent::VideoGap {
+                video: self.video_paths.iter().position(|p| *p == file)?,
+                gap: media_core::track::Gap {
+                    start: from_us(start_us),
+                    length: from_us(length_us),
+                },
+            },
+            TimelineLine::DominantSpeaker { at_us, participant } => {
+                TimelineEvent::DominantSpeaker {
+                    at: from_us(at_us),
+                    participant: match participant {
+                        Some(p) => Some(stem(&p)?),
+                        None => None,
+                    },
+                }
+            }
+        })
+    }
+
     /// The recording folder.
     pub fn dir(&self) -> PathBuf {
         self.writer.dir().to_path_buf()
@@ -204,6 +347,7 @@ impl RecordingSink for FolderSink {
         }
         debug_assert_eq!(index, self.stems.len());
         self.stems.push(id);
+        self.names.push(p.name.clone());
         Ok(())
     }
 
@@ -241,6 +385,7 @@ impl RecordingSink for FolderSink {
         let id = self.writer.add_mp4(path, &[TrackSpec::h264()])?;
         debug_assert_eq!(index, self.videos.len());
         self.videos.push(Some(id));
+        self.video_paths.push(path.to_string());
         Ok(())
     }
 
@@ -258,6 +403,32 @@ impl RecordingSink for FolderSink {
     fn composite_frame(&mut self, frame: CompositeFrame) -> Result<(), SinkError> {
         self.writer
             .write_sample(self.mp4, 1, frame.pts, frame.data)?;
+        Ok(())
+    }
+
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        let line = match event {
+            TimelineEvent::AudioGap { participant, gap } => TimelineLine::AudioGap {
+                participant: name(&self.names, participant),
+                start_us: us(gap.start),
+                length_us: us(gap.length),
+            },
+            TimelineEvent::VideoGap { video, gap } => TimelineLine::VideoGap {
+                file: name(&self.video_paths, video),
+                start_us: us(gap.start),
+                length_us: us(gap.length),
+            },
+            TimelineEvent::DominantSpeaker { at, participant } => TimelineLine::DominantSpeaker {
+                at_us: us(at),
+                participant: participant.map(|i| name(&self.names, i)),
+            },
+        };
+        self.line.clear();
+        // Serializing plain strings and integers into a Vec cannot fail.
+        if serde_json::to_writer(&mut self.line, &line).is_ok() {
+            self.line.push(b'\n');
+            self.writer.append_log(self.timeline, &self.line)?;
+        }
         Ok(())
     }
 

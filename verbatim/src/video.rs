@@ -247,9 +247,14 @@ impl VideoTrack {
     pub fn stats(&self) -> VideoStats {
         self.stats
     }
-    /// Spans where the stream was not decodable (between a loss and the next IDR).
+    /// Spans where the stream was not decodable (between a loss and the next IDR), not yet taken by
+    /// [`Self::drain_gaps`].
     pub fn gaps(&self) -> &[Gap] {
         &self.gaps
+    }
+    /// Takes the gaps noted so far (each is noted once it is over), oldest first.
+    pub fn drain_gaps(&mut self) -> std::vec::Drain<'_, Gap> {
+        self.gaps.drain(..)
     }
     /// The estimated drift of the sender's video clock, ppm.
     pub fn drift_ppm(&self) -> f64 {

@@ -41,7 +41,7 @@ use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
 use media_core::Msi;
 
 use crate::composite::CompositeFrame;
-use crate::engine::{ParticipantInfo, RecordingSink};
+use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
 use crate::sink::SinkError;
 use crate::video::VideoSample;
 
@@ -120,6 +120,7 @@ enum Command {
     },
     Composite(CompositeFrame),
     Keyframe(Msi),
+    Timeline(TimelineEvent),
 }
 
 /// A [`RecordingSink`] that hands everything to an inner sink running on its own writer thread.
@@ -345,6 +346,10 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
     fn composite_frame(&mut self, frame: CompositeFrame) -> Result<(), SinkError> {
         self.send(Command::Composite(frame))
     }
+
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        self.send(Command::Timeline(event))
+    }
 }
 
 fn apply<S: RecordingSink<Error = SinkError>>(
@@ -377,6 +382,7 @@ fn apply<S: RecordingSink<Error = SinkError>>(
         Command::VideoStream { index, path } => inner.video_stream_added(index, &path),
         Command::Video { index, sample } => inner.video_sample(index, sample),
         Command::Composite(frame) => inner.composite_frame(frame),
+        Command::Timeline(event) => inner.timeline(event),
         Command::Keyframe(msi) => {
             inner.keyframe_request(msi);
             Ok(())
@@ -576,6 +582,10 @@ mod tests {
                 .push(format!("video {index} {} {}", s.pts.ticks(), s.data.len()));
             Ok(())
         }
+        fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+            self.log.push(format!("timeline {event:?}"));
+            Ok(())
+        }
     }
 
     fn info(name: &str) -> ParticipantInfo {
@@ -610,6 +620,13 @@ mod tests {
                 };
                 t.video_sample(0, sample).unwrap();
             }
+            if k == 250 {
+                t.timeline(TimelineEvent::DominantSpeaker {
+                    at: MediaTime::from_secs(5),
+                    participant: Some(1),
+                })
+                .unwrap();
+            }
             if k % 100 == 0 {
                 // Let the writer catch up now and then, as a live call does every 20 ms.
                 std::thread::sleep(Duration::from_millis(15));
@@ -618,8 +635,19 @@ mod tests {
         let (inner, err, c) = t.stop().unwrap();
         assert!(err.is_none());
         assert_eq!(inner.log[..2], ["add 0 alice 0", "add 1 bob 320"]);
-        assert_eq!(inner.log.len(), 2 + 10);
+        assert_eq!(inner.log.len(), 2 + 10 + 1);
         assert_eq!(inner.log[2], "video 0 0 5");
+        // After the video frames of ticks 0, 50, …, 250, in the order sent.
+        assert_eq!(
+            inner.log[8],
+            format!(
+                "timeline {:?}",
+                TimelineEvent::DominantSpeaker {
+                    at: MediaTime::from_secs(5),
+                    participant: Some(1)
+                }
+            )
+        );
         assert_eq!(inner.stems[0].len(), 500 * 320);
         for (k, chunk) in inner.stems[1].chunks(320).enumerate() {
             assert!(chunk.iter().all(|&s| s == -(k as i16)), "tick {k}");
@@ -627,7 +655,7 @@ mod tests {
         for (k, chunk) in inner.mix.chunks(320).enumerate() {
             assert!(chunk.iter().all(|&s| s == (k as i16).wrapping_mul(2)));
         }
-        assert_eq!(c.queued, 2 + 500 + 10);
+        assert_eq!(c.queued, 2 + 500 + 10 + 1);
         assert_eq!(c.handled, c.queued);
         // Blocks come back to the pool: far fewer allocated than ticks sent.
         assert!(c.pcm_blocks_allocated < 200, "{c:?}");

@@ -5,8 +5,12 @@ use bot_adapter::sdk::{
     AudioMediaBuffer, FixedList, Participant, RosterChange, UnmixedAudioBuffer,
 };
 use bytes::Bytes;
+use media_core::track::Gap;
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
-use verbatim::engine::{CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink};
+use verbatim::engine::{
+    CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink, TimelineEvent,
+};
+use verbatim::metadata::TimelineLists;
 
 const R0: u64 = 139_000_000_000_000_000; // platform clock at call start (100 ns)
 const S0: u64 = 5_000_000_000; // sender clock epoch
@@ -17,6 +21,7 @@ struct MemSink {
     stems: Vec<Vec<i16>>,
     names: Vec<String>,
     mixed: Vec<i16>,
+    timeline: TimelineLists,
 }
 
 impl RecordingSink for MemSink {
@@ -37,6 +42,10 @@ impl RecordingSink for MemSink {
     }
     fn mixed(&mut self, s: &[i16]) -> std::io::Result<()> {
         self.mixed.extend_from_slice(s);
+        Ok(())
+    }
+    fn timeline(&mut self, event: TimelineEvent) -> std::io::Result<()> {
+        self.timeline.push(event);
         Ok(())
     }
 }
@@ -116,10 +125,11 @@ fn a_delayed_frame_lands_at_its_true_position() {
     let s = rec.summary();
     assert_eq!(s.participants[0].stats.written, 30);
     assert_eq!(s.participants[0].stats.late, 0);
+    assert_eq!(s.participants[0].gaps.count, 0);
     assert!(
-        s.participants[0].gaps.is_empty(),
+        sink.timeline.audio_gaps.iter().all(|g| g.is_empty()),
         "{:?}",
-        s.participants[0].gaps
+        sink.timeline
     );
 }
 
@@ -171,7 +181,23 @@ fn bad_input_is_counted_and_the_recording_goes_on() {
     assert!(sink.stems[0][10 * 320..11 * 320].iter().all(|s| *s == 0));
     assert!(sink.stems[0][30 * 320..31 * 320].iter().all(|s| *s == 0));
     assert_eq!(sink.stems[0][31 * 320], 100);
-    assert_eq!(alice.gaps.len(), 2);
+    assert_eq!(alice.gaps.count, 2);
+    // Each refused frame is a 20 ms gap at its place, handed to the sink (the recorder keeps no list).
+    let ms = MediaTime::from_millis;
+    assert_eq!(
+        sink.timeline.audio_gaps[0],
+        vec![
+            Gap {
+                start: ms(200),
+                length: ms(20)
+            },
+            Gap {
+                start: ms(600),
+                length: ms(20)
+            }
+        ]
+    );
+    assert_eq!(alice.gaps.total, ms(40));
 }
 
 #[test]

@@ -167,7 +167,17 @@ fn teams_x3_impairments_lose_nothing_silently() {
                 "{}: no lost frame could be checked",
                 r.name
             );
+            assert_eq!(gaps.len() as u64, o.summary.participants[i].gaps.count);
         }
+        // metadata.json's lists are timeline.jsonl read back: one line per gap and speaker change.
+        let lines = std::fs::read_to_string(out.join("timeline.jsonl")).unwrap();
+        let listed: usize = (0..o.sim.participants.len())
+            .map(|i| md["participants"][i]["gaps"].as_array().unwrap().len())
+            .sum::<usize>()
+            + md["dominant_speakers"].as_array().unwrap().len();
+        assert_eq!(lines.lines().count(), listed);
+        assert!(listed > 0);
+        assert_eq!(md["counters"]["timeline_unreadable_lines"], 0);
     }
 }
 

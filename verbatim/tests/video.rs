@@ -130,13 +130,18 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
     assert_eq!(v.stats.waiting_for_idr, 19); // 41..59
     assert_eq!(v.stats.keyframe_requests, 1);
     assert_eq!(s.counters.keyframe_requests, 1);
-    assert_eq!(v.gaps.len(), 1);
-    let g = v.gaps[0];
-    assert_eq!(g.start, MediaTime::from_ticks(pts[39]));
-    assert_eq!(
-        g.start.saturating_add(g.length),
-        MediaTime::from_ticks(pts[60])
-    );
+    assert_eq!(v.gaps.count, 1);
+    // The gap went to timeline.jsonl as it ended and reads back as metadata.json will list it.
+    let (timeline, unreadable) = sink.read_timeline().unwrap();
+    assert_eq!(unreadable, 0);
+    assert_eq!(timeline.video_gaps.len(), 1);
+    assert_eq!(timeline.video_gaps[0].len(), 1);
+    let g = timeline.video_gaps[0][0];
+    // timeline.jsonl keeps microseconds, as metadata.json shows them.
+    let us = |t: MediaTime| t.ticks() / 10;
+    assert_eq!(us(v.gaps.total), us(g.length));
+    assert_eq!(us(g.start), pts[39] / 10);
+    assert_eq!(us(g.length), (pts[60] - pts[39]) / 10);
     sink.close(b"{}", muxer::Status::Completed, "done").unwrap();
 
     let file = out.join("participants/erin.mp4");

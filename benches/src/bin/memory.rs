@@ -142,7 +142,7 @@ fn main() {
     for (at, kib) in &samples {
         println!("{:>9.2}h  {:>10}", at / 3600.0, kib);
     }
-    let gaps: usize = s.participants.iter().map(|p| p.gaps.len()).sum();
+    let gaps: u64 = s.participants.iter().map(|p| p.gaps.count).sum();
     println!(
         "recorded {:.2} h in {elapsed:.1} s ({:.0}x real time); {} ticks; {} participants; {} gaps listed; \
          {} dominant-speaker changes; {detail}",
@@ -151,14 +151,14 @@ fn main() {
         s.ticks,
         s.participants.len(),
         gaps,
-        s.dominant_speakers.len()
+        s.dominant_speaker_changes
     );
     save_result(
         &format!("memory-{sink_kind}"),
         &json!({
             "hours": hours, "sink": sink_kind, "elapsed_s": elapsed,
             "rss_kib": samples.iter().map(|(a, k)| json!({"at_h": a / 3600.0, "kib": k})).collect::<Vec<_>>(),
-            "gaps_listed": gaps, "dominant_changes": s.dominant_speakers.len(), "detail": detail,
+            "gaps_listed": gaps, "dominant_changes": s.dominant_speaker_changes, "detail": detail,
         }),
     );
 }

@@ -52,7 +52,8 @@ pub enum FileKind {
     Wav,
     /// A fragmented MP4 (rewritable init segment, then appended fragments).
     Mp4,
-    /// A file written whole at once (e.g. `metadata.json`).
+    /// A file without a header, linked in appended regions: written whole at once (e.g. `metadata.json`)
+    /// or appended during the recording (e.g. `timeline.jsonl`).
     Whole,
 }
 

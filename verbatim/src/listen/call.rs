@@ -827,7 +827,7 @@ fn fill_summary(out: &mut proto::CallSummary, s: &CallSummary) {
             id: p.info.id.clone().unwrap_or_default(),
             frames_delivered: p.stats.delivered,
             frames_written: p.stats.written,
-            gaps: u32::try_from(p.gaps.len()).unwrap_or(u32::MAX),
+            gaps: u32::try_from(p.gaps.count).unwrap_or(u32::MAX),
         })
         .collect();
 }
