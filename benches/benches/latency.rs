@@ -23,6 +23,9 @@
 //!   (budget p99 <= 25 ms), split into the media thread's part (→ queued) and the queue + writer part;
 //! * **fragment durable**: for each Opus fragment, hand-over of the buffer that made its last tick due → the
 //!   end of the fsync that made it durable (budget p99 <= 50 ms: the "+ 50 ms" of "fragment length + 50 ms");
+//! * **tick durable**, per tick: hand-over of the buffer that made the tick due → the end of the fsync that
+//!   made its fragment durable (budget p99 <= 1 s fragment + 50 ms; the first tick of a fragment waits for the
+//!   other 49 to fill it);
 //! * **media**, per audio frame: its hand-over → the tick holding its first sample written, and → durable. By
 //!   design the frame waits for the late window (200 ms: the recorder's `TrackConfig::late_window`) and, for
 //!   durability, for its 1 s fragment to fill: budget p99 <= 1 s fragment + 50 ms + 200 ms late window.
@@ -404,6 +407,13 @@ fn main() {
             frag_writer.push(ms(at.saturating_sub(tick_queued[last])));
         }
     }
+    // Ticks: hand-over that made the tick due → its fragment durable.
+    let mut tick_durable = Vec::new();
+    for (k, h) in tick_handoff.iter().enumerate() {
+        if let (Some(h), Some(Some(d))) = (*h, timed.tick_durable.get(k)) {
+            tick_durable.push(ms(d.saturating_sub(h)));
+        }
+    }
     // Media latency, per frame whose tick was made due in real time.
     let mut media_written = Vec::new();
     let mut media_durable = Vec::new();
@@ -427,6 +437,7 @@ fn main() {
     let fw = stats(frag_writer);
     let mw = stats(media_written);
     let md = stats(media_durable);
+    let td = stats(tick_durable);
     let sc = stats(timed.sync_call_ms.clone());
     let media_budget = 1000.0 + 50.0 + late_window_ms;
     println!(
@@ -449,6 +460,12 @@ fn main() {
         Some(50.0),
     );
     show("  queue + writer: queued -> fsync done", &fw, "-", None);
+    show(
+        "tick: hand-over making it due -> its fragment durable",
+        &td,
+        "p99 <= 1000 + 50 ms",
+        Some(1050.0),
+    );
     show("  writer: mixed() call that synced", &sc, "-", None);
     show(
         "media: frame hand-over -> its tick written",
@@ -492,7 +509,7 @@ fn main() {
             "writer_poll_ms": writer_options.poll_interval.as_secs_f64() * 1e3,
             "late_window_ms": late_window_ms,
             "processing_written_ms": pw, "processing_media_ms": pm, "processing_writer_ms": pwr,
-            "fragment_durable_ms": fd, "fragment_writer_ms": fw, "sync_call_ms": sc,
+            "fragment_durable_ms": fd, "fragment_writer_ms": fw, "tick_durable_ms": td, "sync_call_ms": sc,
             "media_written_ms": mw, "media_durable_ms": md, "media_durable_budget_ms": media_budget,
             "ticks": timed.tick_written.len(), "fragments": timed.fragments.len(),
             "syncs_seen": timed.syncs_seen, "syncs_by_rule": timed.syncs_by_rule,

@@ -14,6 +14,8 @@
 //! * [`writer_thread`]: runs the folder writer on its own thread, fed through a bounded queue, so file I/O,
 //!   hashing, the Opus encode and fsync stay off the media thread.
 //! * [`keys`]: the installation's signing key.
+//! * [`media_worker`]: drains a call's ingest queue into its recorder, on a thread of its own or on a
+//!   [`media_worker::MediaPool`] thread shared by many calls (`verbatim listen`).
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
 //! * [`sources`]: participant files (audio, Opus, MP4 clips with video, screen share) for `record`/`send`.
 //! * [`metadata`]: the `metadata.json` file.
@@ -43,6 +45,7 @@ pub mod composite;
 pub mod engine;
 pub mod keys;
 pub mod listen;
+pub mod media_worker;
 pub mod metadata;
 pub mod record;
 pub mod send;

@@ -114,8 +114,8 @@ pub enum ListenError {
     /// TLS could not be set up, or the server failed.
     #[error("server: {0}")]
     Transport(#[from] tonic::transport::Error),
-    /// The writer threads could not be started.
-    #[error("writer threads: {0}")]
+    /// The writer or media threads could not be started.
+    #[error("worker threads: {0}")]
     Writer(String),
 }
 
@@ -306,6 +306,10 @@ impl CallIngest for IngestService {
 /// Writer threads shared by all calls of a server (file writes, hashing, Opus, fsync of every recording).
 const WRITER_THREADS: usize = 4;
 
+/// Media threads shared by all calls of a server: one per core, at most this many (the recorder core costs
+/// ~0.1 ms per recorded second of a 4-speaker call, so a few threads serve hundreds of calls).
+const MAX_MEDIA_THREADS: usize = 4;
+
 /// A bound server, ready to serve.
 pub struct Listener {
     incoming: TcpIncoming,
@@ -328,6 +332,15 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
         let pool = crate::writer_thread::WriterPool::new(WRITER_THREADS, opts.record.writer)
             .map_err(|e| ListenError::Writer(e.to_string()))?;
         opts.record.writer_pool = Some(Arc::new(pool));
+    }
+    // ... and every call's media work on a small shared pool of media threads.
+    if opts.record.media_pool.is_none() {
+        let n = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_MEDIA_THREADS);
+        let pool = crate::media_worker::MediaPool::new(n)
+            .map_err(|e| ListenError::Writer(format!("cannot start the media threads: {e}")))?;
+        opts.record.media_pool = Some(Arc::new(pool));
     }
     let std_listener =
         std::net::TcpListener::bind(addr).map_err(|e| ListenError::Bind { addr, source: e })?;

@@ -1,8 +1,8 @@
 //! The recording driver: runs a meeting source and the recorder core on their own threads.
 //!
 //! ```text
-//!  source thread (SDK stand-in)           media worker thread
-//!  Simulator ─► Ingest::push_* ──SPSC──► IngestReceiver ─► CallRecorder ─► FolderSink
+//!  source thread (SDK stand-in)           media worker (crate::media_worker)    writer thread
+//!  Simulator ─► Ingest::push_* ──SPSC──► IngestReceiver ─► CallRecorder ─► ThreadedSink ─► FolderSink
 //! ```
 //!
 //! The source thread plays the part of the Teams SDK's event handlers: paced in real time with `realtime`, or
@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bot_adapter::ingest::{self, Ingest, IngestReceiver};
+use bot_adapter::ingest::{self, Ingest};
 use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
 use media_core::MediaTime;
 
 use crate::engine::{CallRecorder, CallSummary, RecorderConfig};
+use crate::media_worker::{self, MediaJob, MediaPool, Worker};
 use crate::metadata::{self, CallInfo, CountersMeta};
 use crate::sink::{FolderSink, SinkError, SinkOptions};
 use crate::writer_thread::{ThreadedSink, WriterOptions, WriterPool};
@@ -52,6 +53,8 @@ pub struct RecordOptions {
     pub writer: WriterOptions,
     /// Writer threads shared with other recordings (`verbatim listen`); `None`: a writer thread of its own.
     pub writer_pool: Option<Arc<WriterPool>>,
+    /// Media threads shared with other recordings (`verbatim listen`); `None`: a media thread of its own.
+    pub media_pool: Option<Arc<MediaPool>>,
 }
 
 impl RecordOptions {
@@ -64,6 +67,7 @@ impl RecordOptions {
             queue_capacity: 4096,
             writer: WriterOptions::default(),
             writer_pool: None,
+            media_pool: None,
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
             signing_key: None,
@@ -144,18 +148,11 @@ pub fn record_simulation(
 /// recording at the last media time received and marks it `interrupted`.
 pub struct LiveRecording {
     ingest: Ingest,
-    worker: Option<std::thread::JoinHandle<WorkerResult>>,
+    worker: Option<Worker>,
     stop: Arc<AtomicBool>,
     opts: RecordOptions,
     started_wall: SystemTime,
 }
-
-type WorkerResult = (
-    CallRecorder,
-    ThreadedSink<FolderSink>,
-    (u64, u64),
-    Option<String>,
-);
 
 impl LiveRecording {
     /// Creates the folder and its files and starts the media worker.
@@ -197,11 +194,11 @@ impl LiveRecording {
             recorder = recorder.with_composite(c);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let worker = std::thread::Builder::new()
-            .name("verbatim-media".into())
-            .spawn(move || media_worker(rx, recorder, sink, &stop2))
-            .map_err(|e| RecordError::Internal(e.to_string()))?;
+        let job = MediaJob::new(rx, recorder, sink, Arc::clone(&stop));
+        let worker = match &opts.media_pool {
+            Some(pool) => pool.add(job).map_err(RecordError::Internal)?,
+            None => media_worker::spawn(job).map_err(|e| RecordError::Internal(e.to_string()))?,
+        };
         Ok(LiveRecording {
             ingest,
             worker: Some(worker),
@@ -244,9 +241,8 @@ impl LiveRecording {
             .worker
             .take()
             .ok_or_else(|| RecordError::Internal("closed twice".into()))?;
-        let (recorder, sink, rx_counters, media_error) = worker
-            .join()
-            .map_err(|_| RecordError::Internal("media worker panicked".into()))?;
+        let (recorder, sink, rx_counters, media_error) =
+            worker.join().map_err(RecordError::Internal)?;
         // Everything queued is written before the folder is closed; the writer's own first error is the
         // real cause when the media worker stopped on "writer thread: ..." (or the only one).
         let (mut sink, writer_error, wc) = sink.stop()?;
@@ -309,55 +305,6 @@ impl Drop for LiveRecording {
         // Dropped without finish/interrupt: stop the worker so the thread does not outlive the recording.
         self.stop.store(true, Ordering::Release);
     }
-}
-
-/// The media worker: drains the ingest queue into the recorder until the call ends (or `stop` is set and the
-/// queue is empty: the recording is then ended at the last media time).
-fn media_worker(
-    mut rx: IngestReceiver,
-    mut recorder: CallRecorder,
-    mut sink: ThreadedSink<FolderSink>,
-    stop: &AtomicBool,
-) -> WorkerResult {
-    let mut idle = 0u32;
-    let mut error = None;
-    loop {
-        match rx.pop() {
-            Some(ev) => {
-                idle = 0;
-                if let Err(e) = recorder.handle(ev, &mut sink) {
-                    error = Some(e.to_string());
-                    break;
-                }
-                if recorder.is_ended() {
-                    break;
-                }
-            }
-            None if stop.load(Ordering::Acquire) => {
-                if let Err(e) = recorder.end_now(&mut sink) {
-                    error = Some(e.to_string());
-                }
-                break;
-            }
-            None => {
-                idle = idle.saturating_add(1);
-                if idle < 64 {
-                    std::hint::spin_loop();
-                } else if idle < 128 {
-                    std::thread::yield_now();
-                } else {
-                    // Idle between 20 ms buffers: 2 ms naps keep the hand-off → written delay small (the tick
-                    // waits for the late window anyway) at ~500 wake-ups a second per call, not 2,000.
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        }
-    }
-    let counters = (
-        rx.counters().queue_full.load(Ordering::Relaxed),
-        rx.queue_stats().high_water(),
-    );
-    (recorder, sink, counters, error)
 }
 
 /// Plays the simulator into the ingest queue (the SDK's role), then returns the ground truth.

@@ -105,6 +105,12 @@ fn main() {
             Some(50.0),
         );
         row(
+            "tick: hand-over making it due -> fragment durable",
+            "tick_durable_ms",
+            "p99 <= 1050 ms (1 s + 50 ms)",
+            Some(1050.0),
+        );
+        row(
             "media: frame hand-over -> tick written",
             "media_written_ms",
             "(late window + 20 ms by design)",

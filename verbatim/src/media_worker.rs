@@ -1,0 +1,276 @@
+//! The media side of a live recording: drains a call's ingest queue into its [`CallRecorder`].
+//!
+//! ```text
+//!  Ingest ──SPSC──► IngestReceiver ─► CallRecorder ─► ThreadedSink ──queue──► writer thread (FolderSink)
+//!                   [ a media worker: its own thread, or one of a MediaPool's threads ]
+//! ```
+//!
+//! `verbatim record` gives its one call a thread of its own ([`spawn`]). `verbatim listen` records many calls
+//! at once, and a thread per call would wake 500 times a second each to find its queue empty; instead a
+//! [`MediaPool`] of a few threads serves every call, each pass draining every call's queue (at most
+//! [`POOL_BUDGET`] events of one call per pass, so one busy call cannot starve the others) and napping 2 ms
+//! when no call had anything. Either way the recorder is sans-IO: the media worker only moves events from
+//! the queue into it, and its output goes to the writer thread through the bounded queue of the
+//! [`ThreadedSink`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bot_adapter::ingest::IngestReceiver;
+use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
+
+use crate::engine::CallRecorder;
+use crate::sink::FolderSink;
+use crate::writer_thread::ThreadedSink;
+
+/// What a media worker hands back when its call is over: the recorder, the sink (still running its writer),
+/// the ingest queue's counters (refused as full, high water) and the first error, if any.
+pub type WorkerResult = (
+    CallRecorder,
+    ThreadedSink<FolderSink>,
+    (u64, u64),
+    Option<String>,
+);
+
+/// How long an idle media worker sleeps between looks at its queues. Frames wait for the late window (200 ms)
+/// anyway, so 2 ms adds little to the hand-off → written delay.
+pub const IDLE_NAP: Duration = Duration::from_millis(2);
+
+/// At most this many events of one call per pass of a pool thread.
+pub const POOL_BUDGET: usize = 64;
+
+/// One call's media work, wherever it runs.
+pub struct MediaJob {
+    rx: IngestReceiver,
+    recorder: CallRecorder,
+    sink: ThreadedSink<FolderSink>,
+    stop: Arc<AtomicBool>,
+    error: Option<String>,
+}
+
+/// What one [`MediaJob::poll`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Polled {
+    /// Handled this many events (0: the queue was empty); the call goes on.
+    Handled(usize),
+    /// The call is over (ended, stopped, or its sink failed): hand the result back.
+    Finished,
+}
+
+impl MediaJob {
+    /// A call's media work: `stop` ends it at the last media time once the queue is empty.
+    pub fn new(
+        rx: IngestReceiver,
+        recorder: CallRecorder,
+        sink: ThreadedSink<FolderSink>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        MediaJob {
+            rx,
+            recorder,
+            sink,
+            stop,
+            error: None,
+        }
+    }
+
+    /// Handles up to `budget` events waiting in the queue.
+    pub fn poll(&mut self, budget: usize) -> Polled {
+        let mut n = 0;
+        while n < budget {
+            match self.rx.pop() {
+                Some(ev) => {
+                    n += 1;
+                    if let Err(e) = self.recorder.handle(ev, &mut self.sink) {
+                        self.error = Some(e.to_string());
+                        return Polled::Finished;
+                    }
+                    if self.recorder.is_ended() {
+                        return Polled::Finished;
+                    }
+                }
+                None if self.stop.load(Ordering::Acquire) => {
+                    if let Err(e) = self.recorder.end_now(&mut self.sink) {
+                        self.error = Some(e.to_string());
+                    }
+                    return Polled::Finished;
+                }
+                None => break,
+            }
+        }
+        Polled::Handled(n)
+    }
+
+    /// The result, once [`Self::poll`] said [`Polled::Finished`].
+    pub fn into_result(self) -> WorkerResult {
+        let counters = (
+            self.rx.counters().queue_full.load(Ordering::Relaxed),
+            self.rx.queue_stats().high_water(),
+        );
+        (self.recorder, self.sink, counters, self.error)
+    }
+}
+
+/// Where a live recording's media work runs, and how its result comes back.
+pub enum Worker {
+    /// A thread of its own.
+    Thread(JoinHandle<WorkerResult>),
+    /// A [`MediaPool`] thread; the result arrives on this channel.
+    Pool(Receiver<WorkerResult>),
+}
+
+impl Worker {
+    /// Waits for the call's media work to finish.
+    ///
+    /// # Errors
+    /// The thread panicked or the pool went away (bugs), as a message.
+    pub fn join(self) -> Result<WorkerResult, String> {
+        match self {
+            Worker::Thread(h) => h.join().map_err(|_| "media worker panicked".to_string()),
+            Worker::Pool(rx) => rx
+                .recv()
+                .map_err(|_| "the media pool dropped the call".to_string()),
+        }
+    }
+}
+
+/// Runs `job` on a thread of its own, spinning briefly then napping [`IDLE_NAP`] when its queue is empty.
+///
+/// # Errors
+/// The thread cannot be started.
+pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
+    let h = std::thread::Builder::new()
+        .name("verbatim-media".into())
+        .spawn(move || {
+            let mut idle = 0u32;
+            loop {
+                match job.poll(POOL_BUDGET) {
+                    Polled::Finished => break,
+                    Polled::Handled(0) => {
+                        idle = idle.saturating_add(1);
+                        if idle < 64 {
+                            std::hint::spin_loop();
+                        } else if idle < 128 {
+                            std::thread::yield_now();
+                        } else {
+                            std::thread::sleep(IDLE_NAP);
+                        }
+                    }
+                    Polled::Handled(_) => idle = 0,
+                }
+            }
+            job.into_result()
+        })?;
+    Ok(Worker::Thread(h))
+}
+
+/// Media worker threads shared by many calls (see the module docs).
+pub struct MediaPool {
+    threads: Vec<PoolThread>,
+}
+
+/// A pool thread: where to send it calls, how many it serves, its handle.
+type PoolThread = (
+    Sender<(MediaJob, Sender<WorkerResult>)>,
+    Arc<AtomicU64>,
+    JoinHandle<()>,
+);
+
+impl MediaPool {
+    /// Starts `threads` media threads (at least one).
+    ///
+    /// # Errors
+    /// A thread cannot be started.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        let mut out = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = channel::unbounded();
+            let load = Arc::new(AtomicU64::new(0));
+            let l2 = Arc::clone(&load);
+            let h = std::thread::Builder::new()
+                .name(format!("verbatim-media-{i}"))
+                .spawn(move || pool_loop(&rx, &l2))?;
+            out.push((tx, load, h));
+        }
+        Ok(MediaPool { threads: out })
+    }
+
+    /// Threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Gives `job` to the least loaded thread.
+    ///
+    /// # Errors
+    /// The pool has no running thread (a bug), as a message.
+    pub fn add(&self, job: MediaJob) -> Result<Worker, String> {
+        let (tx, load, _) = self
+            .threads
+            .iter()
+            .min_by_key(|(_, l, _)| l.load(Ordering::Relaxed))
+            .ok_or_else(|| "the media pool has no thread".to_string())?;
+        let (done_tx, done_rx) = channel::bounded(1);
+        load.fetch_add(1, Ordering::Relaxed);
+        tx.send((job, done_tx))
+            .map_err(|_| "the media pool has shut down".to_string())?;
+        Ok(Worker::Pool(done_rx))
+    }
+}
+
+impl std::fmt::Debug for MediaPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaPool")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+impl Drop for MediaPool {
+    /// Waits for every call of the pool to finish (their recordings are stopped or ended by their owners).
+    fn drop(&mut self) {
+        for (tx, _, h) in self.threads.drain(..) {
+            drop(tx);
+            let _ = h.join();
+        }
+    }
+}
+
+fn pool_loop(rx: &Receiver<(MediaJob, Sender<WorkerResult>)>, load: &AtomicU64) {
+    let mut jobs: Vec<(MediaJob, Sender<WorkerResult>)> = Vec::new();
+    let mut open = true;
+    loop {
+        while open {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let mut handled = 0;
+        let mut i = 0;
+        while i < jobs.len() {
+            match jobs[i].0.poll(POOL_BUDGET) {
+                Polled::Handled(n) => {
+                    handled += n;
+                    i += 1;
+                }
+                Polled::Finished => {
+                    let (job, done) = jobs.swap_remove(i);
+                    load.fetch_sub(1, Ordering::Relaxed);
+                    // The owner may have gone (dropped without finish): the sink is then dropped, and its
+                    // writer still writes out what was queued, as after a crash.
+                    let _ = done.send(job.into_result());
+                }
+            }
+        }
+        if !open && jobs.is_empty() {
+            return;
+        }
+        if handled == 0 {
+            std::thread::sleep(IDLE_NAP);
+        }
+    }
+}
