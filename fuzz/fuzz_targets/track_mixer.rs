@@ -12,7 +12,7 @@ use arbitrary::Arbitrary;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use media_core::mixer::Mixer;
-use media_core::track::{AudioTrack, TrackConfig};
+use media_core::track::{AudioTrack, Gap, TrackConfig};
 use media_core::{AudioFormat, AudioFrame, FrameTiming, MediaTime, SourceId, SourceTimestamp};
 
 const TICK: usize = 320;
@@ -62,6 +62,8 @@ struct Src {
     offset: i64,
     delivered: u64,
     stem: Vec<i16>,
+    /// Gaps taken out as the recorder does (all but the open one, every advance; all at the end).
+    gaps: Vec<Gap>,
 }
 
 fuzz_target!(|input: Input| {
@@ -83,6 +85,7 @@ fuzz_target!(|input: Input| {
             offset: 0,
             delivered: 0,
             stem: vec![0; TICK],
+            gaps: Vec::new(),
         })
         .collect();
     let mut mixer = Mixer::new(TICK);
@@ -179,6 +182,10 @@ fuzz_target!(|input: Input| {
                     s.track.release(now);
                 }
                 produce(&mut srcs, &mut next_tick, now, None);
+                for s in srcs.iter_mut() {
+                    let closed: Vec<Gap> = s.track.drain_gaps(false).collect();
+                    s.gaps.extend(closed);
+                }
             }
         }
     }
@@ -192,6 +199,11 @@ fuzz_target!(|input: Input| {
     let last = next_tick + latency.as_millis() / 20 + 2;
     produce(&mut srcs, &mut next_tick, end_now, Some(last));
 
+    for s in srcs.iter_mut() {
+        let rest: Vec<Gap> = s.track.drain_gaps(true).collect();
+        s.gaps.extend(rest);
+        assert!(s.track.gaps().is_empty());
+    }
     for s in &srcs {
         let st = s.track.stats();
         assert_eq!(st.delivered, s.delivered);
@@ -206,13 +218,14 @@ fuzz_target!(|input: Input| {
                 + st.overrun,
             "frames unaccounted for: {st:?}"
         );
-        for w in s.track.gaps().windows(2) {
+        // Taken out in pieces, the gaps still never overlap (a taken gap is never extended afterwards).
+        for w in s.gaps.windows(2) {
             assert!(
                 w[0].start.saturating_add(w[0].length) <= w[1].start,
                 "gaps out of order or overlapping: {w:?}"
             );
         }
-        for g in s.track.gaps() {
+        for g in &s.gaps {
             assert!(g.length > MediaTime::ZERO, "empty gap {g:?}");
         }
     }
