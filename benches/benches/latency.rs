@@ -302,20 +302,14 @@ fn main() {
         // Hand-over of the last buffer (roster and dominant-speaker events carry no arrival stamp: they are
         // handed over with or after the buffer before them, so its hand-over is an upper bound of the wait).
         let mut last_handed: Option<MediaTime> = None;
-        let mut idle = 0u32;
+        // Waits for the queue as `verbatim record`'s media worker does.
+        let mut backoff = verbatim::media_worker::IdleBackoff::default();
         loop {
             let Some(ev) = rx.pop() else {
-                idle = idle.saturating_add(1);
-                if idle < 64 {
-                    std::hint::spin_loop();
-                } else if idle < 128 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(Duration::from_millis(2)); // as `verbatim record`s media worker
-                }
+                backoff.wait();
                 continue;
             };
-            idle = 0;
+            backoff.reset();
             let handed = match &ev {
                 IngestEvent::Tick { arrival, .. } => Some(*arrival),
                 IngestEvent::Audio(f) => {

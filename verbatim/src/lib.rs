@@ -47,6 +47,7 @@ pub mod keys;
 pub mod listen;
 pub mod media_worker;
 pub mod metadata;
+pub(crate) mod pool;
 pub mod record;
 pub mod send;
 pub mod sink;

@@ -13,15 +13,16 @@
 //! the queue into it, and its output goes to the writer thread through the bounded queue of the
 //! [`ThreadedSink`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bot_adapter::ingest::IngestReceiver;
-use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
+use crossbeam::channel::{self, Receiver, Sender};
 
 use crate::engine::CallRecorder;
+use crate::pool::{Job as PoolJob, Nap, Pool, Step};
 use crate::sink::FolderSink;
 use crate::writer_thread::ThreadedSink;
 
@@ -136,7 +137,32 @@ impl Worker {
     }
 }
 
-/// Runs `job` on a thread of its own, spinning briefly then napping [`IDLE_NAP`] when its queue is empty.
+/// How a thread with a queue of its own waits for it: spins briefly, then yields, then naps [`IDLE_NAP`].
+#[derive(Debug, Default)]
+pub struct IdleBackoff {
+    idle: u32,
+}
+
+impl IdleBackoff {
+    /// The queue was empty: wait a little (longer the longer it stays empty).
+    pub fn wait(&mut self) {
+        self.idle = self.idle.saturating_add(1);
+        if self.idle < 64 {
+            std::hint::spin_loop();
+        } else if self.idle < 128 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(IDLE_NAP);
+        }
+    }
+
+    /// The queue had something: start over.
+    pub fn reset(&mut self) {
+        self.idle = 0;
+    }
+}
+
+/// Runs `job` on a thread of its own (see [`IdleBackoff`]).
 ///
 /// # Errors
 /// The thread cannot be started.
@@ -144,21 +170,12 @@ pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
     let h = std::thread::Builder::new()
         .name("verbatim-media".into())
         .spawn(move || {
-            let mut idle = 0u32;
+            let mut backoff = IdleBackoff::default();
             loop {
                 match job.poll(POOL_BUDGET) {
                     Polled::Finished => break,
-                    Polled::Handled(0) => {
-                        idle = idle.saturating_add(1);
-                        if idle < 64 {
-                            std::hint::spin_loop();
-                        } else if idle < 128 {
-                            std::thread::yield_now();
-                        } else {
-                            std::thread::sleep(IDLE_NAP);
-                        }
-                    }
-                    Polled::Handled(_) => idle = 0,
+                    Polled::Handled(0) => backoff.wait(),
+                    Polled::Handled(_) => backoff.reset(),
                 }
             }
             job.into_result()
@@ -166,17 +183,10 @@ pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
     Ok(Worker::Thread(h))
 }
 
-/// Media worker threads shared by many calls (see the module docs).
+/// Media threads shared by many calls (see the module docs).
 pub struct MediaPool {
-    threads: Vec<PoolThread>,
+    pool: Pool<(MediaJob, Sender<WorkerResult>)>,
 }
-
-/// A pool thread: where to send it calls, how many it serves, its handle.
-type PoolThread = (
-    Sender<(MediaJob, Sender<WorkerResult>)>,
-    Arc<AtomicU64>,
-    JoinHandle<()>,
-);
 
 impl MediaPool {
     /// Starts `threads` media threads (at least one).
@@ -184,38 +194,29 @@ impl MediaPool {
     /// # Errors
     /// A thread cannot be started.
     pub fn new(threads: usize) -> std::io::Result<Self> {
-        let mut out = Vec::new();
-        for i in 0..threads.max(1) {
-            let (tx, rx) = channel::unbounded();
-            let load = Arc::new(AtomicU64::new(0));
-            let l2 = Arc::clone(&load);
-            let h = std::thread::Builder::new()
-                .name(format!("verbatim-media-{i}"))
-                .spawn(move || pool_loop(&rx, &l2))?;
-            out.push((tx, load, h));
-        }
-        Ok(MediaPool { threads: out })
+        let nap = Nap {
+            length: IDLE_NAP,
+            after_work: false,
+        };
+        Ok(MediaPool {
+            pool: Pool::new(threads, "verbatim-media", nap)?,
+        })
     }
 
     /// Threads in the pool.
     pub fn threads(&self) -> usize {
-        self.threads.len()
+        self.pool.len()
     }
 
-    /// Gives `job` to the least loaded thread.
+    /// Gives `job` to the thread with the fewest calls.
     ///
     /// # Errors
     /// The pool has no running thread (a bug), as a message.
     pub fn add(&self, job: MediaJob) -> Result<Worker, String> {
-        let (tx, load, _) = self
-            .threads
-            .iter()
-            .min_by_key(|(_, l, _)| l.load(Ordering::Relaxed))
-            .ok_or_else(|| "the media pool has no thread".to_string())?;
         let (done_tx, done_rx) = channel::bounded(1);
-        load.fetch_add(1, Ordering::Relaxed);
-        tx.send((job, done_tx))
-            .map_err(|_| "the media pool has shut down".to_string())?;
+        self.pool
+            .add((job, done_tx))
+            .map_err(|e| format!("media pool: {e}"))?;
         Ok(Worker::Pool(done_rx))
     }
 }
@@ -223,54 +224,23 @@ impl MediaPool {
 impl std::fmt::Debug for MediaPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaPool")
-            .field("threads", &self.threads.len())
+            .field("threads", &self.pool.len())
             .finish()
     }
 }
 
-impl Drop for MediaPool {
-    /// Waits for every call of the pool to finish (their recordings are stopped or ended by their owners).
-    fn drop(&mut self) {
-        for (tx, _, h) in self.threads.drain(..) {
-            drop(tx);
-            let _ = h.join();
+impl PoolJob for (MediaJob, Sender<WorkerResult>) {
+    fn step(&mut self) -> Step {
+        match self.0.poll(POOL_BUDGET) {
+            Polled::Finished => Step::Done,
+            Polled::Handled(0) => Step::Idle,
+            Polled::Handled(_) => Step::Worked,
         }
     }
-}
 
-fn pool_loop(rx: &Receiver<(MediaJob, Sender<WorkerResult>)>, load: &AtomicU64) {
-    let mut jobs: Vec<(MediaJob, Sender<WorkerResult>)> = Vec::new();
-    let mut open = true;
-    loop {
-        while open {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => open = false,
-            }
-        }
-        let mut handled = 0;
-        let mut i = 0;
-        while i < jobs.len() {
-            match jobs[i].0.poll(POOL_BUDGET) {
-                Polled::Handled(n) => {
-                    handled += n;
-                    i += 1;
-                }
-                Polled::Finished => {
-                    let (job, done) = jobs.swap_remove(i);
-                    load.fetch_sub(1, Ordering::Relaxed);
-                    // The owner may have gone (dropped without finish): the sink is then dropped, and its
-                    // writer still writes out what was queued, as after a crash.
-                    let _ = done.send(job.into_result());
-                }
-            }
-        }
-        if !open && jobs.is_empty() {
-            return;
-        }
-        if handled == 0 {
-            std::thread::sleep(IDLE_NAP);
-        }
+    fn finish(self) {
+        // The owner may have gone (dropped without finish): the sink is then dropped, and its writer still
+        // writes out what was queued, as after a crash.
+        let _ = self.1.send(self.0.into_result());
     }
 }

@@ -42,6 +42,7 @@ use media_core::Msi;
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
+use crate::pool::{Job as PoolJob, Nap, Pool, Step};
 use crate::sink::SinkError;
 use crate::video::VideoSample;
 
@@ -441,15 +442,12 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
 }
 
 /// Writer threads shared by many recordings (e.g. every call of `verbatim listen`): each thread polls the
-/// queues of the sinks given to it, so a machine recording hundreds of calls runs a few writer threads, not
-/// one per call. A sink is given to the thread with the fewest sinks.
+/// queues of the sinks given to it every `poll_interval` (see [`crate::pool`]), so a machine recording hundreds
+/// of calls runs a few writer threads, not one per call. A sink is given to the thread with the fewest sinks.
 pub struct WriterPool {
     options: WriterOptions,
-    threads: Vec<PoolThread>,
+    pool: Pool<Box<dyn Drain>>,
 }
-
-/// A pool thread: where to send it sinks, how many it serves, its handle.
-type PoolThread = (Sender<Box<dyn Drain>>, Arc<AtomicU64>, JoinHandle<()>);
 
 impl WriterPool {
     /// Starts `threads` writer threads (at least one) polling every `options.poll_interval`.
@@ -457,24 +455,13 @@ impl WriterPool {
     /// # Errors
     /// [`SinkError::WriterFailed`] when a thread cannot be started.
     pub fn new(threads: usize, options: WriterOptions) -> Result<Self, SinkError> {
-        let mut out = Vec::new();
-        for i in 0..threads.max(1) {
-            let (tx, rx) = channel::unbounded::<Box<dyn Drain>>();
-            let load = Arc::new(AtomicU64::new(0));
-            let l2 = Arc::clone(&load);
-            let poll = options.poll_interval;
-            let h = std::thread::Builder::new()
-                .name(format!("verbatim-writer-{i}"))
-                .spawn(move || pool_loop(&rx, &l2, poll))
-                .map_err(|e| {
-                    SinkError::WriterFailed(format!("cannot start a writer thread: {e}"))
-                })?;
-            out.push((tx, load, h));
-        }
-        Ok(WriterPool {
-            options,
-            threads: out,
-        })
+        let nap = Nap {
+            length: options.poll_interval,
+            after_work: true,
+        };
+        let pool = Pool::new(threads, "verbatim-writer", nap)
+            .map_err(|e| SinkError::WriterFailed(format!("cannot start a writer thread: {e}")))?;
+        Ok(WriterPool { options, pool })
     }
 
     /// The options every sink of this pool gets.
@@ -483,58 +470,34 @@ impl WriterPool {
     }
 
     fn add(&self, job: Box<dyn Drain>) -> Result<(), SinkError> {
-        let (tx, load, _) = self
-            .threads
-            .iter()
-            .min_by_key(|(_, l, _)| l.load(Ordering::Relaxed))
-            .ok_or_else(|| SinkError::WriterFailed("the writer pool has no thread".into()))?;
-        load.fetch_add(1, Ordering::Relaxed);
-        tx.send(job)
-            .map_err(|_| SinkError::WriterFailed("the writer pool has shut down".into()))
+        self.pool
+            .add(job)
+            .map_err(|e| SinkError::WriterFailed(format!("writer pool: {e}")))
     }
 }
 
 impl std::fmt::Debug for WriterPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriterPool")
-            .field("threads", &self.threads.len())
+            .field("threads", &self.pool.len())
             .field("options", &self.options)
             .finish()
-    }
-}
-
-impl Drop for WriterPool {
-    /// Waits for every sink of the pool to be stopped (or dropped) and written out.
-    fn drop(&mut self) {
-        for (tx, _, h) in self.threads.drain(..) {
-            drop(tx);
-            let _ = h.join();
-        }
     }
 }
 
 /// At most this many commands of one sink per pass, so one busy recording cannot starve the others.
 const POOL_BUDGET: usize = 256;
 
-fn pool_loop(rx: &Receiver<Box<dyn Drain>>, load: &AtomicU64, poll: Duration) {
-    let mut jobs: Vec<Box<dyn Drain>> = Vec::new();
-    let mut open = true;
-    loop {
-        while open {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => open = false,
-            }
+impl PoolJob for Box<dyn Drain> {
+    fn step(&mut self) -> Step {
+        if self.poll(POOL_BUDGET) {
+            Step::Done
+        } else {
+            Step::Worked
         }
-        let before = jobs.len();
-        jobs.retain_mut(|j| !j.poll(POOL_BUDGET));
-        load.fetch_sub((before - jobs.len()) as u64, Ordering::Relaxed);
-        if !open && jobs.is_empty() {
-            return;
-        }
-        std::thread::sleep(poll);
     }
+    /// The sink was handed back by `poll`; nothing is left.
+    fn finish(self) {}
 }
 
 #[cfg(test)]

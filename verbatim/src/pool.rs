@@ -1,0 +1,175 @@
+//! Polling thread pools shared by many calls: the writer pool ([`crate::writer_thread::WriterPool`]) and the
+//! media pool ([`crate::media_worker::MediaPool`]).
+//!
+//! Each thread owns the jobs given to it (a job goes to the thread with the fewest), and in a pass gives each
+//! job one [`Job::step`] (a bounded amount of work, so one busy call cannot starve the others). A job whose step
+//! says [`Step::Done`] is removed and [`Job::finish`]ed. Between passes the thread naps, so a machine recording
+//! hundreds of calls wakes a few threads a few hundred times a second, not one thread per call.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
+
+/// What one step of a job did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// It did some work.
+    Worked,
+    /// It had nothing to do.
+    Idle,
+    /// It is over: remove it and finish it.
+    Done,
+}
+
+/// Work a pool thread polls.
+pub(crate) trait Job: Send + 'static {
+    /// A bounded amount of work.
+    fn step(&mut self) -> Step;
+    /// Called once, on the pool thread, after [`Step::Done`].
+    fn finish(self);
+}
+
+/// When a pool thread naps between passes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Nap {
+    /// How long.
+    pub(crate) length: Duration,
+    /// Also after a pass in which some job worked (a fixed polling rhythm), not only after an idle one.
+    pub(crate) after_work: bool,
+}
+
+type Thread<J> = (Sender<J>, Arc<AtomicU64>, JoinHandle<()>);
+
+/// Threads polling jobs of type `J`.
+pub(crate) struct Pool<J: Job> {
+    threads: Vec<Thread<J>>,
+}
+
+impl<J: Job> Pool<J> {
+    /// Starts `threads` threads (at least one) named `name-<i>`.
+    pub(crate) fn new(threads: usize, name: &str, nap: Nap) -> std::io::Result<Self> {
+        let mut out = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = channel::unbounded::<J>();
+            let load = Arc::new(AtomicU64::new(0));
+            let l2 = Arc::clone(&load);
+            let h = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || run(&rx, &l2, nap))?;
+            out.push((tx, load, h));
+        }
+        Ok(Pool { threads: out })
+    }
+
+    /// Threads in the pool.
+    pub(crate) fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Gives `job` to the thread with the fewest jobs.
+    pub(crate) fn add(&self, job: J) -> Result<(), &'static str> {
+        let (tx, load, _) = self
+            .threads
+            .iter()
+            .min_by_key(|(_, l, _)| l.load(Ordering::Relaxed))
+            .ok_or("the pool has no thread")?;
+        load.fetch_add(1, Ordering::Relaxed);
+        tx.send(job).map_err(|_| "the pool has shut down")
+    }
+}
+
+impl<J: Job> Drop for Pool<J> {
+    /// Waits until every job of the pool is done.
+    fn drop(&mut self) {
+        for (tx, _, h) in self.threads.drain(..) {
+            drop(tx);
+            let _ = h.join();
+        }
+    }
+}
+
+fn run<J: Job>(rx: &Receiver<J>, load: &AtomicU64, nap: Nap) {
+    let mut jobs: Vec<J> = Vec::new();
+    let mut open = true;
+    loop {
+        while open {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let mut worked = false;
+        let mut i = 0;
+        while i < jobs.len() {
+            match jobs[i].step() {
+                Step::Worked => {
+                    worked = true;
+                    i += 1;
+                }
+                Step::Idle => i += 1,
+                Step::Done => {
+                    let job = jobs.swap_remove(i);
+                    load.fetch_sub(1, Ordering::Relaxed);
+                    job.finish();
+                }
+            }
+        }
+        if !open && jobs.is_empty() {
+            return;
+        }
+        if !worked || nap.after_work {
+            std::thread::sleep(nap.length);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts down; reports its steps when done.
+    struct Countdown(u32, u32, Sender<u32>);
+
+    impl Job for Countdown {
+        fn step(&mut self) -> Step {
+            self.1 += 1;
+            match self.0 {
+                0 => Step::Done,
+                _ => {
+                    self.0 -= 1;
+                    Step::Worked
+                }
+            }
+        }
+        fn finish(self) {
+            let _ = self.2.send(self.1);
+        }
+    }
+
+    #[test]
+    fn every_job_runs_to_done_and_is_finished_once() {
+        let pool = Pool::new(
+            2,
+            "test-pool",
+            Nap {
+                length: Duration::from_millis(1),
+                after_work: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(pool.len(), 2);
+        let (tx, rx) = channel::unbounded();
+        for n in 0..10 {
+            pool.add(Countdown(n * 3, 0, tx.clone())).unwrap();
+        }
+        drop(pool); // waits for all of them
+        drop(tx);
+        let mut steps: Vec<u32> = rx.iter().collect();
+        steps.sort_unstable();
+        assert_eq!(steps, (0..10).map(|n| n * 3 + 1).collect::<Vec<_>>());
+    }
+}
