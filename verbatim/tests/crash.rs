@@ -92,6 +92,15 @@ fn sigkill_at_random_moments_loses_at_most_a_fragment_and_recovers_verifiable() 
                 ffprobe_duration(&stem.path());
             }
         }
+        // The timeline is cut back to what the chain covers: whole lines only, each a readable event.
+        if let Ok(text) = std::fs::read_to_string(out.join("timeline.jsonl")) {
+            assert!(text.is_empty() || text.ends_with('\n'), "run {run_no}");
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("run {run_no}: {line:?}: {e}"));
+                assert!(v["event"].is_string(), "run {run_no}: {line}");
+            }
+        }
         assert!(Path::new(&out.join("manifest.json")).exists());
     }
 }
