@@ -19,6 +19,8 @@
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
 //! * [`sources`]: participant files (audio, Opus, MP4 clips with video, screen share) for `record`/`send`.
 //! * [`metadata`]: the `metadata.json` file.
+//! * [`inspect`]: what a recording folder holds, for a person (`verbatim inspect`): participants, gaps, a
+//!   speaker-timeline strip.
 //! * [`listen`]: the gRPC ingest server (`verbatim listen`): one recording per call a bot streams in.
 //! * [`send`]: the reference bot (`verbatim send`): simulated calls streamed to a server.
 //!
@@ -43,6 +45,7 @@
 
 pub mod composite;
 pub mod engine;
+pub mod inspect;
 pub mod keys;
 pub mod listen;
 pub mod media_worker;

@@ -31,6 +31,8 @@ enum Command {
     Verify(VerifyArgs),
     /// Close a recording folder left behind by a crash (status `interrupted`), then verify it.
     Recover(RecoverArgs),
+    /// Show what a recording folder holds: status, participants, gaps, who spoke when (no verification).
+    Inspect(InspectArgs),
     /// Serve the gRPC ingest service: every call a Teams bot streams in becomes a recording folder.
     Listen(verbatim::listen::ListenArgs),
     /// Stream simulated calls to a `listen` server, as a Teams bot would (the reference bot).
@@ -63,6 +65,15 @@ struct RecoverArgs {
     /// The key to sign the closed manifest with (default: the installation's key).
     #[arg(long)]
     signing_key: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The recording folder.
+    dir: PathBuf,
+    /// Print the findings as JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -262,6 +273,16 @@ fn recover(a: RecoverArgs) -> Result<()> {
     Ok(())
 }
 
+fn inspect(a: InspectArgs) -> Result<()> {
+    let i = verbatim::inspect::inspect_dir(&a.dir)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&i)?);
+    } else {
+        print!("{}", i.to_text());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
@@ -269,6 +290,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => keygen(a),
         Command::Verify(a) => verify(a),
         Command::Recover(a) => recover(a),
+        Command::Inspect(a) => inspect(a),
         Command::Listen(a) => verbatim::listen::run(a),
         Command::Send(a) => verbatim::send::run(a),
     };

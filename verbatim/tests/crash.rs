@@ -126,6 +126,19 @@ fn keygen_record_verify_and_tamper_detection_through_the_cli() {
         out.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
+    // inspect: text for a person, JSON for a script.
+    let (ok, text) = run(&["inspect", out.to_str().unwrap()]);
+    assert!(
+        ok && text.contains("status completed") && text.contains("speaker timeline"),
+        "{text}"
+    );
+    let (ok, text) = run(&["inspect", "--json", out.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["duration_us"], 5_000_000);
+    assert_eq!(v["participants"].as_array().map(Vec::len), Some(4));
+    let (ok, text) = run(&["inspect", dir.to_str().unwrap()]);
+    assert!(!ok && text.contains("not a recording folder"), "{text}");
     let pubk = k.with_extension("pub");
     let (ok, text) = run(&[
         "verify",

@@ -1,0 +1,120 @@
+//! `verbatim inspect` on real recording folders: a closed one (lists from metadata.json), the same without
+//! metadata.json (lists from timeline.jsonl, as after `recover`), a malformed metadata.json, not a recording.
+
+mod common;
+
+use bot_adapter::sim::{synthetic, Impairments, MeetingSpec};
+use common::*;
+use media_core::MediaTime;
+use verbatim::inspect::{inspect_dir, InspectError, STRIP_COLUMNS};
+use verbatim::record::record_simulation;
+
+fn record(name: &str) -> std::path::PathBuf {
+    let out = temp_dir(name);
+    let spec = MeetingSpec {
+        participants: synthetic::participants(4, MediaTime::from_secs(30), 5),
+        duration: Some(MediaTime::from_secs(30)),
+        seed: 5,
+        impairments: "teams-x3".parse::<Impairments>().unwrap(),
+        screenshare: None,
+    };
+    record_simulation(spec, &options(&out)).unwrap();
+    out
+}
+
+#[test]
+fn inspect_shows_participants_gaps_and_who_spoke_when() {
+    let dir = record("inspect");
+    let md: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap();
+    let i = inspect_dir(&dir).unwrap();
+    assert!(i.closed);
+    assert!(i.problems.is_empty(), "{:?}", i.problems);
+    assert_eq!(i.lists_from, Some("metadata.json"));
+    assert_eq!(i.duration_us, Some(30_000_000));
+    assert_eq!(i.status_history.last().unwrap().1, "completed");
+    let mds = md["participants"].as_array().unwrap();
+    assert_eq!(i.participants.len(), mds.len());
+    for (p, m) in i.participants.iter().zip(mds) {
+        assert_eq!(p.name, m["name"].as_str().unwrap());
+        assert_eq!(p.gaps, m["gaps"].as_array().unwrap().len() as u64);
+        let gap_us: i64 = m["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["length_us"].as_i64().unwrap())
+            .sum();
+        assert_eq!(p.gap_us, gap_us);
+        assert_eq!(p.frames_written, m["frames_written"].as_u64());
+    }
+    // Dominant time: from the first change to the end, split among the speakers (and nobody).
+    let changes = md["dominant_speakers"].as_array().unwrap();
+    assert_eq!(i.dominant_changes, changes.len());
+    assert!(changes.len() > 3);
+    let first = changes[0]["at_us"].as_i64().unwrap();
+    let spoken: i64 = i.participants.iter().map(|p| p.dominant_us).sum();
+    assert!(spoken > 0 && spoken <= 30_000_000 - first, "{spoken}");
+    // The strip: 60 columns of 0.5 s; a column inside one speaker's turn shows that speaker.
+    assert_eq!(i.strip.chars().count(), STRIP_COLUMNS);
+    assert_eq!(i.strip_column_us, 500_000);
+    let col = i.strip_column_us;
+    let mut checked = 0;
+    for w in changes.windows(2) {
+        let (a, b) = (
+            w[0]["at_us"].as_i64().unwrap(),
+            w[1]["at_us"].as_i64().unwrap(),
+        );
+        let c = (a + col - 1) / col; // first column starting inside the turn
+        if (c + 1) * col <= b {
+            let who = w[0]["participant"].as_str();
+            let want = who.map_or('.', |n| {
+                i.participants.iter().find(|p| p.name == n).unwrap().letter
+            });
+            assert_eq!(i.strip.chars().nth(c as usize), Some(want), "column {c}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+    let text = i.to_text();
+    assert!(
+        text.contains("speaker timeline") && text.contains(&i.strip),
+        "{text}"
+    );
+
+    // Without metadata.json (a folder closed by `recover`): the same lists, from timeline.jsonl.
+    std::fs::remove_file(dir.join("metadata.json")).unwrap();
+    let j = inspect_dir(&dir).unwrap();
+    assert_eq!(j.lists_from, Some("timeline.jsonl"));
+    assert_eq!(j.strip, i.strip);
+    assert_eq!(j.duration_us, i.duration_us);
+    for (a, b) in i.participants.iter().zip(&j.participants) {
+        assert_eq!(
+            (&a.name, a.gaps, a.gap_us, a.dominant_us),
+            (&b.name, b.gaps, b.gap_us, b.dominant_us)
+        );
+    }
+
+    // A malformed metadata.json is reported, not a panic, and the timeline still answers.
+    std::fs::write(dir.join("metadata.json"), b"{\"participants\": [1, 2").unwrap();
+    let k = inspect_dir(&dir).unwrap();
+    assert!(
+        k.problems
+            .iter()
+            .any(|p| p.contains("metadata.json unreadable")),
+        "{:?}",
+        k.problems
+    );
+    assert_eq!(k.strip, i.strip);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_folder_that_is_not_a_recording_is_a_clear_error() {
+    let dir = temp_dir("inspect-none");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(matches!(
+        inspect_dir(&dir),
+        Err(InspectError::NotARecording(_))
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
