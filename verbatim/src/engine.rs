@@ -90,6 +90,20 @@ pub enum TimelineEvent {
         /// Stem index of the new dominant speaker, `None` = nobody.
         participant: Option<usize>,
     },
+    /// A participant joined (or joined again after leaving).
+    Joined {
+        /// Stem index.
+        participant: usize,
+        /// Recording time.
+        at: MediaTime,
+    },
+    /// A participant left (at the end of the call, everyone still there leaves).
+    Left {
+        /// Stem index.
+        participant: usize,
+        /// Recording time.
+        at: MediaTime,
+    },
 }
 
 /// How many gaps a track had and how long they were in all.
@@ -645,7 +659,10 @@ impl CallRecorder {
                 if let Some(&i) = self.by_id.get(&p.id) {
                     // A re-join or a stream change: same stem, new MSIs.
                     if let Some(slot) = self.slots.get_mut(i) {
-                        slot.info.left = None;
+                        if slot.info.left.take().is_some() {
+                            sink.timeline(TimelineEvent::Joined { participant: i, at })
+                                .map_err(EngineError::Sink)?;
+                        }
                         for m in &p.media_streams {
                             if !slot.info.msis.contains(m) {
                                 slot.info.msis.push(*m);
@@ -669,7 +686,11 @@ impl CallRecorder {
             RosterChange::Left { id } => {
                 if let Some(&i) = self.by_id.get(&id) {
                     if let Some(slot) = self.slots.get_mut(i) {
-                        slot.info.left = Some(at);
+                        if slot.info.left.is_none() {
+                            slot.info.left = Some(at);
+                            sink.timeline(TimelineEvent::Left { participant: i, at })
+                                .map_err(EngineError::Sink)?;
+                        }
                     }
                 }
             }
@@ -746,6 +767,7 @@ impl CallRecorder {
                 self.counters.not_in_composite += 1;
             }
         }
+        let joined = info.joined;
         self.slots.push(Slot {
             info,
             track,
@@ -753,6 +775,11 @@ impl CallRecorder {
             buf: vec![0; self.tick_samples],
             conv: None,
         });
+        sink.timeline(TimelineEvent::Joined {
+            participant: idx,
+            at: joined,
+        })
+        .map_err(EngineError::Sink)?;
         Ok(idx)
     }
 
@@ -875,9 +902,14 @@ impl CallRecorder {
         }
         self.render_composite(end, sink)?;
         self.hand_over_gaps(true, sink)?;
-        for slot in &mut self.slots {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             if slot.info.left.is_none() {
                 slot.info.left = Some(end);
+                sink.timeline(TimelineEvent::Left {
+                    participant: i,
+                    at: end,
+                })
+                .map_err(EngineError::Sink)?;
             }
         }
         self.ended = Some(end);

@@ -89,6 +89,15 @@ pub const STRIP_COLUMNS: usize = 60;
 struct Lists {
     gaps: BTreeMap<String, Vec<(i64, i64)>>,
     dominant: Vec<(i64, Option<String>)>,
+    presence: BTreeMap<String, Presence>,
+}
+
+/// A participant's joins and leaves in the timeline (µs).
+#[derive(Default, Clone, Copy)]
+struct Presence {
+    first_join: Option<i64>,
+    last_join: Option<i64>,
+    last_leave: Option<i64>,
 }
 
 /// The files `inspect` reads, as bytes (so the interpretation is sans-IO and can be fuzzed).
@@ -258,6 +267,13 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
     }
     for (i, p) in out.participants.iter_mut().enumerate() {
         p.letter = letter(i);
+        if let Some(pr) = lists.presence.get(&p.name) {
+            // Only the timeline says it when there is no metadata; a leave before the last join is not the end.
+            p.joined_us = p.joined_us.or(pr.first_join);
+            p.left_us = p.left_us.or(pr
+                .last_leave
+                .filter(|&l| pr.last_join.is_none_or(|j| l >= j)));
+        }
         if let Some(g) = lists.gaps.get(&p.name) {
             p.gaps = g.len() as u64;
             p.gap_us = g.iter().fold(0i64, |a, &(_, l)| a.saturating_add(l.max(0)));
@@ -336,6 +352,15 @@ fn parse_timeline(bytes: Option<&[u8]>, problems: &mut Vec<String>) -> Option<Li
                 .or_default()
                 .push((start_us, length_us)),
             Ok(TimelineLine::VideoGap { .. }) => {}
+            Ok(TimelineLine::Joined { participant, at_us }) => {
+                let e = lists.presence.entry(participant.into_owned()).or_default();
+                e.first_join = Some(e.first_join.map_or(at_us, |f| f.min(at_us)));
+                e.last_join = Some(e.last_join.map_or(at_us, |l| l.max(at_us)));
+            }
+            Ok(TimelineLine::Left { participant, at_us }) => {
+                let e = lists.presence.entry(participant.into_owned()).or_default();
+                e.last_leave = Some(e.last_leave.map_or(at_us, |l| l.max(at_us)));
+            }
             Ok(TimelineLine::DominantSpeaker { at_us, participant }) => lists
                 .dominant
                 .push((at_us, participant.map(|p| p.into_owned()))),

@@ -380,6 +380,8 @@ impl TimelineLists {
             TimelineEvent::DominantSpeaker { at, participant } => {
                 self.dominant_speakers.push((at, participant))
             }
+            // Joins and leaves are in the participants' entries (from the recorder's summary).
+            TimelineEvent::Joined { .. } | TimelineEvent::Left { .. } => {}
         }
     }
 

@@ -4,9 +4,9 @@
 //! `participants/<name>.wav` (one stem per participant, as long as the recording), `mixed.wav` (the lossless
 //! mix), `recording.mp4` (the mix as Opus in crash-safe fragmented MP4, plus the composite meeting video when
 //! enabled), `participants/<name>.mp4` and `screenshare.mp4` (received H.264, unchanged), `timeline.jsonl`
-//! (gaps and dominant-speaker changes as they happen, one JSON object per line, see [`TimelineLine`]) and
-//! `metadata.json` (written last; its lists are read back from `timeline.jsonl`, so memory stays flat however
-//! long the call).
+//! (gaps, dominant-speaker changes, joins and leaves as they happen, one JSON object per line, see
+//! [`TimelineLine`]) and `metadata.json` (written last; its lists are read back from `timeline.jsonl`, so
+//! memory stays flat however long the call).
 //!
 //! The mix is encoded one 20 ms tick at a time into one Opus packet (a last partial tick is padded with
 //! silence to a whole Opus frame, so the Opus track can be up to 20 ms longer than the recording).
@@ -60,6 +60,8 @@ pub const TIMELINE_FILE: &str = "timeline.jsonl";
 /// {"event":"audio_gap","participant":"alice","start_us":400000,"length_us":40000}
 /// {"event":"video_gap","file":"participants/erin.mp4","start_us":1300000,"length_us":660000}
 /// {"event":"dominant_speaker","at_us":2000000,"participant":"bob"}
+/// {"event":"joined","participant":"alice","at_us":0}
+/// {"event":"left","participant":"alice","at_us":61000000}
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -88,6 +90,20 @@ pub enum TimelineLine<'a> {
         at_us: i64,
         /// Stem name, `null` = nobody.
         participant: Option<Cow<'a, str>>,
+    },
+    /// A participant joined (again, after a leave).
+    Joined {
+        /// Stem name.
+        participant: Cow<'a, str>,
+        /// When.
+        at_us: i64,
+    },
+    /// A participant left (everyone still there at the end of the call leaves then).
+    Left {
+        /// Stem name.
+        participant: Cow<'a, str>,
+        /// When.
+        at_us: i64,
     },
 }
 
@@ -317,6 +333,14 @@ impl FolderSink {
                     },
                 }
             }
+            TimelineLine::Joined { participant, at_us } => TimelineEvent::Joined {
+                participant: stem(&participant)?,
+                at: from_us(at_us),
+            },
+            TimelineLine::Left { participant, at_us } => TimelineEvent::Left {
+                participant: stem(&participant)?,
+                at: from_us(at_us),
+            },
         })
     }
 
@@ -421,6 +445,14 @@ impl RecordingSink for FolderSink {
             TimelineEvent::DominantSpeaker { at, participant } => TimelineLine::DominantSpeaker {
                 at_us: us(at),
                 participant: participant.map(|i| name(&self.names, i)),
+            },
+            TimelineEvent::Joined { participant, at } => TimelineLine::Joined {
+                participant: name(&self.names, participant),
+                at_us: us(at),
+            },
+            TimelineEvent::Left { participant, at } => TimelineLine::Left {
+                participant: name(&self.names, participant),
+                at_us: us(at),
             },
         };
         self.line.clear();

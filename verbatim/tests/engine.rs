@@ -22,6 +22,7 @@ struct MemSink {
     names: Vec<String>,
     mixed: Vec<i16>,
     timeline: TimelineLists,
+    events: Vec<TimelineEvent>,
 }
 
 impl RecordingSink for MemSink {
@@ -45,6 +46,7 @@ impl RecordingSink for MemSink {
         Ok(())
     }
     fn timeline(&mut self, event: TimelineEvent) -> std::io::Result<()> {
+        self.events.push(event);
         self.timeline.push(event);
         Ok(())
     }
@@ -198,6 +200,39 @@ fn bad_input_is_counted_and_the_recording_goes_on() {
         ]
     );
     assert_eq!(alice.gaps.total, ms(40));
+    // Who was there when: alice from the start, unknown-99 from its first frame, both until the end.
+    let presence: Vec<TimelineEvent> = sink
+        .events
+        .iter()
+        .copied()
+        .filter(|e| matches!(e, TimelineEvent::Joined { .. } | TimelineEvent::Left { .. }))
+        .collect();
+    let unknown_joined = s.participants[1].info.joined;
+    assert!(
+        unknown_joined > ms(300) && unknown_joined < ms(600),
+        "{unknown_joined:?}"
+    );
+    assert_eq!(
+        presence,
+        vec![
+            TimelineEvent::Joined {
+                participant: 0,
+                at: MediaTime::ZERO
+            },
+            TimelineEvent::Joined {
+                participant: 1,
+                at: unknown_joined
+            },
+            TimelineEvent::Left {
+                participant: 0,
+                at: ms(62 * 20)
+            },
+            TimelineEvent::Left {
+                participant: 1,
+                at: ms(62 * 20)
+            },
+        ]
+    );
 }
 
 #[test]

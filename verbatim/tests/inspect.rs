@@ -92,6 +92,14 @@ fn inspect_shows_participants_gaps_and_who_spoke_when() {
             (&a.name, a.gaps, a.gap_us, a.dominant_us),
             (&b.name, b.gaps, b.gap_us, b.dominant_us)
         );
+        // Joins and leaves too, from the timeline's joined/left lines.
+        assert_eq!(
+            (a.joined_us, a.left_us),
+            (b.joined_us, b.left_us),
+            "{}",
+            a.name
+        );
+        assert!(b.left_us.is_some());
     }
 
     // A malformed metadata.json is reported, not a panic, and the timeline still answers.

@@ -175,7 +175,17 @@ fn teams_x3_impairments_lose_nothing_silently() {
             .map(|i| md["participants"][i]["gaps"].as_array().unwrap().len())
             .sum::<usize>()
             + md["dominant_speakers"].as_array().unwrap().len();
-        assert_eq!(lines.lines().count(), listed);
+        let of = |kind: &str| {
+            lines
+                .lines()
+                .filter(|l| l.contains(&format!("\"event\":\"{kind}\"")))
+                .count()
+        };
+        assert_eq!(of("audio_gap") + of("dominant_speaker"), listed);
+        // Each participant joined once and left at the end of the call.
+        assert_eq!(of("joined"), o.sim.participants.len());
+        assert_eq!(of("left"), o.sim.participants.len());
+        assert_eq!(lines.lines().count(), listed + 2 * o.sim.participants.len());
         assert!(listed > 0);
         assert_eq!(md["counters"]["timeline_unreadable_lines"], 0);
     }
