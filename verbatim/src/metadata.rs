@@ -3,7 +3,7 @@
 //! Times on the recording timeline are integers in microseconds (`*_us`) from recording start; wall-clock times
 //! are RFC 3339 UTC with the clock source named (RTS 25 asks for the source and its accuracy).
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use media_core::{MediaTime, StreamKind};
 use serde::Serialize;
@@ -404,13 +404,20 @@ fn us(t: MediaTime) -> i64 {
 }
 
 /// RFC 3339 UTC of `start + t`.
+///
+/// Total for any input (`inspect` reads start times from files): times outside 1970-01-01 ..= 9999-12-31, which
+/// RFC 3339 formatting cannot show, are clamped to those ends.
 pub fn utc(start: SystemTime, t: MediaTime) -> String {
     let at = if t.ticks() >= 0 {
-        start.checked_add(Duration::from_nanos(t.ticks() as u64 * 100))
+        start.checked_add(Duration::from_nanos((t.ticks() as u64).saturating_mul(100)))
     } else {
-        start.checked_sub(Duration::from_nanos(t.ticks().unsigned_abs() * 100))
+        start.checked_sub(Duration::from_nanos(
+            t.ticks().unsigned_abs().saturating_mul(100),
+        ))
     };
-    humantime::format_rfc3339_millis(at.unwrap_or(start)).to_string()
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    let at = at.unwrap_or(start).clamp(UNIX_EPOCH, last);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 fn kind(k: StreamKind) -> &'static str {
@@ -558,5 +565,36 @@ pub fn from_summary(
             reference_backwards: summary.counters.reference_backwards,
             ..counters
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_is_total_and_exact_inside_its_range() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_000_000_123);
+        assert_eq!(utc(t, MediaTime::ZERO), "2025-11-24T16:00:00.123Z");
+        assert_eq!(
+            utc(t, MediaTime::from_millis(1_000)),
+            "2025-11-24T16:00:01.123Z"
+        );
+        // Before the epoch and beyond year 9999 (a forged manifest): clamped, no panic.
+        assert_eq!(
+            utc(UNIX_EPOCH, MediaTime::from_millis(-5)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        // The largest offset saturates (u64 nanoseconds); a start beyond year 9999 is clamped.
+        assert_eq!(
+            utc(UNIX_EPOCH, MediaTime::from_ticks(i64::MAX)),
+            "2554-07-21T23:34:33.709Z"
+        );
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(utc(far, MediaTime::ZERO), "9999-12-31T23:59:59.000Z");
+        assert_eq!(
+            utc(t, MediaTime::from_ticks(i64::MIN)),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 }
