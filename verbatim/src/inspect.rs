@@ -177,10 +177,7 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
         match Manifest::parse(bytes) {
             Ok(m) => {
                 out.recording_id = Some(m.recording_id.clone());
-                out.started_utc = Some(crate::metadata::utc(
-                    std::time::UNIX_EPOCH,
-                    media_core::MediaTime::from_millis(m.start_utc_ms),
-                ));
+                out.started_utc = Some(utc_of_unix_ms(m.start_utc_ms));
                 out.status_history = m
                     .status_history
                     .iter()
@@ -288,6 +285,17 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
     speaker_time(&mut out.participants, &lists.dominant, end);
     (out.strip_column_us, out.strip) = strip(&out.participants, &lists.dominant, end);
     out
+}
+
+/// RFC 3339 of a Unix time in ms (any value: clamped to what RFC 3339 shows).
+fn utc_of_unix_ms(ms: i64) -> String {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = if ms >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_millis(ms.unsigned_abs()))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_millis(ms.unsigned_abs()))
+    };
+    crate::metadata::utc(at.unwrap_or(UNIX_EPOCH), media_core::MediaTime::ZERO)
 }
 
 fn status_name(s: muxer::Status) -> String {

@@ -126,3 +126,31 @@ fn a_folder_that_is_not_a_recording_is_a_clear_error() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Found by review of the fuzz target: a manifest whose start lies before 1970 or after 9999 made the RFC 3339
+/// formatter panic. Now the start is clamped and shown.
+#[test]
+fn a_forged_start_time_is_shown_clamped_not_a_panic() {
+    use verbatim::inspect::{inspect_contents, FolderContents};
+    let dir = record("inspect-forged");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    for (start, shown) in [
+        (-86_400_000i64, "1970-01-01T00:00:00.000Z"),
+        (400_000_000_000_000, "9999-12-31T23:59:59.000Z"),
+    ] {
+        m["start_utc_ms"] = start.into();
+        let i = inspect_contents(&FolderContents {
+            dir: dir.clone(),
+            manifest: Some(serde_json::to_vec(&m).unwrap()),
+            ..FolderContents::default()
+        });
+        assert!(
+            i.problems.iter().all(|p| !p.contains("manifest")),
+            "{:?}",
+            i.problems
+        );
+        assert_eq!(i.started_utc.as_deref(), Some(shown));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
