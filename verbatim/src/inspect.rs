@@ -18,7 +18,7 @@ use muxer::integrity::Manifest;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::sink::{TimelineLine, TIMELINE_FILE};
+use crate::sink::{read_timeline_lines, TimelineLine, TIMELINE_FILE};
 
 /// Why a folder cannot be inspected at all.
 #[derive(Debug, thiserror::Error)]
@@ -345,36 +345,33 @@ fn parse_timeline(bytes: Option<&[u8]>, problems: &mut Vec<String>) -> Option<Li
         problems.push(format!("no {TIMELINE_FILE}"));
         return None;
     };
-    let text = String::from_utf8_lossy(bytes);
     let mut lists = Lists::default();
-    let mut bad = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<TimelineLine>(line) {
-            Ok(TimelineLine::AudioGap {
-                participant,
-                start_us,
-                length_us,
-            }) => lists
-                .gaps
-                .entry(participant.into_owned())
-                .or_default()
-                .push((start_us, length_us)),
-            Ok(TimelineLine::VideoGap { .. }) => {}
-            Ok(TimelineLine::Joined { participant, at_us }) => {
-                let e = lists.presence.entry(participant.into_owned()).or_default();
-                e.first_join = Some(e.first_join.map_or(at_us, |f| f.min(at_us)));
-                e.last_join = Some(e.last_join.map_or(at_us, |l| l.max(at_us)));
-            }
-            Ok(TimelineLine::Left { participant, at_us }) => {
-                let e = lists.presence.entry(participant.into_owned()).or_default();
-                e.last_leave = Some(e.last_leave.map_or(at_us, |l| l.max(at_us)));
-            }
-            Ok(TimelineLine::DominantSpeaker { at_us, participant }) => lists
-                .dominant
-                .push((at_us, participant.map(|p| p.into_owned()))),
-            Err(_) => bad += 1,
+    // Reading from memory cannot fail.
+    let bad = read_timeline_lines(bytes, |line| match line {
+        TimelineLine::AudioGap {
+            participant,
+            start_us,
+            length_us,
+        } => lists
+            .gaps
+            .entry(participant.into_owned())
+            .or_default()
+            .push((start_us, length_us)),
+        TimelineLine::VideoGap { .. } => {}
+        TimelineLine::Joined { participant, at_us } => {
+            let e = lists.presence.entry(participant.into_owned()).or_default();
+            e.first_join = Some(e.first_join.map_or(at_us, |f| f.min(at_us)));
+            e.last_join = Some(e.last_join.map_or(at_us, |l| l.max(at_us)));
         }
-    }
+        TimelineLine::Left { participant, at_us } => {
+            let e = lists.presence.entry(participant.into_owned()).or_default();
+            e.last_leave = Some(e.last_leave.map_or(at_us, |l| l.max(at_us)));
+        }
+        TimelineLine::DominantSpeaker { at_us, participant } => lists
+            .dominant
+            .push((at_us, participant.map(|p| p.into_owned()))),
+    })
+    .unwrap_or(0);
     if bad > 0 {
         problems.push(format!("{TIMELINE_FILE}: {bad} unreadable lines skipped"));
     }

@@ -399,7 +399,8 @@ impl TimelineLists {
     }
 }
 
-fn us(t: MediaTime) -> i64 {
+/// Recording time in whole microseconds, as `metadata.json` and `timeline.jsonl` write it.
+pub(crate) fn us(t: MediaTime) -> i64 {
     t.ticks() / 10
 }
 

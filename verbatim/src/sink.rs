@@ -13,6 +13,7 @@
 
 use std::borrow::Cow;
 use std::io::BufRead;
+
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
-use crate::metadata::TimelineLists;
+use crate::metadata::{us, TimelineLists};
 use crate::video::VideoSample;
 
 /// Why the folder could not be written.
@@ -107,10 +108,6 @@ pub enum TimelineLine<'a> {
     },
 }
 
-fn us(t: MediaTime) -> i64 {
-    t.ticks() / 10
-}
-
 /// The name at `i` (an index the recorder never handed over reads `#i`).
 fn name(names: &[String], i: usize) -> Cow<'_, str> {
     names.get(i).map_or_else(
@@ -119,8 +116,31 @@ fn name(names: &[String], i: usize) -> Cow<'_, str> {
     )
 }
 
-fn from_us(us: i64) -> MediaTime {
-    MediaTime::from_ticks(us.saturating_mul(10))
+/// Reads `timeline.jsonl` line by line, handing each readable line to `f`; blank lines are skipped, and
+/// returns how many lines could not be read as a [`TimelineLine`] (the one reader of the file, for the
+/// folder sink at close and for `verbatim inspect`).
+///
+/// # Errors
+/// Reading `r` failed.
+pub fn read_timeline_lines(
+    mut r: impl BufRead,
+    mut f: impl FnMut(TimelineLine<'_>),
+) -> std::io::Result<u64> {
+    let mut unreadable = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(unreadable);
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<TimelineLine>(&buf) {
+            Ok(line) => f(line),
+            Err(_) => unreadable += 1,
+        }
+    }
 }
 
 /// What the sink needs to know at creation.
@@ -273,35 +293,25 @@ impl FolderSink {
     /// # Errors
     /// The file cannot be read.
     pub fn read_timeline(&mut self) -> Result<(TimelineLists, u64), SinkError> {
-        let mut r = self.writer.read_log(self.timeline)?;
+        let r = self.writer.read_log(self.timeline)?;
         let mut lists = TimelineLists::default();
-        let mut unreadable = 0u64;
-        let mut buf = String::new();
-        let path = self.writer.dir().join(TIMELINE_FILE);
-        loop {
-            buf.clear();
-            match r.read_line(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(source) => {
-                    return Err(SinkError::Recording(RecordingError::Io {
-                        path,
-                        offset: 0,
-                        source,
-                    }))
-                }
-            }
-            match self.event_of(buf.trim_end()) {
-                Some(ev) => lists.push(ev),
-                None => unreadable += 1,
-            }
-        }
-        Ok((lists, unreadable))
+        let mut unknown = 0u64;
+        let unreadable = read_timeline_lines(r, |line| match self.event_of(line) {
+            Some(ev) => lists.push(ev),
+            None => unknown += 1,
+        })
+        .map_err(|source| RecordingError::Io {
+            path: self.writer.dir().join(TIMELINE_FILE),
+            offset: 0,
+            source,
+        })?;
+        Ok((lists, unreadable + unknown))
     }
 
-    fn event_of(&self, line: &str) -> Option<TimelineEvent> {
+    /// The event of a line, `None` when it names a participant or file this recording does not have.
+    fn event_of(&self, line: TimelineLine<'_>) -> Option<TimelineEvent> {
         let stem = |name: &str| self.names.iter().position(|n| n == name);
-        Some(match serde_json::from_str::<TimelineLine>(line).ok()? {
+        Some(match line {
             TimelineLine::AudioGap {
                 participant,
                 start_us,
@@ -309,8 +319,8 @@ impl FolderSink {
             } => TimelineEvent::AudioGap {
                 participant: stem(&participant)?,
                 gap: media_core::track::Gap {
-                    start: from_us(start_us),
-                    length: from_us(length_us),
+                    start: MediaTime::from_micros(start_us),
+                    length: MediaTime::from_micros(length_us),
                 },
             },
             TimelineLine::VideoGap {
@@ -320,13 +330,13 @@ impl FolderSink {
             } => TimelineEvent::VideoGap {
                 video: self.video_paths.iter().position(|p| *p == file)?,
                 gap: media_core::track::Gap {
-                    start: from_us(start_us),
-                    length: from_us(length_us),
+                    start: MediaTime::from_micros(start_us),
+                    length: MediaTime::from_micros(length_us),
                 },
             },
             TimelineLine::DominantSpeaker { at_us, participant } => {
                 TimelineEvent::DominantSpeaker {
-                    at: from_us(at_us),
+                    at: MediaTime::from_micros(at_us),
                     participant: match participant {
                         Some(p) => Some(stem(&p)?),
                         None => None,
@@ -335,11 +345,11 @@ impl FolderSink {
             }
             TimelineLine::Joined { participant, at_us } => TimelineEvent::Joined {
                 participant: stem(&participant)?,
-                at: from_us(at_us),
+                at: MediaTime::from_micros(at_us),
             },
             TimelineLine::Left { participant, at_us } => TimelineEvent::Left {
                 participant: stem(&participant)?,
-                at: from_us(at_us),
+                at: MediaTime::from_micros(at_us),
             },
         })
     }
