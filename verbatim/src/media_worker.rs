@@ -51,15 +51,6 @@ pub struct MediaJob {
     error: Option<String>,
 }
 
-/// What one [`MediaJob::poll`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Polled {
-    /// Handled this many events (0: the queue was empty); the call goes on.
-    Handled(usize),
-    /// The call is over (ended, stopped, or its sink failed): hand the result back.
-    Finished,
-}
-
 impl MediaJob {
     /// A call's media work: `stop` ends it at the last media time once the queue is empty.
     pub fn new(
@@ -77,8 +68,9 @@ impl MediaJob {
         }
     }
 
-    /// Handles up to `budget` events waiting in the queue.
-    pub fn poll(&mut self, budget: usize) -> Polled {
+    /// Handles up to `budget` events waiting in the queue: [`Step::Worked`] or [`Step::Idle`] (the queue was
+    /// empty) while the call goes on, [`Step::Done`] once it is over (ended, stopped, or its sink failed).
+    pub(crate) fn poll(&mut self, budget: usize) -> Step {
         let mut n = 0;
         while n < budget {
             match self.rx.pop() {
@@ -86,25 +78,29 @@ impl MediaJob {
                     n += 1;
                     if let Err(e) = self.recorder.handle(ev, &mut self.sink) {
                         self.error = Some(e.to_string());
-                        return Polled::Finished;
+                        return Step::Done;
                     }
                     if self.recorder.is_ended() {
-                        return Polled::Finished;
+                        return Step::Done;
                     }
                 }
                 None if self.stop.load(Ordering::Acquire) => {
                     if let Err(e) = self.recorder.end_now(&mut self.sink) {
                         self.error = Some(e.to_string());
                     }
-                    return Polled::Finished;
+                    return Step::Done;
                 }
                 None => break,
             }
         }
-        Polled::Handled(n)
+        if n == 0 {
+            Step::Idle
+        } else {
+            Step::Worked
+        }
     }
 
-    /// The result, once [`Self::poll`] said [`Polled::Finished`].
+    /// The result, once [`Self::poll`] said [`Step::Done`].
     pub fn into_result(self) -> WorkerResult {
         let counters = (
             self.rx.counters().queue_full.load(Ordering::Relaxed),
@@ -173,9 +169,9 @@ pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
             let mut backoff = IdleBackoff::default();
             loop {
                 match job.poll(POOL_BUDGET) {
-                    Polled::Finished => break,
-                    Polled::Handled(0) => backoff.wait(),
-                    Polled::Handled(_) => backoff.reset(),
+                    Step::Done => break,
+                    Step::Idle => backoff.wait(),
+                    Step::Worked => backoff.reset(),
                 }
             }
             job.into_result()
@@ -231,11 +227,7 @@ impl std::fmt::Debug for MediaPool {
 
 impl PoolJob for (MediaJob, Sender<WorkerResult>) {
     fn step(&mut self) -> Step {
-        match self.0.poll(POOL_BUDGET) {
-            Polled::Finished => Step::Done,
-            Polled::Handled(0) => Step::Idle,
-            Polled::Handled(_) => Step::Worked,
-        }
+        self.0.poll(POOL_BUDGET)
     }
 
     fn finish(self) {
