@@ -26,7 +26,7 @@ use media_core::MediaTime;
 use verbatim::engine::{CallRecorder, RecorderConfig};
 use verbatim_benches::{
     close_folder, criterion_config, folder_sink, print_budget_table, record_threaded, scratch_dir,
-    scratch_root, sim_call_events, wall_clock, NullSink, ProcessCpu, ThreadCpu, TimedEvent,
+    scratch_root, sim_call_events, wall_clock, CpuTime, NullSink, ThreadCpu, TimedEvent,
 };
 
 static RUN: AtomicU64 = AtomicU64::new(0);
@@ -124,7 +124,7 @@ fn main() {
         threaded_benches(&mut c);
         c.final_summary();
     } else {
-        let mut c = criterion_config(Criterion::default().with_measurement(ProcessCpu::process()));
+        let mut c = criterion_config(Criterion::default().with_measurement(CpuTime::process()));
         threaded_benches(&mut c);
         c.final_summary();
     }

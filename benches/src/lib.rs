@@ -9,7 +9,7 @@
 //!   ([`folder_sink`]), also on its writer thread as `verbatim record` runs it ([`threaded_folder_sink`],
 //!   closed with [`close_threaded`]);
 //! * process figures: resident memory ([`rss_kib`]), thread and process CPU time ([`thread_cpu_ns`],
-//!   [`process_cpu_ns`], the criterion measurements [`ThreadCpu`] and [`ProcessCpu`]), pinning
+//!   [`process_cpu_ns`], the criterion measurement [`CpuTime`], of the thread or the process), pinning
 //!   ([`pin_to_cpu`]) and the CPU affinity of every thread ([`thread_affinities`]).
 
 use std::convert::Infallible;
@@ -63,18 +63,15 @@ pub fn process_cpu_ns() -> u64 {
 }
 
 /// A criterion measurement of CPU time in ns (formatted like wall time): the benchmark thread's
-/// ([`ThreadCpu`]) or the whole process's ([`ProcessCpu`]). On a shared 2-core machine other processes stretch
+/// ([`CpuTime::new`]) or the whole process's ([`CpuTime::process`]). On a shared 2-core machine other processes stretch
 /// wall time 1.5–2x; CPU time is what the work costs.
 pub struct CpuTime {
     now: fn() -> u64,
     wall: WallTime,
 }
 
-/// The benchmark thread's CPU time ([`thread_cpu_ns`]).
+/// [`CpuTime::new`] measures the benchmark thread's CPU time ([`thread_cpu_ns`]).
 pub type ThreadCpu = CpuTime;
-/// The whole process's CPU time ([`process_cpu_ns`]: all threads, including threads that ended during the
-/// iteration): for work split over threads, such as the folder sink on its writer thread.
-pub type ProcessCpu = CpuTime;
 
 impl CpuTime {
     /// The benchmark thread's CPU time (the default measurement of the benches).
@@ -84,7 +81,8 @@ impl CpuTime {
             wall: WallTime,
         }
     }
-    /// The whole process's CPU time.
+    /// The whole process's CPU time ([`process_cpu_ns`]: all threads, including threads that ended during the
+    /// iteration): for work split over threads, such as the folder sink on its writer thread.
     pub fn process() -> Self {
         CpuTime {
             now: process_cpu_ns,
