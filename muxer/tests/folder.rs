@@ -73,6 +73,18 @@ fn write_recording(dir: &Path, key: &SigningKey, seconds: i64) -> (RecordingWrit
     (rec, stems)
 }
 
+/// Runs `recover` on a crashed folder and checks it closed it and the result verifies.
+fn recover_closes_intact(dir: &Path, key: &SigningKey) -> muxer::recover::RecoverReport {
+    let r = recover_dir(dir, key).unwrap();
+    assert_eq!(r.action, RecoverAction::Closed);
+    assert!(
+        r.verify.summary.starts_with("intact"),
+        "{}",
+        r.verify.summary
+    );
+    r
+}
+
 fn finished_recording(name: &str) -> (PathBuf, SigningKey) {
     let dir = scratch_dir(name);
     let key = generate_signing_key().unwrap();
@@ -385,13 +397,7 @@ fn recover_after_a_simulated_crash_then_verify_passes() {
         Err(VerifyError::NoManifest { journal: true, .. })
     ));
 
-    let r = recover_dir(&dir, &key).unwrap();
-    assert_eq!(r.action, RecoverAction::Closed);
-    assert!(
-        r.verify.summary.starts_with("intact"),
-        "{}",
-        r.verify.summary
-    );
+    let r = recover_closes_intact(&dir, &key);
     assert_eq!(r.verify.final_status, Status::Interrupted);
     assert!(!dir.join("manifest.journal").exists());
     // The stems hold whole 1 s chunks of the input, sample-exact.
@@ -633,13 +639,7 @@ fn a_log_after_a_crash_keeps_every_synced_line() {
         .unwrap()
         .write_all(b"{\"tick\":99")
         .unwrap();
-    let r = recover_dir(&dir, &key).unwrap();
-    assert_eq!(r.action, RecoverAction::Closed);
-    assert!(
-        r.verify.summary.starts_with("intact"),
-        "{}",
-        r.verify.summary
-    );
+    recover_closes_intact(&dir, &key);
     let text = std::fs::read_to_string(dir.join("timeline.jsonl")).unwrap();
     // Synced once a second: at least the lines up to the last sync, whole lines only, in order.
     let n = text.lines().count();
