@@ -49,6 +49,22 @@ pub struct ParticipantView {
     pub dominant_us: i64,
 }
 
+impl ParticipantView {
+    /// A participant known only by name so far (letter, lists and times are filled in later).
+    fn named(name: String) -> Self {
+        ParticipantView {
+            name,
+            letter: '?',
+            joined_us: None,
+            left_us: None,
+            frames_written: None,
+            gaps: 0,
+            gap_us: 0,
+            dominant_us: 0,
+        }
+    }
+}
+
 /// What `inspect` found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Inspection {
@@ -207,14 +223,10 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
             };
             lists.gaps.insert(name.to_string(), gap_list(&p["gaps"]));
             out.participants.push(ParticipantView {
-                name: name.to_string(),
-                letter: '?',
                 joined_us: p["joined_us"].as_i64(),
                 left_us: p["left_us"].as_i64(),
                 frames_written: p["frames_written"].as_u64(),
-                gaps: 0,
-                gap_us: 0,
-                dominant_us: 0,
+                ..ParticipantView::named(name.to_string())
             });
         }
         for d in md["dominant_speakers"].as_array().into_iter().flatten() {
@@ -239,18 +251,8 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
         if names.is_empty() {
             names = c.stems_on_disk.clone();
         }
-        for name in names {
-            out.participants.push(ParticipantView {
-                name,
-                letter: '?',
-                joined_us: None,
-                left_us: None,
-                frames_written: None,
-                gaps: 0,
-                gap_us: 0,
-                dominant_us: 0,
-            });
-        }
+        out.participants
+            .extend(names.into_iter().map(ParticipantView::named));
         if let Some(l) = parse_timeline(c.timeline.as_deref(), &mut out.problems) {
             lists = l;
             out.lists_from = Some("timeline.jsonl");
