@@ -1,0 +1,428 @@
+//! The call recorder core: ingest events in, per-tick stems and mix out. Sans-IO.
+//!
+//! [`CallRecorder`] is driven by [`IngestEvent`]s (in the order the platform delivered them) and writes its
+//! output through a [`RecordingSink`]. Time comes only from the events' reference timestamps: the recorder
+//! never reads a clock, so a 25-hour call can be replayed in seconds and the same core serves the CLI, the
+//! gRPC service and (later) a C ABI.
+//!
+//! ## Ticks
+//! Output advances in ticks of 20 ms of recording time. Tick `k` covers `[k·20 ms, (k+1)·20 ms)` and is
+//! produced once the reference clock has passed its end plus packetization plus the late window (so every
+//! frame that belongs to it and arrived in time has been placed). For each tick every known participant gets
+//! exactly one tick of samples (silence where they had none) and the mix gets the saturating sum. At
+//! [`IngestEvent::CallEnded`] everything still waiting is flushed and the last ticks are produced, so every
+//! stem is exactly as long as the recording.
+
+mod output;
+mod participants;
+mod summary;
+mod video_streams;
+
+use std::collections::HashMap;
+
+use bot_adapter::ingest::IngestEvent;
+use media_core::mixer::Mixer;
+use media_core::timeline::Timeline;
+use media_core::track::TrackConfig;
+use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
+
+pub use output::{GapTally, RecordingSink, TimelineEvent};
+pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary, VideoSummary};
+
+use crate::composite::{CompositeVideo, RenderError};
+use crate::video::VideoOutput;
+use participants::Slot;
+use video_streams::VideoSlot;
+
+/// Errors of the recorder core.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError<E: std::error::Error + 'static> {
+    /// The sink failed (disk full, I/O error…). The recording cannot go on; what was written stays valid.
+    #[error("output failed: {0}")]
+    Sink(#[source] E),
+    /// The composite video could not be rendered or encoded.
+    #[error("composite video: {0}")]
+    Composite(codecs::CodecError),
+}
+
+impl<E: std::error::Error + 'static> From<RenderError<E>> for EngineError<E> {
+    fn from(e: RenderError<E>) -> Self {
+        match e {
+            RenderError::Codec(c) => EngineError::Composite(c),
+            RenderError::Emit(e) => EngineError::Sink(e),
+        }
+    }
+}
+
+/// Tuning of a [`CallRecorder`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecorderConfig {
+    /// Per-track tuning (format, late window, slips…).
+    pub track: TrackConfig,
+    /// Output tick.
+    pub tick: MediaTime,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            track: TrackConfig::default(),
+            tick: MediaTime::from_millis(20),
+        }
+    }
+}
+
+/// The sans-IO call recorder (see the module docs).
+pub struct CallRecorder {
+    cfg: RecorderConfig,
+    timeline: Option<Timeline>,
+    now: MediaTime,
+    next_tick: i64,
+    tick_samples: usize,
+    slots: Vec<Slot>,
+    by_msi: HashMap<Msi, usize>,
+    by_id: HashMap<String, usize>,
+    mixer: Mixer,
+    mix_buf: Vec<i16>,
+    videos: Vec<VideoSlot>,
+    video_by_msi: HashMap<Msi, usize>,
+    video_out: VideoOutput,
+    composite: Option<CompositeVideo>,
+    last_tick: Option<MediaTime>,
+    ended: Option<MediaTime>,
+    counters: CallCounters,
+    dominant_changes: u64,
+}
+
+impl CallRecorder {
+    /// A recorder with nothing received yet.
+    pub fn new(cfg: RecorderConfig) -> Self {
+        let tick_samples = cfg.tick.to_samples(cfg.track.format.sample_rate) as usize
+            * cfg.track.format.channels as usize;
+        CallRecorder {
+            timeline: None,
+            now: MediaTime::ZERO,
+            next_tick: 0,
+            tick_samples,
+            slots: Vec::new(),
+            by_msi: HashMap::new(),
+            by_id: HashMap::new(),
+            mixer: Mixer::new(tick_samples),
+            mix_buf: vec![0; tick_samples],
+            videos: Vec::new(),
+            video_by_msi: HashMap::new(),
+            video_out: VideoOutput::default(),
+            composite: None,
+            last_tick: None,
+            ended: None,
+            counters: CallCounters::default(),
+            dominant_changes: 0,
+            cfg,
+        }
+    }
+
+    /// Adds the composite meeting video (written through [`RecordingSink::composite_frame`]).
+    pub fn with_composite(mut self, composite: CompositeVideo) -> Self {
+        self.composite = Some(composite);
+        self
+    }
+
+    /// Where participant `index` is drawn in the composite now (when a composite is recorded).
+    pub fn composite_tile(&self, index: usize) -> Option<codecs::composite::Rect> {
+        self.composite.as_ref().and_then(|c| c.tile_of(index))
+    }
+
+    /// The mix's format.
+    pub fn format(&self) -> AudioFormat {
+        self.cfg.track.format
+    }
+
+    /// Recording time of the latest reference timestamp seen.
+    pub fn now(&self) -> MediaTime {
+        self.now
+    }
+
+    /// True once the call ended and everything was written.
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// Recording time covered by the ticks written so far.
+    pub fn written_until(&self) -> MediaTime {
+        self.cfg.tick.saturating_mul(self.next_tick)
+    }
+
+    fn delivered(&mut self, reference: SourceTimestamp) -> MediaTime {
+        if reference.is_unknown() {
+            return self.now;
+        }
+        let tl = *self
+            .timeline
+            .get_or_insert_with(|| Timeline::new(reference));
+        let t = tl.to_recording(reference);
+        self.now = self.now.max(t);
+        t
+    }
+
+    /// Handles one event, writing every tick that became complete.
+    ///
+    /// # Errors
+    /// Only the sink's errors; bad input is counted, never an error.
+    pub fn handle<S: RecordingSink>(
+        &mut self,
+        event: IngestEvent,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        self.counters.events += 1;
+        if self.ended.is_some() {
+            self.counters.after_end += 1;
+            return Ok(());
+        }
+        match event {
+            IngestEvent::Tick { reference, .. } => {
+                let t = self.delivered(reference);
+                if self.last_tick.is_some_and(|l| t < l) {
+                    self.counters.reference_backwards += 1;
+                }
+                self.last_tick = Some(t);
+            }
+            IngestEvent::Audio(frame) => {
+                let at = self.delivered(frame.timing.reference);
+                let idx = match self.by_msi.get(&frame.source.msi) {
+                    Some(&i) if self.slots.get(i).is_some_and(|s| s.info.id.is_none()) => {
+                        self.counters.unknown_msi_frames += 1;
+                        i
+                    }
+                    Some(&i) => i,
+                    None => self.add_unknown(frame.source.msi, at, sink)?,
+                };
+                let now = self.now;
+                let written = self.written_until();
+                if let Some(slot) = self.slots.get_mut(idx) {
+                    if frame.format != slot.track.config().format
+                        && slot.adopt_format(frame.format, &self.cfg, written)
+                    {
+                        self.counters.resampled_sources += 1;
+                    }
+                    slot.track.push(frame, at, now);
+                }
+            }
+            IngestEvent::Video(frame) => {
+                let at = self.delivered(frame.timing.reference);
+                self.video(frame, at, sink)?;
+            }
+            IngestEvent::Roster { reference, change } => {
+                let at = self.delivered(reference);
+                self.roster(change, at, sink)?;
+            }
+            IngestEvent::DominantSpeaker { reference, event } => {
+                let at = self.delivered(reference);
+                let who = self.by_msi.get(&event.current).copied();
+                self.dominant_changes += 1;
+                if let Some(c) = self.composite.as_mut() {
+                    c.push_dominant(at, who);
+                }
+                sink.timeline(TimelineEvent::DominantSpeaker {
+                    at,
+                    participant: who,
+                })
+                .map_err(EngineError::Sink)?;
+            }
+            IngestEvent::CallEnded { reference } => {
+                let end = self.delivered(reference);
+                return self.end(end, sink);
+            }
+        }
+        self.release_video(sink)?;
+        self.produce_ready(sink)
+    }
+
+    fn latency(&self) -> MediaTime {
+        self.cfg
+            .track
+            .clock
+            .packetization
+            .saturating_add(self.cfg.track.late_window)
+    }
+
+    fn produce_ready<S: RecordingSink>(
+        &mut self,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let latency = self.latency();
+        loop {
+            let tick_end = self.cfg.tick.saturating_mul(self.next_tick + 1);
+            if tick_end.saturating_add(latency) > self.now {
+                break;
+            }
+            self.produce_tick(self.tick_samples, sink)?;
+        }
+        self.render_composite(self.written_until(), sink)
+    }
+
+    fn render_composite<S: RecordingSink>(
+        &mut self,
+        until: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        if let Some(c) = self.composite.as_mut() {
+            c.render_until(until, |f| sink.composite_frame(f))?;
+        }
+        Ok(())
+    }
+
+    fn produce_tick<S: RecordingSink>(
+        &mut self,
+        len: usize,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let rate = self.cfg.track.format.sample_rate;
+        let from = self
+            .cfg
+            .tick
+            .saturating_mul(self.next_tick)
+            .to_samples(rate);
+        let now = self.now;
+        self.mixer.begin(len);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            slot.pull(from, len, now);
+            let buf = &slot.buf[..len];
+            sink.stem(i, buf).map_err(EngineError::Sink)?;
+            self.mixer.add(buf);
+        }
+        self.mixer.finish(&mut self.mix_buf[..len]);
+        sink.mixed(&self.mix_buf[..len])
+            .map_err(EngineError::Sink)?;
+        self.next_tick += 1;
+        self.hand_over_gaps(false, sink)
+    }
+
+    /// Hands the audio gaps that are over (all of them at the end) to the sink.
+    fn hand_over_gaps<S: RecordingSink>(
+        &mut self,
+        including_open: bool,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            for gap in slot.track.drain_gaps(including_open) {
+                slot.gaps.add(gap);
+                sink.timeline(TimelineEvent::AudioGap {
+                    participant: i,
+                    gap,
+                })
+                .map_err(EngineError::Sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn end<S: RecordingSink>(
+        &mut self,
+        end: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        for slot in &mut self.slots {
+            slot.track.flush();
+        }
+        let mut out = std::mem::take(&mut self.video_out);
+        for i in 0..self.videos.len() {
+            if let Some(v) = self.videos.get_mut(i) {
+                v.track.flush(&mut out);
+            }
+            self.write_video(i, &mut out, sink)?;
+        }
+        self.video_out = out;
+        // Everything is placed: let every remaining tick through.
+        self.now = self
+            .now
+            .max(end)
+            .saturating_add(self.latency())
+            .saturating_add(self.cfg.tick);
+        let rate = self.cfg.track.format.sample_rate;
+        let ch = self.cfg.track.format.channels.max(1) as usize;
+        let end_samples = end.to_samples(rate).max(0) as usize;
+        loop {
+            let from = self
+                .cfg
+                .tick
+                .saturating_mul(self.next_tick)
+                .to_samples(rate)
+                .max(0) as usize;
+            if from >= end_samples {
+                break;
+            }
+            let len = ((end_samples - from) * ch).min(self.tick_samples);
+            self.produce_tick(len, sink)?;
+        }
+        self.render_composite(end, sink)?;
+        self.hand_over_gaps(true, sink)?;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if slot.info.left.is_none() {
+                slot.info.left = Some(end);
+                sink.timeline(TimelineEvent::Left {
+                    participant: i,
+                    at: end,
+                })
+                .map_err(EngineError::Sink)?;
+            }
+        }
+        self.ended = Some(end);
+        Ok(())
+    }
+
+    /// Ends the recording at the latest media time received (the source went away without a call end).
+    ///
+    /// # Errors
+    /// Only the sink's errors.
+    pub fn end_now<S: RecordingSink>(&mut self, sink: &mut S) -> Result<(), EngineError<S::Error>> {
+        if self.ended.is_some() {
+            return Ok(());
+        }
+        let end = self.now;
+        self.end(end, sink)
+    }
+
+    /// The account of the call so far (complete after [`IngestEvent::CallEnded`]).
+    pub fn summary(&self) -> CallSummary {
+        CallSummary {
+            duration: self.ended.unwrap_or_else(|| self.written_until()),
+            origin: self.timeline.map(|t| t.origin()),
+            ticks: self.next_tick.max(0) as u64,
+            participants: self
+                .slots
+                .iter()
+                .map(|s| ParticipantSummary {
+                    info: s.info.clone(),
+                    stats: s.track.stats(),
+                    gaps: s.gaps,
+                    drift_ppm: s.track.drift_ppm(),
+                    untimed: s.track.clock_stats().untimed,
+                    segments: s.track.clock_stats().segments,
+                })
+                .collect(),
+            videos: self
+                .videos
+                .iter()
+                .map(|v| VideoSummary {
+                    path: v.path.clone(),
+                    msi: v.msi,
+                    kind: v.kind,
+                    participant: v
+                        .participant
+                        .and_then(|i| self.slots.get(i))
+                        .map(|s| s.info.name.clone()),
+                    stats: v.track.stats(),
+                    gaps: v.gaps,
+                    drift_ppm: v.track.drift_ppm(),
+                })
+                .collect(),
+            counters: self.counters,
+            mix_clipped: self.mixer.clipped(),
+            composite: self.composite.as_ref().map(|c| c.stats()),
+            composite_tiles: (0..self.slots.len())
+                .map(|i| self.composite_tile(i))
+                .collect(),
+            dominant_speaker_changes: self.dominant_changes,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! What the recorder hands out: the [`RecordingSink`] it writes through and the [`TimelineEvent`]s that
+//! metadata lists.
+
+use media_core::track::Gap;
+use media_core::{MediaTime, Msi};
+
+use super::ParticipantInfo;
+use crate::composite::CompositeFrame;
+use crate::video::VideoSample;
+
+/// Where the recorder's output goes (files, a network stream, a test buffer).
+pub trait RecordingSink {
+    /// The sink's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// A participant got a stem with index `index`; `lead_in` samples of silence precede its first tick.
+    fn participant_added(
+        &mut self,
+        index: usize,
+        participant: &ParticipantInfo,
+        lead_in: u64,
+    ) -> Result<(), Self::Error>;
+    /// One tick of a participant's stem.
+    fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), Self::Error>;
+    /// One tick of the mix.
+    fn mixed(&mut self, samples: &[i16]) -> Result<(), Self::Error>;
+    /// A video stream got index `index`, to be written to `path` (relative to the recording folder).
+    fn video_stream_added(&mut self, _index: usize, _path: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// One video frame of stream `index`, unchanged, at recording time `pts`.
+    fn video_sample(&mut self, _index: usize, _sample: VideoSample) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// The recorder needs a key frame from `msi` (relay as Teams' `RequestKeyFrame()`).
+    fn keyframe_request(&mut self, _msi: Msi) {}
+    /// One frame of the composite meeting video.
+    fn composite_frame(&mut self, _frame: CompositeFrame) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// Something `metadata.json` lists (a gap, a dominant-speaker change), handed over once it is final.
+    ///
+    /// The recorder keeps no list of these (a 25-hour call would grow them without end; only counts stay in
+    /// [`CallSummary`]): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
+    /// them to `timeline.jsonl` and reads them back at close.
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), Self::Error>;
+}
+
+/// A timed event of the recording that metadata lists, in the order it became final (per participant and
+/// per stream that is time order; across them it is not).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimelineEvent {
+    /// Participant `participant` (stem index) had no media for `gap` (lost, refused or not sent).
+    AudioGap {
+        /// Stem index.
+        participant: usize,
+        /// The span.
+        gap: Gap,
+    },
+    /// Video stream `video` was not decodable for `gap` (from a loss to the next IDR).
+    VideoGap {
+        /// Video stream index.
+        video: usize,
+        /// The span.
+        gap: Gap,
+    },
+    /// The platform's dominant speaker changed.
+    DominantSpeaker {
+        /// Recording time.
+        at: MediaTime,
+        /// Stem index of the new dominant speaker, `None` = nobody.
+        participant: Option<usize>,
+    },
+    /// A participant joined (or joined again after leaving).
+    Joined {
+        /// Stem index.
+        participant: usize,
+        /// Recording time.
+        at: MediaTime,
+    },
+    /// A participant left (at the end of the call, everyone still there leaves).
+    Left {
+        /// Stem index.
+        participant: usize,
+        /// Recording time.
+        at: MediaTime,
+    },
+}
+
+/// How many gaps a track had and how long they were in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GapTally {
+    /// Gaps.
+    pub count: u64,
+    /// Their total length.
+    pub total: MediaTime,
+}
+
+impl GapTally {
+    pub(super) fn add(&mut self, g: Gap) {
+        self.count += 1;
+        self.total = self.total.saturating_add(g.length);
+    }
+}

@@ -1,0 +1,113 @@
+//! The recorder's account of a call: who was there, what each stream received, wrote and lost.
+
+use media_core::track::TrackStats;
+use media_core::{MediaTime, Msi, SourceTimestamp, StreamKind};
+
+use super::GapTally;
+use crate::composite::CompositeStats;
+use crate::video::VideoStats;
+
+/// What is known about a recorded participant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantInfo {
+    /// File-safe unique name (the stem is `participants/<name>.wav`).
+    pub name: String,
+    /// Identity from the roster (AAD id or guest id); `None` for a source that never appeared in the roster.
+    pub id: Option<String>,
+    /// Display name from the roster.
+    pub display_name: Option<String>,
+    /// True for guests.
+    pub is_guest: bool,
+    /// Media source ids seen for this participant, with their kinds.
+    pub msis: Vec<(Msi, StreamKind)>,
+    /// Recording time of joining (roster) or of the first frame.
+    pub joined: MediaTime,
+    /// Recording time of leaving, if they left.
+    pub left: Option<MediaTime>,
+}
+
+/// Counters of the whole call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounters {
+    /// Events handled.
+    pub events: u64,
+    /// Audio frames from an MSI that no roster entry named (recorded as `unknown-<msi>`).
+    pub unknown_msi_frames: u64,
+    /// Events after the call ended (ignored).
+    pub after_end: u64,
+    /// Video frames from an MSI no roster entry named (recorded as `participants/unknown-<msi>.mp4`).
+    pub unknown_video_msi_frames: u64,
+    /// Key frames requested from senders.
+    pub keyframe_requests: u64,
+    /// Participants beyond what the composite layout shows.
+    pub not_in_composite: u64,
+    /// Participants whose audio is at another rate or channel count, converted to the recording's format.
+    pub resampled_sources: u64,
+    /// Raw NV12 video frames encoded to H.264.
+    pub nv12_frames_encoded: u64,
+    /// Raw NV12 video frames that could not be converted or encoded (dropped).
+    pub nv12_encode_errors: u64,
+    /// Audio buffer timestamps (platform clock) that went backwards (time never moves back).
+    pub reference_backwards: u64,
+}
+
+/// A participant's final account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantSummary {
+    /// Who.
+    pub info: ParticipantInfo,
+    /// Track counters.
+    pub stats: TrackStats,
+    /// Spans without media (each one went to [`RecordingSink::timeline`]).
+    pub gaps: GapTally,
+    /// Estimated clock drift of the sender, ppm.
+    pub drift_ppm: f64,
+    /// Frames without a sender timestamp.
+    pub untimed: u64,
+    /// Timestamp segments (jumps) seen.
+    pub segments: u64,
+}
+
+/// A video stream's final account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoSummary {
+    /// File written, relative to the recording folder.
+    pub path: String,
+    /// The stream's MSI.
+    pub msi: Msi,
+    /// Camera or screen share.
+    pub kind: StreamKind,
+    /// The participant's stem name, when known.
+    pub participant: Option<String>,
+    /// Counters.
+    pub stats: VideoStats,
+    /// Spans that are not decodable, loss until the next IDR (each one went to [`RecordingSink::timeline`]).
+    pub gaps: GapTally,
+    /// Estimated drift of the sender's video clock, ppm.
+    pub drift_ppm: f64,
+}
+
+/// The recorder's final account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallSummary {
+    /// Recording length.
+    pub duration: MediaTime,
+    /// Reference clock value at recording time zero.
+    pub origin: Option<SourceTimestamp>,
+    /// Ticks produced.
+    pub ticks: u64,
+    /// Every participant.
+    pub participants: Vec<ParticipantSummary>,
+    /// Every video stream (cameras and screen share).
+    pub videos: Vec<VideoSummary>,
+    /// Call-wide counters.
+    pub counters: CallCounters,
+    /// Mixed samples that saturated.
+    pub mix_clipped: u64,
+    /// The composite video's counters, when it is recorded.
+    pub composite: Option<CompositeStats>,
+    /// Where each participant (by index) is drawn in the composite at the end of the call.
+    pub composite_tiles: Vec<Option<codecs::composite::Rect>>,
+    /// Dominant-speaker changes (each one went to [`RecordingSink::timeline`]).
+    pub dominant_speaker_changes: u64,
+}
