@@ -16,11 +16,14 @@
 //! * [`mixer`]: saturating N-source mix per tick.
 //! * [`resample`]: a source at another rate or channel count converted to the recording's, tick by tick.
 //! * [`jitter`]: per-source reordering, duplicate and late detection, bounded waiting for missing frames.
+//! * [`ledger`]: the loss ledger — every gap says whether nothing was sent, media was lost on the way, or it
+//!   was dropped here and why.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod frame;
 pub mod jitter;
+pub mod ledger;
 pub mod mixer;
 pub mod queue;
 pub mod resample;

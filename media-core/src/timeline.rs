@@ -319,6 +319,12 @@ impl SourceClock {
         }
     }
 
+    /// The key a frame placed at recording time `placed` most likely has, from the frames mapped so far (for a
+    /// frame whose own timestamp cannot be trusted: the loss ledger puts its drop at that key's place).
+    pub fn likely_key(&self, placed: MediaTime) -> i64 {
+        self.key_after_last(placed)
+    }
+
     /// Maps a frame stamped `timestamp` (sender clock) and delivered at `delivered` (recording time of its
     /// reference timestamp).
     pub fn map(&mut self, timestamp: SourceTimestamp, delivered: MediaTime) -> MapOutcome {

@@ -7,27 +7,39 @@
 //! * a [`JitterBuffer`] that releases frames in key order, waiting at most the late window for missing ones;
 //! * a placement ring (allocated once) where released frames are written at their position.
 //!
-//! ## Placement rules
-//! Consecutive keys are written back to back, so with no loss and no drift a stem is **sample-exact**. Missing
-//! keys leave exactly their frames' length of silence and are recorded as a [`Gap`]; a gap of at least
-//! [`TrackConfig::adjust_in_gaps`] (a pause in speech) instead re-places the next frame at its target, so clock
-//! corrections are made in silence and cost no audio. The target position from
-//! the clock is followed only as far as it must be: when the contiguous position is more than
-//! [`TrackConfig::slip_tolerance`] off the target (clock drift, or a better offset estimate), the track slips
-//! by at most [`TrackConfig::max_slip`] samples per frame — dropping the first samples of a frame or inserting
-//! silence before it — and counts every slipped sample. An error beyond [`TrackConfig::resync`] (a timestamp
-//! jump) re-places the stream at the target at once. Nothing is time-stretched.
+//! ## Placement rules: what was sent is copied exactly
+//! * **Inside a talk spurt continuity wins.** Consecutive keys are written back to back, and a short break in
+//!   the keys (lost frames) keeps exactly the spacing the sender's timestamps give. Every frame is written
+//!   whole and unchanged, so with no clock drift a stem is a bit-exact copy of what arrived.
+//! * **Corrections are made in silence.** A break of at least [`TrackConfig::adjust_in_gaps`] (a pause: the
+//!   sender sends nothing while its user is silent) re-places the next frame at its target, so improved offset
+//!   estimates and drift are absorbed by the pause and cost no audio. A timestamp jump (an error beyond
+//!   [`TrackConfig::resync`]) also re-places at once.
+//! * **Real drift inside long speech** is followed only as far as it must be: once the placement error exceeds
+//!   [`TrackConfig::speech_tolerance`] *and* the source clock has measured a drift of at least
+//!   [`TrackConfig::min_drift_ppm`] in that direction, one sample is dropped (or repeated) at the quietest
+//!   sample of a frame, no more often than the measured drift requires (at 200 ppm: 1 sample in 5,000). Every
+//!   slipped sample is counted. With no drift nothing is slipped.
+//! * Silence of any length is fine: there is no bound on how far a sender's keys may jump across a pause.
 //!
-//! A frame (or the part of one) that would land before what was already pulled is **late**: dropped and
-//! counted.
+//! ## The loss ledger
+//! Every span without media is a [`Gap`] with a [`GapKind`]: a short break inside speech (both neighbours
+//! sounding, at most [`TrackConfig::max_inferred_loss`]) is an [`GapKind::InferredLoss`]; anything longer or at
+//! the edge of a spurt is [`GapKind::NothingSent`]; a frame that reached the track and was not written leaves a
+//! [`GapKind::Dropped`] gap at its place with its cause. Frame counters obey
+//! `delivered = written + late + duplicates + outliers + wrong_format + overrun` once the track is flushed
+//! ([`TrackStats::dropped`]).
 
 use crate::frame::{AudioFormat, AudioFrame};
 use crate::jitter::{Insert, JitterBuffer, JitterStats};
+use crate::ledger::{DropCause, GapKind};
 use crate::time::MediaTime;
 use crate::timeline::{ClockConfig, ClockStats, MapOutcome, SourceClock};
 
+pub use crate::ledger::Gap;
+
 /// Tuning of an [`AudioTrack`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrackConfig {
     /// The source's PCM format (frames in another format are refused).
     pub format: AudioFormat,
@@ -35,16 +47,18 @@ pub struct TrackConfig {
     pub late_window: MediaTime,
     /// Frames the jitter buffer can hold.
     pub jitter_capacity: usize,
-    /// Keys further than this past the last released one are refused.
-    pub max_ahead_frames: i64,
-    /// Placement error tolerated before slipping.
-    pub slip_tolerance: MediaTime,
-    /// Most samples slipped per frame.
-    pub max_slip: usize,
-    /// Placement error above which the stream is re-placed at once.
+    /// Placement error tolerated inside speech before a drift slip is considered.
+    pub speech_tolerance: MediaTime,
+    /// Smallest measured drift (either sign) that may be corrected inside speech.
+    pub min_drift_ppm: f64,
+    /// Placement error above which the stream is re-placed at once (a timestamp jump).
     pub resync: MediaTime,
-    /// Gaps at least this long absorb the whole placement error (shorter gaps keep the sender's spacing).
+    /// Breaks at least this long are pauses: the next frame is re-placed at its target.
     pub adjust_in_gaps: MediaTime,
+    /// Longest break inside a talk spurt classified as an inferred loss.
+    pub max_inferred_loss: MediaTime,
+    /// Mean absolute sample value from which a frame counts as sounding (for the ledger's classification).
+    pub sounding_level: u32,
     /// Length of the placement ring (must exceed the late window plus one tick).
     pub ring: MediaTime,
     /// Source clock tuning.
@@ -57,24 +71,16 @@ impl Default for TrackConfig {
             format: AudioFormat::PCM16K,
             late_window: MediaTime::from_millis(200),
             jitter_capacity: 256,
-            max_ahead_frames: 500,
-            slip_tolerance: MediaTime::from_millis(2),
-            max_slip: 2,
+            speech_tolerance: MediaTime::from_millis(10),
+            min_drift_ppm: 20.0,
             resync: MediaTime::from_millis(500),
             adjust_in_gaps: MediaTime::from_millis(200),
+            max_inferred_loss: MediaTime::from_millis(200),
+            sounding_level: 64,
             ring: MediaTime::from_secs(4),
             clock: ClockConfig::default(),
         }
     }
-}
-
-/// A span of recording time where a source had no media although it was present.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gap {
-    /// Recording time the gap starts.
-    pub start: MediaTime,
-    /// How long it lasts.
-    pub length: MediaTime,
 }
 
 /// Counters of one track (see also the jitter and clock counters inside).
@@ -82,31 +88,69 @@ pub struct Gap {
 pub struct TrackStats {
     /// Frames handed to the track.
     pub delivered: u64,
-    /// Frames written (wholly or partly) into the stream.
+    /// Frames written, whole, into the stream.
     pub written: u64,
-    /// Frames dropped because they arrived after their place was output (jitter-buffer late + placement late).
+    /// Frames dropped because they arrived after their place was output.
     pub late: u64,
-    /// Duplicates dropped.
+    /// Duplicates dropped (the first copy was written).
     pub duplicates: u64,
     /// Frames refused for an implausible timestamp.
     pub outliers: u64,
-    /// Frames refused as too far ahead.
-    pub too_far_ahead: u64,
     /// Frames refused for a format that is not the track's.
     pub wrong_format: u64,
     /// Frames that overflowed the placement ring.
     pub overrun: u64,
-    /// Samples of silence inserted by drift slips.
+    /// Samples written (the speech the drift correction is measured against).
+    pub samples_written: u64,
+    /// Samples repeated by drift slips inside speech.
     pub slip_inserted: u64,
-    /// Samples dropped by drift slips.
+    /// Samples dropped by drift slips inside speech.
     pub slip_dropped: u64,
-    /// Times the stream was re-placed at its target.
+    /// Times the stream was re-placed at its target inside speech (a timestamp jump).
     pub resyncs: u64,
-    /// Samples cut from frames that were partly late.
-    pub late_samples: u64,
-    /// Samples by which gaps were lengthened or shortened to follow the clock (no audio lost).
+    /// Samples by which pauses were lengthened or shortened to follow the clock (no audio lost).
     pub gap_adjusted: u64,
 }
+
+impl TrackStats {
+    /// Frames delivered and not written, all causes: `delivered = written + dropped()` once flushed.
+    pub fn dropped(&self) -> u64 {
+        self.late + self.duplicates + self.outliers + self.wrong_format + self.overrun
+    }
+}
+
+/// Where the stream stands after the last frame written.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    /// Sample position after the last frame.
+    pos: i64,
+    /// Its key.
+    key: i64,
+    /// Whether that frame was sounding.
+    sounding: bool,
+}
+
+/// A short break inside speech whose missing keys have exact places (for a frame that arrives late).
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyedGap {
+    first_key: i64,
+    end_key: i64,
+    start: i64,
+}
+
+const KEYED_GAPS: usize = 32;
+
+/// A frame dropped before placement (outlier stamp, wrong format) at the key it most likely had: the break
+/// in the keys it leaves is ledgered as dropped, not as a loss.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    key: i64,
+    /// Its likely sample position, used when the key turns out not to be missing.
+    at: i64,
+    cause: DropCause,
+}
+
+const MARKS: usize = 16;
 
 /// One source's audio on the recording timeline (see the module docs).
 pub struct AudioTrack {
@@ -118,8 +162,13 @@ pub struct AudioTrack {
     frame_samples: i64,
     /// Everything before this sample position has been pulled.
     pulled_until: i64,
-    /// Position after the last written sample, and the key written last.
-    cursor: Option<(i64, i64)>,
+    cursor: Option<Cursor>,
+    /// Samples written since the stream was last placed at its target, and slips made since.
+    spurt_samples: u64,
+    spurt_slips: u64,
+    keyed_gaps: [KeyedGap; KEYED_GAPS],
+    keyed_next: usize,
+    marks: [Option<Mark>; MARKS],
     gaps: Vec<Gap>,
     stats: TrackStats,
 }
@@ -131,11 +180,18 @@ impl AudioTrack {
         let ring_len = (cfg.ring.to_samples(cfg.format.sample_rate).max(1) as usize) * ch;
         AudioTrack {
             clock: SourceClock::new(cfg.clock),
-            jitter: JitterBuffer::new(cfg.jitter_capacity, cfg.max_ahead_frames),
+            // No bound on how far keys may jump: a sender silent for an hour resumes an hour of keys later. The
+            // clock has already refused timestamps far off the sender's clock.
+            jitter: JitterBuffer::new(cfg.jitter_capacity, i64::MAX),
             ring: vec![0; ring_len],
-            frame_samples: cfg.clock.frame.to_samples(cfg.format.sample_rate),
+            frame_samples: cfg.clock.frame.to_samples(cfg.format.sample_rate).max(1),
             pulled_until: 0,
             cursor: None,
+            spurt_samples: 0,
+            spurt_slips: 0,
+            keyed_gaps: [KeyedGap::default(); KEYED_GAPS],
+            keyed_next: 0,
+            marks: [None; MARKS],
             gaps: Vec::new(),
             stats: TrackStats::default(),
             cfg,
@@ -155,18 +211,36 @@ impl AudioTrack {
         self.cfg.format.sample_rate
     }
 
+    fn channels(&self) -> usize {
+        self.cfg.format.channels.max(1) as usize
+    }
+
+    fn samples(&self, t: MediaTime) -> i64 {
+        t.to_samples(self.rate())
+    }
+
     /// Offers a frame. `delivered` is the recording time of its reference timestamp; `now` the current
     /// recording time (latest reference time seen). Releases whatever became ready.
     pub fn push(&mut self, frame: AudioFrame, delivered: MediaTime, now: MediaTime) {
         self.stats.delivered += 1;
-        if frame.format != self.cfg.format {
-            self.stats.wrong_format += 1;
-            return;
-        }
         let m = match self.clock.map(frame.timing.timestamp, delivered) {
-            MapOutcome::Mapped(m) => m,
+            MapOutcome::Mapped(m) if frame.format == self.cfg.format => m,
+            MapOutcome::Mapped(m) => {
+                self.stats.wrong_format += 1;
+                self.mark(m.key, self.samples(m.target), DropCause::WrongFormat);
+                return;
+            }
             MapOutcome::Outlier => {
-                self.stats.outliers += 1;
+                if frame.format == self.cfg.format {
+                    self.stats.outliers += 1;
+                } else {
+                    self.stats.wrong_format += 1;
+                }
+                // Its timestamp says nothing: it was delivered now, so it is most likely the frame after the
+                // last one, about one packetization earlier.
+                let at = delivered.saturating_sub(self.cfg.clock.packetization);
+                let key = self.clock.likely_key(at);
+                self.mark(key, self.samples(at), DropCause::OutlierStamp);
                 return;
             }
         };
@@ -175,10 +249,21 @@ impl AudioTrack {
             .saturating_add(self.cfg.clock.packetization)
             .saturating_add(self.cfg.late_window);
         let mut item = (m.target, frame);
-        while let Insert::Full(back) = self.jitter.insert(m.key, deadline, item) {
-            item = back;
-            if let Some((k, (t, f))) = self.jitter.pop_forced() {
-                self.place(k, t, &f);
+        loop {
+            match self.jitter.insert(m.key, deadline, item) {
+                Insert::Full(back) => {
+                    item = back;
+                    if let Some((k, (t, f))) = self.jitter.pop_forced() {
+                        self.place(k, t, &f);
+                    }
+                }
+                Insert::Late => {
+                    // Counted by the jitter buffer; its key was passed over as part of a gap.
+                    let at = self.place_of_passed_key(m.key, m.target);
+                    self.note_dropped(at, DropCause::Late);
+                    break;
+                }
+                Insert::Accepted | Insert::Duplicate | Insert::TooFarAhead => break,
             }
         }
         self.release(now);
@@ -191,104 +276,282 @@ impl AudioTrack {
         }
     }
 
+    /// The sample position a key passed over in a gap would have had: exact for a short break inside speech,
+    /// the clock's target otherwise.
+    fn place_of_passed_key(&self, key: i64, target: MediaTime) -> i64 {
+        self.keyed_gaps
+            .iter()
+            .find(|g| g.first_key <= key && key < g.end_key)
+            .map_or_else(
+                || self.samples(target),
+                |g| g.start + (key - g.first_key) * self.frame_samples,
+            )
+    }
+
+    fn is_sounding(&self, frame: &AudioFrame) -> bool {
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for s in frame.payload.chunks_exact(2) {
+            sum += u64::from(i16::from_le_bytes([s[0], s[1]]).unsigned_abs());
+            n += 1;
+        }
+        n > 0 && sum >= u64::from(self.cfg.sounding_level) * n
+    }
+
     fn place(&mut self, key: i64, target: MediaTime, frame: &AudioFrame) {
-        let ch = self.cfg.format.channels.max(1) as usize;
-        let n = frame.sample_count() as i64;
-        let target_s = target.to_samples(self.rate());
-        let tol = self.cfg.slip_tolerance.to_samples(self.rate());
-        let max_slip = self.cfg.max_slip as i64;
-        let mut skip = 0i64; // samples of this frame not written (slip or late)
-                             // The gap before this frame, noted only once the frame's place is taken (not for an overrun, whose
-                             // place stays open: the next frame's gap covers it; noting it twice made overlapping gaps).
-        let mut gap: Option<(i64, i64)> = None;
-        let pos = match self.cursor {
-            None => target_s,
-            Some((cur, last_key)) => {
-                let missing = (key - last_key - 1).max(0);
-                let expected = cur + missing * self.frame_samples;
-                let err = target_s - expected;
-                let long_gap =
-                    missing * self.frame_samples >= self.cfg.adjust_in_gaps.to_samples(self.rate());
-                if missing > 0 && (long_gap || err.abs() > self.cfg.resync.to_samples(self.rate()))
-                {
-                    // A long gap (a pause in speech, or a loss burst): re-place at the target inside the
-                    // silence, so offset and drift corrections cost no audio at all. Short gaps (a few lost
-                    // frames inside speech) keep the exact spacing the sender's timestamps give.
-                    let pos = if err.abs() <= self.cfg.resync.to_samples(self.rate()) {
-                        target_s.max(cur)
+        let ch = self.channels();
+        let n = (frame.payload.len() / (2 * ch)) as i64;
+        let target_s = self.samples(target);
+        let sounding = self.is_sounding(frame);
+        let resync = self.samples(self.cfg.resync);
+        // Where the frame goes, whether it was placed at its target (a new spurt), and the break before it.
+        let (mut pos, at_target, mut gap) = match self.cursor {
+            None => (target_s, true, None),
+            Some(c) => {
+                let missing = key.saturating_sub(c.key).saturating_sub(1).max(0);
+                let expected = c
+                    .pos
+                    .saturating_add(missing.saturating_mul(self.frame_samples));
+                let err = target_s.saturating_sub(expected);
+                let pause = missing.saturating_mul(self.frame_samples)
+                    >= self.samples(self.cfg.adjust_in_gaps);
+                if pause || err.abs() > resync {
+                    // A pause (or a timestamp jump): re-place at the target inside the silence, so offset and
+                    // drift corrections cost no audio at all.
+                    let pos = target_s.max(c.pos);
+                    if missing == 0 {
+                        self.stats.resyncs += 1;
                     } else {
-                        expected
-                    };
-                    gap = Some((cur, pos));
-                    if pos != expected {
-                        self.stats.gap_adjusted += (pos - expected).unsigned_abs();
+                        self.stats.gap_adjusted += pos.abs_diff(expected);
                     }
-                    pos
-                } else if missing > 0 {
-                    gap = Some((cur, expected));
-                    expected
-                } else if err.abs() > self.cfg.resync.to_samples(self.rate()) {
-                    self.stats.resyncs += 1;
-                    if target_s > expected {
-                        gap = Some((expected, target_s));
-                    }
-                    target_s.max(cur)
-                } else if err > tol {
-                    let s = err.min(max_slip);
-                    self.stats.slip_inserted += s as u64;
-                    expected + s
-                } else if err < -tol {
-                    let s = (-err).min(max_slip).min(n);
-                    self.stats.slip_dropped += s as u64;
-                    skip = s;
-                    expected
+                    (pos, true, Some((c, missing)))
                 } else {
-                    expected
+                    // Inside speech: the sender's spacing, exactly.
+                    (expected, false, (missing > 0).then_some((c, missing)))
                 }
             }
         };
-        // `pos` is where sample `skip` of the frame goes.
-        let mut start = pos;
-        if start < self.pulled_until {
-            let late = self.pulled_until - start;
-            if late >= n - skip {
-                if let Some((a, b)) = gap {
-                    self.note_gap(a, b);
-                }
+        let mut slip = 0i64; // -1: drop the quietest sample, +1: repeat it
+        if !at_target && gap.is_none() {
+            slip = self.drift_slip(target_s - pos);
+        }
+        if pos < self.pulled_until {
+            if at_target {
+                // The start of a spurt whose place was already output: later by a little, whole.
+                self.stats.gap_adjusted += self.pulled_until.abs_diff(pos);
+                pos = self.pulled_until;
+            } else {
+                // Inside speech, its place is (partly) written already: late.
+                self.note_break(gap, pos, sounding);
                 self.stats.late += 1;
-                // Keep the key sequence: the frame's place is consumed.
-                self.cursor = Some((pos + (n - skip), key));
+                self.note_dropped(pos, DropCause::Late);
+                self.cursor = Some(Cursor {
+                    pos: pos.saturating_add(n),
+                    key,
+                    sounding,
+                });
                 return;
             }
-            self.stats.late_samples += late as u64;
-            skip += late;
-            start = self.pulled_until;
         }
-        let count = n - skip;
+        let count = n + slip;
         let ring_frames = (self.ring.len() / ch) as i64;
-        if start + count > self.pulled_until + ring_frames {
+        if pos.saturating_add(count) > self.pulled_until.saturating_add(ring_frames) {
+            // Far ahead of the output (a timestamp far ahead of the call): the ring cannot hold it.
+            self.note_break(gap.take(), pos, sounding);
             self.stats.overrun += 1;
+            self.note_dropped(pos, DropCause::Overrun);
+            self.cursor = Some(Cursor {
+                pos: pos.saturating_add(n),
+                key,
+                sounding,
+            });
             return;
         }
-        if let Some((a, b)) = gap {
-            self.note_gap(a, b);
+        self.note_break(gap, pos, sounding);
+        self.write(pos, frame, slip);
+        if at_target {
+            self.spurt_samples = 0;
+            self.spurt_slips = 0;
         }
-        let bytes = &frame.payload[(skip as usize * 2 * ch)..(n as usize * 2 * ch)];
-        let mut idx = ((start.rem_euclid(ring_frames)) as usize) * ch;
-        for s in bytes.chunks_exact(2) {
-            if let Some(slot) = self.ring.get_mut(idx) {
-                *slot = i16::from_le_bytes([s[0], s[1]]);
-            }
-            idx += 1;
-            if idx == self.ring.len() {
-                idx = 0;
-            }
-        }
+        self.spurt_samples += count.max(0) as u64;
+        self.stats.samples_written += count.max(0) as u64;
         self.stats.written += 1;
-        self.cursor = Some((start + count, key));
+        self.cursor = Some(Cursor {
+            pos: pos + count,
+            key,
+            sounding,
+        });
+        if self.marks.iter().any(Option::is_some) {
+            self.settle_marks(false);
+        }
     }
 
-    fn note_gap(&mut self, from: i64, to: i64) {
+    /// The slip (±1 sample, or 0) a frame written back to back with placement error `err` (target − position,
+    /// in samples) should get: only for measured drift, only beyond the speech tolerance, and no more often
+    /// than the drift requires.
+    fn drift_slip(&mut self, err: i64) -> i64 {
+        let drift = self.clock.drift_ppm();
+        if drift.abs() < self.cfg.min_drift_ppm
+            || err.abs() <= self.samples(self.cfg.speech_tolerance)
+        {
+            return 0;
+        }
+        // A fast sender (positive drift) writes more samples than real time holds: its stream runs ahead of
+        // the target (negative error) and needs samples dropped; a slow one the opposite.
+        let dir = if err < 0 { -1 } else { 1 };
+        if (drift > 0.0) != (dir < 0) {
+            return 0;
+        }
+        let budget = (self.spurt_samples as f64 * drift.abs() * 1e-6) as u64;
+        if self.spurt_slips >= budget {
+            return 0;
+        }
+        self.spurt_slips += 1;
+        if dir < 0 {
+            self.stats.slip_dropped += 1;
+        } else {
+            self.stats.slip_inserted += 1;
+        }
+        dir
+    }
+
+    /// Writes a frame at `pos`, dropping (`slip` −1) or repeating (`slip` +1) its quietest sample frame.
+    fn write(&mut self, pos: i64, frame: &AudioFrame, slip: i64) {
+        let ch = self.channels();
+        let bytes = &frame.payload[..frame.payload.len() / (2 * ch) * 2 * ch];
+        let sample = |i: usize, c: usize| {
+            let b = (i * ch + c) * 2;
+            i16::from_le_bytes([bytes[b], bytes[b + 1]])
+        };
+        let frames = bytes.len() / (2 * ch);
+        let quietest = if slip == 0 {
+            usize::MAX
+        } else {
+            (0..frames)
+                .min_by_key(|&i| (0..ch).map(|c| sample(i, c).unsigned_abs()).sum::<u16>())
+                .unwrap_or(0)
+        };
+        let ring_frames = self.ring.len() / ch;
+        let mut at = pos.rem_euclid(ring_frames as i64) as usize;
+        for i in 0..frames {
+            let copies = if i != quietest {
+                1
+            } else if slip < 0 {
+                0
+            } else {
+                2
+            };
+            for _ in 0..copies {
+                for c in 0..ch {
+                    if let Some(slot) = self.ring.get_mut(at * ch + c) {
+                        *slot = sample(i, c);
+                    }
+                }
+                at += 1;
+                if at == ring_frames {
+                    at = 0;
+                }
+            }
+        }
+    }
+
+    /// Notes the break between the cursor `c` (with `missing` keys after it) and the frame now placed at
+    /// `pos`, classified.
+    fn note_break(&mut self, gap: Option<(Cursor, i64)>, pos: i64, sounding: bool) {
+        let Some((c, missing)) = gap else {
+            return;
+        };
+        let short =
+            missing.saturating_mul(self.frame_samples) <= self.samples(self.cfg.max_inferred_loss);
+        let kind = if missing > 0 && short && c.sounding && sounding {
+            GapKind::InferredLoss
+        } else {
+            GapKind::NothingSent
+        };
+        let exact = missing > 0 && pos == c.pos + missing * self.frame_samples;
+        if exact {
+            self.keyed_gaps[self.keyed_next] = KeyedGap {
+                first_key: c.key + 1,
+                end_key: c.key + 1 + missing,
+                start: c.pos,
+            };
+            self.keyed_next = (self.keyed_next + 1) % KEYED_GAPS;
+        }
+        // Frames dropped before placement inside this break take their places in it as dropped.
+        let mut from = c.pos;
+        if self.marks.iter().any(Option::is_some) {
+            for k in 1..=missing.min(i64::from(u16::MAX)) {
+                let Some(m) = self.take_mark(c.key + k) else {
+                    continue;
+                };
+                let at = if exact {
+                    c.pos + (k - 1) * self.frame_samples
+                } else {
+                    m.at.clamp(from, pos)
+                };
+                self.note_gap(from, at, kind);
+                let to = at.saturating_add(self.frame_samples).min(pos);
+                self.note_gap(at, to, GapKind::Dropped(m.cause));
+                from = to;
+            }
+        }
+        self.note_gap(from, pos, kind);
+    }
+
+    /// Remembers a frame dropped before placement at its likely key; a full list ledgers the oldest at once.
+    fn mark(&mut self, key: i64, at: i64, cause: DropCause) {
+        let mark = Mark { key, at, cause };
+        if self.cursor.is_some_and(|c| key <= c.key) {
+            // Its place is behind the stream already.
+            self.note_dropped(at, cause);
+            return;
+        }
+        if let Some(slot) = self.marks.iter_mut().find(|m| m.is_none()) {
+            *slot = Some(mark);
+            return;
+        }
+        let oldest = self
+            .marks
+            .iter_mut()
+            .min_by_key(|m| m.map_or(i64::MIN, |m| m.key));
+        if let Some(slot) = oldest {
+            if let Some(old) = slot.replace(mark) {
+                self.note_dropped(old.at, old.cause);
+            }
+        }
+    }
+
+    /// The marked drop at `key`, taken out.
+    fn take_mark(&mut self, key: i64) -> Option<Mark> {
+        self.marks
+            .iter_mut()
+            .find(|m| m.is_some_and(|m| m.key == key))
+            .and_then(Option::take)
+    }
+
+    /// Ledgers the marks the stream has passed without their key missing (the likely key was wrong) at their
+    /// likely place; with `all`, every mark (end of stream).
+    fn settle_marks(&mut self, all: bool) {
+        let upto = self.cursor.map_or(i64::MIN, |c| c.key);
+        for i in 0..MARKS {
+            if let Some(m) = self.marks[i] {
+                if all || m.key <= upto {
+                    self.marks[i] = None;
+                    self.note_dropped(m.at, m.cause);
+                }
+            }
+        }
+    }
+
+    fn note_dropped(&mut self, at: i64, cause: DropCause) {
+        self.note_gap(
+            at,
+            at.saturating_add(self.frame_samples),
+            GapKind::Dropped(cause),
+        );
+    }
+
+    fn note_gap(&mut self, from: i64, to: i64, kind: GapKind) {
         if to <= from {
             return;
         }
@@ -296,15 +559,13 @@ impl AudioTrack {
         let start = MediaTime::from_samples(from, rate);
         let end = MediaTime::from_samples(to, rate);
         if let Some(last) = self.gaps.last_mut() {
-            if last.start.saturating_add(last.length) == start {
+            if last.kind == kind && last.end() == start {
                 last.length = end.saturating_sub(last.start);
                 return;
             }
         }
-        self.gaps.push(Gap {
-            start,
-            length: end.saturating_sub(start),
-        });
+        self.gaps
+            .push(Gap::new(start, end.saturating_sub(start), kind));
     }
 
     /// Produces the samples for `[from, from + out.len()/channels)` (sample positions at the track's rate) into
@@ -312,7 +573,7 @@ impl AudioTrack {
     /// are released first. Pulls must be contiguous and must not run ahead of `now - late_window`.
     pub fn pull(&mut self, from: i64, out: &mut [i16], now: MediaTime) {
         self.release(now);
-        let ch = self.cfg.format.channels.max(1) as usize;
+        let ch = self.channels();
         let ring_frames = (self.ring.len() / ch) as i64;
         let frames = (out.len() / ch) as i64;
         // Copy out and clear in at most two runs (the ring wraps at most once per pull when out fits in it).
@@ -342,6 +603,7 @@ impl AudioTrack {
         while let Some((k, (t, f))) = self.jitter.drain() {
             self.place(k, t, &f);
         }
+        self.settle_marks(true);
     }
 
     /// Gaps noted and not yet taken by [`Self::drain_gaps`] (spans without media between frames).
@@ -367,7 +629,6 @@ impl AudioTrack {
         let mut s = self.stats;
         s.late += j.late;
         s.duplicates += j.duplicates;
-        s.too_far_ahead += j.too_far_ahead;
         s
     }
     /// The source clock's counters.
@@ -385,7 +646,7 @@ impl AudioTrack {
     /// Where the next released frame would be written, as recording time (for diagnostics).
     pub fn cursor(&self) -> Option<MediaTime> {
         self.cursor
-            .map(|(c, _)| MediaTime::from_samples(c, self.rate()))
+            .map(|c| MediaTime::from_samples(c.pos, self.rate()))
     }
 }
 
@@ -481,7 +742,8 @@ mod tests {
             t.gaps(),
             &[Gap {
                 start: ms(400),
-                length: ms(40)
+                length: ms(40),
+                kind: GapKind::InferredLoss,
             }]
         );
         assert_eq!(t.stats().written, 48);
@@ -536,14 +798,16 @@ mod tests {
             closed,
             vec![Gap {
                 start: ms(200),
-                length: ms(20)
+                length: ms(20),
+                kind: GapKind::InferredLoss,
             }]
         );
         assert_eq!(
             t.gaps(),
             &[Gap {
                 start: ms(400),
-                length: ms(60)
+                length: ms(60),
+                kind: GapKind::InferredLoss,
             }]
         );
         assert_eq!(t.drain_gaps(true).count(), 1);

@@ -9,7 +9,9 @@
 //!
 //! The speaker timeline is a strip of [`Inspection::strip`] columns over the recording, each showing the
 //! participant who was the platform's dominant speaker for most of that span (`A`, `B`, … in participant
-//! order; `.` nobody).
+//! order; `.` nobody). A strip never shows someone speaking over a gap in their stem without saying so: the
+//! line [`Inspection::strip_marks`] under it marks each column where the shown speaker's stem has a gap while
+//! they were the dominant speaker (`~` under 5 % of that time, `!` from 5 %).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use std::path::{Path, PathBuf};
 use muxer::integrity::Manifest;
 use serde::Serialize;
 use serde_json::Value;
+
+use media_core::ledger::GapKind;
 
 use crate::sink::{read_timeline_lines, TimelineLine, TIMELINE_FILE};
 
@@ -45,6 +49,12 @@ pub struct ParticipantView {
     pub gaps: u64,
     /// Their total length, µs.
     pub gap_us: i64,
+    /// Of that, nothing sent (silence, not among the four loudest), µs.
+    pub nothing_sent_us: i64,
+    /// Of that, inferred lost on the way (breaks inside talk spurts), µs.
+    pub inferred_loss_us: i64,
+    /// Of that, received and dropped here (late, outlier stamps, …), µs.
+    pub dropped_us: i64,
     /// Time as the dominant speaker, µs.
     pub dominant_us: i64,
 }
@@ -60,6 +70,9 @@ impl ParticipantView {
             frames_written: None,
             gaps: 0,
             gap_us: 0,
+            nothing_sent_us: 0,
+            inferred_loss_us: 0,
+            dropped_us: 0,
             dominant_us: 0,
         }
     }
@@ -92,6 +105,8 @@ pub struct Inspection {
     pub strip_column_us: i64,
     /// The speaker strip.
     pub strip: String,
+    /// Under the strip: `~` / `!` where the shown speaker's stem has a gap (see the module docs), else ' '.
+    pub strip_marks: String,
     /// What could not be read (missing or malformed files), in plain words.
     pub problems: Vec<String>,
 }
@@ -99,11 +114,13 @@ pub struct Inspection {
 /// Columns of the speaker strip.
 pub const STRIP_COLUMNS: usize = 60;
 
-/// Lists read from metadata.json or timeline.jsonl: per participant name, gaps (start, length µs); dominant
-/// changes (at µs, name).
+/// One gap as listed: start and length (µs) and its kind.
+type GapEntry = (i64, i64, GapKind);
+
+/// Lists read from metadata.json or timeline.jsonl: per participant name, gaps; dominant changes (at µs, name).
 #[derive(Default)]
 struct Lists {
-    gaps: BTreeMap<String, Vec<(i64, i64)>>,
+    gaps: BTreeMap<String, Vec<GapEntry>>,
     dominant: Vec<(i64, Option<String>)>,
     presence: BTreeMap<String, Presence>,
 }
@@ -187,6 +204,7 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
         dominant_changes: 0,
         strip_column_us: 0,
         strip: String::new(),
+        strip_marks: String::new(),
         problems: c.read_errors.clone(),
     };
     if let Some(bytes) = &c.manifest {
@@ -273,9 +291,19 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
                 .last_leave
                 .filter(|&l| pr.last_join.is_none_or(|j| l >= j)));
         }
-        if let Some(g) = lists.gaps.get(&p.name) {
+        if let Some(g) = lists.gaps.get_mut(&p.name) {
+            g.sort_by_key(|e| e.0);
             p.gaps = g.len() as u64;
-            p.gap_us = g.iter().fold(0i64, |a, &(_, l)| a.saturating_add(l.max(0)));
+            for &(_, l, kind) in g.iter() {
+                let l = l.max(0);
+                p.gap_us = p.gap_us.saturating_add(l);
+                let by_kind = match kind {
+                    GapKind::InferredLoss => &mut p.inferred_loss_us,
+                    GapKind::Dropped(_) => &mut p.dropped_us,
+                    GapKind::NothingSent | GapKind::Unclassified => &mut p.nothing_sent_us,
+                };
+                *by_kind = by_kind.saturating_add(l);
+            }
         }
     }
     lists.dominant.sort_by_key(|d| d.0);
@@ -285,7 +313,8 @@ pub fn inspect_contents(c: &FolderContents) -> Inspection {
         .unwrap_or_else(|| lists.dominant.last().map_or(0, |d| d.0))
         .max(0);
     speaker_time(&mut out.participants, &lists.dominant, end);
-    (out.strip_column_us, out.strip) = strip(&out.participants, &lists.dominant, end);
+    let strip = strip(&out.participants, &lists, end);
+    (out.strip_column_us, out.strip, out.strip_marks) = strip;
     out
 }
 
@@ -334,11 +363,17 @@ fn parse_metadata(bytes: Option<&[u8]>, problems: &mut Vec<String>) -> Option<Va
     }
 }
 
-fn gap_list(v: &Value) -> Vec<(i64, i64)> {
+fn gap_list(v: &Value) -> Vec<GapEntry> {
     v.as_array()
         .into_iter()
         .flatten()
-        .filter_map(|g| Some((g["start_us"].as_i64()?, g["length_us"].as_i64()?)))
+        .filter_map(|g| {
+            let kind = g["kind"]
+                .as_str()
+                .and_then(|k| GapKind::parse(k, g["cause"].as_str()))
+                .unwrap_or(GapKind::Unclassified);
+            Some((g["start_us"].as_i64()?, g["length_us"].as_i64()?, kind))
+        })
         .collect()
 }
 
@@ -354,11 +389,17 @@ fn parse_timeline(bytes: Option<&[u8]>, problems: &mut Vec<String>) -> Option<Li
             participant,
             start_us,
             length_us,
+            kind,
+            cause,
         } => lists
             .gaps
             .entry(participant.into_owned())
             .or_default()
-            .push((start_us, length_us)),
+            .push((
+                start_us,
+                length_us,
+                GapKind::parse(&kind, cause.as_deref()).unwrap_or(GapKind::Unclassified),
+            )),
         TimelineLine::VideoGap { .. } => {}
         TimelineLine::Joined { participant, at_us } => {
             let e = lists.presence.entry(participant.into_owned()).or_default();
@@ -426,38 +467,69 @@ fn speaker_time(ps: &mut [ParticipantView], dominant: &[(i64, Option<String>)], 
     }
 }
 
-fn strip(ps: &[ParticipantView], dominant: &[(i64, Option<String>)], end: i64) -> (i64, String) {
+/// Length of `[from, to)` covered by `gaps` (sorted by start).
+fn covered(gaps: &[GapEntry], from: i64, to: i64) -> i64 {
+    // Gaps are short against a column; start from the first that can reach `from`.
+    let first = gaps.partition_point(|g| g.0.saturating_add(g.1) <= from);
+    gaps[first..]
+        .iter()
+        .take_while(|g| g.0 < to)
+        .map(|g| (to.min(g.0.saturating_add(g.1)) - from.max(g.0)).max(0))
+        .sum()
+}
+
+/// The speaker strip and its marks: per column, the dominant speaker, and whether their stem had gaps while
+/// they were.
+fn strip(ps: &[ParticipantView], lists: &Lists, end: i64) -> (i64, String, String) {
     if end <= 0 {
-        return (0, String::new());
+        return (0, String::new(), String::new());
     }
     let cols = STRIP_COLUMNS as i64;
     // Column length: end / columns rounded up (so at most STRIP_COLUMNS columns cover the recording).
     let col = (end / cols + i64::from(end % cols != 0)).max(1);
     let used = (end / col + i64::from(end % col != 0)) as usize;
-    let mut per_col: Vec<BTreeMap<Option<usize>, i64>> = vec![BTreeMap::new(); STRIP_COLUMNS];
-    for (from, to, who) in spans(dominant, end) {
+    // Per column and speaker: time dominant, and of it time with a gap in their stem.
+    let mut per_col: Vec<BTreeMap<Option<usize>, (i64, i64)>> =
+        vec![BTreeMap::new(); STRIP_COLUMNS];
+    for (from, to, who) in spans(&lists.dominant, end) {
         let idx = who.and_then(|w| ps.iter().position(|p| p.name == w));
+        let gaps = who
+            .and_then(|w| lists.gaps.get(w))
+            .map_or(&[][..], Vec::as_slice);
         let mut t = from;
         while t < to {
             let c = (t / col) as usize;
             let c_end = (t / col).saturating_add(1).saturating_mul(col);
             let piece = (to.min(c_end) - t).max(1);
             if let Some(m) = per_col.get_mut(c) {
-                *m.entry(idx).or_default() += piece;
+                let e = m.entry(idx).or_default();
+                e.0 += piece;
+                e.1 += covered(gaps, t, t + piece);
             }
             t += piece;
         }
     }
-    let s = per_col
-        .iter()
-        .take(used)
-        .map(|m| match m.iter().max_by_key(|(_, &v)| v) {
+    let mut line = String::new();
+    let mut marks = String::new();
+    for m in per_col.iter().take(used) {
+        let shown = m.iter().max_by_key(|(_, v)| v.0);
+        line.push(match shown {
             None => ' ',
             Some((None, _)) => '.',
             Some((Some(i), _)) => ps.get(*i).map_or('?', |p| p.letter),
-        })
-        .collect();
-    (col, s)
+        });
+        marks.push(match shown {
+            Some((Some(_), &(dominant, gap))) if gap > 0 => {
+                if gap.saturating_mul(20) >= dominant {
+                    '!'
+                } else {
+                    '~'
+                }
+            }
+            _ => ' ',
+        });
+    }
+    (col, line, marks)
 }
 
 fn secs(us: i64) -> String {
@@ -522,6 +594,13 @@ impl Inspection {
                 secs(p.gap_us),
                 p.dominant_us as f64 * 100.0 / total as f64
             );
+            let _ = writeln!(
+                o,
+                "      nothing sent {}  inferred lost {}  dropped here {}",
+                secs(p.nothing_sent_us),
+                secs(p.inferred_loss_us),
+                secs(p.dropped_us)
+            );
         }
         if !self.strip.is_empty() {
             let _ = writeln!(
@@ -531,6 +610,15 @@ impl Inspection {
                 secs(self.strip_column_us),
                 self.strip
             );
+            if self.strip_marks.trim().is_empty() {
+                let _ = writeln!(o, "   no gap in a shown speaker's stem while they spoke");
+            } else {
+                let _ = writeln!(
+                    o,
+                    "   {}  <- the shown speaker's stem has gaps while they spoke ('~' < 5 %, '!' >= 5 %)",
+                    self.strip_marks
+                );
+            }
         }
         for p in &self.problems {
             let _ = writeln!(o, "note: {p}");

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use media_core::{MediaTime, StreamKind};
 use serde::Serialize;
 
-use crate::engine::{CallSummary, ParticipantSummary, TimelineEvent};
+use crate::engine::{CallSummary, GapTally, ParticipantSummary, TimelineEvent};
 use media_core::track::Gap;
 
 /// Version of this file's layout.
@@ -219,17 +219,17 @@ pub struct ParticipantMeta {
     pub late_dropped: u64,
     /// Frames with an implausible timestamp (dropped).
     pub outliers_dropped: u64,
-    /// Frames too far ahead of the stream (dropped).
-    pub too_far_ahead_dropped: u64,
     /// Frames in a format other than the recording's (dropped).
     pub wrong_format_dropped: u64,
     /// Frames that overflowed the placement buffer (dropped).
     pub overrun_dropped: u64,
-    /// Samples partly late (cut).
-    pub late_samples_cut: u64,
-    /// Clock-drift correction: silence samples inserted.
+    /// Frames delivered and not written, every cause: `frames_delivered = frames_written + frames_dropped`.
+    pub frames_dropped: u64,
+    /// Samples written (frames are written whole; slips add or remove single samples).
+    pub samples_written: u64,
+    /// Clock-drift correction inside speech: samples repeated (only when drift was measured).
     pub slip_inserted_samples: u64,
-    /// Clock-drift correction: samples dropped.
+    /// Clock-drift correction inside speech: samples dropped (only when drift was measured).
     pub slip_dropped_samples: u64,
     /// Times the stream was re-placed after a timestamp jump.
     pub resyncs: u64,
@@ -239,8 +239,32 @@ pub struct ParticipantMeta {
     pub timestamp_segments: u64,
     /// Estimated sender clock drift against the platform clock.
     pub drift_ppm: f64,
-    /// Spans without media while present (lost or not sent).
+    /// Total length of the gaps by kind (the loss ledger's totals).
+    pub losses: LossesMeta,
+    /// Spans without media while present, each with its kind.
     pub gaps: Vec<GapMeta>,
+}
+
+/// Total gap lengths by kind, in µs of recording time.
+#[derive(Debug, Serialize, Default, PartialEq, Eq)]
+pub struct LossesMeta {
+    /// Nothing was sent (silence, not among the four loudest, between talk spurts).
+    pub nothing_sent_us: i64,
+    /// Inferred lost on the way: breaks in the sender's timestamps inside talk spurts.
+    pub inferred_loss_us: i64,
+    /// Received and dropped here (late, outlier stamps, …: see the gaps' causes).
+    pub dropped_us: i64,
+}
+
+impl LossesMeta {
+    /// From the recorder's tally.
+    pub fn from_tally(t: &GapTally) -> Self {
+        LossesMeta {
+            nothing_sent_us: us(t.nothing_sent),
+            inferred_loss_us: us(t.inferred_loss),
+            dropped_us: us(t.dropped),
+        }
+    }
 }
 
 /// A video stream.
@@ -292,6 +316,12 @@ pub struct GapMeta {
     pub start_us: i64,
     /// Length.
     pub length_us: i64,
+    /// `nothing_sent`, `inferred_loss` or `dropped` (see [`media_core::ledger`]).
+    pub kind: &'static str,
+    /// For `dropped`: why (`late`, `outlier_stamp`, `overrun`, `wrong_format`, `queue_overflow`, `paused`,
+    /// `limit`, `undecodable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'static str>,
 }
 
 /// A dominant-speaker change.
@@ -392,6 +422,8 @@ impl TimelineLists {
                     .map(|g| GapMeta {
                         start_us: us(g.start),
                         length_us: us(g.length),
+                        kind: g.kind.name(),
+                        cause: g.kind.cause(),
                     })
                     .collect()
             })
@@ -459,16 +491,17 @@ pub fn participant(
         duplicates_dropped: s.duplicates,
         late_dropped: s.late,
         outliers_dropped: s.outliers,
-        too_far_ahead_dropped: s.too_far_ahead,
         wrong_format_dropped: s.wrong_format,
         overrun_dropped: s.overrun,
-        late_samples_cut: s.late_samples,
+        frames_dropped: s.dropped(),
+        samples_written: s.samples_written,
         slip_inserted_samples: s.slip_inserted,
         slip_dropped_samples: s.slip_dropped,
         resyncs: s.resyncs,
         untimed_frames: p.untimed,
         timestamp_segments: p.segments,
         drift_ppm: (p.drift_ppm * 10.0).round() / 10.0,
+        losses: LossesMeta::from_tally(&p.gaps),
         gaps,
     }
 }

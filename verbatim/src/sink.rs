@@ -20,6 +20,7 @@ use bytes::Bytes;
 use codecs::opus::{OpusApplication, OpusEncoder, OpusEncoderConfig};
 use codecs::CodecError;
 use ed25519_dalek::SigningKey;
+use media_core::ledger::{Gap, GapKind};
 use media_core::{AudioFormat, MediaTime};
 use muxer::fmp4::TrackSpec;
 use muxer::{
@@ -58,8 +59,9 @@ pub const TIMELINE_FILE: &str = "timeline.jsonl";
 /// participants by stem name and video streams by file.
 ///
 /// ```text
-/// {"event":"audio_gap","participant":"alice","start_us":400000,"length_us":40000}
-/// {"event":"video_gap","file":"participants/erin.mp4","start_us":1300000,"length_us":660000}
+/// {"event":"audio_gap","participant":"alice","start_us":400000,"length_us":40000,"kind":"inferred_loss"}
+/// {"event":"audio_gap","participant":"alice","start_us":440000,"length_us":20000,"kind":"dropped","cause":"late"}
+/// {"event":"video_gap","file":"participants/erin.mp4","start_us":1300000,"length_us":660000,"kind":"dropped","cause":"undecodable"}
 /// {"event":"dominant_speaker","at_us":2000000,"participant":"bob"}
 /// {"event":"joined","participant":"alice","at_us":0}
 /// {"event":"left","participant":"alice","at_us":61000000}
@@ -75,6 +77,13 @@ pub enum TimelineLine<'a> {
         start_us: i64,
         /// Length.
         length_us: i64,
+        /// What the gap is (the loss ledger): `nothing_sent`, `inferred_loss`, `dropped` (absent in
+        /// recordings made before gaps were classified: read as `unclassified`).
+        #[serde(default = "unclassified")]
+        kind: Cow<'a, str>,
+        /// Why a `dropped` gap's media was not written (`late`, `outlier_stamp`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<Cow<'a, str>>,
     },
     /// A video stream was not decodable.
     VideoGap {
@@ -84,6 +93,13 @@ pub enum TimelineLine<'a> {
         start_us: i64,
         /// Length.
         length_us: i64,
+        /// What the gap is (the loss ledger): `nothing_sent`, `inferred_loss`, `dropped` (absent in
+        /// recordings made before gaps were classified: read as `unclassified`).
+        #[serde(default = "unclassified")]
+        kind: Cow<'a, str>,
+        /// Why a `dropped` gap's media was not written (`late`, `outlier_stamp`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<Cow<'a, str>>,
     },
     /// The dominant speaker changed.
     DominantSpeaker {
@@ -106,6 +122,10 @@ pub enum TimelineLine<'a> {
         /// When.
         at_us: i64,
     },
+}
+
+fn unclassified() -> Cow<'static, str> {
+    Cow::Borrowed(GapKind::Unclassified.name())
 }
 
 /// The name at `i` (an index the recorder never handed over reads `#i`).
@@ -316,23 +336,29 @@ impl FolderSink {
                 participant,
                 start_us,
                 length_us,
+                kind,
+                cause,
             } => TimelineEvent::AudioGap {
                 participant: stem(&participant)?,
-                gap: media_core::track::Gap {
-                    start: MediaTime::from_micros(start_us),
-                    length: MediaTime::from_micros(length_us),
-                },
+                gap: Gap::new(
+                    MediaTime::from_micros(start_us),
+                    MediaTime::from_micros(length_us),
+                    GapKind::parse(&kind, cause.as_deref())?,
+                ),
             },
             TimelineLine::VideoGap {
                 file,
                 start_us,
                 length_us,
+                kind,
+                cause,
             } => TimelineEvent::VideoGap {
                 video: self.video_paths.iter().position(|p| *p == file)?,
-                gap: media_core::track::Gap {
-                    start: MediaTime::from_micros(start_us),
-                    length: MediaTime::from_micros(length_us),
-                },
+                gap: Gap::new(
+                    MediaTime::from_micros(start_us),
+                    MediaTime::from_micros(length_us),
+                    GapKind::parse(&kind, cause.as_deref())?,
+                ),
             },
             TimelineLine::DominantSpeaker { at_us, participant } => {
                 TimelineEvent::DominantSpeaker {
@@ -446,11 +472,15 @@ impl RecordingSink for FolderSink {
                 participant: name(&self.names, participant),
                 start_us: us(gap.start),
                 length_us: us(gap.length),
+                kind: Cow::Borrowed(gap.kind.name()),
+                cause: gap.kind.cause().map(Cow::Borrowed),
             },
             TimelineEvent::VideoGap { video, gap } => TimelineLine::VideoGap {
                 file: name(&self.video_paths, video),
                 start_us: us(gap.start),
                 length_us: us(gap.length),
+                kind: Cow::Borrowed(gap.kind.name()),
+                cause: gap.kind.cause().map(Cow::Borrowed),
             },
             TimelineEvent::DominantSpeaker { at, participant } => TimelineLine::DominantSpeaker {
                 at_us: us(at),

@@ -17,8 +17,8 @@
 
 use bytes::Bytes;
 use media_core::jitter::{Insert, JitterBuffer};
+use media_core::ledger::{DropCause, Gap, GapKind};
 use media_core::timeline::{ClockConfig, MapOutcome, SourceClock};
-use media_core::track::Gap;
 use media_core::{MediaTime, VideoCodec, VideoFrame};
 
 /// Counters of one video stream.
@@ -236,10 +236,11 @@ impl VideoTrack {
 
     fn note_gap(&mut self, start: MediaTime, end: MediaTime) {
         if end > start {
-            self.gaps.push(Gap {
+            self.gaps.push(Gap::new(
                 start,
-                length: end.saturating_sub(start),
-            });
+                end.saturating_sub(start),
+                GapKind::Dropped(DropCause::Undecodable),
+            ));
         }
     }
 

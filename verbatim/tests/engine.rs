@@ -5,7 +5,7 @@ use bot_adapter::sdk::{
     AudioMediaBuffer, FixedList, Participant, RosterChange, UnmixedAudioBuffer,
 };
 use bytes::Bytes;
-use media_core::track::Gap;
+use media_core::ledger::{DropCause, Gap, GapKind};
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
 use verbatim::engine::{
     CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink, TimelineEvent,
@@ -189,14 +189,10 @@ fn bad_input_is_counted_and_the_recording_goes_on() {
     assert_eq!(
         sink.timeline.audio_gaps[0],
         vec![
-            Gap {
-                start: ms(200),
-                length: ms(20)
-            },
-            Gap {
-                start: ms(600),
-                length: ms(20)
-            }
+            // Refused at ingest (wrong length): a break inside speech, inferred lost.
+            Gap::new(ms(200), ms(20), GapKind::InferredLoss),
+            // Refused here for its timestamp: dropped, at the place of the key it most likely had.
+            Gap::new(ms(600), ms(20), GapKind::Dropped(DropCause::OutlierStamp)),
         ]
     );
     assert_eq!(alice.gaps.total, ms(40));

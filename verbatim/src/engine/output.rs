@@ -1,7 +1,7 @@
 //! What the recorder hands out: the [`RecordingSink`] it writes through and the [`TimelineEvent`]s that
 //! metadata lists.
 
-use media_core::track::Gap;
+use media_core::ledger::{Gap, GapKind};
 use media_core::{MediaTime, Msi};
 
 use super::ParticipantInfo;
@@ -86,18 +86,33 @@ pub enum TimelineEvent {
     },
 }
 
-/// How many gaps a track had and how long they were in all.
+/// How many gaps a track had and how long they were, in all and by kind (the loss ledger's totals).
+///
+/// A `dropped` gap for a late frame can lie inside a gap counted before (it refines it), so the kinds can add
+/// up to a little more than `total` of distinct time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GapTally {
     /// Gaps.
     pub count: u64,
     /// Their total length.
     pub total: MediaTime,
+    /// Length of gaps where nothing was sent.
+    pub nothing_sent: MediaTime,
+    /// Length of gaps inferred lost on the way (inside talk spurts).
+    pub inferred_loss: MediaTime,
+    /// Length of gaps where received media was dropped here.
+    pub dropped: MediaTime,
 }
 
 impl GapTally {
     pub(super) fn add(&mut self, g: Gap) {
         self.count += 1;
         self.total = self.total.saturating_add(g.length);
+        let by_kind = match g.kind {
+            GapKind::InferredLoss => &mut self.inferred_loss,
+            GapKind::Dropped(_) => &mut self.dropped,
+            GapKind::NothingSent | GapKind::Unclassified => &mut self.nothing_sent,
+        };
+        *by_kind = by_kind.saturating_add(g.length);
     }
 }
