@@ -7,6 +7,8 @@
 //! Everything a recording needs that is neither a codec nor a file format lives here, as plain structs driven
 //! by explicit media time (sans-IO): nothing in this crate reads a clock, opens a file or spawns a thread.
 //!
+//! * [`call_clock`]: the call's own clock — every message's platform timestamp judged against the others, so
+//!   no single bad timestamp moves the timeline.
 //! * [`time`]: typed 100 ns media time ([`MediaTime`], [`SourceTimestamp`]).
 //! * [`frame`]: audio and video frames carrying `bytes::Bytes` payloads, moved and never copied.
 //! * [`queue`]: bounded lock-free SPSC queues with a stated overflow policy and counters.
@@ -21,6 +23,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod call_clock;
 pub mod frame;
 pub mod jitter;
 pub mod ledger;

@@ -31,7 +31,8 @@
 //!   delivery time and keyed as the next frame after the previous one (unless the reference time shows a
 //!   gap of more than [`ClockConfig::untimed_gap`]). Such frames are counted as `untimed`.
 //! * **Jumps** (backward after a reconnect, or forward): a timed frame whose `y` is more than
-//!   [`ClockConfig::jump_threshold`] off the envelope is an outlier. A single outlier is refused (a corrupt or
+//!   [`ClockConfig::jump_threshold`] off the envelope (plus the largest drift,
+//!   [`ClockConfig::max_drift_ppm`], over the silence since the sender's previous frame) is an outlier. A single outlier is refused (a corrupt or
 //!   far-future timestamp must not move the timeline); [`ClockConfig::jump_confirm`] outliers in a row start a
 //!   new segment anchored at the delivery time, and keys continue after the last one.
 
@@ -83,6 +84,9 @@ pub struct ClockConfig {
     pub untimed_gap: MediaTime,
     /// The grid delivery times are stamped on (Teams audio: 20 ms buffers); zero when delivery times are exact.
     pub quantum: MediaTime,
+    /// A silence after which, if no drift has been measured yet, the envelope is learned afresh: an unknown
+    /// drift over a long silence moves the sender's clock further than the old minima can say.
+    pub relearn_after: MediaTime,
 }
 
 impl Default for ClockConfig {
@@ -98,6 +102,7 @@ impl Default for ClockConfig {
             max_drift_ppm: 1000,
             untimed_gap: MediaTime::from_millis(100),
             quantum: MediaTime::from_millis(20),
+            relearn_after: MediaTime::from_secs(30),
         }
     }
 }
@@ -144,10 +149,14 @@ struct Segment {
 /// Lower-envelope tracker: (u, y) minima per window and a least-squares line through them.
 #[derive(Debug)]
 struct Envelope {
+    /// Sender time of the latest frame observed.
+    last_u: i64,
     window_start: i64,
     current: Option<(i64, i64)>,
     history: VecDeque<(i64, i64)>,
     slope: f64,
+    /// True once the minima spanned enough sender time for `slope` to be measured.
+    slope_trusted: bool,
     offset: f64,
     /// True once the window minima differ (jitter or drift): delivery times then vary in phase against the
     /// 20 ms delivery grid, and the minimum is a quantization corner, a whole quantum below the arrival.
@@ -157,20 +166,24 @@ struct Envelope {
 impl Envelope {
     fn new(capacity: usize) -> Self {
         Envelope {
+            last_u: 0,
             window_start: 0,
             current: None,
             history: VecDeque::with_capacity(capacity),
             slope: 0.0,
+            slope_trusted: false,
             offset: 0.0,
             phase_spread: false,
         }
     }
 
     fn reset(&mut self, u: i64, y: i64) {
+        self.last_u = u;
         self.history.clear();
         self.window_start = u;
         self.current = Some((u, y));
         self.slope = 0.0;
+        self.slope_trusted = false;
         self.offset = y as f64;
         self.phase_spread = false;
     }
@@ -189,6 +202,7 @@ impl Envelope {
     }
 
     fn observe(&mut self, u: i64, y: i64, cfg: &ClockConfig) {
+        self.last_u = self.last_u.max(u);
         if u >= self.window_start.saturating_add(cfg.window.ticks()) {
             if let Some(min) = self.current.take() {
                 if self.history.len() >= cfg.history.max(1) {
@@ -233,6 +247,7 @@ impl Envelope {
             if sxx > 0.0 {
                 let lim = cfg.max_drift_ppm as f64 * 1e-6;
                 self.slope = (sxy / sxx).clamp(-lim, lim);
+                self.slope_trusted = true;
             }
         }
         let mut off = f64::INFINITY;
@@ -355,7 +370,12 @@ impl SourceClock {
                 let u = timestamp.since(seg.src_anchor).ticks();
                 let y = delivered.ticks().saturating_sub(u);
                 let off = (y as f64 - self.envelope.predict(u, self.cfg.quantum.ticks())).abs();
-                if !self.envelope.is_empty() && off > self.cfg.jump_threshold.ticks() as f64 {
+                // After a long silence the sender's clock may have drifted by up to the largest drift over
+                // the silence (an hour at 300 ppm is a second): that is not a jump.
+                let silence = u.saturating_sub(self.envelope.last_u).unsigned_abs() as f64;
+                let allowed = self.cfg.jump_threshold.ticks() as f64
+                    + silence * self.cfg.max_drift_ppm as f64 * 1e-6;
+                if !self.envelope.is_empty() && off > allowed {
                     self.pending_outliers += 1;
                     if self.pending_outliers < self.cfg.jump_confirm {
                         self.stats.outliers += 1;
@@ -381,7 +401,9 @@ impl SourceClock {
         }
         let u = timestamp.since(seg.src_anchor);
         let y = delivered.ticks().saturating_sub(u.ticks());
-        if new_segment || self.envelope.is_empty() {
+        let relearn = !self.envelope.slope_trusted
+            && u.ticks().saturating_sub(self.envelope.last_u) > self.cfg.relearn_after.ticks();
+        if new_segment || self.envelope.is_empty() || relearn {
             self.envelope.reset(u.ticks(), y);
         } else {
             self.envelope.observe(u.ticks(), y, &self.cfg);
@@ -530,6 +552,39 @@ mod tests {
             "worst placement error {} ms",
             worst / 10_000
         );
+    }
+
+    /// A sender 300 ppm slow, heard for 20 s and then silent for an hour: its clock is 1.08 s behind by then,
+    /// which is drift over a silence, not a jump. Its next frames are placed where the drift puts them.
+    #[test]
+    fn drift_over_an_hour_of_silence_is_not_a_jump() {
+        let mut c = SourceClock::new(ClockConfig::default());
+        let d = -300e-6;
+        let e = 3_000_000_000u64;
+        let place = |c: &mut SourceClock, j: i64| {
+            let real = (j as f64 * FRAME as f64 / (1.0 + d)) as i64;
+            let slot = real + FRAME - (real + FRAME).rem_euclid(FRAME);
+            mapped(c.map(
+                SourceTimestamp::new(e + (j * FRAME) as u64),
+                MediaTime::from_ticks(slot + FRAME),
+            ))
+        };
+        for j in 0..1_000 {
+            place(&mut c, j);
+        }
+        let hour = 3600 * 50;
+        for j in hour..hour + 50 {
+            let m = place(&mut c, j);
+            assert!(!m.new_segment, "frame {j}");
+            let real = (j as f64 * FRAME as f64 / (1.0 + d)) as i64;
+            // Learned afresh from the frames after the silence: within a delivery quantum or two.
+            assert!(
+                (m.target.ticks() - real).abs() < 400_000,
+                "{:?} vs {real}",
+                m.target
+            );
+        }
+        assert_eq!((c.stats().outliers, c.stats().segments), (0, 0));
     }
 
     proptest! {

@@ -42,7 +42,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::engine::RecorderConfig;
 use crate::record::RecordOptions;
+
+/// How far a live call's recording time may run ahead of the wall-clock time since its first message
+/// (`--max-lead`): a bot's timestamps cannot make the server write media that has not arrived yet.
+pub const DEFAULT_MAX_LEAD: media_core::MediaTime = media_core::MediaTime::from_secs(5);
 pub use stats::{LatencyHistogram, ServerStats};
 
 /// How to serve.
@@ -65,8 +70,11 @@ impl ListenOptions {
     /// Defaults for serving into `out`, with authentication by `token`.
     pub fn new(out: impl Into<PathBuf>, token: Option<BearerToken>) -> Self {
         let out = out.into();
+        let mut record = RecordOptions::new(&out);
+        // A live call: recording time never runs ahead of the wall clock by more than this.
+        record.recorder = RecorderConfig::live(DEFAULT_MAX_LEAD);
         ListenOptions {
-            record: RecordOptions::new(&out),
+            record,
             out,
             token,
             tls: None,
@@ -471,6 +479,11 @@ pub struct ListenArgs {
     /// A call without any message for this long is finalized as interrupted.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub idle_timeout: media_core::MediaTime,
+    /// How far a call's recording time may run ahead of the wall-clock time since its first message (a
+    /// bot's timestamps are not trusted to move time faster than it passes); `off` only to replay recorded
+    /// calls faster than real time (`verbatim send --fast`).
+    #[arg(long, value_parser = parse_lead, default_value = "5s")]
+    pub max_lead: Option<media_core::MediaTime>,
 }
 
 fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
@@ -483,6 +496,13 @@ fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
 /// Runs `verbatim listen` until Ctrl-C (or SIGTERM).
 ///
 /// # Errors
+fn parse_lead(s: &str) -> Result<Option<media_core::MediaTime>, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    parse_duration(s).map(Some)
+}
+
 /// Bad arguments, unreadable token or TLS files, or a server failure.
 pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -501,6 +521,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         });
     }
     opts.record.signing_key = a.signing_key.clone();
+    opts.record.recorder.call_clock.max_lead = a.max_lead;
     opts.limits = Limits {
         max_calls: a.max_calls.max(1),
         max_participants: a.max_participants.max(1),

@@ -185,6 +185,10 @@ fn record(a: RecordArgs) -> Result<()> {
     };
     let mut opts = RecordOptions::new(&a.out);
     opts.realtime = a.realtime;
+    if a.realtime {
+        // A live call: the source's timestamps may not run ahead of the wall clock.
+        opts.recorder.call_clock.max_lead = Some(verbatim::listen::DEFAULT_MAX_LEAD);
+    }
     opts.progress = !a.quiet;
     opts.recorder.track.late_window = a.late_window;
     opts.signing_key = a.signing_key.clone();

@@ -360,6 +360,13 @@ pub struct CountersMeta {
     pub composite_decode_errors: u64,
     /// Reference timestamps that went backwards.
     pub reference_backwards: u64,
+    /// Platform timestamps refused: far off the call's own clock, or ahead of the wall clock by more than
+    /// the lead allowed (the message was handled at the call's current time).
+    pub reference_refused: u64,
+    /// Confirmed discontinuities of the platform clock (the timeline went on from where it was).
+    pub reference_jumps: u64,
+    /// The call's first message had an outlier timestamp: time zero was taken from the messages after it.
+    pub origin_moved: bool,
     /// Events the ingest queue refused because it was full.
     pub ingest_queue_full: u64,
     /// Audio buffers refused at ingest for their length.
@@ -597,6 +604,9 @@ pub fn from_summary(
             composite_frames: summary.composite.map_or(0, |c| c.frames),
             composite_decode_errors: summary.composite.map_or(0, |c| c.decode_errors),
             reference_backwards: summary.counters.reference_backwards,
+            reference_refused: summary.counters.reference_refused,
+            reference_jumps: summary.counters.reference_jumps,
+            origin_moved: summary.counters.origin_moved,
             ..counters
         },
     }

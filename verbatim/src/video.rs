@@ -93,7 +93,9 @@ impl VideoTrack {
         VideoTrack {
             packetization: cfg.packetization,
             clock: SourceClock::new(cfg),
-            jitter: JitterBuffer::new(256, 10_000),
+            // No bound on how far keys may jump: a camera off for an hour resumes an hour of keys later (the
+            // clock has already refused stamps far off the sender's clock).
+            jitter: JitterBuffer::new(256, i64::MAX),
             late_window,
             h264: FrameNumTracker::default(),
             waiting: true,

@@ -28,6 +28,8 @@ fn send_into_listen_records_the_same_stems_as_record() {
         .arg(dir.join("token"))
         .arg("--signing-key")
         .arg(&key)
+        // The bot below replays as fast as it can (`send --fast`), faster than real time.
+        .args(["--max-lead", "off"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -21,8 +21,8 @@ mod video_streams;
 use std::collections::HashMap;
 
 use bot_adapter::ingest::IngestEvent;
+use media_core::call_clock::{CallClock, CallClockConfig};
 use media_core::mixer::Mixer;
-use media_core::timeline::Timeline;
 use media_core::track::TrackConfig;
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
 
@@ -61,6 +61,8 @@ pub struct RecorderConfig {
     pub track: TrackConfig,
     /// Output tick.
     pub tick: MediaTime,
+    /// How the platform's reference timestamps are judged (set `max_lead` for live calls).
+    pub call_clock: CallClockConfig,
 }
 
 impl Default for RecorderConfig {
@@ -68,14 +70,32 @@ impl Default for RecorderConfig {
         RecorderConfig {
             track: TrackConfig::default(),
             tick: MediaTime::from_millis(20),
+            call_clock: CallClockConfig::default(),
         }
+    }
+}
+
+impl RecorderConfig {
+    /// The configuration for a live call (`verbatim listen`, `record --realtime`): recording time never runs
+    /// more than `lead` ahead of the wall-clock time since the call's first message.
+    ///
+    /// ```
+    /// use media_core::MediaTime;
+    /// use verbatim::engine::RecorderConfig;
+    /// let cfg = RecorderConfig::live(MediaTime::from_secs(5));
+    /// assert_eq!(cfg.call_clock.max_lead, Some(MediaTime::from_secs(5)));
+    /// ```
+    pub fn live(lead: MediaTime) -> Self {
+        let mut cfg = RecorderConfig::default();
+        cfg.call_clock.max_lead = Some(lead);
+        cfg
     }
 }
 
 /// The sans-IO call recorder (see the module docs).
 pub struct CallRecorder {
     cfg: RecorderConfig,
-    timeline: Option<Timeline>,
+    clock: CallClock,
     now: MediaTime,
     next_tick: i64,
     tick_samples: usize,
@@ -100,7 +120,7 @@ impl CallRecorder {
         let tick_samples = cfg.tick.to_samples(cfg.track.format.sample_rate) as usize
             * cfg.track.format.channels as usize;
         CallRecorder {
-            timeline: None,
+            clock: CallClock::new(cfg.call_clock),
             now: MediaTime::ZERO,
             next_tick: 0,
             tick_samples,
@@ -152,16 +172,13 @@ impl CallRecorder {
         self.cfg.tick.saturating_mul(self.next_tick)
     }
 
-    fn delivered(&mut self, reference: SourceTimestamp) -> MediaTime {
-        if reference.is_unknown() {
-            return self.now;
-        }
-        let tl = *self
-            .timeline
-            .get_or_insert_with(|| Timeline::new(reference));
-        let t = tl.to_recording(reference);
-        self.now = self.now.max(t);
-        t
+    /// The recording time of a message stamped `reference` on the platform clock, judged by the call's clock
+    /// (a refused stamp is handled at the call's current time and counted). `arrival` is the engine's clock
+    /// when it was handed over, for messages that carry it.
+    fn delivered(&mut self, reference: SourceTimestamp, arrival: Option<MediaTime>) -> MediaTime {
+        let at = self.clock.map(reference, arrival).at();
+        self.now = self.now.max(self.clock.now());
+        at
     }
 
     /// Handles one event, writing every tick that became complete.
@@ -179,15 +196,15 @@ impl CallRecorder {
             return Ok(());
         }
         match event {
-            IngestEvent::Tick { reference, .. } => {
-                let t = self.delivered(reference);
+            IngestEvent::Tick { reference, arrival } => {
+                let t = self.delivered(reference, Some(arrival));
                 if self.last_tick.is_some_and(|l| t < l) {
                     self.counters.reference_backwards += 1;
                 }
                 self.last_tick = Some(t);
             }
             IngestEvent::Audio(frame) => {
-                let at = self.delivered(frame.timing.reference);
+                let at = self.delivered(frame.timing.reference, Some(frame.timing.arrival));
                 let idx = match self.by_msi.get(&frame.source.msi) {
                     Some(&i) if self.slots.get(i).is_some_and(|s| s.info.id.is_none()) => {
                         self.counters.unknown_msi_frames += 1;
@@ -208,15 +225,15 @@ impl CallRecorder {
                 }
             }
             IngestEvent::Video(frame) => {
-                let at = self.delivered(frame.timing.reference);
+                let at = self.delivered(frame.timing.reference, Some(frame.timing.arrival));
                 self.video(frame, at, sink)?;
             }
             IngestEvent::Roster { reference, change } => {
-                let at = self.delivered(reference);
+                let at = self.delivered(reference, None);
                 self.roster(change, at, sink)?;
             }
             IngestEvent::DominantSpeaker { reference, event } => {
-                let at = self.delivered(reference);
+                let at = self.delivered(reference, None);
                 let who = self.by_msi.get(&event.current).copied();
                 self.dominant_changes += 1;
                 if let Some(c) = self.composite.as_mut() {
@@ -229,7 +246,7 @@ impl CallRecorder {
                 .map_err(EngineError::Sink)?;
             }
             IngestEvent::CallEnded { reference } => {
-                let end = self.delivered(reference);
+                let end = self.delivered(reference, None);
                 return self.end(end, sink);
             }
         }
@@ -386,7 +403,7 @@ impl CallRecorder {
     pub fn summary(&self) -> CallSummary {
         CallSummary {
             duration: self.ended.unwrap_or_else(|| self.written_until()),
-            origin: self.timeline.map(|t| t.origin()),
+            origin: self.clock.origin(),
             ticks: self.next_tick.max(0) as u64,
             participants: self
                 .slots
@@ -416,7 +433,12 @@ impl CallRecorder {
                     drift_ppm: v.track.drift_ppm(),
                 })
                 .collect(),
-            counters: self.counters,
+            counters: CallCounters {
+                reference_refused: self.clock.stats().refused,
+                reference_jumps: self.clock.stats().jumps,
+                origin_moved: self.clock.stats().origin_moved,
+                ..self.counters
+            },
             mix_clipped: self.mixer.clipped(),
             composite: self.composite.as_ref().map(|c| c.stats()),
             composite_tiles: (0..self.slots.len())

@@ -49,6 +49,13 @@ pub struct CallCounters {
     pub nv12_encode_errors: u64,
     /// Audio buffer timestamps (platform clock) that went backwards (time never moves back).
     pub reference_backwards: u64,
+    /// Reference timestamps refused: far off the call's own clock, or ahead of the wall clock by more than
+    /// the lead allowed (the message was handled at the call's current time).
+    pub reference_refused: u64,
+    /// Confirmed discontinuities of the platform clock (the timeline went on from where it was).
+    pub reference_jumps: u64,
+    /// True when the call's first message had an outlier timestamp and time zero was taken from the others.
+    pub origin_moved: bool,
 }
 
 /// A participant's final account.

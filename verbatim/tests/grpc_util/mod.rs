@@ -77,6 +77,9 @@ pub fn start_server(dir: &Path, tune: impl FnOnce(&mut ListenOptions)) -> TestSe
     let out = dir.join("rec");
     let mut opts = ListenOptions::new(&out, Some(BearerToken::new(TOKEN).unwrap()));
     opts.record.signing_key = Some(key_file(dir));
+    // Most tests replay calls faster than real time (`client()` is not paced): no wall-clock lead bound.
+    // Tests of live pacing set it back with `tune`.
+    opts.record.recorder.call_clock.max_lead = None;
     tune(&mut opts);
     let l = listen::bind("127.0.0.1:0".parse().unwrap(), opts).unwrap();
     let addr = l.local_addr();
