@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compares the CPU cost of Verbatim with a GStreamer pipeline doing the same job on the same input:
-# four 16 kHz WAV participants (../shared/media/{alice,bob,carol,dave}.wav) -> four WAV stems + a WAV mix +
+# four 16 kHz participants (testdata/media/{alice,bob,carol,dave}.flac, decoded to WAV in a temp dir: both
+# tools read the same WAVs) -> four WAV stems + a WAV mix +
 # the mix Opus-encoded (32 kbit/s, CELT only = restricted low delay, complexity 0, 20 ms frames, as Verbatim's
 # mix encoder) in MP4.
 #
@@ -14,11 +15,11 @@
 # process tree, from bash `times`) and the ratio are printed. Both outputs are checked with
 # ffprobe. GStreamer is installed from Debian packages with apt-get when missing.
 #
-# Usage: scripts/compare-gstreamer.sh            (env: RUNS=5, MEDIA=../shared/media, CARGO_TARGET_DIR)
+# Usage: scripts/compare-gstreamer.sh            (env: RUNS=5, MEDIA=testdata/media, CARGO_TARGET_DIR)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
-media="${MEDIA:-$here/../shared/media}"
+media="${MEDIA:-$here/testdata/media}"
 runs="${RUNS:-5}"
 names=(alice bob carol dave)
 
@@ -41,7 +42,7 @@ for tool in ffmpeg ffprobe; do
     command -v "$tool" >/dev/null || { echo "$tool missing: run scripts/setup.sh" >&2; exit 1; }
 done
 for n in "${names[@]}"; do
-    [ -f "$media/$n.wav" ] || { echo "missing $media/$n.wav" >&2; exit 1; }
+    [ -f "$media/$n.flac" ] || { echo "missing $media/$n.flac" >&2; exit 1; }
 done
 
 echo "building verbatim (release)..." >&2
@@ -54,10 +55,11 @@ tmp="$(mktemp -d /tmp/verbatim-vs-gst.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 "$verbatim" keygen --out "$tmp/key" >/dev/null 2>&1
 
-# The long input: each WAV concatenated 10 times.
-mkdir -p "$tmp/long"
+# The short input: each FLAC decoded to a WAV (GStreamer's wavparse); the long one: each WAV concatenated 10 times.
+mkdir -p "$tmp/short" "$tmp/long"
 for n in "${names[@]}"; do
-    ffmpeg -v error -stream_loop 9 -i "$media/$n.wav" -c copy "$tmp/long/$n.wav"
+    ffmpeg -v error -i "$media/$n.flac" -c:a pcm_s16le "$tmp/short/$n.wav"
+    ffmpeg -v error -stream_loop 9 -i "$tmp/short/$n.wav" -c copy "$tmp/long/$n.wav"
 done
 
 # cpu_seconds CMD... : runs CMD (a shell function or program; output discarded) in a subshell and prints the
@@ -111,7 +113,7 @@ check_outputs() { # gst dir, verbatim dir
 
 printf "\n%-12s %-10s %12s %12s %8s\n" "input" "tool" "median CPU s" "runs" "ratio"
 for set in short long; do
-    if [ "$set" = short ]; then in="$media"; label="4 x 24 s"; else in="$tmp/long"; label="4 x 240 s"; fi
+    if [ "$set" = short ]; then in="$tmp/short"; label="4 x 24 s"; else in="$tmp/long"; label="4 x 240 s"; fi
     g=(); v=()
     for _ in $(seq "$runs"); do
         g+=("$(cpu_seconds gst_run "$in" "$tmp/gst-$set")")

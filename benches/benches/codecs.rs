@@ -36,28 +36,14 @@ const CASES: &[(&str, &str, Option<f64>)] = &[
     ("scale_360p_to_720p", "frame (bilinear)", None),
 ];
 
-/// Speech: alice.wav's sentence (first 6 s), resampled naively to `rate` by sample repetition if needed.
+/// Speech: alice's sentence (the first 6 s of testdata/media/alice.flac), resampled naively to `rate` by sample
+/// repetition if needed.
 fn speech(rate: u32) -> Vec<i16> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/media/alice.wav");
-    let s: Vec<i16> = match hound::WavReader::open(&path) {
-        Ok(mut r) => r
-            .samples::<i16>()
-            .map(|s| s.unwrap_or(0))
-            .take(6 * 16_000)
-            .collect(),
-        // Without the sample: a voiced-like harmonic signal.
-        Err(_) => (0..6 * 16_000)
-            .map(|i| {
-                let t = i as f32 / 16_000.0;
-                ((0..8)
-                    .map(|h| {
-                        (std::f32::consts::TAU * 140.0 * (h + 1) as f32 * t).sin() / (h + 1) as f32
-                    })
-                    .sum::<f32>()
-                    * 6000.0) as i16
-            })
-            .collect(),
-    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/media/alice.flac");
+    let mut s = bot_adapter::sim::load_audio_file(&path).unwrap_or_else(|e| {
+        panic!("{e} (testdata/media is part of the repository, see its README.md)")
+    });
+    s.truncate(6 * 16_000);
     let factor = (rate / 16_000) as usize;
     s.iter()
         .flat_map(|&v| std::iter::repeat_n(v, factor))

@@ -1,16 +1,13 @@
 //! `load_audio_file`: 16 kHz mono comes back bit-exact; other layouts are downmixed and resampled to 16 kHz;
 //! compressed formats made by ffmpeg decode to the same speech.
 
+mod fixtures;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bot_adapter::sim::{load_audio_file, AudioFileError, SimError};
-
-fn media(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/media")
-        .join(name)
-}
+use fixtures::{media, require_tool};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("verbatim-sim-{}", std::process::id()));
@@ -43,21 +40,47 @@ fn rising_crossings(x: &[i16]) -> usize {
     x.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count()
 }
 
+/// A file's audio as ffmpeg decodes it, without any conversion (interleaved s16 at the file's own rate).
+fn ffmpeg_s16(path: &Path) -> Vec<i16> {
+    require_tool("ffmpeg");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// The four speakers' FLACs decode to exactly what ffmpeg's decoder makes of them (384,000 samples each: 24 s
+/// of 16 kHz mono, unconverted), and the same samples written as a 16 kHz mono WAV come back untouched.
 #[test]
-fn alice_wav_comes_back_bit_exact() {
-    let path = media("alice.wav");
-    if !path.exists() {
-        eprintln!("SKIPPED: {} not found", path.display());
-        return;
+fn speech_fixtures_and_a_16k_mono_wav_come_back_bit_exact() {
+    for name in ["alice", "bob", "carol", "dave"] {
+        let path = media(&format!("{name}.flac"));
+        let expected = ffmpeg_s16(&path);
+        assert_eq!(expected.len(), 384_000, "{name}: 24 s of 16 kHz mono");
+        let got = load_audio_file(&path).unwrap();
+        assert!(
+            got == expected,
+            "{name}.flac: 16 kHz mono must not be touched"
+        );
+        if name == "alice" {
+            let wav = scratch("alice.wav");
+            write_wav(&wav, 16_000, 1, expected.len(), |n, _| expected[n]);
+            assert!(load_audio_file(&wav).unwrap() == expected, "alice.wav");
+            let _ = std::fs::remove_file(wav);
+        }
     }
-    let expected: Vec<i16> = hound::WavReader::open(&path)
-        .unwrap()
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
-    let got = load_audio_file(&path).unwrap();
-    assert_eq!(got.len(), 384_000);
-    assert!(got == expected, "16 kHz mono must not be touched");
 }
 
 #[test]
@@ -148,16 +171,12 @@ fn snr_after_delay(got: &[i16], reference: &[i16]) -> (usize, f64) {
     (lag, 10.0 * (sig / err.max(1.0)).log10())
 }
 
-/// FLAC, MP3, AAC in MP4 and Ogg Vorbis made from alice.wav by ffmpeg all decode to alice's speech; a 48 kHz
-/// stereo FLAC comes out as ffmpeg's own 16 kHz mono conversion of it does.
+/// FLAC, MP3, AAC in MP4 and Ogg Vorbis made from alice's speech by ffmpeg all decode to it; a 48 kHz stereo
+/// FLAC comes out as ffmpeg's own 16 kHz mono conversion of it does.
 #[test]
 fn compressed_formats_made_by_ffmpeg_decode_to_the_same_speech() {
-    let src = media("alice.wav");
-    let ffmpeg_ok = Command::new("ffmpeg").arg("-version").output().is_ok();
-    if !src.exists() || !ffmpeg_ok {
-        eprintln!("SKIPPED: needs ../shared/media/alice.wav and ffmpeg");
-        return;
-    }
+    let src = media("alice.flac");
+    require_tool("ffmpeg");
     let original = load_audio_file(&src).unwrap();
     for (file, codec, min_snr) in [
         ("alice.flac", &["-c:a", "flac"][..], f64::INFINITY),
@@ -239,10 +258,6 @@ fn compressed_formats_made_by_ffmpeg_decode_to_the_same_speech() {
 #[test]
 fn mp4_audio_keeps_its_sync_markers_in_place() {
     let path = media("erin-sync.mp4");
-    if !path.exists() {
-        eprintln!("SKIPPED: {} not found", path.display());
-        return;
-    }
     let got = load_audio_file(&path).unwrap();
     assert_eq!(got.len(), 160_000);
     // Energy per 1 ms block; a beep starts where it first reaches half its peak.

@@ -1,31 +1,24 @@
 //! The meeting simulator against its written model: what each participant put in comes out of the SDK-shaped
 //! buffers, slot by slot, with the impairments and timestamps the spec asks for.
 
+mod fixtures;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bot_adapter::sdk::RosterChange;
 use bot_adapter::sim::{
-    synthetic, Impairments, MeetingSpec, SdkEvent, SimError, SimEvent, SimParticipant, SimReport,
-    Simulator,
+    load_audio_file, synthetic, Impairments, MeetingSpec, SdkEvent, SimError, SimEvent,
+    SimParticipant, SimReport, Simulator,
 };
 use media_core::{MediaTime, Msi};
 
 const F: i64 = 200_000; // 20 ms in ticks
 
-fn media_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/media")
-}
-
-/// A participant's WAV from ../shared/media, or None (the test then says it skipped).
-fn wav(name: &str) -> Option<Vec<i16>> {
-    let path = media_dir().join(format!("{name}.wav"));
-    let Ok(mut r) = hound::WavReader::open(&path) else {
-        eprintln!("SKIPPED part: {} not found", path.display());
-        return None;
-    };
-    Some(r.samples::<i16>().map(Result::unwrap).collect())
+/// A speaker's 16 kHz mono samples, from testdata/media/<name>.flac.
+fn speech(name: &str) -> Vec<i16> {
+    let path = fixtures::media(&format!("{name}.flac"));
+    load_audio_file(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn person(name: &str, msi: u32, audio: Vec<i16>) -> SimParticipant {
@@ -100,9 +93,7 @@ fn check_order_and_slots(events: &[SimEvent], report: &SimReport) {
 #[test]
 fn without_impairment_every_participant_comes_out_sample_exact() {
     let names = ["alice", "bob", "carol", "dave"];
-    let Some(inputs) = names.iter().map(|n| wav(n)).collect::<Option<Vec<_>>>() else {
-        return;
-    };
+    let inputs: Vec<Vec<i16>> = names.iter().map(|n| speech(n)).collect();
     let spec = MeetingSpec {
         participants: names
             .iter()

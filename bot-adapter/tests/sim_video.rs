@@ -1,6 +1,8 @@
 //! Simulated video: clips load as Teams-shaped H.264 frames, and the simulator delivers them as
 //! `VideoMediaBuffer`s on the participant's own clock, through the seeded network, with exact ground truth.
 
+mod fixtures;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,23 +16,12 @@ use bot_adapter::sim::{
     SimError, SimEvent, SimParticipant, SimReport, SimScreenShare, SimVideo, Simulator,
     VideoAccessUnit, VideoFileError, VideoTrack,
 };
+use fixtures::{media, require_tool};
 use media_core::{MediaTime, Msi, StreamKind, VideoCodec};
 
 const ERIN_AUDIO: Msi = Msi(500);
 const ERIN_VIDEO: Msi = Msi(501);
 const SHARE: Msi = Msi(900);
-
-fn media(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/media")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} not found", p.display());
-        None
-    }
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("verbatim-simvideo-{}", std::process::id()));
@@ -146,9 +137,7 @@ fn idr_frames(track: &VideoTrack) -> Vec<usize> {
 
 #[test]
 fn erin_clip_loads_as_teams_shaped_frames_with_its_audio() {
-    let Some(path) = media("erin-sync.mp4") else {
-        return;
-    };
+    let path = media("erin-sync.mp4");
     let clip = load_video_clip(&path).unwrap();
     let v = clip.video.as_ref().unwrap();
     assert_eq!(
@@ -171,8 +160,8 @@ fn erin_clip_loads_as_teams_shaped_frames_with_its_audio() {
             assert!(types.iter().all(|&t| t == 1), "frame {k}: {types:?}");
         }
     }
-    // GOP 60, plus the scene cuts the encoder made at the white frames of 5 s and 8 s (150 and 240): every
-    // sync marker is a key frame at exactly its second.
+    // GOP 60, plus the IDRs the fixture forces at the white frames of 5 s and 8 s (150 and 240): every sync
+    // marker is a key frame at exactly its second.
     assert_eq!(idr_frames(v), [0, 60, 120, 150, 210, 240]);
     for marker in [60usize, 150, 240] {
         assert_eq!(
@@ -190,9 +179,7 @@ fn erin_clip_loads_as_teams_shaped_frames_with_its_audio() {
 
 #[test]
 fn screenshare_clip_loads_as_fifty_frames_at_five_per_second() {
-    let Some(path) = media("screenshare.mp4") else {
-        return;
-    };
+    let path = media("screenshare.mp4");
     let clip = load_video_clip(&path).unwrap();
     assert!(clip.audio.is_none());
     let v = clip.video.unwrap();
@@ -213,9 +200,7 @@ fn screenshare_clip_loads_as_fifty_frames_at_five_per_second() {
 /// byte (without the SEI Teams does not send): what the recorder must pass through.
 #[test]
 fn no_impairment_delivers_every_frame_once_in_order_byte_exact() {
-    let Some(path) = media("erin-sync.mp4") else {
-        return;
-    };
+    let path = media("erin-sync.mp4");
     let clip = load_video_clip(&path).unwrap();
     let track = clip.video.clone().unwrap();
     let (events, report) = run(MeetingSpec {
@@ -297,13 +282,8 @@ fn no_impairment_delivers_every_frame_once_in_order_byte_exact() {
 /// ones stamped 2, 5 and 8 s, where the audio beeps are.
 #[test]
 fn delivered_stream_decodes_with_ffmpeg_and_white_frames_sit_on_the_beeps() {
-    let Some(path) = media("erin-sync.mp4") else {
-        return;
-    };
-    if Command::new("ffmpeg").arg("-version").output().is_err() {
-        eprintln!("SKIPPED: ffmpeg not installed");
-        return;
-    }
+    let path = media("erin-sync.mp4");
+    require_tool("ffmpeg");
     let clip = load_video_clip(&path).unwrap();
     let (events, report) = run(MeetingSpec {
         participants: vec![erin(&clip)],
@@ -381,12 +361,9 @@ fn looped(track: &VideoTrack, times: usize) -> VideoTrack {
     }
 }
 
-fn impaired_meeting(
-    seed: u64,
-    impairments: Impairments,
-) -> Option<(MeetingSpec, VideoTrack, VideoTrack)> {
-    let erin_clip = load_video_clip(media("erin-sync.mp4")?).unwrap();
-    let share_clip = load_video_clip(media("screenshare.mp4")?).unwrap();
+fn impaired_meeting(seed: u64, impairments: Impairments) -> (MeetingSpec, VideoTrack, VideoTrack) {
+    let erin_clip = load_video_clip(media("erin-sync.mp4")).unwrap();
+    let share_clip = load_video_clip(media("screenshare.mp4")).unwrap();
     let cam = looped(erin_clip.video.as_ref().unwrap(), 6);
     let share = looped(share_clip.video.as_ref().unwrap(), 5);
     let mut people = synthetic::participants(3, MediaTime::from_secs(60), seed);
@@ -400,7 +377,7 @@ fn impaired_meeting(
         msi: Msi(7),
         track: cam.clone(),
     });
-    Some((
+    (
         MeetingSpec {
             participants: people,
             duration: None,
@@ -415,7 +392,7 @@ fn impaired_meeting(
         },
         cam,
         share,
-    ))
+    )
 }
 
 /// teams-x3 on 60 s of camera video (two cameras) and 50 s of screen share: every delivered buffer is its
@@ -424,9 +401,7 @@ fn impaired_meeting(
 #[test]
 fn teams_x3_loses_duplicates_and_reorders_video_as_reported() {
     let imp: Impairments = "teams-x3,reorder=2%".parse().unwrap();
-    let Some((spec, cam, share)) = impaired_meeting(11, imp) else {
-        return;
-    };
+    let (spec, cam, share) = impaired_meeting(11, imp);
     let alice_video = spec.participants[0].video.as_ref().unwrap().msi;
     let (events, report) = run(spec);
     assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
@@ -576,11 +551,9 @@ fn teams_x3_loses_duplicates_and_reorders_video_as_reported() {
 #[test]
 fn video_is_deterministic_per_seed_and_leaves_audio_fates_alone() {
     let imp = Impairments::TEAMS_X3;
-    let Some((a, _, _)) = impaired_meeting(5, imp) else {
-        return;
-    };
-    let (b, _, _) = impaired_meeting(5, imp).unwrap();
-    let (c, _, _) = impaired_meeting(6, imp).unwrap();
+    let (a, _, _) = impaired_meeting(5, imp);
+    let (b, _, _) = impaired_meeting(5, imp);
+    let (c, _, _) = impaired_meeting(6, imp);
     let mut no_video = a.clone();
     for p in &mut no_video.participants {
         p.video = None;
@@ -617,9 +590,7 @@ fn video_is_deterministic_per_seed_and_leaves_audio_fates_alone() {
 /// a participant who leaves stops sending video; a duration cuts the call and leaves late frames pending.
 #[test]
 fn drift_leave_and_duration_apply_to_video() {
-    let Some(path) = media("erin-sync.mp4") else {
-        return;
-    };
+    let path = media("erin-sync.mp4");
     let clip = load_video_clip(&path).unwrap();
     let track = clip.video.clone().unwrap();
     let mut p = erin(&clip);
@@ -671,9 +642,7 @@ fn drift_leave_and_duration_apply_to_video() {
 
 #[test]
 fn bad_video_specs_are_refused_with_the_reason() {
-    let Some(path) = media("screenshare.mp4") else {
-        return;
-    };
+    let path = media("screenshare.mp4");
     let track = load_video_clip(&path).unwrap().video.unwrap();
     let person = |name: &str, msi: u32, video: Option<u32>| SimParticipant {
         name: name.into(),
@@ -761,10 +730,8 @@ fn unreadable_clips_are_typed_errors_not_panics() {
         ),
         "{e}"
     );
-    let Some(wav) = media("alice.wav") else {
-        return;
-    };
-    let e = load_video_clip(&wav).unwrap_err();
+    let flac = media("alice.flac");
+    let e = load_video_clip(&flac).unwrap_err();
     assert!(
         matches!(
             e,
@@ -775,11 +742,9 @@ fn unreadable_clips_are_typed_errors_not_panics() {
         ),
         "{e}"
     );
-    assert!(e.to_string().contains("alice.wav"), "{e}");
+    assert!(e.to_string().contains("alice.flac"), "{e}");
 
-    let Some(path) = media("screenshare.mp4") else {
-        return;
-    };
+    let path = media("screenshare.mp4");
     let bytes = std::fs::read(&path).unwrap();
     // Truncated: the moov (at the end) is cut off.
     let cut = scratch("cut.mp4");

@@ -1,15 +1,15 @@
 //! Measures the Opus encoder modes on the four sample participants mixed: CPU per second of audio and the
 //! waveform SNR after a decode (docs/codecs.md has the table). `cargo run --release -p codecs --example opus_probe`
-//! (expects `../shared/media` beside the repository, or `VERBATIM_MEDIA`).
+//! (reads testdata/media/{alice,bob,carol,dave}.flac, or the same names in the folder `VERBATIM_MEDIA`).
 use opus::{Application, Bitrate, Channels, Decoder, Encoder, Signal};
 use std::time::Instant;
 fn main() {
     let media = std::env::var("VERBATIM_MEDIA")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/media").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/media").into());
     let mut mix: Vec<i32> = Vec::new();
     for n in ["alice", "bob", "carol", "dave"] {
-        let r = hound::WavReader::open(format!("{media}/{n}.wav")).unwrap();
-        let s: Vec<i16> = r.into_samples::<i16>().map(|x| x.unwrap()).collect();
+        let path = format!("{media}/{n}.flac");
+        let s = bot_adapter::sim::load_audio_file(&path).unwrap_or_else(|e| panic!("{e}"));
         if mix.len() < s.len() {
             mix.resize(s.len(), 0);
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use codecs::ogg_opus::{decode_file, OggOpusReader};
-use common::{media, read_wav, require_tool, snr_db, XorShift};
+use common::{media, require_tool, snr_db, speech, XorShift};
 use media_core::AudioFormat;
 
 fn ffmpeg_opus(args: &[&str], name: &str) -> PathBuf {
@@ -32,11 +32,11 @@ fn ffmpeg_opus(args: &[&str], name: &str) -> PathBuf {
 
 #[test]
 fn ffmpeg_encoded_alice_decodes_to_the_same_length_and_alignment() {
-    let wav = media("alice.wav");
+    let flac = media("alice.flac");
     let path = ffmpeg_opus(
         &[
             "-i",
-            wav.to_str().unwrap(),
+            flac.to_str().unwrap(),
             "-c:a",
             "libopus",
             "-b:a",
@@ -44,7 +44,7 @@ fn ffmpeg_encoded_alice_decodes_to_the_same_length_and_alignment() {
         ],
         "alice.opus",
     );
-    let (_, _, reference) = read_wav("alice.wav");
+    let reference = speech("alice");
     let (format, pcm) = decode_file(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).ok();

@@ -1,17 +1,15 @@
-//! Opus round trips on a real voice (alice.wav, Teams Pcm16K): SNR, packet loss concealment, in-band FEC.
+//! Opus round trips on a real voice (alice, Teams Pcm16K): SNR, packet loss concealment, in-band FEC.
 
 mod common;
 
 use codecs::opus::{Concealment, OpusApplication, OpusDecoder, OpusEncoder, OpusEncoderConfig};
-use common::{energy, read_wav, snr_db};
+use common::{energy, snr_db, speech};
 use media_core::AudioFormat;
 
 const FRAME: usize = 320;
 
 fn alice() -> Vec<i16> {
-    let (rate, ch, s) = read_wav("alice.wav");
-    assert_eq!((rate, ch), (16_000, 1));
-    s
+    speech("alice")
 }
 
 fn encode_all(pcm: &[i16], config: OpusEncoderConfig) -> (Vec<Vec<u8>>, usize) {

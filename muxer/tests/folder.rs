@@ -14,9 +14,11 @@ use muxer::recover::{recover_dir, RecoverAction};
 use muxer::verify::{verify_dir, VerifyError};
 use muxer::{RecordingOptions, RecordingWriter, Status};
 
-fn wav_samples(name: &str, n: usize) -> Vec<i16> {
-    let mut r = hound::WavReader::open(media(name)).unwrap();
-    r.samples::<i16>().take(n).map(|s| s.unwrap()).collect()
+/// The first `n` samples of a speaker's voice.
+fn speech_start(speaker: &str, n: usize) -> Vec<i16> {
+    let mut s = speech(speaker);
+    s.truncate(n);
+    s
 }
 
 /// Writes a small recording: two 4 s stems, a 3 s H.264 + Opus MP4, metadata.json, a pause.
@@ -28,7 +30,7 @@ fn write_recording(dir: &Path, key: &SigningKey, seconds: i64) -> (RecordingWrit
     rec.set_status(Status::Recording, MediaTime::ZERO, "started")
         .unwrap();
     let n = (seconds * 16_000) as usize;
-    let stems = vec![wav_samples("alice.wav", n), wav_samples("bob.wav", n)];
+    let stems = vec![speech_start("alice", n), speech_start("bob", n)];
     let ids = [
         rec.add_wav("participants/alice.wav", AudioFormat::PCM16K)
             .unwrap(),
@@ -127,7 +129,7 @@ fn a_finished_recording_verifies_and_plays() {
         .samples::<i16>()
         .map(|s| s.unwrap())
         .collect();
-    assert_eq!(back, wav_samples("alice.wav", 64_000));
+    assert_eq!(back, speech_start("alice", 64_000));
     ffmpeg_decodes_cleanly(&dir.join("recording.mp4"));
     assert_eq!(decoded_frames(&dir.join("recording.mp4"), "a:0"), 200);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -20,14 +20,11 @@ const CHILD_KEY: &str = "VERBATIM_TEST_CHILD_KEY";
 const CHILD_MODE: &str = "VERBATIM_TEST_CHILD_MODE";
 
 fn alice() -> Vec<i16> {
-    hound::WavReader::open(media("alice.wav"))
-        .unwrap()
-        .samples::<i16>()
-        .map(|s| s.unwrap())
-        .collect()
+    speech("alice")
 }
 
-/// The child: records 120 s of media (slowed down so the parent can kill it mid-way), or until an I/O error.
+/// The child: records 120 s of media (slowed down so the parent can kill it mid-way), or, under a file-size
+/// limit, up to 600 s until the MP4 hits the limit.
 #[test]
 #[ignore = "run by the other tests in a child process"]
 fn child_writer() {
@@ -52,13 +49,19 @@ fn child_writer() {
         )
         .unwrap();
     let pcm = alice();
+    // Under the size limit, the MP4 must be the file that hits it. The test clip is small (this MP4 grows
+    // ~12 KB/s with its Opus track, where a real 720p camera alone sends 100+ KB/s), so alice's stem (32 KB/s)
+    // would get there first: there she leaves after 10 s, and the call goes on long enough for a 2 MiB limit.
+    let (slots, stem_slots) = if slow { (6000, 6000) } else { (30_000, 500) };
     let mut vi = 0usize;
     let mut failed = None;
-    for slot in 0..6000usize {
+    for slot in 0..slots {
         let now = MediaTime::from_millis(20 * slot as i64);
         let r = (|| -> Result<(), RecordingError> {
-            let at = (slot * 320) % pcm.len();
-            rec.write_pcm(stem, &pcm[at..at + 320])?;
+            if slot < stem_slots {
+                let at = (slot * 320) % pcm.len();
+                rec.write_pcm(stem, &pcm[at..at + 320])?;
+            }
             loop {
                 let f = &frames[vi % frames.len()];
                 let pts = f
@@ -95,6 +98,7 @@ fn child_writer() {
             );
             assert!(*offset > 0);
             assert_eq!(source.raw_os_error(), Some(27), "EFBIG"); // file too large
+            assert!(path.ends_with("recording.mp4"), "{}", path.display());
         }
         other => panic!("unexpected error {other}"),
     }

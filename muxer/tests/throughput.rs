@@ -23,11 +23,7 @@ fn run(sync_interval: MediaTime, label: &str) {
     let key = muxer::integrity::generate_signing_key().unwrap();
     let frames = erin_frames();
     let (packets, pre_skip) = opus_packets(500);
-    let pcm: Vec<i16> = hound::WavReader::open(media("alice.wav"))
-        .unwrap()
-        .samples::<i16>()
-        .map(|s| s.unwrap())
-        .collect();
+    let pcm = speech("alice");
     let t0 = Instant::now();
     let mut opts = RecordingOptions::new("bench", 0);
     opts.sync_interval = sync_interval;

@@ -10,8 +10,7 @@ use media_core::AudioFormat;
 use muxer::wav::{header_bytes, recover_wav, WavWriter, HEADER_LEN};
 
 fn alice() -> Vec<i16> {
-    let mut r = hound::WavReader::open(media("alice.wav")).unwrap();
-    r.samples::<i16>().map(|s| s.unwrap()).collect()
+    speech("alice")
 }
 
 #[test]

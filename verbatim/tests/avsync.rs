@@ -1,5 +1,5 @@
-//! Audio/video sync of a camera participant (../shared/media/erin-sync.mp4: a white frame and a 1 kHz beep at
-//! 2, 5 and 8 s) recorded with the four WAV participants: in the composite recording.mp4 and in
+//! Audio/video sync of a camera participant (testdata/media/erin-sync.mp4: a white frame and a 1 kHz beep at
+//! 2, 5 and 8 s) recorded with the four speakers: in the composite recording.mp4 and in
 //! participants/erin.mp4 against participants/erin.wav, with and without the ×3 impairments.
 
 mod common;
@@ -117,13 +117,10 @@ fn white_onsets(file: &Path, rect: Option<codecs::composite::Rect>) -> Vec<f64> 
 }
 
 fn check(impair: &str, seed: u64) {
-    let Some(media) = media() else { return };
-    let mut parts = four_speakers(&media);
-    let mut erin = verbatim::sources::participants(&[format!(
-        "erin={}",
-        media.join("erin-sync.mp4").display()
-    )])
-    .unwrap();
+    let mut parts = four_speakers();
+    let mut erin =
+        verbatim::sources::participants(&[format!("erin={}", media("erin-sync.mp4").display())])
+            .unwrap();
     erin[0].msi = media_core::Msi(1100);
     erin[0].id = "erin".into();
     if let Some(v) = erin[0].video.as_mut() {
@@ -223,14 +220,11 @@ fn elementary_stream(file: &Path) -> Vec<u8> {
 
 #[test]
 fn camera_and_screen_share_are_passed_through_unchanged_at_their_times() {
-    let Some(media) = media() else { return };
-    let mut parts = verbatim::sources::participants(&[format!(
-        "erin={}",
-        media.join("erin-sync.mp4").display()
-    )])
-    .unwrap();
+    let mut parts =
+        verbatim::sources::participants(&[format!("erin={}", media("erin-sync.mp4").display())])
+            .unwrap();
     let input = parts[0].video.as_ref().unwrap().track.clone();
-    let share = verbatim::sources::screenshare(&media.join("screenshare.mp4"), "erin").unwrap();
+    let share = verbatim::sources::screenshare(&media("screenshare.mp4"), "erin").unwrap();
     let share_in = share.track.clone();
     let out = temp_dir("passthrough");
     let spec = MeetingSpec {

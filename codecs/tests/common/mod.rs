@@ -3,19 +3,26 @@
 
 use std::path::PathBuf;
 
-/// The shared sample media folder (../shared/media from the workspace root).
+/// The path of `testdata/media/<name>` (the committed test inputs, see its README.md); panics if it is missing.
 pub fn media(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/media")
-        .join(name)
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/media")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "test fixture {} missing: testdata/media is part of the repository (see its README.md)",
+        p.display()
+    );
+    p
 }
 
-/// Reads a 16-bit WAV into (sample rate, channels, samples).
-pub fn read_wav(name: &str) -> (u32, u16, Vec<i16>) {
-    let mut r = hound::WavReader::open(media(name)).expect("sample WAV present");
-    let spec = r.spec();
-    let s: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
-    (spec.sample_rate, spec.channels, s)
+/// A speaker's voice (`alice`, `bob`, `carol`, `dave`): the 24 s of 16 kHz mono (Teams `Pcm16K`) in
+/// testdata/media/<speaker>.flac, decoded bit-exact.
+pub fn speech(speaker: &str) -> Vec<i16> {
+    let s = bot_adapter::sim::load_audio_file(media(&format!("{speaker}.flac")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.len(), 384_000, "{speaker}: 24 s at 16 kHz");
+    s
 }
 
 /// SNR in dB of `test` against `reference` (same length).

@@ -1,4 +1,5 @@
-//! Shared test inputs: erin-sync.mp4 as Teams-style Annex-B frames, generated Opus packets, ffmpeg helpers.
+//! Shared test inputs: the committed fixtures in testdata/media (erin-sync.mp4 as Teams-style Annex-B frames,
+//! the speakers' PCM), generated Opus packets, ffmpeg helpers.
 #![allow(dead_code)] // each test binary uses a subset of these helpers
 
 use std::path::{Path, PathBuf};
@@ -7,10 +8,25 @@ use std::process::Command;
 use bytes::Bytes;
 use media_core::MediaTime;
 
-pub const MEDIA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/media");
-
+/// The path of `testdata/media/<name>` (the committed test inputs, see its README.md); panics if it is missing.
 pub fn media(name: &str) -> PathBuf {
-    Path::new(MEDIA).join(name)
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/media")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "test fixture {} missing: testdata/media is part of the repository (see its README.md)",
+        p.display()
+    );
+    p
+}
+
+/// A speaker's voice (`alice`, `bob`, ...): 24 s of 16 kHz mono from testdata/media/<speaker>.flac.
+pub fn speech(speaker: &str) -> Vec<i16> {
+    let s = bot_adapter::sim::load_audio_file(media(&format!("{speaker}.flac")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.len(), 384_000, "{speaker}: 24 s at 16 kHz");
+    s
 }
 
 /// A fresh empty folder under the target dir.

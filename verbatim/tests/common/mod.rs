@@ -4,32 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bot_adapter::sim::SimParticipant;
-
-/// The shared sample media folder, or `None` (with a message) when it is absent.
-pub fn media() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media");
-    if p.join("alice.wav").exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/media not found beside the project (sample inputs)");
-        None
-    }
-}
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use fixtures::*;
 
 /// Reads a 16-bit WAV's samples.
 pub fn read_wav(path: &Path) -> Vec<i16> {
     let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     r.into_samples::<i16>().map(|s| s.unwrap()).collect()
-}
-
-/// The four sample speakers, as `verbatim record --source` makes them.
-pub fn four_speakers(media: &Path) -> Vec<SimParticipant> {
-    let sources: Vec<String> = ["alice", "bob", "carol", "dave"]
-        .iter()
-        .map(|n| format!("{n}={}", media.join(format!("{n}.wav")).display()))
-        .collect();
-    verbatim::sources::participants(&sources).unwrap()
 }
 
 /// Runs ffprobe on a file and returns its reported duration in seconds; fails the test if ffprobe is missing

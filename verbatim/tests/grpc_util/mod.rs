@@ -7,10 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bot_adapter::grpc::auth::BearerToken;
-use bot_adapter::sim::{self, MeetingSpec, SimParticipant};
+use bot_adapter::sim::{self, MeetingSpec};
 use media_core::MediaTime;
 use verbatim::listen::{self, ListenOptions, ServerStats};
 use verbatim::send::{CallOutcome, SendOptions};
+
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use fixtures::*;
 
 pub const TOKEN: &str = "test-token-0123456789";
 
@@ -111,26 +116,6 @@ pub fn synthetic(n: usize, secs: i64, seed: u64) -> MeetingSpec {
         impairments: Default::default(),
         screenshare: None,
     }
-}
-
-/// The shared sample media folder, or `None` (with a message) when it is absent.
-pub fn media() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media");
-    if p.join("alice.wav").exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/media not found beside the project (sample inputs)");
-        None
-    }
-}
-
-/// The four sample speakers, as `verbatim record --source` makes them.
-pub fn four_speakers(media: &Path) -> Vec<SimParticipant> {
-    let sources: Vec<String> = ["alice", "bob", "carol", "dave"]
-        .iter()
-        .map(|n| format!("{n}={}", media.join(format!("{n}.wav")).display()))
-        .collect();
-    verbatim::sources::participants(&sources).unwrap()
 }
 
 pub fn metadata(dir: &Path) -> serde_json::Value {
