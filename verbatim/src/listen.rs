@@ -483,7 +483,7 @@ pub struct ListenArgs {
     /// bot's timestamps are not trusted to move time faster than it passes); `off` only to replay recorded
     /// calls faster than real time (`verbatim send --fast`).
     #[arg(long, value_parser = parse_lead, default_value = "5s")]
-    pub max_lead: Option<media_core::MediaTime>,
+    pub max_lead: MaxLead,
 }
 
 fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
@@ -496,11 +496,15 @@ fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
 /// Runs `verbatim listen` until Ctrl-C (or SIGTERM).
 ///
 /// # Errors
-fn parse_lead(s: &str) -> Result<Option<media_core::MediaTime>, String> {
+/// `--max-lead`: a duration, or `off` (`None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxLead(pub Option<media_core::MediaTime>);
+
+fn parse_lead(s: &str) -> Result<MaxLead, String> {
     if s == "off" {
-        return Ok(None);
+        return Ok(MaxLead(None));
     }
-    parse_duration(s).map(Some)
+    parse_duration(s).map(|d| MaxLead(Some(d)))
 }
 
 /// Bad arguments, unreadable token or TLS files, or a server failure.
@@ -521,7 +525,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         });
     }
     opts.record.signing_key = a.signing_key.clone();
-    opts.record.recorder.call_clock.max_lead = a.max_lead;
+    opts.record.recorder.call_clock.max_lead = a.max_lead.0;
     opts.limits = Limits {
         max_calls: a.max_calls.max(1),
         max_participants: a.max_participants.max(1),
