@@ -14,7 +14,9 @@
 //! the one-way delay plus the clock offset is `y = r - u`. Network jitter only ever *adds* delay, so the
 //! **lower envelope** of `y` tracks offset and drift: the clock keeps the minimum `y` of every 5 s window of
 //! sender time (the last 10 minutes of windows), fits a line through those minima by least squares (its slope is
-//! the sender's drift against the reference clock, trusted once the minima span 60 s, clamped to ±1000 ppm),
+//! the sender's drift against the reference clock, trusted once the minima span 60 s and the slope is at least
+//! four times its standard error, counting at least half a delivery quantum of scatter per minimum — under
+//! jitter a minute of minima cannot tell 300 ppm from noise — and clamped to ±1000 ppm),
 //! and places the frame at
 //! `target = u + envelope(u) - packetization` (a frame can only arrive once it is complete, so one frame of
 //! delay is assumed to be packetization, not network).
@@ -155,7 +157,8 @@ struct Envelope {
     current: Option<(i64, i64)>,
     history: VecDeque<(i64, i64)>,
     slope: f64,
-    /// True once the minima spanned enough sender time for `slope` to be measured.
+    /// True once the minima spanned enough sender time and the fitted slope stands clear of its standard
+    /// error (four times): only then is `slope` a measured drift (else it is zero).
     slope_trusted: bool,
     offset: f64,
     /// True once the window minima differ (jitter or drift): delivery times then vary in phase against the
@@ -244,10 +247,26 @@ impl Envelope {
                 sxy += du * (y as f64 - my);
                 sxx += du * du;
             }
-            if sxx > 0.0 {
+            if sxx > 0.0 && n > 2 {
                 let lim = cfg.max_drift_ppm as f64 * 1e-6;
-                self.slope = (sxy / sxx).clamp(-lim, lim);
-                self.slope_trusted = true;
+                let slope = sxy / sxx;
+                // The slope's standard error: window minima scatter by at least half a delivery quantum
+                // (they sit on the 20 ms grid), and under jitter by more, so over a minute a slope of hundreds
+                // of ppm can be noise. Only a slope four standard errors clear is drift; otherwise there is no
+                // measured drift (and nothing is slipped for it). 200 ppm is measured after ~2.5 minutes.
+                let mut ss = 0.0;
+                for &(u, y) in &self.history {
+                    let r = y as f64 - my - slope * (u as f64 - mu);
+                    ss += r * r;
+                }
+                let scatter = (ss / (n - 2) as f64).max((cfg.quantum.ticks() as f64 / 2.0).powi(2));
+                let se = (scatter / sxx).sqrt();
+                self.slope_trusted = slope.abs() >= 4.0 * se;
+                self.slope = if self.slope_trusted {
+                    slope.clamp(-lim, lim)
+                } else {
+                    0.0
+                };
             }
         }
         let mut off = f64::INFINITY;

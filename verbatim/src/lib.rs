@@ -7,6 +7,8 @@
 //!   (ingest)         [engine: CallRecorder, sans-IO]                        (files)
 //! ```
 //!
+//! * [`audit`]: a recording scored against a simulated meeting's ground truth (exact copies, placement,
+//!   the loss ledger).
 //! * [`engine`]: the sans-IO call recorder — ingest events in, per-tick stems and mix out.
 //! * [`composite`]: the meeting video: cameras, initials and screen share composed and encoded once.
 //! * [`video`]: participant video and screen share: H.264 passthrough placed on the timeline, loss detection.
@@ -43,6 +45,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod composite;
 pub mod engine;
 pub mod inspect;

@@ -1,0 +1,460 @@
+//! Scores a recording against the ground truth of what each participant sent (a simulated meeting): are
+//! received frames exact copies, where did they land, and does the loss ledger explain everything missing?
+//!
+//! A compliance recorder must copy what was sent, bit for bit, at its place, and list everything it did not
+//! record with the reason. [`StemAudit`] checks that for one participant, streaming: it reads the stem as it
+//! goes (an hour-long stem is never held whole) and is handed every frame the participant sent, in order,
+//! with what the network and the platform did to it ([`Fate`]) and when it was captured. For each frame that
+//! reached the recorder it looks for an unbroken, bit-exact copy near its capture time; for each frame that
+//! did not, it checks that a listed gap covers its place; and it scores the ledger's `inferred_loss` gaps
+//! against the frames the network really lost.
+//!
+//! ```
+//! use media_core::ledger::{Gap, GapKind};
+//! use media_core::MediaTime;
+//! use verbatim::audit::{Fate, StemAudit};
+//!
+//! // A stem holding frame 0 and frame 2 at their capture times; frame 1 was lost on the network and the
+//! // ledger lists it as an inferred loss.
+//! let f = |v: i16| vec![v; 320];
+//! let mut stem = f(100);
+//! stem.extend(f(0));
+//! stem.extend(f(300));
+//! let ms = MediaTime::from_millis;
+//! let gaps = vec![Gap::new(ms(20), ms(20), GapKind::InferredLoss)];
+//! let mut a = StemAudit::new(stem.into_iter(), gaps);
+//! a.frame(0, ms(0), &f(100), Fate::Delivered);
+//! a.frame(1, ms(20), &f(200), Fate::LostOnNetwork);
+//! a.frame(2, ms(40), &f(300), Fate::Delivered);
+//! let r = a.finish();
+//! assert_eq!((r.delivered, r.exact, r.unexplained), (2, 2, 0));
+//! assert_eq!((r.lost_network, r.lost_network_recalled), (1, 1));
+//! assert_eq!(r.inferred_loss_precision(), Some(1.0));
+//! assert_eq!(r.worst_error_ms(), Some(0.0));
+//! ```
+
+use std::collections::VecDeque;
+
+use media_core::ledger::{Gap, GapKind};
+use media_core::MediaTime;
+
+/// Samples per 20 ms frame (Teams `Pcm16K`).
+const FRAME: usize = 320;
+/// The recording's sample rate.
+const RATE: u32 = 16_000;
+/// How far from where the previous frame landed a copy is looked for (placement error is far smaller).
+const SEARCH: i64 = 16_000;
+
+/// What happened to a sent frame before it could reach the recorder (the simulator's ground truth).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// The platform handed it to the bot (at least once).
+    Delivered,
+    /// Lost on the network between the sender and the platform.
+    LostOnNetwork,
+    /// Dropped by the platform: the sender was not among the four loudest of its slot.
+    NotAmongFourLoudest,
+    /// Still on its way when the call ended.
+    Pending,
+}
+
+/// The findings for one participant (see the module docs). Frame counts are of sent frames.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditReport {
+    /// Frames sent (sounding: a silent sender sends nothing).
+    pub sent: u64,
+    /// Of those, delivered to the recorder.
+    pub delivered: u64,
+    /// Delivered frames found in the stem as unbroken, bit-exact copies.
+    pub exact: u64,
+    /// Delivered frames not in the stem whose place a `dropped` gap covers (dropped here, with a cause).
+    pub dropped_explained: u64,
+    /// Frames sent and missing from the stem whose place no listed gap covers (want 0).
+    pub unexplained: u64,
+    /// Frames lost on the network.
+    pub lost_network: u64,
+    /// Of those, whose place an `inferred_loss` gap covers.
+    pub lost_network_recalled: u64,
+    /// Frames lost on the network with a delivered frame on both sides (a loss inside a talk spurt: the
+    /// kind the ledger can infer from the sender's timestamps).
+    pub lost_inside_speech: u64,
+    /// Of those, recalled.
+    pub lost_inside_speech_recalled: u64,
+    /// Frames dropped by the four-loudest rule.
+    pub not_among_four_loudest: u64,
+    /// Frames still on the way at the end.
+    pub pending: u64,
+    /// Length of the `inferred_loss` gaps listed.
+    pub inferred_loss: MediaTime,
+    /// Of that, covering frames the network really lost.
+    pub inferred_loss_true: MediaTime,
+    /// Placement error of every exact copy: where it landed minus when it was captured, in samples.
+    pub errors: Vec<i32>,
+    /// The first few frames counted in `unexplained` and delivered frames not found whole: (index, capture
+    /// time), to look at.
+    pub examples: Vec<(u64, MediaTime)>,
+}
+
+impl AuditReport {
+    /// Share of delivered frames found as exact copies.
+    pub fn exact_share(&self) -> f64 {
+        self.exact as f64 / self.delivered.max(1) as f64
+    }
+
+    /// Share of `inferred_loss` time that covers frames really lost (`None` without such gaps).
+    pub fn inferred_loss_precision(&self) -> Option<f64> {
+        (self.inferred_loss > MediaTime::ZERO)
+            .then(|| self.inferred_loss_true.ticks() as f64 / self.inferred_loss.ticks() as f64)
+    }
+
+    /// Share of network-lost frames the ledger lists as inferred losses (`None` when none was lost).
+    pub fn inferred_loss_recall(&self) -> Option<f64> {
+        (self.lost_network > 0)
+            .then(|| self.lost_network_recalled as f64 / self.lost_network as f64)
+    }
+
+    /// Recall among losses inside talk spurts (`None` when there was none).
+    pub fn inside_speech_recall(&self) -> Option<f64> {
+        (self.lost_inside_speech > 0)
+            .then(|| self.lost_inside_speech_recalled as f64 / self.lost_inside_speech as f64)
+    }
+
+    /// The `q` quantile (0..=1) of the absolute placement error, in ms.
+    pub fn error_quantile_ms(&self, q: f64) -> Option<f64> {
+        let mut e: Vec<u32> = self.errors.iter().map(|e| e.unsigned_abs()).collect();
+        if e.is_empty() {
+            return None;
+        }
+        e.sort_unstable();
+        let i = ((e.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+        Some(f64::from(e[i]) * 1000.0 / f64::from(RATE))
+    }
+
+    /// The worst absolute placement error, in ms.
+    pub fn worst_error_ms(&self) -> Option<f64> {
+        self.error_quantile_ms(1.0)
+    }
+
+    /// Adds another participant's findings (for call totals).
+    pub fn merge(&mut self, o: &AuditReport) {
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+        self.exact += o.exact;
+        self.dropped_explained += o.dropped_explained;
+        self.unexplained += o.unexplained;
+        self.lost_network += o.lost_network;
+        self.lost_network_recalled += o.lost_network_recalled;
+        self.lost_inside_speech += o.lost_inside_speech;
+        self.lost_inside_speech_recalled += o.lost_inside_speech_recalled;
+        self.not_among_four_loudest += o.not_among_four_loudest;
+        self.pending += o.pending;
+        self.inferred_loss = self.inferred_loss.saturating_add(o.inferred_loss);
+        self.inferred_loss_true = self.inferred_loss_true.saturating_add(o.inferred_loss_true);
+        self.errors.extend_from_slice(&o.errors);
+        let room = 16usize.saturating_sub(self.examples.len());
+        self.examples.extend(o.examples.iter().take(room).copied());
+    }
+}
+
+/// The run of consecutive network losses being looked at: whether the frame before it was delivered, the
+/// last index in it, and per loss whether the ledger recalled it.
+#[derive(Debug, Default)]
+struct LossRun {
+    after_delivered: bool,
+    last: u64,
+    recalled: Vec<bool>,
+}
+
+/// Audits one participant's stem (see the module docs).
+pub struct StemAudit<I: Iterator<Item = i16>> {
+    stem: I,
+    window: VecDeque<i16>,
+    /// Sample position of `window[0]`.
+    window_start: i64,
+    stem_done: bool,
+    /// Gaps sorted by start.
+    gaps: Vec<Gap>,
+    /// Where the last copy found landed against its capture time (samples).
+    offset: i64,
+    last: Option<(u64, Fate)>,
+    run: LossRun,
+    report: AuditReport,
+}
+
+impl<I: Iterator<Item = i16>> StemAudit<I> {
+    /// An audit of the stem `stem` (its samples from recording time zero) with the gaps listed for it.
+    pub fn new(stem: I, mut gaps: Vec<Gap>) -> Self {
+        gaps.sort_by_key(|g| g.start);
+        let mut report = AuditReport::default();
+        for g in &gaps {
+            if g.kind == GapKind::InferredLoss {
+                report.inferred_loss = report.inferred_loss.saturating_add(g.length);
+            }
+        }
+        StemAudit {
+            stem,
+            window: VecDeque::new(),
+            window_start: 0,
+            stem_done: false,
+            gaps,
+            offset: 0,
+            last: None,
+            run: LossRun::default(),
+            report,
+        }
+    }
+
+    /// Reads the stem until the window covers sample position `until`, dropping what lies before `keep`.
+    fn read_to(&mut self, keep: i64, until: i64) {
+        while !self.stem_done && self.window_start + (self.window.len() as i64) < until {
+            match self.stem.next() {
+                Some(s) => self.window.push_back(s),
+                None => self.stem_done = true,
+            }
+        }
+        let drop = (keep - self.window_start).clamp(0, self.window.len() as i64) as usize;
+        self.window.drain(..drop);
+        self.window_start += drop as i64;
+    }
+
+    fn copy_at(&self, pos: i64, samples: &[i16]) -> bool {
+        let i = pos - self.window_start;
+        i >= 0
+            && samples
+                .iter()
+                .enumerate()
+                .all(|(j, s)| self.window.get(i as usize + j) == Some(s))
+    }
+
+    /// Where an exact copy of `samples` starts, looked for at `hint` first and then around it.
+    fn find(&self, hint: i64, samples: &[i16]) -> Option<i64> {
+        if self.copy_at(hint, samples) {
+            return Some(hint);
+        }
+        let first = *samples.first()?;
+        let lo = (hint - SEARCH).max(self.window_start);
+        let hi = (hint + SEARCH).min(self.window_start + self.window.len() as i64);
+        (lo..hi)
+            .filter(|&p| self.window.get((p - self.window_start) as usize) == Some(&first))
+            .min_by_key(|p| (p - hint).abs())
+            .filter(|&p| self.copy_at(p, samples))
+            .or_else(|| {
+                (lo..hi).find(|&p| {
+                    self.window.get((p - self.window_start) as usize) == Some(&first)
+                        && self.copy_at(p, samples)
+                })
+            })
+    }
+
+    /// Length of `[from, from + len)` covered by gaps that `pick` accepts.
+    fn covered(
+        &self,
+        from: MediaTime,
+        len: MediaTime,
+        pick: impl Fn(GapKind) -> bool,
+    ) -> MediaTime {
+        let to = from.saturating_add(len);
+        let mut sum = MediaTime::ZERO;
+        let first = self.gaps.partition_point(|g| g.end() <= from);
+        for g in self.gaps[first..].iter().take_while(|g| g.start < to) {
+            if pick(g.kind) {
+                let a = from.max(g.start);
+                let b = to.min(g.end());
+                if b > a {
+                    sum = sum.saturating_add(b.saturating_sub(a));
+                }
+            }
+        }
+        sum.min(len)
+    }
+
+    /// Hands over the next frame the participant sent (in order of `index`), captured at recording time
+    /// `capture`, with its samples and fate.
+    pub fn frame(&mut self, index: u64, capture: MediaTime, samples: &[i16], fate: Fate) {
+        let r = &mut self.report;
+        r.sent += 1;
+        let expected = capture.to_samples(RATE) + self.offset;
+        self.read_to(expected - 2 * SEARCH, expected + 2 * SEARCH + FRAME as i64);
+        let place = MediaTime::from_samples(expected, RATE);
+        let frame_len = MediaTime::from_samples(samples.len() as i64, RATE);
+        let half = MediaTime::from_ticks(frame_len.ticks() / 2);
+        let previous = self.last;
+        self.last = Some((index, fate));
+        let continues_run = !self.run.recalled.is_empty() && self.run.last + 1 == index;
+        if fate != Fate::LostOnNetwork || !continues_run {
+            // The run of losses (if any) ends here: inside speech when delivered frames enclose it.
+            let inside = continues_run && fate == Fate::Delivered;
+            self.close_run(inside);
+        }
+        match fate {
+            Fate::Delivered => {
+                self.report.delivered += 1;
+                match self.find(expected, samples) {
+                    Some(pos) => {
+                        self.report.exact += 1;
+                        self.offset = pos - capture.to_samples(RATE);
+                        self.report.errors.push(self.offset as i32);
+                    }
+                    None => {
+                        if self.report.examples.len() < 16 {
+                            self.report.examples.push((index, capture));
+                        }
+                        if self.covered(place, frame_len, GapKind::is_dropped) >= half {
+                            self.report.dropped_explained += 1;
+                        } else if self.covered(place, frame_len, |_| true) < half {
+                            self.report.unexplained += 1;
+                        }
+                    }
+                }
+            }
+            Fate::LostOnNetwork => {
+                self.report.lost_network += 1;
+                let recalled =
+                    self.covered(place, frame_len, |k| k == GapKind::InferredLoss) >= half;
+                let real = self.covered(place, frame_len, |k| k == GapKind::InferredLoss);
+                self.report.inferred_loss_true =
+                    self.report.inferred_loss_true.saturating_add(real);
+                self.note_missing(place, frame_len);
+                if self.run.recalled.is_empty() {
+                    self.run.after_delivered =
+                        previous.is_some_and(|(i, f)| i + 1 == index && f == Fate::Delivered);
+                }
+                self.run.last = index;
+                self.run.recalled.push(recalled);
+            }
+            Fate::NotAmongFourLoudest => {
+                self.report.not_among_four_loudest += 1;
+                self.note_missing(place, frame_len);
+            }
+            Fate::Pending => self.report.pending += 1,
+        }
+    }
+
+    fn note_missing(&mut self, place: MediaTime, len: MediaTime) {
+        let half = MediaTime::from_ticks(len.ticks() / 2);
+        if self.covered(place, len, |_| true) < half {
+            self.report.unexplained += 1;
+        }
+    }
+
+    fn close_run(&mut self, before_delivered: bool) {
+        let inside = self.run.after_delivered && before_delivered;
+        for &recalled in &self.run.recalled {
+            self.report.lost_network_recalled += u64::from(recalled);
+            if inside {
+                self.report.lost_inside_speech += 1;
+                self.report.lost_inside_speech_recalled += u64::from(recalled);
+            }
+        }
+        self.run.recalled.clear();
+    }
+
+    /// The findings (after the last frame).
+    pub fn finish(mut self) -> AuditReport {
+        self.close_run(false);
+        self.report
+    }
+}
+
+/// A recording folder could not be audited.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A file could not be read.
+    #[error("{path}: {reason}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The folder does not hold a participant the meeting had.
+    #[error("no participant {0:?} in metadata.json")]
+    Missing(String),
+}
+
+/// Audits every participant of a closed recording folder (`participants/<name>.wav`, `metadata.json`'s gaps)
+/// against the meeting `participants` that were simulated and the simulator's ground truth `truth`.
+///
+/// Frames captured in the last second before the call ended may still have been on their way and are not
+/// audited (the simulator does not say which ones were).
+///
+/// # Errors
+/// A stem or `metadata.json` that cannot be read, or a participant the folder does not have.
+pub fn audit_folder(
+    dir: &std::path::Path,
+    participants: &[bot_adapter::sim::SimParticipant],
+    truth: &bot_adapter::sim::SimReport,
+) -> Result<Vec<(String, AuditReport)>, AuditError> {
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(&path).map_err(|e| AuditError::Read {
+            path,
+            reason: e.to_string(),
+        })
+    };
+    let md_path = dir.join("metadata.json");
+    let md: serde_json::Value =
+        serde_json::from_slice(&read(md_path.clone())?).map_err(|e| AuditError::Read {
+            path: md_path,
+            reason: e.to_string(),
+        })?;
+    let end = truth
+        .ended_at
+        .unwrap_or(MediaTime::MAX)
+        .saturating_sub(MediaTime::from_secs(1));
+    let mut out = Vec::new();
+    for (p, r) in participants.iter().zip(&truth.participants) {
+        let entry = md["participants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == p.name.as_str())
+            .ok_or_else(|| AuditError::Missing(p.name.clone()))?;
+        let gaps = entry["gaps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| {
+                let kind = GapKind::parse(g["kind"].as_str()?, g["cause"].as_str())?;
+                Some(Gap::new(
+                    MediaTime::from_micros(g["start_us"].as_i64()?),
+                    MediaTime::from_micros(g["length_us"].as_i64()?),
+                    kind,
+                ))
+            })
+            .collect();
+        let stem_path = dir.join(format!("participants/{}.wav", p.name));
+        let reader = hound::WavReader::open(&stem_path).map_err(|e| AuditError::Read {
+            path: stem_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let stem = reader.into_samples::<i16>().map_while(Result::ok);
+        let mut audit = StemAudit::new(stem, gaps);
+        let lost: std::collections::HashSet<u64> = r.lost_frames.iter().copied().collect();
+        let suppressed: std::collections::HashSet<u64> =
+            r.suppressed_frames.iter().copied().collect();
+        let frames = p.audio.len().div_ceil(FRAME) as u64;
+        for j in 0..frames {
+            let capture = r.capture_time(j);
+            if capture > end || capture < p.join_at || p.leave_at.is_some_and(|l| capture >= l) {
+                continue;
+            }
+            let start = j as usize * FRAME;
+            let mut samples = [0i16; FRAME];
+            let have = &p.audio[start..(start + FRAME).min(p.audio.len())];
+            samples[..have.len()].copy_from_slice(have);
+            if samples.iter().all(|&s| s == 0) {
+                continue; // digital silence is not sent
+            }
+            let fate = if lost.contains(&j) {
+                Fate::LostOnNetwork
+            } else if suppressed.contains(&j) {
+                Fate::NotAmongFourLoudest
+            } else {
+                Fate::Delivered
+            };
+            audit.frame(j, capture, &samples, fate);
+        }
+        out.push((p.name.clone(), audit.finish()));
+    }
+    Ok(out)
+}
