@@ -117,6 +117,29 @@ impl TrackStats {
     pub fn dropped(&self) -> u64 {
         self.late + self.duplicates + self.outliers + self.wrong_format + self.overrun
     }
+
+    /// Adds another track's counters (a participant heard through several sources).
+    ///
+    /// ```
+    /// use media_core::track::TrackStats;
+    /// let mut a = TrackStats { delivered: 3, written: 2, late: 1, ..Default::default() };
+    /// a.add(&TrackStats { delivered: 5, written: 5, ..Default::default() });
+    /// assert_eq!((a.delivered, a.written, a.dropped()), (8, 7, 1));
+    /// ```
+    pub fn add(&mut self, o: &TrackStats) {
+        self.delivered += o.delivered;
+        self.written += o.written;
+        self.late += o.late;
+        self.duplicates += o.duplicates;
+        self.outliers += o.outliers;
+        self.wrong_format += o.wrong_format;
+        self.overrun += o.overrun;
+        self.samples_written += o.samples_written;
+        self.slip_inserted += o.slip_inserted;
+        self.slip_dropped += o.slip_dropped;
+        self.resyncs += o.resyncs;
+        self.gap_adjusted += o.gap_adjusted;
+    }
 }
 
 /// Where the stream stands after the last frame written.
@@ -642,6 +665,10 @@ impl AudioTrack {
     /// The configuration.
     pub fn config(&self) -> &TrackConfig {
         &self.cfg
+    }
+    /// True when no frame waits in the jitter buffer.
+    pub fn is_idle(&self) -> bool {
+        self.jitter.is_empty()
     }
     /// Where the next released frame would be written, as recording time (for diagnostics).
     pub fn cursor(&self) -> Option<MediaTime> {

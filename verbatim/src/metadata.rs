@@ -221,6 +221,8 @@ pub struct ParticipantMeta {
     pub outliers_dropped: u64,
     /// Frames in a format other than the recording's (dropped).
     pub wrong_format_dropped: u64,
+    /// Frames from a further audio source beyond the most one participant may have at once (dropped).
+    pub limit_dropped: u64,
     /// Frames that overflowed the placement buffer (dropped).
     pub overrun_dropped: u64,
     /// Frames delivered and not written, every cause: `frames_delivered = frames_written + frames_dropped`.
@@ -493,14 +495,15 @@ pub fn participant(
         joined_utc: utc(start, p.info.joined),
         left_us: p.info.left.map(us),
         left_utc: p.info.left.map(|t| utc(start, t)),
-        frames_delivered: s.delivered,
+        frames_delivered: s.delivered + p.limit_dropped,
         frames_written: s.written,
         duplicates_dropped: s.duplicates,
         late_dropped: s.late,
         outliers_dropped: s.outliers,
         wrong_format_dropped: s.wrong_format,
         overrun_dropped: s.overrun,
-        frames_dropped: s.dropped(),
+        frames_dropped: s.dropped() + p.limit_dropped,
+        limit_dropped: p.limit_dropped,
         samples_written: s.samples_written,
         slip_inserted_samples: s.slip_inserted,
         slip_dropped_samples: s.slip_dropped,

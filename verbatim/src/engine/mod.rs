@@ -31,7 +31,7 @@ pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary
 
 use crate::composite::{CompositeVideo, RenderError};
 use crate::video::VideoOutput;
-use participants::Slot;
+use participants::{Pushed, Slot};
 use video_streams::VideoSlot;
 
 /// Errors of the recorder core.
@@ -216,12 +216,10 @@ impl CallRecorder {
                 let now = self.now;
                 let written = self.written_until();
                 if let Some(slot) = self.slots.get_mut(idx) {
-                    if frame.format != slot.track.config().format
-                        && slot.adopt_format(frame.format, &self.cfg, written)
-                    {
-                        self.counters.resampled_sources += 1;
+                    match slot.push(frame, at, now, &self.cfg, written) {
+                        Pushed::Offered { resampled: true } => self.counters.resampled_sources += 1,
+                        Pushed::Offered { resampled: false } | Pushed::Refused => {}
                     }
-                    slot.track.push(frame, at, now);
                 }
             }
             IngestEvent::Video(frame) => {
@@ -320,15 +318,15 @@ impl CallRecorder {
         including_open: bool,
         sink: &mut S,
     ) -> Result<(), EngineError<S::Error>> {
+        let now = self.now;
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            for gap in slot.track.drain_gaps(including_open) {
-                slot.gaps.add(gap);
+            slot.drain_gaps(including_open, now, |gap| {
                 sink.timeline(TimelineEvent::AudioGap {
                     participant: i,
                     gap,
                 })
-                .map_err(EngineError::Sink)?;
-            }
+                .map_err(EngineError::Sink)
+            })?;
         }
         Ok(())
     }
@@ -339,7 +337,7 @@ impl CallRecorder {
         sink: &mut S,
     ) -> Result<(), EngineError<S::Error>> {
         for slot in &mut self.slots {
-            slot.track.flush();
+            slot.flush();
         }
         let mut out = std::mem::take(&mut self.video_out);
         for i in 0..self.videos.len() {
@@ -410,11 +408,12 @@ impl CallRecorder {
                 .iter()
                 .map(|s| ParticipantSummary {
                     info: s.info.clone(),
-                    stats: s.track.stats(),
+                    stats: s.stats(),
                     gaps: s.gaps,
-                    drift_ppm: s.track.drift_ppm(),
-                    untimed: s.track.clock_stats().untimed,
-                    segments: s.track.clock_stats().segments,
+                    drift_ppm: s.drift_ppm(),
+                    untimed: s.clock_stats().untimed,
+                    segments: s.clock_stats().segments,
+                    limit_dropped: s.limit_dropped,
                 })
                 .collect(),
             videos: self

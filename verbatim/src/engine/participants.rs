@@ -2,28 +2,49 @@
 //! conversion of a source at another rate.
 
 use bot_adapter::sdk::RosterChange;
+use media_core::ledger::Gap;
 use media_core::resample::RateConverter;
-use media_core::track::{AudioTrack, TrackConfig};
-use media_core::{AudioFormat, MediaTime, Msi, StreamKind};
+use media_core::timeline::ClockStats;
+use media_core::track::{AudioTrack, TrackConfig, TrackStats};
+use media_core::{AudioFormat, AudioFrame, MediaTime, Msi, StreamKind};
 
 use super::{
     CallRecorder, EngineError, GapTally, ParticipantInfo, RecorderConfig, RecordingSink,
     TimelineEvent,
 };
 
-pub(super) struct Slot {
-    pub(super) info: ParticipantInfo,
-    pub(super) track: AudioTrack,
-    pub(super) gaps: GapTally,
-    pub(super) buf: Vec<i16>,
+/// Most audio sources one participant may have at once (every re-join brings a new one; idle ones retire).
+pub const MAX_SOURCES_PER_PARTICIPANT: usize = 8;
+/// A source with no frame for this long (and nothing waiting) is retired once a newer one exists.
+const RETIRE_AFTER: MediaTime = MediaTime::from_secs(10);
+
+/// One audio source of a participant (a media source id): its own sender clock, jitter buffer and placement
+/// (a participant who re-joins comes back with a new source, whose clock has nothing to do with the old one),
+/// converted to the recording's format when it is not in it.
+pub(super) struct Source {
+    msi: Msi,
+    track: AudioTrack,
     /// For a source at another rate or channel count than the recording: its converter, a tick buffer at
     /// the source format, and the next source sample position to pull.
-    pub(super) conv: Option<(RateConverter, Vec<i16>, i64)>,
+    conv: Option<(RateConverter, Vec<i16>, i64)>,
+    /// Recording time of its latest frame.
+    last_frame: MediaTime,
 }
 
-impl Slot {
-    /// Switches the slot to `format` when its first frame says the source is not at the recording's format.
-    pub(super) fn adopt_format(
+impl Source {
+    fn new(msi: Msi, cfg: &RecorderConfig, start: MediaTime) -> Self {
+        let mut track = AudioTrack::new(cfg.track);
+        track.start_at(start);
+        Source {
+            msi,
+            track,
+            conv: None,
+            last_frame: start,
+        }
+    }
+
+    /// Switches the source to `format` when its first frame says it is not at the recording's format.
+    fn adopt_format(
         &mut self,
         format: AudioFormat,
         cfg: &RecorderConfig,
@@ -47,9 +68,9 @@ impl Slot {
         true
     }
 
-    /// One tick of this participant at the recording's format into `buf[..len]`.
-    pub(super) fn pull(&mut self, from: i64, len: usize, now: MediaTime) {
-        let buf = &mut self.buf[..len];
+    /// One tick of this source at the recording's format into `buf`.
+    fn pull(&mut self, from: i64, buf: &mut [i16], now: MediaTime) {
+        let len = buf.len();
         match self.conv.as_mut() {
             None => self.track.pull(from, buf, now),
             Some((conv, tick, pos)) => {
@@ -69,6 +90,163 @@ impl Slot {
                 }
             }
         }
+    }
+}
+
+/// One participant: one stem, fed by their audio sources (usually one at a time).
+pub(super) struct Slot {
+    pub(super) info: ParticipantInfo,
+    sources: Vec<Source>,
+    /// Counters of sources retired (idle after a re-join brought a new one).
+    retired: TrackStats,
+    retired_clock: ClockStats,
+    /// Frames refused because the participant already had [`MAX_SOURCES_PER_PARTICIPANT`] sources.
+    pub(super) limit_dropped: u64,
+    pub(super) gaps: GapTally,
+    pub(super) buf: Vec<i16>,
+    scratch: Vec<i16>,
+}
+
+/// What [`Slot::push`] did with a frame.
+pub(super) enum Pushed {
+    /// Offered to a source's track.
+    Offered {
+        /// The source had to be converted from another rate or channel count.
+        resampled: bool,
+    },
+    /// Refused: too many sources for one participant.
+    Refused,
+}
+
+impl Slot {
+    fn new(info: ParticipantInfo, tick_samples: usize) -> Self {
+        Slot {
+            info,
+            sources: Vec::new(),
+            retired: TrackStats::default(),
+            retired_clock: ClockStats::default(),
+            limit_dropped: 0,
+            gaps: GapTally::default(),
+            buf: vec![0; tick_samples],
+            scratch: vec![0; tick_samples],
+        }
+    }
+
+    /// Offers a frame of source `frame.source.msi` delivered at `at` (recording time), `now` being the call's
+    /// time and `written_until` where the output stands.
+    pub(super) fn push(
+        &mut self,
+        frame: AudioFrame,
+        at: MediaTime,
+        now: MediaTime,
+        cfg: &RecorderConfig,
+        written_until: MediaTime,
+    ) -> Pushed {
+        let msi = frame.source.msi;
+        let i = match self.sources.iter().position(|s| s.msi == msi) {
+            Some(i) => i,
+            None if self.sources.len() >= MAX_SOURCES_PER_PARTICIPANT => {
+                self.limit_dropped += 1;
+                return Pushed::Refused;
+            }
+            None => {
+                self.sources.push(Source::new(msi, cfg, written_until));
+                self.sources.len() - 1
+            }
+        };
+        let Some(src) = self.sources.get_mut(i) else {
+            return Pushed::Refused;
+        };
+        let resampled = frame.format != src.track.config().format
+            && src.adopt_format(frame.format, cfg, written_until);
+        src.last_frame = src.last_frame.max(at);
+        src.track.push(frame, at, now);
+        Pushed::Offered { resampled }
+    }
+
+    /// One tick of this participant at the recording's format into `buf[..len]`: the saturating sum of its
+    /// sources (one, nearly always).
+    pub(super) fn pull(&mut self, from: i64, len: usize, now: MediaTime) {
+        let buf = &mut self.buf[..len];
+        match self.sources.as_mut_slice() {
+            [] => buf.fill(0),
+            [one] => one.pull(from, buf, now),
+            many => {
+                buf.fill(0);
+                let scratch = &mut self.scratch[..len];
+                for s in many.iter_mut() {
+                    s.pull(from, scratch, now);
+                    for (b, x) in buf.iter_mut().zip(scratch.iter()) {
+                        *b = b.saturating_add(*x);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands every gap that is over (all of them with `including_open`) to `f`; retires sources idle for
+    /// [`RETIRE_AFTER`] once a newer one exists (their counters are kept).
+    pub(super) fn drain_gaps<E>(
+        &mut self,
+        including_open: bool,
+        now: MediaTime,
+        mut f: impl FnMut(Gap) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let newest = self.sources.len().saturating_sub(1);
+        let mut i = 0;
+        while i < self.sources.len() {
+            let retire = i < newest
+                && self.sources[i].track.is_idle()
+                && self.sources[i].last_frame.saturating_add(RETIRE_AFTER) < now;
+            for gap in self.sources[i].track.drain_gaps(including_open || retire) {
+                self.gaps.add(gap);
+                f(gap)?;
+            }
+            if retire {
+                let s = self.sources.remove(i);
+                self.retired.add(&s.track.stats());
+                let c = s.track.clock_stats();
+                self.retired_clock.untimed += c.untimed;
+                self.retired_clock.outliers += c.outliers;
+                self.retired_clock.segments += c.segments;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Places everything still waiting (end of the call).
+    pub(super) fn flush(&mut self) {
+        for s in &mut self.sources {
+            s.track.flush();
+        }
+    }
+
+    /// Counters over all sources, retired ones included.
+    pub(super) fn stats(&self) -> TrackStats {
+        let mut t = self.retired;
+        for s in &self.sources {
+            t.add(&s.track.stats());
+        }
+        t
+    }
+
+    /// Clock counters over all sources.
+    pub(super) fn clock_stats(&self) -> ClockStats {
+        let mut c = self.retired_clock;
+        for s in &self.sources {
+            let x = s.track.clock_stats();
+            c.untimed += x.untimed;
+            c.outliers += x.outliers;
+            c.segments += x.segments;
+        }
+        c
+    }
+
+    /// The drift measured for the newest source, in ppm.
+    pub(super) fn drift_ppm(&self) -> f64 {
+        self.sources.last().map_or(0.0, |s| s.track.drift_ppm())
     }
 }
 
@@ -173,9 +351,7 @@ impl CallRecorder {
         sink: &mut S,
     ) -> Result<usize, EngineError<S::Error>> {
         let idx = self.slots.len();
-        let mut track = AudioTrack::new(self.cfg.track);
         let start = self.written_until();
-        track.start_at(start);
         let lead_in = start.to_samples(self.cfg.track.format.sample_rate).max(0) as u64;
         sink.participant_added(idx, &info, lead_in)
             .map_err(EngineError::Sink)?;
@@ -193,13 +369,7 @@ impl CallRecorder {
             }
         }
         let joined = info.joined;
-        self.slots.push(Slot {
-            info,
-            track,
-            gaps: GapTally::default(),
-            buf: vec![0; self.tick_samples],
-            conv: None,
-        });
+        self.slots.push(Slot::new(info, self.tick_samples));
         sink.timeline(TimelineEvent::Joined {
             participant: idx,
             at: joined,

@@ -73,6 +73,9 @@ pub struct ParticipantSummary {
     pub untimed: u64,
     /// Timestamp segments (jumps) seen.
     pub segments: u64,
+    /// Frames refused because the participant already had the most audio sources allowed at once
+    /// (`MAX_SOURCES_PER_PARTICIPANT`); delivered, not in `stats.delivered`.
+    pub limit_dropped: u64,
 }
 
 /// A video stream's final account.

@@ -24,6 +24,25 @@ pub(super) struct VideoSlot {
 }
 
 impl CallRecorder {
+    /// `participants/<base>.mp4`, or for a second camera stream of the same person (a re-join, another
+    /// device) `participants/<base>-2.mp4`, `-3`, …: never a file another stream or another participant's
+    /// camera uses.
+    fn free_video_path(&self, base: &str) -> String {
+        let taken = |p: &str| {
+            self.videos.iter().any(|v| v.path == p)
+                || self.slots.iter().any(|s| {
+                    s.info.name != base && p == format!("participants/{}.mp4", s.info.name)
+                })
+        };
+        let mut path = format!("participants/{base}.mp4");
+        let mut n = 2;
+        while taken(&path) {
+            path = format!("participants/{base}-{n}.mp4");
+            n += 1;
+        }
+        path
+    }
+
     pub(super) fn video<S: RecordingSink>(
         &mut self,
         frame: VideoFrame,
@@ -146,8 +165,8 @@ impl CallRecorder {
                     format!("screenshare-{}.mp4", n + 1)
                 }
             }
-            (_, Some(i)) => format!("participants/{}.mp4", self.slots[i].info.name),
-            (_, None) => format!("participants/unknown-{}.mp4", source.msi.0),
+            (_, Some(i)) => self.free_video_path(&self.slots[i].info.name),
+            (_, None) => self.free_video_path(&format!("unknown-{}", source.msi.0)),
         };
         let idx = self.videos.len();
         sink.video_stream_added(idx, &path)
