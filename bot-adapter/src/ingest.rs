@@ -36,6 +36,9 @@ pub enum IngestEvent {
         reference: SourceTimestamp,
         /// Engine clock when it was handed over.
         arrival: MediaTime,
+        /// How many unmixed buffers the platform delivered in this slot: at four (`MAX_UNMIXED`) the slot was
+        /// full, and a quieter sender's frame may not have been delivered (the four-loudest rule).
+        speakers: u8,
     },
     /// One participant's audio frame.
     Audio(AudioFrame),
@@ -211,6 +214,7 @@ impl Ingest {
             IngestEvent::Tick {
                 reference: buffer.timestamp,
                 arrival: now,
+                speakers: buffer.unmixed.len().min(usize::from(u8::MAX)) as u8,
             },
             "tick",
             &mut report,

@@ -138,15 +138,20 @@ pub struct Gap {
     pub length: MediaTime,
     /// Why there is no media.
     pub kind: GapKind,
+    /// For a break between two frames: how loud the quieter of them was (mean absolute sample value), 0 when
+    /// not measured. A loud speaker's break while the platform delivered only quieter others is a loss, not
+    /// the platform's four-loudest rule.
+    pub level: u16,
 }
 
 impl Gap {
-    /// A gap of `kind` from `start` for `length`.
+    /// A gap of `kind` from `start` for `length` (level not measured).
     pub fn new(start: MediaTime, length: MediaTime, kind: GapKind) -> Self {
         Gap {
             start,
             length,
             kind,
+            level: 0,
         }
     }
 

@@ -142,6 +142,31 @@ impl TrackStats {
     }
 }
 
+/// How loud a frame is: the mean absolute value of its samples.
+///
+/// ```
+/// use bytes::Bytes;
+/// use media_core::{AudioFormat, AudioFrame, FrameTiming, SourceId};
+/// let pcm: Vec<u8> = [100i16, -300].iter().flat_map(|s| s.to_le_bytes()).collect();
+/// let f = AudioFrame {
+///     source: SourceId::audio(1),
+///     timing: FrameTiming::default(),
+///     format: AudioFormat::PCM16K,
+///     is_silence: false,
+///     payload: Bytes::from(pcm),
+/// };
+/// assert_eq!(media_core::track::level(&f), 200);
+/// ```
+pub fn level(frame: &AudioFrame) -> u16 {
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for s in frame.payload.chunks_exact(2) {
+        sum += u64::from(i16::from_le_bytes([s[0], s[1]]).unsigned_abs());
+        n += 1;
+    }
+    (sum / n.max(1)).min(u64::from(u16::MAX)) as u16
+}
+
 /// Where the stream stands after the last frame written.
 #[derive(Clone, Copy, Debug)]
 struct Cursor {
@@ -149,8 +174,8 @@ struct Cursor {
     pos: i64,
     /// Its key.
     key: i64,
-    /// Whether that frame was sounding.
-    sounding: bool,
+    /// How loud that frame was (mean absolute sample value).
+    level: u16,
 }
 
 /// A short break inside speech whose missing keys have exact places (for a frame that arrives late).
@@ -185,6 +210,8 @@ pub struct AudioTrack {
     frame_samples: i64,
     /// Everything before this sample position has been pulled.
     pulled_until: i64,
+    /// Where the stream starts (a late joiner's first tick).
+    start: i64,
     cursor: Option<Cursor>,
     /// Samples written since the stream was last placed at its target, and slips made since.
     spurt_samples: u64,
@@ -192,6 +219,8 @@ pub struct AudioTrack {
     keyed_gaps: [KeyedGap; KEYED_GAPS],
     keyed_next: usize,
     marks: [Option<Mark>; MARKS],
+    /// The level of the break being noted (the quieter frame around it).
+    break_level: u16,
     gaps: Vec<Gap>,
     stats: TrackStats,
 }
@@ -209,12 +238,14 @@ impl AudioTrack {
             ring: vec![0; ring_len],
             frame_samples: cfg.clock.frame.to_samples(cfg.format.sample_rate).max(1),
             pulled_until: 0,
+            start: 0,
             cursor: None,
             spurt_samples: 0,
             spurt_slips: 0,
             keyed_gaps: [KeyedGap::default(); KEYED_GAPS],
             keyed_next: 0,
             marks: [None; MARKS],
+            break_level: 0,
             gaps: Vec::new(),
             stats: TrackStats::default(),
             cfg,
@@ -227,7 +258,17 @@ impl AudioTrack {
             self.pulled_until = self
                 .pulled_until
                 .max(at.to_samples(self.cfg.format.sample_rate));
+            self.start = self.pulled_until;
         }
+    }
+
+    /// Ends the stream at recording time `at` (after [`Self::flush`]): the silence after the last frame (or
+    /// the whole span, when nothing came) is ledgered as nothing sent, so every span of the stem says what it
+    /// is.
+    pub fn close(&mut self, at: MediaTime) {
+        let end = self.samples(at);
+        let from = self.cursor.map_or(self.start, |c| c.pos);
+        self.note_gap(from, end, GapKind::NothingSent);
     }
 
     fn rate(&self) -> u32 {
@@ -311,25 +352,19 @@ impl AudioTrack {
             )
     }
 
-    fn is_sounding(&self, frame: &AudioFrame) -> bool {
-        let mut sum = 0u64;
-        let mut n = 0u64;
-        for s in frame.payload.chunks_exact(2) {
-            sum += u64::from(i16::from_le_bytes([s[0], s[1]]).unsigned_abs());
-            n += 1;
-        }
-        n > 0 && sum >= u64::from(self.cfg.sounding_level) * n
-    }
-
     fn place(&mut self, key: i64, target: MediaTime, frame: &AudioFrame) {
         let ch = self.channels();
         let n = (frame.payload.len() / (2 * ch)) as i64;
         let target_s = self.samples(target);
-        let sounding = self.is_sounding(frame);
+        let level = level(frame);
         let resync = self.samples(self.cfg.resync);
         // Where the frame goes, whether it was placed at its target (a new spurt), and the break before it.
         let (mut pos, at_target, mut gap) = match self.cursor {
-            None => (target_s, true, None),
+            None => {
+                // The silence before the first frame, from the stream's start.
+                self.note_gap(self.start, target_s.max(self.start), GapKind::NothingSent);
+                (target_s, true, None)
+            }
             Some(c) => {
                 let missing = key.saturating_sub(c.key).saturating_sub(1).max(0);
                 let expected = c
@@ -365,13 +400,13 @@ impl AudioTrack {
                 pos = self.pulled_until;
             } else {
                 // Inside speech, its place is (partly) written already: late.
-                self.note_break(gap, pos, sounding);
+                self.note_break(gap, pos, level);
                 self.stats.late += 1;
                 self.note_dropped(pos, DropCause::Late);
                 self.cursor = Some(Cursor {
                     pos: pos.saturating_add(n),
                     key,
-                    sounding,
+                    level,
                 });
                 return;
             }
@@ -380,17 +415,17 @@ impl AudioTrack {
         let ring_frames = (self.ring.len() / ch) as i64;
         if pos.saturating_add(count) > self.pulled_until.saturating_add(ring_frames) {
             // Far ahead of the output (a timestamp far ahead of the call): the ring cannot hold it.
-            self.note_break(gap.take(), pos, sounding);
+            self.note_break(gap.take(), pos, level);
             self.stats.overrun += 1;
             self.note_dropped(pos, DropCause::Overrun);
             self.cursor = Some(Cursor {
                 pos: pos.saturating_add(n),
                 key,
-                sounding,
+                level,
             });
             return;
         }
-        self.note_break(gap, pos, sounding);
+        self.note_break(gap, pos, level);
         self.write(pos, frame, slip);
         if at_target {
             self.spurt_samples = 0;
@@ -402,7 +437,7 @@ impl AudioTrack {
         self.cursor = Some(Cursor {
             pos: pos + count,
             key,
-            sounding,
+            level,
         });
         if self.marks.iter().any(Option::is_some) {
             self.settle_marks(false);
@@ -480,17 +515,20 @@ impl AudioTrack {
 
     /// Notes the break between the cursor `c` (with `missing` keys after it) and the frame now placed at
     /// `pos`, classified.
-    fn note_break(&mut self, gap: Option<(Cursor, i64)>, pos: i64, sounding: bool) {
+    fn note_break(&mut self, gap: Option<(Cursor, i64)>, pos: i64, level: u16) {
         let Some((c, missing)) = gap else {
             return;
         };
         let short =
             missing.saturating_mul(self.frame_samples) <= self.samples(self.cfg.max_inferred_loss);
-        let kind = if missing > 0 && short && c.sounding && sounding {
+        let quieter = c.level.min(level);
+        let sounding = u32::from(quieter) >= self.cfg.sounding_level;
+        let kind = if missing > 0 && short && sounding {
             GapKind::InferredLoss
         } else {
             GapKind::NothingSent
         };
+        self.break_level = quieter;
         let exact = missing > 0 && pos == c.pos + missing * self.frame_samples;
         if exact {
             self.keyed_gaps[self.keyed_next] = KeyedGap {

@@ -157,12 +157,24 @@ impl AuditReport {
 }
 
 /// The run of consecutive network losses being looked at: whether the frame before it was delivered, the
-/// last index in it, and per loss whether the ledger recalled it.
+/// last index in it, and its frames.
 #[derive(Debug, Default)]
 struct LossRun {
     after_delivered: bool,
     last: u64,
-    recalled: Vec<bool>,
+    indices: Vec<u64>,
+}
+
+/// A sent frame not found in the stem, decided once the placement around it is known.
+#[derive(Clone, Copy, Debug)]
+struct Missing {
+    index: u64,
+    /// Capture time, samples.
+    capture: i64,
+    fate: Fate,
+    len: i64,
+    /// The placement offset when it was handed over.
+    offset: i64,
 }
 
 /// Audits one participant's stem (see the module docs).
@@ -178,6 +190,9 @@ pub struct StemAudit<I: Iterator<Item = i16>> {
     offset: i64,
     last: Option<(u64, Fate)>,
     run: LossRun,
+    unresolved: Vec<Missing>,
+    /// Lost frames decided: (index, recalled as an inferred loss).
+    recalled: Vec<(u64, bool)>,
     report: AuditReport,
 }
 
@@ -200,6 +215,8 @@ impl<I: Iterator<Item = i16>> StemAudit<I> {
             offset: 0,
             last: None,
             run: LossRun::default(),
+            unresolved: Vec::new(),
+            recalled: Vec::new(),
             report,
         }
     }
@@ -271,86 +288,144 @@ impl<I: Iterator<Item = i16>> StemAudit<I> {
     /// Hands over the next frame the participant sent (in order of `index`), captured at recording time
     /// `capture`, with its samples and fate.
     pub fn frame(&mut self, index: u64, capture: MediaTime, samples: &[i16], fate: Fate) {
-        let r = &mut self.report;
-        r.sent += 1;
-        let expected = capture.to_samples(RATE) + self.offset;
+        self.report.sent += 1;
+        let capture_s = capture.to_samples(RATE);
+        let expected = capture_s + self.offset;
         self.read_to(expected - 2 * SEARCH, expected + 2 * SEARCH + FRAME as i64);
-        let place = MediaTime::from_samples(expected, RATE);
-        let frame_len = MediaTime::from_samples(samples.len() as i64, RATE);
-        let half = MediaTime::from_ticks(frame_len.ticks() / 2);
+        // A frame sent twice (a network duplicate) can have one copy dropped by the four-loudest rule and
+        // the other delivered: then it was delivered.
+        let fate = if fate == Fate::NotAmongFourLoudest && self.find(expected, samples).is_some() {
+            Fate::Delivered
+        } else {
+            fate
+        };
         let previous = self.last;
         self.last = Some((index, fate));
-        let continues_run = !self.run.recalled.is_empty() && self.run.last + 1 == index;
-        if fate != Fate::LostOnNetwork || !continues_run {
-            // The run of losses (if any) ends here: inside speech when delivered frames enclose it.
-            let inside = continues_run && fate == Fate::Delivered;
-            self.close_run(inside);
-        }
+        let missing = |fate| Missing {
+            index,
+            capture: capture_s,
+            fate,
+            len: samples.len() as i64,
+            offset: expected - capture_s,
+        };
         match fate {
             Fate::Delivered => {
                 self.report.delivered += 1;
                 match self.find(expected, samples) {
                     Some(pos) => {
                         self.report.exact += 1;
-                        self.offset = pos - capture.to_samples(RATE);
+                        let before = self.offset;
+                        self.offset = pos - capture_s;
                         self.report.errors.push(self.offset as i32);
+                        // Frames missing since the last copy found lie at the old or the new placement
+                        // (a pause between them re-placed the stream).
+                        self.resolve(before, self.offset);
                     }
                     None => {
                         if self.report.examples.len() < 16 {
                             self.report.examples.push((index, capture));
                         }
-                        if self.covered(place, frame_len, GapKind::is_dropped) >= half {
-                            self.report.dropped_explained += 1;
-                        } else if self.covered(place, frame_len, |_| true) < half {
-                            self.report.unexplained += 1;
-                        }
+                        self.unresolved.push(missing(fate));
                     }
                 }
             }
             Fate::LostOnNetwork => {
                 self.report.lost_network += 1;
-                let recalled =
-                    self.covered(place, frame_len, |k| k == GapKind::InferredLoss) >= half;
-                let real = self.covered(place, frame_len, |k| k == GapKind::InferredLoss);
-                self.report.inferred_loss_true =
-                    self.report.inferred_loss_true.saturating_add(real);
-                self.note_missing(place, frame_len);
-                if self.run.recalled.is_empty() {
-                    self.run.after_delivered =
-                        previous.is_some_and(|(i, f)| i + 1 == index && f == Fate::Delivered);
-                }
-                self.run.last = index;
-                self.run.recalled.push(recalled);
+                self.unresolved.push(missing(fate));
             }
             Fate::NotAmongFourLoudest => {
                 self.report.not_among_four_loudest += 1;
-                self.note_missing(place, frame_len);
+                self.unresolved.push(missing(fate));
             }
             Fate::Pending => self.report.pending += 1,
         }
+        // Runs of consecutive network losses: inside speech when delivered frames enclose them.
+        let continues_run = !self.run.indices.is_empty() && self.run.last + 1 == index;
+        if fate == Fate::LostOnNetwork && continues_run {
+            self.run.last = index;
+            self.run.indices.push(index);
+            return;
+        }
+        self.close_run(continues_run && fate == Fate::Delivered);
+        if fate == Fate::LostOnNetwork {
+            self.run.after_delivered =
+                previous.is_some_and(|(i, f)| i + 1 == index && f == Fate::Delivered);
+            self.run.last = index;
+            self.run.indices.push(index);
+        }
     }
 
-    fn note_missing(&mut self, place: MediaTime, len: MediaTime) {
-        let half = MediaTime::from_ticks(len.ticks() / 2);
-        if self.covered(place, len, |_| true) < half {
-            self.report.unexplained += 1;
+    /// Decides the frames missing since the last copy found, at their own placement offset or at `a` or `b`.
+    fn resolve(&mut self, a: i64, b: i64) {
+        for m in std::mem::take(&mut self.unresolved) {
+            let len = MediaTime::from_samples(m.len, RATE);
+            let half = MediaTime::from_ticks(len.ticks() / 2);
+            let at = |o: i64| MediaTime::from_samples(m.capture + o, RATE);
+            let best = |pick: &dyn Fn(GapKind) -> bool| {
+                [m.offset, a, b]
+                    .into_iter()
+                    .map(|o| self.covered(at(o), len, pick))
+                    .max()
+                    .unwrap_or(MediaTime::ZERO)
+            };
+            let any = best(&|_| true) >= half;
+            let mut unexplained = !any;
+            match m.fate {
+                Fate::Delivered => {
+                    if best(&GapKind::is_dropped) >= half {
+                        self.report.dropped_explained += 1;
+                    }
+                }
+                Fate::LostOnNetwork => {
+                    let real = best(&|k| k == GapKind::InferredLoss);
+                    self.report.inferred_loss_true =
+                        self.report.inferred_loss_true.saturating_add(real);
+                    self.recalled.push((m.index, real >= half));
+                }
+                Fate::NotAmongFourLoudest => {}
+                Fate::Pending => unexplained = false,
+            }
+            if unexplained {
+                self.report.unexplained += 1;
+                if self.report.examples.len() < 16 {
+                    self.report.examples.push((m.index, at(m.offset)));
+                }
+            }
         }
     }
 
     fn close_run(&mut self, before_delivered: bool) {
+        if self.run.indices.is_empty() {
+            return;
+        }
+        if self
+            .run
+            .indices
+            .iter()
+            .any(|i| !self.recalled.iter().any(|r| r.0 == *i))
+        {
+            // The run's place is not settled by a copy found after it: decide at the last placement.
+            let o = self.offset;
+            self.resolve(o, o);
+        }
         let inside = self.run.after_delivered && before_delivered;
-        for &recalled in &self.run.recalled {
+        for &i in &self.run.indices {
+            let recalled = self.recalled.iter().any(|r| r.0 == i && r.1);
             self.report.lost_network_recalled += u64::from(recalled);
             if inside {
                 self.report.lost_inside_speech += 1;
                 self.report.lost_inside_speech_recalled += u64::from(recalled);
             }
         }
-        self.run.recalled.clear();
+        self.run.indices.clear();
+        // Decisions older than the run are no longer needed.
+        self.recalled.clear();
     }
 
     /// The findings (after the last frame).
     pub fn finish(mut self) -> AuditReport {
+        let o = self.offset;
+        self.resolve(o, o);
         self.close_run(false);
         self.report
     }

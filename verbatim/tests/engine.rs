@@ -127,11 +127,11 @@ fn a_delayed_frame_lands_at_its_true_position() {
     let s = rec.summary();
     assert_eq!(s.participants[0].stats.written, 30);
     assert_eq!(s.participants[0].stats.late, 0);
-    assert_eq!(s.participants[0].gaps.count, 0);
-    assert!(
-        sink.timeline.audio_gaps.iter().all(|g| g.is_empty()),
-        "{:?}",
-        sink.timeline
+    // The only gap: the silence after the last frame, ledgered as nothing sent.
+    let ms = MediaTime::from_millis;
+    assert_eq!(
+        sink.timeline.audio_gaps,
+        vec![vec![Gap::new(ms(600), ms(200), GapKind::NothingSent)]]
     );
 }
 
@@ -183,19 +183,25 @@ fn bad_input_is_counted_and_the_recording_goes_on() {
     assert!(sink.stems[0][10 * 320..11 * 320].iter().all(|s| *s == 0));
     assert!(sink.stems[0][30 * 320..31 * 320].iter().all(|s| *s == 0));
     assert_eq!(sink.stems[0][31 * 320], 100);
-    assert_eq!(alice.gaps.count, 2);
-    // Each refused frame is a 20 ms gap at its place, handed to the sink (the recorder keeps no list).
+    // Each refused frame is a 20 ms gap at its place, handed to the sink (the recorder keeps no list), and
+    // the silence after alice's last frame is nothing sent.
     let ms = MediaTime::from_millis;
+    let gaps = &sink.timeline.audio_gaps[0];
     assert_eq!(
-        sink.timeline.audio_gaps[0],
-        vec![
+        gaps[..2],
+        [
             // Refused at ingest (wrong length): a break inside speech, inferred lost.
             Gap::new(ms(200), ms(20), GapKind::InferredLoss),
             // Refused here for its timestamp: dropped, at the place of the key it most likely had.
             Gap::new(ms(600), ms(20), GapKind::Dropped(DropCause::OutlierStamp)),
         ]
     );
-    assert_eq!(alice.gaps.total, ms(40));
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    assert_eq!(gaps[2].kind, GapKind::NothingSent);
+    assert_eq!(gaps[2].end(), ms(62 * 20));
+    assert_eq!(alice.gaps.count, 3);
+    assert_eq!(alice.gaps.inferred_loss, ms(20));
+    assert_eq!(alice.gaps.dropped, ms(20));
     // Who was there when: alice from the start, unknown-99 from its first frame, both until the end.
     let presence: Vec<TimelineEvent> = sink
         .events

@@ -51,9 +51,14 @@ fn run<S: RecordingSink>(
         let by = l * period;
         for e in &base {
             let ev = match &e.event {
-                IngestEvent::Tick { reference, arrival } => IngestEvent::Tick {
+                IngestEvent::Tick {
+                    reference,
+                    arrival,
+                    speakers,
+                } => IngestEvent::Tick {
                     reference: shift(*reference, by),
                     arrival: arrival.saturating_add(MediaTime::from_ticks(by as i64)),
+                    speakers: *speakers,
                 },
                 IngestEvent::Audio(f) => {
                     let mut f = f.clone();

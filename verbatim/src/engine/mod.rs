@@ -13,6 +13,7 @@
 //! [`IngestEvent::CallEnded`] everything still waiting is flushed and the last ticks are produced, so every
 //! stem is exactly as long as the recording.
 
+mod full_slots;
 mod output;
 mod participants;
 mod summary;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 
 use bot_adapter::ingest::IngestEvent;
 use media_core::call_clock::{CallClock, CallClockConfig};
+use media_core::ledger::{Gap, GapKind};
 use media_core::mixer::Mixer;
 use media_core::track::TrackConfig;
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
@@ -31,6 +33,7 @@ pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary
 
 use crate::composite::{CompositeVideo, RenderError};
 use crate::video::VideoOutput;
+use full_slots::FullSlots;
 use participants::{Pushed, Slot};
 use video_streams::VideoSlot;
 
@@ -96,6 +99,7 @@ impl RecorderConfig {
 pub struct CallRecorder {
     cfg: RecorderConfig,
     clock: CallClock,
+    full_slots: FullSlots,
     now: MediaTime,
     next_tick: i64,
     tick_samples: usize,
@@ -121,6 +125,7 @@ impl CallRecorder {
             * cfg.track.format.channels as usize;
         CallRecorder {
             clock: CallClock::new(cfg.call_clock),
+            full_slots: FullSlots::default(),
             now: MediaTime::ZERO,
             next_tick: 0,
             tick_samples,
@@ -196,8 +201,13 @@ impl CallRecorder {
             return Ok(());
         }
         match event {
-            IngestEvent::Tick { reference, arrival } => {
+            IngestEvent::Tick {
+                reference,
+                arrival,
+                speakers,
+            } => {
                 let t = self.delivered(reference, Some(arrival));
+                self.full_slots.note_slot(t, speakers);
                 if self.last_tick.is_some_and(|l| t < l) {
                     self.counters.reference_backwards += 1;
                 }
@@ -213,6 +223,8 @@ impl CallRecorder {
                     Some(&i) => i,
                     None => self.add_unknown(frame.source.msi, at, sink)?,
                 };
+                self.full_slots
+                    .note_delivery(at, idx, media_core::track::level(&frame));
                 let now = self.now;
                 let written = self.written_until();
                 if let Some(slot) = self.slots.get_mut(idx) {
@@ -319,8 +331,18 @@ impl CallRecorder {
         sink: &mut S,
     ) -> Result<(), EngineError<S::Error>> {
         let now = self.now;
+        let full = &self.full_slots;
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            slot.drain_gaps(including_open, now, |gap| {
+            // A break inside speech while the platform's slots were full of four louder others: the sender
+            // was not among the four loudest (nothing sent to us), not lost.
+            let classify = |g: Gap| match g.kind {
+                GapKind::InferredLoss if full.crowded_out(i, g.start, g.end(), g.level) => Gap {
+                    kind: GapKind::NothingSent,
+                    ..g
+                },
+                _ => g,
+            };
+            slot.drain_gaps(including_open, now, classify, |gap| {
                 sink.timeline(TimelineEvent::AudioGap {
                     participant: i,
                     gap,
@@ -370,6 +392,9 @@ impl CallRecorder {
             self.produce_tick(len, sink)?;
         }
         self.render_composite(end, sink)?;
+        for slot in &mut self.slots {
+            slot.close(end);
+        }
         self.hand_over_gaps(true, sink)?;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if slot.info.left.is_none() {

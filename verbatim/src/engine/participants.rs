@@ -184,12 +184,13 @@ impl Slot {
         }
     }
 
-    /// Hands every gap that is over (all of them with `including_open`) to `f`; retires sources idle for
-    /// [`RETIRE_AFTER`] once a newer one exists (their counters are kept).
+    /// Hands every gap that is over (all of them with `including_open`), as `classify` refines it, to `f`;
+    /// retires sources idle for [`RETIRE_AFTER`] once a newer one exists (their counters are kept).
     pub(super) fn drain_gaps<E>(
         &mut self,
         including_open: bool,
         now: MediaTime,
+        classify: impl Fn(Gap) -> Gap,
         mut f: impl FnMut(Gap) -> Result<(), E>,
     ) -> Result<(), E> {
         let newest = self.sources.len().saturating_sub(1);
@@ -199,11 +200,18 @@ impl Slot {
                 && self.sources[i].track.is_idle()
                 && self.sources[i].last_frame.saturating_add(RETIRE_AFTER) < now;
             for gap in self.sources[i].track.drain_gaps(including_open || retire) {
+                let gap = classify(gap);
                 self.gaps.add(gap);
                 f(gap)?;
             }
             if retire {
-                let s = self.sources.remove(i);
+                let mut s = self.sources.remove(i);
+                s.track.close(s.last_frame);
+                for gap in s.track.drain_gaps(true) {
+                    let gap = classify(gap);
+                    self.gaps.add(gap);
+                    f(gap)?;
+                }
                 self.retired.add(&s.track.stats());
                 let c = s.track.clock_stats();
                 self.retired_clock.untimed += c.untimed;
@@ -220,6 +228,13 @@ impl Slot {
     pub(super) fn flush(&mut self) {
         for s in &mut self.sources {
             s.track.flush();
+        }
+    }
+
+    /// Ends every source at `end` (the silence after its last frame is ledgered).
+    pub(super) fn close(&mut self, end: MediaTime) {
+        for s in &mut self.sources {
+            s.track.close(end);
         }
     }
 
