@@ -181,7 +181,7 @@ fn record(a: RecordArgs) -> Result<()> {
         duration,
         seed: a.seed,
         impairments,
-        screenshare,
+        screenshares: screenshare.into_iter().collect(),
     };
     let mut opts = RecordOptions::new(&a.out);
     opts.realtime = a.realtime;

@@ -514,15 +514,8 @@ pub fn file_participants(sources: &[String]) -> anyhow::Result<Vec<SimParticipan
         let audio = sim::load_audio_file(std::path::Path::new(path))
             .map_err(|e| anyhow::anyhow!("--source {name}: {e}"))?;
         out.push(SimParticipant {
-            name: name.to_string(),
             id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            display_name: name.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(audio),
-            video: None,
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
+            ..SimParticipant::new(name, Msi(1000 + i as u32), audio)
         });
     }
     Ok(out)
@@ -570,7 +563,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
             duration,
             seed,
             impairments,
-            screenshare: None,
+            screenshares: Vec::new(),
         });
     }
     let mut opts = SendOptions::new(a.connect.clone(), token);

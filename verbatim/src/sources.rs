@@ -6,7 +6,6 @@
 //! * a screen-share clip (video only).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use bot_adapter::sim::{self, SimParticipant, SimScreenShare, SimVideo};
 use media_core::{MediaTime, Msi};
@@ -69,25 +68,18 @@ pub fn participants(sources: &[String]) -> Result<Vec<SimParticipant>, SourceErr
                 if clip.audio.is_none() && clip.video.is_none() {
                     return Err(SourceError::Empty(path.display().to_string()));
                 }
-                let video = clip.video.map(|track| SimVideo {
-                    msi: Msi(2000 + i as u32),
-                    track,
-                });
+                let video = clip
+                    .video
+                    .map(|track| SimVideo::new(Msi(2000 + i as u32), track));
                 (clip.audio.unwrap_or_default(), video)
             }
             "opus" => (opus_file(path)?, None),
             _ => (sim::load_audio_file(path)?, None),
         };
         out.push(SimParticipant {
-            name: name.to_string(),
             id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            display_name: name.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(audio),
             video,
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
+            ..SimParticipant::new(name, Msi(1000 + i as u32), audio)
         });
     }
     Ok(out)
@@ -102,12 +94,12 @@ pub fn screenshare(path: &Path, sharer: &str) -> Result<SimScreenShare, SourceEr
     let track = clip
         .video
         .ok_or_else(|| SourceError::Empty(path.display().to_string()))?;
-    Ok(SimScreenShare {
-        sharer: sharer.to_string(),
-        msi: Msi(3000),
-        start_at: MediaTime::ZERO,
+    Ok(SimScreenShare::new(
+        sharer,
+        Msi(3000),
+        MediaTime::ZERO,
         track,
-    })
+    ))
 }
 
 /// Decodes an Ogg Opus file to 16 kHz mono.

@@ -71,15 +71,17 @@
 pub mod audio_file;
 mod dominant;
 pub mod impairments;
+mod input;
 mod network;
 mod report;
+mod roster;
 mod sender;
 mod simulator;
 pub mod synthetic;
+mod validate;
 pub mod video;
 pub mod video_file;
-
-use std::sync::Arc;
+mod voice;
 
 use media_core::{MediaTime, Msi, SourceTimestamp};
 
@@ -87,10 +89,14 @@ use crate::sdk;
 
 pub use audio_file::{load_audio_file, AudioFileError};
 pub use impairments::{BackJump, Impairments, ParseImpairmentsError};
-pub use report::{ParticipantReport, SimReport, VideoReport};
+pub use input::AudioInput;
+pub use report::{
+    FrameFate, FrameTruth, ParticipantReport, SessionReport, SimReport, VideoReport, VideoSpan,
+};
 pub use simulator::Simulator;
 pub use video::{SimScreenShare, SimVideo, VideoAccessUnit, VideoTrack, MAX_MAIN_VIDEO};
 pub use video_file::{load_video_clip, ClipMedia, VideoFileError};
+pub use voice::{TalkSpurt, Voice};
 
 /// One 20 ms frame / slot in 100 ns ticks.
 pub(crate) const FRAME_TICKS: i64 = 200_000;
@@ -129,7 +135,76 @@ pub struct SimEvent {
     pub event: SdkEvent,
 }
 
+/// A half-open stretch of call time `[start, end)` (reference clock, from call start).
+///
+/// # Examples
+/// ```
+/// use bot_adapter::sim::Span;
+/// use media_core::MediaTime;
+///
+/// let s = Span::new(MediaTime::from_secs(60), MediaTime::from_secs(90));
+/// assert!(s.contains(MediaTime::from_secs(60)) && !s.contains(MediaTime::from_secs(90)));
+/// assert_eq!(s.len(), MediaTime::from_secs(30));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// First instant inside.
+    pub start: MediaTime,
+    /// First instant after.
+    pub end: MediaTime,
+}
+
+impl Span {
+    /// `[start, end)`.
+    pub const fn new(start: MediaTime, end: MediaTime) -> Span {
+        Span { start, end }
+    }
+    /// True when `t` lies inside.
+    pub fn contains(&self, t: MediaTime) -> bool {
+        self.start <= t && t < self.end
+    }
+    /// `end - start` (zero when empty).
+    pub fn len(&self) -> MediaTime {
+        self.end.saturating_sub(self.start).max(MediaTime::ZERO)
+    }
+    /// True when nothing lies inside.
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// A participant's later session: Teams gives a participant who leaves and comes back NEW media source ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejoin {
+    /// When the participant joins again; after the previous session's leave.
+    pub at: MediaTime,
+    /// When this session ends; `None` = stays until the call ends.
+    pub leave_at: Option<MediaTime>,
+    /// The new audio MSI (distinct from every other MSI of the meeting).
+    pub msi: Msi,
+    /// The new camera MSI: `Some` exactly when the participant has a camera ([`SimParticipant::video`]).
+    pub video_msi: Option<Msi>,
+}
+
 /// One participant of a simulated meeting.
+///
+/// The first session runs from `join_at` to `leave_at` with `msi` (and the camera's [`SimVideo::msi`]); each
+/// [`Rejoin`] adds a later session with new MSIs. The audio input is one signal on the participant's own clock
+/// from its first join: frame `j` is captured at `join_at + j·20 ms/(1 + drift)` whatever the session, so
+/// frames that fall between sessions are simply not captured.
+///
+/// # Examples
+/// ```
+/// use bot_adapter::sim::SimParticipant;
+/// use media_core::{MediaTime, Msi};
+///
+/// let p = SimParticipant {
+///     join_at: MediaTime::from_secs(5),
+///     ..SimParticipant::new("alice", Msi(10), vec![1000i16; 16_000])
+/// };
+/// assert_eq!(p.id, "alice-id");
+/// assert_eq!(p.audio.frames(), 50);
+/// ```
 #[derive(Clone, Debug)]
 pub struct SimParticipant {
     /// Short name, used in reports and logs (e.g. `alice`).
@@ -138,20 +213,60 @@ pub struct SimParticipant {
     pub id: String,
     /// Display name in the roster.
     pub display_name: String,
-    /// The participant's audio media source id; distinct within the meeting, not `Msi::NONE`.
+    /// The audio media source id of the first session; distinct within the meeting, not `Msi::NONE`.
     pub msi: Msi,
-    /// The participant's microphone signal: 16 kHz mono s16 (Teams `Pcm16K`). Runs of 320 zero samples are
-    /// digital silence and are not sent.
-    pub audio: Arc<[i16]>,
-    /// The participant's camera, if it is on: H.264 frames whose clip time 0 is captured at `join_at`, like
+    /// The participant's microphone signal, pulled one 20 ms frame at a time (see [`AudioInput`]).
+    pub audio: AudioInput,
+    /// The participant's camera, if it has one: H.264 frames whose clip time 0 is captured at `join_at`, like
     /// audio sample 0 (so a clip's audio and video stay in sync).
     pub video: Option<SimVideo>,
     /// When the participant joins, from call start (reference clock).
     pub join_at: MediaTime,
-    /// When the participant leaves; `None` = stays until the call ends.
+    /// When the first session ends; `None` = stays until the call ends (then no re-joins).
     pub leave_at: Option<MediaTime>,
+    /// Later sessions, in time order.
+    pub rejoins: Vec<Rejoin>,
+    /// Stretches of call time with the microphone muted: frames captured in them are not sent (whatever they
+    /// hold). Sorted, non-overlapping, not empty.
+    pub muted: Vec<Span>,
     /// A guest (identity from additional data, not AAD).
     pub is_guest: bool,
+}
+
+impl SimParticipant {
+    /// A participant present for the whole call with no camera: id `<name>-id`, display name `name`.
+    pub fn new(name: impl Into<String>, msi: Msi, audio: impl Into<AudioInput>) -> SimParticipant {
+        let name = name.into();
+        SimParticipant {
+            id: format!("{name}-id"),
+            display_name: name.clone(),
+            name,
+            msi,
+            audio: audio.into(),
+            video: None,
+            join_at: MediaTime::ZERO,
+            leave_at: None,
+            rejoins: Vec::new(),
+            muted: Vec::new(),
+            is_guest: false,
+        }
+    }
+
+    /// Every session as `(join, leave, audio MSI, camera MSI)`, the first one from `join_at`/`leave_at`.
+    pub fn sessions(&self) -> Vec<(MediaTime, Option<MediaTime>, Msi, Option<Msi>)> {
+        let mut out = vec![(
+            self.join_at,
+            self.leave_at,
+            self.msi,
+            self.video.as_ref().map(|v| v.msi),
+        )];
+        out.extend(
+            self.rejoins
+                .iter()
+                .map(|r| (r.at, r.leave_at, r.msi, r.video_msi)),
+        );
+        out
+    }
 }
 
 /// A meeting to simulate.
@@ -165,8 +280,8 @@ pub struct MeetingSpec {
     pub seed: u64,
     /// What the network and platform do to the frames.
     pub impairments: Impairments,
-    /// A screen share by one of the participants, if any.
-    pub screenshare: Option<SimScreenShare>,
+    /// Screen shares, one at a time (Teams has one screen-share socket), in any order.
+    pub screenshares: Vec<SimScreenShare>,
 }
 
 /// A meeting spec or input that cannot be simulated.
