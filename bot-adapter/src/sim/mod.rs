@@ -69,9 +69,11 @@
 //! [`VideoReport`]): `sent = lost_network + (delivered − duplicated) + pending_at_end`.
 
 pub mod audio_file;
+mod conversation;
 mod dominant;
 pub mod impairments;
 mod input;
+pub mod meeting;
 mod network;
 mod report;
 mod roster;

@@ -215,36 +215,45 @@ impl Voice {
         let phase_at = |t: f64| self.f0 * (t + depth * (theta0.cos() - (theta0 + w * t).cos()));
         let len = u64::from(s.len);
         let amp = f64::from(s.level);
+        let syl_step = self.syllable_hz / rate;
+        let inv_ramp = 1.0 / RAMP as f64;
         let mut block = u64::MAX;
-        let (mut p0, mut p1) = (0.0, 0.0);
+        let (mut p0, mut dp) = (0.0, 0.0);
+        let mut syllable = u64::MAX;
+        let mut table: &[f32] = &[];
         for (n, o) in out.iter_mut().enumerate() {
             let k = k0 + n as u64;
             let b = k / BLOCK;
             if b != block {
                 block = b;
                 p0 = phase_at((b * BLOCK) as f64 / rate);
-                p1 = phase_at(((b + 1) * BLOCK) as f64 / rate);
+                dp = (phase_at(((b + 1) * BLOCK) as f64 / rate) - p0) / BLOCK as f64;
             }
-            let phase = p0 + (p1 - p0) * ((k - b * BLOCK) as f64 / BLOCK as f64);
-            let u = syl0 + self.syllable_hz * k as f64 / rate;
-            let syllable = u.floor();
-            let sp = u - syllable;
-            let vowel = (mix(sseed, 2 + syllable as u64) % VOWELS.len() as u64) as usize;
-            let env = 0.3 + 0.7 * 4.0 * sp * (1.0 - sp);
-            let edge = (k.min(len.saturating_sub(1 + k)) as f64 / RAMP as f64)
-                .clamp(1.0 / RAMP as f64, 1.0);
-            let pos = ((phase - phase.floor()) * TABLE as f64) as usize % TABLE;
-            let x = self
-                .tables
-                .get(vowel * TABLE + pos)
-                .copied()
-                .map_or(0.0, f64::from);
-            let v = (amp * env * edge * x).round();
+            // Both are non-negative (the pitch never falls to zero), so truncation is the floor.
+            let phase = p0 + dp * (k - b * BLOCK) as f64;
+            let u = syl0 + syl_step * k as f64;
+            let syl = u as u64;
+            if syl != syllable {
+                syllable = syl;
+                let vowel = (mix(sseed, 2 + syl) % VOWELS.len() as u64) as usize;
+                table = self
+                    .tables
+                    .get(vowel * TABLE..(vowel + 1) * TABLE)
+                    .unwrap_or(&[]);
+            }
+            let sp = u - syl as f64;
+            let env = 0.3 + 2.8 * sp * (1.0 - sp);
+            let edge = (k.min(len.saturating_sub(1 + k)) as f64 * inv_ramp).clamp(inv_ramp, 1.0);
+            let pos = ((phase - (phase as u64) as f64) * TABLE as f64) as usize & (TABLE - 1);
+            let x = table.get(pos).copied().map_or(0.0, f64::from);
+            let y = amp * env * edge * x;
+            // Round half away from zero (a cast truncates and saturates: no libm call), clamp to i16.
+            let v = (y + 0.5f64.copysign(y)) as i32;
             // Keep spurts free of digital zero so only the gaps are DTX.
-            *o = if v == 0.0 {
+            *o = if v == 0 {
                 1
             } else {
-                v.clamp(-32_768.0, 32_767.0) as i16
+                v.clamp(-32_768, 32_767) as i16
             };
         }
     }
