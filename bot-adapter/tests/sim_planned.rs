@@ -790,3 +790,29 @@ proptest! {
         prop_assert_eq!(report.slots as i64, secs * 50);
     }
 }
+
+/// An hour of an eight-person stand-up with `teams-x3`, planned and drained: run it in release
+/// (`cargo test --release -p bot-adapter --test sim_planned -- hour`) to see the speed.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn an_hour_of_eight_people_simulates_in_seconds() {
+    let t0 = std::time::Instant::now();
+    let mut spec = meeting(MeetingKind::Standup, 8, MediaTime::from_secs(3600), 1).unwrap();
+    spec.impairments = Impairments::TEAMS_X3;
+    let t1 = std::time::Instant::now();
+    let mut sim = Simulator::new(spec).unwrap();
+    let mut unmixed = 0;
+    for e in sim.by_ref() {
+        if let SdkEvent::Audio(b) = e.event {
+            unmixed += b.unmixed.len();
+        }
+    }
+    let t2 = std::time::Instant::now();
+    assert_eq!(sim.report().slots, 180_000);
+    eprintln!(
+        "60 min x 8 people: planning {:?}, simulation {:?} ({unmixed} unmixed buffers)",
+        t1 - t0,
+        t2 - t1
+    );
+    assert!(t2 - t0 < std::time::Duration::from_secs(10));
+}

@@ -7,7 +7,36 @@
 //! A [`Simulator`] is a deterministic, sans-IO [`Iterator`] of [`SimEvent`]s in non-decreasing call time: no
 //! clocks, threads or sleeps. The caller paces it (sleep until `event.at` for a live demo) or drains it as fast
 //! as it can (tests, benchmarks). The same [`MeetingSpec`] and seed always give the same events. What happened to
-//! every frame (ground truth) is kept in a [`SimReport`].
+//! every frame (ground truth) is kept in a [`SimReport`]. Inputs are pulled one 20 ms frame at a time
+//! ([`AudioInput`]; a synthetic [`Voice`] is generated from its talk schedule), so memory stays flat however
+//! long the call. [`meeting`] plans realistic meetings (turn-taking, long silences, re-joins, mute, cameras
+//! going on and off, screen shares); [`synthetic`] is the simple default chatter.
+//!
+//! ```
+//! use bot_adapter::sim::meeting::{meeting, MeetingKind};
+//! use bot_adapter::sim::{FrameFate, SdkEvent, Simulator};
+//! use media_core::MediaTime;
+//!
+//! let mut spec = meeting(MeetingKind::OneOnOne, 2, MediaTime::from_secs(60), 7)?;
+//! spec.impairments = "teams-x3".parse()?;
+//! let inputs: Vec<_> = spec.participants.iter().map(|p| p.audio.clone()).collect();
+//! let mut sim = Simulator::new(spec)?;
+//! let mut heard = 0;
+//! for ev in sim.by_ref() {
+//!     if let SdkEvent::Audio(buf) = ev.event {
+//!         heard += buf.unmixed.len(); // an ingest would take the buffer here
+//!     }
+//! }
+//! // The ground truth: every captured frame, what became of it, and its samples on demand.
+//! let alice = &sim.report().participants[0];
+//! let delivered: usize = alice
+//!     .frames(&inputs[0])
+//!     .map(|f| match f.fate { FrameFate::Sent { delivered, .. } => delivered as usize, _ => 0 })
+//!     .sum();
+//! assert_eq!(delivered as u64, alice.delivered);
+//! assert!(heard as u64 >= alice.delivered);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Model
 //!
@@ -19,19 +48,22 @@
 //! that would end after it are not emitted. Without a duration the call ends at the end of the first slot at
 //! which every input has been captured and every copy in flight has been handed out (so nothing is pending).
 //!
-//! **Roster.** `Joined` at each participant's `join_at` (before its first audio), `Left` at `leave_at` if given
-//! and before the end. Frames already in flight at leave are still delivered (the roster travels on a slower
-//! signalling path in Teams, so this order is real). Events at the same `at` come roster first, then the audio
-//! buffer, then a dominant-speaker change.
+//! **Roster.** `Joined` at each session's join (before its first audio) listing the session's MSIs (audio,
+//! camera, and the screen share while sharing), `Left` at its leave if before the end; a re-join is a new
+//! `Joined` for the same id with NEW MSIs (as Teams gives them); a share starting or stopping while the sharer
+//! is present is a `Joined` with the changed streams. Frames already in flight at leave are still delivered
+//! (the roster travels on a slower signalling path in Teams, so this order is real). Events at the same `at`
+//! come roster first, then the audio buffer, then a dominant-speaker change.
 //!
 //! **Senders.** While present, participant `p` captures one 20 ms frame (the next 320 samples of its input,
-//! zero-padded past the end) per 20 ms of its own clock, which runs at `(1 + drift)` against the reference:
-//! frame `j` is captured at `join_at + j·20 ms / (1 + drift)` and stamped
-//! `OriginalSenderTimestamp = S0_p + j·20 ms` exactly, where `S0_p` is the sender's own seeded epoch (its own
-//! clock domain, unrelated to R0). Exceptions: 0 while `j·20 ms < zerots`, and `by` less for frames captured at
-//! or after `backjump=by@at`. With `drift=X ppm` the first participant runs at exactly `+X` ppm, every other at
-//! a seeded value uniform in `[-|X|, +|X|]`. A frame of digital silence (all 320 samples 0) is not sent (DTX;
-//! counted `silent_not_sent`); every other frame is sent (`sent`).
+//! zero-padded past the end) per 20 ms of its own clock, which runs at `(1 + drift)` against the reference
+//! from its first join, across its sessions: frame `j` is captured at `join_at + j·20 ms / (1 + drift)` and
+//! stamped `OriginalSenderTimestamp = S0_p + j·20 ms` exactly, where `S0_p` is the sender's own seeded epoch
+//! (its own clock domain, unrelated to R0); frames that fall between sessions are not captured. Exceptions: 0
+//! during the first `zerots` of each session, and `by` less for frames captured at or after `backjump=by@at`.
+//! With `drift=X ppm` the first participant runs at exactly `+X` ppm, every other at a seeded value uniform in
+//! `[-|X|, +|X|]`. A frame captured while muted is not sent (`muted_not_sent`), nor one of digital silence
+//! (all 320 samples 0: DTX, `silent_not_sent`); every other frame is sent (`sent`) with its session's MSI.
 //!
 //! **Network** (per sender, seeded, see [`Impairments`]). A sent frame may be lost (`loss`, or `burst` inside
 //! a 200 ms burst window; about one window per 10 s, Poisson). A kept frame arrives after
@@ -48,25 +80,31 @@
 //! s16le, `OriginalSenderTimestamp`), listed in `ActiveSpeakers` in that order; the other senders' frames for
 //! that slot are dropped (`suppressed_top4`). Duplicates are handled like any frame.
 //!
-//! **Video** ([`SimVideo`] per participant, one [`SimScreenShare`] per meeting). Clip time `t_k` of frame `k`
-//! is captured at `start + t_k / (1 + drift)` (`start` = `join_at`, or the share's `start_at`; same drift as
-//! the participant's audio) and the buffer's `timestamp` is `V0 + t_k` exactly: the capture time on the sender's
-//! own video clock, whose seeded epoch `V0` is unrelated to R0 and to the audio epoch. Every frame captured while
-//! the sender is present is sent (no DTX, no top-four rule) over the stream's own seeded path with the same
-//! impairments as audio (the reorder hold-back counts in the stream's frame intervals; burst windows are the
-//! participant's audio ones: one uplink) and is raised as one `VideoMediaBuffer` (`Main(i)` socket for the
-//! `i`-th participant with video, `ScreenShare` for the share) at its arrival instant `at` — not on the 20 ms
-//! grid. A lost frame is simply not delivered; the next key frame comes when the clip has one. At equal `at`:
-//! roster, then video, then the audio buffer. The roster lists the camera as `StreamKind::Video` and, from
-//! `start_at` (a second `Joined` for the sharer when that is after its join), the share as
-//! `StreamKind::ScreenShare`.
+//! **Video** ([`SimVideo`] per participant, [`SimScreenShare`]s one at a time). Stream time
+//! `τ = n·duration + t_k` (clip frame `k` of loop `n`; `n = 0` unless `looped`) is captured at
+//! `start + τ / (1 + drift)` (`start` = the first `join_at` for a camera, the share's `start_at`; same drift as
+//! the participant's audio) and the buffer's `timestamp` is `V0 + τ` exactly: the capture time on the sender's
+//! own video clock, whose seeded epoch `V0` is unrelated to R0 and to the audio epoch. A stream sends while it
+//! is on — a camera during its sessions minus its `off` spans, a share from `start_at` to `stop_at` or the
+//! sharer's leave — from each on-span's first key frame (no DTX, no top-four rule), over its own seeded path
+//! with the same impairments as audio (the reorder hold-back counts in the stream's frame intervals; burst
+//! windows are the participant's audio ones: one uplink), raised as one `VideoMediaBuffer` at its arrival
+//! instant `at` — not on the 20 ms grid — with the on-span's MSI. Sockets: `ScreenShare` for shares; each
+//! camera on-span takes the lowest free of the [`MAX_MAIN_VIDEO`] `Main(i)` sockets when it starts and frees it
+//! when it ends; with none free it is not delivered at all (`unsubscribed`). A lost frame is simply not
+//! delivered; the next key frame comes when the clip has one. At equal `at`: roster, then video, then the
+//! audio buffer.
 //!
 //! **Dominant speaker.** The sender with the most delivered energy over the last second (50 slots) becomes
 //! dominant once it has led for 300 ms; `Msi::NONE` when nobody was heard for a second.
 //!
-//! **Ground truth.** Per participant (see [`ParticipantReport`]):
-//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end`; per video stream (see
-//! [`VideoReport`]): `sent = lost_network + (delivered − duplicated) + pending_at_end`.
+//! **Ground truth.** Per participant (see [`ParticipantReport`]): its sessions with their MSIs and frame
+//! ranges, talk spurts and muted spans in call time, the frames lost, suppressed, duplicated and pending, and
+//! [`ParticipantReport::frames`] walking every captured frame with its capture time, sender timestamp and
+//! fate (regenerate its samples with [`AudioInput::frame`]);
+//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end`. Per video stream (see
+//! [`VideoReport`]): its on-spans with MSI and socket;
+//! `sent = lost_network + (delivered − duplicated) + pending_at_end`.
 
 pub mod audio_file;
 mod conversation;
