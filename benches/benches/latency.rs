@@ -260,7 +260,7 @@ fn main() {
         duration: Some(duration),
         seed: 11,
         impairments: impair.parse().expect("impairments"),
-        screenshare: None,
+        screenshares: Vec::new(),
     })
     .expect("simulator");
     let events: Vec<SimEvent> = sim.by_ref().collect();

@@ -201,7 +201,7 @@ pub fn sim_call_events(
         duration: Some(duration),
         seed,
         impairments,
-        screenshare: None,
+        screenshares: Vec::new(),
     })
     .expect("simulator");
     let (mut tx, mut rx) = ingest::channel(64);

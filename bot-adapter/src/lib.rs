@@ -12,7 +12,8 @@
 //! * `grpc` (feature `grpc`): the gRPC ingest service's wire messages, validation, the recording-status state
 //!   machine (pre-roll until Graph confirms `recording`, pause/resume), limits and bearer-token auth.
 //! * [`sim`]: the meeting simulator — participant inputs in, exactly the SDK events a bot receives out, with
-//!   seeded network impairments and ground truth; a deterministic sans-IO iterator for tests and `--simulate`.
+//!   seeded network impairments and ground truth; a deterministic sans-IO iterator for tests and `--simulate`,
+//!   streaming (flat memory for calls of hours), with a planner for realistic meetings (`sim::meeting`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -4,7 +4,6 @@
 mod fixtures;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use bot_adapter::sdk::RosterChange;
 use bot_adapter::sim::{
@@ -23,15 +22,8 @@ fn speech(name: &str) -> Vec<i16> {
 
 fn person(name: &str, msi: u32, audio: Vec<i16>) -> SimParticipant {
     SimParticipant {
-        name: name.into(),
-        id: format!("{name}-id"),
         display_name: name.to_uppercase(),
-        msi: Msi(msi),
-        audio: Arc::from(audio),
-        video: None,
-        join_at: MediaTime::ZERO,
-        leave_at: None,
-        is_guest: false,
+        ..SimParticipant::new(name, Msi(msi), audio)
     }
 }
 
@@ -104,7 +96,7 @@ fn without_impairment_every_participant_comes_out_sample_exact() {
         duration: None,
         seed: 1,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let (events, report) = run(spec);
     check_order_and_slots(&events, &report);
@@ -188,7 +180,7 @@ fn every_simulated_event_is_accepted_by_the_ingest_api() {
         duration: None,
         seed: 3,
         impairments: Impairments::TEAMS_X3,
-        screenshare: None,
+        screenshares: Vec::new(),
     })
     .unwrap();
     let (mut accepted, mut frames, mut ticks) = (0, 0, 0);
@@ -236,7 +228,7 @@ fn only_the_four_loudest_get_a_buffer_in_each_slot() {
         duration: Some(MediaTime::from_secs(3)),
         seed: 9,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     check_order_and_slots(&events, &report);
     let p = &report.participants;
@@ -268,13 +260,13 @@ fn only_the_four_loudest_get_a_buffer_in_each_slot() {
 #[test]
 fn teams_x3_loses_duplicates_and_reorders_as_specified_and_accounts_for_every_frame() {
     let participants = synthetic::participants(4, MediaTime::from_secs(180), 11);
-    let inputs: Vec<Arc<[i16]>> = participants.iter().map(|p| p.audio.clone()).collect();
+    let inputs: Vec<Vec<i16>> = participants.iter().map(|p| p.audio.to_pcm()).collect();
     let (events, report) = run(MeetingSpec {
         participants,
         duration: None,
         seed: 11,
         impairments: Impairments::TEAMS_X3,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     check_order_and_slots(&events, &report);
 
@@ -355,7 +347,7 @@ fn the_same_seed_gives_the_same_events_and_another_seed_does_not() {
         duration: Some(MediaTime::from_secs(20)),
         seed,
         impairments: "teams-x3,drift=100ppm,zerots=2s".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let (a, ra) = run(spec(3));
     let (b, rb) = run(spec(3));
@@ -377,7 +369,7 @@ fn drift_200ppm_sends_30006_frames_in_30000_slots() {
         duration: Some(MediaTime::from_secs(600)),
         seed: 21,
         impairments: "drift=200ppm".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     assert_eq!(report.slots, 30_000);
     let fast = &report.participants[0];
@@ -422,7 +414,7 @@ fn zero_timestamps_at_start_and_a_back_jump_after_a_reconnect() {
         duration: Some(MediaTime::from_secs(70)),
         seed: 2,
         impairments: "zerots=5s,backjump=2s@60s".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     let mut seen = 0;
     for e in &events {
@@ -474,7 +466,7 @@ fn roster_join_and_leave_bracket_a_participants_audio() {
         duration: Some(MediaTime::from_secs(4)),
         seed: 3,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     check_order_and_slots(&events, &report);
     let pos = |pred: &dyn Fn(&SdkEvent) -> bool| events.iter().position(|e| pred(&e.event));
@@ -509,7 +501,7 @@ fn bad_specs_are_refused_with_the_reason() {
             duration,
             seed: 0,
             impairments: Impairments::NONE,
-            screenshare: None,
+            screenshares: Vec::new(),
         })
         .map(|_| ())
     };
@@ -543,7 +535,7 @@ fn bad_specs_are_refused_with_the_reason() {
             dup_percent: -1.0,
             ..Impairments::NONE
         },
-        screenshare: None,
+        screenshares: Vec::new(),
     })
     .map(|_| ())
     .unwrap_err();
@@ -554,7 +546,7 @@ fn bad_specs_are_refused_with_the_reason() {
         duration: Some(MediaTime::from_millis(50)),
         seed: 0,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     })
     .unwrap();
     let ev: Vec<_> = sim.by_ref().collect();
@@ -576,7 +568,7 @@ fn ten_minutes_of_four_speakers_with_teams_x3() {
         duration: Some(MediaTime::from_secs(600)),
         seed: 1,
         impairments: Impairments::TEAMS_X3,
-        screenshare: None,
+        screenshares: Vec::new(),
     })
     .unwrap();
     let mut unmixed = 0;

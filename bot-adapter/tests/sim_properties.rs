@@ -87,8 +87,8 @@ proptest! {
     #[test]
     fn any_impairment_keeps_the_model_invariants(i in impairments(), seed in any::<u64>(), n in 1usize..=6) {
         let participants = synthetic::participants(n, MediaTime::from_secs(12), seed);
-        let inputs: HashMap<Msi, _> = participants.iter().map(|p| (p.msi, p.audio.clone())).collect();
-        let mut sim = Simulator::new(MeetingSpec { participants, duration: None, seed, impairments: i, screenshare: None }).unwrap();
+        let inputs: HashMap<Msi, _> = participants.iter().map(|p| (p.msi, p.audio.to_pcm())).collect();
+        let mut sim = Simulator::new(MeetingSpec { participants, duration: None, seed, impairments: i, screenshares: Vec::new() }).unwrap();
         let mut last_at = MediaTime::ZERO;
         let mut slots = 0u64;
         let mut ended = false;
@@ -121,7 +121,7 @@ proptest! {
         for p in &r.participants {
             prop_assert!(p.balanced(), "{:?}", p);
             prop_assert_eq!(p.pending_at_end, 0);
-            prop_assert_eq!(p.sent + p.silent_not_sent, p.captured);
+            prop_assert_eq!(p.sent + p.silent_not_sent + p.muted_not_sent, p.captured);
             prop_assert_eq!(p.lost_frames.len() as u64, p.lost_network);
         }
     }
@@ -136,7 +136,7 @@ proptest! {
         let mut participants = synthetic::participants(n, MediaTime::from_secs(6), seed);
         for (k, p) in participants.iter_mut().enumerate() {
             if k % 2 == 0 {
-                p.video = Some(SimVideo { msi: Msi(100 + k as u32), track: vfr_track(seed ^ k as u64, 40) });
+                p.video = Some(SimVideo::new(Msi(100 + k as u32), vfr_track(seed ^ k as u64, 40)));
             }
         }
         if n > 1 {
@@ -151,7 +151,7 @@ proptest! {
             duration,
             seed,
             impairments: i,
-            screenshare: Some(SimScreenShare { sharer: name, msi: Msi(99), start_at: MediaTime::from_secs(1), track: share.clone() }),
+            screenshares: vec![SimScreenShare::new(name, Msi(99), MediaTime::from_secs(1), share.clone())],
         }).unwrap();
         let tracks: HashMap<Msi, VideoTrack> = participants
             .iter()
@@ -174,7 +174,7 @@ proptest! {
             .participants
             .iter()
             .filter_map(|p| p.video.clone())
-            .chain(r.screenshare.clone())
+            .chain(r.screenshares.clone())
             .map(|v| (v.msi, v))
             .collect();
         for (at, v) in &events {

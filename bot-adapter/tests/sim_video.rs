@@ -31,18 +31,11 @@ fn scratch(name: &str) -> PathBuf {
 
 fn erin(clip: &ClipMedia) -> SimParticipant {
     SimParticipant {
-        name: "erin".into(),
         id: "guest:erin".into(),
         display_name: "Erin".into(),
-        msi: ERIN_AUDIO,
-        audio: Arc::from(clip.audio.clone().unwrap()),
-        video: Some(SimVideo {
-            msi: ERIN_VIDEO,
-            track: clip.video.clone().unwrap(),
-        }),
-        join_at: MediaTime::ZERO,
-        leave_at: None,
+        video: Some(SimVideo::new(ERIN_VIDEO, clip.video.clone().unwrap())),
         is_guest: true,
+        ..SimParticipant::new("erin", ERIN_AUDIO, clip.audio.clone().unwrap())
     }
 }
 
@@ -208,7 +201,7 @@ fn no_impairment_delivers_every_frame_once_in_order_byte_exact() {
         duration: None,
         seed: 3,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     let r0 = report.reference_epoch.ticks();
     let vr = report.participants[0].video.clone().unwrap();
@@ -290,7 +283,7 @@ fn delivered_stream_decodes_with_ffmpeg_and_white_frames_sit_on_the_beeps() {
         duration: None,
         seed: 4,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     let epoch = report.participants[0]
         .video
@@ -368,27 +361,21 @@ fn impaired_meeting(seed: u64, impairments: Impairments) -> (MeetingSpec, VideoT
     let share = looped(share_clip.video.as_ref().unwrap(), 5);
     let mut people = synthetic::participants(3, MediaTime::from_secs(60), seed);
     let mut e = erin(&erin_clip);
-    e.video = Some(SimVideo {
-        msi: ERIN_VIDEO,
-        track: cam.clone(),
-    });
+    e.video = Some(SimVideo::new(ERIN_VIDEO, cam.clone()));
     people.push(e);
-    people[0].video = Some(SimVideo {
-        msi: Msi(7),
-        track: cam.clone(),
-    });
+    people[0].video = Some(SimVideo::new(Msi(7), cam.clone()));
     (
         MeetingSpec {
             participants: people,
             duration: None,
             seed,
             impairments,
-            screenshare: Some(SimScreenShare {
-                sharer: "erin".into(),
-                msi: SHARE,
-                start_at: MediaTime::from_secs(5),
-                track: share.clone(),
-            }),
+            screenshares: vec![SimScreenShare::new(
+                "erin",
+                SHARE,
+                MediaTime::from_secs(5),
+                share.clone(),
+            )],
         },
         cam,
         share,
@@ -417,7 +404,7 @@ fn teams_x3_loses_duplicates_and_reorders_video_as_reported() {
             &cam,
             report.participant("erin").unwrap().video.clone().unwrap(),
         ),
-        (SHARE, &share, report.screenshare.clone().unwrap()),
+        (SHARE, &share, report.screenshares[0].clone()),
     ];
     let mut totals = (0, 0, 0, 0);
     for (msi, track, vr) in &streams {
@@ -517,9 +504,9 @@ fn teams_x3_loses_duplicates_and_reorders_video_as_reported() {
         ]
     );
     // Sockets: alice's camera Main(0), erin's Main(1), the share on the VBSS socket.
-    assert_eq!(streams[0].2.socket, VideoSocket::Main(0));
-    assert_eq!(streams[1].2.socket, VideoSocket::Main(1));
-    assert_eq!(streams[2].2.socket, VideoSocket::ScreenShare);
+    assert_eq!(streams[0].2.socket, Some(VideoSocket::Main(0)));
+    assert_eq!(streams[1].2.socket, Some(VideoSocket::Main(1)));
+    assert_eq!(streams[2].2.socket, Some(VideoSocket::ScreenShare));
     let first_share = videos(&events, SHARE)[0].0.at;
     assert!(
         first_share >= MediaTime::from_millis(5_020),
@@ -558,7 +545,7 @@ fn video_is_deterministic_per_seed_and_leaves_audio_fates_alone() {
     for p in &mut no_video.participants {
         p.video = None;
     }
-    no_video.screenshare = None;
+    no_video.screenshares.clear();
     let (ea, ra) = run(a);
     let (eb, rb) = run(b);
     let (ec, rc) = run(c);
@@ -600,7 +587,7 @@ fn drift_leave_and_duration_apply_to_video() {
         duration: None,
         seed: 9,
         impairments: "drift=1000ppm".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     let vr = report.participants[0].video.clone().unwrap();
     let got = videos(&events, ERIN_VIDEO);
@@ -618,7 +605,7 @@ fn drift_leave_and_duration_apply_to_video() {
         duration: None,
         seed: 9,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     let vr = report.participants[0].video.clone().unwrap();
     assert_eq!((vr.sent, vr.delivered), (120, 120));
@@ -630,7 +617,7 @@ fn drift_leave_and_duration_apply_to_video() {
         duration: Some(MediaTime::from_millis(3_010)),
         seed: 9,
         impairments: Impairments::NONE,
-        screenshare: None,
+        screenshares: Vec::new(),
     });
     let vr = report.participants[0].video.clone().unwrap();
     // Captured before 3.010 s: frames at 1 s + k/30 s for k = 0..=60; delivered by 3.010 s: k = 0..=59.
@@ -645,25 +632,15 @@ fn bad_video_specs_are_refused_with_the_reason() {
     let path = media("screenshare.mp4");
     let track = load_video_clip(&path).unwrap().video.unwrap();
     let person = |name: &str, msi: u32, video: Option<u32>| SimParticipant {
-        name: name.into(),
-        id: format!("{name}-id"),
-        display_name: name.into(),
-        msi: Msi(msi),
-        audio: Arc::from(vec![100i16; 3_200]),
-        video: video.map(|m| SimVideo {
-            msi: Msi(m),
-            track: track.clone(),
-        }),
-        join_at: MediaTime::ZERO,
-        leave_at: None,
-        is_guest: false,
+        video: video.map(|m| SimVideo::new(Msi(m), track.clone())),
+        ..SimParticipant::new(name, Msi(msi), vec![100i16; 3_200])
     };
-    let spec = |participants, screenshare| MeetingSpec {
+    let spec = |participants, screenshare: Option<SimScreenShare>| MeetingSpec {
         participants,
         duration: None,
         seed: 0,
         impairments: Impairments::NONE,
-        screenshare,
+        screenshares: screenshare.into_iter().collect(),
     };
     let err = |s: MeetingSpec| Simulator::new(s).map(|_| ()).unwrap_err().to_string();
     assert!(err(spec(vec![person("a", 1, Some(1))], None)).contains("video MSI used"));
@@ -675,25 +652,28 @@ fn bad_video_specs_are_refused_with_the_reason() {
     let mut late_key = track.clone();
     late_key.frames = Arc::from(&track.frames[1..]);
     let mut p = person("a", 1, None);
-    p.video = Some(SimVideo {
-        msi: Msi(2),
-        track: late_key,
-    });
+    p.video = Some(SimVideo::new(Msi(2), late_key));
     assert!(err(spec(vec![p], None)).contains("key frame"));
+    // Eleven cameras: Teams has ten main-video sockets, so the eleventh is not delivered (not an error).
     let eleven: Vec<_> = (0..11)
         .map(|i| person(&format!("p{i}"), 10 + i, Some(100 + i)))
         .collect();
-    assert!(matches!(
-        Simulator::new(spec(eleven, None)),
-        Err(SimError::Spec { .. })
-    ));
+    let (events, report) = run(spec(eleven, None));
+    let last = report.participants[10].video.clone().unwrap();
+    assert_eq!((last.socket, last.sent, last.delivered), (None, 0, 0));
+    assert_eq!(last.unsubscribed, 50);
+    assert!(videos(&events, Msi(110)).is_empty());
+    assert_eq!(
+        report.participants[9].video.as_ref().unwrap().socket,
+        Some(VideoSocket::Main(9))
+    );
     let share = |sharer: &str, msi: u32, at: i64| {
-        Some(SimScreenShare {
-            sharer: sharer.into(),
-            msi: Msi(msi),
-            start_at: MediaTime::from_secs(at),
-            track: track.clone(),
-        })
+        Some(SimScreenShare::new(
+            sharer,
+            Msi(msi),
+            MediaTime::from_secs(at),
+            track.clone(),
+        ))
     };
     assert!(err(spec(vec![person("a", 1, None)], share("zed", 9, 0))).contains("not a participant"));
     assert!(err(spec(vec![person("a", 1, None)], share("a", 1, 0))).contains("screen-share MSI"));
@@ -712,7 +692,7 @@ fn bad_video_specs_are_refused_with_the_reason() {
         ),
         other => panic!("{other:?}"),
     }
-    let ss = report.screenshare.unwrap();
+    let ss = report.screenshares[0].clone();
     assert_eq!((ss.sent, ss.delivered), (50, 50));
     assert_eq!(report.ended_at, Some(MediaTime::from_secs(10)));
 }

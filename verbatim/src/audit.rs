@@ -35,6 +35,7 @@
 
 use std::collections::VecDeque;
 
+use bot_adapter::sim::FrameFate;
 use media_core::ledger::{Gap, GapKind};
 use media_core::MediaTime;
 
@@ -450,8 +451,8 @@ pub enum AuditError {
 /// Audits every participant of a closed recording folder (`participants/<name>.wav`, `metadata.json`'s gaps)
 /// against the meeting `participants` that were simulated and the simulator's ground truth `truth`.
 ///
-/// Frames captured in the last second before the call ended may still have been on their way and are not
-/// audited (the simulator does not say which ones were).
+/// Every frame the simulator says was sent is audited, with its fate from the ground truth
+/// ([`bot_adapter::sim::ParticipantReport::frames`]).
 ///
 /// # Errors
 /// A stem or `metadata.json` that cannot be read, or a participant the folder does not have.
@@ -472,10 +473,6 @@ pub fn audit_folder(
             path: md_path,
             reason: e.to_string(),
         })?;
-    let end = truth
-        .ended_at
-        .unwrap_or(MediaTime::MAX)
-        .saturating_sub(MediaTime::from_secs(1));
     let mut out = Vec::new();
     for (p, r) in participants.iter().zip(&truth.participants) {
         let entry = md["participants"]
@@ -504,30 +501,15 @@ pub fn audit_folder(
         })?;
         let stem = reader.into_samples::<i16>().map_while(Result::ok);
         let mut audit = StemAudit::new(stem, gaps);
-        let lost: std::collections::HashSet<u64> = r.lost_frames.iter().copied().collect();
-        let suppressed: std::collections::HashSet<u64> =
-            r.suppressed_frames.iter().copied().collect();
-        let frames = p.audio.len().div_ceil(FRAME) as u64;
-        for j in 0..frames {
-            let capture = r.capture_time(j);
-            if capture > end || capture < p.join_at || p.leave_at.is_some_and(|l| capture >= l) {
-                continue;
-            }
-            let start = j as usize * FRAME;
-            let mut samples = [0i16; FRAME];
-            let have = &p.audio[start..(start + FRAME).min(p.audio.len())];
-            samples[..have.len()].copy_from_slice(have);
-            if samples.iter().all(|&s| s == 0) {
-                continue; // digital silence is not sent
-            }
-            let fate = if lost.contains(&j) {
-                Fate::LostOnNetwork
-            } else if suppressed.contains(&j) {
-                Fate::NotAmongFourLoudest
-            } else {
-                Fate::Delivered
+        for f in r.frames(&p.audio) {
+            let fate = match f.fate {
+                FrameFate::Silent | FrameFate::Muted => continue, // not sent
+                FrameFate::Lost => Fate::LostOnNetwork,
+                FrameFate::Sent { delivered, .. } if delivered > 0 => Fate::Delivered,
+                FrameFate::Sent { suppressed, .. } if suppressed > 0 => Fate::NotAmongFourLoudest,
+                FrameFate::Sent { .. } => Fate::Pending,
             };
-            audit.frame(j, capture, &samples, fate);
+            audit.frame(f.index, f.capture, &p.audio.frame(f.index), fate);
         }
         out.push((p.name.clone(), audit.finish()));
     }

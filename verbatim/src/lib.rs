@@ -37,7 +37,7 @@
 //!     duration: Some(MediaTime::from_secs(10)),
 //!     seed: 7,
 //!     impairments: Impairments::default(),
-//!     screenshare: None,
+//!     screenshares: Vec::new(),
 //! };
 //! let outcome = record_simulation(spec, &RecordOptions::new("/tmp/meeting")).unwrap();
 //! assert_eq!(outcome.summary.participants.len(), 2);

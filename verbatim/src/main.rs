@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use bot_adapter::sim::meeting::{MeetingKind, MAX_PARTICIPANTS};
 use bot_adapter::sim::{self, Impairments, MeetingSpec};
 use clap::{Parser, Subcommand};
 use media_core::MediaTime;
@@ -81,10 +82,19 @@ struct RecordArgs {
     /// Simulate a meeting of synthetic speakers (no input files needed).
     #[arg(long, conflicts_with = "source")]
     simulate: bool,
-    /// Number of synthetic participants with --simulate.
-    #[arg(long, default_value_t = 4)]
-    participants: usize,
-    /// Length of the simulated call (e.g. 30s, 2m); with --source, defaults to the longest input.
+    /// With --simulate: plan a realistic meeting (turn-taking, long silences, late joins, re-joins, mute):
+    /// standup, townhall, one-on-one or panel. Seeded by --seed.
+    #[arg(long, requires = "simulate", value_parser = parse_meeting)]
+    meeting: Option<MeetingKind>,
+    /// Number of synthetic participants with --simulate, at most 20 (default 4; with --meeting, the kind's:
+    /// standup 6, townhall 12, one-on-one 2, panel 8).
+    #[arg(long)]
+    participants: Option<usize>,
+    /// With --meeting: give participants cameras and share screens (synthetic H.264 clips, looped).
+    #[arg(long, requires = "meeting")]
+    video: bool,
+    /// Length of the call (e.g. 30s, 2m, 1h); default 30s with --simulate, the kind's with --meeting (standup
+    /// 15m, townhall 60m, one-on-one 30m, panel 45m); with --source, the longest input.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<MediaTime>,
     /// A participant from a file: NAME=PATH (WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus; an MP4 clip gives the
@@ -136,6 +146,11 @@ fn parse_layout(s: &str) -> Result<codecs::composite::Layout, String> {
     }
 }
 
+fn parse_meeting(s: &str) -> Result<MeetingKind, String> {
+    s.parse()
+        .map_err(|e: sim::meeting::ParseMeetingKindError| e.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<MediaTime, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
     Ok(MediaTime::from_ticks(
@@ -145,44 +160,36 @@ fn parse_duration(s: &str) -> Result<MediaTime, String> {
 
 fn record(a: RecordArgs) -> Result<()> {
     let impairments: Impairments = a.impair.parse().context("--impair")?;
-    let (participants, source) = if a.simulate {
-        if a.participants == 0 {
-            bail!("--participants must be at least 1");
-        }
-        let d = a.duration.unwrap_or(MediaTime::from_secs(30));
-        (
-            sim::synthetic::participants(a.participants, d, a.seed),
-            "simulation",
-        )
+    let (mut spec, source) = if a.simulate {
+        (simulated(&a)?, "simulation")
     } else if !a.source.is_empty() {
-        (verbatim::sources::participants(&a.source)?, "files")
+        let spec = MeetingSpec {
+            participants: verbatim::sources::participants(&a.source)?,
+            duration: a.duration,
+            seed: a.seed,
+            impairments,
+            screenshares: Vec::new(),
+        };
+        (spec, "files")
     } else {
         bail!("say what to record: --simulate, or --source NAME=PATH (repeatable)");
     };
-    let duration = if a.simulate {
-        Some(a.duration.unwrap_or(MediaTime::from_secs(30)))
-    } else {
-        a.duration
-    };
-    let screenshare = match &a.screenshare {
-        Some(p) => {
-            let sharer = participants
-                .first()
-                .map(|p| p.name.clone())
-                .unwrap_or_default();
-            Some(verbatim::sources::screenshare(p, &sharer)?)
+    spec.impairments = impairments;
+    if let Some(p) = &a.screenshare {
+        if !spec.screenshares.is_empty() {
+            bail!("--screenshare: this meeting already shares screens (--meeting --video)");
         }
-        None => None,
-    };
-    let has_video = screenshare.is_some() || participants.iter().any(|p| p.video.is_some());
+        let sharer = spec
+            .participants
+            .first()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        spec.screenshares
+            .push(verbatim::sources::screenshare(p, &sharer)?);
+    }
+    let has_video =
+        !spec.screenshares.is_empty() || spec.participants.iter().any(|p| p.video.is_some());
     let composite = (a.composite || has_video) && !a.no_composite;
-    let spec = MeetingSpec {
-        participants,
-        duration,
-        seed: a.seed,
-        impairments,
-        screenshare,
-    };
     let mut opts = RecordOptions::new(&a.out);
     opts.realtime = a.realtime;
     if a.realtime {
@@ -224,6 +231,42 @@ fn record(a: RecordArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The meeting `record --simulate` records: the default chatter of `--participants` synthetic speakers, or a
+/// planned `--meeting`.
+fn simulated(a: &RecordArgs) -> Result<MeetingSpec> {
+    let n = a
+        .participants
+        .unwrap_or(a.meeting.map_or(4, MeetingKind::default_participants));
+    if n == 0 || n > MAX_PARTICIPANTS {
+        bail!("--participants must be 1 to {MAX_PARTICIPANTS}");
+    }
+    let Some(kind) = a.meeting else {
+        let d = a.duration.unwrap_or(MediaTime::from_secs(30));
+        return Ok(MeetingSpec {
+            participants: sim::synthetic::participants(n, d, a.seed),
+            duration: Some(d),
+            seed: a.seed,
+            impairments: Impairments::NONE,
+            screenshares: Vec::new(),
+        });
+    };
+    let d = a.duration.unwrap_or(kind.default_duration());
+    let clips = if a.video {
+        Some(verbatim::sources::MeetingClips::new(n)?)
+    } else {
+        None
+    };
+    let spec = verbatim::sources::meeting(kind, n, d, a.seed, clips.as_ref())?;
+    if !a.quiet {
+        eprintln!(
+            "planned {kind} of {}: {}",
+            humantime::format_duration(std::time::Duration::from_secs(d.as_secs_f64() as u64)),
+            verbatim::sources::describe(&spec)
+        );
+    }
+    Ok(spec)
 }
 
 fn keygen(a: KeygenArgs) -> Result<()> {

@@ -17,6 +17,7 @@ use bot_adapter::grpc::auth::BearerToken;
 use bot_adapter::grpc::convert;
 use bot_adapter::grpc::proto::call_ingest_client::CallIngestClient;
 use bot_adapter::grpc::proto::{self, bot_message::Msg, engine_message::Msg as Out};
+use bot_adapter::sim::meeting::{MeetingKind, MAX_PARTICIPANTS};
 use bot_adapter::sim::{
     self, Impairments, MeetingSpec, SdkEvent, SimError, SimParticipant, SimReport, Simulator,
 };
@@ -458,10 +459,18 @@ pub struct SendArgs {
     /// Simulate a meeting of synthetic speakers.
     #[arg(long, conflicts_with = "source")]
     pub simulate: bool,
-    /// Number of synthetic participants with --simulate.
-    #[arg(long, default_value_t = 4)]
-    pub participants: usize,
-    /// Length of each call (e.g. 30s); with --source, defaults to the longest input.
+    /// With --simulate: plan realistic meetings (as `verbatim record --meeting`): standup, townhall,
+    /// one-on-one or panel. Call n is planned with seed + n - 1.
+    #[arg(long, requires = "simulate", value_parser = parse_meeting)]
+    pub meeting: Option<MeetingKind>,
+    /// Number of synthetic participants with --simulate, at most 20 (default 4; with --meeting, the kind's).
+    #[arg(long)]
+    pub participants: Option<usize>,
+    /// With --meeting: give participants cameras and share screens (synthetic H.264 clips, looped).
+    #[arg(long, requires = "meeting")]
+    pub video: bool,
+    /// Length of each call (e.g. 30s, 1h); default 30s with --simulate, the kind's with --meeting; with
+    /// --source, the longest input.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<MediaTime>,
     /// A participant from a file: NAME=PATH. Repeat for each.
@@ -490,6 +499,11 @@ pub struct SendArgs {
     pub refuse_recording: bool,
 }
 
+fn parse_meeting(s: &str) -> Result<MeetingKind, String> {
+    s.parse()
+        .map_err(|e: bot_adapter::sim::meeting::ParseMeetingKindError| e.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<MediaTime, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
     Ok(MediaTime::from_ticks(
@@ -514,15 +528,8 @@ pub fn file_participants(sources: &[String]) -> anyhow::Result<Vec<SimParticipan
         let audio = sim::load_audio_file(std::path::Path::new(path))
             .map_err(|e| anyhow::anyhow!("--source {name}: {e}"))?;
         out.push(SimParticipant {
-            name: name.to_string(),
             id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            display_name: name.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(audio),
-            video: None,
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
+            ..SimParticipant::new(name, Msi(1000 + i as u32), audio)
         });
     }
     Ok(out)
@@ -552,26 +559,45 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     if a.calls == 0 {
         anyhow::bail!("--calls must be at least 1");
     }
+    let people = a
+        .participants
+        .unwrap_or(a.meeting.map_or(4, MeetingKind::default_participants));
+    if files.is_none() && (people == 0 || people > MAX_PARTICIPANTS) {
+        anyhow::bail!("--participants must be 1 to {MAX_PARTICIPANTS}");
+    }
+    let clips = if a.video {
+        Some(crate::sources::MeetingClips::new(people)?)
+    } else {
+        None
+    };
     let mut specs = Vec::new();
     for n in 0..a.calls {
         let seed = a.seed.wrapping_add(n as u64);
-        let (participants, duration) = match &files {
-            Some(p) => (p.clone(), a.duration),
-            None => {
+        let mut spec = match (&files, a.meeting) {
+            (Some(p), _) => MeetingSpec {
+                participants: p.clone(),
+                duration: a.duration,
+                seed,
+                impairments,
+                screenshares: Vec::new(),
+            },
+            (None, Some(kind)) => {
+                let d = a.duration.unwrap_or(kind.default_duration());
+                crate::sources::meeting(kind, people, d, seed, clips.as_ref())?
+            }
+            (None, None) => {
                 let d = a.duration.unwrap_or(MediaTime::from_secs(30));
-                (
-                    sim::synthetic::participants(a.participants.max(1), d, seed),
-                    Some(d),
-                )
+                MeetingSpec {
+                    participants: sim::synthetic::participants(people, d, seed),
+                    duration: Some(d),
+                    seed,
+                    impairments,
+                    screenshares: Vec::new(),
+                }
             }
         };
-        specs.push(MeetingSpec {
-            participants,
-            duration,
-            seed,
-            impairments,
-            screenshare: None,
-        });
+        spec.impairments = impairments;
+        specs.push(spec);
     }
     let mut opts = SendOptions::new(a.connect.clone(), token);
     opts.realtime = !a.fast;

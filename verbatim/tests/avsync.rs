@@ -141,7 +141,7 @@ fn check(impair: &str, seed: u64) {
         duration: None,
         seed,
         impairments: impair.parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let o = record_simulation(spec, &opts).unwrap();
     let erin_idx = o
@@ -232,7 +232,7 @@ fn camera_and_screen_share_are_passed_through_unchanged_at_their_times() {
         duration: None,
         seed: 3,
         impairments: "none".parse().unwrap(),
-        screenshare: Some(share),
+        screenshares: vec![share],
     };
     record_simulation(spec, &options(&out)).unwrap();
     for (file, track, n) in [

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use bot_adapter::sim::{synthetic, MeetingSpec, SimParticipant};
 use common::temp_dir;
 use media_core::{MediaTime, Msi};
@@ -32,7 +30,8 @@ fn speaker(
         voice_seed,
     )
     .remove(0)
-    .audio;
+    .audio
+    .to_pcm();
     // Loud part of the voice, looped: no digital zero inside a spurt.
     let loud: Vec<i16> = voice.iter().copied().filter(|&s| s != 0).collect();
     let mut audio = vec![0i16; n];
@@ -44,15 +43,8 @@ fn speaker(
         }
     }
     SimParticipant {
-        name: name.into(),
         id: format!("id-{name}"),
-        display_name: name.into(),
-        msi: Msi(msi),
-        audio: Arc::from(audio),
-        video: None,
-        join_at: MediaTime::ZERO,
-        leave_at: None,
-        is_guest: false,
+        ..SimParticipant::new(name, Msi(msi), audio)
     }
 }
 
@@ -111,7 +103,7 @@ fn silences_of_11_s_and_2_min_lose_nothing_said_afterwards() {
         duration: Some(MediaTime::from_secs(total as i64)),
         seed: 5,
         impairments: Default::default(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let (r, md) = record_and_audit(spec, "silences");
     for (name, a) in &r {
@@ -145,7 +137,7 @@ fn a_silence_of_20_minutes_loses_nothing_said_afterwards() {
         duration: Some(MediaTime::from_secs(total as i64)),
         seed: 9,
         impairments: "teams-x3".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let (r, _) = record_and_audit(spec, "silence-20min");
     let (name, a) = &r[0];
@@ -162,7 +154,7 @@ fn under_teams_x3_every_received_frame_is_exact_and_placed_within_budget() {
         duration: Some(d),
         seed: 3,
         impairments: "teams-x3".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let (r, _) = record_and_audit(spec, "x3-exact");
     let mut all = AuditReport::default();
@@ -204,7 +196,7 @@ fn with_more_than_four_talking_the_platforms_drops_are_not_called_losses() {
         duration: Some(d),
         seed: 4,
         impairments: "teams-x3".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let (r, _) = record_and_audit(spec, "x3-six");
     let mut all = AuditReport::default();

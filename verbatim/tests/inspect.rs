@@ -16,7 +16,7 @@ fn record(name: &str) -> std::path::PathBuf {
         duration: Some(MediaTime::from_secs(30)),
         seed: 5,
         impairments: "teams-x3".parse::<Impairments>().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     record_simulation(spec, &options(&out)).unwrap();
     out

@@ -20,7 +20,7 @@ fn four_speakers_are_recorded_sample_exact_and_the_mix_is_their_saturating_sum()
         duration: None,
         seed: 1,
         impairments: Default::default(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let o = record_simulation(spec, &options(&out)).unwrap();
     assert_eq!(o.summary.duration, MediaTime::from_secs(24));
@@ -28,7 +28,11 @@ fn four_speakers_are_recorded_sample_exact_and_the_mix_is_their_saturating_sum()
     for p in &parts {
         let stem = read_wav(&out.join(format!("participants/{}.wav", p.name)));
         assert_eq!(stem.len(), 384_000, "{}", p.name);
-        assert!(stem == *p.audio, "{}: stem differs from its input", p.name);
+        assert!(
+            stem == p.audio.to_pcm(),
+            "{}: stem differs from its input",
+            p.name
+        );
         inputs.push(stem);
         assert!(
             (ffprobe_duration(&out.join(format!("participants/{}.wav", p.name))) - 24.0).abs()
@@ -71,7 +75,7 @@ fn teams_x3_impairments_lose_nothing_silently() {
             duration: None,
             seed,
             impairments: "teams-x3".parse().unwrap(),
-            screenshare: None,
+            screenshares: Vec::new(),
         };
         let o = record_simulation(spec, &options(&out)).unwrap();
         let md = metadata(&out);
@@ -123,7 +127,7 @@ fn teams_x3_impairments_lose_nothing_silently() {
             // Every lost frame's span is silence and lies inside a gap listed in metadata. The frame's place
             // is taken from its neighbour frame in the stem (absolute placement under jitter follows the
             // smallest delay seen, so it is located, not assumed).
-            let input = &parts[i].audio;
+            let input = &parts[i].audio.to_pcm();
             let gaps: Vec<(i64, i64)> = p["gaps"]
                 .as_array()
                 .unwrap()
@@ -208,7 +212,7 @@ fn clock_drift_of_200_ppm_over_ten_minutes_stays_within_20_ms() {
         duration: Some(d),
         seed: 5,
         impairments: "drift=200ppm".parse().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let out = temp_dir("drift");
     let o = record_simulation(spec, &options(&out)).unwrap();
@@ -216,7 +220,7 @@ fn clock_drift_of_200_ppm_over_ten_minutes_stays_within_20_ms() {
     assert_eq!(r.drift_ppm, 200.0);
     let stem = read_wav(&out.join(format!("participants/{}.wav", r.name)));
     assert_eq!(stem.len(), 600 * 16_000);
-    let input = &parts[0].audio;
+    let input = &parts[0].audio.to_pcm();
     // Frames of the last 30 s: where they are in the stem versus when they were really captured.
     let mut worst = 0i64;
     let mut checked = 0;
@@ -261,7 +265,7 @@ fn calls_sharing_one_media_thread_are_recorded_as_if_alone() {
         duration: Some(MediaTime::from_secs(8)),
         seed,
         impairments: "jitter=40ms,loss=2%".parse::<Impairments>().unwrap(),
-        screenshare: None,
+        screenshares: Vec::new(),
     };
     let media_pool = Arc::new(MediaPool::new(1).unwrap());
     let writer_pool = Arc::new(WriterPool::new(1, WriterOptions::default()).unwrap());

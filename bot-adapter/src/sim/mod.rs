@@ -7,7 +7,36 @@
 //! A [`Simulator`] is a deterministic, sans-IO [`Iterator`] of [`SimEvent`]s in non-decreasing call time: no
 //! clocks, threads or sleeps. The caller paces it (sleep until `event.at` for a live demo) or drains it as fast
 //! as it can (tests, benchmarks). The same [`MeetingSpec`] and seed always give the same events. What happened to
-//! every frame (ground truth) is kept in a [`SimReport`].
+//! every frame (ground truth) is kept in a [`SimReport`]. Inputs are pulled one 20 ms frame at a time
+//! ([`AudioInput`]; a synthetic [`Voice`] is generated from its talk schedule), so memory stays flat however
+//! long the call. [`meeting`] plans realistic meetings (turn-taking, long silences, re-joins, mute, cameras
+//! going on and off, screen shares); [`synthetic`] is the simple default chatter.
+//!
+//! ```
+//! use bot_adapter::sim::meeting::{meeting, MeetingKind};
+//! use bot_adapter::sim::{FrameFate, SdkEvent, Simulator};
+//! use media_core::MediaTime;
+//!
+//! let mut spec = meeting(MeetingKind::OneOnOne, 2, MediaTime::from_secs(60), 7)?;
+//! spec.impairments = "teams-x3".parse()?;
+//! let inputs: Vec<_> = spec.participants.iter().map(|p| p.audio.clone()).collect();
+//! let mut sim = Simulator::new(spec)?;
+//! let mut heard = 0;
+//! for ev in sim.by_ref() {
+//!     if let SdkEvent::Audio(buf) = ev.event {
+//!         heard += buf.unmixed.len(); // an ingest would take the buffer here
+//!     }
+//! }
+//! // The ground truth: every captured frame, what became of it, and its samples on demand.
+//! let alice = &sim.report().participants[0];
+//! let delivered: usize = alice
+//!     .frames(&inputs[0])
+//!     .map(|f| match f.fate { FrameFate::Sent { delivered, .. } => delivered as usize, _ => 0 })
+//!     .sum();
+//! assert_eq!(delivered as u64, alice.delivered);
+//! assert!(heard as u64 >= alice.delivered);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Model
 //!
@@ -19,19 +48,22 @@
 //! that would end after it are not emitted. Without a duration the call ends at the end of the first slot at
 //! which every input has been captured and every copy in flight has been handed out (so nothing is pending).
 //!
-//! **Roster.** `Joined` at each participant's `join_at` (before its first audio), `Left` at `leave_at` if given
-//! and before the end. Frames already in flight at leave are still delivered (the roster travels on a slower
-//! signalling path in Teams, so this order is real). Events at the same `at` come roster first, then the audio
-//! buffer, then a dominant-speaker change.
+//! **Roster.** `Joined` at each session's join (before its first audio) listing the session's MSIs (audio,
+//! camera, and the screen share while sharing), `Left` at its leave if before the end; a re-join is a new
+//! `Joined` for the same id with NEW MSIs (as Teams gives them); a share starting or stopping while the sharer
+//! is present is a `Joined` with the changed streams. Frames already in flight at leave are still delivered
+//! (the roster travels on a slower signalling path in Teams, so this order is real). Events at the same `at`
+//! come roster first, then the audio buffer, then a dominant-speaker change.
 //!
 //! **Senders.** While present, participant `p` captures one 20 ms frame (the next 320 samples of its input,
-//! zero-padded past the end) per 20 ms of its own clock, which runs at `(1 + drift)` against the reference:
-//! frame `j` is captured at `join_at + j·20 ms / (1 + drift)` and stamped
-//! `OriginalSenderTimestamp = S0_p + j·20 ms` exactly, where `S0_p` is the sender's own seeded epoch (its own
-//! clock domain, unrelated to R0). Exceptions: 0 while `j·20 ms < zerots`, and `by` less for frames captured at
-//! or after `backjump=by@at`. With `drift=X ppm` the first participant runs at exactly `+X` ppm, every other at
-//! a seeded value uniform in `[-|X|, +|X|]`. A frame of digital silence (all 320 samples 0) is not sent (DTX;
-//! counted `silent_not_sent`); every other frame is sent (`sent`).
+//! zero-padded past the end) per 20 ms of its own clock, which runs at `(1 + drift)` against the reference
+//! from its first join, across its sessions: frame `j` is captured at `join_at + j·20 ms / (1 + drift)` and
+//! stamped `OriginalSenderTimestamp = S0_p + j·20 ms` exactly, where `S0_p` is the sender's own seeded epoch
+//! (its own clock domain, unrelated to R0); frames that fall between sessions are not captured. Exceptions: 0
+//! during the first `zerots` of each session, and `by` less for frames captured at or after `backjump=by@at`.
+//! With `drift=X ppm` the first participant runs at exactly `+X` ppm, every other at a seeded value uniform in
+//! `[-|X|, +|X|]`. A frame captured while muted is not sent (`muted_not_sent`), nor one of digital silence
+//! (all 320 samples 0: DTX, `silent_not_sent`); every other frame is sent (`sent`) with its session's MSI.
 //!
 //! **Network** (per sender, seeded, see [`Impairments`]). A sent frame may be lost (`loss`, or `burst` inside
 //! a 200 ms burst window; about one window per 10 s, Poisson). A kept frame arrives after
@@ -48,38 +80,48 @@
 //! s16le, `OriginalSenderTimestamp`), listed in `ActiveSpeakers` in that order; the other senders' frames for
 //! that slot are dropped (`suppressed_top4`). Duplicates are handled like any frame.
 //!
-//! **Video** ([`SimVideo`] per participant, one [`SimScreenShare`] per meeting). Clip time `t_k` of frame `k`
-//! is captured at `start + t_k / (1 + drift)` (`start` = `join_at`, or the share's `start_at`; same drift as
-//! the participant's audio) and the buffer's `timestamp` is `V0 + t_k` exactly: the capture time on the sender's
-//! own video clock, whose seeded epoch `V0` is unrelated to R0 and to the audio epoch. Every frame captured while
-//! the sender is present is sent (no DTX, no top-four rule) over the stream's own seeded path with the same
-//! impairments as audio (the reorder hold-back counts in the stream's frame intervals; burst windows are the
-//! participant's audio ones: one uplink) and is raised as one `VideoMediaBuffer` (`Main(i)` socket for the
-//! `i`-th participant with video, `ScreenShare` for the share) at its arrival instant `at` — not on the 20 ms
-//! grid. A lost frame is simply not delivered; the next key frame comes when the clip has one. At equal `at`:
-//! roster, then video, then the audio buffer. The roster lists the camera as `StreamKind::Video` and, from
-//! `start_at` (a second `Joined` for the sharer when that is after its join), the share as
-//! `StreamKind::ScreenShare`.
+//! **Video** ([`SimVideo`] per participant, [`SimScreenShare`]s one at a time). Stream time
+//! `τ = n·duration + t_k` (clip frame `k` of loop `n`; `n = 0` unless `looped`) is captured at
+//! `start + τ / (1 + drift)` (`start` = the first `join_at` for a camera, the share's `start_at`; same drift as
+//! the participant's audio) and the buffer's `timestamp` is `V0 + τ` exactly: the capture time on the sender's
+//! own video clock, whose seeded epoch `V0` is unrelated to R0 and to the audio epoch. A stream sends while it
+//! is on — a camera during its sessions minus its `off` spans, a share from `start_at` to `stop_at` or the
+//! sharer's leave — from each on-span's first key frame (no DTX, no top-four rule), over its own seeded path
+//! with the same impairments as audio (the reorder hold-back counts in the stream's frame intervals; burst
+//! windows are the participant's audio ones: one uplink), raised as one `VideoMediaBuffer` at its arrival
+//! instant `at` — not on the 20 ms grid — with the on-span's MSI. Sockets: `ScreenShare` for shares; each
+//! camera on-span takes the lowest free of the [`MAX_MAIN_VIDEO`] `Main(i)` sockets when it starts and frees it
+//! when it ends; with none free it is not delivered at all (`unsubscribed`). A lost frame is simply not
+//! delivered; the next key frame comes when the clip has one. At equal `at`: roster, then video, then the
+//! audio buffer.
 //!
 //! **Dominant speaker.** The sender with the most delivered energy over the last second (50 slots) becomes
 //! dominant once it has led for 300 ms; `Msi::NONE` when nobody was heard for a second.
 //!
-//! **Ground truth.** Per participant (see [`ParticipantReport`]):
-//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end`; per video stream (see
-//! [`VideoReport`]): `sent = lost_network + (delivered − duplicated) + pending_at_end`.
+//! **Ground truth.** Per participant (see [`ParticipantReport`]): its sessions with their MSIs and frame
+//! ranges, talk spurts and muted spans in call time, the frames lost, suppressed, duplicated and pending, and
+//! [`ParticipantReport::frames`] walking every captured frame with its capture time, sender timestamp and
+//! fate (regenerate its samples with [`AudioInput::frame`]);
+//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end`. Per video stream (see
+//! [`VideoReport`]): its on-spans with MSI and socket;
+//! `sent = lost_network + (delivered − duplicated) + pending_at_end`.
 
 pub mod audio_file;
+mod conversation;
 mod dominant;
 pub mod impairments;
+mod input;
+pub mod meeting;
 mod network;
 mod report;
+mod roster;
 mod sender;
 mod simulator;
 pub mod synthetic;
+mod validate;
 pub mod video;
 pub mod video_file;
-
-use std::sync::Arc;
+mod voice;
 
 use media_core::{MediaTime, Msi, SourceTimestamp};
 
@@ -87,10 +129,14 @@ use crate::sdk;
 
 pub use audio_file::{load_audio_file, AudioFileError};
 pub use impairments::{BackJump, Impairments, ParseImpairmentsError};
-pub use report::{ParticipantReport, SimReport, VideoReport};
+pub use input::AudioInput;
+pub use report::{
+    FrameFate, FrameTruth, ParticipantReport, SessionReport, SimReport, VideoReport, VideoSpan,
+};
 pub use simulator::Simulator;
 pub use video::{SimScreenShare, SimVideo, VideoAccessUnit, VideoTrack, MAX_MAIN_VIDEO};
 pub use video_file::{load_video_clip, ClipMedia, VideoFileError};
+pub use voice::{TalkSpurt, Voice};
 
 /// One 20 ms frame / slot in 100 ns ticks.
 pub(crate) const FRAME_TICKS: i64 = 200_000;
@@ -129,7 +175,76 @@ pub struct SimEvent {
     pub event: SdkEvent,
 }
 
+/// A half-open stretch of call time `[start, end)` (reference clock, from call start).
+///
+/// # Examples
+/// ```
+/// use bot_adapter::sim::Span;
+/// use media_core::MediaTime;
+///
+/// let s = Span::new(MediaTime::from_secs(60), MediaTime::from_secs(90));
+/// assert!(s.contains(MediaTime::from_secs(60)) && !s.contains(MediaTime::from_secs(90)));
+/// assert_eq!(s.len(), MediaTime::from_secs(30));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// First instant inside.
+    pub start: MediaTime,
+    /// First instant after.
+    pub end: MediaTime,
+}
+
+impl Span {
+    /// `[start, end)`.
+    pub const fn new(start: MediaTime, end: MediaTime) -> Span {
+        Span { start, end }
+    }
+    /// True when `t` lies inside.
+    pub fn contains(&self, t: MediaTime) -> bool {
+        self.start <= t && t < self.end
+    }
+    /// `end - start` (zero when empty).
+    pub fn len(&self) -> MediaTime {
+        self.end.saturating_sub(self.start).max(MediaTime::ZERO)
+    }
+    /// True when nothing lies inside.
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// A participant's later session: Teams gives a participant who leaves and comes back NEW media source ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejoin {
+    /// When the participant joins again; after the previous session's leave.
+    pub at: MediaTime,
+    /// When this session ends; `None` = stays until the call ends.
+    pub leave_at: Option<MediaTime>,
+    /// The new audio MSI (distinct from every other MSI of the meeting).
+    pub msi: Msi,
+    /// The new camera MSI: `Some` exactly when the participant has a camera ([`SimParticipant::video`]).
+    pub video_msi: Option<Msi>,
+}
+
 /// One participant of a simulated meeting.
+///
+/// The first session runs from `join_at` to `leave_at` with `msi` (and the camera's [`SimVideo::msi`]); each
+/// [`Rejoin`] adds a later session with new MSIs. The audio input is one signal on the participant's own clock
+/// from its first join: frame `j` is captured at `join_at + j·20 ms/(1 + drift)` whatever the session, so
+/// frames that fall between sessions are simply not captured.
+///
+/// # Examples
+/// ```
+/// use bot_adapter::sim::SimParticipant;
+/// use media_core::{MediaTime, Msi};
+///
+/// let p = SimParticipant {
+///     join_at: MediaTime::from_secs(5),
+///     ..SimParticipant::new("alice", Msi(10), vec![1000i16; 16_000])
+/// };
+/// assert_eq!(p.id, "alice-id");
+/// assert_eq!(p.audio.frames(), 50);
+/// ```
 #[derive(Clone, Debug)]
 pub struct SimParticipant {
     /// Short name, used in reports and logs (e.g. `alice`).
@@ -138,20 +253,60 @@ pub struct SimParticipant {
     pub id: String,
     /// Display name in the roster.
     pub display_name: String,
-    /// The participant's audio media source id; distinct within the meeting, not `Msi::NONE`.
+    /// The audio media source id of the first session; distinct within the meeting, not `Msi::NONE`.
     pub msi: Msi,
-    /// The participant's microphone signal: 16 kHz mono s16 (Teams `Pcm16K`). Runs of 320 zero samples are
-    /// digital silence and are not sent.
-    pub audio: Arc<[i16]>,
-    /// The participant's camera, if it is on: H.264 frames whose clip time 0 is captured at `join_at`, like
+    /// The participant's microphone signal, pulled one 20 ms frame at a time (see [`AudioInput`]).
+    pub audio: AudioInput,
+    /// The participant's camera, if it has one: H.264 frames whose clip time 0 is captured at `join_at`, like
     /// audio sample 0 (so a clip's audio and video stay in sync).
     pub video: Option<SimVideo>,
     /// When the participant joins, from call start (reference clock).
     pub join_at: MediaTime,
-    /// When the participant leaves; `None` = stays until the call ends.
+    /// When the first session ends; `None` = stays until the call ends (then no re-joins).
     pub leave_at: Option<MediaTime>,
+    /// Later sessions, in time order.
+    pub rejoins: Vec<Rejoin>,
+    /// Stretches of call time with the microphone muted: frames captured in them are not sent (whatever they
+    /// hold). Sorted, non-overlapping, not empty.
+    pub muted: Vec<Span>,
     /// A guest (identity from additional data, not AAD).
     pub is_guest: bool,
+}
+
+impl SimParticipant {
+    /// A participant present for the whole call with no camera: id `<name>-id`, display name `name`.
+    pub fn new(name: impl Into<String>, msi: Msi, audio: impl Into<AudioInput>) -> SimParticipant {
+        let name = name.into();
+        SimParticipant {
+            id: format!("{name}-id"),
+            display_name: name.clone(),
+            name,
+            msi,
+            audio: audio.into(),
+            video: None,
+            join_at: MediaTime::ZERO,
+            leave_at: None,
+            rejoins: Vec::new(),
+            muted: Vec::new(),
+            is_guest: false,
+        }
+    }
+
+    /// Every session as `(join, leave, audio MSI, camera MSI)`, the first one from `join_at`/`leave_at`.
+    pub fn sessions(&self) -> Vec<(MediaTime, Option<MediaTime>, Msi, Option<Msi>)> {
+        let mut out = vec![(
+            self.join_at,
+            self.leave_at,
+            self.msi,
+            self.video.as_ref().map(|v| v.msi),
+        )];
+        out.extend(
+            self.rejoins
+                .iter()
+                .map(|r| (r.at, r.leave_at, r.msi, r.video_msi)),
+        );
+        out
+    }
 }
 
 /// A meeting to simulate.
@@ -165,8 +320,8 @@ pub struct MeetingSpec {
     pub seed: u64,
     /// What the network and platform do to the frames.
     pub impairments: Impairments,
-    /// A screen share by one of the participants, if any.
-    pub screenshare: Option<SimScreenShare>,
+    /// Screen shares, one at a time (Teams has one screen-share socket), in any order.
+    pub screenshares: Vec<SimScreenShare>,
 }
 
 /// A meeting spec or input that cannot be simulated.

@@ -1,59 +1,45 @@
 //! The simulator proper: senders, network and platform packing, stepped one 20 ms slot at a time.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
-use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
+use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::dominant::Dominant;
 use super::network::Path;
-use super::report::{ParticipantReport, SimReport, VideoReport};
-use super::sender::{Sender, SenderSetup};
-use super::video::{check_track, VideoOwner, VideoSender, VideoSetup, MAX_MAIN_VIDEO};
-use super::{mix, MeetingSpec, SdkEvent, SimError, SimEvent, FRAME_TICKS};
+use super::report::{ParticipantReport, SessionReport, SimReport, VideoReport, VideoSpan};
+use super::sender::{first_frame_at, Sender, SenderSession, SenderSetup, StampRule};
+use super::validate::{Session, OPEN};
+use super::video::{self, OnSpan, VideoOwner, VideoSender, VideoSetup};
+use super::{mix, roster, validate, MeetingSpec, SdkEvent, SimError, SimEvent, Span, FRAME_TICKS};
 use crate::sdk::{
-    AudioMediaBuffer, DominantSpeakerChanged, FixedList, Participant, RosterChange,
-    UnmixedAudioBuffer, VideoSocket, MAX_UNMIXED,
+    AudioMediaBuffer, DominantSpeakerChanged, FixedList, RosterChange, UnmixedAudioBuffer,
+    VideoSocket, MAX_UNMIXED,
 };
 
 /// 100 ns ticks per second, as u64.
 const TPS: u64 = 10_000_000;
 
-#[derive(Clone, Debug)]
-enum RosterItem {
-    Joined(Participant),
-    Left { id: String },
-}
-
 /// Turns a [`MeetingSpec`] into the SDK events a bot receives, one 20 ms slot at a time.
 ///
 /// An [`Iterator`] of [`SimEvent`]s in non-decreasing [`SimEvent::at`], ending with [`SdkEvent::CallEnded`].
 /// Sans-IO and deterministic: it never reads a clock, and the same spec gives the same events. See the
-/// [module docs](super) for the model.
+/// [module docs](super) for the model. Memory stays flat however long the call: inputs are pulled one frame
+/// at a time and only frames in flight are held.
 ///
 /// # Examples
 /// ```
-/// use std::sync::Arc;
 /// use bot_adapter::sim::{Impairments, MeetingSpec, SdkEvent, SimParticipant, Simulator};
 /// use media_core::{MediaTime, Msi};
 ///
 /// let spec = MeetingSpec {
-///     participants: vec![SimParticipant {
-///         name: "alice".into(),
-///         id: "alice-id".into(),
-///         display_name: "Alice".into(),
-///         msi: Msi(10),
-///         audio: Arc::from(vec![1000i16; 16_000]), // 1 s of a constant signal
-///         video: None,
-///         join_at: MediaTime::ZERO,
-///         leave_at: None,
-///         is_guest: false,
-///     }],
+///     // 1 s of a constant signal
+///     participants: vec![SimParticipant::new("alice", Msi(10), vec![1000i16; 16_000])],
 ///     duration: Some(MediaTime::from_secs(2)),
 ///     seed: 42,
 ///     impairments: Impairments::NONE,
-///     screenshare: None,
+///     screenshares: Vec::new(),
 /// };
 /// let mut sim = Simulator::new(spec).unwrap();
 /// let buffers = sim.by_ref().filter(|e| matches!(e.event, SdkEvent::Audio(_))).count();
@@ -64,8 +50,9 @@ enum RosterItem {
 pub struct Simulator {
     senders: Vec<Sender>,
     video: Vec<VideoSender>,
+    /// Per sender, the MSI of its last delivered frame (for dominant-speaker events).
     msis: Vec<Msi>,
-    roster: Vec<(i64, RosterItem)>,
+    roster: Vec<(i64, RosterChange)>,
     roster_next: usize,
     duration: Option<i64>,
     input_end: i64,
@@ -79,129 +66,93 @@ pub struct Simulator {
     slot_energy: Vec<u64>,
 }
 
-fn participant_error(name: &str, reason: &'static str) -> SimError {
-    SimError::Participant {
-        name: name.to_string(),
-        reason,
+/// Ticks to a report time (`None` when open).
+fn time(t: i64) -> Option<MediaTime> {
+    (t != OPEN).then(|| MediaTime::from_ticks(t))
+}
+
+/// A camera's on-spans: its sessions minus its off spans, cut at the call's end.
+fn camera_spans(sessions: &[Session], off: &[Span], duration: Option<i64>) -> Vec<OnSpan> {
+    let end_of_call = duration.unwrap_or(OPEN);
+    let mut out = Vec::new();
+    for s in sessions {
+        let Some(msi) = s.video_msi else { continue };
+        let mut start = s.join;
+        let leave = s.leave.min(end_of_call);
+        for o in off {
+            let (os, oe) = (o.start.ticks(), o.end.ticks());
+            if oe <= start || os >= leave {
+                continue;
+            }
+            if os > start {
+                out.push(OnSpan {
+                    start,
+                    end: os,
+                    msi,
+                    socket: None,
+                });
+            }
+            start = start.max(oe);
+        }
+        if start < leave {
+            out.push(OnSpan {
+                start,
+                end: leave,
+                msi,
+                socket: None,
+            });
+        }
     }
+    out
+}
+
+fn video_spans(spans: &[OnSpan]) -> Vec<VideoSpan> {
+    spans
+        .iter()
+        .map(|s| VideoSpan {
+            start: MediaTime::from_ticks(s.start),
+            end: time(s.end),
+            msi: s.msi,
+            socket: s.socket,
+        })
+        .collect()
 }
 
 impl Simulator {
-    /// Checks the spec and sets up the call (epochs, drifts, network paths).
+    /// Checks the spec and sets up the call (epochs, drifts, network paths, main-video sockets).
     ///
     /// # Errors
-    /// [`SimError::Spec`] for an empty meeting without a duration or a duration that is not positive, or more
-    /// than [`MAX_MAIN_VIDEO`] participants with video;
-    /// [`SimError::Participant`] for an MSI (audio, video or screen share) that is `Msi::NONE` or used twice,
-    /// an empty or repeated id, a negative `join_at`, a `leave_at` not after `join_at`, an unusable video track
-    /// (no frames, first frame not a key frame, times not increasing, empty or oversized frames), or a screen
-    /// share whose sharer is unknown or not present at `start_at`; [`SimError::Impairments`] for out-of-range
-    /// impairments.
+    /// [`SimError::Spec`] for an empty meeting without a duration, a duration that is not positive, or a
+    /// looped video that would never end without one;
+    /// [`SimError::Participant`] for an MSI (audio, video or screen share, of any session) that is
+    /// `Msi::NONE` or used twice, an empty or repeated id, a negative `join_at`, a `leave_at` not after its
+    /// join, a re-join not after the previous leave (or after a session that never ends) or without the video
+    /// MSI its camera needs, muted or camera-off spans that are empty, unsorted or overlapping, an unusable
+    /// video track (no frames, first frame not a key frame, times not increasing, empty or oversized frames),
+    /// or a screen share whose sharer is unknown or not present at `start_at`, that stops before it starts, or
+    /// that overlaps another share (one screen-share socket); [`SimError::Impairments`] for out-of-range
+    /// impairments. More than ten cameras is not an error: a camera that goes on while all
+    /// [`MAX_MAIN_VIDEO`](super::MAX_MAIN_VIDEO) sockets are taken is not delivered (see
+    /// [`VideoReport::unsubscribed`](super::VideoReport)).
     pub fn new(spec: MeetingSpec) -> Result<Simulator, SimError> {
-        spec.impairments.validate()?;
-        let duration = match spec.duration {
-            Some(d) if d <= MediaTime::ZERO => {
-                return Err(SimError::Spec {
-                    reason: "duration must be positive",
-                })
-            }
-            Some(d) => Some(d.ticks()),
-            None if spec.participants.is_empty() => {
-                return Err(SimError::Spec {
-                    reason: "no participants and no duration: nothing to simulate",
-                })
-            }
-            None => None,
-        };
-        let mut msis = HashSet::new();
-        let mut ids = HashSet::new();
-        for p in &spec.participants {
-            if p.msi == Msi::NONE {
-                return Err(participant_error(&p.name, "MSI 0xFFFFFFFF means nobody"));
-            }
-            if !msis.insert(p.msi) {
-                return Err(participant_error(
-                    &p.name,
-                    "MSI used by another participant",
-                ));
-            }
-            if p.id.is_empty() {
-                return Err(participant_error(&p.name, "empty id"));
-            }
-            if !ids.insert(p.id.as_str()) {
-                return Err(participant_error(&p.name, "id used by another participant"));
-            }
-            if p.join_at < MediaTime::ZERO {
-                return Err(participant_error(&p.name, "join_at before call start"));
-            }
-            if p.leave_at.is_some_and(|l| l <= p.join_at) {
-                return Err(participant_error(&p.name, "leave_at not after join_at"));
-            }
-            if let Some(v) = &p.video {
-                if v.msi == Msi::NONE {
-                    return Err(participant_error(
-                        &p.name,
-                        "video MSI 0xFFFFFFFF means nobody",
-                    ));
-                }
-                if !msis.insert(v.msi) {
-                    return Err(participant_error(
-                        &p.name,
-                        "video MSI used by another stream",
-                    ));
-                }
-                check_track(&v.track).map_err(|r| participant_error(&p.name, r))?;
-            }
-        }
-        if spec
-            .participants
-            .iter()
-            .filter(|p| p.video.is_some())
-            .count()
-            > MAX_MAIN_VIDEO
-        {
-            return Err(SimError::Spec {
-                reason: "more than 10 participants with video (Teams has 10 main-video sockets)",
-            });
-        }
-        let sharer = match &spec.screenshare {
-            None => None,
-            Some(ss) => {
-                let Some(i) = spec.participants.iter().position(|p| p.name == ss.sharer) else {
-                    return Err(participant_error(
-                        &ss.sharer,
-                        "shares the screen but is not a participant",
-                    ));
-                };
-                let p = &spec.participants[i];
-                if ss.start_at < p.join_at || p.leave_at.is_some_and(|l| ss.start_at >= l) {
-                    return Err(participant_error(
-                        &p.name,
-                        "screen share starts while not present",
-                    ));
-                }
-                if ss.msi == Msi::NONE || !msis.insert(ss.msi) {
-                    return Err(participant_error(
-                        &p.name,
-                        "screen-share MSI is 0xFFFFFFFF or used by another stream",
-                    ));
-                }
-                check_track(&ss.track).map_err(|r| participant_error(&p.name, r))?;
-                Some(i)
-            }
-        };
-
+        let checked = validate::check(&spec)?;
+        let duration = checked.duration;
         let imp = spec.impairments;
+        let roster = {
+            let mut r = roster::roster(&spec.participants, &checked.sessions, &checked.shares);
+            if let Some(d) = duration {
+                r.retain(|(at, _)| *at < d);
+            }
+            r
+        };
         let mut meta = ChaCha8Rng::seed_from_u64(mix(spec.seed, 0x5EED));
         let r0 = ntp_like_epoch(&mut meta);
-        let mut senders = Vec::with_capacity(spec.participants.len());
-        let mut reports = Vec::with_capacity(spec.participants.len());
-        let mut video = Vec::new();
-        let mut roster = Vec::new();
-        let screenshare = spec.screenshare;
-        // The sharer's roster entry, join, audio path seed, clock ratio and leave, for the screen-share stream.
-        let mut sharer_setup: Option<(Participant, i64, u64, f64, Option<i64>)> = None;
-        for (i, p) in spec.participants.into_iter().enumerate() {
+        let n = spec.participants.len();
+        let mut senders = Vec::with_capacity(n);
+        let mut reports = Vec::with_capacity(n);
+        let mut net_seeds = Vec::with_capacity(n);
+        let mut cameras: Vec<(usize, Vec<OnSpan>)> = Vec::new();
+        for (i, (p, sessions)) in spec.participants.iter().zip(&checked.sessions).enumerate() {
             let u: f64 = meta.random_range(-1.0..=1.0);
             let drift_ppm = if i == 0 {
                 imp.drift_ppm
@@ -209,131 +160,167 @@ impl Simulator {
                 u * imp.drift_ppm.abs()
             };
             let epoch = ntp_like_epoch(&mut meta);
-            let join = p.join_at.ticks();
-            let leave = p.leave_at.map(MediaTime::ticks);
             let net_seed = mix(spec.seed, 1_000 + i as u64);
+            net_seeds.push(net_seed);
+            let origin = sessions.first().map_or(0, |s| s.join);
             let sender = Sender::new(
                 SenderSetup {
-                    msi: p.msi,
-                    audio: p.audio,
-                    join,
-                    leave,
+                    input: p.audio.clone(),
+                    sessions: sessions
+                        .iter()
+                        .map(|s| SenderSession {
+                            join: s.join,
+                            leave: s.leave,
+                            msi: s.msi,
+                        })
+                        .collect(),
+                    muted: p
+                        .muted
+                        .iter()
+                        .map(|m| (m.start.ticks(), m.end.ticks()))
+                        .collect(),
                     drift_ppm,
                     epoch,
                     net_seed,
                 },
                 &imp,
             );
+            let ratio = sender.ratio();
             let mut report = ParticipantReport::new(
-                p.name,
+                p.name.clone(),
                 p.msi,
                 drift_ppm,
                 SourceTimestamp::new(epoch),
-                sender.ratio(),
-                join,
+                ratio,
+                origin,
+                StampRule::new(&imp),
             );
-            let mut media_streams = vec![(p.msi, StreamKind::Audio)];
-            if let Some(v) = p.video {
-                // Its own clock epoch and network path (own seeds: adding video changes no audio outcome),
-                // but the burst windows of the participant's audio path: one uplink.
-                let socket = VideoSocket::Main(video.len() as u8);
-                let vepoch = ntp_like_epoch(&mut ChaCha8Rng::seed_from_u64(mix(
-                    spec.seed,
-                    0x71DE_0000 + i as u64,
-                )));
-                report.video = Some(VideoReport::new(
-                    v.msi,
-                    socket,
-                    SourceTimestamp::new(vepoch),
-                    join,
-                    sender.ratio(),
-                ));
-                media_streams.push((v.msi, StreamKind::Video));
-                video.push(VideoSender::new(
-                    VideoSetup {
-                        owner: VideoOwner::Participant(i),
-                        msi: v.msi,
-                        socket,
-                        track: v.track,
-                        start: join,
-                        leave,
-                        ratio: sender.ratio(),
-                        epoch: vepoch,
-                        net_seed: mix(spec.seed, 2_000 + i as u64),
-                        burst_seed: Path::burst_seed(net_seed),
+            report.sessions = sessions
+                .iter()
+                .map(|s| SessionReport {
+                    join: MediaTime::from_ticks(s.join),
+                    leave: time(s.leave),
+                    msi: s.msi,
+                    video_msi: s.video_msi,
+                    frames: first_frame_at(origin, ratio, s.join)..if s.leave == OPEN {
+                        u64::MAX
+                    } else {
+                        first_frame_at(origin, ratio, s.leave)
                     },
-                    &imp,
-                ));
-            }
-            let mut entry = Participant {
-                id: p.id.clone(),
-                display_name: p.display_name,
-                is_guest: p.is_guest,
-                media_streams,
-            };
-            if sharer == Some(i) {
-                sharer_setup = Some((entry.clone(), join, net_seed, sender.ratio(), leave));
-                if let Some(ss) = &screenshare {
-                    if ss.start_at.ticks() == join {
-                        entry.media_streams.push((ss.msi, StreamKind::ScreenShare));
-                    }
-                }
+                })
+                .collect();
+            report.talk_spurts = p
+                .audio
+                .talk_spurts()
+                .into_iter()
+                .map(|r| Span::new(report.sample_time(r.start), report.sample_time(r.end)))
+                .collect();
+            report.muted = p.muted.clone();
+            if let Some(v) = &p.video {
+                cameras.push((i, camera_spans(sessions, &v.off, duration)));
             }
             reports.push(report);
-            roster.push((join, RosterItem::Joined(entry)));
-            if let Some(l) = leave {
-                roster.push((l, RosterItem::Left { id: p.id }));
-            }
             senders.push(sender);
         }
-        let mut screenshare_report = None;
-        if let (Some(ss), Some((mut entry, join, net_seed, ratio, leave))) =
-            (screenshare, sharer_setup)
-        {
-            let start = ss.start_at.ticks();
-            let epoch = ntp_like_epoch(&mut ChaCha8Rng::seed_from_u64(mix(spec.seed, 0x5C4E_E700)));
-            screenshare_report = Some(VideoReport::new(
-                ss.msi,
-                VideoSocket::ScreenShare,
+        // Main-video sockets for every camera on-span, then one sender per camera (its own clock epoch and
+        // network path, own seeds: adding video changes no audio outcome; but the burst windows of the
+        // participant's audio path: one uplink).
+        let mut spans: Vec<Vec<OnSpan>> = cameras.iter().map(|(_, s)| s.clone()).collect();
+        video::assign_sockets(&mut spans);
+        let mut video = Vec::new();
+        for ((i, _), spans) in cameras.into_iter().zip(spans) {
+            let (Some(p), Some(report), Some(sender), Some(&net_seed)) = (
+                spec.participants.get(i),
+                reports.get_mut(i),
+                senders.get(i),
+                net_seeds.get(i),
+            ) else {
+                continue;
+            };
+            let Some(v) = &p.video else { continue };
+            let epoch = ntp_like_epoch(&mut ChaCha8Rng::seed_from_u64(mix(
+                spec.seed,
+                0x71DE_0000 + i as u64,
+            )));
+            let origin = report.sessions.first().map_or(0, |s| s.join.ticks());
+            report.video = Some(VideoReport::new(
                 SourceTimestamp::new(epoch),
-                start,
-                ratio,
+                v.track.frames.len() as u64,
+                video_spans(&spans),
+                origin,
+                sender.ratio(),
             ));
-            if start != join {
-                // Sharing starts after the sharer joined: the roster updates the sharer's streams then.
-                entry.media_streams.push((ss.msi, StreamKind::ScreenShare));
-                roster.push((start, RosterItem::Joined(entry)));
-            }
             video.push(VideoSender::new(
                 VideoSetup {
-                    owner: VideoOwner::ScreenShare,
-                    msi: ss.msi,
-                    socket: VideoSocket::ScreenShare,
-                    track: ss.track,
-                    start,
-                    leave,
-                    ratio,
+                    owner: VideoOwner::Participant(i),
+                    track: v.track.clone(),
+                    looped: v.looped,
+                    origin,
+                    spans,
+                    ratio: sender.ratio(),
                     epoch,
-                    net_seed: mix(spec.seed, 3_000),
+                    net_seed: mix(spec.seed, 2_000 + i as u64),
                     burst_seed: Path::burst_seed(net_seed),
                 },
                 &imp,
             ));
         }
-        // Stable: at equal times, spec order (a participant's join always precedes its leave).
-        roster.sort_by_key(|(at, _)| *at);
-        if let Some(d) = duration {
-            roster.retain(|(at, _)| *at < d);
+        let mut share_reports = Vec::with_capacity(checked.shares.len());
+        for (k, (ss, sh)) in spec.screenshares.iter().zip(&checked.shares).enumerate() {
+            let (Some(sender), Some(&net_seed)) =
+                (senders.get(sh.sharer), net_seeds.get(sh.sharer))
+            else {
+                continue;
+            };
+            let end = duration.map_or(sh.end, |d| sh.end.min(d));
+            let spans = if sh.start < end {
+                vec![OnSpan {
+                    start: sh.start,
+                    end,
+                    msi: sh.msi,
+                    socket: Some(VideoSocket::ScreenShare),
+                }]
+            } else {
+                Vec::new()
+            };
+            let epoch = ntp_like_epoch(&mut ChaCha8Rng::seed_from_u64(mix(
+                spec.seed,
+                0x5C4E_E700 + k as u64,
+            )));
+            let mut report = VideoReport::new(
+                SourceTimestamp::new(epoch),
+                ss.track.frames.len() as u64,
+                video_spans(&spans),
+                sh.start,
+                sender.ratio(),
+            );
+            report.msi = sh.msi;
+            report.socket = Some(VideoSocket::ScreenShare);
+            share_reports.push(report);
+            video.push(VideoSender::new(
+                VideoSetup {
+                    owner: VideoOwner::ScreenShare(k),
+                    track: ss.track.clone(),
+                    looped: ss.looped,
+                    origin: sh.start,
+                    spans,
+                    ratio: sender.ratio(),
+                    epoch,
+                    net_seed: mix(spec.seed, 3_000 + k as u64),
+                    burst_seed: Path::burst_seed(net_seed),
+                },
+                &imp,
+            ));
         }
         let input_end = senders
             .iter()
             .map(Sender::input_end)
             .chain(video.iter().map(VideoSender::input_end))
+            .chain(roster.last().map(|(at, _)| *at))
             .max()
             .unwrap_or(0);
-        let n = senders.len();
         Ok(Simulator {
-            msis: senders.iter().map(|s| s.msi).collect(),
+            msis: spec.participants.iter().map(|p| p.msi).collect(),
             senders,
             video,
             roster,
@@ -347,7 +334,7 @@ impl Simulator {
             report: SimReport {
                 reference_epoch: SourceTimestamp::new(r0),
                 participants: reports,
-                screenshare: screenshare_report,
+                screenshares: share_reports,
                 ..SimReport::default()
             },
             dominant: Dominant::new(n),
@@ -401,12 +388,8 @@ impl Simulator {
     }
 
     fn roster_one(&mut self) {
-        let Some((at, item)) = self.roster.get(self.roster_next) else {
+        let Some((at, change)) = self.roster.get(self.roster_next).cloned() else {
             return;
-        };
-        let (at, change) = match item.clone() {
-            RosterItem::Joined(p) => (*at, RosterChange::Joined(p)),
-            RosterItem::Left { id } => (*at, RosterChange::Left { id }),
         };
         self.roster_next += 1;
         self.event(at, SdkEvent::Roster(change));
@@ -435,7 +418,15 @@ impl Simulator {
 
     fn finish(&mut self, at: i64) {
         for (s, r) in self.senders.iter().zip(self.report.participants.iter_mut()) {
-            r.pending_at_end = s.pending();
+            r.pending_frames.extend(s.pending());
+            r.pending_frames.sort_unstable();
+            r.pending_at_end = r.pending_frames.len() as u64;
+            r.suppressed_frames.sort_unstable();
+            let next = s.next_frame();
+            for sess in &mut r.sessions {
+                sess.frames.end = sess.frames.end.min(next);
+                sess.frames.start = sess.frames.start.min(sess.frames.end);
+            }
         }
         for v in &self.video {
             if let Some(rep) = video_report(&mut self.report, v.owner) {
@@ -495,9 +486,12 @@ impl Simulator {
                 continue;
             };
             if rank < MAX_UNMIXED {
-                let _ = buffer.active_speakers.push(s.msi);
+                let _ = buffer.active_speakers.push(copy.msi);
+                if let Some(m) = self.msis.get_mut(i) {
+                    *m = copy.msi;
+                }
                 let _ = buffer.unmixed.push(UnmixedAudioBuffer {
-                    active_speaker_id: s.msi,
+                    active_speaker_id: copy.msi,
                     data: copy.data,
                     original_sender_timestamp: copy.ost,
                 });
@@ -568,7 +562,7 @@ impl Iterator for Simulator {
 fn video_report(report: &mut SimReport, owner: VideoOwner) -> Option<&mut VideoReport> {
     match owner {
         VideoOwner::Participant(i) => report.participants.get_mut(i)?.video.as_mut(),
-        VideoOwner::ScreenShare => report.screenshare.as_mut(),
+        VideoOwner::ScreenShare(k) => report.screenshares.get_mut(k),
     }
 }
 

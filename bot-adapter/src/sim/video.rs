@@ -7,6 +7,14 @@
 //! share's `start_at`), and stamps it `V0 + t_k` on its video clock (`V0` = the stream's own seeded epoch;
 //! same drift as the participant's audio clock). Each frame then crosses a seeded network path like the audio
 //! does and is raised as one `VideoMediaBuffer` at its arrival instant (no 20 ms grid, no top-four rule).
+//!
+//! A stream sends only while it is *on*: a camera from each session's join to its leave minus its `off` spans,
+//! a screen share from `start_at` to `stop_at` (or the sharer's leave). Each on-span starts at the clip's first
+//! key frame at or after its start (a receiver cannot decode from a P frame; a clip cannot re-encode), keeps the
+//! session's MSI, and is delivered on the socket it was given when it started: the screen-share socket for a
+//! share, one of the [`MAX_MAIN_VIDEO`] main-video sockets for a camera (the lowest free one; none free = the
+//! span is not delivered at all, `unsubscribed`). A `looped` clip repeats (clip time `n·duration + t_k`) for as
+//! long as the stream is on, so an hour of camera needs one short clip in memory.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -80,20 +88,13 @@ pub struct VideoTrack {
 /// };
 /// let spec = MeetingSpec {
 ///     participants: vec![SimParticipant {
-///         name: "alice".into(),
-///         id: "alice-id".into(),
-///         display_name: "Alice".into(),
-///         msi: Msi(10),
-///         audio: Arc::from(vec![0i16; 3_200]),
-///         video: Some(SimVideo { msi: Msi(11), track }),
-///         join_at: MediaTime::ZERO,
-///         leave_at: None,
-///         is_guest: false,
+///         video: Some(SimVideo::new(Msi(11), track)),
+///         ..SimParticipant::new("alice", Msi(10), vec![0i16; 3_200])
 ///     }],
 ///     duration: None,
 ///     seed: 1,
 ///     impairments: Impairments::NONE,
-///     screenshare: None,
+///     screenshares: Vec::new(),
 /// };
 /// let mut sim = Simulator::new(spec).unwrap();
 /// let at: Vec<MediaTime> = sim
@@ -107,11 +108,28 @@ pub struct VideoTrack {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SimVideo {
-    /// The video stream's media source id: distinct from every audio, video and screen-share MSI of the
-    /// meeting, not `Msi::NONE`.
+    /// The camera's media source id in the first session (a [`Rejoin`](super::Rejoin) brings its own):
+    /// distinct from every audio, video and screen-share MSI of the meeting, not `Msi::NONE`.
     pub msi: Msi,
     /// The frames; clip time 0 is captured at the participant's `join_at` (together with audio sample 0).
     pub track: VideoTrack,
+    /// Repeat the clip for as long as the camera is on (clip time `n·duration + t_k`); else play it once.
+    pub looped: bool,
+    /// Stretches of call time with the camera switched off (no frames; the MSI stays). Sorted,
+    /// non-overlapping, not empty. After each, sending resumes at the clip's next key frame.
+    pub off: Vec<super::Span>,
+}
+
+impl SimVideo {
+    /// A camera that plays `track` once, on from the first join.
+    pub fn new(msi: Msi, track: VideoTrack) -> SimVideo {
+        SimVideo {
+            msi,
+            track,
+            looped: false,
+            off: Vec::new(),
+        }
+    }
 }
 
 /// A screen share (video-based screen sharing, VBSS) by one participant.
@@ -121,11 +139,34 @@ pub struct SimScreenShare {
     pub sharer: String,
     /// The screen-share stream's media source id (distinct from every other MSI of the meeting).
     pub msi: Msi,
-    /// When sharing starts, from call start (reference clock); not before the sharer joins. Clip time 0 is
+    /// When sharing starts, from call start (reference clock); the sharer must be present. Clip time 0 is
     /// captured then.
     pub start_at: MediaTime,
+    /// When sharing stops; `None` = when the sharer leaves or the call ends. The roster announces both.
+    pub stop_at: Option<MediaTime>,
+    /// Repeat the clip until the share stops; else play it once.
+    pub looped: bool,
     /// The frames.
     pub track: VideoTrack,
+}
+
+impl SimScreenShare {
+    /// A share of `track`, played once from `start_at` until it ends (or the sharer leaves).
+    pub fn new(
+        sharer: impl Into<String>,
+        msi: Msi,
+        start_at: MediaTime,
+        track: VideoTrack,
+    ) -> SimScreenShare {
+        SimScreenShare {
+            sharer: sharer.into(),
+            msi,
+            start_at,
+            stop_at: None,
+            looped: false,
+            track,
+        }
+    }
 }
 
 /// Checks a track built by hand or loaded: the reasons are what [`SimError::Participant`](super::SimError)
@@ -166,7 +207,12 @@ pub(crate) fn check_track(t: &VideoTrack) -> Result<(), &'static str> {
 struct VideoCopy {
     arrival: i64,
     seq: u64,
-    frame: usize,
+    /// Frame index counted across loops: `loop · frames + k`.
+    frame: u64,
+    /// Stream time of the frame (`loop · duration + t_k`), ticks.
+    tau: i64,
+    /// The on-span it was sent in (its MSI and socket).
+    span: usize,
 }
 
 impl PartialEq for VideoCopy {
@@ -191,19 +237,28 @@ impl Ord for VideoCopy {
 pub(crate) enum VideoOwner {
     /// Participant `i`'s camera.
     Participant(usize),
-    /// The meeting's screen share.
-    ScreenShare,
+    /// Screen share `k` (spec order).
+    ScreenShare(usize),
+}
+
+/// A stretch during which a stream is on, in reference ticks (`end` = `i64::MAX` when open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OnSpan {
+    pub start: i64,
+    pub end: i64,
+    pub msi: Msi,
+    pub socket: Option<VideoSocket>,
 }
 
 /// Everything needed to build a [`VideoSender`].
 pub(crate) struct VideoSetup {
     pub owner: VideoOwner,
-    pub msi: Msi,
-    pub socket: VideoSocket,
     pub track: VideoTrack,
-    /// Reference ticks at which clip time 0 is captured.
-    pub start: i64,
-    pub leave: Option<i64>,
+    pub looped: bool,
+    /// Reference ticks at which stream time 0 (clip time 0 of the first loop) is captured.
+    pub origin: i64,
+    /// When the stream is on, in time order, not overlapping.
+    pub spans: Vec<OnSpan>,
     pub ratio: f64,
     pub epoch: u64,
     pub net_seed: u64,
@@ -213,20 +268,25 @@ pub(crate) struct VideoSetup {
 /// One video stream's sender, network and delivery.
 pub(crate) struct VideoSender {
     pub owner: VideoOwner,
-    msi: Msi,
-    socket: VideoSocket,
     format: VideoFormat,
     frames: Arc<[VideoAccessUnit]>,
+    keyframes: Vec<bool>,
     duration: i64,
-    start: i64,
-    leave: Option<i64>,
+    looped: bool,
+    origin: i64,
+    spans: Vec<OnSpan>,
+    span: usize,
+    need_key: bool,
     ratio: f64,
     epoch: u64,
-    next_frame: usize,
+    /// Next frame to capture, counted across loops.
+    next_frame: u64,
+    /// Past the last on-span: nothing more to capture.
+    finished: bool,
     path: Path,
     in_flight: BinaryHeap<Reverse<VideoCopy>>,
     seq: u64,
-    max_arrived: Option<usize>,
+    max_arrived: Option<u64>,
 }
 
 impl VideoSender {
@@ -240,8 +300,6 @@ impl VideoSender {
         };
         VideoSender {
             owner: s.owner,
-            msi: s.msi,
-            socket: s.socket,
             format: VideoFormat {
                 codec: VideoCodec::H264,
                 width: t.width,
@@ -249,13 +307,18 @@ impl VideoSender {
                 stride: 0,
                 frame_rate_millihz: t.frame_rate_millihz,
             },
+            keyframes: t.frames.iter().map(VideoAccessUnit::is_keyframe).collect(),
             frames: t.frames,
             duration: t.duration.ticks(),
-            start: s.start,
-            leave: s.leave,
+            looped: s.looped,
+            origin: s.origin,
+            spans: s.spans,
+            span: 0,
+            need_key: true,
             ratio: s.ratio,
             epoch: s.epoch,
             next_frame: 0,
+            finished: false,
             path: Path::with(imp, s.net_seed, s.burst_seed, interval.max(1)),
             in_flight: BinaryHeap::new(),
             seq: 0,
@@ -263,15 +326,33 @@ impl VideoSender {
         }
     }
 
-    /// Reference ticks from call start at which clip time `t` (ticks) is captured.
-    pub(crate) fn capture_ticks(start: i64, ratio: f64, t: i64) -> i64 {
-        start.saturating_add((t as f64 / ratio).round() as i64)
+    /// Reference ticks from call start at which stream time `t` (ticks) is captured.
+    pub(crate) fn capture_ticks(origin: i64, ratio: f64, t: i64) -> i64 {
+        origin.saturating_add((t as f64 / ratio).round() as i64)
     }
 
-    /// When the whole clip has been captured (its end, or the sender's leave), reference ticks.
+    /// Frame `g` (counted across loops): its clip frame and stream time, or `None` past the end.
+    fn frame(&self, g: u64) -> Option<(&VideoAccessUnit, usize, i64)> {
+        let n = self.frames.len() as u64;
+        if n == 0 || (!self.looped && g >= n) {
+            return None;
+        }
+        let k = (g % n) as usize;
+        let f = self.frames.get(k)?;
+        let tau = ((g / n) as i64)
+            .saturating_mul(self.duration)
+            .saturating_add(f.time.ticks());
+        Some((f, k, tau))
+    }
+
+    /// When the stream has nothing more to capture (the clip's end or the last on-span's end), reference ticks.
     pub(crate) fn input_end(&self) -> i64 {
-        let end = Self::capture_ticks(self.start, self.ratio, self.duration);
-        self.leave.map_or(end, |l| end.min(l))
+        let last = self.spans.last().map_or(self.origin, |s| s.end);
+        if self.looped {
+            last
+        } else {
+            Self::capture_ticks(self.origin, self.ratio, self.duration).min(last)
+        }
     }
 
     /// Nothing in the network.
@@ -284,22 +365,45 @@ impl VideoSender {
         self.in_flight.len() as u64
     }
 
-    /// Captures and sends every frame captured before `limit` while present.
+    /// Captures and sends every frame captured before `limit` while the stream is on.
     pub(crate) fn capture_until(&mut self, limit: i64, rep: &mut VideoReport) {
-        let limit = self.leave.map_or(limit, |l| limit.min(l));
-        while let Some(f) = self.frames.get(self.next_frame) {
-            let capture = Self::capture_ticks(self.start, self.ratio, f.time.ticks());
+        if self.finished {
+            return;
+        }
+        while let Some((_, k, tau)) = self.frame(self.next_frame) {
+            let capture = Self::capture_ticks(self.origin, self.ratio, tau);
             if capture >= limit {
                 break;
             }
-            let k = self.next_frame;
+            while self.spans.get(self.span).is_some_and(|s| s.end <= capture) {
+                self.span += 1;
+                self.need_key = true;
+            }
+            let Some(span) = self.spans.get(self.span).copied() else {
+                // Off for good: nothing more to capture.
+                self.finished = true;
+                break;
+            };
+            let g = self.next_frame;
             self.next_frame += 1;
+            if capture < span.start {
+                self.need_key = true;
+                continue;
+            }
+            if self.need_key && !self.keyframes.get(k).copied().unwrap_or(false) {
+                continue; // an on-span starts at a key frame
+            }
+            self.need_key = false;
+            if span.socket.is_none() {
+                rep.unsubscribed += 1;
+                continue;
+            }
             rep.sent += 1;
             match self.path.send(capture) {
                 Fate::Lost { burst } => {
                     rep.lost_network += 1;
                     rep.lost_burst += u64::from(burst);
-                    rep.lost_frames.push(k as u64);
+                    rep.lost_frames.push(g);
                 }
                 Fate::Delivered {
                     arrival,
@@ -309,20 +413,22 @@ impl VideoSender {
                     rep.reordered += u64::from(reordered);
                     if let Some(d) = dup_arrival {
                         rep.duplicated += 1;
-                        self.push(d, k);
+                        self.push(d, g, tau);
                     }
-                    self.push(arrival, k);
+                    self.push(arrival, g, tau);
                 }
             }
         }
     }
 
-    fn push(&mut self, arrival: i64, frame: usize) {
+    fn push(&mut self, arrival: i64, frame: u64, tau: i64) {
         self.seq += 1;
         self.in_flight.push(Reverse(VideoCopy {
             arrival,
             seq: self.seq,
             frame,
+            tau,
+            span: self.span,
         }));
     }
 
@@ -341,23 +447,89 @@ impl VideoSender {
             return None;
         }
         let Reverse(c) = self.in_flight.pop()?;
-        let f = self.frames.get(c.frame)?;
+        let data = self.frame(c.frame)?.0.data.clone();
+        let span = *self.spans.get(c.span)?;
+        let socket = span.socket?;
         match self.max_arrived {
             Some(m) if c.frame < m => rep.arrived_out_of_order += 1,
             _ => self.max_arrived = Some(c.frame),
         }
         rep.delivered += 1;
-        let own = u64::try_from(f.time.ticks()).unwrap_or(0);
+        let own = u64::try_from(c.tau).unwrap_or(0);
         Some((
             c.arrival,
             VideoMediaBuffer {
-                socket: self.socket,
-                media_source_id: self.msi,
+                socket,
+                media_source_id: span.msi,
                 timestamp: SourceTimestamp::new(self.epoch.saturating_add(own)),
                 format: self.format,
                 original_size: None,
-                data: f.data.clone(),
+                data,
             },
         ))
+    }
+}
+
+/// Gives each camera on-span a main-video socket when it starts: the lowest one free, or none when all
+/// [`MAX_MAIN_VIDEO`] are taken (the span is then not delivered). A socket is free again at its span's end.
+/// `spans[i]` are camera `i`'s spans (in time order); ties at one instant go to the earlier camera.
+pub(crate) fn assign_sockets(spans: &mut [Vec<OnSpan>]) {
+    let mut order: Vec<(i64, usize, usize)> = spans
+        .iter()
+        .enumerate()
+        .flat_map(|(c, v)| v.iter().enumerate().map(move |(i, s)| (s.start, c, i)))
+        .collect();
+    order.sort_unstable();
+    let mut held: [Option<i64>; MAX_MAIN_VIDEO] = [None; MAX_MAIN_VIDEO];
+    for (start, c, i) in order {
+        for h in held.iter_mut() {
+            if h.is_some_and(|end| end <= start) {
+                *h = None;
+            }
+        }
+        let Some(s) = spans.get_mut(c).and_then(|v| v.get_mut(i)) else {
+            continue;
+        };
+        s.socket = held.iter().position(Option::is_none).map(|free| {
+            held[free] = Some(s.end);
+            VideoSocket::Main(free as u8)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: i64, end: i64) -> OnSpan {
+        OnSpan {
+            start,
+            end,
+            msi: Msi(1),
+            socket: None,
+        }
+    }
+
+    #[test]
+    fn sockets_go_to_the_first_ten_and_free_up_at_span_ends() {
+        // Twelve cameras on from 0 to 100; camera 0 goes off at 50 and on again at 60; camera 11 comes at 70.
+        let mut spans: Vec<Vec<OnSpan>> = (0..12).map(|_| vec![span(0, 100)]).collect();
+        spans[0] = vec![span(0, 50), span(60, 100)];
+        spans[11] = vec![span(70, 100)];
+        assign_sockets(&mut spans);
+        let socket = |c: usize, i: usize| spans[c][i].socket;
+        assert_eq!(socket(0, 0), Some(VideoSocket::Main(0)));
+        assert_eq!(socket(9, 0), Some(VideoSocket::Main(9)));
+        assert_eq!(
+            socket(10, 0),
+            None,
+            "eleventh camera at once: not delivered"
+        );
+        assert_eq!(
+            socket(0, 1),
+            Some(VideoSocket::Main(0)),
+            "socket 0 free again at 50"
+        );
+        assert_eq!(socket(11, 0), None);
     }
 }

@@ -122,19 +122,12 @@ pub struct ClipMedia {
 /// # Examples
 /// ```no_run
 /// use bot_adapter::sim::{load_video_clip, SimParticipant, SimVideo};
-/// use media_core::{MediaTime, Msi};
+/// use media_core::Msi;
 ///
 /// let clip = load_video_clip("erin-sync.mp4")?;
 /// let erin = SimParticipant {
-///     name: "erin".into(),
-///     id: "erin-id".into(),
-///     display_name: "Erin".into(),
-///     msi: Msi(20),
-///     audio: clip.audio.unwrap_or_default().into(),
-///     video: clip.video.map(|track| SimVideo { msi: Msi(21), track }),
-///     join_at: MediaTime::ZERO,
-///     leave_at: None,
-///     is_guest: false,
+///     video: clip.video.map(|track| SimVideo::new(Msi(21), track)),
+///     ..SimParticipant::new("erin", Msi(20), clip.audio.unwrap_or_default())
 /// };
 /// # Ok::<(), bot_adapter::sim::SimError>(())
 /// ```

@@ -114,7 +114,7 @@ pub fn synthetic(n: usize, secs: i64, seed: u64) -> MeetingSpec {
         duration: Some(d),
         seed,
         impairments: Default::default(),
-        screenshare: None,
+        screenshares: Vec::new(),
     }
 }
 
