@@ -85,6 +85,8 @@ pub struct AuditReport {
     pub not_among_four_loudest: u64,
     /// Frames still on the way at the end.
     pub pending: u64,
+    /// Frames sent so close to the end of the call that their place lies past the recording's end.
+    pub after_end: u64,
     /// Length of the `inferred_loss` gaps listed.
     pub inferred_loss: MediaTime,
     /// Of that, covering frames the network really lost.
@@ -149,6 +151,7 @@ impl AuditReport {
         self.lost_inside_speech_recalled += o.lost_inside_speech_recalled;
         self.not_among_four_loudest += o.not_among_four_loudest;
         self.pending += o.pending;
+        self.after_end += o.after_end;
         self.inferred_loss = self.inferred_loss.saturating_add(o.inferred_loss);
         self.inferred_loss_true = self.inferred_loss_true.saturating_add(o.inferred_loss_true);
         self.errors.extend_from_slice(&o.errors);
@@ -190,6 +193,8 @@ pub struct StemAudit<I: Iterator<Item = i16>> {
     /// Where the last copy found landed against its capture time (samples).
     offset: i64,
     last: Option<(u64, Fate)>,
+    /// The recording's length, when known: frames placed past it are not missing.
+    end: Option<MediaTime>,
     run: LossRun,
     unresolved: Vec<Missing>,
     /// Lost frames decided: (index, recalled as an inferred loss).
@@ -215,11 +220,19 @@ impl<I: Iterator<Item = i16>> StemAudit<I> {
             gaps,
             offset: 0,
             last: None,
+            end: None,
             run: LossRun::default(),
             unresolved: Vec::new(),
             recalled: Vec::new(),
             report,
         }
+    }
+
+    /// Tells the audit the recording's length: a frame whose place lies past it was sent as the call ended
+    /// and is counted in [`AuditReport::after_end`], not as missing.
+    pub fn with_end(mut self, end: MediaTime) -> Self {
+        self.end = Some(end);
+        self
     }
 
     /// Reads the stem until the window covers sample position `until`, dropping what lies before `keep`.
@@ -369,6 +382,13 @@ impl<I: Iterator<Item = i16>> StemAudit<I> {
                     .max()
                     .unwrap_or(MediaTime::ZERO)
             };
+            if self
+                .end
+                .is_some_and(|e| at(m.offset).saturating_add(half) >= e)
+            {
+                self.report.after_end += 1;
+                continue;
+            }
             let any = best(&|_| true) >= half;
             let mut unexplained = !any;
             match m.fate {
@@ -500,7 +520,10 @@ pub fn audit_folder(
             reason: e.to_string(),
         })?;
         let stem = reader.into_samples::<i16>().map_while(Result::ok);
-        let mut audit = StemAudit::new(stem, gaps);
+        let end = md["recording"]["duration_us"]
+            .as_i64()
+            .map_or(MediaTime::MAX, MediaTime::from_micros);
+        let mut audit = StemAudit::new(stem, gaps).with_end(end);
         for f in r.frames(&p.audio) {
             let fate = match f.fate {
                 FrameFate::Silent | FrameFate::Muted => continue, // not sent

@@ -48,6 +48,8 @@ pub struct MediaJob {
     recorder: CallRecorder,
     sink: ThreadedSink<FolderSink>,
     stop: Arc<AtomicBool>,
+    /// Set once the job is over (ended, stopped or failed): a source feeding it must stop waiting for room.
+    done: Arc<AtomicBool>,
     error: Option<String>,
 }
 
@@ -64,13 +66,28 @@ impl MediaJob {
             recorder,
             sink,
             stop,
+            done: Arc::new(AtomicBool::new(false)),
             error: None,
         }
+    }
+
+    /// A flag set once this job is over (ended, stopped, or its sink failed): whoever feeds the queue must
+    /// not wait for room after that.
+    pub fn done_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.done)
     }
 
     /// Handles up to `budget` events waiting in the queue: [`Step::Worked`] or [`Step::Idle`] (the queue was
     /// empty) while the call goes on, [`Step::Done`] once it is over (ended, stopped, or its sink failed).
     pub(crate) fn poll(&mut self, budget: usize) -> Step {
+        let step = self.step(budget);
+        if matches!(step, Step::Done) {
+            self.done.store(true, Ordering::Release);
+        }
+        step
+    }
+
+    fn step(&mut self, budget: usize) -> Step {
         let mut n = 0;
         while n < budget {
             match self.rx.pop() {

@@ -130,7 +130,7 @@ pub fn record_simulation(
     let t0 = Instant::now();
     let mut live = LiveRecording::start(opts)?;
     let show = opts.progress && std::io::stderr().is_terminal();
-    let report = run_source(sim, live.ingest(), opts.realtime, show);
+    let report = run_source(sim, &mut live, opts.realtime, show);
     let summary = live.finish()?;
     Ok(RecordOutcome {
         summary,
@@ -150,6 +150,8 @@ pub struct LiveRecording {
     ingest: Ingest,
     worker: Option<Worker>,
     stop: Arc<AtomicBool>,
+    /// Set by the media worker once it is over (a failed sink stops it before the call ends).
+    done: Arc<AtomicBool>,
     opts: RecordOptions,
     started_wall: SystemTime,
 }
@@ -195,6 +197,7 @@ impl LiveRecording {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let job = MediaJob::new(rx, recorder, sink, Arc::clone(&stop));
+        let done = job.done_flag();
         let worker = match &opts.media_pool {
             Some(pool) => pool.add(job).map_err(RecordError::Internal)?,
             None => media_worker::spawn(job).map_err(|e| RecordError::Internal(e.to_string()))?,
@@ -203,6 +206,7 @@ impl LiveRecording {
             ingest,
             worker: Some(worker),
             stop,
+            done,
             opts: opts.clone(),
             started_wall,
         })
@@ -211,6 +215,12 @@ impl LiveRecording {
     /// The handle to push media and events into (never blocks).
     pub fn ingest(&mut self) -> &mut Ingest {
         &mut self.ingest
+    }
+
+    /// False once the media worker is over: the call ended, or the recording failed (a full disk, say) and
+    /// nothing more will be taken from the queue. A source must stop waiting for room then.
+    pub fn is_running(&self) -> bool {
+        !self.done.load(Ordering::Acquire)
     }
 
     /// The `call` section of `metadata.json`, to complete while the call runs (the gRPC service adds pause
@@ -308,7 +318,12 @@ impl Drop for LiveRecording {
 }
 
 /// Plays the simulator into the ingest queue (the SDK's role), then returns the ground truth.
-fn run_source(mut sim: Simulator, ingest: &mut Ingest, realtime: bool, show: bool) -> SimReport {
+fn run_source(
+    mut sim: Simulator,
+    live: &mut LiveRecording,
+    realtime: bool,
+    show: bool,
+) -> SimReport {
     let start = Instant::now();
     let mut last_shown = Instant::now();
     for ev in sim.by_ref() {
@@ -319,11 +334,16 @@ fn run_source(mut sim: Simulator, ingest: &mut Ingest, realtime: bool, show: boo
                 std::thread::sleep(due - now);
             }
         } else {
-            // A replay may wait for the worker instead of dropping.
-            while ingest.free() < ingest::MAX_EVENTS_PER_PUSH {
+            // A replay may wait for the worker instead of dropping (unless the worker is over: a failed
+            // recording takes nothing more, and the source stops).
+            while live.ingest().free() < ingest::MAX_EVENTS_PER_PUSH && live.is_running() {
                 std::thread::yield_now();
             }
         }
+        if !live.is_running() {
+            break;
+        }
+        let ingest = live.ingest();
         let now =
             MediaTime::from_ticks((start.elapsed().as_nanos() / 100).min(i64::MAX as u128) as i64);
         match ev.event {
@@ -340,10 +360,10 @@ fn run_source(mut sim: Simulator, ingest: &mut Ingest, realtime: bool, show: boo
                 ingest.push_dominant_speaker(ev.reference, d);
             }
             SdkEvent::CallEnded => {
-                while ingest.free() == 0 {
+                while live.ingest().free() == 0 && live.is_running() {
                     std::thread::yield_now();
                 }
-                ingest.push_call_ended(ev.reference);
+                live.ingest().push_call_ended(ev.reference);
             }
         }
         if show && last_shown.elapsed() > Duration::from_millis(250) {

@@ -66,12 +66,12 @@ fn a_planned_standup_records_end_to_end() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// Found by the simulator, for the recorder's owner: when a participant with a camera re-joins (Teams gives
-/// the camera a NEW MSI), the engine opens `participants/<name>.mp4` a second time, the sink refuses
-/// ("already part of this recording") and the recording fails; `record` then spins for ever in
-/// `run_source`, waiting for queue space from a media worker that has stopped. Run with `--ignored`.
+/// Found by the simulator: when a participant with a camera re-joins (Teams gives the camera a NEW MSI), the
+/// engine opened `participants/<name>.mp4` a second time, the sink refused ("already part of this recording")
+/// and the recording failed; `record` then spun for ever in `run_source`, waiting for queue space from a
+/// media worker that had stopped. The second camera stream now gets `participants/<name>-2.mp4`, and a
+/// source stops feeding a recording whose worker is over.
 #[test]
-#[ignore = "recorder bug: a re-join's new camera MSI re-opens participants/<name>.mp4"]
 fn a_camera_owner_who_rejoins_is_recorded() {
     let clips = MeetingClips::new(8).unwrap();
     let spec = sources::meeting(
@@ -123,5 +123,17 @@ fn a_camera_owner_who_rejoins_is_recorded() {
             }
         }
     }
+    let s = rec.summary();
+    let name = rejoiner.unwrap_or_default();
+    let files: Vec<&str> = s
+        .videos
+        .iter()
+        .filter(|v| v.participant.as_deref() == Some(name.as_str()))
+        .map(|v| v.path.as_str())
+        .collect();
+    assert!(
+        files.len() >= 2 && files[1] == format!("participants/{name}-2.mp4"),
+        "{files:?}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
