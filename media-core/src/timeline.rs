@@ -23,10 +23,14 @@
 //!
 //! Teams stamps delivery per 20 ms buffer, so `y` is quantized to 20 ms while 200 ppm of drift moves it by
 //! only 0.2 ms/s: that is why windows are long and the fit spans minutes. Before the slope is trusted, the
-//! envelope minimum alone follows the drift to within one quantum. Once the window minima are seen to differ
-//! (any jitter or drift), delivery phases vary against that 20 ms grid and the minimum is a quantization corner
-//! (delivered = arrival rounded down), so the target is moved up by one quantum; with a steady phase (a clean
-//! network) the minimum is exact.
+//! envelope minimum alone follows the drift to within one quantum. Delivery is stamped with the start of the
+//! 20 ms slot the frame arrived in (arrival rounded down), so the minimum delay is the arrival's minimum less
+//! a rounding that depends on the sender's capture phase against that grid: between 0 (phase aligned: a file
+//! replayed, a clean network, where the minimum is exact) and a whole quantum (phases rotating with drift).
+//! Once the window minima are seen to differ (jitter or drift), the target is moved up by a whole quantum when
+//! a drift has been measured (the phase rotates through the grid, the minimum is a full corner) and by half a
+//! quantum otherwise (the phase cannot be told from the data: the error from the grid is then within ±10 ms
+//! instead of 0..20 ms).
 //!
 //! ## Discontinuities
 //! * **Zero timestamps** (Teams sends 0 for the first seconds and after reconnects): the frame is placed by its
@@ -86,9 +90,16 @@ pub struct ClockConfig {
     pub untimed_gap: MediaTime,
     /// The grid delivery times are stamped on (Teams audio: 20 ms buffers); zero when delivery times are exact.
     pub quantum: MediaTime,
-    /// A silence after which, if no drift has been measured yet, the envelope is learned afresh: an unknown
-    /// drift over a long silence moves the sender's clock further than the old minima can say.
+    /// A silence after which, if no drift has been measured yet, the old minima are taken to be stale: an
+    /// unknown drift over a long silence moves the sender's clock, so they are raised by
+    /// [`Self::silence_drift_ppm`] of the silence (the new frames' own minimum wins if it is lower).
     pub relearn_after: MediaTime,
+    /// The drift assumed over a long silence before any is measured, ppm (typical sender clocks stay well
+    /// within 50 ppm).
+    pub silence_drift_ppm: i64,
+    /// Minima older than this (sender time) are forgotten: after a silence longer than this the envelope is
+    /// learned afresh.
+    pub history_span: MediaTime,
 }
 
 impl Default for ClockConfig {
@@ -105,6 +116,8 @@ impl Default for ClockConfig {
             untimed_gap: MediaTime::from_millis(100),
             quantum: MediaTime::from_millis(20),
             relearn_after: MediaTime::from_secs(30),
+            silence_drift_ppm: 50,
+            history_span: MediaTime::from_secs(600),
         }
     }
 }
@@ -156,6 +169,10 @@ struct Envelope {
     window_start: i64,
     current: Option<(i64, i64)>,
     history: VecDeque<(i64, i64)>,
+    /// Per minimum in `history` (and for `current`): how much it was raised after silences, for the offset
+    /// only — the drift fit uses the minima as observed.
+    raised: VecDeque<i64>,
+    current_raised: i64,
     slope: f64,
     /// True once the minima spanned enough sender time and the fitted slope stands clear of its standard
     /// error (four times): only then is `slope` a measured drift (else it is zero).
@@ -173,6 +190,8 @@ impl Envelope {
             window_start: 0,
             current: None,
             history: VecDeque::with_capacity(capacity),
+            raised: VecDeque::with_capacity(capacity),
+            current_raised: 0,
             slope: 0.0,
             slope_trusted: false,
             offset: 0.0,
@@ -183,6 +202,8 @@ impl Envelope {
     fn reset(&mut self, u: i64, y: i64) {
         self.last_u = u;
         self.history.clear();
+        self.raised.clear();
+        self.current_raised = 0;
         self.window_start = u;
         self.current = Some((u, y));
         self.slope = 0.0;
@@ -195,11 +216,61 @@ impl Envelope {
         self.current.is_none() && self.history.is_empty()
     }
 
+    /// After a silence, before the frame at sender time `u`: minima older than `span` are forgotten and the
+    /// rest raised by `stale` for the offset (drift the silence may hide; the new frames' own minimum wins when
+    /// lower).
+    fn age(&mut self, u: i64, stale: i64, span: i64) {
+        self.forget_before(u.saturating_sub(span));
+        if self
+            .current
+            .is_some_and(|(cu, _)| cu < u.saturating_sub(span))
+        {
+            self.current = None;
+            self.current_raised = 0;
+        }
+        for r in self
+            .raised
+            .iter_mut()
+            .chain(std::iter::once(&mut self.current_raised))
+        {
+            *r = r.saturating_add(stale);
+        }
+        self.offset_from_minima();
+    }
+
+    /// Forgets the minima older than sender time `oldest`.
+    fn forget_before(&mut self, oldest: i64) {
+        while self.history.front().is_some_and(|&(hu, _)| hu < oldest) {
+            self.history.pop_front();
+            self.raised.pop_front();
+        }
+    }
+
+    /// The offset: the lowest minimum (as raised after silences) under the fitted slope.
+    fn offset_from_minima(&mut self) {
+        let mut off = f64::INFINITY;
+        let current = self.current.map(|c| (c, self.current_raised));
+        for ((hu, hy), r) in self
+            .history
+            .iter()
+            .copied()
+            .zip(self.raised.iter().copied())
+            .chain(current)
+        {
+            off = off.min(hy.saturating_add(r) as f64 - self.slope * hu as f64);
+        }
+        if off.is_finite() {
+            self.offset = off;
+        }
+    }
+
     fn predict(&self, u: i64, quantum: i64) -> f64 {
-        let centre = if self.phase_spread {
-            quantum as f64
-        } else {
-            0.0
+        // A measured drift rotates the capture phase through the whole grid (the minimum is then a full
+        // corner); otherwise the phase is unknown and the middle of the quantum is the best guess.
+        let centre = match (self.phase_spread, self.slope_trusted) {
+            (false, _) => 0.0,
+            (true, true) => quantum as f64,
+            (true, false) => quantum as f64 / 2.0,
         };
         self.offset + self.slope * u as f64 + centre
     }
@@ -210,11 +281,15 @@ impl Envelope {
             if let Some(min) = self.current.take() {
                 if self.history.len() >= cfg.history.max(1) {
                     self.history.pop_front();
+                    self.raised.pop_front();
                 }
+                self.forget_before(u.saturating_sub(cfg.history_span.ticks()));
                 if self.history.back().is_some_and(|&(_, hy)| hy != min.1) {
                     self.phase_spread = true;
                 }
                 self.history.push_back(min);
+                self.raised
+                    .push_back(std::mem::take(&mut self.current_raised));
                 self.refit(cfg);
             }
             let w = cfg.window.ticks().max(1);
@@ -269,13 +344,7 @@ impl Envelope {
                 };
             }
         }
-        let mut off = f64::INFINITY;
-        for &(u, y) in self.history.iter().chain(self.current.iter()) {
-            off = off.min(y as f64 - self.slope * u as f64);
-        }
-        if off.is_finite() {
-            self.offset = off;
-        }
+        self.offset_from_minima();
     }
 }
 
@@ -353,6 +422,14 @@ impl SourceClock {
         }
     }
 
+    /// Where a frame at sender time `u` (from the segment's anchor) goes, by the envelope as it is now.
+    fn target_at(&self, u: MediaTime) -> MediaTime {
+        let target_f = u.ticks() as f64
+            + self.envelope.predict(u.ticks(), self.cfg.quantum.ticks())
+            - self.cfg.packetization.ticks() as f64;
+        MediaTime::from_ticks(target_f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+    }
+
     /// The key a frame placed at recording time `placed` most likely has, from the frames mapped so far (for a
     /// frame whose own timestamp cannot be trusted: the loss ledger puts its drop at that key's place).
     pub fn likely_key(&self, placed: MediaTime) -> i64 {
@@ -420,18 +497,20 @@ impl SourceClock {
         }
         let u = timestamp.since(seg.src_anchor);
         let y = delivered.ticks().saturating_sub(u.ticks());
-        let relearn = !self.envelope.slope_trusted
-            && u.ticks().saturating_sub(self.envelope.last_u) > self.cfg.relearn_after.ticks();
-        if new_segment || self.envelope.is_empty() || relearn {
+        let silence = u.ticks().saturating_sub(self.envelope.last_u);
+        if !new_segment && !self.envelope.slope_trusted && silence > self.cfg.relearn_after.ticks()
+        {
+            let stale = (silence as f64 * self.cfg.silence_drift_ppm as f64 * 1e-6) as i64;
+            self.envelope
+                .age(u.ticks(), stale, self.cfg.history_span.ticks());
+        }
+        if new_segment || self.envelope.is_empty() {
             self.envelope.reset(u.ticks(), y);
         } else {
             self.envelope.observe(u.ticks(), y, &self.cfg);
         }
         let key = seg.key_anchor.saturating_add(self.frame_index(u));
-        let target_f = u.ticks() as f64
-            + self.envelope.predict(u.ticks(), self.cfg.quantum.ticks())
-            - self.cfg.packetization.ticks() as f64;
-        let target = MediaTime::from_ticks(target_f.clamp(i64::MIN as f64, i64::MAX as f64) as i64);
+        let target = self.target_at(u);
         if self.last.is_none_or(|(k, _)| key > k) {
             self.last = Some((key, target));
         }

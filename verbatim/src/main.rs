@@ -119,6 +119,10 @@ struct RecordArgs {
     /// Seed for the simulation and impairments.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// With --simulate: after recording, score the recording against what the simulator sent (exact copies,
+    /// placement error, the loss ledger) and print the findings.
+    #[arg(long, requires = "simulate")]
+    audit: bool,
     /// Pace the meeting in real time (default: as fast as the machine allows).
     #[arg(long)]
     realtime: bool,
@@ -213,6 +217,7 @@ fn record(a: RecordArgs) -> Result<()> {
         seed: Some(a.seed),
         ..Default::default()
     };
+    let participants = a.audit.then(|| spec.participants.clone());
     let o = record_simulation(spec, &opts)?;
     let s = &o.summary;
     println!(
@@ -223,13 +228,78 @@ fn record(a: RecordArgs) -> Result<()> {
         o.elapsed.as_secs_f64(),
         s.duration.as_secs_f64() / o.elapsed.as_secs_f64().max(1e-9)
     );
+    let secs = |t: MediaTime| t.as_secs_f64();
     for p in &s.participants {
         let st = &p.stats;
         println!(
-            "  {:<12} written {:>6}  late {:>4}  dup {:>4}  gaps {:>4}  drift {:+.0} ppm",
-            p.info.name, st.written, st.late, st.duplicates, p.gaps.count, p.drift_ppm
+            "  {:<12} frames written {:>7} of {:>7}  dropped {:>4} (late {}, dup {}, stamp {}, other {})  drift {:+.0} ppm",
+            p.info.name,
+            st.written,
+            st.delivered + p.limit_dropped,
+            st.dropped() + p.limit_dropped,
+            st.late,
+            st.duplicates,
+            st.outliers,
+            st.wrong_format + st.overrun + p.limit_dropped,
+            p.drift_ppm
+        );
+        println!(
+            "  {:<12} gaps {:>5}: nothing sent {:.1} s, inferred lost {:.2} s, dropped here {:.2} s",
+            "",
+            p.gaps.count,
+            secs(p.gaps.nothing_sent),
+            secs(p.gaps.inferred_loss),
+            secs(p.gaps.dropped)
         );
     }
+    if let Some(parts) = participants {
+        print_audit(&o, &parts)?;
+    }
+    Ok(())
+}
+
+/// `record --audit`: the recording scored against the simulator's ground truth.
+fn print_audit(
+    o: &verbatim::record::RecordOutcome,
+    parts: &[bot_adapter::sim::SimParticipant],
+) -> Result<()> {
+    let results = verbatim::audit::audit_folder(&o.out, parts, &o.sim)?;
+    let mut all = verbatim::audit::AuditReport::default();
+    println!("audit against what was sent:");
+    for (name, r) in &results {
+        println!(
+            "  {name:<12} sent {:>7}  delivered {:>7}  exact copies {:>7} ({:.2} %)  unexplained {}",
+            r.sent,
+            r.delivered,
+            r.exact,
+            100.0 * r.exact_share(),
+            r.unexplained
+        );
+        all.merge(r);
+    }
+    let q = |x| all.error_quantile_ms(x).unwrap_or(f64::NAN);
+    println!(
+        "  all: exact copies {}/{} ({:.3} %), speech lost {} frames (network {}, four-loudest {}, dropped here {}), \
+         missing with no gap {}",
+        all.exact,
+        all.delivered,
+        100.0 * all.exact_share(),
+        all.sent - all.exact - all.pending - all.after_end,
+        all.lost_network,
+        all.not_among_four_loudest,
+        all.delivered - all.exact,
+        all.unexplained
+    );
+    println!(
+        "  placement error: p50 {:.1} ms, p99 {:.1} ms, worst {:.1} ms; inferred-loss precision {:.3}, recall {:.3} \
+         (inside speech {:.3})",
+        q(0.5),
+        q(0.99),
+        q(1.0),
+        all.inferred_loss_precision().unwrap_or(f64::NAN),
+        all.inferred_loss_recall().unwrap_or(f64::NAN),
+        all.inside_speech_recall().unwrap_or(f64::NAN)
+    );
     Ok(())
 }
 
