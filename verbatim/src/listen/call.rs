@@ -830,6 +830,26 @@ fn fill_summary(out: &mut proto::CallSummary, s: &CallSummary) {
             gaps: u32::try_from(p.gaps.count).unwrap_or(u32::MAX),
         })
         .collect();
+    out.videos = s
+        .videos
+        .iter()
+        .map(|v| {
+            let st = &v.stats;
+            proto::VideoStreamSummary {
+                media_source_id: v.msi.0,
+                path: v.path.clone(),
+                frames_delivered: st.delivered,
+                frames_written: st.written,
+                frames_dropped: st.waiting_for_idr
+                    + st.duplicates
+                    + st.late
+                    + st.outliers
+                    + st.unsupported,
+                keyframe_requests: st.keyframe_requests,
+                gaps: u32::try_from(v.gaps.count).unwrap_or(u32::MAX),
+            }
+        })
+        .collect();
 }
 
 /// The folder of a call that was not recorded: `metadata.json` only, saying why.

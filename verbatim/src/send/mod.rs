@@ -8,8 +8,15 @@
 //! ```
 //!
 //! Calls run concurrently on one HTTP/2 connection (one stream each), as a real bot's single channel would.
+//! Participants from files (`--source NAME=PATH`, `--screenshare PATH`) are read by [`crate::sources`], as
+//! `verbatim record` reads them, so a call sent here and one recorded in-process carry the same SDK events:
+//! audio, and the H.264 frames of camera clips and of the screen share.
 
-use std::path::PathBuf;
+mod cli;
+
+pub use cli::{run, SendArgs};
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +24,8 @@ use bot_adapter::grpc::auth::BearerToken;
 use bot_adapter::grpc::convert;
 use bot_adapter::grpc::proto::call_ingest_client::CallIngestClient;
 use bot_adapter::grpc::proto::{self, bot_message::Msg, engine_message::Msg as Out};
-use bot_adapter::sim::{
-    self, Impairments, MeetingSpec, SdkEvent, SimError, SimParticipant, SimReport, Simulator,
-};
-use media_core::{MediaTime, Msi};
+use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
+use media_core::MediaTime;
 use tokio::sync::mpsc;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -102,6 +107,8 @@ pub struct CallOutcome {
     pub stream_error: Option<tonic::Status>,
     /// Bot messages sent.
     pub messages_sent: u64,
+    /// `VideoMediaBuffer`s sent, per media source id (cameras and the screen share).
+    pub video_sent: BTreeMap<u32, u64>,
     /// Wall time of the call.
     pub elapsed: Duration,
 }
@@ -262,7 +269,10 @@ pub async fn send_call(
                 };
                 Msg::Audio(convert::audio_to_proto(&b, stamp))
             }
-            SdkEvent::Video(b) => Msg::Video(convert::video_to_proto(&b)),
+            SdkEvent::Video(b) => {
+                *out.video_sent.entry(b.media_source_id.0).or_default() += 1;
+                Msg::Video(convert::video_to_proto(&b))
+            }
             SdkEvent::Roster(change) => Msg::Roster(match change {
                 bot_adapter::sdk::RosterChange::Joined(p) => proto::RosterUpdate {
                     timestamp: ev.reference.ticks(),
@@ -436,206 +446,4 @@ pub async fn send_calls(
         }
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------------- CLI
-
-/// `verbatim send` arguments.
-#[derive(clap::Args, Debug)]
-pub struct SendArgs {
-    /// Server address: HOST:PORT, http://HOST:PORT or https://HOST:PORT.
-    #[arg(long)]
-    pub connect: String,
-    /// File holding the bearer token.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// CA certificate (PEM) to trust for https://.
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
-    /// TLS server name (default: the host in --connect).
-    #[arg(long)]
-    pub tls_domain: Option<String>,
-    /// Simulate a meeting of synthetic speakers.
-    #[arg(long, conflicts_with = "source")]
-    pub simulate: bool,
-    /// Number of synthetic participants with --simulate.
-    #[arg(long, default_value_t = 4)]
-    pub participants: usize,
-    /// Length of each call (e.g. 30s); with --source, defaults to the longest input.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<MediaTime>,
-    /// A participant from a file: NAME=PATH. Repeat for each.
-    #[arg(long, value_name = "NAME=PATH")]
-    pub source: Vec<String>,
-    /// Network/platform impairments (as `verbatim record --impair`).
-    #[arg(long, default_value = "none")]
-    pub impair: String,
-    /// Seed (call n uses seed + n - 1).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Number of concurrent calls.
-    #[arg(long, default_value_t = 1)]
-    pub calls: usize,
-    /// Send as fast as the server takes it instead of in real time.
-    #[arg(long)]
-    pub fast: bool,
-    /// Call id prefix (ids are PREFIX-1, PREFIX-2, ...).
-    #[arg(long, default_value = "sim")]
-    pub call_id: String,
-    /// Ask for a pause: START-END in call time (e.g. 5s-8s). Repeatable.
-    #[arg(long, value_name = "START-END")]
-    pub pause: Vec<String>,
-    /// Answer the recording-status request with a Graph refusal (tests the fail path).
-    #[arg(long)]
-    pub refuse_recording: bool,
-}
-
-fn parse_duration(s: &str) -> Result<MediaTime, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
-    Ok(MediaTime::from_ticks(
-        (d.as_nanos() / 100).min(i64::MAX as u128) as i64,
-    ))
-}
-
-/// Participants from NAME=PATH files, as `verbatim record --source` makes them (same ids and MSIs, so the
-/// recordings compare).
-///
-/// # Errors
-/// A malformed argument or an unreadable file.
-pub fn file_participants(sources: &[String]) -> anyhow::Result<Vec<SimParticipant>> {
-    let mut out = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        let Some((name, path)) = s
-            .split_once('=')
-            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
-        else {
-            anyhow::bail!("--source {s:?}: expected NAME=PATH");
-        };
-        let audio = sim::load_audio_file(std::path::Path::new(path))
-            .map_err(|e| anyhow::anyhow!("--source {name}: {e}"))?;
-        out.push(SimParticipant {
-            name: name.to_string(),
-            id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            display_name: name.to_string(),
-            msi: Msi(1000 + i as u32),
-            audio: Arc::from(audio),
-            video: None,
-            join_at: MediaTime::ZERO,
-            leave_at: None,
-            is_guest: false,
-        });
-    }
-    Ok(out)
-}
-
-/// Runs `verbatim send`.
-///
-/// # Errors
-/// Bad arguments, connection failures, or any call not recorded as `completed`.
-pub fn run(a: SendArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let impairments: Impairments = a.impair.parse().context("--impair")?;
-    let token = match &a.token_file {
-        Some(f) => Some(
-            BearerToken::new(&std::fs::read_to_string(f).with_context(|| f.display().to_string())?)
-                .with_context(|| f.display().to_string())?,
-        ),
-        None => None,
-    };
-    let files = if a.simulate {
-        None
-    } else if !a.source.is_empty() {
-        Some(file_participants(&a.source)?)
-    } else {
-        anyhow::bail!("say what to send: --simulate, or --source NAME=PATH (repeatable)");
-    };
-    if a.calls == 0 {
-        anyhow::bail!("--calls must be at least 1");
-    }
-    let mut specs = Vec::new();
-    for n in 0..a.calls {
-        let seed = a.seed.wrapping_add(n as u64);
-        let (participants, duration) = match &files {
-            Some(p) => (p.clone(), a.duration),
-            None => {
-                let d = a.duration.unwrap_or(MediaTime::from_secs(30));
-                (
-                    sim::synthetic::participants(a.participants.max(1), d, seed),
-                    Some(d),
-                )
-            }
-        };
-        specs.push(MeetingSpec {
-            participants,
-            duration,
-            seed,
-            impairments,
-            screenshare: None,
-        });
-    }
-    let mut opts = SendOptions::new(a.connect.clone(), token);
-    opts.realtime = !a.fast;
-    opts.call_id_prefix = a.call_id.clone();
-    if let Some(ca) = &a.ca {
-        opts.ca_pem = Some(std::fs::read(ca).with_context(|| ca.display().to_string())?);
-    }
-    opts.tls_domain = a.tls_domain.clone();
-    if a.refuse_recording {
-        opts.confirm = Confirm::Refuse("simulated Graph refusal".into(), Duration::ZERO);
-    }
-    for p in &a.pause {
-        let (s, e) = p
-            .split_once('-')
-            .with_context(|| format!("--pause {p:?}: expected START-END"))?;
-        let s = parse_duration(s).map_err(anyhow::Error::msg)?;
-        let e = parse_duration(e).map_err(anyhow::Error::msg)?;
-        opts.pauses.push((s, e));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    let outcomes = rt.block_on(send_calls(&opts, specs))?;
-    let mut failed = 0;
-    for o in &outcomes {
-        match (&o.summary, &o.stream_error) {
-            (Some(s), _) => {
-                let frames: u64 = s.participants.iter().map(|p| p.frames_written).sum();
-                println!(
-                    "{}: {} into {} ({:.2} s, {} participants, {} frames written) in {:.2} s",
-                    o.call_id,
-                    s.status,
-                    s.recording,
-                    s.duration_us as f64 / 1e6,
-                    s.participants.len(),
-                    frames,
-                    o.elapsed.as_secs_f64()
-                );
-                if !s.error.is_empty() {
-                    println!("  {}", s.error);
-                }
-                if s.status != "completed" {
-                    failed += 1;
-                }
-            }
-            (None, Some(e)) => {
-                println!("{}: refused: {} ({:?})", o.call_id, e.message(), e.code());
-                failed += 1;
-            }
-            (None, None) => {
-                println!("{}: no summary", o.call_id);
-                failed += 1;
-            }
-        }
-        for e in &o.errors {
-            println!("  server: {}", e.message);
-        }
-    }
-    if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} calls not recorded as completed",
-            outcomes.len()
-        );
-    }
-    Ok(())
 }
