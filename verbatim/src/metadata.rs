@@ -367,6 +367,9 @@ pub struct CountersMeta {
     pub reference_jumps: u64,
     /// The call's first message had an outlier timestamp: time zero was taken from the messages after it.
     pub origin_moved: bool,
+    /// Video frames the recorder released that the MP4 muxer refused (missing from their passthrough file;
+    /// 0 unless a frame's time could not be written).
+    pub video_frames_refused_by_muxer: u64,
     /// Events the ingest queue refused because it was full.
     pub ingest_queue_full: u64,
     /// Audio buffers refused at ingest for their length.

@@ -273,6 +273,7 @@ impl LiveRecording {
             writer_backpressure_wait_us: wc.backpressure_wait_us,
             writer_discarded_after_error: wc.discarded_after_error,
             timeline_unreadable_lines: timeline_unreadable,
+            video_frames_refused_by_muxer: sink.video_samples_refused(),
             ..Default::default()
         };
         let md = metadata::from_summary(

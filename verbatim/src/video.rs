@@ -181,6 +181,10 @@ impl VideoTrack {
     }
 
     fn emit(&mut self, pts: MediaTime, frame: VideoFrame, out: &mut VideoOutput) {
+        // A frame placed before recording start (delivered before the first reference timestamp of the call,
+        // e.g. video ahead of the first audio buffer when the bot gives no receive time) is written at the
+        // start: a file cannot hold negative times, and refusing it there would lose its whole GOP.
+        let pts = pts.max(MediaTime::ZERO);
         if frame.format.codec == VideoCodec::Nv12 {
             if self.last_pts.is_some_and(|l| pts <= l) {
                 self.stats.late += 1;
@@ -425,6 +429,73 @@ fn slice_frame_num(nal: &[u8], log2_max_frame_num: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use media_core::{FrameTiming, Msi, SourceId, SourceTimestamp, StreamKind, VideoFormat};
+
+    const SENDER_EPOCH: u64 = 50_000_000_000;
+
+    /// A Baseline SPS whose `log2_max_frame_num` is 4 (frame_num counts 0..15).
+    const SPS: [u8; 5] = [0x67, 0x42, 0xC0, 0x1E, 0xC0];
+
+    /// A one-slice access unit: an IDR (with its SPS) or a reference P frame, with `frame_num`.
+    fn au(idr: bool, frame_num: u32) -> Bytes {
+        // first_mb_in_slice ue(0) = 1, slice_type ue(0) = 1, pps id ue(0) = 1, frame_num u(4), then a 1.
+        let slice = 0b1110_0000 | ((frame_num as u8 & 0x0F) << 1) | 1;
+        let mut v = Vec::new();
+        if idr {
+            v.extend_from_slice(&[0, 0, 0, 1]);
+            v.extend_from_slice(&SPS);
+        }
+        v.extend_from_slice(&[0, 0, 0, 1, if idr { 0x65 } else { 0x41 }, slice]);
+        Bytes::from(v)
+    }
+
+    /// Frame captured at `ms` on the sender's clock.
+    fn frame(ms: i64, payload: Bytes) -> VideoFrame {
+        VideoFrame {
+            source: SourceId {
+                msi: Msi(7),
+                kind: StreamKind::Video,
+            },
+            timing: FrameTiming {
+                timestamp: SourceTimestamp::new(SENDER_EPOCH + ms as u64 * 10_000),
+                reference: SourceTimestamp::UNKNOWN,
+                arrival: MediaTime::ZERO,
+            },
+            format: VideoFormat {
+                codec: VideoCodec::H264,
+                width: 16,
+                height: 16,
+                stride: 0,
+                frame_rate_millihz: 30_000,
+            },
+            original_size: None,
+            keyframe: false,
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_frame_placed_before_recording_start_is_written_at_the_start() {
+        let mut t = VideoTrack::new(MediaTime::from_millis(200));
+        let mut out = VideoOutput::default();
+        // Delivered at recording time 0: placed one packetization earlier, before the file's start.
+        t.push(
+            frame(0, au(true, 0)),
+            MediaTime::ZERO,
+            MediaTime::ZERO,
+            &mut out,
+        );
+        t.push(
+            frame(33, au(false, 1)),
+            MediaTime::from_millis(33),
+            MediaTime::from_millis(33),
+            &mut out,
+        );
+        t.flush(&mut out);
+        let pts: Vec<i64> = out.samples.iter().map(|s| s.pts.ticks() / 10).collect();
+        assert_eq!(pts, [0, 13_000]);
+        assert_eq!(t.stats().written, 2);
+    }
 
     #[test]
     fn exp_golomb_and_emulation_prevention() {

@@ -40,7 +40,8 @@ pub(crate) fn duration(t: MediaTime) -> Duration {
 #[allow(clippy::large_enum_variant)]
 enum Item {
     Audio(AudioMediaBuffer),
-    Video(VideoMediaBuffer),
+    /// With the platform time it was received (see [`Call::video`]).
+    Video(SourceTimestamp, VideoMediaBuffer),
     Roster(SourceTimestamp, RosterChange),
     Dominant(SourceTimestamp, DominantSpeakerChanged),
 }
@@ -334,16 +335,23 @@ impl Call {
         }
     }
 
+    /// A video buffer carries no platform timestamp of its own (its `timestamp` is the sender's clock): it is
+    /// placed by `received_timestamp` when the bot gives it, else by the latest audio buffer's timestamp.
     async fn video(&mut self, v: proto::VideoMediaBuffer, arrival: Instant) {
+        let received = SourceTimestamp::new(v.received_timestamp);
         let buf = match convert::video_from_proto(v) {
             Ok(b) => b,
             Err(e) => return self.refuse_message(&e.to_string()).await,
         };
-        let r = self.last_ref;
+        let r = if received.is_unknown() {
+            self.last_ref
+        } else {
+            received
+        };
         let bytes = buf.data.len();
         let offer = self
             .state
-            .offer(Item::Video(buf), r, ItemKind::Media { bytes });
+            .offer(Item::Video(r, buf), r, ItemKind::Media { bytes });
         self.apply(offer, arrival).await;
     }
 
@@ -422,7 +430,7 @@ impl Call {
             Item::Roster(r, _) | Item::Dominant(r, _) if !stale => *r,
             _ => SourceTimestamp::UNKNOWN,
         };
-        if self.origin.is_none() && !r.is_unknown() && !matches!(item, Item::Video(_)) {
+        if self.origin.is_none() && !r.is_unknown() && !matches!(item, Item::Video(..)) {
             self.origin = Some(r);
         }
         let report = match item {
@@ -433,12 +441,11 @@ impl Call {
                 }
                 self.push(|i| i.push_audio(now, b)).await
             }
-            Item::Video(b) => {
+            Item::Video(r, b) => {
                 if paused {
                     return;
                 }
                 self.key_frame_check(&b);
-                let r = self.last_ref;
                 self.push(|i| i.push_video(now, r, b)).await
             }
             Item::Roster(r, change) => {

@@ -271,7 +271,9 @@ pub async fn send_call(
             }
             SdkEvent::Video(b) => {
                 *out.video_sent.entry(b.media_source_id.0).or_default() += 1;
-                Msg::Video(convert::video_to_proto(&b))
+                // The simulator knows the platform clock at delivery exactly (a real bot estimates it from
+                // the latest audio buffer's timestamp and its own clock): `record` places video by it too.
+                Msg::Video(convert::video_to_proto(&b, ev.reference))
             }
             SdkEvent::Roster(change) => Msg::Roster(match change {
                 bot_adapter::sdk::RosterChange::Joined(p) => proto::RosterUpdate {
