@@ -346,6 +346,11 @@ pub struct CountersMeta {
     pub unknown_video_msi_frames: u64,
     /// Key frames requested from senders.
     pub keyframe_requests: u64,
+    /// Of those, requests handed to the bot as `KeyFrameRequest` (`verbatim listen`; 0 in `verbatim record`,
+    /// which has no sender to ask).
+    pub keyframe_requests_relayed: u64,
+    /// Requests that could not be handed to the bot (its stream or the relay queue was full).
+    pub keyframe_requests_not_relayed: u64,
     /// Participants beyond what the composite layout shows.
     pub not_in_composite: u64,
     /// Participants whose audio was at another rate or channel count, converted to the recording's format.

@@ -185,7 +185,6 @@ pub struct FolderSink {
     writer: RecordingWriter,
     videos: Vec<Option<Mp4Id>>,
     video_refused: u64,
-    keyframe_requests: Vec<media_core::Msi>,
     stems: Vec<StemId>,
     names: Vec<String>,
     video_paths: Vec<String>,
@@ -246,7 +245,6 @@ impl FolderSink {
             writer,
             videos: Vec::new(),
             video_refused: 0,
-            keyframe_requests: Vec::new(),
             stems: Vec::new(),
             names: Vec::new(),
             video_paths: Vec::new(),
@@ -511,11 +509,5 @@ impl RecordingSink for FolderSink {
             self.writer.append_log(self.timeline, &self.line)?;
         }
         Ok(())
-    }
-
-    fn keyframe_request(&mut self, msi: media_core::Msi) {
-        if self.keyframe_requests.len() < 1024 {
-            self.keyframe_requests.push(msi);
-        }
     }
 }

@@ -11,15 +11,25 @@
 //! A passthrough file must decode. The track therefore
 //! * starts at the first IDR frame (frames before it are dropped and counted);
 //! * follows H.264 `frame_num` (from the SPS and each slice header): when a reference frame is missing — lost,
-//!   late or refused — it drops frames until the next IDR, records the span as a gap and asks for a key frame
-//!   (the engine reports the request; the embedder or the ingest service relays it as Teams'
-//!   `RequestKeyFrame()`).
+//!   late or refused — it drops frames until the next IDR and records the span as a gap.
+//!
+//! ## Key-frame requests
+//! While it waits for an IDR — after a loss, or because the stream began mid-GOP — the track asks the sender
+//! for one ([`VideoOutput::request_keyframe`]): at once when the wait begins, then again whenever a frame it
+//! has to drop comes at least [`KEYFRAME_REQUEST_INTERVAL`] of recording time after the last request (a
+//! request or its answer may be lost too). A stream that sends nothing is not asked again; the first IDR ends
+//! the requests. The engine hands each request out ([`crate::engine::CallRecorder::take_keyframe_requests`]);
+//! `verbatim listen` relays it to the bot as a `KeyFrameRequest` (Teams' `RequestKeyFrame()`), `verbatim
+//! record` has no bot and only counts it.
 
 use bytes::Bytes;
 use media_core::jitter::{Insert, JitterBuffer};
 use media_core::ledger::{DropCause, Gap, GapKind};
 use media_core::timeline::{ClockConfig, MapOutcome, SourceClock};
 use media_core::{MediaTime, VideoCodec, VideoFrame};
+
+/// The least recording time between two key-frame requests of a stream that is still waiting for an IDR.
+pub const KEYFRAME_REQUEST_INTERVAL: MediaTime = MediaTime::from_millis(500);
 
 /// Counters of one video stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,6 +84,10 @@ pub struct VideoTrack {
     packetization: MediaTime,
     h264: FrameNumTracker,
     waiting: bool,
+    /// Recording time of the last push or release (the clock of the request pacing).
+    now: MediaTime,
+    /// When the current wait last asked for a key frame.
+    last_request: Option<MediaTime>,
     gap_start: Option<MediaTime>,
     last_pts: Option<MediaTime>,
     gaps: Vec<Gap>,
@@ -99,6 +113,8 @@ impl VideoTrack {
             late_window,
             h264: FrameNumTracker::default(),
             waiting: true,
+            now: MediaTime::ZERO,
+            last_request: None,
             gap_start: None,
             last_pts: None,
             gaps: Vec::new(),
@@ -115,6 +131,7 @@ impl VideoTrack {
         out: &mut VideoOutput,
     ) {
         self.stats.delivered += 1;
+        self.now = self.now.max(now);
         let m = match self.clock.map(frame.timing.timestamp, delivered) {
             MapOutcome::Mapped(m) => m,
             MapOutcome::Outlier => {
@@ -156,6 +173,7 @@ impl VideoTrack {
 
     /// Releases frames whose deadline passed by `now`.
     pub fn release(&mut self, now: MediaTime, out: &mut VideoOutput) {
+        self.now = self.now.max(now);
         while let Some((_, (t, f))) = self.jitter.pop_ready(now) {
             self.emit(t, f, out);
         }
@@ -171,13 +189,20 @@ impl VideoTrack {
         }
     }
 
+    /// A reference frame is missing: wait for the next IDR, asking for one at once.
     fn lost(&mut self, at: MediaTime, out: &mut VideoOutput) {
         if !self.waiting {
             self.waiting = true;
             self.gap_start = Some(self.last_pts.unwrap_or(at));
-            self.stats.keyframe_requests += 1;
-            out.request_keyframe = true;
+            self.ask(out);
         }
+    }
+
+    /// Asks the sender for a key frame (see the module docs).
+    fn ask(&mut self, out: &mut VideoOutput) {
+        self.stats.keyframe_requests += 1;
+        self.last_request = Some(self.now);
+        out.request_keyframe = true;
     }
 
     fn emit(&mut self, pts: MediaTime, frame: VideoFrame, out: &mut VideoOutput) {
@@ -215,16 +240,19 @@ impl VideoTrack {
         if !info.idr && (self.waiting || !info.continues) {
             if !self.waiting {
                 self.lost(pts, out);
-            } else if self.stats.written == 0 && self.stats.keyframe_requests == 0 {
-                // Joined mid-GOP: ask once for a key frame.
-                self.stats.keyframe_requests += 1;
-                out.request_keyframe = true;
+            } else if self
+                .last_request
+                .is_none_or(|t| self.now.saturating_sub(t) >= KEYFRAME_REQUEST_INTERVAL)
+            {
+                // Still waiting (or the stream began mid-GOP and never asked): ask (again).
+                self.ask(out);
             }
             self.stats.waiting_for_idr += 1;
             return;
         }
         if info.idr {
             self.waiting = false;
+            self.last_request = None;
             if let Some(start) = self.gap_start.take() {
                 self.note_gap(start, pts);
             }
@@ -472,6 +500,76 @@ mod tests {
             keyframe: false,
             payload,
         }
+    }
+
+    /// Plays a 30 fps stream (frame `k` captured at `k * 33` ms, delivered 20 ms later) of the frames
+    /// `kinds` gives (`None` = lost in the network); returns when each key-frame request was made (recording
+    /// time) and when the first IDR after a loss was written.
+    fn play(kinds: impl Fn(u32) -> Option<bool>, n: u32) -> (VideoTrack, Vec<i64>, Vec<i64>) {
+        let mut t = VideoTrack::new(MediaTime::from_millis(200));
+        let mut out = VideoOutput::default();
+        let (mut requests, mut idrs) = (Vec::new(), Vec::new());
+        let mut frame_num = 0;
+        for k in 0..n {
+            let ms = i64::from(k) * 33;
+            let now = MediaTime::from_millis(ms + 20);
+            if let Some(idr) = kinds(k) {
+                frame_num = if idr { 0 } else { (frame_num + 1) % 16 };
+                t.push(frame(ms, au(idr, frame_num)), now, now, &mut out);
+            } else {
+                frame_num = (frame_num + 1) % 16; // the sender counted it
+                t.release(now, &mut out);
+            }
+            if std::mem::take(&mut out.request_keyframe) {
+                requests.push(now.as_millis());
+            }
+            idrs.extend(
+                out.samples
+                    .drain(..)
+                    .filter(|s| s.keyframe)
+                    .map(|_| now.as_millis()),
+            );
+        }
+        t.flush(&mut out);
+        assert!(!out.request_keyframe, "no request at the end");
+        (t, requests, idrs)
+    }
+
+    #[test]
+    fn a_loss_asks_for_a_key_frame_at_once_then_every_500_ms_until_the_idr() {
+        // IDR, P 1..9, P 10 lost, P 11..50 (1.3 s of frames that cannot be decoded), IDR 51, P 52..80.
+        let (t, requests, idrs) = play(|k| (k != 10).then_some(k == 0 || k == 51), 81);
+        // The loss shows when frame 11 leaves the jitter buffer (its deadline: capture + 20 + 200 ms).
+        assert_eq!(requests[0], 18 * 33 + 20, "{requests:?}");
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        for w in requests.windows(2) {
+            // At least 500 ms apart, and at the next frame dropped after that (33 ms later at most).
+            let d = w[1] - w[0];
+            assert!((500..500 + 34).contains(&d), "{requests:?}");
+        }
+        // None once the IDR was written.
+        assert!(
+            requests.iter().all(|&r| r < idrs[1]),
+            "{requests:?} {idrs:?}"
+        );
+        let st = t.stats();
+        assert_eq!((st.keyframe_requests, st.waiting_for_idr), (3, 40));
+        assert_eq!(st.written, 81 - 1 - 40);
+    }
+
+    #[test]
+    fn a_stream_that_begins_mid_gop_asks_at_once_and_again_while_it_waits() {
+        // P frames only until the IDR at frame 40 (1.3 s), then P frames.
+        let (t, requests, idrs) = play(|k| Some(k == 40), 60);
+        assert_eq!(requests[0], 7 * 33 + 20, "{requests:?}");
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert!(
+            requests.windows(2).all(|w| w[1] - w[0] >= 500),
+            "{requests:?}"
+        );
+        assert!(requests.iter().all(|&r| r < idrs[0]));
+        assert_eq!(t.stats().waiting_for_idr, 40);
+        assert_eq!(t.stats().written, 20);
     }
 
     #[test]

@@ -128,8 +128,19 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
     assert_eq!(v.path, "participants/erin.mp4");
     assert_eq!(v.stats.written, 70, "{:?}", v.stats); // 0..39 and 60..89
     assert_eq!(v.stats.waiting_for_idr, 19); // 41..59
-    assert_eq!(v.stats.keyframe_requests, 1);
-    assert_eq!(s.counters.keyframe_requests, 1);
+                                             // Asked at once when the loss showed, and again 500 ms later while frames 41..59 (630 ms) still could not
+                                             // be decoded.
+    assert_eq!(v.stats.keyframe_requests, 2);
+    assert_eq!(s.counters.keyframe_requests, 2);
+    // Not taken in between, so the outbox holds the stream's request once.
+    let asked: Vec<_> = rec.take_keyframe_requests().collect();
+    assert_eq!(
+        asked,
+        [verbatim::engine::KeyFrameRequest {
+            msi: Msi(6),
+            kind: StreamKind::Video
+        }]
+    );
     assert_eq!(v.gaps.count, 1);
     // The gap went to timeline.jsonl as it ended and reads back as metadata.json will list it.
     let (timeline, unreadable) = sink.read_timeline().unwrap();

@@ -16,18 +16,23 @@ use bot_adapter::sdk::{
     AudioMediaBuffer, DominantSpeakerChanged, FixedList, RosterChange, VideoMediaBuffer,
     VideoSocket,
 };
-use media_core::{MediaTime, SourceTimestamp, VideoCodec};
-use tokio::sync::mpsc::Sender;
+use media_core::{MediaTime, SourceTimestamp, StreamKind};
+use tokio::sync::mpsc::{Receiver, Sender};
 use tonic::{Status, Streaming};
 
 use super::{CallEntry, Shared};
-use crate::engine::CallSummary;
+use crate::engine::{CallSummary, KeyFrameRequest};
+use crate::media_worker::KeyFrameRelay;
 use crate::metadata::{
     self, CallInfo, IngestRefusedMeta, PauseMeta, RecordingStatusMeta, TeamsCallMeta,
 };
 use crate::record::{LiveRecording, RecordOptions};
 
 type OutTx = Sender<Result<proto::EngineMessage, Status>>;
+
+/// Video streams whose socket a call remembers for `KeyFrameRequest` (Teams has 10 main-video sockets and one
+/// screen share; a bot that sends more streams gets requests addressed by stream kind only).
+const MAX_VIDEO_SOCKETS_KNOWN: usize = 64;
 
 /// `MediaTime` -> `Duration` (negative = zero).
 pub(crate) fn duration(t: MediaTime) -> Duration {
@@ -74,7 +79,10 @@ struct Call {
     unknown_msis: HashSet<u32>,
     refused_participant_frames: u64,
     invalid_messages: u64,
-    keyframes: HashMap<u32, (bool, Option<Instant>)>,
+    /// The socket each video stream's frames came on (for `KeyFrameRequest`).
+    sockets: HashMap<u32, VideoSocket>,
+    /// The recorder's key-frame requests come back through it (see [`Call::relay_keyframe`]).
+    relay: KeyFrameRelay,
     last_error_sent: Option<Instant>,
     errors_suppressed: u64,
     fatal: Option<String>,
@@ -91,6 +99,8 @@ pub(crate) async fn run(
     let limits = shared.opts.limits;
     shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
     let folder = shared.reserve_folder(&desc.call_id);
+    // A few requests at most wait here: each stream asks at most every 500 ms, and the task takes them at once.
+    let (relay, mut keyframe_requests) = KeyFrameRelay::channel(32);
     let mut call = Call {
         state: RecordingState::new(StatusConfig {
             preroll: limits.preroll,
@@ -115,7 +125,8 @@ pub(crate) async fn run(
         unknown_msis: HashSet::new(),
         refused_participant_frames: 0,
         invalid_messages: 0,
-        keyframes: HashMap::new(),
+        sockets: HashMap::new(),
+        relay,
         last_error_sent: None,
         errors_suppressed: 0,
         fatal: None,
@@ -126,7 +137,7 @@ pub(crate) async fn run(
         reason: "report `recording` to Graph (updateRecordingStatus), then send its result".into(),
     }))
     .await;
-    let ending = call.run_loop(&mut inbound).await;
+    let ending = call.run_loop(&mut inbound, &mut keyframe_requests).await;
     call.finish(ending).await;
     shared.release(&call.desc.call_id, &call.folder);
 }
@@ -136,7 +147,11 @@ impl Call {
         MediaTime::from_ticks((self.clock.elapsed().as_nanos() / 100).min(i64::MAX as u128) as i64)
     }
 
-    async fn run_loop(&mut self, inbound: &mut Streaming<proto::BotMessage>) -> Ending {
+    async fn run_loop(
+        &mut self,
+        inbound: &mut Streaming<proto::BotMessage>,
+        keyframe_requests: &mut Receiver<KeyFrameRequest>,
+    ) -> Ending {
         let limits = self.shared.opts.limits;
         let idle = duration(limits.idle_timeout);
         let mut last_msg = Instant::now();
@@ -147,6 +162,10 @@ impl Call {
             }
             let msg = tokio::select! {
                 m = inbound.message() => m,
+                Some(r) = keyframe_requests.recv() => {
+                    self.relay_keyframe(r);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     if self.state.handle_timeout(self.now()) {
                         self.entry.set_phase(Phase::NotRecorded);
@@ -445,7 +464,9 @@ impl Call {
                 if paused {
                     return;
                 }
-                self.key_frame_check(&b);
+                if self.sockets.len() < MAX_VIDEO_SOCKETS_KNOWN {
+                    self.sockets.entry(b.media_source_id.0).or_insert(b.socket);
+                }
                 self.push(|i| i.push_video(now, r, b)).await
             }
             Item::Roster(r, change) => {
@@ -495,36 +516,24 @@ impl Call {
         f(live.ingest());
     }
 
-    /// Asks the bot for a key frame when an H.264 source's first frame since recording start is not one (at
-    /// most once a second per source).
-    fn key_frame_check(&mut self, b: &VideoMediaBuffer) {
-        if b.format.codec != VideoCodec::H264 {
-            return;
-        }
-        let key = bot_adapter::annexb::has_idr(&b.data);
-        let e = self
-            .keyframes
-            .entry(b.media_source_id.0)
-            .or_insert((false, None));
-        if key {
-            e.0 = true;
-            return;
-        }
-        if e.0 || e.1.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return;
-        }
-        e.1 = Some(Instant::now());
-        let (kind, index) = match b.socket {
-            VideoSocket::Main(i) => (proto::VideoSocketKind::Main, u32::from(i)),
-            VideoSocket::ScreenShare => (proto::VideoSocketKind::ScreenShare, 0),
+    /// Sends the bot a `KeyFrameRequest` for a stream the recorder cannot decode on (it asks again while it
+    /// waits: see `crate::video`), on the socket the stream's frames came on. Never waits: when the bot's
+    /// stream is full the request is dropped and counted.
+    fn relay_keyframe(&mut self, r: KeyFrameRequest) {
+        let (kind, index) = match self.sockets.get(&r.msi.0) {
+            Some(VideoSocket::Main(i)) => (proto::VideoSocketKind::Main, u32::from(*i)),
+            Some(VideoSocket::ScreenShare) => (proto::VideoSocketKind::ScreenShare, 0),
+            None if r.kind == StreamKind::ScreenShare => (proto::VideoSocketKind::ScreenShare, 0),
+            None => (proto::VideoSocketKind::Main, 0),
         };
-        let _ = self.tx.try_send(Ok(proto::EngineMessage {
+        let sent = self.tx.try_send(Ok(proto::EngineMessage {
             msg: Some(Out::KeyFrameRequest(proto::KeyFrameRequest {
-                media_source_id: b.media_source_id.0,
+                media_source_id: r.msi.0,
                 socket_kind: kind as i32,
                 socket_index: index,
             })),
         }));
+        self.relay.note(sent.is_ok());
     }
 
     async fn status_result(&mut self, s: proto::RecordingStatusResult) -> Option<Ending> {
@@ -562,6 +571,7 @@ impl Call {
         opts.out = self.shared.opts.out.join(&self.folder);
         opts.call = self.call_info();
         opts.queue_capacity = self.shared.opts.limits.queue_capacity;
+        opts.keyframe_relay = Some(self.relay.clone());
         let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;
         match started {
             Ok(Ok(live)) => self.live = Some(live),
