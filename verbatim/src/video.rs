@@ -13,6 +13,14 @@
 //! * follows H.264 `frame_num` (from the SPS and each slice header): when a reference frame is missing — lost,
 //!   late or refused — it drops frames until the next IDR and records the span as a gap.
 //!
+//! ## Spacing
+//! Within a run of written frames (no loss since the last IDR that ended a wait), a frame is never placed
+//! closer to the previous one than the sender spaced them on its clock (corrected by the estimated drift). The
+//! clock's placement moves earlier when it learns a lower delay (mostly in a stream's first second): applied
+//! at once, that would squeeze frames closer than the sender made them — two frames inside one frame interval
+//! of the nominal rate, which players and `ffmpeg` (converting to the nominal rate) refuse. The improved
+//! placement instead applies from the stream's next break (a gap), where nothing is squeezed.
+//!
 //! ## Key-frame requests
 //! While it waits for an IDR — after a loss, or because the stream began mid-GOP — the track asks the sender
 //! for one ([`VideoOutput::request_keyframe`]): at once when the wait begins, then again whenever a frame it
@@ -26,7 +34,7 @@ use bytes::Bytes;
 use media_core::jitter::{Insert, JitterBuffer};
 use media_core::ledger::{DropCause, Gap, GapKind};
 use media_core::timeline::{ClockConfig, MapOutcome, SourceClock};
-use media_core::{MediaTime, VideoCodec, VideoFrame};
+use media_core::{MediaTime, SourceTimestamp, VideoCodec, VideoFrame};
 
 /// The least recording time between two key-frame requests of a stream that is still waiting for an IDR.
 pub const KEYFRAME_REQUEST_INTERVAL: MediaTime = MediaTime::from_millis(500);
@@ -88,6 +96,8 @@ pub struct VideoTrack {
     now: MediaTime,
     /// When the current wait last asked for a key frame.
     last_request: Option<MediaTime>,
+    /// The sender timestamp of the last frame written, while its run goes on (see "Spacing").
+    run: Option<SourceTimestamp>,
     gap_start: Option<MediaTime>,
     last_pts: Option<MediaTime>,
     gaps: Vec<Gap>,
@@ -115,6 +125,7 @@ impl VideoTrack {
             waiting: true,
             now: MediaTime::ZERO,
             last_request: None,
+            run: None,
             gap_start: None,
             last_pts: None,
             gaps: Vec::new(),
@@ -193,9 +204,30 @@ impl VideoTrack {
     fn lost(&mut self, at: MediaTime, out: &mut VideoOutput) {
         if !self.waiting {
             self.waiting = true;
+            self.run = None;
             self.gap_start = Some(self.last_pts.unwrap_or(at));
             self.ask(out);
         }
+    }
+
+    /// `pts`, or later if that would place the frame (sender time `ts`) closer to the previous frame of its
+    /// run than the sender spaced them (see "Spacing" in the module docs).
+    fn keep_spacing(&self, pts: MediaTime, ts: SourceTimestamp) -> MediaTime {
+        match (self.run, self.last_pts) {
+            (Some(prev), Some(last)) if !ts.is_unknown() && ts > prev => {
+                let sent = ts.since(prev).ticks() as f64;
+                let spacing = (sent * (1.0 - self.clock.drift_ppm() * 1e-6)).floor();
+                pts.max(last.saturating_add(MediaTime::from_ticks(spacing as i64)))
+            }
+            _ => pts,
+        }
+    }
+
+    /// Notes a frame written at `pts` (sender time `ts`).
+    fn written(&mut self, pts: MediaTime, ts: SourceTimestamp) {
+        self.last_pts = Some(pts);
+        self.run = (!ts.is_unknown()).then_some(ts);
+        self.stats.written += 1;
     }
 
     /// Asks the sender for a key frame (see the module docs).
@@ -210,14 +242,15 @@ impl VideoTrack {
         // e.g. video ahead of the first audio buffer when the bot gives no receive time) is written at the
         // start: a file cannot hold negative times, and refusing it there would lose its whole GOP.
         let pts = pts.max(MediaTime::ZERO);
+        let ts = frame.timing.timestamp;
         if frame.format.codec == VideoCodec::Nv12 {
+            let pts = self.keep_spacing(pts, ts);
             if self.last_pts.is_some_and(|l| pts <= l) {
                 self.stats.late += 1;
                 return;
             }
             let f = frame.format;
-            self.last_pts = Some(pts);
-            self.stats.written += 1;
+            self.written(pts, ts);
             out.samples.push(VideoSample {
                 pts,
                 data: frame.payload,
@@ -231,6 +264,7 @@ impl VideoTrack {
             self.stats.unsupported += 1;
             return;
         };
+        let pts = self.keep_spacing(pts, ts);
         if self.last_pts.is_some_and(|l| pts <= l) {
             // Released after a later frame (forced release): not decodable in place.
             self.stats.late += 1;
@@ -258,8 +292,7 @@ impl VideoTrack {
             }
         }
         self.h264.accept(&info);
-        self.last_pts = Some(pts);
-        self.stats.written += 1;
+        self.written(pts, ts);
         out.samples.push(VideoSample {
             pts,
             data: frame.payload,
@@ -457,7 +490,7 @@ fn slice_frame_num(nal: &[u8], log2_max_frame_num: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use media_core::{FrameTiming, Msi, SourceId, SourceTimestamp, StreamKind, VideoFormat};
+    use media_core::{FrameTiming, Msi, SourceId, StreamKind, VideoFormat};
 
     const SENDER_EPOCH: u64 = 50_000_000_000;
 
@@ -573,6 +606,35 @@ mod tests {
     }
 
     #[test]
+    fn frames_keep_the_senders_spacing_until_a_break_when_the_clock_learns_a_lower_delay() {
+        let mut t = VideoTrack::new(MediaTime::from_millis(200));
+        let mut out = VideoOutput::default();
+        let mut frame_num = 0;
+        for k in 0..40i64 {
+            // 50 ms on the way for the first 10 frames, then 20 ms: the clock's placement moves 30 ms earlier.
+            let delivered = MediaTime::from_millis(k * 33 + if k < 10 { 50 } else { 20 });
+            let idr = k == 0 || k == 30;
+            frame_num = if idr { 0 } else { frame_num + 1 };
+            if k != 25 {
+                t.push(
+                    frame(k * 33, au(idr, frame_num % 16)),
+                    delivered,
+                    delivered,
+                    &mut out,
+                );
+            }
+        }
+        t.flush(&mut out);
+        let pts: Vec<i64> = out.samples.iter().map(|s| s.pts.as_millis()).collect();
+        // 0..24 keep 33 ms apart (the 30 ms the placement learned are not squeezed in)...
+        assert!(pts[..25].windows(2).all(|w| w[1] - w[0] >= 33), "{pts:?}");
+        assert_eq!(pts[24] - pts[0], 24 * 33);
+        // ...and the IDR after the loss of frame 25 takes the better placement: 30 ms earlier than the run's.
+        assert_eq!(pts.len(), 25 + 10, "{pts:?}");
+        assert_eq!(pts[25], pts[0] + 30 * 33 - 30, "{pts:?}");
+    }
+
+    #[test]
     fn a_frame_placed_before_recording_start_is_written_at_the_start() {
         let mut t = VideoTrack::new(MediaTime::from_millis(200));
         let mut out = VideoOutput::default();
@@ -591,7 +653,8 @@ mod tests {
         );
         t.flush(&mut out);
         let pts: Vec<i64> = out.samples.iter().map(|s| s.pts.ticks() / 10).collect();
-        assert_eq!(pts, [0, 13_000]);
+        // The second frame keeps the sender's 33 ms after the first (see "Spacing").
+        assert_eq!(pts, [0, 33_000]);
         assert_eq!(t.stats().written, 2);
     }
 
