@@ -227,10 +227,19 @@ fn report(o: &CallOutcome) -> bool {
         }
     }
     if o.key_frame_requests > 0 {
+        let a = &o.key_frame_answers;
         println!(
-            "  key frames requested by the server: {}",
-            o.key_frame_requests
+            "  key frames: {} requested by the server; {} IDRs made from the clips ({} frames re-encoded), \
+             {} already due, {} after the clip's end",
+            o.key_frame_requests, a.idrs_made, a.frames_reencoded, a.already_idr, a.after_clip_end
         );
+        if a.codec_errors + a.stale + a.unknown_stream + a.unmatched > 0 {
+            println!(
+                "  key frames: {} codec errors, {} frames sent stale, {} requests for unknown streams, \
+                 {} frames not in their clip",
+                a.codec_errors, a.stale, a.unknown_stream, a.unmatched
+            );
+        }
     }
     for e in &o.errors {
         println!("  server: {}", e.message);

@@ -13,8 +13,10 @@
 //! audio, and the H.264 frames of camera clips and of the screen share.
 
 mod cli;
+pub mod keyframes;
 
 pub use cli::{run, SendArgs};
+pub use keyframes::{AnswerStats, KeyFrameAnswers};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -103,6 +105,8 @@ pub struct CallOutcome {
     pub errors: Vec<proto::Error>,
     /// Key-frame requests received.
     pub key_frame_requests: usize,
+    /// How the simulated senders answered them (see [`keyframes`]).
+    pub key_frame_answers: AnswerStats,
     /// The stream's final status when it was not OK.
     pub stream_error: Option<tonic::Status>,
     /// Bot messages sent.
@@ -176,7 +180,15 @@ pub async fn send_call(
     call_id: String,
     spec: MeetingSpec,
 ) -> Result<CallOutcome, SendError> {
+    // The clips (shared, not copied) for the answers to key-frame requests; epochs and capture times come
+    // from the simulator's report.
+    let clips = spec.clone();
     let mut sim = Simulator::new(spec)?;
+    let mut answers = KeyFrameAnswers::new(&clips, sim.report());
+    drop(clips);
+    // Requests the reader task takes off the response stream, for the sending loop (a full queue drops one:
+    // the engine asks again while it waits).
+    let (keyframe_tx, mut keyframe_rx) = mpsc::channel::<proto::KeyFrameRequest>(64);
     let t0 = Instant::now();
     let (tx, rx) = mpsc::channel::<proto::BotMessage>(opts.window.max(1));
     let mut out = CallOutcome {
@@ -217,6 +229,7 @@ pub async fn send_call(
         call_id.clone(),
         opts.confirm.clone(),
         answered_tx,
+        keyframe_tx,
     ));
     if !opts.realtime {
         // As fast as possible: a burst would outrun the handshake (and the server's pre-roll window), so the
@@ -269,7 +282,12 @@ pub async fn send_call(
                 };
                 Msg::Audio(convert::audio_to_proto(&b, stamp))
             }
-            SdkEvent::Video(b) => {
+            SdkEvent::Video(mut b) => {
+                // A request that has reached the sender by now makes the next frame it captures an IDR.
+                while let Ok(k) = keyframe_rx.try_recv() {
+                    answers.request(media_core::Msi(k.media_source_id), ev.at);
+                }
+                answers.answer(&mut b);
                 *out.video_sent.entry(b.media_source_id.0).or_default() += 1;
                 // The simulator knows the platform clock at delivery exactly (a real bot estimates it from
                 // the latest audio buffer's timestamp and its own clock): `record` places video by it too.
@@ -311,6 +329,7 @@ pub async fn send_call(
         }
     }
     out.sim = Some(sim.report().clone());
+    out.key_frame_answers = answers.stats();
     drop(tx);
     if disconnected {
         reader.abort();
@@ -350,6 +369,7 @@ async fn read_engine(
     call_id: String,
     confirm: Confirm,
     answered: tokio::sync::oneshot::Sender<()>,
+    keyframes: mpsc::Sender<proto::KeyFrameRequest>,
 ) -> Read {
     let mut r = Read::default();
     let mut tx = Some(tx);
@@ -403,7 +423,10 @@ async fn read_engine(
                         let _ = a.send(());
                     }
                 }
-                Some(Out::KeyFrameRequest(_)) => r.key_frame_requests += 1,
+                Some(Out::KeyFrameRequest(k)) => {
+                    r.key_frame_requests += 1;
+                    let _ = keyframes.try_send(k);
+                }
                 Some(Out::Error(e)) => r.errors.push(e),
                 Some(Out::Summary(s)) => r.summary = Some(s),
                 None => {}
