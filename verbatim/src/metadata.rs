@@ -294,6 +294,9 @@ pub struct VideoMeta {
     pub unsupported_dropped: u64,
     /// Key frames requested.
     pub keyframe_requests: u64,
+    /// Times the stream's SPS/PPS changed in band (a sender's encoder restarted, e.g. at another size); the
+    /// file's sample entry holds the first ones.
+    pub parameter_set_changes: u64,
     /// Estimated sender video clock drift.
     pub drift_ppm: f64,
     /// Spans not decodable (from a loss to the next IDR).
@@ -587,6 +590,7 @@ pub fn from_summary(
                 outliers_dropped: v.stats.outliers,
                 unsupported_dropped: v.stats.unsupported,
                 keyframe_requests: v.stats.keyframe_requests,
+                parameter_set_changes: v.stats.parameter_set_changes,
                 drift_ppm: (v.drift_ppm * 10.0).round() / 10.0,
                 gaps: TimelineLists::gaps_meta(&timeline.video_gaps, i),
             })

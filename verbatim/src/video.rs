@@ -60,6 +60,10 @@ pub struct VideoStats {
     pub encoded: u64,
     /// Key frames requested.
     pub keyframe_requests: u64,
+    /// Times the stream's SPS or PPS changed (a sender's encoder restarted, e.g. at another size, or answered a
+    /// key-frame request with its own encoder). The frames are written as they came, parameter sets in band;
+    /// the file's sample entry keeps the first ones.
+    pub parameter_set_changes: u64,
 }
 
 /// A frame ready to be written.
@@ -313,7 +317,10 @@ impl VideoTrack {
 
     /// Counters so far.
     pub fn stats(&self) -> VideoStats {
-        self.stats
+        VideoStats {
+            parameter_set_changes: self.h264.changes,
+            ..self.stats
+        }
     }
     /// Spans where the stream was not decodable (between a loss and the next IDR), not yet taken by
     /// [`Self::drain_gaps`].
@@ -345,11 +352,28 @@ struct AuInfo {
 struct FrameNumTracker {
     log2_max_frame_num: Option<u32>,
     last_ref: Option<u32>,
+    /// The latest SPS and PPS seen (to count changes; memory only grows when a larger one comes).
+    sps: Vec<u8>,
+    pps: Vec<u8>,
+    changes: u64,
+}
+
+/// Remembers `nal` as the latest parameter set in `last`; true when it differs from an earlier one.
+fn changed(last: &mut Vec<u8>, nal: &[u8]) -> bool {
+    if last.as_slice() == nal {
+        return false;
+    }
+    let had = !last.is_empty();
+    last.clear();
+    last.extend_from_slice(nal);
+    had
 }
 
 impl FrameNumTracker {
     fn inspect(&mut self, au: &[u8]) -> Option<AuInfo> {
         let mut slice = None;
+        // An SPS and PPS that change together are one change.
+        let mut new_params = false;
         for nal in codecs::h264::nal::nal_units(au) {
             let b = nal.bytes();
             match b.first().map(|h| h & 0x1f) {
@@ -357,13 +381,16 @@ impl FrameNumTracker {
                     if let Some(l) = sps_log2_max_frame_num(b) {
                         self.log2_max_frame_num = Some(l);
                     }
+                    new_params |= changed(&mut self.sps, b);
                 }
+                Some(8) => new_params |= changed(&mut self.pps, b),
                 Some(t @ (1 | 5)) if slice.is_none() => {
                     slice = Some((t == 5, nal.ref_idc() != 0, b))
                 }
                 _ => {}
             }
         }
+        self.changes += u64::from(new_params);
         let (idr, reference, bytes) = slice?;
         let Some(bits) = self.log2_max_frame_num else {
             // No SPS seen yet: only an IDR (which carries frame_num 0) can start the stream.
