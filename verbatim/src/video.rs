@@ -22,10 +22,13 @@
 //! placement instead applies from the stream's next break (a gap), where nothing is squeezed.
 //!
 //! ## Key-frame requests
-//! While it waits for an IDR — after a loss, or because the stream began mid-GOP — the track asks the sender
-//! for one ([`VideoOutput::request_keyframe`]): at once when the wait begins, then again whenever a frame it
-//! has to drop comes at least [`KEYFRAME_REQUEST_INTERVAL`] of recording time after the last request (a
-//! request or its answer may be lost too). A stream that sends nothing is not asked again; the first IDR ends
+//! The track asks the sender for an IDR ([`VideoOutput::request_keyframe`]) as soon as it sees a break in
+//! `frame_num`: when a frame arrives whose `frame_num` does not follow the newest frame received so far (the
+//! frame between them is lost, or late — it may still come within the late window; then the IDR was asked
+//! for needlessly, which costs the sender one key frame), or, at the latest, when the wait for an IDR begins
+//! (a frame missing at its deadline, or a stream that began mid-GOP). While it waits it asks again whenever a
+//! frame it has to drop comes at least [`KEYFRAME_REQUEST_INTERVAL`] of recording time after the last request
+//! (a request or its answer may be lost too); never more often. A stream that sends nothing is not asked again; the first IDR ends
 //! the requests. The engine hands each request out ([`crate::engine::CallRecorder::take_keyframe_requests`]);
 //! `verbatim listen` relays it to the bot as a `KeyFrameRequest` (Teams' `RequestKeyFrame()`), `verbatim
 //! record` has no bot and only counts it.
@@ -102,6 +105,10 @@ pub struct VideoTrack {
     last_request: Option<MediaTime>,
     /// The sender timestamp of the last frame written, while its run goes on (see "Spacing").
     run: Option<SourceTimestamp>,
+    /// The newest frame received (by key): its key, `frame_num` and whether it is a reference frame.
+    arrived: Option<(i64, u32, bool)>,
+    /// `log2_max_frame_num` of the latest SPS received (in arrival order).
+    arrived_bits: Option<u32>,
     gap_start: Option<MediaTime>,
     last_pts: Option<MediaTime>,
     gaps: Vec<Gap>,
@@ -130,6 +137,8 @@ impl VideoTrack {
             now: MediaTime::ZERO,
             last_request: None,
             run: None,
+            arrived: None,
+            arrived_bits: None,
             gap_start: None,
             last_pts: None,
             gaps: Vec::new(),
@@ -154,6 +163,9 @@ impl VideoTrack {
                 return;
             }
         };
+        if frame.format.codec == VideoCodec::H264 {
+            self.check_arrival(m.key, &frame.payload, out);
+        }
         let deadline = m
             .target
             .saturating_add(self.packetization)
@@ -204,13 +216,39 @@ impl VideoTrack {
         }
     }
 
-    /// A reference frame is missing: wait for the next IDR, asking for one at once.
+    /// A frame with key `key` arrived: when it is the newest so far and its `frame_num` does not follow the
+    /// previous newest frame's, one in between is missing now: ask at once (see the module docs).
+    fn check_arrival(&mut self, key: i64, au: &[u8], out: &mut VideoOutput) {
+        let Some((idr, reference, frame_num, bits)) = peek(au, &mut self.arrived_bits) else {
+            return;
+        };
+        let follows = match self.arrived {
+            Some((k, _, _)) if key <= k => return, // late or repeated: the jitter buffer judges it
+            Some((_, f, r)) => idr || frame_num == if r { (f + 1) % (1 << bits) } else { f },
+            None => true,
+        };
+        self.arrived = Some((key, frame_num, reference));
+        if !follows && !self.waiting && self.may_ask() {
+            self.ask(out);
+        }
+    }
+
+    /// No request in the last [`KEYFRAME_REQUEST_INTERVAL`].
+    fn may_ask(&self) -> bool {
+        self.last_request
+            .is_none_or(|t| self.now.saturating_sub(t) >= KEYFRAME_REQUEST_INTERVAL)
+    }
+
+    /// A reference frame is missing: wait for the next IDR, asking for one at once (unless the break was seen
+    /// on arrival and asked for less than [`KEYFRAME_REQUEST_INTERVAL`] ago).
     fn lost(&mut self, at: MediaTime, out: &mut VideoOutput) {
         if !self.waiting {
             self.waiting = true;
             self.run = None;
             self.gap_start = Some(self.last_pts.unwrap_or(at));
-            self.ask(out);
+            if self.may_ask() {
+                self.ask(out);
+            }
         }
     }
 
@@ -278,10 +316,7 @@ impl VideoTrack {
         if !info.idr && (self.waiting || !info.continues) {
             if !self.waiting {
                 self.lost(pts, out);
-            } else if self
-                .last_request
-                .is_none_or(|t| self.now.saturating_sub(t) >= KEYFRAME_REQUEST_INTERVAL)
-            {
+            } else if self.may_ask() {
                 // Still waiting (or the stream began mid-GOP and never asked): ask (again).
                 self.ask(out);
             }
@@ -421,6 +456,23 @@ impl FrameNumTracker {
             self.last_ref = Some(info.frame_num);
         }
     }
+}
+
+/// What an access unit says on arrival: IDR, reference, `frame_num` and the `log2_max_frame_num` it was read
+/// with (`bits`: the latest SPS received, updated by the AU's own); `None` without a slice or a known SPS.
+fn peek(au: &[u8], bits: &mut Option<u32>) -> Option<(bool, bool, u32, u32)> {
+    for nal in codecs::h264::nal::nal_units(au) {
+        let b = nal.bytes();
+        match b.first().map(|h| h & 0x1f) {
+            Some(7) => *bits = sps_log2_max_frame_num(b).or(*bits),
+            Some(t @ (1 | 5)) => {
+                let n = (*bits)?;
+                return Some((t == 5, nal.ref_idc() != 0, slice_frame_num(b, n)?, n));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Reads bits from an RBSP, skipping emulation-prevention bytes.
@@ -599,8 +651,8 @@ mod tests {
     fn a_loss_asks_for_a_key_frame_at_once_then_every_500_ms_until_the_idr() {
         // IDR, P 1..9, P 10 lost, P 11..50 (1.3 s of frames that cannot be decoded), IDR 51, P 52..80.
         let (t, requests, idrs) = play(|k| (k != 10).then_some(k == 0 || k == 51), 81);
-        // The loss shows when frame 11 leaves the jitter buffer (its deadline: capture + 20 + 200 ms).
-        assert_eq!(requests[0], 18 * 33 + 20, "{requests:?}");
+        // The break in frame_num shows when frame 11 arrives (not only at its deadline, 200 ms later).
+        assert_eq!(requests[0], 11 * 33 + 20, "{requests:?}");
         assert_eq!(requests.len(), 3, "{requests:?}");
         for w in requests.windows(2) {
             // At least 500 ms apart, and at the next frame dropped after that (33 ms later at most).
@@ -615,6 +667,32 @@ mod tests {
         let st = t.stats();
         assert_eq!((st.keyframe_requests, st.waiting_for_idr), (3, 40));
         assert_eq!(st.written, 81 - 1 - 40);
+    }
+
+    #[test]
+    fn a_frame_that_is_only_late_costs_one_request_and_no_gap() {
+        let mut t = VideoTrack::new(MediaTime::from_millis(200));
+        let mut out = VideoOutput::default();
+        let mut asked = Vec::new();
+        // Frame 10 is held back 50 ms (reordered behind 11): on 11's arrival frame_num breaks, so a key frame is
+        // asked for; 10 still comes within the late window and the stream never stops being decodable.
+        let mut order: Vec<i64> = (0..30).collect();
+        order.swap(10, 11);
+        for k in order {
+            let at = MediaTime::from_millis(k * 33 + if k == 10 { 70 } else { 20 });
+            t.push(frame(k * 33, au(k == 0, (k % 16) as u32)), at, at, &mut out);
+            if std::mem::take(&mut out.request_keyframe) {
+                asked.push(k);
+            }
+        }
+        t.flush(&mut out);
+        assert_eq!(asked, [11]);
+        let st = t.stats();
+        assert_eq!(
+            (st.keyframe_requests, st.written, st.waiting_for_idr),
+            (1, 30, 0)
+        );
+        assert!(t.gaps().is_empty());
     }
 
     #[test]
