@@ -13,13 +13,17 @@
 //! * follows H.264 `frame_num` (from the SPS and each slice header): when a reference frame is missing — lost,
 //!   late or refused — it drops frames until the next IDR and records the span as a gap.
 //!
-//! ## Spacing
-//! Within a run of written frames (no loss since the last IDR that ended a wait), a frame is never placed
-//! closer to the previous one than the sender spaced them on its clock (corrected by the estimated drift). The
-//! clock's placement moves earlier when it learns a lower delay (mostly in a stream's first second): applied
-//! at once, that would squeeze frames closer than the sender made them — two frames inside one frame interval
-//! of the nominal rate, which players and `ffmpeg` (converting to the nominal rate) refuse. The improved
-//! placement instead applies from the stream's next break (a gap), where nothing is squeezed.
+//! ## Placement on the sender's grid
+//! Each frame is placed where the previous written frame was plus their spacing on the sender's clock
+//! (corrected by the estimated drift) — the sender's own frame grid — as long as that is within one nominal
+//! frame interval of where the clock would place it alone. The clock's placement moves as it learns the delay
+//! (mostly in a stream's first second, by up to the network's jitter): followed frame by frame, that squeezes
+//! frames closer than the sender made them and takes the stream off its grid, and players and `ffmpeg`
+//! (which converts to a frame rate guessed from the timestamps) then see two frames in one frame interval.
+//! When the clock's placement is a whole frame interval or more off the grid, the stream moves by whole
+//! nominal intervals towards it — later at once; earlier as far as it can without putting two frames closer
+//! than one interval (all the way after a gap). So the placement error stays under one frame, and the frames
+//! stay on one grid (`ffmpeg` guesses the stream's rate right).
 //!
 //! ## Key-frame requests
 //! The track asks the sender for an IDR ([`VideoOutput::request_keyframe`]) as soon as it sees a break in
@@ -103,12 +107,14 @@ pub struct VideoTrack {
     now: MediaTime,
     /// When the current wait last asked for a key frame.
     last_request: Option<MediaTime>,
-    /// The sender timestamp of the last frame written, while its run goes on (see "Spacing").
+    /// The sender timestamp of the last frame written (see "Placement on the sender's grid").
     run: Option<SourceTimestamp>,
     /// The newest frame received (by key): its key, `frame_num` and whether it is a reference frame.
     arrived: Option<(i64, u32, bool)>,
     /// `log2_max_frame_num` of the latest SPS received (in arrival order).
     arrived_bits: Option<u32>,
+    /// Flushed at the end of the call: no more requests.
+    ended: bool,
     gap_start: Option<MediaTime>,
     last_pts: Option<MediaTime>,
     gaps: Vec<Gap>,
@@ -139,6 +145,7 @@ impl VideoTrack {
             run: None,
             arrived: None,
             arrived_bits: None,
+            ended: false,
             gap_start: None,
             last_pts: None,
             gaps: Vec::new(),
@@ -208,6 +215,8 @@ impl VideoTrack {
 
     /// Releases everything (end of call).
     pub fn flush(&mut self, out: &mut VideoOutput) {
+        // The call is over: nothing more will come to answer a request.
+        self.ended = true;
         while let Some((_, (t, f))) = self.jitter.drain() {
             self.emit(t, f, out);
         }
@@ -244,7 +253,6 @@ impl VideoTrack {
     fn lost(&mut self, at: MediaTime, out: &mut VideoOutput) {
         if !self.waiting {
             self.waiting = true;
-            self.run = None;
             self.gap_start = Some(self.last_pts.unwrap_or(at));
             if self.may_ask() {
                 self.ask(out);
@@ -252,16 +260,34 @@ impl VideoTrack {
         }
     }
 
-    /// `pts`, or later if that would place the frame (sender time `ts`) closer to the previous frame of its
-    /// run than the sender spaced them (see "Spacing" in the module docs).
-    fn keep_spacing(&self, pts: MediaTime, ts: SourceTimestamp) -> MediaTime {
-        match (self.run, self.last_pts) {
-            (Some(prev), Some(last)) if !ts.is_unknown() && ts > prev => {
-                let sent = ts.since(prev).ticks() as f64;
-                let spacing = (sent * (1.0 - self.clock.drift_ppm() * 1e-6)).floor();
-                pts.max(last.saturating_add(MediaTime::from_ticks(spacing as i64)))
-            }
-            _ => pts,
+    /// Where a frame goes that the clock alone places at `pts` (sender time `ts`, nominal rate
+    /// `frame_rate_millihz`): on the sender's grid unless that is more than one frame interval off (see
+    /// "Placement on the sender's grid" in the module docs).
+    fn place(&self, pts: MediaTime, ts: SourceTimestamp, frame_rate_millihz: u32) -> MediaTime {
+        let (Some(prev), Some(last)) = (self.run, self.last_pts) else {
+            return pts;
+        };
+        if ts.is_unknown() || ts <= prev {
+            return pts; // no timestamp, or the sender's clock went back (a new segment): the clock decides
+        }
+        let sent = ts.since(prev).ticks() as f64;
+        let spacing = MediaTime::from_ticks((sent * (1.0 - self.clock.drift_ppm() * 1e-6)) as i64);
+        let interval = if frame_rate_millihz > 0 {
+            MediaTime::from_ticks(10_000_000_000 / i64::from(frame_rate_millihz))
+        } else {
+            spacing
+        };
+        let grid = last.saturating_add(spacing);
+        let step = interval.ticks().max(1);
+        let at = |n: i64| grid.saturating_add(MediaTime::from_ticks(n.saturating_mul(step)));
+        // Whole intervals towards the clock's placement (rounded towards the grid)...
+        let moved = at(pts.saturating_sub(grid).ticks() / step);
+        // ...but not closer than one interval (or the sender's spacing, if less) after the previous frame.
+        let floor = last.saturating_add(interval.min(spacing));
+        if moved < floor {
+            at(-(grid.saturating_sub(floor).ticks() / step))
+        } else {
+            moved
         }
     }
 
@@ -274,6 +300,9 @@ impl VideoTrack {
 
     /// Asks the sender for a key frame (see the module docs).
     fn ask(&mut self, out: &mut VideoOutput) {
+        if self.ended {
+            return;
+        }
         self.stats.keyframe_requests += 1;
         self.last_request = Some(self.now);
         out.request_keyframe = true;
@@ -285,8 +314,9 @@ impl VideoTrack {
         // start: a file cannot hold negative times, and refusing it there would lose its whole GOP.
         let pts = pts.max(MediaTime::ZERO);
         let ts = frame.timing.timestamp;
+        let rate = frame.format.frame_rate_millihz;
         if frame.format.codec == VideoCodec::Nv12 {
-            let pts = self.keep_spacing(pts, ts);
+            let pts = self.place(pts, ts, rate);
             if self.last_pts.is_some_and(|l| pts <= l) {
                 self.stats.late += 1;
                 return;
@@ -306,7 +336,7 @@ impl VideoTrack {
             self.stats.unsupported += 1;
             return;
         };
-        let pts = self.keep_spacing(pts, ts);
+        let pts = self.place(pts, ts, rate);
         if self.last_pts.is_some_and(|l| pts <= l) {
             // Released after a later frame (forced release): not decodable in place.
             self.stats.late += 1;
@@ -710,33 +740,45 @@ mod tests {
         assert_eq!(t.stats().written, 20);
     }
 
-    #[test]
-    fn frames_keep_the_senders_spacing_until_a_break_when_the_clock_learns_a_lower_delay() {
+    /// 40 frames 33 ms apart whose delay drops by `step` ms after frame 10 (the clock's placement moves that
+    /// much earlier); frame 25 is lost, frame 30 is an IDR. The written times, ms.
+    fn placed_after_a_delay_step(step: i64) -> Vec<i64> {
         let mut t = VideoTrack::new(MediaTime::from_millis(200));
         let mut out = VideoOutput::default();
-        let mut frame_num = 0;
-        for k in 0..40i64 {
-            // 50 ms on the way for the first 10 frames, then 20 ms: the clock's placement moves 30 ms earlier.
-            let delivered = MediaTime::from_millis(k * 33 + if k < 10 { 50 } else { 20 });
+        for k in (0..40i64).filter(|&k| k != 25) {
+            let delay = if k < 10 { 20 + step } else { 20 };
+            let delivered = MediaTime::from_millis(k * 33 + delay);
             let idr = k == 0 || k == 30;
-            frame_num = if idr { 0 } else { frame_num + 1 };
-            if k != 25 {
-                t.push(
-                    frame(k * 33, au(idr, frame_num % 16)),
-                    delivered,
-                    delivered,
-                    &mut out,
-                );
-            }
+            let frame_num = if k < 30 { k } else { k - 30 } as u32 % 16;
+            t.push(
+                frame(k * 33, au(idr, frame_num)),
+                delivered,
+                delivered,
+                &mut out,
+            );
         }
         t.flush(&mut out);
-        let pts: Vec<i64> = out.samples.iter().map(|s| s.pts.as_millis()).collect();
-        // 0..24 keep 33 ms apart (the 30 ms the placement learned are not squeezed in)...
-        assert!(pts[..25].windows(2).all(|w| w[1] - w[0] >= 33), "{pts:?}");
-        assert_eq!(pts[24] - pts[0], 24 * 33);
-        // ...and the IDR after the loss of frame 25 takes the better placement: 30 ms earlier than the run's.
-        assert_eq!(pts.len(), 25 + 10, "{pts:?}");
-        assert_eq!(pts[25], pts[0] + 30 * 33 - 30, "{pts:?}");
+        assert_eq!(out.samples.len(), 25 + 10);
+        out.samples.iter().map(|s| s.pts.as_millis()).collect()
+    }
+
+    #[test]
+    fn frames_stay_on_the_senders_grid_while_the_clock_moves_less_than_a_frame() {
+        // 20 ms earlier: within one frame interval, so every frame stays on the grid, after the loss too.
+        let pts = placed_after_a_delay_step(20);
+        assert!(pts[..25].windows(2).all(|w| w[1] - w[0] == 33), "{pts:?}");
+        assert_eq!(pts[25], pts[0] + 30 * 33, "{pts:?}");
+    }
+
+    #[test]
+    fn frames_move_to_a_placement_more_than_a_frame_earlier_only_where_nothing_is_squeezed() {
+        // 60 ms earlier: the run keeps its 33 ms spacing (it cannot move earlier without two frames in one
+        // interval); the IDR after the loss of frame 25 moves towards the clock's placement.
+        let pts = placed_after_a_delay_step(60);
+        assert!(pts[..25].windows(2).all(|w| w[1] - w[0] == 33), "{pts:?}");
+        // Moved by whole nominal intervals (33.3 ms) towards it: one, so the frames stay on one grid.
+        assert!((pts[25] - (pts[0] + 30 * 33 - 33)).abs() <= 1, "{pts:?}");
+        assert!(pts[25..].windows(2).all(|w| w[1] - w[0] == 33), "{pts:?}");
     }
 
     #[test]
