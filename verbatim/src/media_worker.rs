@@ -11,9 +11,10 @@
 //! [`POOL_BUDGET`] events of one call per pass, so one busy call cannot starve the others) and napping 2 ms
 //! when no call had anything. Either way the recorder is sans-IO: the media worker only moves events from
 //! the queue into it, and its output goes to the writer thread through the bounded queue of the
-//! [`ThreadedSink`].
+//! [`ThreadedSink`]. The recorder's key-frame requests go to a [`KeyFrameRelay`] when the call has a bot to
+//! ask (`verbatim listen`), and are only counted otherwise.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use bot_adapter::ingest::IngestReceiver;
 use crossbeam::channel::{self, Receiver, Sender};
 
-use crate::engine::CallRecorder;
+use crate::engine::{CallRecorder, KeyFrameRequest};
 use crate::pool::{Job as PoolJob, Nap, Pool, Step};
 use crate::sink::FolderSink;
 use crate::writer_thread::ThreadedSink;
@@ -42,6 +43,76 @@ pub const IDLE_NAP: Duration = Duration::from_millis(2);
 /// At most this many events of one call per pass of a pool thread.
 pub const POOL_BUDGET: usize = 64;
 
+/// Carries a live recording's key-frame requests from its media worker to the task that talks to the bot
+/// (`verbatim listen`'s call task), which sends each as a `KeyFrameRequest`.
+///
+/// The worker offers each request without waiting: a request that finds the queue full is dropped and
+/// counted (the stream asks again while it still waits, see [`crate::video`]), so a bot or task that does
+/// not keep up never slows the media path. The receiving side counts what it could hand to the bot.
+#[derive(Clone)]
+pub struct KeyFrameRelay {
+    tx: tokio::sync::mpsc::Sender<KeyFrameRequest>,
+    counters: Arc<RelayCounters>,
+}
+
+#[derive(Default)]
+struct RelayCounters {
+    relayed: AtomicU64,
+    not_relayed: AtomicU64,
+}
+
+impl KeyFrameRelay {
+    /// A relay holding at most `capacity` requests, and the receiving end.
+    pub fn channel(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<KeyFrameRequest>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let relay = KeyFrameRelay {
+            tx,
+            counters: Arc::default(),
+        };
+        (relay, rx)
+    }
+
+    /// Offers a request without waiting; false (counted as not relayed) when the queue is full or closed.
+    pub fn offer(&self, r: KeyFrameRequest) -> bool {
+        let ok = self.tx.try_send(r).is_ok();
+        if !ok {
+            self.note(false);
+        }
+        ok
+    }
+
+    /// The receiving side reports whether it could hand a request to the bot.
+    pub fn note(&self, relayed: bool) {
+        let c = if relayed {
+            &self.counters.relayed
+        } else {
+            &self.counters.not_relayed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests handed to the bot, and requests that were not: dropped on the way (queue full, bot's stream
+    /// full) or still queued (made after the call's task stopped reading, e.g. while the call's last events
+    /// were being recorded after its end).
+    pub fn counts(&self) -> (u64, u64) {
+        let queued = self.tx.max_capacity().saturating_sub(self.tx.capacity()) as u64;
+        (
+            self.counters.relayed.load(Ordering::Relaxed),
+            self.counters.not_relayed.load(Ordering::Relaxed) + queued,
+        )
+    }
+}
+
+impl std::fmt::Debug for KeyFrameRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (relayed, not_relayed) = self.counts();
+        f.debug_struct("KeyFrameRelay")
+            .field("relayed", &relayed)
+            .field("not_relayed", &not_relayed)
+            .finish()
+    }
+}
+
 /// One call's media work, wherever it runs.
 pub struct MediaJob {
     rx: IngestReceiver,
@@ -50,6 +121,7 @@ pub struct MediaJob {
     stop: Arc<AtomicBool>,
     /// Set once the job is over (ended, stopped or failed): a source feeding it must stop waiting for room.
     done: Arc<AtomicBool>,
+    relay: Option<KeyFrameRelay>,
     error: Option<String>,
 }
 
@@ -67,6 +139,7 @@ impl MediaJob {
             sink,
             stop,
             done: Arc::new(AtomicBool::new(false)),
+            relay: None,
             error: None,
         }
     }
@@ -77,17 +150,32 @@ impl MediaJob {
         Arc::clone(&self.done)
     }
 
+    /// Relays the recorder's key-frame requests through `relay` (without one they are only counted).
+    pub fn with_keyframe_relay(mut self, relay: Option<KeyFrameRelay>) -> Self {
+        self.relay = relay;
+        self
+    }
+
+    fn relay_keyframe_requests(&mut self) {
+        for r in self.recorder.take_keyframe_requests() {
+            if let Some(relay) = &self.relay {
+                relay.offer(r);
+            }
+        }
+    }
+
     /// Handles up to `budget` events waiting in the queue: [`Step::Worked`] or [`Step::Idle`] (the queue was
     /// empty) while the call goes on, [`Step::Done`] once it is over (ended, stopped, or its sink failed).
     pub(crate) fn poll(&mut self, budget: usize) -> Step {
-        let step = self.step(budget);
+        let step = self.poll_events(budget);
+        self.relay_keyframe_requests();
         if matches!(step, Step::Done) {
             self.done.store(true, Ordering::Release);
         }
         step
     }
 
-    fn step(&mut self, budget: usize) -> Step {
+    fn poll_events(&mut self, budget: usize) -> Step {
         let mut n = 0;
         while n < budget {
             match self.rx.pop() {

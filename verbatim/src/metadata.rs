@@ -296,6 +296,9 @@ pub struct VideoMeta {
     pub unsupported_dropped: u64,
     /// Key frames requested.
     pub keyframe_requests: u64,
+    /// Times the stream's SPS/PPS changed in band (a sender's encoder restarted, e.g. at another size); the
+    /// file's sample entry holds the first ones.
+    pub parameter_set_changes: u64,
     /// Estimated sender video clock drift.
     pub drift_ppm: f64,
     /// Spans not decodable (from a loss to the next IDR).
@@ -348,6 +351,11 @@ pub struct CountersMeta {
     pub unknown_video_msi_frames: u64,
     /// Key frames requested from senders.
     pub keyframe_requests: u64,
+    /// Of those, requests handed to the bot as `KeyFrameRequest` (`verbatim listen`; 0 in `verbatim record`,
+    /// which has no sender to ask).
+    pub keyframe_requests_relayed: u64,
+    /// Requests that could not be handed to the bot (its stream or the relay queue was full).
+    pub keyframe_requests_not_relayed: u64,
     /// Participants beyond what the composite layout shows.
     pub not_in_composite: u64,
     /// Participants whose audio was at another rate or channel count, converted to the recording's format.
@@ -369,6 +377,9 @@ pub struct CountersMeta {
     pub reference_jumps: u64,
     /// The call's first message had an outlier timestamp: time zero was taken from the messages after it.
     pub origin_moved: bool,
+    /// Video frames the recorder released that the MP4 muxer refused (missing from their passthrough file;
+    /// 0 unless a frame's time could not be written).
+    pub video_frames_refused_by_muxer: u64,
     /// Events the ingest queue refused because it was full.
     pub ingest_queue_full: u64,
     /// Audio buffers refused at ingest for their length.
@@ -582,6 +593,7 @@ pub fn from_summary(
                 outliers_dropped: v.stats.outliers,
                 unsupported_dropped: v.stats.unsupported,
                 keyframe_requests: v.stats.keyframe_requests,
+                parameter_set_changes: v.stats.parameter_set_changes,
                 drift_ppm: (v.drift_ppm * 10.0).round() / 10.0,
                 gaps: TimelineLists::gaps_meta(&timeline.video_gaps, i),
             })

@@ -21,7 +21,7 @@ use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
 use media_core::MediaTime;
 
 use crate::engine::{CallRecorder, CallSummary, RecorderConfig};
-use crate::media_worker::{self, MediaJob, MediaPool, Worker};
+use crate::media_worker::{self, KeyFrameRelay, MediaJob, MediaPool, Worker};
 use crate::metadata::{self, CallInfo, CountersMeta};
 use crate::sink::{FolderSink, SinkError, SinkOptions};
 use crate::writer_thread::{ThreadedSink, WriterOptions, WriterPool};
@@ -55,6 +55,9 @@ pub struct RecordOptions {
     pub writer_pool: Option<Arc<WriterPool>>,
     /// Media threads shared with other recordings (`verbatim listen`); `None`: a media thread of its own.
     pub media_pool: Option<Arc<MediaPool>>,
+    /// Where the recorder's key-frame requests go (`verbatim listen`: to the call's bot); `None`: counted
+    /// only (`verbatim record` has no sender to ask).
+    pub keyframe_relay: Option<KeyFrameRelay>,
 }
 
 impl RecordOptions {
@@ -68,6 +71,7 @@ impl RecordOptions {
             writer: WriterOptions::default(),
             writer_pool: None,
             media_pool: None,
+            keyframe_relay: None,
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
             signing_key: None,
@@ -196,7 +200,8 @@ impl LiveRecording {
             recorder = recorder.with_composite(c);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let job = MediaJob::new(rx, recorder, sink, Arc::clone(&stop));
+        let job = MediaJob::new(rx, recorder, sink, Arc::clone(&stop))
+            .with_keyframe_relay(opts.keyframe_relay.clone());
         let done = job.done_flag();
         let worker = match &opts.media_pool {
             Some(pool) => pool.add(job).map_err(RecordError::Internal)?,
@@ -273,6 +278,11 @@ impl LiveRecording {
             status
         };
         let c = self.ingest.counters();
+        let (relayed, not_relayed) = self
+            .opts
+            .keyframe_relay
+            .as_ref()
+            .map_or((0, 0), KeyFrameRelay::counts);
         let counters = CountersMeta {
             ingest_queue_full: rx_counters.0,
             ingest_wrong_audio_length: c.wrong_audio_length.load(Ordering::Relaxed),
@@ -283,6 +293,9 @@ impl LiveRecording {
             writer_backpressure_wait_us: wc.backpressure_wait_us,
             writer_discarded_after_error: wc.discarded_after_error,
             timeline_unreadable_lines: timeline_unreadable,
+            video_frames_refused_by_muxer: sink.video_samples_refused(),
+            keyframe_requests_relayed: relayed,
+            keyframe_requests_not_relayed: not_relayed,
             ..Default::default()
         };
         let md = metadata::from_summary(

@@ -184,7 +184,7 @@ pub struct SinkOptions {
 pub struct FolderSink {
     writer: RecordingWriter,
     videos: Vec<Option<Mp4Id>>,
-    keyframe_requests: Vec<media_core::Msi>,
+    video_refused: u64,
     stems: Vec<StemId>,
     names: Vec<String>,
     video_paths: Vec<String>,
@@ -244,7 +244,7 @@ impl FolderSink {
         Ok(FolderSink {
             writer,
             videos: Vec::new(),
-            keyframe_requests: Vec::new(),
+            video_refused: 0,
             stems: Vec::new(),
             names: Vec::new(),
             video_paths: Vec::new(),
@@ -380,6 +380,12 @@ impl FolderSink {
         })
     }
 
+    /// Video frames the MP4 muxer refused (a time before the file's start or not after the previous frame,
+    /// a malformed Annex-B frame): each is missing from its passthrough file.
+    pub fn video_samples_refused(&self) -> u64 {
+        self.video_refused
+    }
+
     /// The recording folder.
     pub fn dir(&self) -> PathBuf {
         self.writer.dir().to_path_buf()
@@ -452,8 +458,9 @@ impl RecordingSink for FolderSink {
     fn video_sample(&mut self, index: usize, sample: VideoSample) -> Result<(), SinkError> {
         if let Some(Some(id)) = self.videos.get(index) {
             match self.writer.write_sample(*id, 0, sample.pts, sample.data) {
-                // A sample the muxer refuses (e.g. before SPS/PPS) loses that frame only; it is counted there.
-                Err(RecordingError::Mp4 { .. }) => {}
+                // A sample the muxer refuses (e.g. before SPS/PPS) loses that frame only: counted
+                // (`video_frames_refused_by_muxer` in metadata.json).
+                Err(RecordingError::Mp4 { .. }) => self.video_refused += 1,
                 r => r?,
             }
         }
@@ -502,11 +509,5 @@ impl RecordingSink for FolderSink {
             self.writer.append_log(self.timeline, &self.line)?;
         }
         Ok(())
-    }
-
-    fn keyframe_request(&mut self, msi: media_core::Msi) {
-        if self.keyframe_requests.len() < 1024 {
-            self.keyframe_requests.push(msi);
-        }
     }
 }

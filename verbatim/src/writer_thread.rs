@@ -38,7 +38,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
-use media_core::Msi;
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
@@ -120,7 +119,6 @@ enum Command {
         sample: VideoSample,
     },
     Composite(CompositeFrame),
-    Keyframe(Msi),
     Timeline(TimelineEvent),
 }
 
@@ -340,10 +338,6 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
         self.send(Command::Video { index, sample })
     }
 
-    fn keyframe_request(&mut self, msi: Msi) {
-        let _ = self.send(Command::Keyframe(msi));
-    }
-
     fn composite_frame(&mut self, frame: CompositeFrame) -> Result<(), SinkError> {
         self.send(Command::Composite(frame))
     }
@@ -384,10 +378,6 @@ fn apply<S: RecordingSink<Error = SinkError>>(
         Command::Video { index, sample } => inner.video_sample(index, sample),
         Command::Composite(frame) => inner.composite_frame(frame),
         Command::Timeline(event) => inner.timeline(event),
-        Command::Keyframe(msi) => {
-            inner.keyframe_request(msi);
-            Ok(())
-        }
     }
 }
 

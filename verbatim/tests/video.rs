@@ -128,8 +128,19 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
     assert_eq!(v.path, "participants/erin.mp4");
     assert_eq!(v.stats.written, 70, "{:?}", v.stats); // 0..39 and 60..89
     assert_eq!(v.stats.waiting_for_idr, 19); // 41..59
-    assert_eq!(v.stats.keyframe_requests, 1);
-    assert_eq!(s.counters.keyframe_requests, 1);
+                                             // Asked at once when the loss showed, and again 500 ms later while frames 41..59 (630 ms) still could not
+                                             // be decoded.
+    assert_eq!(v.stats.keyframe_requests, 2);
+    assert_eq!(s.counters.keyframe_requests, 2);
+    // Not taken in between, so the outbox holds the stream's request once.
+    let asked: Vec<_> = rec.take_keyframe_requests().collect();
+    assert_eq!(
+        asked,
+        [verbatim::engine::KeyFrameRequest {
+            msi: Msi(6),
+            kind: StreamKind::Video
+        }]
+    );
     assert_eq!(v.gaps.count, 1);
     // The gap went to timeline.jsonl as it ended and reads back as metadata.json will list it.
     let (timeline, unreadable) = sink.read_timeline().unwrap();
@@ -294,4 +305,145 @@ fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
     let centre = frames[39][h / 2 * w + w / 2] as i32;
     assert!((centre - want).abs() <= 4, "luma {centre}, want {want}");
     verify(&out);
+}
+
+/// `n` frames of a `w`x`h` picture from a fresh encoder (an IDR first, then P frames).
+fn frames_of(w: u32, h: u32, n: usize) -> Vec<Bytes> {
+    let mut enc = H264Encoder::new(H264EncoderConfig {
+        keyframe_interval: 0,
+        max_frame_rate: 30.0,
+        ..H264EncoderConfig::default()
+    })
+    .unwrap();
+    let mut pic = I420Picture::new(w, h).unwrap();
+    (0..n)
+        .map(|i| {
+            pic.y_mut()
+                .iter_mut()
+                .enumerate()
+                .for_each(|(p, y)| *y = ((p + i * 5) % 241) as u8);
+            let f = enc
+                .encode(&pic, MediaTime::from_millis(i as i64 * 33))
+                .unwrap();
+            Bytes::copy_from_slice(f.data)
+        })
+        .collect()
+}
+
+#[test]
+fn a_stream_that_changes_its_parameter_sets_and_size_is_written_whole_and_decodes() {
+    // A sender's encoder restarts at another size (Teams changes a subscription from 360p to 720p, or a bot
+    // answers a key-frame request with its own encoder): new SPS/PPS in band at an IDR, the file keeps its
+    // first sample entry. The recording (with the composite, which decodes the stream) goes on.
+    let out = temp_dir("video-sps-change");
+    let key = muxer::integrity::load_signing_key(&test_key()).unwrap();
+    let mut sink = FolderSink::create(
+        &out,
+        key,
+        &SinkOptions {
+            recording_id: "sps-change".into(),
+            start_utc_ms: 0,
+            format: media_core::AudioFormat::PCM16K,
+            opus_bitrate_bps: 32_000,
+            mixed_wav: false,
+            composite: true,
+        },
+    )
+    .unwrap();
+    let composite =
+        verbatim::composite::CompositeVideo::new(Default::default(), 1_000_000).unwrap();
+    let mut rec = CallRecorder::new(RecorderConfig::default()).with_composite(composite);
+    let (mut ingest, mut rx) = ingest::channel(4096);
+    ingest.push_roster(
+        SourceTimestamp::new(R0),
+        RosterChange::Joined(Participant {
+            id: "erin".into(),
+            display_name: "erin".into(),
+            is_guest: false,
+            media_streams: vec![(Msi(5), StreamKind::Audio), (Msi(6), StreamKind::Video)],
+        }),
+    );
+    let mut data = frames_of(320, 240, 30);
+    data.extend(frames_of(640, 480, 30));
+    data.extend(frames_of(320, 240, 30));
+    for (i, d) in data.iter().enumerate() {
+        let t = i as u64 * 333_333;
+        let delivered = R0 + t + 200_000;
+        ingest.push_audio(
+            MediaTime::ZERO,
+            bot_adapter::sdk::AudioMediaBuffer {
+                timestamp: SourceTimestamp::new(delivered),
+                format: media_core::AudioFormat::PCM16K,
+                is_silence: true,
+                active_speakers: Default::default(),
+                unmixed: Default::default(),
+            },
+        );
+        let (width, height) = if (30..60).contains(&i) {
+            (640, 480)
+        } else {
+            (320, 240)
+        };
+        ingest.push_video(
+            MediaTime::ZERO,
+            SourceTimestamp::new(delivered),
+            VideoMediaBuffer {
+                socket: VideoSocket::Main(0),
+                media_source_id: Msi(6),
+                timestamp: SourceTimestamp::new(S0 + t),
+                format: VideoFormat {
+                    codec: VideoCodec::H264,
+                    width,
+                    height,
+                    stride: 0,
+                    frame_rate_millihz: 30_000,
+                },
+                original_size: None,
+                data: d.clone(),
+            },
+        );
+        while let Some(ev) = rx.pop() {
+            rec.handle(ev, &mut sink).unwrap();
+        }
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 32_000_000));
+    while let Some(ev) = rx.pop() {
+        rec.handle(ev, &mut sink).unwrap();
+    }
+    let s = rec.summary();
+    let v = &s.videos[0];
+    assert_eq!(v.stats.written, 90, "{:?}", v.stats);
+    assert_eq!(v.stats.parameter_set_changes, 2, "{:?}", v.stats);
+    assert_eq!(v.gaps.count, 0);
+    assert_eq!(s.composite.unwrap().decode_errors, 0);
+    assert_eq!(sink.video_samples_refused(), 0);
+    sink.close(b"{}", muxer::Status::Completed, "done").unwrap();
+    verify(&out);
+
+    let file = out.join("participants/erin.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg: run scripts/setup.sh");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["frame=width,height", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let sizes: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(sizes.len(), 90);
+    assert_eq!(sizes[29], "320,240");
+    assert_eq!(sizes[30], "640,480");
+    assert_eq!(sizes[60], "320,240");
 }

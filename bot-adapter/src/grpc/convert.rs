@@ -306,8 +306,9 @@ pub fn audio_to_proto(b: &AudioMediaBuffer, sent_unix_micros: i64) -> proto::Aud
     }
 }
 
-/// An SDK video buffer as a wire message.
-pub fn video_to_proto(b: &VideoMediaBuffer) -> proto::VideoMediaBuffer {
+/// An SDK video buffer as a wire message; `received` is the platform clock when the bot received it
+/// (`received_timestamp`, `SourceTimestamp::UNKNOWN` = not known).
+pub fn video_to_proto(b: &VideoMediaBuffer, received: SourceTimestamp) -> proto::VideoMediaBuffer {
     let (socket_kind, socket_index) = match b.socket {
         VideoSocket::Main(i) => (proto::VideoSocketKind::Main, u32::from(i)),
         VideoSocket::ScreenShare => (proto::VideoSocketKind::ScreenShare, 0),
@@ -332,6 +333,7 @@ pub fn video_to_proto(b: &VideoMediaBuffer) -> proto::VideoMediaBuffer {
         original_width: ow,
         original_height: oh,
         data: Bytes::clone(&b.data),
+        received_timestamp: received.ticks(),
     }
 }
 
@@ -434,6 +436,8 @@ mod tests {
             original_size: Some((1280, 720)),
             data: Bytes::from_static(&[0, 0, 1, 0x65, 1]),
         };
-        assert_eq!(video_from_proto(video_to_proto(&v)).unwrap(), v);
+        let m = video_to_proto(&v, SourceTimestamp::new(123));
+        assert_eq!(m.received_timestamp, 123);
+        assert_eq!(video_from_proto(m).unwrap(), v);
     }
 }

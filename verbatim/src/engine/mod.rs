@@ -28,7 +28,7 @@ use media_core::mixer::Mixer;
 use media_core::track::TrackConfig;
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
 
-pub use output::{GapTally, RecordingSink, TimelineEvent};
+pub use output::{GapTally, KeyFrameRequest, RecordingSink, TimelineEvent};
 pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary, VideoSummary};
 
 use crate::composite::{CompositeVideo, RenderError};
@@ -111,6 +111,7 @@ pub struct CallRecorder {
     videos: Vec<VideoSlot>,
     video_by_msi: HashMap<Msi, usize>,
     video_out: VideoOutput,
+    keyframe_requests: Vec<KeyFrameRequest>,
     composite: Option<CompositeVideo>,
     last_tick: Option<MediaTime>,
     ended: Option<MediaTime>,
@@ -137,6 +138,7 @@ impl CallRecorder {
             videos: Vec::new(),
             video_by_msi: HashMap::new(),
             video_out: VideoOutput::default(),
+            keyframe_requests: Vec::new(),
             composite: None,
             last_tick: None,
             ended: None,
@@ -160,6 +162,14 @@ impl CallRecorder {
     /// The mix's format.
     pub fn format(&self) -> AudioFormat {
         self.cfg.track.format
+    }
+
+    /// Takes the key-frame requests made since the last call, oldest first: at most one per video stream
+    /// (a stream that asks again before its request was taken is not listed twice), so the list is bounded
+    /// by the number of streams. The driver relays them to the bot (`verbatim listen`) or drops them (every
+    /// request is counted in the summary either way).
+    pub fn take_keyframe_requests(&mut self) -> std::vec::Drain<'_, KeyFrameRequest> {
+        self.keyframe_requests.drain(..)
     }
 
     /// Recording time of the latest reference timestamp seen.

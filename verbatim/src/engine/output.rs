@@ -2,7 +2,7 @@
 //! metadata lists.
 
 use media_core::ledger::{Gap, GapKind};
-use media_core::{MediaTime, Msi};
+use media_core::{MediaTime, Msi, StreamKind};
 
 use super::ParticipantInfo;
 use crate::composite::CompositeFrame;
@@ -31,8 +31,6 @@ pub trait RecordingSink {
     fn video_sample(&mut self, _index: usize, _sample: VideoSample) -> Result<(), Self::Error> {
         Ok(())
     }
-    /// The recorder needs a key frame from `msi` (relay as Teams' `RequestKeyFrame()`).
-    fn keyframe_request(&mut self, _msi: Msi) {}
     /// One frame of the composite meeting video.
     fn composite_frame(&mut self, _frame: CompositeFrame) -> Result<(), Self::Error> {
         Ok(())
@@ -43,6 +41,17 @@ pub trait RecordingSink {
     /// [`CallSummary`]): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
     /// them to `timeline.jsonl` and reads them back at close.
     fn timeline(&mut self, event: TimelineEvent) -> Result<(), Self::Error>;
+}
+
+/// The recorder needs a key frame from a video sender (see [`crate::video`] for when it asks): relay it as
+/// Teams' `RequestKeyFrame()` on the socket that receives `msi` (`verbatim listen` sends the bot a
+/// `KeyFrameRequest`). Taken with [`super::CallRecorder::take_keyframe_requests`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyFrameRequest {
+    /// The video stream's media source id.
+    pub msi: Msi,
+    /// A camera (`Video`) or the screen share.
+    pub kind: StreamKind,
 }
 
 /// A timed event of the recording that metadata lists, in the order it became final (per participant and

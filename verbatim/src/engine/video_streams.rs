@@ -3,7 +3,7 @@
 
 use media_core::{MediaTime, Msi, SourceId, StreamKind, VideoFrame};
 
-use super::{CallRecorder, EngineError, GapTally, RecordingSink, TimelineEvent};
+use super::{CallRecorder, EngineError, GapTally, KeyFrameRequest, RecordingSink, TimelineEvent};
 use crate::composite::CompositeSource;
 use crate::video::{VideoOutput, VideoSample, VideoTrack};
 
@@ -79,7 +79,12 @@ impl CallRecorder {
         if std::mem::take(&mut out.request_keyframe) {
             if let Some(v) = self.videos.get(idx) {
                 self.counters.keyframe_requests += 1;
-                sink.keyframe_request(v.msi);
+                if !self.keyframe_requests.iter().any(|r| r.msi == v.msi) {
+                    self.keyframe_requests.push(KeyFrameRequest {
+                        msi: v.msi,
+                        kind: v.kind,
+                    });
+                }
             }
         }
         if let Some(v) = self.videos.get_mut(idx) {

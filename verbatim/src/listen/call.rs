@@ -16,18 +16,22 @@ use bot_adapter::sdk::{
     AudioMediaBuffer, DominantSpeakerChanged, FixedList, RosterChange, VideoMediaBuffer,
     VideoSocket,
 };
-use media_core::{MediaTime, SourceTimestamp, VideoCodec};
-use tokio::sync::mpsc::Sender;
+use media_core::{MediaTime, SourceTimestamp, StreamKind};
+use tokio::sync::mpsc::{Receiver, Sender};
 use tonic::{Status, Streaming};
 
+mod finish;
+
 use super::{CallEntry, Shared};
-use crate::engine::CallSummary;
-use crate::metadata::{
-    self, CallInfo, IngestRefusedMeta, PauseMeta, RecordingStatusMeta, TeamsCallMeta,
-};
+use crate::engine::KeyFrameRequest;
+use crate::media_worker::KeyFrameRelay;
 use crate::record::{LiveRecording, RecordOptions};
 
 type OutTx = Sender<Result<proto::EngineMessage, Status>>;
+
+/// Video streams whose socket a call remembers for `KeyFrameRequest` (Teams has 10 main-video sockets and one
+/// screen share; a bot that sends more streams gets requests addressed by stream kind only).
+const MAX_VIDEO_SOCKETS_KNOWN: usize = 64;
 
 /// `MediaTime` -> `Duration` (negative = zero).
 pub(crate) fn duration(t: MediaTime) -> Duration {
@@ -40,7 +44,8 @@ pub(crate) fn duration(t: MediaTime) -> Duration {
 #[allow(clippy::large_enum_variant)]
 enum Item {
     Audio(AudioMediaBuffer),
-    Video(VideoMediaBuffer),
+    /// With the platform time it was received (see [`Call::video`]).
+    Video(SourceTimestamp, VideoMediaBuffer),
     Roster(SourceTimestamp, RosterChange),
     Dominant(SourceTimestamp, DominantSpeakerChanged),
 }
@@ -73,7 +78,10 @@ struct Call {
     unknown_msis: HashSet<u32>,
     refused_participant_frames: u64,
     invalid_messages: u64,
-    keyframes: HashMap<u32, (bool, Option<Instant>)>,
+    /// The socket each video stream's frames came on (for `KeyFrameRequest`).
+    sockets: HashMap<u32, VideoSocket>,
+    /// The recorder's key-frame requests come back through it (see [`Call::relay_keyframe`]).
+    relay: KeyFrameRelay,
     last_error_sent: Option<Instant>,
     errors_suppressed: u64,
     fatal: Option<String>,
@@ -90,6 +98,8 @@ pub(crate) async fn run(
     let limits = shared.opts.limits;
     shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
     let folder = shared.reserve_folder(&desc.call_id);
+    // A few requests at most wait here: each stream asks at most every 500 ms, and the task takes them at once.
+    let (relay, mut keyframe_requests) = KeyFrameRelay::channel(32);
     let mut call = Call {
         state: RecordingState::new(StatusConfig {
             preroll: limits.preroll,
@@ -114,7 +124,8 @@ pub(crate) async fn run(
         unknown_msis: HashSet::new(),
         refused_participant_frames: 0,
         invalid_messages: 0,
-        keyframes: HashMap::new(),
+        sockets: HashMap::new(),
+        relay,
         last_error_sent: None,
         errors_suppressed: 0,
         fatal: None,
@@ -125,7 +136,7 @@ pub(crate) async fn run(
         reason: "report `recording` to Graph (updateRecordingStatus), then send its result".into(),
     }))
     .await;
-    let ending = call.run_loop(&mut inbound).await;
+    let ending = call.run_loop(&mut inbound, &mut keyframe_requests).await;
     call.finish(ending).await;
     shared.release(&call.desc.call_id, &call.folder);
 }
@@ -135,7 +146,11 @@ impl Call {
         MediaTime::from_ticks((self.clock.elapsed().as_nanos() / 100).min(i64::MAX as u128) as i64)
     }
 
-    async fn run_loop(&mut self, inbound: &mut Streaming<proto::BotMessage>) -> Ending {
+    async fn run_loop(
+        &mut self,
+        inbound: &mut Streaming<proto::BotMessage>,
+        keyframe_requests: &mut Receiver<KeyFrameRequest>,
+    ) -> Ending {
         let limits = self.shared.opts.limits;
         let idle = duration(limits.idle_timeout);
         let mut last_msg = Instant::now();
@@ -146,6 +161,10 @@ impl Call {
             }
             let msg = tokio::select! {
                 m = inbound.message() => m,
+                Some(r) = keyframe_requests.recv() => {
+                    self.relay_keyframe(r);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     if self.state.handle_timeout(self.now()) {
                         self.entry.set_phase(Phase::NotRecorded);
@@ -334,16 +353,23 @@ impl Call {
         }
     }
 
+    /// A video buffer carries no platform timestamp of its own (its `timestamp` is the sender's clock): it is
+    /// placed by `received_timestamp` when the bot gives it, else by the latest audio buffer's timestamp.
     async fn video(&mut self, v: proto::VideoMediaBuffer, arrival: Instant) {
+        let received = SourceTimestamp::new(v.received_timestamp);
         let buf = match convert::video_from_proto(v) {
             Ok(b) => b,
             Err(e) => return self.refuse_message(&e.to_string()).await,
         };
-        let r = self.last_ref;
+        let r = if received.is_unknown() {
+            self.last_ref
+        } else {
+            received
+        };
         let bytes = buf.data.len();
         let offer = self
             .state
-            .offer(Item::Video(buf), r, ItemKind::Media { bytes });
+            .offer(Item::Video(r, buf), r, ItemKind::Media { bytes });
         self.apply(offer, arrival).await;
     }
 
@@ -422,7 +448,7 @@ impl Call {
             Item::Roster(r, _) | Item::Dominant(r, _) if !stale => *r,
             _ => SourceTimestamp::UNKNOWN,
         };
-        if self.origin.is_none() && !r.is_unknown() && !matches!(item, Item::Video(_)) {
+        if self.origin.is_none() && !r.is_unknown() && !matches!(item, Item::Video(..)) {
             self.origin = Some(r);
         }
         let report = match item {
@@ -433,12 +459,13 @@ impl Call {
                 }
                 self.push(|i| i.push_audio(now, b)).await
             }
-            Item::Video(b) => {
+            Item::Video(r, b) => {
                 if paused {
                     return;
                 }
-                self.key_frame_check(&b);
-                let r = self.last_ref;
+                if self.sockets.len() < MAX_VIDEO_SOCKETS_KNOWN {
+                    self.sockets.entry(b.media_source_id.0).or_insert(b.socket);
+                }
                 self.push(|i| i.push_video(now, r, b)).await
             }
             Item::Roster(r, change) => {
@@ -488,36 +515,24 @@ impl Call {
         f(live.ingest());
     }
 
-    /// Asks the bot for a key frame when an H.264 source's first frame since recording start is not one (at
-    /// most once a second per source).
-    fn key_frame_check(&mut self, b: &VideoMediaBuffer) {
-        if b.format.codec != VideoCodec::H264 {
-            return;
-        }
-        let key = bot_adapter::annexb::has_idr(&b.data);
-        let e = self
-            .keyframes
-            .entry(b.media_source_id.0)
-            .or_insert((false, None));
-        if key {
-            e.0 = true;
-            return;
-        }
-        if e.0 || e.1.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return;
-        }
-        e.1 = Some(Instant::now());
-        let (kind, index) = match b.socket {
-            VideoSocket::Main(i) => (proto::VideoSocketKind::Main, u32::from(i)),
-            VideoSocket::ScreenShare => (proto::VideoSocketKind::ScreenShare, 0),
+    /// Sends the bot a `KeyFrameRequest` for a stream the recorder cannot decode on (it asks again while it
+    /// waits: see `crate::video`), on the socket the stream's frames came on. Never waits: when the bot's
+    /// stream is full the request is dropped and counted.
+    fn relay_keyframe(&mut self, r: KeyFrameRequest) {
+        let (kind, index) = match self.sockets.get(&r.msi.0) {
+            Some(VideoSocket::Main(i)) => (proto::VideoSocketKind::Main, u32::from(*i)),
+            Some(VideoSocket::ScreenShare) => (proto::VideoSocketKind::ScreenShare, 0),
+            None if r.kind == StreamKind::ScreenShare => (proto::VideoSocketKind::ScreenShare, 0),
+            None => (proto::VideoSocketKind::Main, 0),
         };
-        let _ = self.tx.try_send(Ok(proto::EngineMessage {
+        let sent = self.tx.try_send(Ok(proto::EngineMessage {
             msg: Some(Out::KeyFrameRequest(proto::KeyFrameRequest {
-                media_source_id: b.media_source_id.0,
+                media_source_id: r.msi.0,
                 socket_kind: kind as i32,
                 socket_index: index,
             })),
         }));
+        self.relay.note(sent.is_ok());
     }
 
     async fn status_result(&mut self, s: proto::RecordingStatusResult) -> Option<Ending> {
@@ -555,6 +570,7 @@ impl Call {
         opts.out = self.shared.opts.out.join(&self.folder);
         opts.call = self.call_info();
         opts.queue_capacity = self.shared.opts.limits.queue_capacity;
+        opts.keyframe_relay = Some(self.relay.clone());
         let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;
         match started {
             Ok(Ok(live)) => self.live = Some(live),
@@ -580,194 +596,6 @@ impl Call {
             self.forward(r.item, r.paused, r.stale, t).await;
         }
         None
-    }
-
-    fn call_info(&self) -> CallInfo {
-        let s = &self.desc.start;
-        CallInfo {
-            id: self.desc.call_id.clone(),
-            source: "grpc".into(),
-            teams: Some(TeamsCallMeta {
-                tenant_id: s.tenant_id.clone(),
-                observed_participant_id: s.observed_participant_id.clone(),
-                direction: match proto::CallDirection::try_from(s.direction) {
-                    Ok(proto::CallDirection::Incoming) => "incoming",
-                    Ok(proto::CallDirection::Outgoing) => "outgoing",
-                    _ => "unspecified",
-                }
-                .into(),
-                dialed_number: s.dialed_number.clone(),
-                origin_number: s.origin_number.clone(),
-                source_participant_id: s.source_participant_id.clone(),
-                on_behalf_of: s.on_behalf_of.clone(),
-                transferor: s.transferor.clone(),
-                custom_data: s.custom_data.clone().into_iter().collect(),
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn status_meta(&self) -> RecordingStatusMeta {
-        let c = self.state.counters();
-        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
-        RecordingStatusMeta {
-            outcome: self.outcome.unwrap_or("ended_before_confirmation").into(),
-            error: self.state.failure().map(str::to_string),
-            requested_utc: utc(self.requested_wall),
-            confirmed_utc: self.confirmed_wall.map(utc),
-            preroll_window_us: self.shared.opts.limits.preroll.ticks() / 10,
-            preroll_held: c.preroll_held,
-            preroll_trimmed: c.preroll_trimmed,
-            preroll_refused: c.preroll_refused,
-            preroll_discarded: c.preroll_discarded,
-            withheld_paused: c.withheld_paused,
-        }
-    }
-
-    fn pause_meta(&self) -> Vec<PauseMeta> {
-        let origin = self.origin;
-        let us = |r: SourceTimestamp| match origin {
-            Some(o) if !r.is_unknown() => (r.since(o).ticks() / 10).max(0),
-            _ => 0,
-        };
-        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
-        self.state
-            .pauses()
-            .iter()
-            .zip(
-                self.pause_walls
-                    .iter()
-                    .chain(std::iter::repeat(&(SystemTime::UNIX_EPOCH, None))),
-            )
-            .map(|(p, w)| PauseMeta {
-                start_us: us(p.start),
-                end_us: p.end.map_or(us(self.last_ref), us),
-                requested_utc: utc(w.0),
-                resumed_utc: w.1.map(utc),
-                requested_by: p.requested_by.clone(),
-                reason: p.reason.clone(),
-                resumed_by: p.resumed_by.clone(),
-                resume_reason: p.resume_reason.clone(),
-            })
-            .collect()
-    }
-
-    /// Finalizes: files closed and synced (or the not-recorded metadata written), THEN the bot is told.
-    async fn finish(&mut self, ending: Ending) {
-        let stats = Arc::clone(&self.shared.stats);
-        let status_meta = self.status_meta();
-        let pauses = self.pause_meta();
-        let refused_frames = self.refused_participant_frames;
-        let invalid_messages = self.invalid_messages;
-        let mut summary = proto::CallSummary {
-            call_id: self.desc.call_id.clone(),
-            recording: self.folder.clone(),
-            preroll_discarded: status_meta.preroll_discarded + status_meta.preroll_trimmed,
-            pauses: pauses
-                .iter()
-                .map(|p| proto::PauseSpan {
-                    start_us: p.start_us,
-                    end_us: p.end_us,
-                    requested_by: p.requested_by.clone(),
-                    reason: p.reason.clone(),
-                })
-                .collect(),
-            ..Default::default()
-        };
-        if let Some(mut live) = self.live.take() {
-            self.entry.set_phase(Phase::Ended);
-            let info = live.call_info_mut();
-            info.recording_status = Some(status_meta);
-            info.pauses = pauses;
-            let interrupted = match &ending {
-                Ending::Ended => None,
-                Ending::Interrupted(why) => Some(why.clone()),
-            };
-            live.call_info_mut().ingest_refused = Some(IngestRefusedMeta {
-                participant_limit_frames: refused_frames,
-                invalid_messages,
-            });
-            let is_interrupted = interrupted.is_some();
-            let closed = tokio::task::spawn_blocking(move || {
-                if is_interrupted {
-                    live.interrupt()
-                } else {
-                    live.finish()
-                }
-            })
-            .await;
-            match closed {
-                Ok(Ok(s)) => {
-                    summary.status = if is_interrupted {
-                        stats.calls_interrupted.fetch_add(1, Ordering::Relaxed);
-                        "interrupted"
-                    } else {
-                        stats.calls_recorded.fetch_add(1, Ordering::Relaxed);
-                        "completed"
-                    }
-                    .into();
-                    fill_summary(&mut summary, &s);
-                    if let Some(why) = interrupted {
-                        summary.error = why;
-                    }
-                }
-                Ok(Err(e)) => {
-                    summary.status = "failed".into();
-                    summary.error = e.to_string();
-                }
-                Err(e) => {
-                    summary.status = "failed".into();
-                    summary.error = format!("internal error: {e}");
-                }
-            }
-            if let Some(f) = self.fatal.take() {
-                summary.error = f;
-            }
-            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
-                status: proto::RecordingStatus::NotRecording as i32,
-                reason: format!(
-                    "recording ended: files finalized and synced ({})",
-                    summary.status
-                ),
-            }))
-            .await;
-        } else {
-            // Never confirmed: nothing but metadata is written.
-            stats.calls_not_recorded.fetch_add(1, Ordering::Relaxed);
-            if let Ending::Interrupted(why) = &ending {
-                if self.state.phase() == Phase::AwaitingConfirmation {
-                    let _ = self
-                        .state
-                        .fail(format!("{why} before recording was confirmed"));
-                }
-            }
-            let mut status_meta = self.status_meta();
-            if status_meta.outcome == "confirmed" {
-                status_meta.outcome = "failed".into();
-            }
-            let error = self
-                .fatal
-                .clone()
-                .or_else(|| self.state.failure().map(str::to_string))
-                .unwrap_or_else(|| "recording was not confirmed".into());
-            summary.status = "not_recorded".into();
-            summary.error = error.clone();
-            summary.preroll_discarded = status_meta.preroll_discarded + status_meta.preroll_trimmed;
-            let mut info = self.call_info();
-            info.recording_status = Some(status_meta);
-            let dir = self.shared.opts.out.join(&self.folder);
-            let written =
-                tokio::task::spawn_blocking(move || write_not_recorded(&dir, info, &error)).await;
-            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
-                summary.error = format!("{}; metadata not written: {e}", summary.error);
-            }
-            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
-                status: proto::RecordingStatus::Failed as i32,
-                reason: summary.error.clone(),
-            }))
-            .await;
-        }
-        self.send_essential(Out::Summary(summary)).await;
     }
 
     /// A message that breaks the protocol: refused, counted, reported (rate-limited); the call goes on.
@@ -815,36 +643,4 @@ impl Call {
         )
         .await;
     }
-}
-
-fn fill_summary(out: &mut proto::CallSummary, s: &CallSummary) {
-    out.duration_us = s.duration.ticks() / 10;
-    out.participants = s
-        .participants
-        .iter()
-        .map(|p| proto::ParticipantSummary {
-            name: p.info.name.clone(),
-            id: p.info.id.clone().unwrap_or_default(),
-            frames_delivered: p.stats.delivered,
-            frames_written: p.stats.written,
-            gaps: u32::try_from(p.gaps.count).unwrap_or(u32::MAX),
-        })
-        .collect();
-}
-
-/// The folder of a call that was not recorded: `metadata.json` only, saying why.
-fn write_not_recorded(dir: &std::path::Path, call: CallInfo, error: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let md = serde_json::json!({
-        "format_version": metadata::FORMAT_VERSION,
-        "recorder": { "name": "verbatim", "version": env!("CARGO_PKG_VERSION") },
-        "call": call,
-        "recording": { "status": "not_recorded", "error": error },
-    });
-    let bytes = serde_json::to_vec_pretty(&md).map_err(std::io::Error::other)?;
-    let path = dir.join("metadata.json");
-    let mut f = std::fs::File::create(&path)?;
-    std::io::Write::write_all(&mut f, &bytes)?;
-    f.sync_all()?;
-    std::fs::File::open(dir)?.sync_all()
 }

@@ -8,8 +8,17 @@
 //! ```
 //!
 //! Calls run concurrently on one HTTP/2 connection (one stream each), as a real bot's single channel would.
+//! Participants from files (`--source NAME=PATH`, `--screenshare PATH`) are read by [`crate::sources`], as
+//! `verbatim record` reads them, so a call sent here and one recorded in-process carry the same SDK events:
+//! audio, and the H.264 frames of camera clips and of the screen share.
 
-use std::path::PathBuf;
+mod cli;
+pub mod keyframes;
+
+pub use cli::{run, SendArgs};
+pub use keyframes::{AnswerStats, KeyFrameAnswers};
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,11 +26,8 @@ use bot_adapter::grpc::auth::BearerToken;
 use bot_adapter::grpc::convert;
 use bot_adapter::grpc::proto::call_ingest_client::CallIngestClient;
 use bot_adapter::grpc::proto::{self, bot_message::Msg, engine_message::Msg as Out};
-use bot_adapter::sim::meeting::{MeetingKind, MAX_PARTICIPANTS};
-use bot_adapter::sim::{
-    self, Impairments, MeetingSpec, SdkEvent, SimError, SimParticipant, SimReport, Simulator,
-};
-use media_core::{MediaTime, Msi};
+use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
+use media_core::MediaTime;
 use tokio::sync::mpsc;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -99,10 +105,14 @@ pub struct CallOutcome {
     pub errors: Vec<proto::Error>,
     /// Key-frame requests received.
     pub key_frame_requests: usize,
+    /// How the simulated senders answered them (see [`keyframes`]).
+    pub key_frame_answers: AnswerStats,
     /// The stream's final status when it was not OK.
     pub stream_error: Option<tonic::Status>,
     /// Bot messages sent.
     pub messages_sent: u64,
+    /// `VideoMediaBuffer`s sent, per media source id (cameras and the screen share).
+    pub video_sent: BTreeMap<u32, u64>,
     /// Wall time of the call.
     pub elapsed: Duration,
 }
@@ -170,7 +180,15 @@ pub async fn send_call(
     call_id: String,
     spec: MeetingSpec,
 ) -> Result<CallOutcome, SendError> {
+    // The clips (shared, not copied) for the answers to key-frame requests; epochs and capture times come
+    // from the simulator's report.
+    let clips = spec.clone();
     let mut sim = Simulator::new(spec)?;
+    let mut answers = KeyFrameAnswers::new(&clips, sim.report());
+    drop(clips);
+    // Requests the reader task takes off the response stream, for the sending loop (a full queue drops one:
+    // the engine asks again while it waits).
+    let (keyframe_tx, mut keyframe_rx) = mpsc::channel::<proto::KeyFrameRequest>(64);
     let t0 = Instant::now();
     let (tx, rx) = mpsc::channel::<proto::BotMessage>(opts.window.max(1));
     let mut out = CallOutcome {
@@ -211,6 +229,7 @@ pub async fn send_call(
         call_id.clone(),
         opts.confirm.clone(),
         answered_tx,
+        keyframe_tx,
     ));
     if !opts.realtime {
         // As fast as possible: a burst would outrun the handshake (and the server's pre-roll window), so the
@@ -263,7 +282,17 @@ pub async fn send_call(
                 };
                 Msg::Audio(convert::audio_to_proto(&b, stamp))
             }
-            SdkEvent::Video(b) => Msg::Video(convert::video_to_proto(&b)),
+            SdkEvent::Video(mut b) => {
+                // A request that has reached the sender by now makes the next frame it captures an IDR.
+                while let Ok(k) = keyframe_rx.try_recv() {
+                    answers.request(media_core::Msi(k.media_source_id), ev.at);
+                }
+                answers.answer(&mut b);
+                *out.video_sent.entry(b.media_source_id.0).or_default() += 1;
+                // The simulator knows the platform clock at delivery exactly (a real bot estimates it from
+                // the latest audio buffer's timestamp and its own clock): `record` places video by it too.
+                Msg::Video(convert::video_to_proto(&b, ev.reference))
+            }
             SdkEvent::Roster(change) => Msg::Roster(match change {
                 bot_adapter::sdk::RosterChange::Joined(p) => proto::RosterUpdate {
                     timestamp: ev.reference.ticks(),
@@ -300,6 +329,7 @@ pub async fn send_call(
         }
     }
     out.sim = Some(sim.report().clone());
+    out.key_frame_answers = answers.stats();
     drop(tx);
     if disconnected {
         reader.abort();
@@ -339,6 +369,7 @@ async fn read_engine(
     call_id: String,
     confirm: Confirm,
     answered: tokio::sync::oneshot::Sender<()>,
+    keyframes: mpsc::Sender<proto::KeyFrameRequest>,
 ) -> Read {
     let mut r = Read::default();
     let mut tx = Some(tx);
@@ -392,7 +423,10 @@ async fn read_engine(
                         let _ = a.send(());
                     }
                 }
-                Some(Out::KeyFrameRequest(_)) => r.key_frame_requests += 1,
+                Some(Out::KeyFrameRequest(k)) => {
+                    r.key_frame_requests += 1;
+                    let _ = keyframes.try_send(k);
+                }
                 Some(Out::Error(e)) => r.errors.push(e),
                 Some(Out::Summary(s)) => r.summary = Some(s),
                 None => {}
@@ -437,231 +471,4 @@ pub async fn send_calls(
         }
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------------- CLI
-
-/// `verbatim send` arguments.
-#[derive(clap::Args, Debug)]
-pub struct SendArgs {
-    /// Server address: HOST:PORT, http://HOST:PORT or https://HOST:PORT.
-    #[arg(long)]
-    pub connect: String,
-    /// File holding the bearer token.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// CA certificate (PEM) to trust for https://.
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
-    /// TLS server name (default: the host in --connect).
-    #[arg(long)]
-    pub tls_domain: Option<String>,
-    /// Simulate a meeting of synthetic speakers.
-    #[arg(long, conflicts_with = "source")]
-    pub simulate: bool,
-    /// With --simulate: plan realistic meetings (as `verbatim record --meeting`): standup, townhall,
-    /// one-on-one or panel. Call n is planned with seed + n - 1.
-    #[arg(long, requires = "simulate", value_parser = parse_meeting)]
-    pub meeting: Option<MeetingKind>,
-    /// Number of synthetic participants with --simulate, at most 20 (default 4; with --meeting, the kind's).
-    #[arg(long)]
-    pub participants: Option<usize>,
-    /// With --meeting: give participants cameras and share screens (synthetic H.264 clips, looped).
-    #[arg(long, requires = "meeting")]
-    pub video: bool,
-    /// Length of each call (e.g. 30s, 1h); default 30s with --simulate, the kind's with --meeting; with
-    /// --source, the longest input.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<MediaTime>,
-    /// A participant from a file: NAME=PATH. Repeat for each.
-    #[arg(long, value_name = "NAME=PATH")]
-    pub source: Vec<String>,
-    /// Network/platform impairments (as `verbatim record --impair`).
-    #[arg(long, default_value = "none")]
-    pub impair: String,
-    /// Seed (call n uses seed + n - 1).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Number of concurrent calls.
-    #[arg(long, default_value_t = 1)]
-    pub calls: usize,
-    /// Send as fast as the server takes it instead of in real time.
-    #[arg(long)]
-    pub fast: bool,
-    /// Call id prefix (ids are PREFIX-1, PREFIX-2, ...).
-    #[arg(long, default_value = "sim")]
-    pub call_id: String,
-    /// Ask for a pause: START-END in call time (e.g. 5s-8s). Repeatable.
-    #[arg(long, value_name = "START-END")]
-    pub pause: Vec<String>,
-    /// Answer the recording-status request with a Graph refusal (tests the fail path).
-    #[arg(long)]
-    pub refuse_recording: bool,
-}
-
-fn parse_meeting(s: &str) -> Result<MeetingKind, String> {
-    s.parse()
-        .map_err(|e: bot_adapter::sim::meeting::ParseMeetingKindError| e.to_string())
-}
-
-fn parse_duration(s: &str) -> Result<MediaTime, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
-    Ok(MediaTime::from_ticks(
-        (d.as_nanos() / 100).min(i64::MAX as u128) as i64,
-    ))
-}
-
-/// Participants from NAME=PATH files, as `verbatim record --source` makes them (same ids and MSIs, so the
-/// recordings compare).
-///
-/// # Errors
-/// A malformed argument or an unreadable file.
-pub fn file_participants(sources: &[String]) -> anyhow::Result<Vec<SimParticipant>> {
-    let mut out = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        let Some((name, path)) = s
-            .split_once('=')
-            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
-        else {
-            anyhow::bail!("--source {s:?}: expected NAME=PATH");
-        };
-        let audio = sim::load_audio_file(std::path::Path::new(path))
-            .map_err(|e| anyhow::anyhow!("--source {name}: {e}"))?;
-        out.push(SimParticipant {
-            id: format!("8:orgid:{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-            ..SimParticipant::new(name, Msi(1000 + i as u32), audio)
-        });
-    }
-    Ok(out)
-}
-
-/// Runs `verbatim send`.
-///
-/// # Errors
-/// Bad arguments, connection failures, or any call not recorded as `completed`.
-pub fn run(a: SendArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let impairments: Impairments = a.impair.parse().context("--impair")?;
-    let token = match &a.token_file {
-        Some(f) => Some(
-            BearerToken::new(&std::fs::read_to_string(f).with_context(|| f.display().to_string())?)
-                .with_context(|| f.display().to_string())?,
-        ),
-        None => None,
-    };
-    let files = if a.simulate {
-        None
-    } else if !a.source.is_empty() {
-        Some(file_participants(&a.source)?)
-    } else {
-        anyhow::bail!("say what to send: --simulate, or --source NAME=PATH (repeatable)");
-    };
-    if a.calls == 0 {
-        anyhow::bail!("--calls must be at least 1");
-    }
-    let people = a
-        .participants
-        .unwrap_or(a.meeting.map_or(4, MeetingKind::default_participants));
-    if files.is_none() && (people == 0 || people > MAX_PARTICIPANTS) {
-        anyhow::bail!("--participants must be 1 to {MAX_PARTICIPANTS}");
-    }
-    let clips = if a.video {
-        Some(crate::sources::MeetingClips::new(people)?)
-    } else {
-        None
-    };
-    let mut specs = Vec::new();
-    for n in 0..a.calls {
-        let seed = a.seed.wrapping_add(n as u64);
-        let mut spec = match (&files, a.meeting) {
-            (Some(p), _) => MeetingSpec {
-                participants: p.clone(),
-                duration: a.duration,
-                seed,
-                impairments,
-                screenshares: Vec::new(),
-            },
-            (None, Some(kind)) => {
-                let d = a.duration.unwrap_or(kind.default_duration());
-                crate::sources::meeting(kind, people, d, seed, clips.as_ref())?
-            }
-            (None, None) => {
-                let d = a.duration.unwrap_or(MediaTime::from_secs(30));
-                MeetingSpec {
-                    participants: sim::synthetic::participants(people, d, seed),
-                    duration: Some(d),
-                    seed,
-                    impairments,
-                    screenshares: Vec::new(),
-                }
-            }
-        };
-        spec.impairments = impairments;
-        specs.push(spec);
-    }
-    let mut opts = SendOptions::new(a.connect.clone(), token);
-    opts.realtime = !a.fast;
-    opts.call_id_prefix = a.call_id.clone();
-    if let Some(ca) = &a.ca {
-        opts.ca_pem = Some(std::fs::read(ca).with_context(|| ca.display().to_string())?);
-    }
-    opts.tls_domain = a.tls_domain.clone();
-    if a.refuse_recording {
-        opts.confirm = Confirm::Refuse("simulated Graph refusal".into(), Duration::ZERO);
-    }
-    for p in &a.pause {
-        let (s, e) = p
-            .split_once('-')
-            .with_context(|| format!("--pause {p:?}: expected START-END"))?;
-        let s = parse_duration(s).map_err(anyhow::Error::msg)?;
-        let e = parse_duration(e).map_err(anyhow::Error::msg)?;
-        opts.pauses.push((s, e));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    let outcomes = rt.block_on(send_calls(&opts, specs))?;
-    let mut failed = 0;
-    for o in &outcomes {
-        match (&o.summary, &o.stream_error) {
-            (Some(s), _) => {
-                let frames: u64 = s.participants.iter().map(|p| p.frames_written).sum();
-                println!(
-                    "{}: {} into {} ({:.2} s, {} participants, {} frames written) in {:.2} s",
-                    o.call_id,
-                    s.status,
-                    s.recording,
-                    s.duration_us as f64 / 1e6,
-                    s.participants.len(),
-                    frames,
-                    o.elapsed.as_secs_f64()
-                );
-                if !s.error.is_empty() {
-                    println!("  {}", s.error);
-                }
-                if s.status != "completed" {
-                    failed += 1;
-                }
-            }
-            (None, Some(e)) => {
-                println!("{}: refused: {} ({:?})", o.call_id, e.message(), e.code());
-                failed += 1;
-            }
-            (None, None) => {
-                println!("{}: no summary", o.call_id);
-                failed += 1;
-            }
-        }
-        for e in &o.errors {
-            println!("  server: {}", e.message);
-        }
-    }
-    if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} calls not recorded as completed",
-            outcomes.len()
-        );
-    }
-    Ok(())
 }

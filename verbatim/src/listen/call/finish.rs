@@ -1,0 +1,258 @@
+//! The end of a call: the recording finalized and synced (or, never confirmed, a folder holding only
+//! `metadata.json`), then the bot told; and the `call` section of `metadata.json` the gRPC service adds.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bot_adapter::grpc::proto::{self, engine_message::Msg as Out};
+use bot_adapter::grpc::status::Phase;
+use media_core::SourceTimestamp;
+
+use super::{Call, Ending};
+use crate::engine::CallSummary;
+use crate::metadata::{
+    self, CallInfo, IngestRefusedMeta, PauseMeta, RecordingStatusMeta, TeamsCallMeta,
+};
+
+impl Call {
+    pub(super) fn call_info(&self) -> CallInfo {
+        let s = &self.desc.start;
+        CallInfo {
+            id: self.desc.call_id.clone(),
+            source: "grpc".into(),
+            teams: Some(TeamsCallMeta {
+                tenant_id: s.tenant_id.clone(),
+                observed_participant_id: s.observed_participant_id.clone(),
+                direction: match proto::CallDirection::try_from(s.direction) {
+                    Ok(proto::CallDirection::Incoming) => "incoming",
+                    Ok(proto::CallDirection::Outgoing) => "outgoing",
+                    _ => "unspecified",
+                }
+                .into(),
+                dialed_number: s.dialed_number.clone(),
+                origin_number: s.origin_number.clone(),
+                source_participant_id: s.source_participant_id.clone(),
+                on_behalf_of: s.on_behalf_of.clone(),
+                transferor: s.transferor.clone(),
+                custom_data: s.custom_data.clone().into_iter().collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn status_meta(&self) -> RecordingStatusMeta {
+        let c = self.state.counters();
+        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
+        RecordingStatusMeta {
+            outcome: self.outcome.unwrap_or("ended_before_confirmation").into(),
+            error: self.state.failure().map(str::to_string),
+            requested_utc: utc(self.requested_wall),
+            confirmed_utc: self.confirmed_wall.map(utc),
+            preroll_window_us: self.shared.opts.limits.preroll.ticks() / 10,
+            preroll_held: c.preroll_held,
+            preroll_trimmed: c.preroll_trimmed,
+            preroll_refused: c.preroll_refused,
+            preroll_discarded: c.preroll_discarded,
+            withheld_paused: c.withheld_paused,
+        }
+    }
+
+    fn pause_meta(&self) -> Vec<PauseMeta> {
+        let origin = self.origin;
+        let us = |r: SourceTimestamp| match origin {
+            Some(o) if !r.is_unknown() => (r.since(o).ticks() / 10).max(0),
+            _ => 0,
+        };
+        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
+        self.state
+            .pauses()
+            .iter()
+            .zip(
+                self.pause_walls
+                    .iter()
+                    .chain(std::iter::repeat(&(SystemTime::UNIX_EPOCH, None))),
+            )
+            .map(|(p, w)| PauseMeta {
+                start_us: us(p.start),
+                end_us: p.end.map_or(us(self.last_ref), us),
+                requested_utc: utc(w.0),
+                resumed_utc: w.1.map(utc),
+                requested_by: p.requested_by.clone(),
+                reason: p.reason.clone(),
+                resumed_by: p.resumed_by.clone(),
+                resume_reason: p.resume_reason.clone(),
+            })
+            .collect()
+    }
+
+    /// Finalizes: files closed and synced (or the not-recorded metadata written), THEN the bot is told.
+    pub(super) async fn finish(&mut self, ending: Ending) {
+        let stats = Arc::clone(&self.shared.stats);
+        let status_meta = self.status_meta();
+        let pauses = self.pause_meta();
+        let refused_frames = self.refused_participant_frames;
+        let invalid_messages = self.invalid_messages;
+        let mut summary = proto::CallSummary {
+            call_id: self.desc.call_id.clone(),
+            recording: self.folder.clone(),
+            preroll_discarded: status_meta.preroll_discarded + status_meta.preroll_trimmed,
+            pauses: pauses
+                .iter()
+                .map(|p| proto::PauseSpan {
+                    start_us: p.start_us,
+                    end_us: p.end_us,
+                    requested_by: p.requested_by.clone(),
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        if let Some(mut live) = self.live.take() {
+            self.entry.set_phase(Phase::Ended);
+            let info = live.call_info_mut();
+            info.recording_status = Some(status_meta);
+            info.pauses = pauses;
+            let interrupted = match &ending {
+                Ending::Ended => None,
+                Ending::Interrupted(why) => Some(why.clone()),
+            };
+            live.call_info_mut().ingest_refused = Some(IngestRefusedMeta {
+                participant_limit_frames: refused_frames,
+                invalid_messages,
+            });
+            let is_interrupted = interrupted.is_some();
+            let closed = tokio::task::spawn_blocking(move || {
+                if is_interrupted {
+                    live.interrupt()
+                } else {
+                    live.finish()
+                }
+            })
+            .await;
+            match closed {
+                Ok(Ok(s)) => {
+                    summary.status = if is_interrupted {
+                        stats.calls_interrupted.fetch_add(1, Ordering::Relaxed);
+                        "interrupted"
+                    } else {
+                        stats.calls_recorded.fetch_add(1, Ordering::Relaxed);
+                        "completed"
+                    }
+                    .into();
+                    fill_summary(&mut summary, &s);
+                    if let Some(why) = interrupted {
+                        summary.error = why;
+                    }
+                }
+                Ok(Err(e)) => {
+                    summary.status = "failed".into();
+                    summary.error = e.to_string();
+                }
+                Err(e) => {
+                    summary.status = "failed".into();
+                    summary.error = format!("internal error: {e}");
+                }
+            }
+            if let Some(f) = self.fatal.take() {
+                summary.error = f;
+            }
+            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
+                status: proto::RecordingStatus::NotRecording as i32,
+                reason: format!(
+                    "recording ended: files finalized and synced ({})",
+                    summary.status
+                ),
+            }))
+            .await;
+        } else {
+            // Never confirmed: nothing but metadata is written.
+            stats.calls_not_recorded.fetch_add(1, Ordering::Relaxed);
+            if let Ending::Interrupted(why) = &ending {
+                if self.state.phase() == Phase::AwaitingConfirmation {
+                    let _ = self
+                        .state
+                        .fail(format!("{why} before recording was confirmed"));
+                }
+            }
+            let mut status_meta = self.status_meta();
+            if status_meta.outcome == "confirmed" {
+                status_meta.outcome = "failed".into();
+            }
+            let error = self
+                .fatal
+                .clone()
+                .or_else(|| self.state.failure().map(str::to_string))
+                .unwrap_or_else(|| "recording was not confirmed".into());
+            summary.status = "not_recorded".into();
+            summary.error = error.clone();
+            summary.preroll_discarded = status_meta.preroll_discarded + status_meta.preroll_trimmed;
+            let mut info = self.call_info();
+            info.recording_status = Some(status_meta);
+            let dir = self.shared.opts.out.join(&self.folder);
+            let written =
+                tokio::task::spawn_blocking(move || write_not_recorded(&dir, info, &error)).await;
+            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+                summary.error = format!("{}; metadata not written: {e}", summary.error);
+            }
+            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
+                status: proto::RecordingStatus::Failed as i32,
+                reason: summary.error.clone(),
+            }))
+            .await;
+        }
+        self.send_essential(Out::Summary(summary)).await;
+    }
+}
+
+fn fill_summary(out: &mut proto::CallSummary, s: &CallSummary) {
+    out.duration_us = s.duration.ticks() / 10;
+    out.participants = s
+        .participants
+        .iter()
+        .map(|p| proto::ParticipantSummary {
+            name: p.info.name.clone(),
+            id: p.info.id.clone().unwrap_or_default(),
+            frames_delivered: p.stats.delivered,
+            frames_written: p.stats.written,
+            gaps: u32::try_from(p.gaps.count).unwrap_or(u32::MAX),
+        })
+        .collect();
+    out.videos = s
+        .videos
+        .iter()
+        .map(|v| {
+            let st = &v.stats;
+            proto::VideoStreamSummary {
+                media_source_id: v.msi.0,
+                path: v.path.clone(),
+                frames_delivered: st.delivered,
+                frames_written: st.written,
+                frames_dropped: st.waiting_for_idr
+                    + st.duplicates
+                    + st.late
+                    + st.outliers
+                    + st.unsupported,
+                keyframe_requests: st.keyframe_requests,
+                gaps: u32::try_from(v.gaps.count).unwrap_or(u32::MAX),
+            }
+        })
+        .collect();
+}
+
+/// The folder of a call that was not recorded: `metadata.json` only, saying why.
+fn write_not_recorded(dir: &std::path::Path, call: CallInfo, error: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let md = serde_json::json!({
+        "format_version": metadata::FORMAT_VERSION,
+        "recorder": { "name": "verbatim", "version": env!("CARGO_PKG_VERSION") },
+        "call": call,
+        "recording": { "status": "not_recorded", "error": error },
+    });
+    let bytes = serde_json::to_vec_pretty(&md).map_err(std::io::Error::other)?;
+    let path = dir.join("metadata.json");
+    let mut f = std::fs::File::create(&path)?;
+    std::io::Write::write_all(&mut f, &bytes)?;
+    f.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()
+}
