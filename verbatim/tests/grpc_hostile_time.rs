@@ -1,6 +1,6 @@
 //! Hostile timestamps through the real gRPC path: a bot whose messages carry platform timestamps days away
-//! from the call's own clock (one audio buffer, a dominant-speaker change, a roster change, a pause and the
-//! call end), in real time beside an ordinary call on the same server. Neither call may lose media, the
+//! from the call's own clock (two audio buffers, a dominant-speaker change, a roster change, a pause and its
+//! resume, and the call end), in real time beside an ordinary call on the same server. Neither call may lose media, the
 //! hostile one may not write a second more than was sent (it once wrote silence without end: 412 MB in 60 s),
 //! and both must finish with a summary.
 
@@ -71,6 +71,17 @@ async fn timestamps_days_off_the_call_clock_move_nothing() {
                 }
                 Some(r)
             }
+            // A compliance pause stamped 11 days ahead and its resume 11 days back: taken as now.
+            300 => Some(bot(Msg::Pause(proto::Pause {
+                timestamp: R0 + 11 * DAY,
+                requested_by: "agent".into(),
+                reason: "card details".into(),
+            }))),
+            320 => Some(bot(Msg::Resume(proto::Resume {
+                timestamp: R0 - 11 * DAY,
+                requested_by: "agent".into(),
+                reason: "done".into(),
+            }))),
             _ => None,
         };
         if let Some(m) = off {
@@ -103,10 +114,24 @@ async fn timestamps_days_off_the_call_clock_move_nothing() {
         (7_900_000..=8_300_000).contains(&d),
         "the recording is as long as the call was, not days: {d} us"
     );
-    let p = &md["participants"][0];
-    assert_eq!(p["frames_delivered"], SLOTS);
+    // The pause ran from frame 300 to 320 (as the bot asked, at the call's own time): 20 frames withheld.
+    let pauses = md["call"]["pauses"].as_array().expect("pauses listed");
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    let (start, end) = (pauses[0]["start_us"].as_i64(), pauses[0]["end_us"].as_i64());
     assert_eq!(
-        p["frames_written"], SLOTS,
+        (start, end),
+        (Some(6_020_000), Some(6_420_000)),
+        "{}",
+        pauses[0]
+    );
+    let p = &md["participants"][0];
+    let paused = SLOTS - p["frames_delivered"].as_u64().unwrap();
+    assert!(
+        (19..=21).contains(&paused),
+        "{paused} frames withheld by the pause"
+    );
+    assert_eq!(
+        p["frames_written"], p["frames_delivered"],
         "every frame lands, the ones in buffers with bad stamps too (their sender stamps are fine)"
     );
     let refused = md["call"]["counters"]["reference_refused"]

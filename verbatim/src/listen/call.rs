@@ -29,6 +29,9 @@ use crate::record::{LiveRecording, RecordOptions};
 
 type OutTx = Sender<Result<proto::EngineMessage, Status>>;
 
+/// How far from the call's clock (its latest audio buffer) a pause or resume may be stamped.
+const CONTROL_STAMP_TOLERANCE: MediaTime = MediaTime::from_secs(2);
+
 /// Video streams whose socket a call remembers for `KeyFrameRequest` (Teams has 10 main-video sockets and one
 /// screen share; a bot that sends more streams gets requests addressed by stream kind only).
 const MAX_VIDEO_SOCKETS_KNOWN: usize = 64;
@@ -226,11 +229,7 @@ impl Call {
             }
             Msg::RecordingStatus(s) => return self.status_result(s).await,
             Msg::Pause(p) => {
-                // 0 = now: the latest audio buffer's timestamp (the recording timeline's clock).
-                let r = match p.timestamp {
-                    0 => self.last_ref,
-                    t => SourceTimestamp::new(t),
-                };
+                let r = self.control_time(p.timestamp, "Pause").await;
                 match self.state.pause(r, &p.requested_by, &p.reason) {
                     Ok(()) => self.pause_walls.push((SystemTime::now(), None)),
                     Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
@@ -238,11 +237,7 @@ impl Call {
                 self.entry.set_phase(self.phase_for_entry());
             }
             Msg::Resume(p) => {
-                // 0 = now: the latest audio buffer's timestamp (the recording timeline's clock).
-                let r = match p.timestamp {
-                    0 => self.last_ref,
-                    t => SourceTimestamp::new(t),
-                };
+                let r = self.control_time(p.timestamp, "Resume").await;
                 match self.state.resume(r, &p.requested_by, &p.reason) {
                     Ok(()) => {
                         if let Some(w) = self.pause_walls.last_mut() {
@@ -599,6 +594,30 @@ impl Call {
     }
 
     /// A message that breaks the protocol: refused, counted, reported (rate-limited); the call goes on.
+    /// The platform time of a pause or resume stamped `t`: 0 means now (the latest audio buffer's timestamp,
+    /// the recording timeline's clock); a stamp more than [`CONTROL_STAMP_TOLERANCE`] away from the call's
+    /// clock is not trusted either (it would put the pause days away): it is taken as now and the bot told.
+    async fn control_time(&mut self, t: u64, what: &str) -> SourceTimestamp {
+        if t == 0 || self.last_ref.is_unknown() {
+            return if t == 0 {
+                self.last_ref
+            } else {
+                SourceTimestamp::new(t)
+            };
+        }
+        let stamped = SourceTimestamp::new(t);
+        let off = stamped.since(self.last_ref).abs();
+        if off > CONTROL_STAMP_TOLERANCE {
+            self.refuse_message(&format!(
+                "{what}: timestamp {t} is {:.0} s from the call's clock; taken as now",
+                off.as_secs_f64()
+            ))
+            .await;
+            return self.last_ref;
+        }
+        stamped
+    }
+
     async fn refuse_message(&mut self, why: &str) {
         self.invalid_messages += 1;
         self.shared
