@@ -68,6 +68,8 @@ pub struct AuditReport {
     pub delivered: u64,
     /// Delivered frames found in the stem as unbroken, bit-exact copies.
     pub exact: u64,
+    /// Delivered frames found whole but for one sample dropped or repeated (a drift correction inside speech).
+    pub slipped: u64,
     /// Delivered frames not in the stem whose place a `dropped` gap covers (dropped here, with a cause).
     pub dropped_explained: u64,
     /// Frames sent and missing from the stem whose place no listed gap covers (want 0).
@@ -143,6 +145,7 @@ impl AuditReport {
         self.sent += o.sent;
         self.delivered += o.delivered;
         self.exact += o.exact;
+        self.slipped += o.slipped;
         self.dropped_explained += o.dropped_explained;
         self.unexplained += o.unexplained;
         self.lost_network += o.lost_network;
@@ -257,6 +260,35 @@ impl<I: Iterator<Item = i16>> StemAudit<I> {
                 .all(|(j, s)| self.window.get(i as usize + j) == Some(s))
     }
 
+    /// Whether the stem holds `samples` at `pos` with exactly one sample dropped or repeated (a drift slip).
+    fn slipped_at(&self, pos: i64, samples: &[i16]) -> bool {
+        let at = |k: usize| {
+            let i = pos - self.window_start + k as i64;
+            (i >= 0)
+                .then(|| self.window.get(i as usize))
+                .flatten()
+                .copied()
+        };
+        let common = samples
+            .iter()
+            .enumerate()
+            .take_while(|&(k, s)| at(k) == Some(*s))
+            .count();
+        if common == samples.len() {
+            return false;
+        }
+        // Sample `common` dropped: the rest follows one earlier; or repeated: one later.
+        let dropped = samples[common + 1..]
+            .iter()
+            .enumerate()
+            .all(|(k, s)| at(common + k) == Some(*s));
+        let repeated = samples[common..]
+            .iter()
+            .enumerate()
+            .all(|(k, s)| at(common + 1 + k) == Some(*s));
+        dropped || repeated
+    }
+
     /// Where an exact copy of `samples` starts, looked for at `hint` first and then around it.
     fn find(&self, hint: i64, samples: &[i16]) -> Option<i64> {
         if self.copy_at(hint, samples) {
@@ -334,6 +366,9 @@ impl<I: Iterator<Item = i16>> StemAudit<I> {
                         // Frames missing since the last copy found lie at the old or the new placement
                         // (a pause between them re-placed the stream).
                         self.resolve(before, self.offset);
+                    }
+                    None if (expected - 2..=expected + 2).any(|p| self.slipped_at(p, samples)) => {
+                        self.report.slipped += 1;
                     }
                     None => {
                         if self.report.examples.len() < 16 {

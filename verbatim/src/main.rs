@@ -275,19 +275,28 @@ fn print_audit(
             100.0 * r.exact_share(),
             r.unexplained
         );
+        if r.unexplained > 0 {
+            let first: Vec<String> = r
+                .examples
+                .iter()
+                .map(|(i, t)| format!("frame {i} at {:.2} s", t.as_secs_f64()))
+                .collect();
+            println!("    first missing or not found: {}", first.join(", "));
+        }
         all.merge(r);
     }
     let q = |x| all.error_quantile_ms(x).unwrap_or(f64::NAN);
     println!(
-        "  all: exact copies {}/{} ({:.3} %), speech lost {} frames (network {}, four-loudest {}, dropped here {}), \
-         missing with no gap {}",
+        "  all: exact copies {}/{} ({:.3} %), slipped by one sample {}, speech lost {} frames (network {}, \
+         four-loudest {}, dropped here {}), missing with no gap {}",
         all.exact,
         all.delivered,
         100.0 * all.exact_share(),
-        all.sent - all.exact - all.pending - all.after_end,
+        all.slipped,
+        all.sent - all.exact - all.slipped - all.pending - all.after_end,
         all.lost_network,
         all.not_among_four_loudest,
-        all.delivered - all.exact,
+        all.delivered - all.exact - all.slipped,
         all.unexplained
     );
     println!(
