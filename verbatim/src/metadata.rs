@@ -380,6 +380,9 @@ pub struct CountersMeta {
     /// Video frames the recorder released that the MP4 muxer refused (missing from their passthrough file;
     /// 0 unless a frame's time could not be written).
     pub video_frames_refused_by_muxer: u64,
+    /// Video streams whose file could not be created (`path: why`): that stream is not recorded, the rest of
+    /// the recording is.
+    pub video_streams_failed: Vec<String>,
     /// Events the ingest queue refused because it was full.
     pub ingest_queue_full: u64,
     /// Audio buffers refused at ingest for their length.

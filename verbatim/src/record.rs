@@ -294,6 +294,11 @@ impl LiveRecording {
             writer_discarded_after_error: wc.discarded_after_error,
             timeline_unreadable_lines: timeline_unreadable,
             video_frames_refused_by_muxer: sink.video_samples_refused(),
+            video_streams_failed: sink
+                .video_streams_failed()
+                .iter()
+                .map(|(path, why)| format!("{path}: {why}"))
+                .collect(),
             keyframe_requests_relayed: relayed,
             keyframe_requests_not_relayed: not_relayed,
             ..Default::default()

@@ -185,6 +185,9 @@ pub struct FolderSink {
     writer: RecordingWriter,
     videos: Vec<Option<Mp4Id>>,
     video_refused: u64,
+    /// Video streams whose file could not be created: (path, why). The stream is not recorded; the rest
+    /// of the recording goes on.
+    video_failed: Vec<(String, String)>,
     stems: Vec<StemId>,
     names: Vec<String>,
     video_paths: Vec<String>,
@@ -245,6 +248,7 @@ impl FolderSink {
             writer,
             videos: Vec::new(),
             video_refused: 0,
+            video_failed: Vec::new(),
             stems: Vec::new(),
             names: Vec::new(),
             video_paths: Vec::new(),
@@ -386,6 +390,11 @@ impl FolderSink {
         self.video_refused
     }
 
+    /// Video streams whose file could not be created, as `(path, why)`: each degraded that stream only.
+    pub fn video_streams_failed(&self) -> &[(String, String)] {
+        &self.video_failed
+    }
+
     /// The recording folder.
     pub fn dir(&self) -> PathBuf {
         self.writer.dir().to_path_buf()
@@ -448,9 +457,19 @@ impl RecordingSink for FolderSink {
     }
 
     fn video_stream_added(&mut self, index: usize, path: &str) -> Result<(), SinkError> {
-        let id = self.writer.add_mp4(path, &[TrackSpec::h264()])?;
         debug_assert_eq!(index, self.videos.len());
-        self.videos.push(Some(id));
+        // A file that cannot be created for one stream degrades that stream only (listed in metadata); a
+        // storage that fails as a whole fails the next write of the stems and the mix.
+        let id = match self.writer.add_mp4(path, &[TrackSpec::h264()]) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                if self.video_failed.len() < 256 {
+                    self.video_failed.push((path.to_string(), e.to_string()));
+                }
+                None
+            }
+        };
+        self.videos.push(id);
         self.video_paths.push(path.to_string());
         Ok(())
     }

@@ -46,6 +46,35 @@ fn inspect_shows_participants_gaps_and_who_spoke_when() {
             .sum();
         assert_eq!(p.gap_us, gap_us);
         assert_eq!(p.frames_written, m["frames_written"].as_u64());
+        // Losses by kind, as metadata's ledger totals.
+        let losses = &m["losses"];
+        assert_eq!(Some(p.nothing_sent_us), losses["nothing_sent_us"].as_i64());
+        assert_eq!(
+            Some(p.inferred_loss_us),
+            losses["inferred_loss_us"].as_i64()
+        );
+        assert_eq!(Some(p.dropped_us), losses["dropped_us"].as_i64());
+        assert_eq!(
+            p.nothing_sent_us + p.inferred_loss_us + p.dropped_us,
+            p.gap_us
+        );
+    }
+    assert!(
+        i.participants.iter().any(|p| p.inferred_loss_us > 0),
+        "teams-x3 loses frames inside speech"
+    );
+    // Never a speaker shown over a gap in their stem without a mark: every column whose speaker lost
+    // something while dominant is marked; the marks line has one character per strip column.
+    assert_eq!(i.strip_marks.chars().count(), i.strip.chars().count());
+    assert!(
+        i.strip_marks.contains('~') || i.strip_marks.contains('!'),
+        "{:?}",
+        i.strip_marks
+    );
+    for (c, m) in i.strip.chars().zip(i.strip_marks.chars()) {
+        if c == ' ' || c == '.' {
+            assert_eq!(m, ' ', "a mark under a column with no speaker");
+        }
     }
     // Dominant time: from the first change to the end, split among the speakers (and nobody).
     let changes = md["dominant_speakers"].as_array().unwrap();

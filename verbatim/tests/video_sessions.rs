@@ -188,3 +188,85 @@ fn a_camera_off_for_15_s_and_a_second_camera_after_a_rejoin_lose_nothing() {
     assert_eq!(ffmpeg_decodes(&out.join("participants/erin-2.mp4")), 90);
     verify(&out);
 }
+
+/// A file that cannot be created for one stream (here a folder is in its way) degrades that stream only: it
+/// is listed, the participant's audio and the recording go on, and the folder verifies.
+#[test]
+fn a_stream_whose_file_cannot_be_created_degrades_that_stream_only() {
+    let out = temp_dir("video-stream-fails");
+    let key = muxer::integrity::load_signing_key(&test_key()).unwrap();
+    let mut sink = FolderSink::create(
+        &out,
+        key,
+        &SinkOptions {
+            recording_id: "video-stream-fails".into(),
+            start_utc_ms: 0,
+            format: AudioFormat::PCM16K,
+            opus_bitrate_bps: 32_000,
+            mixed_wav: false,
+            composite: false,
+        },
+    )
+    .unwrap();
+    std::fs::create_dir_all(out.join("participants/erin.mp4")).unwrap();
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let (mut ingest, mut rx) = ingest::channel(8192);
+    ingest.push_roster(
+        SourceTimestamp::new(R0),
+        joined(&[(5, StreamKind::Audio), (6, StreamKind::Video)]),
+    );
+    let video = frames(30, 0);
+    for slot in 0..150u64 {
+        let t = slot * 20;
+        let mut buf = AudioMediaBuffer {
+            timestamp: SourceTimestamp::new(R0 + t * MS),
+            format: AudioFormat::PCM16K,
+            is_silence: false,
+            active_speakers: Default::default(),
+            unmixed: Default::default(),
+        };
+        if slot >= 1 {
+            let _ = buf.unmixed.push(bot_adapter::sdk::UnmixedAudioBuffer {
+                active_speaker_id: Msi(5),
+                data: Bytes::from(vec![7u8; 640]),
+                original_sender_timestamp: SourceTimestamp::new(9_000_000 + (slot - 1) * 200_000),
+            });
+        }
+        ingest.push_audio(MediaTime::ZERO, buf);
+        if slot % 3 == 1 && (slot / 3) < 30 {
+            let i = (slot / 3) as usize;
+            ingest.push_video(
+                MediaTime::ZERO,
+                SourceTimestamp::new(R0 + t * MS),
+                VideoMediaBuffer {
+                    socket: VideoSocket::Main(0),
+                    media_source_id: Msi(6),
+                    timestamp: SourceTimestamp::new((50_000 + i as u64 * 60) * MS),
+                    format: VideoFormat {
+                        codec: VideoCodec::H264,
+                        width: 320,
+                        height: 240,
+                        stride: 0,
+                        frame_rate_millihz: 30_000,
+                    },
+                    original_size: None,
+                    data: video[i].clone(),
+                },
+            );
+        }
+        while let Some(ev) = rx.pop() {
+            rec.handle(ev, &mut sink).unwrap();
+        }
+    }
+    ingest.push_call_ended(SourceTimestamp::new(R0 + 3_000 * MS));
+    while let Some(ev) = rx.pop() {
+        rec.handle(ev, &mut sink).unwrap();
+    }
+    let s = rec.summary();
+    assert_eq!(s.participants[0].stats.written, 149, "the audio goes on");
+    let failed = sink.video_streams_failed().to_vec();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "participants/erin.mp4");
+    sink.close(b"{}", muxer::Status::Completed, "done").unwrap();
+    verify(&out);
+}
