@@ -1,0 +1,302 @@
+//! The writer's periodic work (fsync, signatures) and the close: files finalized or cut back, the final
+//! status, `manifest.json` written atomically, the journal removed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::Signer;
+use media_core::MediaTime;
+use sha2::{Digest, Sha256};
+
+use super::error::{break_wav, mp4_err};
+use super::{
+    io_err, sync_dir, Body, RecordingError, RecordingWriter, Summary, JOURNAL_FILE, MANIFEST_FILE,
+    MANIFEST_TMP_FILE,
+};
+use crate::fmp4::Fmp4Error;
+use crate::integrity::chain::signing_message;
+use crate::integrity::manifest::{HexBytes, JournalLine};
+use crate::integrity::{Entry, FileKind, Manifest, Region, SigRecord, Status};
+use crate::wav::{self, WavError};
+
+impl RecordingWriter {
+    /// Periodic work at recording time `now`: flushes stalled MP4 fragments, fsyncs every
+    /// [`RecordingOptions::sync_interval`], signs every [`RecordingOptions::sign_interval`].
+    ///
+    /// # Errors
+    /// The first error met (work on other files still happens).
+    pub fn tick(&mut self, now: MediaTime) -> Result<(), RecordingError> {
+        self.now = self.now.max(now);
+        let mut first_err = None;
+        for id in 0..self.files.len() as u32 {
+            let mut out = std::mem::take(&mut self.scratch);
+            out.clear();
+            let slot = &mut self.files[id as usize];
+            if slot.broken {
+                self.scratch = out;
+                continue;
+            }
+            let r = match &mut slot.body {
+                Body::Mp4(w) => w.tick(now, &mut out).map_err(|e| mp4_err(slot, e)),
+                _ => Ok(()),
+            };
+            let linked = self.link_written(id, &out);
+            self.scratch = out;
+            if let Err(e) = r.and(linked) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if now.saturating_sub(self.last_sync) >= self.options.sync_interval {
+            self.last_sync = now;
+            if let Err(e) = self.sync() {
+                first_err.get_or_insert(e);
+            }
+        }
+        if now.saturating_sub(self.last_sign) >= self.options.sign_interval {
+            self.last_sign = now;
+            if let Err(e) = self.sign(now) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Flushes and fsyncs every file, then the journal.
+    ///
+    /// # Errors
+    /// The first error (an erroring file is marked broken).
+    pub fn sync(&mut self) -> Result<(), RecordingError> {
+        let mut first_err = None;
+        for id in 0..self.files.len() as u32 {
+            if let Err(e) = self.link_log(id) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for slot in &mut self.files {
+            if slot.broken {
+                continue;
+            }
+            let (r, at) = match &mut slot.body {
+                Body::Wav(w) => {
+                    let at = w.file_len();
+                    (
+                        w.sink_mut()
+                            .flush()
+                            .and_then(|_| w.sink_mut().get_ref().sync_data()),
+                        at,
+                    )
+                }
+                Body::Mp4(w) => {
+                    let at = w.len();
+                    (
+                        w.sink_mut()
+                            .flush()
+                            .and_then(|_| w.sink_mut().get_ref().sync_data()),
+                        at,
+                    )
+                }
+                Body::Log(l) => (l.w.flush().and_then(|_| l.w.get_ref().sync_data()), l.len),
+                Body::Whole => (Ok(()), 0),
+            };
+            if let Err(e) = r {
+                slot.broken = true;
+                first_err.get_or_insert(io_err(&slot.abs, at)(e));
+            }
+        }
+        let path = self.dir.join(JOURNAL_FILE);
+        if let Err(e) = self.journal.sync_data() {
+            first_err.get_or_insert(io_err(&path, self.journal_len)(e));
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Signs the current chain head now (also done by [`Self::tick`] and [`Self::finish`]).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] on the journal.
+    pub fn sign(&mut self, at: MediaTime) -> Result<(), RecordingError> {
+        if self.signed_count == Some(self.chain.count) {
+            return Ok(());
+        }
+        let sig = self
+            .key
+            .sign(&signing_message(self.chain.count, &self.chain.head));
+        let rec = SigRecord {
+            entries: self.chain.count,
+            head: HexBytes(self.chain.head),
+            signature: HexBytes(sig.to_bytes()),
+            at: at.ticks(),
+        };
+        self.signed_count = Some(rec.entries);
+        self.journal_write(JournalLine::Sig(rec))
+    }
+
+    /// Closes every file, records `final_status`, signs, writes `manifest.json` and removes the journal.
+    ///
+    /// Files broken by an I/O error are cut back to what the chain covers; errors met while closing are
+    /// listed in [`Summary::close_errors`] (the manifest then describes what is on disk).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] when the manifest itself cannot be written (the journal then stays, and
+    /// [`crate::recover::recover_dir`] can close the folder later).
+    pub fn finish(
+        mut self,
+        final_status: Status,
+        at: MediaTime,
+        note: &str,
+    ) -> Result<Summary, RecordingError> {
+        let mut close_errors = Vec::new();
+        for id in 0..self.files.len() as u32 {
+            if let Err(e) = self.close_file(id) {
+                close_errors.push(e.to_string());
+                self.files[id as usize].broken = true;
+            }
+        }
+        for id in 0..self.files.len() {
+            if self.files[id].broken {
+                if let Err(e) = self.cut_broken(id as u32) {
+                    close_errors.push(e.to_string());
+                }
+            }
+        }
+        let at = at.max(self.now);
+        // Lines the journal could not take are kept in memory (`spill`): a failing journal does not stop the close.
+        if let Err(e) = self.record(Entry::Status {
+            at: at.ticks(),
+            status: final_status,
+            note: note.to_string(),
+        }) {
+            close_errors.push(e.to_string());
+        }
+        if let Err(e) = self.sign(at) {
+            close_errors.push(e.to_string());
+        }
+        let (entries, sigs) = self.read_back()?;
+        let manifest = Manifest::build(&self.begin, entries, sigs);
+        if manifest.entry_count != self.chain.count || manifest.chain_head.0 != self.chain.head {
+            return Err(RecordingError::Journal(format!(
+                "read back {} records that do not end at the chain head written ({} records); \
+                 the journal is kept for `verbatim recover`",
+                manifest.entry_count, self.chain.count
+            )));
+        }
+        let path = write_manifest(&self.dir, &manifest)?;
+        let jpath = self.dir.join(JOURNAL_FILE);
+        fs::remove_file(&jpath).map_err(io_err(&jpath, 0))?;
+        sync_dir(&self.dir).map_err(io_err(&self.dir, 0))?;
+        Ok(Summary {
+            manifest: path,
+            files: manifest.files,
+            entry_count: manifest.entry_count,
+            chain_head: crate::integrity::manifest::head_hex(&manifest.chain_head.0),
+            final_status,
+            close_errors,
+        })
+    }
+
+    fn close_file(&mut self, id: u32) -> Result<(), RecordingError> {
+        let slot = &mut self.files[id as usize];
+        if slot.broken {
+            return Ok(());
+        }
+        match slot.kind {
+            FileKind::Wav => {
+                self.maybe_close_chunk(id, true)?;
+                let slot = &mut self.files[id as usize];
+                let Body::Wav(w) = &mut slot.body else {
+                    return Ok(());
+                };
+                let header = w.header();
+                if let Err(e) = w.refresh_header().and_then(|_| w.flush()).and_then(|_| {
+                    w.sink_mut().get_ref().sync_all().map_err(|e| WavError::Io {
+                        offset: 0,
+                        source: e,
+                    })
+                }) {
+                    return Err(break_wav(slot, e));
+                }
+                self.record_region(
+                    id,
+                    true,
+                    Region {
+                        offset: 0,
+                        len: header.len() as u64,
+                        sha256: Sha256::digest(header).into(),
+                    },
+                )
+            }
+            FileKind::Mp4 => {
+                let mut out = Vec::new();
+                let r = match &mut slot.body {
+                    Body::Mp4(w) => w
+                        .finish(&mut out)
+                        .and_then(|_| {
+                            w.sink_mut()
+                                .get_ref()
+                                .sync_all()
+                                .map_err(|source| Fmp4Error::Io { offset: 0, source })
+                        })
+                        .map_err(|e| mp4_err(slot, e)),
+                    _ => Ok(()),
+                };
+                self.link_written(id, &out)?;
+                r
+            }
+            FileKind::Whole => {
+                self.link_log(id)?;
+                let slot = &mut self.files[id as usize];
+                if let Body::Log(l) = &mut slot.body {
+                    if let Err(e) = l.w.get_ref().sync_all() {
+                        slot.broken = true;
+                        return Err(io_err(&slot.abs, l.len)(e));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Cuts a broken file back to what the chain covers (and rewrites a WAV header to match).
+    fn cut_broken(&mut self, id: u32) -> Result<(), RecordingError> {
+        let slot = &self.files[id as usize];
+        let (abs, end, kind) = (slot.abs.clone(), slot.covered_end, slot.kind);
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&abs)
+            .map_err(io_err(&abs, end))?;
+        f.set_len(end).map_err(io_err(&abs, end))?;
+        drop(f);
+        if kind == FileKind::Wav && end >= wav::HEADER_LEN {
+            let plan = wav::recover_wav(&abs).map_err(|e| RecordingError::Wav {
+                path: self.files[id as usize].path.clone(),
+                source: e.source,
+            })?;
+            self.record_region(
+                id,
+                true,
+                Region {
+                    offset: 0,
+                    len: plan.header.len() as u64,
+                    sha256: Sha256::digest(&plan.header).into(),
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `manifest.json` atomically (temporary file, fsync, rename, fsync of the folder).
+pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> Result<PathBuf, RecordingError> {
+    let tmp = dir.join(MANIFEST_TMP_FILE);
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = m.render();
+    let mut f = File::create(&tmp).map_err(io_err(&tmp, 0))?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(&tmp, 0))?;
+    fs::rename(&tmp, &path).map_err(io_err(&path, 0))?;
+    sync_dir(dir).map_err(io_err(dir, 0))?;
+    Ok(path)
+}

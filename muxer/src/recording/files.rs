@@ -1,0 +1,300 @@
+//! Adding files to a recording and writing to them: WAV stems in chunks, fragmented MP4s, appended logs
+//! and files written whole; each written region is linked into the chain.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+use bytes::Bytes;
+use media_core::{AudioFormat, MediaTime};
+use sha2::{Digest, Sha256};
+
+use super::error::{break_wav, mp4_err, wav_to_rec};
+use super::{
+    io_err, Body, FileSlot, LogBody, LogId, Mp4Id, RecordingError, RecordingWriter, StemId,
+};
+use crate::fmp4::{Fmp4Options, Fmp4Writer, TrackSpec, Written};
+use crate::integrity::{FileKind, Region};
+use crate::wav::{WavError, WavWriter};
+
+impl RecordingWriter {
+    /// Adds a WAV stem (16-bit PCM) at `rel_path` (e.g. `participants/alice.wav`).
+    ///
+    /// # Errors
+    /// [`RecordingError::InvalidPath`], [`RecordingError::Wav`] (bad format), [`RecordingError::Io`].
+    pub fn add_wav(
+        &mut self,
+        rel_path: &str,
+        format: AudioFormat,
+    ) -> Result<StemId, RecordingError> {
+        if format.sample_rate == 0 || format.channels == 0 {
+            return Err(RecordingError::Wav {
+                path: rel_path.to_string(),
+                source: WavError::BadFormat(format),
+            });
+        }
+        let (id, f, abs) = self.new_file(rel_path, FileKind::Wav)?;
+        let w = WavWriter::create(BufWriter::with_capacity(1 << 16, f), format)
+            .and_then(|mut w| w.flush().map(|_| w))
+            .map_err(|e| wav_to_rec(&abs, rel_path, e))?;
+        let header = w.header();
+        let chunk_bytes = format
+            .bytes_in(self.options.wav_chunk_duration)
+            .max(format.bytes_per_sample_frame()) as u64;
+        self.files.push(FileSlot {
+            path: rel_path.to_string(),
+            abs,
+            body: Body::Wav(w),
+            broken: false,
+            kind: FileKind::Wav,
+            covered_end: 0,
+            chunk_bytes,
+        });
+        self.record_region(
+            id,
+            true,
+            Region {
+                offset: 0,
+                len: header.len() as u64,
+                sha256: Sha256::digest(header).into(),
+            },
+        )?;
+        Ok(StemId(id))
+    }
+
+    /// Appends interleaved samples to a stem. Every [`RecordingOptions::wav_chunk_duration`] of audio the chunk
+    /// is closed: flushed to the OS, the header refreshed, a `data` record linked.
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] (the stem is broken from then on), [`RecordingError::FileBroken`],
+    /// [`RecordingError::UnknownFile`].
+    pub fn write_pcm(&mut self, stem: StemId, samples: &[i16]) -> Result<(), RecordingError> {
+        let slot = self.slot(stem.0, FileKind::Wav)?;
+        if let Body::Wav(w) = &mut slot.body {
+            if let Err(e) = w.append_samples(samples) {
+                return Err(break_wav(slot, e));
+            }
+        }
+        self.maybe_close_chunk(stem.0, false)
+    }
+
+    /// Appends little-endian sample bytes (whole sample frames) to a stem.
+    ///
+    /// # Errors
+    /// As [`Self::write_pcm`], plus [`RecordingError::Wav`] for a partial sample frame (nothing written).
+    pub fn write_pcm_bytes(&mut self, stem: StemId, bytes: &[u8]) -> Result<(), RecordingError> {
+        let slot = self.slot(stem.0, FileKind::Wav)?;
+        if let Body::Wav(w) = &mut slot.body {
+            if let Err(e) = w.append_bytes(bytes) {
+                return Err(break_wav(slot, e));
+            }
+        }
+        self.maybe_close_chunk(stem.0, false)
+    }
+
+    pub(super) fn maybe_close_chunk(&mut self, id: u32, force: bool) -> Result<(), RecordingError> {
+        let slot = self.slot(id, FileKind::Wav)?;
+        let chunk_bytes = slot.chunk_bytes;
+        let Body::Wav(w) = &mut slot.body else {
+            return Ok(());
+        };
+        if w.pending_chunk_len() == 0 || (!force && w.pending_chunk_len() < chunk_bytes) {
+            return Ok(());
+        }
+        if let Err(e) = w.flush() {
+            return Err(break_wav(slot, e));
+        }
+        let region = w.take_chunk();
+        let refreshed = w.refresh_header().and_then(|_| w.flush());
+        if let Some(r) = region {
+            self.record_region(id, false, r)?;
+        }
+        if let Err(e) = refreshed {
+            let slot = self.slot(id, FileKind::Wav)?;
+            return Err(break_wav(slot, e));
+        }
+        Ok(())
+    }
+
+    /// Adds a fragmented MP4 at `rel_path` with `tracks` (track index = position in the slice).
+    ///
+    /// # Errors
+    /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
+    pub fn add_mp4(
+        &mut self,
+        rel_path: &str,
+        tracks: &[TrackSpec],
+    ) -> Result<Mp4Id, RecordingError> {
+        let (id, f, abs) = self.new_file(rel_path, FileKind::Mp4)?;
+        let opts = Fmp4Options {
+            fragment_duration: self.options.fragment_duration,
+            creation_unix_secs: self.options.creation_unix_secs,
+        };
+        let w = Fmp4Writer::new(BufWriter::with_capacity(1 << 16, f), tracks, opts);
+        self.files.push(FileSlot {
+            path: rel_path.to_string(),
+            abs,
+            body: Body::Mp4(w),
+            broken: false,
+            kind: FileKind::Mp4,
+            covered_end: 0,
+            chunk_bytes: 0,
+        });
+        Ok(Mp4Id(id))
+    }
+
+    /// Adds one sample to an MP4 track: `pts` on the recording timeline, `data` a whole Annex-B H.264 frame or
+    /// one Opus packet (moved, not copied). Fragments that become due are written and linked.
+    ///
+    /// # Errors
+    /// [`RecordingError::Mp4`] for a rejected sample (the file goes on), [`RecordingError::Io`] (the file is
+    /// broken from then on), [`RecordingError::FileBroken`], [`RecordingError::UnknownFile`].
+    pub fn write_sample(
+        &mut self,
+        mp4: Mp4Id,
+        track: usize,
+        pts: MediaTime,
+        data: Bytes,
+    ) -> Result<(), RecordingError> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let slot = self.slot(mp4.0, FileKind::Mp4)?;
+        let res = match &mut slot.body {
+            Body::Mp4(w) => w.push(track, pts, data, &mut out),
+            _ => Ok(()),
+        };
+        let err = res.err().map(|e| mp4_err(slot, e));
+        let linked = self.link_written(mp4.0, &out);
+        self.scratch = out;
+        linked?;
+        err.map_or(Ok(()), Err)
+    }
+
+    pub(super) fn link_written(&mut self, id: u32, out: &[Written]) -> Result<(), RecordingError> {
+        for w in out {
+            match *w {
+                Written::Init(r) => self.record_region(id, true, r)?,
+                Written::Fragment(r) => self.record_region(id, false, r)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an appended log at `rel_path` (e.g. `timeline.jsonl`): bytes go to the file as
+    /// [`Self::append_log`] gives them (buffered), and each sync links what was appended since the last one
+    /// with one `data` record. `verify` and `recover` treat it like any file of appended regions.
+    ///
+    /// # Errors
+    /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
+    pub fn add_log(&mut self, rel_path: &str) -> Result<LogId, RecordingError> {
+        let (id, f, abs) = self.new_file(rel_path, FileKind::Whole)?;
+        self.files.push(FileSlot {
+            path: rel_path.to_string(),
+            abs,
+            body: Body::Log(LogBody {
+                w: BufWriter::with_capacity(1 << 14, f),
+                len: 0,
+                linked: 0,
+                pending: Sha256::new(),
+            }),
+            broken: false,
+            kind: FileKind::Whole,
+            covered_end: 0,
+            chunk_bytes: 0,
+        });
+        Ok(LogId(id))
+    }
+
+    /// Appends `bytes` to a log (linked into the chain at the next sync or at close).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] (the log is broken from then on), [`RecordingError::FileBroken`],
+    /// [`RecordingError::UnknownFile`].
+    pub fn append_log(&mut self, log: LogId, bytes: &[u8]) -> Result<(), RecordingError> {
+        let slot = self.slot(log.0, FileKind::Whole)?;
+        let Body::Log(l) = &mut slot.body else {
+            return Err(RecordingError::UnknownFile(log.0));
+        };
+        if let Err(e) = l.w.write_all(bytes) {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, l.len)(e));
+        }
+        l.pending.update(bytes);
+        l.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Opens a log for reading from its start, after handing what is buffered to the OS (the recorder reads
+    /// its timeline back at close to build `metadata.json`).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`], [`RecordingError::FileBroken`], [`RecordingError::UnknownFile`].
+    pub fn read_log(&mut self, log: LogId) -> Result<io::BufReader<File>, RecordingError> {
+        let slot = self.slot(log.0, FileKind::Whole)?;
+        let Body::Log(l) = &mut slot.body else {
+            return Err(RecordingError::UnknownFile(log.0));
+        };
+        if let Err(e) = l.w.flush() {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, l.len)(e));
+        }
+        let f = File::open(&slot.abs).map_err(io_err(&slot.abs, 0))?;
+        Ok(io::BufReader::new(f))
+    }
+
+    /// Links what was appended to log `id` since its last link (flushed to the OS first).
+    pub(super) fn link_log(&mut self, id: u32) -> Result<(), RecordingError> {
+        let Some(slot) = self.files.get_mut(id as usize) else {
+            return Ok(());
+        };
+        if slot.broken {
+            return Ok(());
+        }
+        let Body::Log(l) = &mut slot.body else {
+            return Ok(());
+        };
+        if l.len == l.linked {
+            return Ok(());
+        }
+        if let Err(e) = l.w.flush() {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, l.linked)(e));
+        }
+        let region = Region {
+            offset: l.linked,
+            len: l.len - l.linked,
+            sha256: l.pending.finalize_reset().into(),
+        };
+        l.linked = l.len;
+        self.record_region(id, false, region)
+    }
+
+    /// Writes a whole file at once (e.g. `metadata.json`) and links it with one `data` record.
+    ///
+    /// # Errors
+    /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
+    pub fn write_whole_file(&mut self, rel_path: &str, bytes: &[u8]) -> Result<(), RecordingError> {
+        let (id, mut f, abs) = self.new_file(rel_path, FileKind::Whole)?;
+        self.files.push(FileSlot {
+            path: rel_path.to_string(),
+            abs: abs.clone(),
+            body: Body::Whole,
+            broken: false,
+            kind: FileKind::Whole,
+            covered_end: 0,
+            chunk_bytes: 0,
+        });
+        if let Err(e) = f.write_all(bytes).and_then(|_| f.sync_data()) {
+            self.files[id as usize].broken = true;
+            return Err(io_err(&abs, 0)(e));
+        }
+        self.record_region(
+            id,
+            false,
+            Region {
+                offset: 0,
+                len: bytes.len() as u64,
+                sha256: Sha256::digest(bytes).into(),
+            },
+        )
+    }
+}
