@@ -10,6 +10,12 @@
 //! Also: the core alone (recorder + tracks + mixer into a sink that discards), and the folder sink under
 //! `teams-x3` impairments (3x Microsoft's network limits: jitter, loss, bursts, reordering, duplicates).
 //!
+//! The same three, and the threaded one, on a long-silence input (issue 12): a planned 4-person stand-up
+//! (`MeetingInput::standup`, the meeting simulator of `verbatim record --simulate --meeting standup`) of
+//! 5 minutes, where each person gives a 45–120 s update and is silent for minutes otherwise (20 s in quick
+//! mode). Every iteration checks the recording is whole: every frame delivered is written (frames delivered =
+//! the simulator's frames delivered; without impairment nothing dropped). The figure is per recorded second.
+//!
 //! And the folder sink on its writer thread (`ThreadedSink<FolderSink>`, as `verbatim record` runs it), measured
 //! with the **process's** CPU time (all threads: the bench thread, the writer thread and its start and stop;
 //! group `call_threaded`). The call is fed as fast as possible, so the writer thread is rarely idle: this
@@ -25,20 +31,50 @@ use criterion::{BatchSize, Criterion};
 use media_core::MediaTime;
 use verbatim::engine::{CallRecorder, RecorderConfig};
 use verbatim_benches::{
-    close_folder, criterion_config, folder_sink, print_budget_table, record_threaded, scratch_dir,
-    scratch_root, sim_call_events, wall_clock, CpuTime, NullSink, ThreadCpu, TimedEvent,
+    close_folder, criterion_config, folder_sink, meeting_call_events, print_budget_table, quick,
+    record_threaded, scratch_dir, scratch_root, sim_call_events, wall_clock, CpuTime, MeetingInput,
+    NullSink, ThreadCpu, TimedEvent,
 };
 
 static RUN: AtomicU64 = AtomicU64::new(0);
 
-fn record_folder(events: Vec<TimedEvent>, dir: std::path::PathBuf) {
+fn record_folder(events: Vec<TimedEvent>, dir: std::path::PathBuf, whole: Option<u64>) {
     let mut sink = folder_sink(&dir);
     let mut rec = CallRecorder::new(RecorderConfig::default());
     for e in events {
         rec.handle(e.event, &mut sink).expect("record");
     }
     assert!(rec.is_ended());
+    if let Some(delivered) = whole {
+        assert_whole(&rec, delivered);
+    }
     close_folder(sink, &rec);
+}
+
+/// A figure counts only if the recording is whole: the recorder was handed every frame the simulator
+/// delivered and wrote every one of them.
+fn assert_whole(rec: &CallRecorder, delivered: u64) {
+    let s = rec.summary();
+    let got: u64 = s.participants.iter().map(|p| p.stats.delivered).sum();
+    let written: u64 = s.participants.iter().map(|p| p.stats.written).sum();
+    assert_eq!(got, delivered, "frames handed to the recorder");
+    assert_eq!(
+        written, delivered,
+        "frames written: the recording is not whole"
+    );
+}
+
+/// The long-silence meeting of these benches: 4-person stand-up, 5 min (20 s in quick mode, under other
+/// bench ids so that a quick run never stands in for the full figure), and the ids' suffix.
+fn meeting() -> (MeetingInput, &'static str) {
+    if quick() {
+        (
+            MeetingInput::standup(4, MediaTime::from_secs(20)),
+            "20s_quick",
+        )
+    } else {
+        (MeetingInput::standup(4, MediaTime::from_secs(300)), "5min")
+    }
 }
 
 fn fresh_dir() -> std::path::PathBuf {
@@ -51,17 +87,25 @@ fn fresh_dir() -> std::path::PathBuf {
 
 fn threaded_benches<M: Measurement>(c: &mut Criterion<M>) {
     let clean = sim_call_events(4, MediaTime::from_secs(30), 7, "none");
+    let (input, suffix) = meeting();
+    let (standup, _) = meeting_call_events(&input);
+    let standup_id = format!("folder_threaded_standup_4p_{suffix}");
     let mut g = c.benchmark_group("call_threaded");
     g.sample_size(10);
-    g.bench_function("folder_threaded_4spk_30s", |b| {
-        b.iter_batched(
-            || (clean.clone(), fresh_dir()),
-            |(events, dir)| {
-                record_threaded(events, &dir);
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for (id, events) in [
+        ("folder_threaded_4spk_30s", &clean),
+        (standup_id.as_str(), &standup),
+    ] {
+        g.bench_function(id, |b| {
+            b.iter_batched(
+                || (events.clone(), fresh_dir()),
+                |(events, dir)| {
+                    record_threaded(events, &dir);
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
     let _ = std::fs::remove_dir_all(scratch_root());
 }
@@ -95,11 +139,48 @@ fn call_benches<M: Measurement>(c: &mut Criterion<M>) {
         g.bench_function(id, |b| {
             b.iter_batched(
                 || (events.clone(), fresh_dir()),
-                |(events, dir)| record_folder(events, dir),
+                |(events, dir)| record_folder(events, dir, None),
                 BatchSize::PerIteration,
             )
         });
     }
+
+    let (input, suffix) = meeting();
+    println!("long-silence input: {}", input.label());
+    let (standup, report) = meeting_call_events(&input);
+    let delivered: u64 = report.participants.iter().map(|p| p.delivered).sum();
+    let (standup_x3, _) = meeting_call_events(&input.clone().impaired("teams-x3"));
+    let msecs = (input.duration.ticks() / 10_000_000) as u64;
+    g.bench_function(format!("core_standup_4p_{suffix}_null_sink"), |b| {
+        b.iter_batched(
+            || standup.clone(),
+            |events| {
+                let mut sink = NullSink::default();
+                let mut rec = CallRecorder::new(RecorderConfig::default());
+                for e in events {
+                    let _ = rec.handle(e.event, &mut sink);
+                }
+                assert_eq!(sink.mix_samples, msecs * 16_000);
+                assert_whole(&rec, delivered);
+                sink
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(format!("folder_standup_4p_{suffix}"), |b| {
+        b.iter_batched(
+            || (standup.clone(), fresh_dir()),
+            |(events, dir)| record_folder(events, dir, Some(delivered)),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(format!("folder_standup_4p_{suffix}_teams_x3"), |b| {
+        b.iter_batched(
+            || (standup_x3.clone(), fresh_dir()),
+            |(events, dir)| record_folder(events, dir, None),
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
     let _ = std::fs::remove_dir_all(scratch_root());
 }

@@ -34,17 +34,22 @@
 //! a roster or dominant-speaker event (no arrival stamp) is given the hand-over of the buffer before it (an
 //! upper bound: the event was handed over with or after it).
 //!
-//! `cargo bench -p verbatim-benches --bench latency` (20 s of call in real time).
-//! `VERBATIM_LATENCY_SECS`, `VERBATIM_LATENCY_IMPAIR` (default `none`), `VERBATIM_LATENCY_POLL_MS` (the writer
+//! The call (issue 12): by default a planned 4-person stand-up of 60 s (`MeetingInput::standup`: people join
+//! over the first minute, one or two talk, the others are silent); `VERBATIM_LATENCY_INPUT=synthetic` gives
+//! the earlier input, four synthetic speakers talking in turn with pauses under 7 s (20 s). A frame's tick is
+//! the one holding its capture time (`ParticipantReport::capture_time`; placement is sample-exact without
+//! impairment).
+//!
+//! `cargo bench -p verbatim-benches --bench latency` (60 s of call in real time).
+//! `VERBATIM_LATENCY_SECS`, `VERBATIM_LATENCY_INPUT`, `VERBATIM_LATENCY_IMPAIR` (default `none`), `VERBATIM_LATENCY_POLL_MS` (the writer
 //! thread's poll interval, default 5), `VERBATIM_BENCH_QUICK=1` (3 s).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bot_adapter::ingest::{self, IngestEvent};
 use bot_adapter::sim::{synthetic, MeetingSpec, SdkEvent, SimEvent, Simulator};
-use media_core::{MediaTime, Msi};
+use media_core::MediaTime;
 use serde_json::json;
 use verbatim::engine::{
     CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink, TimelineEvent,
@@ -53,7 +58,7 @@ use verbatim::sink::{FolderSink, SinkError};
 use verbatim::writer_thread::{ThreadedSink, WriterOptions};
 use verbatim_benches::{
     close_folder_with, folder_sink, quantile, quick, save_result, scratch_dir, scratch_root,
-    writer_counters_meta,
+    writer_counters_meta, MeetingInput,
 };
 
 /// The folder sink, timed on the writer thread.
@@ -249,29 +254,48 @@ fn show(label: &str, v: &serde_json::Value, budget: &str, limit: Option<f64>) {
 
 fn main() {
     let quick = quick();
+    let synthetic_input = std::env::var("VERBATIM_LATENCY_INPUT").is_ok_and(|v| v == "synthetic");
     let secs: i64 = std::env::var("VERBATIM_LATENCY_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 3 } else { 20 });
+        .unwrap_or(match (quick, synthetic_input) {
+            (true, _) => 3,
+            (false, true) => 20,
+            (false, false) => 60,
+        });
     let impair = std::env::var("VERBATIM_LATENCY_IMPAIR").unwrap_or_else(|_| "none".into());
     let duration = MediaTime::from_secs(secs);
-    let mut sim = Simulator::new(MeetingSpec {
-        participants: synthetic::participants(4, duration, 11),
-        duration: Some(duration),
-        seed: 11,
-        impairments: impair.parse().expect("impairments"),
-        screenshares: Vec::new(),
-    })
-    .expect("simulator");
+    let (mut sim, input) = if synthetic_input {
+        let sim = Simulator::new(MeetingSpec {
+            participants: synthetic::participants(4, duration, 11),
+            duration: Some(duration),
+            seed: 11,
+            impairments: impair.parse().expect("impairments"),
+            screenshares: Vec::new(),
+        })
+        .expect("simulator");
+        (
+            sim,
+            "4 synthetic speakers in turn, pauses under 7 s".to_string(),
+        )
+    } else {
+        let m = MeetingInput::standup(4, duration).impaired(&impair);
+        (m.simulator(), m.label())
+    };
     let events: Vec<SimEvent> = sim.by_ref().collect();
     let report = sim.report().clone();
-    // Frame j of a participant (sender timestamp epoch + j·20 ms) is captured at join + j·20 ms of call time
-    // and, sample-exact, is placed at that recording time: tick index = j (synthetic participants join at 0).
-    let epochs: HashMap<Msi, u64> = report
-        .participants
-        .iter()
-        .map(|p| (p.msi, p.sender_epoch.ticks()))
-        .collect();
+    // Frame j of a participant (sender timestamp epoch + j·20 ms) is captured at `capture_time(j)` of call
+    // time and, sample-exact, is placed at that recording time: the tick holding its first sample.
+    let tick_of = move |f: &media_core::AudioFrame| -> Option<usize> {
+        let p = report.by_msi(f.source.msi)?;
+        let j = f
+            .timing
+            .timestamp
+            .ticks()
+            .checked_sub(p.sender_epoch.ticks())?
+            / 200_000;
+        usize::try_from(p.capture_time(j).ticks() / 200_000).ok()
+    };
     let recorder = RecorderConfig::default();
     let late_window_ms = recorder.track.late_window.as_secs_f64() * 1e3;
     let mut writer_options = WriterOptions::default();
@@ -313,11 +337,9 @@ fn main() {
             let handed = match &ev {
                 IngestEvent::Tick { arrival, .. } => Some(*arrival),
                 IngestEvent::Audio(f) => {
-                    if let Some(&epoch) = epochs.get(&f.source.msi) {
-                        let j =
-                            (f.timing.timestamp.ticks().saturating_sub(epoch) / 200_000) as usize;
+                    if let Some(k) = tick_of(f) {
                         let at = Duration::from_nanos(f.timing.arrival.ticks().max(0) as u64 * 100);
-                        frames.push((at, j));
+                        frames.push((at, k));
                     }
                     Some(f.timing.arrival)
                 }
@@ -435,7 +457,7 @@ fn main() {
     let sc = stats(timed.sync_call_ms.clone());
     let media_budget = 1000.0 + 50.0 + late_window_ms;
     println!(
-        "latency: {secs} s 4-speaker call in real time, impairments {impair}, output {}, writer thread (poll {:?})",
+        "latency: {secs} s call in real time ({input}), impairments {impair}, output {}, writer thread (poll {:?})",
         dir.display(),
         writer_options.poll_interval
     );
@@ -496,10 +518,15 @@ fn main() {
         .iter()
         .map(|p| p.stats.delivered - p.stats.written)
         .sum();
+    let delivered: u64 = summary.participants.iter().map(|p| p.stats.delivered).sum();
+    println!(
+        "whole: {delivered} frames delivered to the recorder ({} audio frames handed over), {dropped} not written",
+        frames.len()
+    );
     save_result(
         "latency",
         &json!({
-            "secs": secs, "impairments": impair, "output": dir.display().to_string(),
+            "secs": secs, "input": input, "impairments": impair, "output": dir.display().to_string(),
             "writer_poll_ms": writer_options.poll_interval.as_secs_f64() * 1e3,
             "late_window_ms": late_window_ms,
             "processing_written_ms": pw, "processing_media_ms": pm, "processing_writer_ms": pwr,

@@ -4,7 +4,9 @@
 //!   configuration with a quick mode for CI ([`quick`], [`criterion_config`]);
 //! * reading criterion's `estimates.json` back ([`estimate_ns`]) and saving the bench binaries' own results
 //!   ([`save_result`]) so `report` can print every budget beside its figure;
-//! * a simulated Teams call as a list of ingest events ([`sim_call_events`]), produced without threads;
+//! * a simulated Teams call as a list of ingest events ([`sim_call_events`]: synthetic speakers whose pauses
+//!   are under 7 s), produced without threads; and a meeting shaped like a real one, where most people are
+//!   silent for minutes ([`meeting_call_events`], or streamed without holding it: [`MeetingStream`]);
 //! * sinks for the recorder core: [`NullSink`] (discards) and the real folder sink in a scratch folder
 //!   ([`folder_sink`]), also on its writer thread as `verbatim record` runs it ([`threaded_folder_sink`],
 //!   closed with [`close_threaded`]);
@@ -17,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bot_adapter::ingest::{self, IngestEvent};
-use bot_adapter::sim::{synthetic, Impairments, MeetingSpec, SdkEvent, Simulator};
+use bot_adapter::sim::meeting::{MeetingKind, MeetingPlan};
+use bot_adapter::sim::{synthetic, Impairments, MeetingSpec, SdkEvent, SimReport, Simulator};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::Criterion;
 use media_core::{AudioFormat, MediaTime};
@@ -208,29 +211,177 @@ pub fn sim_call_events(
     let mut out = Vec::new();
     let mut last_ref = None;
     for ev in sim {
-        match ev.event {
-            SdkEvent::Audio(buf) => {
-                last_ref = Some(buf.timestamp);
-                tx.push_audio(ev.at, buf);
-            }
-            SdkEvent::Video(buf) => {
-                tx.push_video(ev.at, last_ref.unwrap_or(ev.reference), buf);
-            }
-            SdkEvent::Roster(change) => {
-                tx.push_roster(ev.reference, change);
-            }
-            SdkEvent::DominantSpeaker(d) => {
-                tx.push_dominant_speaker(ev.reference, d);
-            }
-            SdkEvent::CallEnded => {
-                tx.push_call_ended(ev.reference);
-            }
-        }
+        push_sdk_event(&mut tx, &mut last_ref, ev.event, ev.at, ev.reference);
         while let Some(event) = rx.pop() {
             out.push(TimedEvent { at: ev.at, event });
         }
     }
     out
+}
+
+/// The long-silence input of the benches: a planned meeting (`verbatim record --simulate --meeting KIND
+/// --participants N --duration D --seed S`), where most participants are silent for minutes, late joins,
+/// re-joins with new MSIs and mute included (no video).
+///
+/// # Examples
+/// ```
+/// use bot_adapter::sim::meeting::MeetingKind;
+/// use media_core::MediaTime;
+/// use verbatim_benches::MeetingInput;
+///
+/// let m = MeetingInput::standup(4, MediaTime::from_secs(60));
+/// assert_eq!(m.kind, MeetingKind::Standup);
+/// assert_eq!(m.label(), "standup, 4 people, 60 s, seed 7, impairments none");
+/// ```
+#[derive(Clone, Debug)]
+pub struct MeetingInput {
+    /// The shape of the meeting.
+    pub kind: MeetingKind,
+    /// How many people.
+    pub participants: usize,
+    /// How long the call lasts.
+    pub duration: MediaTime,
+    /// The planner's and the network's seed.
+    pub seed: u64,
+    /// Impairment spec (`none`, `teams-x3`, ...).
+    pub impairments: String,
+}
+
+impl MeetingInput {
+    /// A stand-up of `participants` people lasting `duration`, seed 7, no impairment: each person gives a
+    /// 45–120 s update in turn and is silent for minutes otherwise.
+    pub fn standup(participants: usize, duration: MediaTime) -> Self {
+        MeetingInput {
+            kind: MeetingKind::Standup,
+            participants,
+            duration,
+            seed: 7,
+            impairments: "none".into(),
+        }
+    }
+
+    /// The same meeting through the impairment `spec`.
+    pub fn impaired(mut self, spec: &str) -> Self {
+        self.impairments = spec.into();
+        self
+    }
+
+    /// One line saying what the input is (for the benches' output).
+    pub fn label(&self) -> String {
+        format!(
+            "{}, {} people, {} s, seed {}, impairments {}",
+            self.kind,
+            self.participants,
+            self.duration.ticks() / 10_000_000,
+            self.seed,
+            self.impairments
+        )
+    }
+
+    /// The simulator of this meeting.
+    ///
+    /// # Panics
+    /// If the plan, the spec or the impairments are refused (benchmark set-up).
+    pub fn simulator(&self) -> Simulator {
+        let mut spec = MeetingPlan::new(self.kind, self.participants, self.duration, self.seed)
+            .build()
+            .expect("meeting plan");
+        spec.impairments = self.impairments.parse().expect("impairment spec");
+        Simulator::new(spec).expect("simulator")
+    }
+}
+
+/// A planned meeting ([`MeetingInput`]) turned into the ingest events the media worker would receive, as
+/// [`sim_call_events`] does, with the simulator's report (what each participant sent).
+///
+/// # Panics
+/// If the simulator refuses the meeting (benchmark set-up).
+pub fn meeting_call_events(input: &MeetingInput) -> (Vec<TimedEvent>, SimReport) {
+    let mut stream = MeetingStream::new(input);
+    let events: Vec<TimedEvent> = stream.by_ref().collect();
+    (events, stream.report().clone())
+}
+
+/// A planned meeting streamed as ingest events, one simulator event at a time: nothing of the call is held
+/// in memory (for hours-long runs such as the `memory` binary).
+pub struct MeetingStream {
+    sim: Simulator,
+    tx: ingest::Ingest,
+    rx: ingest::IngestReceiver,
+    last_ref: Option<media_core::SourceTimestamp>,
+    pending: std::collections::VecDeque<TimedEvent>,
+}
+
+impl MeetingStream {
+    /// Starts streaming `input`.
+    ///
+    /// # Panics
+    /// If the simulator refuses the meeting (benchmark set-up).
+    pub fn new(input: &MeetingInput) -> Self {
+        let (tx, rx) = ingest::channel(64);
+        MeetingStream {
+            sim: input.simulator(),
+            tx,
+            rx,
+            last_ref: None,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// What the simulator has sent so far (complete once the stream is exhausted).
+    pub fn report(&self) -> &SimReport {
+        self.sim.report()
+    }
+}
+
+impl Iterator for MeetingStream {
+    type Item = TimedEvent;
+    fn next(&mut self) -> Option<TimedEvent> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            let ev = self.sim.next()?;
+            push_sdk_event(
+                &mut self.tx,
+                &mut self.last_ref,
+                ev.event,
+                ev.at,
+                ev.reference,
+            );
+            while let Some(event) = self.rx.pop() {
+                self.pending.push_back(TimedEvent { at: ev.at, event });
+            }
+        }
+    }
+}
+
+/// Hands one simulator event to the ingest push API as the SDK's callbacks would.
+fn push_sdk_event(
+    tx: &mut ingest::Ingest,
+    last_ref: &mut Option<media_core::SourceTimestamp>,
+    event: SdkEvent,
+    at: MediaTime,
+    reference: media_core::SourceTimestamp,
+) {
+    match event {
+        SdkEvent::Audio(buf) => {
+            *last_ref = Some(buf.timestamp);
+            tx.push_audio(at, buf);
+        }
+        SdkEvent::Video(buf) => {
+            tx.push_video(at, last_ref.unwrap_or(reference), buf);
+        }
+        SdkEvent::Roster(change) => {
+            tx.push_roster(reference, change);
+        }
+        SdkEvent::DominantSpeaker(d) => {
+            tx.push_dominant_speaker(reference, d);
+        }
+        SdkEvent::CallEnded => {
+            tx.push_call_ended(reference);
+        }
+    }
 }
 
 /// Splits a call's events into 20 ms rounds: round `k` holds the events handed over at `at` in
@@ -641,10 +792,42 @@ pub const BUDGETS: &[Budget] = &[
         source: "",
     },
     Budget {
+        group: "call",
+        id: "core_standup_4p_5min_null_sink",
+        per: "recorded second",
+        divisor: 300.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
+        group: "call",
+        id: "folder_standup_4p_5min",
+        per: "recorded second",
+        divisor: 300.0,
+        budget_us: Some(2500.0),
+        source: "issue 7",
+    },
+    Budget {
+        group: "call",
+        id: "folder_standup_4p_5min_teams_x3",
+        per: "recorded second",
+        divisor: 300.0,
+        budget_us: None,
+        source: "",
+    },
+    Budget {
         group: "call_threaded",
         id: "folder_threaded_4spk_30s",
         per: "rec. s, process CPU",
         divisor: 30.0,
+        budget_us: Some(2500.0),
+        source: "issue 7",
+    },
+    Budget {
+        group: "call_threaded",
+        id: "folder_threaded_standup_4p_5min",
+        per: "rec. s, process CPU",
+        divisor: 300.0,
         budget_us: Some(2500.0),
         source: "issue 7",
     },

@@ -1,13 +1,20 @@
 //! Memory over a very long call: does resident memory stay flat through a simulated 25-hour 4-speaker call?
 //!
-//! The call is streamed, never held in memory: a 10 s simulated 4-speaker meeting (`bot_adapter::sim`, made
+//! `--input meeting` (the default since issue 12): a planned 4-person stand-up as long as `--hours`
+//! (`MeetingInput::standup`, streamed by `MeetingStream` one simulator event at a time: each person gives a
+//! 45–120 s update in turn and is silent for minutes otherwise, a re-join with new MSIs, mute), fed to the
+//! recorder as fast as it can on this thread. The simulator's own memory is in the figure. At the end every
+//! frame the simulator delivered must have been written.
+//!
+//! `--input loop` (the earlier input): the call is streamed, never held in memory: a 10 s simulated 4-speaker meeting (`bot_adapter::sim`, made
 //! once through the real ingest push API) is replayed in a loop with every reference and sender timestamp
 //! shifted by the loop's offset, so the recorder sees one continuous call (continuous sender clocks, the same
 //! speech pattern every 10 s, roster once at the start, the call end after the last loop). The recorder runs
 //! as fast as it can on this thread.
 //!
 //! ```text
-//! cargo run --release -p verbatim-benches --bin memory -- --hours 25 --sink null     # core only, ~2 min
+//! cargo run --release -p verbatim-benches --bin memory -- --hours 25 --sink null     # core only
+//! cargo run --release -p verbatim-benches --bin memory -- --hours 25 --sink null --input loop
 //! VERBATIM_BENCH_DIR=/dev/shm \
 //! cargo run --release -p verbatim-benches --bin memory -- --hours 2 --sink folder    # real folder sink
 //! ```
@@ -22,7 +29,7 @@ use serde_json::json;
 use verbatim::engine::{CallRecorder, RecorderConfig, RecordingSink};
 use verbatim_benches::{
     close_folder, folder_sink, rss_kib, save_result, scratch_dir, scratch_root, sim_call_events,
-    NullSink,
+    MeetingInput, MeetingStream, NullSink,
 };
 
 fn shift(ts: SourceTimestamp, by: u64) -> SourceTimestamp {
@@ -106,6 +113,57 @@ fn run<S: RecordingSink>(
     (rec, samples, t.elapsed().as_secs_f64())
 }
 
+/// Records a streamed stand-up of `hours` into `sink`; returns the recorder, the RSS samples, the run time
+/// and the frames the simulator delivered.
+fn run_meeting<S: RecordingSink>(
+    sink: &mut S,
+    hours: f64,
+    every_min: f64,
+) -> (CallRecorder, Vec<(f64, u64)>, f64, u64) {
+    let input = MeetingInput::standup(4, MediaTime::from_secs((hours * 3600.0).round() as i64));
+    println!("input: {}", input.label());
+    let mut stream = MeetingStream::new(&input);
+    let mut rec = CallRecorder::new(RecorderConfig::default());
+    let mut samples = vec![(0.0, rss_kib())];
+    let mut next_sample = every_min * 60.0;
+    let t = Instant::now();
+    for e in stream.by_ref() {
+        let at_s = e.at.as_secs_f64();
+        if at_s >= next_sample {
+            samples.push((at_s, rss_kib()));
+            next_sample += every_min * 60.0;
+        }
+        if rec.handle(e.event, sink).is_err() {
+            panic!("sink failed");
+        }
+    }
+    samples.push((input.duration.as_secs_f64(), rss_kib()));
+    let delivered = stream
+        .report()
+        .participants
+        .iter()
+        .map(|p| p.delivered)
+        .sum();
+    (rec, samples, t.elapsed().as_secs_f64(), delivered)
+}
+
+/// Runs the chosen input into `sink`: (recorder, RSS samples, run time, frames the simulator delivered, if
+/// known).
+fn run_input<S: RecordingSink>(
+    sink: &mut S,
+    meeting: bool,
+    hours: f64,
+    every_min: f64,
+) -> (CallRecorder, Vec<(f64, u64)>, f64, Option<u64>) {
+    if meeting {
+        let (rec, samples, elapsed, delivered) = run_meeting(sink, hours, every_min);
+        (rec, samples, elapsed, Some(delivered))
+    } else {
+        let (rec, samples, elapsed) = run(sink, hours, every_min);
+        (rec, samples, elapsed, None)
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
@@ -119,14 +177,23 @@ fn main() {
     let every: f64 = arg("--every")
         .and_then(|v| v.parse().ok())
         .unwrap_or((hours * 60.0 / 10.0).max(1.0));
+    let input = arg("--input").unwrap_or_else(|| "meeting".into());
+    let meeting = match input.as_str() {
+        "meeting" => true,
+        "loop" => false,
+        other => {
+            eprintln!("--input {other}: expected meeting or loop");
+            std::process::exit(2);
+        }
+    };
     println!(
-        "memory: {hours} h 4-speaker call, sink {sink_kind}; RSS at start {} KiB",
+        "memory: {hours} h 4-speaker call ({input}), sink {sink_kind}; RSS at start {} KiB",
         rss_kib()
     );
-    let (rec, samples, elapsed, detail) = if sink_kind == "folder" {
+    let (rec, samples, elapsed, delivered, detail) = if sink_kind == "folder" {
         let dir = scratch_dir("memory");
         let mut sink = folder_sink(&dir);
-        let (rec, samples, elapsed) = run(&mut sink, hours, every);
+        let (rec, samples, elapsed, delivered) = run_input(&mut sink, meeting, hours, every);
         close_folder(sink, &rec);
         let size: u64 = walk_size(&dir);
         let detail = format!(
@@ -135,14 +202,26 @@ fn main() {
             size as f64 / 1e9
         );
         let _ = std::fs::remove_dir_all(scratch_root());
-        (rec, samples, elapsed, detail)
+        (rec, samples, elapsed, delivered, detail)
     } else {
         let mut sink = NullSink::default();
-        let (rec, samples, elapsed) = run(&mut sink, hours, every);
+        let (rec, samples, elapsed, delivered) = run_input(&mut sink, meeting, hours, every);
         let detail = format!("{} mix samples discarded", sink.mix_samples);
-        (rec, samples, elapsed, detail)
+        (rec, samples, elapsed, delivered, detail)
     };
     let s = rec.summary();
+    let got: u64 = s.participants.iter().map(|p| p.stats.delivered).sum();
+    let written: u64 = s.participants.iter().map(|p| p.stats.written).sum();
+    println!(
+        "whole: {written} frames written of {got} handed to the recorder{}",
+        delivered.map_or(String::new(), |d| format!(
+            " ({d} delivered by the simulator)"
+        ))
+    );
+    if written != got || delivered.is_some_and(|d| d != got) {
+        eprintln!("NOT WHOLE: the figure is void");
+        std::process::exit(1);
+    }
     println!("{:>10}  {:>10}", "call time", "RSS KiB");
     for (at, kib) in &samples {
         println!("{:>9.2}h  {:>10}", at / 3600.0, kib);
@@ -159,9 +238,10 @@ fn main() {
         s.dominant_speaker_changes
     );
     save_result(
-        &format!("memory-{sink_kind}"),
+        &format!("memory-{sink_kind}{}", if meeting { "" } else { "-loop" }),
         &json!({
-            "hours": hours, "sink": sink_kind, "elapsed_s": elapsed,
+            "hours": hours, "sink": sink_kind, "input": input, "elapsed_s": elapsed,
+            "frames_written": written,
             "rss_kib": samples.iter().map(|(a, k)| json!({"at_h": a / 3600.0, "kib": k})).collect::<Vec<_>>(),
             "gaps_listed": gaps, "dominant_changes": s.dominant_speaker_changes, "detail": detail,
         }),
