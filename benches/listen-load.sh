@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The real server path under load: `verbatim listen` fed by `verbatim send` (the reference bot) in another
+# process, CALLS concurrent calls in real time, and the CPU the listen process spends per recorded second.
+#
+#   INPUT=meeting (default): each call a planned stand-up (`send --simulate --meeting standup`, 4 people,
+#                            seeds 1..CALLS): each person gives a 45-120 s update in turn and is silent for
+#                            minutes otherwise, late joins, a re-join with new MSIs, mute
+#   INPUT=synthetic:         four synthetic speakers talking in turn, pauses under 7 s (the earlier input)
+#
+# listen's CPU is utime + stime of its process from /proc/PID/stat, read when it is listening and again after
+# the last call's summary (the server's start-up is not in it); send's CPU is printed beside it. A figure
+# counts only if every recording is whole: every call `completed`, and in every metadata.json every frame
+# delivered was written, none dropped by any cause; CHECK calls (default 3) are also recorded with `verbatim
+# record --simulate` of the same meeting and seed, and listen must have written exactly as many frames per
+# participant. `verbatim verify` is run on every recording.
+#
+# Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, OUT=/tmp dir,
+#                                  CARGO_TARGET_DIR)
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+calls="${CALLS:-50}"
+duration="${DURATION:-120s}"
+input="${INPUT:-meeting}"
+check="${CHECK:-3}"
+case "$input" in
+    meeting) sim=(--simulate --meeting standup --participants 4) ;;
+    synthetic) sim=(--simulate --participants 4) ;;
+    *) echo "INPUT=$input: expected meeting or synthetic" >&2; exit 1 ;;
+esac
+
+echo "building verbatim (release)..." >&2
+(cd "$here" && cargo build --release -q -p verbatim)
+verbatim="${CARGO_TARGET_DIR:-$here/target}/release/verbatim"
+
+tmp="$(mktemp -d "${OUT:-/tmp}/verbatim-listen-load.XXXXXX")"
+listen_pid=""
+cleanup() {
+    [ -n "$listen_pid" ] && kill "$listen_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$verbatim" keygen --out "$tmp/key" >/dev/null 2>&1
+mkdir -p "$tmp/listen"
+"$verbatim" listen --bind 127.0.0.1:0 --out "$tmp/listen" --no-auth --signing-key "$tmp/key" \
+    --max-calls "$((calls + 8))" >"$tmp/listen.log" 2>&1 &
+listen_pid=$!
+for _ in $(seq 100); do
+    grep -q "listening on" "$tmp/listen.log" && break
+    sleep 0.1
+done
+addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$tmp/listen.log" | head -1)
+[ -n "$addr" ] || { echo "listen did not start:" >&2; cat "$tmp/listen.log" >&2; exit 1; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$listen_pid/stat"; }
+clk=$(getconf CLK_TCK)
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+before=$(ticks)
+t0=$(date +%s.%N)
+/usr/bin/time -f "%U %S" -o "$tmp/send-time" \
+    "$verbatim" send --connect "$addr" "${sim[@]}" --duration "$duration" --calls "$calls" --seed 1 \
+    >"$tmp/send.log" 2>&1 || { cat "$tmp/send.log" >&2; exit 1; }
+sleep 0.3 # the server's last writes after the summaries
+after=$(ticks)
+t1=$(date +%s.%N)
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+kill -TERM "$listen_pid"
+wait "$listen_pid" 2>/dev/null || true
+listen_pid=""
+
+completed=$(grep -c ": completed into" "$tmp/send.log" || true)
+[ "$completed" = "$calls" ] || { echo "only $completed of $calls calls completed:" >&2; cat "$tmp/send.log" >&2; exit 1; }
+secs=$(grep -o '([0-9.]* s,' "$tmp/send.log" | tr -d '(s,' | awk '{ s += $1 } END { print s }')
+
+# Whole: every delivered frame written, nothing dropped, in every call; verify passes.
+total=0
+for md in "$tmp"/listen/*/metadata.json; do
+    d=$(grep -o '"frames_delivered": [0-9]*' "$md" | awk '{ s += $2 } END { print s + 0 }')
+    w=$(grep -o '"frames_written": [0-9]*' "$md" | awk '{ s += $2 } END { print s + 0 }')
+    x=$(grep -o '"frames_dropped": [0-9]*' "$md" | awk '{ s += $2 } END { print s + 0 }')
+    [ "$d" = "$w" ] && [ "$x" = 0 ] || { echo "NOT WHOLE: $md: $d delivered, $w written, $x dropped" >&2; exit 1; }
+    total=$((total + w))
+    "$verbatim" verify "$(dirname "$md")" >/dev/null
+done
+# Against record of the same meetings: the same frames per participant.
+for n in $(seq "$check"); do
+    "$verbatim" record "${sim[@]}" --duration "$duration" --seed "$n" --out "$tmp/rec-$n" \
+        --signing-key "$tmp/key" --quiet >/dev/null
+    want=$(grep -o '"frames_written": [0-9]*' "$tmp/rec-$n/metadata.json" | sort | tr '\n' ' ')
+    got=$(grep -o '"frames_written": [0-9]*' "$tmp/listen/sim-$n/metadata.json" | sort | tr '\n' ' ')
+    [ "$want" = "$got" ] || { echo "NOT WHOLE: call $n: listen wrote [$got], record [$want]" >&2; exit 1; }
+done
+
+read -r su ss <"$tmp/send-time"
+awk -v b="$before" -v a="$after" -v c="$clk" -v s="$secs" -v w0="$t0" -v w1="$t1" -v n="$calls" \
+    -v su="$su" -v ss="$ss" -v f="$total" -v input="$input" -v d="$duration" 'BEGIN {
+    cpu = (a - b) / c
+    printf "listen: %d calls x %s (%s input) in real time, %.0f s recorded, %d frames written (all whole)\n", n, d, input, s, f
+    printf "listen process CPU %.2f s in %.1f s wall = %.3f ms per recorded second (%.2f of a core); send %.2f s\n", cpu, w1 - w0, cpu * 1000 / s, cpu / (w1 - w0), su + ss
+}'
+grep "hand-off" "$tmp/listen.log" || true
+echo "checked: every call completed, every delivered frame written (0 dropped), verify passes on all $calls;"
+echo "calls 1..$check: listen wrote the same frames per participant as record of the same meeting"
