@@ -524,7 +524,11 @@ fn main() {
         frames.len()
     );
     save_result(
-        "latency",
+        if synthetic_input {
+            "latency-synthetic"
+        } else {
+            "latency"
+        },
         &json!({
             "secs": secs, "input": input, "impairments": impair, "output": dir.display().to_string(),
             "writer_poll_ms": writer_options.poll_interval.as_secs_f64() * 1e3,

@@ -49,12 +49,18 @@ fn main() {
     }
 
     println!();
-    for name in ["capacity", "capacity-tmpfs"] {
+    for name in [
+        "capacity",
+        "capacity-tmpfs",
+        "capacity-synthetic",
+        "capacity-tmpfs-synthetic",
+    ] {
         if let Some(c) = load_result(name) {
             let n = c["sustained_calls"].as_u64().unwrap_or(0);
             println!(
-                "{name}: {n} concurrent 4-speaker calls sustained on one core (budget >= 400) [{}] (output {})",
+                "{name}: {n} concurrent calls sustained on one core (budget >= 400) [{}] (input {}; output {})",
                 if n >= 400 { "within" } else { "UNDER" },
+                c["input"].as_str().unwrap_or("4 synthetic speakers"),
                 c["output_root"].as_str().unwrap_or("?")
             );
             if let Some(steps) = c["steps"].as_array() {
@@ -77,7 +83,10 @@ fn main() {
             }
         }
     }
-    if let Some(l) = load_result("latency") {
+    for l in ["latency", "latency-synthetic"]
+        .into_iter()
+        .filter_map(load_result)
+    {
         let row = |label: &str, key: &str, budget: &str, limit: Option<f64>| {
             let p99 = f(&l, &[key, "p99"]);
             let verdict = limit.map_or("", |x| if p99 <= x { "within" } else { "OVER" });
@@ -89,8 +98,10 @@ fn main() {
             );
         };
         println!(
-            "\nlatency ({} s call, impairments {}):",
-            l["secs"], l["impairments"]
+            "\nlatency ({} s call, {}, impairments {}):",
+            l["secs"],
+            l["input"].as_str().unwrap_or("4 synthetic speakers"),
+            l["impairments"]
         );
         row(
             "processing: hand-over -> tick written (writer)",
@@ -124,7 +135,12 @@ fn main() {
             Some(budget),
         );
     }
-    for name in ["memory-null", "memory-folder"] {
+    for name in [
+        "memory-null",
+        "memory-folder",
+        "memory-null-loop",
+        "memory-folder-loop",
+    ] {
         if let Some(m) = load_result(name) {
             let rss: Vec<String> = m["rss_kib"]
                 .as_array()
@@ -136,7 +152,12 @@ fn main() {
                         .collect()
                 })
                 .unwrap_or_default();
-            println!("\n{name} ({} h): RSS {}", m["hours"], rss.join(", "));
+            println!(
+                "\n{name} ({} h, input {}): RSS {}",
+                m["hours"],
+                m["input"].as_str().unwrap_or("loop"),
+                rss.join(", ")
+            );
         }
     }
 }
