@@ -42,7 +42,7 @@
 //!
 //! `cargo bench -p verbatim-benches --bench latency` (60 s of call in real time).
 //! `VERBATIM_LATENCY_SECS`, `VERBATIM_LATENCY_INPUT`, `VERBATIM_LATENCY_IMPAIR` (default `none`), `VERBATIM_LATENCY_POLL_MS` (the writer
-//! thread's poll interval, default 5), `VERBATIM_BENCH_QUICK=1` (3 s).
+//! thread's poll interval, default 5), `VERBATIM_BENCH_QUICK=1` (10 s; synthetic 3 s).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -259,7 +259,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(match (quick, synthetic_input) {
-            (true, _) => 3,
+            (true, true) => 3,
+            // Nobody speaks in a stand-up's first seconds: 10 s holds the first update's start.
+            (true, false) => 10,
             (false, true) => 20,
             (false, false) => 60,
         });
@@ -523,6 +525,11 @@ fn main() {
         "whole: {delivered} frames delivered to the recorder ({} audio frames handed over), {dropped} not written",
         frames.len()
     );
+    assert!(
+        delivered > 0,
+        "the call sent no audio: nothing was measured"
+    );
+    assert_eq!(dropped, 0, "frames not written: the recording is not whole");
     save_result(
         if synthetic_input {
             "latency-synthetic"

@@ -898,6 +898,20 @@ mod tests {
     }
 
     #[test]
+    fn a_meeting_streams_exactly_the_frames_the_simulator_delivered() {
+        let m = MeetingInput::standup(4, MediaTime::from_secs(20));
+        let (events, report) = meeting_call_events(&m);
+        let audio = events
+            .iter()
+            .filter(|e| matches!(e.event, IngestEvent::Audio(_)))
+            .count() as u64;
+        let delivered: u64 = report.participants.iter().map(|p| p.delivered).sum();
+        assert!(audio > 100, "{audio} frames");
+        assert_eq!(audio, delivered);
+        assert_eq!(MeetingStream::new(&m).count(), events.len());
+    }
+
+    #[test]
     fn quantiles_are_nearest_rank() {
         let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(quantile(&mut v, 0.5), 50.0);
