@@ -5,7 +5,7 @@
 #   INPUT=meeting (default): each call a planned stand-up (`send --simulate --meeting standup`, 4 people,
 #                            seeds 1..CALLS): each person gives a 45-120 s update in turn and is silent for
 #                            minutes otherwise, late joins, a re-join with new MSIs, mute
-#   INPUT=synthetic:         four synthetic speakers talking in turn, pauses under 7 s (the earlier input)
+#   INPUT=synthetic:         four synthetic speakers, spurts of 0.8-3.5 s, pauses of 0.4-5 s (the earlier input)
 #
 # listen's CPU is utime + stime of its process from /proc/PID/stat, read when it is listening and again after
 # the last call's summary (the server's start-up is not in it); send's CPU is printed beside it. A figure

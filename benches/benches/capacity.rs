@@ -33,7 +33,7 @@
 //! The calls (issue 12): by default each is a planned 4-person stand-up of 30 s (`MeetingInput::standup`: the
 //! meeting simulator; people join over the first minute, so in 30 s one or two of them talk and the others are
 //! silent or not there yet, as in most 30 s of a real meeting); `VERBATIM_CAPACITY_INPUT=synthetic` gives the
-//! earlier input, four synthetic speakers talking in turn with pauses under 7 s, 10 s calls. Every frame the
+//! earlier input, four synthetic speakers talking 45 % of the time in spurts of 0.8–3.5 s, pauses of 0.4–5 s, 10 s calls. Every frame the
 //! simulator delivered must reach a recorder and be written.
 //!
 //! `cargo bench -p verbatim-benches --bench capacity` (a few minutes). Environment:
@@ -295,7 +295,7 @@ fn main() {
     let (events, input) = if synthetic {
         (
             sim_call_events(4, MediaTime::from_secs(secs), 7, "none"),
-            "4 synthetic speakers in turn, pauses under 7 s".to_string(),
+            "4 synthetic speakers, pauses of 0.4-5 s".to_string(),
         )
     } else {
         let m = MeetingInput::standup(4, MediaTime::from_secs(secs));

@@ -36,7 +36,7 @@
 //!
 //! The call (issue 12): by default a planned 4-person stand-up of 60 s (`MeetingInput::standup`: people join
 //! over the first minute, one or two talk, the others are silent); `VERBATIM_LATENCY_INPUT=synthetic` gives
-//! the earlier input, four synthetic speakers talking in turn with pauses under 7 s (20 s). A frame's tick is
+//! the earlier input, four synthetic speakers talking 45 % of the time in spurts of 0.8–3.5 s, pauses of 0.4–5 s (20 s). A frame's tick is
 //! the one holding its capture time (`ParticipantReport::capture_time`; placement is sample-exact without
 //! impairment).
 //!
@@ -276,10 +276,7 @@ fn main() {
             screenshares: Vec::new(),
         })
         .expect("simulator");
-        (
-            sim,
-            "4 synthetic speakers in turn, pauses under 7 s".to_string(),
-        )
+        (sim, "4 synthetic speakers, pauses of 0.4-5 s".to_string())
     } else {
         let m = MeetingInput::standup(4, duration).impaired(&impair);
         (m.simulator(), m.label())
