@@ -31,6 +31,7 @@ pub mod fmp4;
 pub mod integrity;
 pub mod recording;
 pub mod recover;
+pub mod storage;
 pub mod verify;
 pub mod wav;
 

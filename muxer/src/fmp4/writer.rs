@@ -119,8 +119,14 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             if let Some(slot) = init.get_mut(*field..*field + 4) {
                 slot.copy_from_slice(&v);
             }
-            let r = self.write_at_start_of_init();
-            r.map_err(|source| Fmp4Error::Io { offset: 0, source })?;
+            // The patched init is reported only once its bytes have reached the sink.
+            let r = self
+                .write_at_start_of_init()
+                .and_then(|_| self.sink.flush());
+            if let Err(source) = r {
+                self.broken = true;
+                return Err(Fmp4Error::Io { offset: 0, source });
+            }
             if let Some((init, _)) = self.init.as_ref() {
                 out.push(Written::Init(Region {
                     offset: 0,
@@ -179,6 +185,9 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         let Some(fragment) = self.frag.poll_fragment(now, finish)? else {
             return Ok(false);
         };
+        // The init segment is reported (linked into the chain) only after the flush below has handed it to
+        // the OS together with the first fragment: a region in the chain is always a region on disk.
+        let mut init_region = None;
         if with_init {
             if let Some((init, _)) = self.init.as_ref() {
                 if let Err(source) = self.sink.write_all(init) {
@@ -186,7 +195,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
                     return Err(Fmp4Error::Io { offset: 0, source });
                 }
                 self.pos = init.len() as u64;
-                out.push(Written::Init(Region {
+                init_region = Some(Written::Init(Region {
                     offset: 0,
                     len: init.len() as u64,
                     sha256: Sha256::digest(init).into(),
@@ -208,6 +217,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             self.broken = true;
             return Err(Fmp4Error::Io { offset, source });
         }
+        out.extend(init_region);
         self.pos += len;
         out.push(Written::Fragment(Region {
             offset,
