@@ -28,6 +28,7 @@ pub struct Fmp4Writer<W: Write + Seek> {
     pos: u64,
     init: Option<(Vec<u8>, usize)>,
     broken: bool,
+    init_barrier: Option<fn(&mut W) -> io::Result<()>>,
 }
 
 fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
@@ -52,7 +53,15 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             pos: 0,
             init: None,
             broken: false,
+            init_barrier: None,
         }
+    }
+
+    /// Calls `barrier` on the sink after the init segment is flushed and before the first fragment is
+    /// written (the recording folder fsyncs there: a power cut can then never keep a fragment without the
+    /// init segment it needs).
+    pub fn set_init_barrier(&mut self, barrier: fn(&mut W) -> io::Result<()>) {
+        self.init_barrier = Some(barrier);
     }
 
     /// Bytes written so far.
@@ -190,7 +199,12 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         let mut init_region = None;
         if with_init {
             if let Some((init, _)) = self.init.as_ref() {
-                if let Err(source) = self.sink.write_all(init) {
+                let barrier = self.init_barrier;
+                let r = self.sink.write_all(init).and_then(|_| match barrier {
+                    Some(b) => self.sink.flush().and_then(|_| b(&mut self.sink)),
+                    None => Ok(()),
+                });
+                if let Err(source) = r {
                     self.broken = true;
                     return Err(Fmp4Error::Io { offset: 0, source });
                 }

@@ -31,8 +31,14 @@ impl RecordingWriter {
             });
         }
         let (id, f, abs) = self.new_file(rel_path, FileKind::Wav)?;
+        // The header is made durable before any sample follows it: after a power cut a chunk is never on disk
+        // without the header that makes the file a WAV.
         let created = WavWriter::create(BufWriter::with_capacity(1 << 16, f), format)
-            .and_then(|mut w| w.flush().map(|_| w));
+            .and_then(|mut w| w.flush().map(|_| w))
+            .and_then(|mut w| match w.sink_mut().get_mut().sync_data() {
+                Ok(()) => Ok(w),
+                Err(source) => Err(WavError::Io { offset: 0, source }),
+            });
         let w = match created {
             Ok(w) => w,
             Err(e) => {
@@ -125,7 +131,8 @@ impl RecordingWriter {
             fragment_duration: self.options.fragment_duration,
             creation_unix_secs: self.options.creation_unix_secs,
         };
-        let w = Fmp4Writer::new(BufWriter::with_capacity(1 << 16, f), tracks, opts);
+        let mut w = Fmp4Writer::new(BufWriter::with_capacity(1 << 16, f), tracks, opts);
+        w.set_init_barrier(|s| s.get_mut().sync_data());
         self.set_body(id, Body::Mp4(w), 0);
         Ok(Mp4Id(id))
     }

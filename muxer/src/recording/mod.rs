@@ -65,6 +65,8 @@ use crate::wav::WavWriter;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The journal's file name (present only while recording or after a crash).
 pub const JOURNAL_FILE: &str = "manifest.journal";
+/// The name the journal is started under (its begin line written and synced) before it is renamed.
+pub const JOURNAL_NEW_FILE: &str = "manifest.journal.new";
 /// The temporary name the manifest is written under before the rename.
 pub const MANIFEST_TMP_FILE: &str = "manifest.json.tmp";
 
@@ -193,6 +195,30 @@ fn io_err(path: &Path, offset: u64) -> impl FnOnce(io::Error) -> RecordingError 
     }
 }
 
+/// Writes the journal's begin line under a temporary name, syncs it, and renames it into place (then syncs the
+/// folder): a `manifest.journal` never exists without its begin line, even after a power cut.
+fn start_journal(
+    storage: &dyn Storage,
+    dir: &Path,
+    begin: &Begin,
+) -> Result<(Box<dyn StorageFile>, u64), RecordingError> {
+    let new = dir.join(JOURNAL_NEW_FILE);
+    let jpath = dir.join(JOURNAL_FILE);
+    if new.exists() {
+        // Left by a crash during an earlier start: nothing was recorded.
+        storage.remove_file(&new).map_err(io_err(&new, 0))?;
+    }
+    let mut journal = storage.create_new(&new, true).map_err(io_err(&new, 0))?;
+    let line = JournalLine::Begin(begin.clone()).to_line();
+    journal
+        .write_all(&line)
+        .and_then(|_| journal.sync_all())
+        .map_err(io_err(&new, 0))?;
+    storage.rename(&new, &jpath).map_err(io_err(&jpath, 0))?;
+    storage.sync_dir(dir).map_err(io_err(dir, 0))?;
+    Ok((journal, line.len() as u64))
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     StdStorage.sync_dir(dir)
 }
@@ -215,7 +241,14 @@ pub(crate) fn check_rel_path(rel: &str) -> Result<(), RecordingError> {
     {
         return Err(bad("must be relative, without `.`/`..` or empty parts"));
     }
-    if [MANIFEST_FILE, JOURNAL_FILE, MANIFEST_TMP_FILE].contains(&rel) {
+    if [
+        MANIFEST_FILE,
+        JOURNAL_FILE,
+        JOURNAL_NEW_FILE,
+        MANIFEST_TMP_FILE,
+    ]
+    .contains(&rel)
+    {
         return Err(bad("reserved name"));
     }
     Ok(())
@@ -253,63 +286,56 @@ impl RecordingWriter {
         if dir.join(MANIFEST_FILE).exists() || dir.join(JOURNAL_FILE).exists() {
             return Err(RecordingError::AlreadyExists(dir.to_path_buf()));
         }
-        let jpath = dir.join(JOURNAL_FILE);
-        let journal = storage
-            .create_new(&jpath, true)
-            .map_err(io_err(&jpath, 0))?;
-        match Self::start(Arc::clone(&storage), dir, key, options, journal) {
-            Ok(w) => Ok(w),
-            Err(e) => {
-                // Nothing was recorded: leave no half-made journal behind (best effort: the storage failed).
-                let _ = storage.remove_file(&dir.join(MANIFEST_TMP_FILE));
-                let _ = storage.remove_file(&jpath);
-                let _ = storage.sync_dir(dir);
-                Err(e)
-            }
-        }
-    }
-
-    fn start(
-        storage: Arc<dyn Storage>,
-        dir: &Path,
-        key: SigningKey,
-        options: RecordingOptions,
-        journal: Box<dyn StorageFile>,
-    ) -> Result<RecordingWriter, RecordingError> {
-        let jpath = dir.join(JOURNAL_FILE);
-        // Room for the close (manifest, metadata) is taken now, before any media: a full disk later still
-        // lets the recording close as `failed` with what was written.
-        let reserve = reserve::Reserve::create(storage.as_ref(), &dir.join(MANIFEST_TMP_FILE))?;
         let begin = Begin {
             format: FORMAT.to_string(),
             recording_id: options.recording_id.clone(),
             start_utc_ms: options.start_utc_ms,
             public_key: HexBytes(key.verifying_key().to_bytes()),
         };
+        let jpath = dir.join(JOURNAL_FILE);
+        let (journal, journal_len) = match start_journal(storage.as_ref(), dir, &begin) {
+            Ok(j) => j,
+            Err(e) => {
+                // Nothing was recorded (there was no journal before): leave none behind (best effort).
+                let _ = storage.remove_file(&dir.join(JOURNAL_NEW_FILE));
+                let _ = storage.remove_file(&jpath);
+                let _ = storage.sync_dir(dir);
+                return Err(e);
+            }
+        };
+        // Room for the close (manifest, metadata) is taken now, before any media: a full disk later still
+        // lets the recording close as `failed` with what was written.
+        let reserve = match reserve::Reserve::create(storage.as_ref(), &dir.join(MANIFEST_TMP_FILE))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing was recorded: leave no journal behind (best effort: the storage failed).
+                let _ = storage.remove_file(&dir.join(MANIFEST_TMP_FILE));
+                let _ = storage.remove_file(&jpath);
+                let _ = storage.sync_dir(dir);
+                return Err(e);
+            }
+        };
         let chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
-        let mut w = RecordingWriter {
+        Ok(RecordingWriter {
             dir: dir.to_path_buf(),
             storage,
             reserve,
             key,
             options,
-            begin: begin.clone(),
+            begin,
             chain,
             spill: Vec::new(),
             journal_failed: false,
             signed_count: None,
             journal,
-            journal_len: 0,
+            journal_len,
             files: Vec::new(),
             last_sync: MediaTime::ZERO,
             last_sign: MediaTime::ZERO,
             now: MediaTime::ZERO,
             scratch: Vec::new(),
-        };
-        w.journal_write(JournalLine::Begin(begin))?;
-        w.journal.sync_all().map_err(io_err(&jpath, 0))?;
-        w.storage.sync_dir(dir).map_err(io_err(dir, 0))?;
-        Ok(w)
+        })
     }
 
     /// The folder.
@@ -429,11 +455,15 @@ impl RecordingWriter {
             self.sync_dirs_up_from(parent.parent())?;
         }
         let id = self.files.len() as u32;
-        let linked = self.record(Entry::File {
-            file: id,
-            path: rel.to_string(),
-            kind,
-        });
+        // The record is made durable before the file exists: a power cut must not leave a file on disk that
+        // the journal does not name (verify would call it added, and recover cannot account for it).
+        let linked = self
+            .record(Entry::File {
+                file: id,
+                path: rel.to_string(),
+                kind,
+            })
+            .and_then(|_| self.sync_journal());
         self.files.push(FileSlot {
             path: rel.to_string(),
             abs: abs.clone(),
@@ -498,6 +528,14 @@ impl RecordingWriter {
             status,
             note: note.to_string(),
         })?;
+        self.sync_journal()
+    }
+
+    /// Makes the journal's lines durable (nothing to do once it failed: its lines are kept in memory).
+    fn sync_journal(&mut self) -> Result<(), RecordingError> {
+        if self.journal_failed {
+            return Ok(());
+        }
         let path = self.dir.join(JOURNAL_FILE);
         let at = self.journal_len;
         self.journal.sync_data().map_err(io_err(&path, at))

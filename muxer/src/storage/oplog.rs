@@ -97,7 +97,8 @@ struct LoggedFile {
 impl Write for LoggedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let offset = if self.append {
-            std::fs::metadata(&self.path)?.len()
+            // The file's end (by the handle: the path may have been renamed since).
+            self.inner.seek(SeekFrom::End(0))?
         } else {
             self.pos
         };
