@@ -115,3 +115,45 @@ fn a_transient_eio_at_every_operation_closes_failed_or_recovers() {
 fn read_only_at_every_operation_closes_failed_or_recovers() {
     assert!(every_site(FaultPlan::read_only_at, "erofs") > 50);
 }
+
+/// A folder removed while recording: open files would take writes into deleted files for ever; the writer
+/// notices at the next sync (within a second of recording) and says so.
+#[test]
+fn a_folder_removed_while_recording_is_noticed_at_the_next_sync() {
+    use media_core::{AudioFormat, MediaTime};
+    use muxer::{RecordingError, RecordingWriter};
+    let key = generate_signing_key().unwrap();
+    let base = scratch_dir("faults-vanished");
+    let dir = base.join("rec");
+    let mut rec = RecordingWriter::create(&dir, key, common::workload::options()).unwrap();
+    let stem = rec
+        .add_wav("participants/alice.wav", AudioFormat::PCM16K)
+        .unwrap();
+    let mut failed_at = None;
+    for slot in 0..250i64 {
+        let now = MediaTime::from_millis(20 * (slot + 1));
+        if slot == 60 {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        let r = rec
+            .write_pcm(stem, &[0i16; 320])
+            .and_then(|_| rec.tick(now));
+        if let Err(e) = r {
+            assert!(matches!(e, RecordingError::FolderVanished(_)), "{e}");
+            assert!(e.to_string().contains(&*dir.to_string_lossy()), "{e}");
+            failed_at = Some(now);
+            break;
+        }
+    }
+    let at = failed_at.expect("the vanished folder is reported");
+    assert!(
+        at <= MediaTime::from_millis(20 * 61 + 1000),
+        "noticed at {at:?}, more than a second after the removal"
+    );
+    let closed = rec.finish(Status::Failed, at, "folder vanished");
+    assert!(
+        closed.is_err(),
+        "nothing can be closed in a folder that is gone"
+    );
+    std::fs::remove_dir_all(&base).unwrap();
+}

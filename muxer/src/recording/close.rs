@@ -63,12 +63,16 @@ impl RecordingWriter {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Flushes and fsyncs every file, then the journal.
+    /// Flushes and fsyncs every file, then the journal, and checks the folder is still there.
     ///
     /// # Errors
-    /// The first error (an erroring file is marked broken).
+    /// The first error (an erroring file is marked broken); [`RecordingError::FolderVanished`].
     pub fn sync(&mut self) -> Result<(), RecordingError> {
         let mut first_err = None;
+        // Open files keep taking writes after their folder is deleted: check it is still the same folder.
+        if self.folder_id.is_some() && super::folder_id(&self.dir).ok() != self.folder_id {
+            first_err = Some(RecordingError::FolderVanished(self.dir.clone()));
+        }
         for id in 0..self.files.len() as u32 {
             if let Err(e) = self.link_log(id) {
                 first_err.get_or_insert(e);

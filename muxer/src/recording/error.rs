@@ -35,6 +35,10 @@ pub enum RecordingError {
         #[source]
         source: io::Error,
     },
+    /// The recording folder was removed or replaced while recording (files written since go nowhere):
+    /// the recording must stop.
+    #[error("{0}: the recording folder has vanished (removed or replaced while recording)")]
+    FolderVanished(PathBuf),
     /// The folder already holds a recording (a manifest or a journal).
     #[error("{0} already holds a recording")]
     AlreadyExists(PathBuf),

@@ -168,6 +168,9 @@ pub struct RecordingWriter {
     storage: Arc<dyn Storage>,
     /// `manifest.json.tmp`, kept allocated while recording so the close has room on a full disk.
     reserve: reserve::Reserve,
+    /// The folder's identity (device, inode) at creation: a folder removed (or replaced) while recording is
+    /// noticed at the next sync instead of writing on into deleted files.
+    folder_id: Option<(u64, u64)>,
     key: SigningKey,
     options: RecordingOptions,
     begin: Begin,
@@ -217,6 +220,19 @@ fn start_journal(
     storage.rename(&new, &jpath).map_err(io_err(&jpath, 0))?;
     storage.sync_dir(dir).map_err(io_err(dir, 0))?;
     Ok((journal, line.len() as u64))
+}
+
+/// (device, inode) of a folder.
+#[cfg(unix)]
+fn folder_id(dir: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn folder_id(dir: &Path) -> io::Result<(u64, u64)> {
+    std::fs::metadata(dir).map(|_| (0, 0))
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -321,6 +337,7 @@ impl RecordingWriter {
             dir: dir.to_path_buf(),
             storage,
             reserve,
+            folder_id: folder_id(dir).ok(),
             key,
             options,
             begin,
