@@ -12,6 +12,10 @@
 //!   is kept in memory;
 //! * status changes (`status` records).
 //!
+//! Every file operation goes through a [`crate::storage::Storage`] ([`RecordingWriter::create_on`]); room for
+//! the close is kept from the start in `manifest.json.tmp` (see `reserve.rs`), so a disk that fills up still
+//! lets [`RecordingWriter::finish`] close the folder as `failed` with what was written.
+//!
 //! Every record goes to `manifest.journal` as it is made (one line, written straight to the OS); at
 //! [`RecordingWriter::tick`] the files and the journal are fsynced every [`RecordingOptions::sync_interval`] and
 //! the chain head is signed every [`RecordingOptions::sign_interval`]. [`RecordingWriter::finish`] closes every
