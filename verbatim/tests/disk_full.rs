@@ -217,6 +217,12 @@ async fn a_call_that_fills_the_disk_fails_alone_reported_failed_and_the_server_g
     );
     let summary = o.summary.as_ref().expect("a summary");
     assert_eq!(summary.status, "failed", "{}", summary.error);
+    // The summary says how much the folder holds: the seconds written before the disk filled.
+    assert!(
+        (1_000_000..120_000_000).contains(&summary.duration_us),
+        "{}",
+        summary.duration_us
+    );
     let folder = srv.out.join(&summary.recording);
     let r = muxer::verify::verify_dir(&folder, None).unwrap();
     assert_eq!(r.final_status, muxer::Status::Failed);

@@ -148,6 +148,10 @@ impl Call {
                 Ok(Err(e)) => {
                     summary.status = "failed".into();
                     summary.error = e.to_string();
+                    if let crate::record::RecordError::Failed { kept_secs, .. } = &e {
+                        // What the folder holds: the media written before the failure.
+                        summary.duration_us = (kept_secs * 1e6) as i64;
+                    }
                 }
                 Err(e) => {
                     summary.status = "failed".into();
