@@ -12,6 +12,7 @@
 //!   Ed25519-signed periodically and at close; keys and their file format.
 //! * [`recording`]: [`RecordingWriter`], the folder API the media worker's file-sink thread drives.
 //! * [`verify`] / [`recover`]: check a folder against its manifest; close a folder after a crash.
+//! * [`storage`]: the file layer every write of the folder goes through (real, fault-injecting, logging).
 //! * [`annexb`]: the small H.264 Annex-B / SPS reader the MP4 writer needs.
 //!
 //! # Time model
@@ -31,6 +32,7 @@ pub mod fmp4;
 pub mod integrity;
 pub mod recording;
 pub mod recover;
+pub mod storage;
 pub mod verify;
 pub mod wav;
 

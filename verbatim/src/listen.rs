@@ -64,6 +64,44 @@ pub struct ListenOptions {
     /// The template for every call's recording (recorder tuning, signing key, Opus bitrate); `out` and `call`
     /// are set per call.
     pub record: RecordOptions,
+    /// New calls are refused (`RESOURCE_EXHAUSTED`) while the file system of `out` has less free space than
+    /// this, in bytes ([`DEFAULT_MIN_FREE_DISK`]; `--min-free-disk`).
+    pub min_free_disk: u64,
+}
+
+/// The free space below which `listen` refuses new calls unless told otherwise: 1 GiB (an hour of a
+/// 4-speaker call with video takes a few hundred MB).
+pub const DEFAULT_MIN_FREE_DISK: u64 = 1 << 30;
+
+/// Bytes available to this process on the file system holding `path` (`statvfs`).
+///
+/// # Errors
+/// The OS error (e.g. the folder has vanished).
+///
+/// # Examples
+/// ```
+/// let free = verbatim::listen::free_bytes(&std::env::temp_dir()).unwrap();
+/// assert!(free > 0);
+/// ```
+pub fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Why a new call cannot be recorded on the disk at `out` now, as the gRPC status to answer.
+fn disk_refusal(out: &std::path::Path, min_free: u64) -> Option<Status> {
+    match free_bytes(out) {
+        Ok(free) if free >= min_free => None,
+        Ok(free) => Some(Status::resource_exhausted(format!(
+            "{}: {free} bytes free, below the reserve of {min_free} bytes (--min-free-disk): \
+             no new call is recorded until space is freed",
+            out.display()
+        ))),
+        Err(e) => Some(Status::unavailable(format!(
+            "{}: cannot read the free space of the recordings folder: {e}",
+            out.display()
+        ))),
+    }
 }
 
 impl ListenOptions {
@@ -79,6 +117,7 @@ impl ListenOptions {
             token,
             tls: None,
             limits: Limits::default(),
+            min_free_disk: DEFAULT_MIN_FREE_DISK,
         }
     }
 }
@@ -231,6 +270,9 @@ impl CallIngest for IngestService {
             sh.stats.calls_refused_start.fetch_add(1, Ordering::Relaxed);
             s
         };
+        if let Some(s) = disk_refusal(&sh.opts.out, sh.opts.min_free_disk) {
+            return Err(refuse(s));
+        }
         let first =
             tokio::time::timeout(call::duration(limits.start_timeout), inbound.message()).await;
         let start = match first {
@@ -484,6 +526,34 @@ pub struct ListenArgs {
     /// calls faster than real time (`verbatim send --fast`).
     #[arg(long, value_parser = parse_lead, default_value = "5s")]
     pub max_lead: MaxLead,
+    /// Refuse new calls while the recordings' file system has less free space than this (e.g. 1GiB, 500MB,
+    /// 0 to never refuse). A call whose disk fills up anyway fails alone, reported to its bot as `failed`.
+    #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+    pub min_free_disk: u64,
+}
+
+/// A size: bytes, or with a unit (kB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 1GiB"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        u => return Err(format!("{s:?}: unknown unit {u:?}")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("{s:?}: too large"))
 }
 
 fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
@@ -526,6 +596,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     }
     opts.record.signing_key = a.signing_key.clone();
     opts.record.recorder.call_clock.max_lead = a.max_lead.0;
+    opts.min_free_disk = a.min_free_disk;
     opts.limits = Limits {
         max_calls: a.max_calls.max(1),
         max_participants: a.max_participants.max(1),

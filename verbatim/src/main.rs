@@ -423,7 +423,16 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("verbatim: error: {e:#}");
+            // Our errors name their cause in their own text: print each cause of the chain once.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("verbatim: error: {msg}");
             ExitCode::FAILURE
         }
     }

@@ -116,6 +116,17 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing failed during the recording (a full disk, an I/O error, a folder gone read-only): the
+    /// recording stopped at once. `closed` says what became of the folder.
+    #[error("recording failed after {kept_secs:.1} s of media: {cause}; {closed}")]
+    Failed {
+        /// The first error, naming the file and the cause.
+        cause: String,
+        /// Seconds of media written before it.
+        kept_secs: f64,
+        /// The folder's state: closed as `failed` (verifiable), or why it could not be and how to recover it.
+        closed: String,
+    },
     /// A thread of the recorder died (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -320,11 +331,26 @@ impl LiveRecording {
             "interrupted" => muxer::Status::Interrupted,
             _ => muxer::Status::Failed,
         };
-        sink.close(&json, manifest_status, status)?;
-        if let Some(e) = sink_error {
-            return Err(RecordError::Internal(format!("recording failed: {e}")));
+        let kept_secs = sink.written().as_secs_f64();
+        let closed = sink.close(&json, manifest_status, status);
+        match (sink_error, closed) {
+            (None, Ok(_)) => Ok(summary),
+            (None, Err(e)) => Err(e.into()),
+            (Some(cause), closed) => Err(RecordError::Failed {
+                cause,
+                kept_secs,
+                closed: match closed {
+                    Ok(_) => format!(
+                        "{} is closed as `failed` with what was written (verifiable)",
+                        self.opts.out.display()
+                    ),
+                    Err(e) => format!(
+                        "closing {} failed too ({e}): run `verbatim recover` on it once the storage works",
+                        self.opts.out.display()
+                    ),
+                },
+            }),
         }
-        Ok(summary)
     }
 }
 

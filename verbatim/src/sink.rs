@@ -395,6 +395,11 @@ impl FolderSink {
         &self.video_failed
     }
 
+    /// Media time written so far (the mix, tick by tick).
+    pub fn written(&self) -> MediaTime {
+        self.written
+    }
+
     /// The recording folder.
     pub fn dir(&self) -> PathBuf {
         self.writer.dir().to_path_buf()

@@ -28,6 +28,7 @@ pub struct Fmp4Writer<W: Write + Seek> {
     pos: u64,
     init: Option<(Vec<u8>, usize)>,
     broken: bool,
+    init_barrier: Option<fn(&mut W) -> io::Result<()>>,
 }
 
 fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
@@ -52,7 +53,15 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             pos: 0,
             init: None,
             broken: false,
+            init_barrier: None,
         }
+    }
+
+    /// Calls `barrier` on the sink after the init segment is flushed and before the first fragment is
+    /// written (the recording folder fsyncs there: a power cut can then never keep a fragment without the
+    /// init segment it needs).
+    pub fn set_init_barrier(&mut self, barrier: fn(&mut W) -> io::Result<()>) {
+        self.init_barrier = Some(barrier);
     }
 
     /// Bytes written so far.
@@ -119,8 +128,14 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             if let Some(slot) = init.get_mut(*field..*field + 4) {
                 slot.copy_from_slice(&v);
             }
-            let r = self.write_at_start_of_init();
-            r.map_err(|source| Fmp4Error::Io { offset: 0, source })?;
+            // The patched init is reported only once its bytes have reached the sink.
+            let r = self
+                .write_at_start_of_init()
+                .and_then(|_| self.sink.flush());
+            if let Err(source) = r {
+                self.broken = true;
+                return Err(Fmp4Error::Io { offset: 0, source });
+            }
             if let Some((init, _)) = self.init.as_ref() {
                 out.push(Written::Init(Region {
                     offset: 0,
@@ -179,14 +194,22 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         let Some(fragment) = self.frag.poll_fragment(now, finish)? else {
             return Ok(false);
         };
+        // The init segment is reported (linked into the chain) only after the flush below has handed it to
+        // the OS together with the first fragment: a region in the chain is always a region on disk.
+        let mut init_region = None;
         if with_init {
             if let Some((init, _)) = self.init.as_ref() {
-                if let Err(source) = self.sink.write_all(init) {
+                let barrier = self.init_barrier;
+                let r = self.sink.write_all(init).and_then(|_| match barrier {
+                    Some(b) => self.sink.flush().and_then(|_| b(&mut self.sink)),
+                    None => Ok(()),
+                });
+                if let Err(source) = r {
                     self.broken = true;
                     return Err(Fmp4Error::Io { offset: 0, source });
                 }
                 self.pos = init.len() as u64;
-                out.push(Written::Init(Region {
+                init_region = Some(Written::Init(Region {
                     offset: 0,
                     len: init.len() as u64,
                     sha256: Sha256::digest(init).into(),
@@ -208,6 +231,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             self.broken = true;
             return Err(Fmp4Error::Io { offset, source });
         }
+        out.extend(init_region);
         self.pos += len;
         out.push(Written::Fragment(Region {
             offset,

@@ -1,8 +1,8 @@
 //! The writer's periodic work (fsync, signatures) and the close: files finalized or cut back, the final
 //! status, `manifest.json` written atomically, the journal removed.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::Signer;
@@ -11,13 +11,14 @@ use sha2::{Digest, Sha256};
 
 use super::error::{break_wav, mp4_err};
 use super::{
-    io_err, sync_dir, Body, RecordingError, RecordingWriter, Summary, JOURNAL_FILE, MANIFEST_FILE,
-    MANIFEST_TMP_FILE,
+    io_err, sync_dir, Body, RecordingError, RecordingWriter, Sink, Summary, JOURNAL_FILE,
+    MANIFEST_FILE, MANIFEST_TMP_FILE,
 };
 use crate::fmp4::Fmp4Error;
 use crate::integrity::chain::signing_message;
 use crate::integrity::manifest::{HexBytes, JournalLine};
 use crate::integrity::{Entry, FileKind, Manifest, Region, SigRecord, Status};
+use crate::storage::StorageFile;
 use crate::wav::{self, WavError};
 
 impl RecordingWriter {
@@ -62,12 +63,16 @@ impl RecordingWriter {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Flushes and fsyncs every file, then the journal.
+    /// Flushes and fsyncs every file, then the journal, and checks the folder is still there.
     ///
     /// # Errors
-    /// The first error (an erroring file is marked broken).
+    /// The first error (an erroring file is marked broken); [`RecordingError::FolderVanished`].
     pub fn sync(&mut self) -> Result<(), RecordingError> {
         let mut first_err = None;
+        // Open files keep taking writes after their folder is deleted: check it is still the same folder.
+        if self.folder_id.is_some() && super::folder_id(&self.dir).ok() != self.folder_id {
+            first_err = Some(RecordingError::FolderVanished(self.dir.clone()));
+        }
         for id in 0..self.files.len() as u32 {
             if let Err(e) = self.link_log(id) {
                 first_err.get_or_insert(e);
@@ -83,7 +88,7 @@ impl RecordingWriter {
                     (
                         w.sink_mut()
                             .flush()
-                            .and_then(|_| w.sink_mut().get_ref().sync_data()),
+                            .and_then(|_| w.sink_mut().get_mut().sync_data()),
                         at,
                     )
                 }
@@ -92,11 +97,11 @@ impl RecordingWriter {
                     (
                         w.sink_mut()
                             .flush()
-                            .and_then(|_| w.sink_mut().get_ref().sync_data()),
+                            .and_then(|_| w.sink_mut().get_mut().sync_data()),
                         at,
                     )
                 }
-                Body::Log(l) => (l.w.flush().and_then(|_| l.w.get_ref().sync_data()), l.len),
+                Body::Log(l) => (l.w.flush().and_then(|_| l.w.get_mut().sync_data()), l.len),
                 Body::Whole => (Ok(()), 0),
             };
             if let Err(e) = r {
@@ -107,6 +112,10 @@ impl RecordingWriter {
         let path = self.dir.join(JOURNAL_FILE);
         if let Err(e) = self.journal.sync_data() {
             first_err.get_or_insert(io_err(&path, self.journal_len)(e));
+        }
+        // Keep room for the close as the journal grows; failing that, the disk is full: stop now.
+        if let Err(e) = self.reserve.grow(self.journal_len) {
+            first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -160,6 +169,14 @@ impl RecordingWriter {
                 }
             }
         }
+        // A recording whose files could not all be finished is not complete, whatever the caller thought.
+        let failed_note;
+        let (final_status, note) = if close_errors.is_empty() || final_status != Status::Completed {
+            (final_status, note)
+        } else {
+            failed_note = format!("{note}; closing failed: {}", close_errors.join("; "));
+            (Status::Failed, failed_note.as_str())
+        };
         let at = at.max(self.now);
         // Lines the journal could not take are kept in memory (`spill`): a failing journal does not stop the close.
         if let Err(e) = self.record(Entry::Status {
@@ -181,10 +198,16 @@ impl RecordingWriter {
                 manifest.entry_count, self.chain.count
             )));
         }
-        let path = write_manifest(&self.dir, &manifest)?;
+        let path =
+            self.reserve
+                .write_manifest(self.storage.as_ref(), &self.dir, &manifest.render())?;
         let jpath = self.dir.join(JOURNAL_FILE);
-        fs::remove_file(&jpath).map_err(io_err(&jpath, 0))?;
-        sync_dir(&self.dir).map_err(io_err(&self.dir, 0))?;
+        self.storage
+            .remove_file(&jpath)
+            .map_err(io_err(&jpath, 0))?;
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(io_err(&self.dir, 0))?;
         Ok(Summary {
             manifest: path,
             files: manifest.files,
@@ -209,7 +232,7 @@ impl RecordingWriter {
                 };
                 let header = w.header();
                 if let Err(e) = w.refresh_header().and_then(|_| w.flush()).and_then(|_| {
-                    w.sink_mut().get_ref().sync_all().map_err(|e| WavError::Io {
+                    w.sink_mut().get_mut().sync_all().map_err(|e| WavError::Io {
                         offset: 0,
                         source: e,
                     })
@@ -233,7 +256,7 @@ impl RecordingWriter {
                         .finish(&mut out)
                         .and_then(|_| {
                             w.sink_mut()
-                                .get_ref()
+                                .get_mut()
                                 .sync_all()
                                 .map_err(|source| Fmp4Error::Io { offset: 0, source })
                         })
@@ -247,7 +270,7 @@ impl RecordingWriter {
                 self.link_log(id)?;
                 let slot = &mut self.files[id as usize];
                 if let Body::Log(l) = &mut slot.body {
-                    if let Err(e) = l.w.get_ref().sync_all() {
+                    if let Err(e) = l.w.get_mut().sync_all() {
                         slot.broken = true;
                         return Err(io_err(&slot.abs, l.len)(e));
                     }
@@ -257,34 +280,82 @@ impl RecordingWriter {
         }
     }
 
-    /// Cuts a broken file back to what the chain covers (and rewrites a WAV header to match).
+    /// Cuts a broken file back to what the chain covers (and rewrites a WAV header to match). What its
+    /// buffer still holds is dropped first, unwritten: a later flush must not put bytes past the cut.
     fn cut_broken(&mut self, id: u32) -> Result<(), RecordingError> {
-        let slot = &self.files[id as usize];
-        let (abs, end, kind) = (slot.abs.clone(), slot.covered_end, slot.kind);
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&abs)
-            .map_err(io_err(&abs, end))?;
+        let slot = &mut self.files[id as usize];
+        let format = match &mut slot.body {
+            Body::Wav(w) => {
+                discard(w.sink_mut());
+                Some(w.format())
+            }
+            Body::Mp4(w) => {
+                discard(w.sink_mut());
+                None
+            }
+            Body::Log(l) => {
+                discard(&mut l.w);
+                None
+            }
+            Body::Whole => None,
+        };
+        let (abs, end) = (slot.abs.clone(), slot.covered_end);
+        let mut f = self.storage.open_write(&abs).map_err(io_err(&abs, end))?;
         f.set_len(end).map_err(io_err(&abs, end))?;
-        drop(f);
-        if kind == FileKind::Wav && end >= wav::HEADER_LEN {
-            let plan = wav::recover_wav(&abs).map_err(|e| RecordingError::Wav {
-                path: self.files[id as usize].path.clone(),
-                source: e.source,
-            })?;
-            self.record_region(
-                id,
-                true,
-                Region {
-                    offset: 0,
-                    len: plan.header.len() as u64,
-                    sha256: Sha256::digest(&plan.header).into(),
-                },
-            )?;
-        }
+        let Some(format) = format.filter(|_| end >= wav::HEADER_LEN) else {
+            return f.sync_all().map_err(io_err(&abs, end));
+        };
+        let header = wav::header_bytes(format, end - wav::HEADER_LEN, false);
+        f.seek(SeekFrom::Start(0))
+            .and_then(|_| f.write_all(&header))
+            .and_then(|_| f.sync_all())
+            .map_err(io_err(&abs, 0))?;
+        self.record_region(
+            id,
+            true,
+            Region {
+                offset: 0,
+                len: header.len() as u64,
+                sha256: Sha256::digest(header).into(),
+            },
+        )
+    }
+}
+
+/// A file that takes nothing: what a broken file's buffer is left writing to.
+struct Discard;
+
+impl Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+impl Seek for Discard {
+    fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
+        Ok(0)
+    }
+}
+
+impl StorageFile for Discard {
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn sync_all(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn set_len(&mut self, _: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Drops what `sink` buffers without writing it, and closes its file.
+fn discard(sink: &mut Sink) {
+    let old = std::mem::replace(sink, BufWriter::with_capacity(0, Box::new(Discard)));
+    drop(old.into_parts());
 }
 
 /// Writes `manifest.json` atomically (temporary file, fsync, rename, fsync of the folder).

@@ -23,6 +23,22 @@ pub enum RecordingError {
         #[source]
         source: io::Error,
     },
+    /// The room kept for closing the recording (`manifest.json.tmp`) could not be grown: the disk is full.
+    /// The recording should stop now; it can still be closed as `failed`.
+    #[error("{path}: cannot keep {needed} bytes for closing the recording: {source}")]
+    Reserve {
+        /// The reserve file.
+        path: PathBuf,
+        /// Bytes it should hold.
+        needed: u64,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The recording folder was removed or replaced while recording (files written since go nowhere):
+    /// the recording must stop.
+    #[error("{0}: the recording folder has vanished (removed or replaced while recording)")]
+    FolderVanished(PathBuf),
     /// The folder already holds a recording (a manifest or a journal).
     #[error("{0} already holds a recording")]
     AlreadyExists(PathBuf),
@@ -67,7 +83,12 @@ pub enum RecordingError {
 impl RecordingError {
     /// True when the cause is a full disk.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, RecordingError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull)
+        match self {
+            RecordingError::Io { source, .. } | RecordingError::Reserve { source, .. } => {
+                source.kind() == io::ErrorKind::StorageFull
+            }
+            _ => false,
+        }
     }
 }
 

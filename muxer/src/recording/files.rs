@@ -9,9 +9,7 @@ use media_core::{AudioFormat, MediaTime};
 use sha2::{Digest, Sha256};
 
 use super::error::{break_wav, mp4_err, wav_to_rec};
-use super::{
-    io_err, Body, FileSlot, LogBody, LogId, Mp4Id, RecordingError, RecordingWriter, StemId,
-};
+use super::{io_err, Body, LogBody, LogId, Mp4Id, RecordingError, RecordingWriter, StemId};
 use crate::fmp4::{Fmp4Options, Fmp4Writer, TrackSpec, Written};
 use crate::integrity::{FileKind, Region};
 use crate::wav::{WavError, WavWriter};
@@ -33,22 +31,26 @@ impl RecordingWriter {
             });
         }
         let (id, f, abs) = self.new_file(rel_path, FileKind::Wav)?;
-        let w = WavWriter::create(BufWriter::with_capacity(1 << 16, f), format)
+        // The header is made durable before any sample follows it: after a power cut a chunk is never on disk
+        // without the header that makes the file a WAV.
+        let created = WavWriter::create(BufWriter::with_capacity(1 << 16, f), format)
             .and_then(|mut w| w.flush().map(|_| w))
-            .map_err(|e| wav_to_rec(&abs, rel_path, e))?;
+            .and_then(|mut w| match w.sink_mut().get_mut().sync_data() {
+                Ok(()) => Ok(w),
+                Err(source) => Err(WavError::Io { offset: 0, source }),
+            });
+        let w = match created {
+            Ok(w) => w,
+            Err(e) => {
+                self.mark_broken(id);
+                return Err(wav_to_rec(&abs, rel_path, e));
+            }
+        };
         let header = w.header();
         let chunk_bytes = format
             .bytes_in(self.options.wav_chunk_duration)
             .max(format.bytes_per_sample_frame()) as u64;
-        self.files.push(FileSlot {
-            path: rel_path.to_string(),
-            abs,
-            body: Body::Wav(w),
-            broken: false,
-            kind: FileKind::Wav,
-            covered_end: 0,
-            chunk_bytes,
-        });
+        self.set_body(id, Body::Wav(w), chunk_bytes);
         self.record_region(
             id,
             true,
@@ -124,21 +126,14 @@ impl RecordingWriter {
         rel_path: &str,
         tracks: &[TrackSpec],
     ) -> Result<Mp4Id, RecordingError> {
-        let (id, f, abs) = self.new_file(rel_path, FileKind::Mp4)?;
+        let (id, f, _) = self.new_file(rel_path, FileKind::Mp4)?;
         let opts = Fmp4Options {
             fragment_duration: self.options.fragment_duration,
             creation_unix_secs: self.options.creation_unix_secs,
         };
-        let w = Fmp4Writer::new(BufWriter::with_capacity(1 << 16, f), tracks, opts);
-        self.files.push(FileSlot {
-            path: rel_path.to_string(),
-            abs,
-            body: Body::Mp4(w),
-            broken: false,
-            kind: FileKind::Mp4,
-            covered_end: 0,
-            chunk_bytes: 0,
-        });
+        let mut w = Fmp4Writer::new(BufWriter::with_capacity(1 << 16, f), tracks, opts);
+        w.set_init_barrier(|s| s.get_mut().sync_data());
+        self.set_body(id, Body::Mp4(w), 0);
         Ok(Mp4Id(id))
     }
 
@@ -169,14 +164,20 @@ impl RecordingWriter {
         err.map_or(Ok(()), Err)
     }
 
+    /// Links every region written (all of them even when the journal fails: the records are then kept in
+    /// memory for the manifest); the first error is returned.
     pub(super) fn link_written(&mut self, id: u32, out: &[Written]) -> Result<(), RecordingError> {
+        let mut first = Ok(());
         for w in out {
-            match *w {
-                Written::Init(r) => self.record_region(id, true, r)?,
-                Written::Fragment(r) => self.record_region(id, false, r)?,
+            let r = match *w {
+                Written::Init(r) => self.record_region(id, true, r),
+                Written::Fragment(r) => self.record_region(id, false, r),
+            };
+            if let Err(e) = r {
+                first = first.and(Err(e));
             }
         }
-        Ok(())
+        first
     }
 
     /// Adds an appended log at `rel_path` (e.g. `timeline.jsonl`): bytes go to the file as
@@ -186,21 +187,14 @@ impl RecordingWriter {
     /// # Errors
     /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
     pub fn add_log(&mut self, rel_path: &str) -> Result<LogId, RecordingError> {
-        let (id, f, abs) = self.new_file(rel_path, FileKind::Whole)?;
-        self.files.push(FileSlot {
-            path: rel_path.to_string(),
-            abs,
-            body: Body::Log(LogBody {
-                w: BufWriter::with_capacity(1 << 14, f),
-                len: 0,
-                linked: 0,
-                pending: Sha256::new(),
-            }),
-            broken: false,
-            kind: FileKind::Whole,
-            covered_end: 0,
-            chunk_bytes: 0,
+        let (id, f, _) = self.new_file(rel_path, FileKind::Whole)?;
+        let body = Body::Log(LogBody {
+            w: BufWriter::with_capacity(1 << 14, f),
+            len: 0,
+            linked: 0,
+            pending: Sha256::new(),
         });
+        self.set_body(id, body, 0);
         Ok(LogId(id))
     }
 
@@ -273,16 +267,10 @@ impl RecordingWriter {
     /// # Errors
     /// [`RecordingError::InvalidPath`], [`RecordingError::Io`].
     pub fn write_whole_file(&mut self, rel_path: &str, bytes: &[u8]) -> Result<(), RecordingError> {
+        // On a full disk the room comes out of what was kept for the close.
+        self.reserve
+            .release_for(bytes.len() as u64, self.journal_len);
         let (id, mut f, abs) = self.new_file(rel_path, FileKind::Whole)?;
-        self.files.push(FileSlot {
-            path: rel_path.to_string(),
-            abs: abs.clone(),
-            body: Body::Whole,
-            broken: false,
-            kind: FileKind::Whole,
-            covered_end: 0,
-            chunk_bytes: 0,
-        });
         if let Err(e) = f.write_all(bytes).and_then(|_| f.sync_data()) {
             self.files[id as usize].broken = true;
             return Err(io_err(&abs, 0)(e));

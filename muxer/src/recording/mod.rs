@@ -12,6 +12,10 @@
 //!   is kept in memory;
 //! * status changes (`status` records).
 //!
+//! Every file operation goes through a [`crate::storage::Storage`] ([`RecordingWriter::create_on`]); room for
+//! the close is kept from the start in `manifest.json.tmp` (see `reserve.rs`), so a disk that fills up still
+//! lets [`RecordingWriter::finish`] close the folder as `failed` with what was written.
+//!
 //! Every record goes to `manifest.journal` as it is made (one line, written straight to the OS); at
 //! [`RecordingWriter::tick`] the files and the journal are fsynced every [`RecordingOptions::sync_interval`] and
 //! the chain head is signed every [`RecordingOptions::sign_interval`]. [`RecordingWriter::finish`] closes every
@@ -40,13 +44,15 @@
 mod close;
 mod error;
 mod files;
+mod reserve;
 
 pub(crate) use close::write_manifest;
 pub use error::RecordingError;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use media_core::MediaTime;
@@ -56,12 +62,15 @@ use crate::fmp4::{Fmp4Writer, Written};
 use crate::integrity::chain::Chain;
 use crate::integrity::manifest::{Begin, FileSummary, HexBytes, JournalLine, FORMAT};
 use crate::integrity::{Entry, FileKind, Region, SigRecord, Status};
+use crate::storage::{StdStorage, Storage, StorageFile};
 use crate::wav::WavWriter;
 
 /// The final manifest's file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The journal's file name (present only while recording or after a crash).
 pub const JOURNAL_FILE: &str = "manifest.journal";
+/// The name the journal is started under (its begin line written and synced) before it is renamed.
+pub const JOURNAL_NEW_FILE: &str = "manifest.journal.new";
 /// The temporary name the manifest is written under before the rename.
 pub const MANIFEST_TMP_FILE: &str = "manifest.json.tmp";
 
@@ -107,16 +116,20 @@ pub struct StemId(u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Mp4Id(u32);
 
+/// A file of the recording as the writer holds it: buffered, on the storage.
+type Sink = BufWriter<Box<dyn StorageFile>>;
+
 enum Body {
-    Wav(WavWriter<BufWriter<File>>),
-    Mp4(Fmp4Writer<BufWriter<File>>),
+    Wav(WavWriter<Sink>),
+    Mp4(Fmp4Writer<Sink>),
+    /// A file written whole, or one whose writer was never set up (it failed at creation: broken).
     Whole,
     Log(LogBody),
 }
 
 /// An appended log: bytes since `linked` are hashed as they are written and linked at the next sync.
 struct LogBody {
-    w: BufWriter<File>,
+    w: Sink,
     len: u64,
     linked: u64,
     pending: Sha256,
@@ -156,6 +169,12 @@ pub struct LogId(u32);
 /// Owns one recording folder: its files, its hash chain, its journal and its manifest.
 pub struct RecordingWriter {
     dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    /// `manifest.json.tmp`, kept allocated while recording so the close has room on a full disk.
+    reserve: reserve::Reserve,
+    /// The folder's identity (device, inode) at creation: a folder removed (or replaced) while recording is
+    /// noticed at the next sync instead of writing on into deleted files.
+    folder_id: Option<(u64, u64)>,
     key: SigningKey,
     options: RecordingOptions,
     begin: Begin,
@@ -166,7 +185,7 @@ pub struct RecordingWriter {
     journal_failed: bool,
     /// Entry count the last signature covers.
     signed_count: Option<u64>,
-    journal: File,
+    journal: Box<dyn StorageFile>,
     journal_len: u64,
     files: Vec<FileSlot>,
     last_sync: MediaTime,
@@ -183,8 +202,45 @@ fn io_err(path: &Path, offset: u64) -> impl FnOnce(io::Error) -> RecordingError 
     }
 }
 
+/// Writes the journal's begin line under a temporary name, syncs it, and renames it into place (then syncs the
+/// folder): a `manifest.journal` never exists without its begin line, even after a power cut.
+fn start_journal(
+    storage: &dyn Storage,
+    dir: &Path,
+    begin: &Begin,
+) -> Result<(Box<dyn StorageFile>, u64), RecordingError> {
+    let new = dir.join(JOURNAL_NEW_FILE);
+    let jpath = dir.join(JOURNAL_FILE);
+    if new.exists() {
+        // Left by a crash during an earlier start: nothing was recorded.
+        storage.remove_file(&new).map_err(io_err(&new, 0))?;
+    }
+    let mut journal = storage.create_new(&new, true).map_err(io_err(&new, 0))?;
+    let line = JournalLine::Begin(begin.clone()).to_line();
+    journal
+        .write_all(&line)
+        .and_then(|_| journal.sync_all())
+        .map_err(io_err(&new, 0))?;
+    storage.rename(&new, &jpath).map_err(io_err(&jpath, 0))?;
+    storage.sync_dir(dir).map_err(io_err(dir, 0))?;
+    Ok((journal, line.len() as u64))
+}
+
+/// (device, inode) of a folder.
+#[cfg(unix)]
+fn folder_id(dir: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn folder_id(dir: &Path) -> io::Result<(u64, u64)> {
+    std::fs::metadata(dir).map(|_| (0, 0))
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    StdStorage.sync_dir(dir)
 }
 
 /// Checks a relative file path: `/`-separated normal components, not one of the manifest's own names.
@@ -205,7 +261,14 @@ pub(crate) fn check_rel_path(rel: &str) -> Result<(), RecordingError> {
     {
         return Err(bad("must be relative, without `.`/`..` or empty parts"));
     }
-    if [MANIFEST_FILE, JOURNAL_FILE, MANIFEST_TMP_FILE].contains(&rel) {
+    if [
+        MANIFEST_FILE,
+        JOURNAL_FILE,
+        JOURNAL_NEW_FILE,
+        MANIFEST_TMP_FILE,
+    ]
+    .contains(&rel)
+    {
         return Err(bad("reserved name"));
     }
     Ok(())
@@ -218,50 +281,82 @@ impl RecordingWriter {
     /// other file as added.
     ///
     /// # Errors
-    /// [`RecordingError::AlreadyExists`] or [`RecordingError::Io`].
+    /// [`RecordingError::AlreadyExists`], [`RecordingError::Io`], [`RecordingError::Reserve`] (no room to
+    /// keep for the close).
     pub fn create(
         dir: &Path,
         key: SigningKey,
         options: RecordingOptions,
     ) -> Result<RecordingWriter, RecordingError> {
-        fs::create_dir_all(dir).map_err(io_err(dir, 0))?;
+        Self::create_on(Arc::new(StdStorage), dir, key, options)
+    }
+
+    /// As [`Self::create`], with every file operation going through `storage` (tests inject faults or log
+    /// the operations this way; see [`crate::storage`]).
+    ///
+    /// # Errors
+    /// As [`Self::create`].
+    pub fn create_on(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        key: SigningKey,
+        options: RecordingOptions,
+    ) -> Result<RecordingWriter, RecordingError> {
+        storage.create_dir_all(dir).map_err(io_err(dir, 0))?;
         if dir.join(MANIFEST_FILE).exists() || dir.join(JOURNAL_FILE).exists() {
             return Err(RecordingError::AlreadyExists(dir.to_path_buf()));
         }
-        let jpath = dir.join(JOURNAL_FILE);
-        let journal = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&jpath)
-            .map_err(io_err(&jpath, 0))?;
         let begin = Begin {
             format: FORMAT.to_string(),
             recording_id: options.recording_id.clone(),
             start_utc_ms: options.start_utc_ms,
             public_key: HexBytes(key.verifying_key().to_bytes()),
         };
+        let jpath = dir.join(JOURNAL_FILE);
+        let (journal, journal_len) = match start_journal(storage.as_ref(), dir, &begin) {
+            Ok(j) => j,
+            Err(e) => {
+                // Nothing was recorded (there was no journal before): leave none behind (best effort).
+                let _ = storage.remove_file(&dir.join(JOURNAL_NEW_FILE));
+                let _ = storage.remove_file(&jpath);
+                let _ = storage.sync_dir(dir);
+                return Err(e);
+            }
+        };
+        // Room for the close (manifest, metadata) is taken now, before any media: a full disk later still
+        // lets the recording close as `failed` with what was written.
+        let reserve = match reserve::Reserve::create(storage.as_ref(), &dir.join(MANIFEST_TMP_FILE))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing was recorded: leave no journal behind (best effort: the storage failed).
+                let _ = storage.remove_file(&dir.join(MANIFEST_TMP_FILE));
+                let _ = storage.remove_file(&jpath);
+                let _ = storage.sync_dir(dir);
+                return Err(e);
+            }
+        };
         let chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
-        let mut w = RecordingWriter {
+        Ok(RecordingWriter {
             dir: dir.to_path_buf(),
+            storage,
+            reserve,
+            folder_id: folder_id(dir).ok(),
             key,
             options,
-            begin: begin.clone(),
+            begin,
             chain,
             spill: Vec::new(),
             journal_failed: false,
             signed_count: None,
             journal,
-            journal_len: 0,
+            journal_len,
             files: Vec::new(),
             last_sync: MediaTime::ZERO,
             last_sign: MediaTime::ZERO,
             now: MediaTime::ZERO,
             scratch: Vec::new(),
-        };
-        w.journal_write(JournalLine::Begin(begin))?;
-        w.journal.sync_all().map_err(io_err(&jpath, 0))?;
-        sync_dir(dir).map_err(io_err(dir, 0))?;
-        Ok(w)
+        })
     }
 
     /// The folder.
@@ -354,11 +449,16 @@ impl RecordingWriter {
         self.record(e)
     }
 
+    /// Creates a file of the recording and links it (`file` record). The record goes to the journal before the
+    /// file is created (after a crash `recover` creates a named file that is missing, but could not account
+    /// for a file the journal does not name). Once the record is made the file is part of the recording
+    /// whatever fails next: its slot is pushed, broken when anything failed, so the close cuts it to what the
+    /// chain covers.
     fn new_file(
         &mut self,
         rel: &str,
         kind: FileKind,
-    ) -> Result<(u32, File, PathBuf), RecordingError> {
+    ) -> Result<(u32, Box<dyn StorageFile>, PathBuf), RecordingError> {
         check_rel_path(rel)?;
         if self.files.iter().any(|f| f.path == rel) {
             return Err(RecordingError::InvalidPath {
@@ -367,31 +467,58 @@ impl RecordingWriter {
             });
         }
         let abs = self.dir.join(rel);
-        if let Some(parent) = abs.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent, 0))?;
+        let parent = abs.parent().unwrap_or(&self.dir).to_path_buf();
+        if parent != self.dir {
+            // New directories are made durable before the journal names a file inside them.
+            self.storage
+                .create_dir_all(&parent)
+                .map_err(io_err(&parent, 0))?;
+            self.sync_dirs_up_from(parent.parent())?;
         }
-        let f = OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .open(&abs)
+        let id = self.files.len() as u32;
+        // The record is made durable before the file exists: a power cut must not leave a file on disk that
+        // the journal does not name (verify would call it added, and recover cannot account for it).
+        let linked = self
+            .record(Entry::File {
+                file: id,
+                path: rel.to_string(),
+                kind,
+            })
+            .and_then(|_| self.sync_journal());
+        self.files.push(FileSlot {
+            path: rel.to_string(),
+            abs: abs.clone(),
+            body: Body::Whole,
+            broken: true,
+            kind,
+            covered_end: 0,
+            chunk_bytes: 0,
+        });
+        let f = self
+            .storage
+            .create_new(&abs, false)
             .map_err(io_err(&abs, 0))?;
-        // Make the new directory entries durable (a power loss must not lose a file the journal names).
-        let mut d = abs.parent();
+        // Make the new directory entry durable (a power loss must not lose a file the journal names).
+        self.storage.sync_dir(&parent).map_err(io_err(&parent, 0))?;
+        linked?;
+        self.files[id as usize].broken = false;
+        Ok((id, f, abs))
+    }
+
+    /// Syncs the directories from `from` up to the folder itself.
+    fn sync_dirs_up_from(&self, from: Option<&Path>) -> Result<(), RecordingError> {
+        let mut d = from;
         while let Some(p) = d {
-            sync_dir(p).map_err(io_err(p, 0))?;
+            if !p.starts_with(&self.dir) {
+                break;
+            }
+            self.storage.sync_dir(p).map_err(io_err(p, 0))?;
             if p == self.dir {
                 break;
             }
             d = p.parent();
         }
-        let id = self.files.len() as u32;
-        self.record(Entry::File {
-            file: id,
-            path: rel.to_string(),
-            kind,
-        })?;
-        Ok((id, f, abs))
+        Ok(())
     }
 
     fn slot(&mut self, id: u32, kind: FileKind) -> Result<&mut FileSlot, RecordingError> {
@@ -422,9 +549,32 @@ impl RecordingWriter {
             status,
             note: note.to_string(),
         })?;
+        self.sync_journal()
+    }
+
+    /// Makes the journal's lines durable (nothing to do once it failed: its lines are kept in memory).
+    fn sync_journal(&mut self) -> Result<(), RecordingError> {
+        if self.journal_failed {
+            return Ok(());
+        }
         let path = self.dir.join(JOURNAL_FILE);
         let at = self.journal_len;
         self.journal.sync_data().map_err(io_err(&path, at))
+    }
+
+    /// Puts `body` into the slot `new_file` pushed for `id`.
+    fn set_body(&mut self, id: u32, body: Body, chunk_bytes: u64) {
+        if let Some(slot) = self.files.get_mut(id as usize) {
+            slot.body = body;
+            slot.chunk_bytes = chunk_bytes;
+        }
+    }
+
+    /// Marks file `id` broken (it takes no more data; the close cuts it to what the chain covers).
+    fn mark_broken(&mut self, id: u32) {
+        if let Some(slot) = self.files.get_mut(id as usize) {
+            slot.broken = true;
+        }
     }
 }
 

@@ -176,3 +176,5 @@ pub fn split_annexb(b: &[u8]) -> Vec<Vec<u8>> {
     muxer::annexb::split_nal_units(b, &mut ranges).unwrap();
     ranges.into_iter().map(|r| b[r].to_vec()).collect()
 }
+
+pub mod workload;

@@ -59,6 +59,9 @@ enum Ending {
     Ended,
     /// The connection dropped, the stream failed or went idle: the reason.
     Interrupted(String),
+    /// Writing the recording failed (a full disk, an I/O error): the call's recording stopped; the cause
+    /// comes with the close.
+    Failed,
 }
 
 struct Call {
@@ -189,6 +192,10 @@ impl Call {
                     self.shared.stats.messages.fetch_add(1, Ordering::Relaxed);
                     if let Some(end) = self.handle(m, arrival).await {
                         return end;
+                    }
+                    // The recording stopped on a write error: this call fails now (others go on).
+                    if self.live.as_ref().is_some_and(|l| !l.is_running()) {
+                        return Ending::Failed;
                     }
                 }
                 Ok(None) => {
@@ -488,7 +495,9 @@ impl Call {
     ) -> Option<PushReport> {
         let live = self.live.as_mut()?;
         let t0 = Instant::now();
+        // A recording that stopped (failed) takes nothing more: never wait for room then.
         while live.ingest().free() < ingest::MAX_EVENTS_PER_PUSH
+            && live.is_running()
             && t0.elapsed() < Duration::from_secs(1)
         {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -504,7 +513,10 @@ impl Call {
             return;
         };
         let t0 = Instant::now();
-        while live.ingest().free() == 0 && t0.elapsed() < Duration::from_secs(10) {
+        while live.ingest().free() == 0
+            && live.is_running()
+            && t0.elapsed() < Duration::from_secs(10)
+        {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         f(live.ingest());

@@ -114,7 +114,7 @@ impl Call {
             info.recording_status = Some(status_meta);
             info.pauses = pauses;
             let interrupted = match &ending {
-                Ending::Ended => None,
+                Ending::Ended | Ending::Failed => None,
                 Ending::Interrupted(why) => Some(why.clone()),
             };
             live.call_info_mut().ingest_refused = Some(IngestRefusedMeta {
@@ -148,6 +148,10 @@ impl Call {
                 Ok(Err(e)) => {
                     summary.status = "failed".into();
                     summary.error = e.to_string();
+                    if let crate::record::RecordError::Failed { kept_secs, .. } = &e {
+                        // What the folder holds: the media written before the failure.
+                        summary.duration_us = (kept_secs * 1e6) as i64;
+                    }
                 }
                 Err(e) => {
                     summary.status = "failed".into();
@@ -157,14 +161,23 @@ impl Call {
             if let Some(f) = self.fatal.take() {
                 summary.error = f;
             }
-            self.send_essential(Out::StatusRequest(proto::RecordingStatusRequest {
-                status: proto::RecordingStatus::NotRecording as i32,
-                reason: format!(
-                    "recording ended: files finalized and synced ({})",
-                    summary.status
-                ),
-            }))
-            .await;
+            // A recording that failed (disk full, I/O error) is reported as `failed`, with the cause, so the
+            // compliance policy can act on it.
+            let request = if summary.status == "failed" {
+                proto::RecordingStatusRequest {
+                    status: proto::RecordingStatus::Failed as i32,
+                    reason: summary.error.clone(),
+                }
+            } else {
+                proto::RecordingStatusRequest {
+                    status: proto::RecordingStatus::NotRecording as i32,
+                    reason: format!(
+                        "recording ended: files finalized and synced ({})",
+                        summary.status
+                    ),
+                }
+            };
+            self.send_essential(Out::StatusRequest(request)).await;
         } else {
             // Never confirmed: nothing but metadata is written.
             stats.calls_not_recorded.fetch_add(1, Ordering::Relaxed);
