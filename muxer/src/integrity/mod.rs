@@ -2,16 +2,19 @@
 //!
 //! * [`chain`]: the exact byte encoding of every chain record and of the signed message.
 //! * [`manifest`]: the chain records as JSON (`manifest.journal` while recording, `manifest.json` at the end).
-//! * [`keys`]: key generation, the key file format and the default key location.
+//! * [`keys`]: key generation, the key file format, key ids and the default key location.
+//! * [`keyring`]: a file of trusted public keys with validity periods (verification across key rotation).
 
 pub mod chain;
+pub mod keyring;
 pub mod keys;
 pub mod manifest;
 
 pub use chain::{Chain, Hash};
+pub use keyring::{Keyring, KeyringEntry, KeyringError};
 pub use keys::{
-    default_key_path, generate_signing_key, load_public_key, load_signing_key, parse_public_key,
-    public_key_text, save_signing_key, KeyError,
+    default_key_path, generate_signing_key, key_id, load_public_key, load_signing_key,
+    parse_public_key, public_key_text, save_signing_key, KeyError,
 };
 pub use manifest::{Entry, FileKind, Manifest, SigRecord, Status, StatusEvent};
 

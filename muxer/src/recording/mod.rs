@@ -239,8 +239,9 @@ impl RecordingWriter {
             recording_id: options.recording_id.clone(),
             start_utc_ms: options.start_utc_ms,
             public_key: HexBytes(key.verifying_key().to_bytes()),
+            key_id: Some(crate::integrity::key_id(&key.verifying_key())),
         };
-        let chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+        let chain = Chain::for_begin(&begin);
         let mut w = RecordingWriter {
             dir: dir.to_path_buf(),
             key,
