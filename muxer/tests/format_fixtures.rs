@@ -135,10 +135,37 @@ fn make_fixtures() {
 
 #[test]
 fn v1_completed_folder_verifies() {
-    let dir = fixture("v1", "completed");
+    completed_folder_verifies("v1");
+}
+
+#[test]
+fn v2_completed_folder_verifies() {
+    completed_folder_verifies("v2");
+}
+
+#[test]
+fn v1_interrupted_folder_recovers_and_verifies() {
+    let dir = interrupted_folder_recovers_and_verifies("v1");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn v2_interrupted_folder_recovers_and_verifies() {
+    let dir = interrupted_folder_recovers_and_verifies("v2");
+    // Version 2 says what was signed live and what recovery sealed.
+    let v = verify_dir(&dir, Some(&test_key().verifying_key())).unwrap();
+    let rec = v.recovery.expect("format 2 records the recovery");
+    assert_eq!(rec.live_entries, 18);
+    assert!(rec.accepted_tampering.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn completed_folder_verifies(version: &str) {
+    let dir = fixture(version, "completed");
     let pk = load_public_key(&format_root().join("test-signing.pub")).unwrap();
     let r = verify_dir(&dir, Some(&pk)).unwrap();
     assert_eq!(r.final_status, Status::Completed);
+    assert_eq!(r.format, format!("verbatim-manifest/{}", &version[1..]));
     assert_eq!(r.recording_id, "fixture-call");
     assert_eq!(r.files, 5, "{}", r.summary);
     let stem = std::fs::metadata(dir.join("participants/alice.wav"))
@@ -149,9 +176,8 @@ fn v1_completed_folder_verifies() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn v1_interrupted_folder_recovers_and_verifies() {
-    let dir = fixture("v1", "interrupted");
+fn interrupted_folder_recovers_and_verifies(version: &str) -> PathBuf {
+    let dir = fixture(version, "interrupted");
     assert!(dir.join("manifest.journal").is_file());
     let key = test_key();
     let r = recover_dir(&dir, &key).unwrap();
@@ -168,5 +194,5 @@ fn v1_interrupted_folder_recovers_and_verifies() {
         );
     }
     ffmpeg_decodes_cleanly(&dir.join("mixed.mp4"));
-    std::fs::remove_dir_all(&dir).unwrap();
+    dir
 }
