@@ -4,9 +4,11 @@
 #   nasm       - openh264's assembly kernels (2.6x faster H.264)
 #   pkg-config - -sys crates probe with it
 #   ffmpeg     - ffprobe/ffmpeg check every file we write, in tests
+#   libssl-dev - the `openssl` crate verifies RFC 3161 time-stamp tokens (CMS) with the system libssl
+#   openssl    - tests run a real time-stamping authority on loopback (`openssl ts -reply`) and make its key
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-pkgs=(cmake nasm pkg-config ffmpeg)
+pkgs=(cmake nasm pkg-config ffmpeg libssl-dev openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -484,6 +484,7 @@ fn accept(dir: &Path, e: &Entry, files: &mut Vec<FileState>) -> bool {
         Entry::Status { .. } => true,
         // Only recovery writes this record; one in a journal is not the recorder's.
         Entry::Recovered { .. } => false,
+        Entry::Timestamp { .. } => true,
     }
 }
 

@@ -60,6 +60,18 @@ pub struct VerifyReport {
     pub coverage: Vec<FileCoverage>,
     /// Set when recovery closed the folder (version 2 on).
     pub recovery: Option<RecoveryInfo>,
+    /// RFC 3161 time-stamps of signature checkpoints: (signature's record count, the TSA's time when the
+    /// token was checked against a TSA certificate, `None` when no certificate was given).
+    pub timestamps: Vec<(u64, Option<String>)>,
+}
+
+/// How to verify: which signer to trust, and the TSA certificate time-stamp tokens must be signed by.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    /// The signer's key.
+    pub trust: Trust<'a>,
+    /// The time-stamping authority's certificate (PEM or DER); without it tokens are listed, not checked.
+    pub tsa_cert: Option<&'a [u8]>,
 }
 
 /// Which key a verification accepts.
@@ -110,6 +122,15 @@ pub enum VerifyError {
     /// The keyring does not accept the manifest's key.
     #[error("manifest signer not trusted: {0}")]
     Untrusted(#[source] KeyringError),
+    /// A time-stamp token does not check out.
+    #[error("time-stamp of the signature over {entries} records: {source}")]
+    Timestamp {
+        /// The signature's record count.
+        entries: u64,
+        /// Why.
+        #[source]
+        source: crate::integrity::timestamp::TimestampError,
+    },
     /// A symbolic link inside the folder (a recording holds only regular files and folders).
     #[error("{path}: a symbolic link inside the recording folder")]
     Symlink {
@@ -315,6 +336,22 @@ pub fn verify_dir(
 /// # Errors
 /// The first problem found ([`VerifyError`]), naming the file and byte range where it applies.
 pub fn verify_dir_trusting(dir: &Path, trust: Trust<'_>) -> Result<VerifyReport, VerifyError> {
+    verify_dir_opts(
+        dir,
+        &VerifyOptions {
+            trust,
+            tsa_cert: None,
+        },
+    )
+}
+
+/// Verifies the folder `dir` with `opts`: the signer's key as [`VerifyOptions::trust`] says, and every
+/// time-stamp token against [`VerifyOptions::tsa_cert`] when given.
+///
+/// # Errors
+/// The first problem found ([`VerifyError`]).
+pub fn verify_dir_opts(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
+    let trust = opts.trust;
     let mpath = dir.join(MANIFEST_FILE);
     let bytes = match std::fs::read(&mpath) {
         Ok(b) => b,
@@ -382,6 +419,7 @@ pub fn verify_dir_trusting(dir: &Path, trust: Trust<'_>) -> Result<VerifyReport,
     };
     check_chain(&m, &key)?;
     let recovery = coverage::check_recovery(&m, version, &id)?;
+    let timestamps = coverage::check_timestamps(&m, version, opts.tsa_cert)?;
     let rebuilt = Manifest::build(&m.begin(), m.entries.clone(), m.signatures.clone());
     if rebuilt != m {
         return Err(VerifyError::Inconsistent(
@@ -423,7 +461,7 @@ pub fn verify_dir_trusting(dir: &Path, trust: Trust<'_>) -> Result<VerifyReport,
     let sealed: u64 = coverage.iter().map(FileCoverage::sealed_bytes).sum();
     Ok(VerifyReport {
         summary: format!(
-            "intact: recording {} — {} files, {} bytes ({}), {} chain records, {} signatures by {id}{}, status {:?}",
+            "intact: recording {} — {} files, {} bytes ({}), {} chain records, {} signatures by {id}{}{}, status {:?}",
             m.recording_id,
             m.files.len(),
             total,
@@ -446,6 +484,12 @@ pub fn verify_dir_trusting(dir: &Path, trust: Trust<'_>) -> Result<VerifyReport,
                 Trusted::Keyring(l) => format!(" (in the keyring: {l})"),
                 Trusted::EmbeddedOnly => " (embedded key, NOT authenticated)".to_string(),
             },
+            match (timestamps.len(), opts.tsa_cert) {
+                (0, _) => String::new(),
+                (n, Some(_)) => format!(", {n} RFC 3161 time-stamps valid ({})",
+                    timestamps.iter().filter_map(|t| t.1.as_deref()).collect::<Vec<_>>().join(", ")),
+                (n, None) => format!(", {n} RFC 3161 time-stamps NOT checked (no TSA certificate given)"),
+            },
             final_status
         ),
         recording_id: m.recording_id.clone(),
@@ -460,6 +504,7 @@ pub fn verify_dir_trusting(dir: &Path, trust: Trust<'_>) -> Result<VerifyReport,
         trusted,
         coverage,
         recovery,
+        timestamps,
     })
 }
 

@@ -15,6 +15,7 @@
 //!                            (status: 1 recording, 2 paused, 3 failed, 4 interrupted, 5 completed)
 //! record (recovered, v2)   = 'R' || u64 live_entries || i64 utc_ms || str(key_id)
 //!                            || u32 count || str(accepted_tampering[i]) for each
+//! record (timestamp, v2)   = 'T' || u64 entries || SHA-256(token)
 //!
 //! signed message (v1) = "verbatim-sign-v1" || u64 n || h_n               (Ed25519 over these 56 bytes)
 //! signed message (v2) = "verbatim-sign-v2" || u64 n || h_n || i64 at      (64 bytes: the signature's time,
@@ -145,6 +146,11 @@ pub fn link(prev: &Hash, entry: &Entry) -> Hash {
             for t in accepted_tampering {
                 put_str(&mut h, t);
             }
+        }
+        Entry::Timestamp { entries, token } => {
+            h.update(b"T");
+            h.update(entries.to_le_bytes());
+            h.update(Sha256::digest(&token.0));
         }
     }
     h.finalize().into()

@@ -25,7 +25,8 @@
 //! * `verbatim-manifest/2`: adds `key_id` (the signing key's id, [`super::keys::key_id`]) to the begin line and
 //!   the manifest, and the `recovered` chain record: a folder closed by recovery says which records were
 //!   signed live and which were sealed at recovery, by which key, when, and which altered ranges an operator
-//!   accepted. Its chain starts from `verbatim-chain-v2` (the key id is part of `h_0`).
+//!   accepted. Its chain starts from `verbatim-chain-v2` (the key id is part of `h_0`), and its signatures
+//!   cover their time. The `timestamp` record holds an RFC 3161 token of a signature checkpoint.
 
 use std::fmt::Write as _;
 
@@ -76,6 +77,25 @@ impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
         hex::decode::<N>(&s).map(HexBytes).ok_or_else(|| {
             serde::de::Error::custom(format!("expected {N} bytes of lower-case hex"))
         })
+    }
+}
+
+/// Bytes of any length serialized as lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HexVec(pub Vec<u8>);
+
+impl Serialize for HexVec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexVec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode_vec(&s)
+            .map(HexVec)
+            .ok_or_else(|| serde::de::Error::custom("expected lower-case hex"))
     }
 }
 
@@ -174,6 +194,14 @@ pub enum Entry {
         /// Ranges that differed from their live signature and were accepted by the operator
         /// (`recover --accept-tampered`), as `path bytes a..b: cause`; empty when nothing differed.
         accepted_tampering: Vec<String>,
+    },
+    /// Version 2: an RFC 3161 time-stamp token of the signature over the first `entries` records (see
+    /// [`super::timestamp`]); linked when it arrives, so later signatures cover it.
+    Timestamp {
+        /// The signature's record count.
+        entries: u64,
+        /// The DER `TimeStampToken` (CMS `ContentInfo`) the time-stamping authority returned.
+        token: HexVec,
     },
 }
 
@@ -335,7 +363,7 @@ impl Manifest {
                     status: *status,
                     note: note.clone(),
                 }),
-                Entry::Recovered { .. } => {}
+                Entry::Recovered { .. } | Entry::Timestamp { .. } => {}
             }
         }
         Manifest {

@@ -137,6 +137,7 @@ impl RecordingWriter {
             at: at.ticks(),
         };
         self.signed_count = Some(rec.entries);
+        self.checkpoint = Some(rec.clone());
         self.journal_write(JournalLine::Sig(rec))?;
         synced
     }

@@ -173,6 +173,8 @@ pub struct RecordingWriter {
     last_sign: MediaTime,
     now: MediaTime,
     scratch: Vec<Written>,
+    /// The last signature made and not yet taken by [`RecordingWriter::take_checkpoint`].
+    checkpoint: Option<SigRecord>,
 }
 
 fn io_err(path: &Path, offset: u64) -> impl FnOnce(io::Error) -> RecordingError + '_ {
@@ -258,6 +260,7 @@ impl RecordingWriter {
             last_sign: MediaTime::ZERO,
             now: MediaTime::ZERO,
             scratch: Vec::new(),
+            checkpoint: None,
         };
         w.journal_write(JournalLine::Begin(begin))?;
         w.journal.sync_all().map_err(io_err(&jpath, 0))?;
@@ -273,6 +276,29 @@ impl RecordingWriter {
     /// The current chain head and record count.
     pub fn chain(&self) -> Chain {
         self.chain
+    }
+
+    /// The signature made since the last call, if any, as (its record count, its RFC 3161 imprint): what a
+    /// time-stamping authority should stamp ([`crate::integrity::timestamp`]). Cheap; call it after
+    /// [`Self::tick`].
+    pub fn take_checkpoint(&mut self) -> Option<(u64, [u8; 32])> {
+        let s = self.checkpoint.take()?;
+        Some((
+            s.entries,
+            crate::integrity::timestamp::checkpoint_imprint(&self.begin.format, &s),
+        ))
+    }
+
+    /// Links an RFC 3161 time-stamp token of the signature over the first `entries` records (a `timestamp`
+    /// record, covered by the next signature).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] on the journal.
+    pub fn add_timestamp(&mut self, entries: u64, token: Vec<u8>) -> Result<(), RecordingError> {
+        self.record(Entry::Timestamp {
+            entries,
+            token: crate::integrity::manifest::HexVec(token),
+        })
     }
 
     /// Appends a line to the journal. After a failed write the journal takes nothing more (a partial line may

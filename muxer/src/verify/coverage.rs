@@ -121,6 +121,49 @@ pub(super) fn check_recovery(
     Ok(found)
 }
 
+/// Checks every `timestamp` record: version 2 only, after the signature it names; with a TSA certificate, its
+/// token (signature and imprint). Returns (record count, TSA time when checked).
+pub(super) fn check_timestamps(
+    m: &Manifest,
+    version: u32,
+    tsa_cert: Option<&[u8]>,
+) -> Result<Vec<(u64, Option<String>)>, VerifyError> {
+    use crate::integrity::timestamp::{checkpoint_imprint, verify_token};
+    let mut out = Vec::new();
+    for (i, e) in m.entries.iter().enumerate() {
+        let Entry::Timestamp { entries, token } = e else {
+            continue;
+        };
+        if version < 2 {
+            return Err(VerifyError::Inconsistent(
+                "a `timestamp` record in a version 1 manifest".into(),
+            ));
+        }
+        let Some(sig) = m
+            .signatures
+            .iter()
+            .find(|s| s.entries == *entries && s.entries <= i as u64)
+        else {
+            return Err(VerifyError::Inconsistent(format!(
+                "a time-stamp of a signature over {entries} records, which is not listed before it"
+            )));
+        };
+        let time = match tsa_cert {
+            Some(cert) => Some(
+                verify_token(&token.0, cert, &checkpoint_imprint(&m.format, sig)).map_err(
+                    |source| VerifyError::Timestamp {
+                        entries: *entries,
+                        source,
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        out.push((*entries, time));
+    }
+    Ok(out)
+}
+
 /// Per file, the ranges in force by the record that put them there: live when that record is among the first
 /// `live` records (all records when `live` is `None`).
 pub(super) fn file_coverage(m: &Manifest, live: Option<u64>) -> Vec<FileCoverage> {
