@@ -88,6 +88,10 @@ struct VerifyArgs {
     /// since someone signed it, not who) and exit 0 instead of 3.
     #[arg(long, conflicts_with_all = ["public_key", "keyring"])]
     trust_embedded_key: bool,
+    /// Check every RFC 3161 time-stamp token against this TSA certificate (PEM or DER): signed by it, for
+    /// exactly the signed checkpoint. Without it, tokens are listed but not checked.
+    #[arg(long, value_name = "CERT")]
+    tsa_cert: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -176,6 +180,10 @@ struct RecordArgs {
     /// Sign with this key file (default: the installation's key, created on first use).
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Time-stamp every signature checkpoint with this RFC 3161 time-stamping authority (HTTP URL); a TSA
+    /// that is down never stops the recording (failures are counted in the final status note).
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -244,6 +252,7 @@ fn record(a: RecordArgs) -> Result<()> {
     opts.progress = !a.quiet;
     opts.recorder.track.late_window = a.late_window;
     opts.signing_key = a.signing_key.clone();
+    opts.tsa_url = a.tsa.clone();
     if composite {
         let cfg = codecs::composite::CompositorConfig {
             layout: a.layout,
@@ -430,16 +439,31 @@ fn trusted_keys(
 }
 
 fn verify(a: VerifyArgs) -> Result<ExitCode> {
-    use muxer::verify::{verify_dir_trusting, Trust};
-    let report = if let Some(p) = &a.public_key {
-        let key = muxer::integrity::load_public_key(p)?;
-        verify_dir_trusting(&a.dir, Trust::Key(&key))?
-    } else if let Some(k) = &a.keyring {
-        let ring = muxer::integrity::Keyring::load(k)?;
-        verify_dir_trusting(&a.dir, Trust::Keyring(&ring))?
-    } else {
-        verify_dir_trusting(&a.dir, Trust::EmbeddedKey)?
+    use muxer::verify::{verify_dir_opts, Trust, VerifyOptions};
+    let cert = match &a.tsa_cert {
+        Some(p) => Some(std::fs::read(p).with_context(|| p.display().to_string())?),
+        None => None,
     };
+    let key = match &a.public_key {
+        Some(p) => Some(muxer::integrity::load_public_key(p)?),
+        None => None,
+    };
+    let ring = match &a.keyring {
+        Some(k) => Some(muxer::integrity::Keyring::load(k)?),
+        None => None,
+    };
+    let trust = match (&key, &ring) {
+        (Some(k), _) => Trust::Key(k),
+        (None, Some(r)) => Trust::Keyring(r),
+        (None, None) => Trust::EmbeddedKey,
+    };
+    let report = verify_dir_opts(
+        &a.dir,
+        &VerifyOptions {
+            trust,
+            tsa_cert: cert.as_deref(),
+        },
+    )?;
     println!("{}", report.summary);
     if let Some(r) = &report.recovery {
         println!(
