@@ -405,6 +405,22 @@ fn every_mutation_of_a_live_signed_range_is_refused_and_a_crash_tail_is_not() {
             );
         }
     });
+    b.crash("mp4 durations patched at close, before their record", |d| {
+        // What the close does to the init segment in place (mehd; mvhd/tkhd/mdhd once players get lengths).
+        use muxer::fmp4::reader::{find_box, read_init};
+        let p = d.join("mixed.mp4");
+        let mut bytes = std::fs::read(&p).unwrap();
+        let init = &bytes[..init_len as usize];
+        let mehd = read_init(init).unwrap().mehd_field.unwrap() as usize;
+        let mvhd = find_box(init, &[*b"moov", *b"mvhd"]).unwrap();
+        let tkhd = find_box(init, &[*b"moov", *b"trak", *b"tkhd"]).unwrap();
+        bytes[mehd..mehd + 4].copy_from_slice(&4500u32.to_be_bytes());
+        let at = (mvhd.offset + mvhd.header_len) as usize + 16;
+        bytes[at..at + 4].copy_from_slice(&4500u32.to_be_bytes());
+        let at = (tkhd.offset + tkhd.header_len) as usize + 20;
+        bytes[at..at + 4].copy_from_slice(&4500u32.to_be_bytes());
+        std::fs::write(&p, bytes).unwrap();
+    });
     let crash_n = b.n - live_n;
     eprintln!(
         "tampering before recover: {refused_n}/{live_n} mutations of live-signed ranges refused ({:.0} %); \

@@ -180,8 +180,46 @@ fn read_region(path: &Path, offset: u64, len: u64) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// Zeroes the duration fields an init segment is created with and the recorder patches at close (`mvhd`,
+/// every `tkhd` and `mdhd`, `mehd`), in the boxes found in `b[start..]` (a sequence of boxes) and below.
+fn zero_durations(b: &mut [u8], depth: u32) {
+    let Ok(list) = reader::boxes(b) else {
+        return;
+    };
+    for bx in list {
+        let (start, end) = (
+            (bx.offset + bx.header_len) as usize,
+            (bx.offset + bx.size) as usize,
+        );
+        let Some(body) = b.get_mut(start..end) else {
+            return;
+        };
+        // (offset of the duration after version/flags, for version 0 and 1; its length is 4 or 8).
+        let field = match &bx.box_type {
+            b"mvhd" | b"mdhd" => Some((16, 24)),
+            b"tkhd" => Some((20, 28)),
+            b"mehd" => Some((4, 4)),
+            b"moov" | b"trak" | b"mdia" | b"mvex" if depth < 4 => {
+                zero_durations(body, depth + 1);
+                None
+            }
+            _ => None,
+        };
+        if let Some((v0, v1)) = field {
+            let (at, len) = if body.first() == Some(&1) {
+                (v1, 8)
+            } else {
+                (v0, 4)
+            };
+            if let Some(f) = body.get_mut(at..at + len) {
+                f.fill(0);
+            }
+        }
+    }
+}
+
 /// A header as it was created: a WAV header for its `fmt ` format with no samples; an MP4 init segment with
-/// `mehd` 0. `None` when it does not parse.
+/// its durations 0. `None` when it does not parse.
 fn normalized(abs: &Path, kind: FileKind, offset: u64, bytes: &[u8]) -> Option<Vec<u8>> {
     if offset != 0 {
         return None;
@@ -207,10 +245,9 @@ fn normalized(abs: &Path, kind: FileKind, offset: u64, bytes: &[u8]) -> Option<V
             ours.then(|| wav::header_bytes(plan.format, 0, false).to_vec())
         }
         FileKind::Mp4 => {
-            let info = reader::read_init(bytes).ok()?;
-            let at = usize::try_from(info.mehd_field?).ok()?;
+            reader::read_init(bytes).ok()?;
             let mut b = bytes.to_vec();
-            b.get_mut(at..at + 4)?.copy_from_slice(&[0; 4]);
+            zero_durations(&mut b, 0);
             Some(b)
         }
         FileKind::Whole => None,
