@@ -323,6 +323,16 @@ pub fn recover_dir_with(
                 }
             }
         }
+        // A time-stamp of a signature that is not on the rebuilt chain has nothing left to vouch for.
+        if let Entry::Timestamp { entries: n, .. } = &e {
+            if !j
+                .sigs
+                .iter()
+                .any(|s| s.entries == *n && heads.get(n) == Some(&s.head.0))
+            {
+                continue;
+            }
+        }
         // A record whose bytes are not on disk (or not contiguous with what is kept) is skipped; the
         // records of other files go on being kept.
         if !accept(dir, &e, &mut files) {

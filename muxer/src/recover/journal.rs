@@ -30,6 +30,16 @@ pub(super) struct Journal {
 /// Reads and authenticates journal bytes (see the module docs).
 pub(super) fn authenticate(bytes: &[u8]) -> Result<Journal, RecoverError> {
     let (lines, consumed) = parse_journal(bytes);
+    // Where each parsed line lies in the file (they are the complete lines of `bytes[..consumed]`, in order).
+    let mut spans = Vec::with_capacity(lines.len());
+    let mut start = 0usize;
+    for (i, b) in bytes[..consumed].iter().enumerate() {
+        if *b == b'\n' {
+            spans.push((start as u64, (i + 1 - start) as u64));
+            start = i + 1;
+        }
+    }
+    let mut spans = spans.into_iter().skip(1);
     let mut lines = lines.into_iter();
     let Some(JournalLine::Begin(begin)) = lines.next() else {
         return Err(RecoverError::JournalUnreadable);
@@ -43,9 +53,12 @@ pub(super) fn authenticate(bytes: &[u8]) -> Result<Journal, RecoverError> {
     let (mut entries, mut sigs, mut damage) = (Vec::new(), Vec::new(), Vec::new());
     let mut live = 0u64;
     for line in lines {
+        let span = spans.next().unwrap_or((0, 0));
         match line {
             // A second begin line cannot be written by the recorder.
-            JournalLine::Begin(_) => damage.push(journal_finding("a second begin line".into())),
+            JournalLine::Begin(_) => {
+                damage.push(journal_finding(span, "a second begin line".into()))
+            }
             JournalLine::Entry(e) => {
                 chain.push(&e);
                 entries.push(e);
@@ -63,11 +76,14 @@ pub(super) fn authenticate(bytes: &[u8]) -> Result<Journal, RecoverError> {
                     live = s.entries;
                     sigs.push(s);
                 } else {
-                    damage.push(journal_finding(format!(
-                        "the signature over {} records does not match the {} records before it \
-                         (records altered, removed or inserted, or the signature forged)",
-                        s.entries, chain.count
-                    )));
+                    damage.push(journal_finding(
+                        span,
+                        format!(
+                            "the signature over {} records does not match the {} records before it \
+                             (records altered, removed or inserted, or the signature forged)",
+                            s.entries, chain.count
+                        ),
+                    ));
                 }
             }
         }
@@ -80,10 +96,13 @@ pub(super) fn authenticate(bytes: &[u8]) -> Result<Journal, RecoverError> {
     while let Some(piece) = pieces.next() {
         let complete = pieces.peek().is_some();
         if complete && matches!(serde_json::from_slice(piece), Ok(JournalLine::Sig(_))) {
-            damage.push(journal_finding(format!(
-                "bytes {consumed}..{at} are not valid journal lines, but a signature line follows at \
-                 byte {at}: a signed part was damaged"
-            )));
+            damage.push(journal_finding(
+                (consumed as u64, (at - consumed) as u64),
+                format!(
+                    "not valid journal lines, but a signature line follows at byte {at}: a signed part \
+                     was damaged"
+                ),
+            ));
             break;
         }
         at += piece.len() + 1;
@@ -97,11 +116,11 @@ pub(super) fn authenticate(bytes: &[u8]) -> Result<Journal, RecoverError> {
     })
 }
 
-fn journal_finding(cause: String) -> Tampered {
+fn journal_finding((offset, len): (u64, u64), cause: String) -> Tampered {
     Tampered {
         path: crate::recording::JOURNAL_FILE.to_string(),
-        offset: 0,
-        len: 0,
+        offset,
+        len,
         cause,
     }
 }
