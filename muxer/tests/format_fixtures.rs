@@ -5,6 +5,8 @@
 //! format version (it refuses to overwrite a version already committed).
 
 mod common;
+#[path = "common/tsa.rs"]
+mod tsa;
 
 use std::path::{Path, PathBuf};
 
@@ -131,6 +133,77 @@ fn make_fixtures() {
     let crashed = root.join("interrupted");
     let rec = write_small(&crashed, &key, 4);
     std::mem::forget(rec);
+}
+
+/// Writes `testdata/format/v2/timestamped` (a completed recording whose checkpoints a loopback TSA stamped)
+/// and the TSA's certificate `testdata/format/v2/tsa.crt` (its key is not kept).
+#[test]
+#[ignore = "writes a committed fixture; run by hand (see testdata/format/README.md)"]
+fn make_timestamped_fixture() {
+    let root = format_root().join("v2");
+    let dir = root.join("timestamped");
+    assert!(
+        !dir.exists(),
+        "{} exists: fixtures are never rewritten",
+        dir.display()
+    );
+    let tsa_dir = scratch_dir("fixture-tsa");
+    let server = tsa::Tsa::start(&tsa_dir);
+    let key = test_key();
+    let mut opts = RecordingOptions::new("fixture-stamped", 1_764_000_000_000);
+    opts.sign_interval = MediaTime::from_secs(1);
+    let mut rec = RecordingWriter::create(&dir, key, opts).unwrap();
+    rec.set_status(Status::Recording, MediaTime::ZERO, "started")
+        .unwrap();
+    let a = rec
+        .add_wav("participants/alice.wav", AudioFormat::PCM16K)
+        .unwrap();
+    let alice = speech("alice");
+    for slot in 0..150 {
+        rec.write_pcm(a, &alice[slot * 320..(slot + 1) * 320])
+            .unwrap();
+        rec.tick(MediaTime::from_millis(20 * slot as i64)).unwrap();
+        if let Some((n, imprint)) = rec.take_checkpoint() {
+            let token = muxer::integrity::timestamp::request_token(
+                &server.url,
+                &imprint,
+                std::time::Duration::from_secs(10),
+            )
+            .unwrap();
+            rec.add_timestamp(n, token).unwrap();
+        }
+    }
+    rec.finish(Status::Completed, MediaTime::from_secs(3), "ended")
+        .unwrap();
+    std::fs::copy(&server.cert, root.join("tsa.crt")).unwrap();
+    drop(server);
+    std::fs::remove_dir_all(&tsa_dir).unwrap();
+}
+
+#[test]
+fn v2_timestamped_folder_verifies_with_its_tsa_certificate() {
+    use muxer::verify::{verify_dir_opts, Trust, VerifyOptions};
+    let dir = fixture("v2", "timestamped");
+    let pk = load_public_key(&format_root().join("test-signing.pub")).unwrap();
+    let cert = std::fs::read(format_root().join("v2/tsa.crt")).unwrap();
+    let r = verify_dir_opts(
+        &dir,
+        &VerifyOptions {
+            trust: Trust::Key(&pk),
+            tsa_cert: Some(&cert),
+        },
+    )
+    .unwrap();
+    assert_eq!(r.final_status, Status::Completed);
+    assert_eq!(r.timestamps.len(), 2, "{}", r.summary);
+    assert!(
+        r.timestamps
+            .iter()
+            .all(|t| t.1.as_deref().is_some_and(|s| s.starts_with("2026"))),
+        "{:?}",
+        r.timestamps
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

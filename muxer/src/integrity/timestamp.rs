@@ -52,6 +52,9 @@ pub enum TimestampError {
     /// The token's signature does not verify with the TSA certificate given.
     #[error("time-stamp token not signed by the TSA certificate given: {0}")]
     BadSignature(String),
+    /// The TSA's time is outside its certificate's validity.
+    #[error("time-stamp made at {0}, outside the TSA certificate's validity")]
+    OutsideCertValidity(String),
     /// The token time-stamps another hash than the checkpoint's.
     #[error(
         "time-stamp token is for another message (imprint differs from the signed checkpoint)"
@@ -239,8 +242,9 @@ fn tst_info(der_bytes: &[u8]) -> Option<([u8; 32], String)> {
     Some((imprint_of(mi)?, String::from_utf8_lossy(time).into_owned()))
 }
 
-/// Checks a token: signed by `tsa_cert` (PEM or DER), time-stamping exactly `imprint`. Returns the TSA's time
-/// (`genTime`, e.g. `20261202211500Z`).
+/// Checks a token: signed by `tsa_cert` (PEM or DER), time-stamping exactly `imprint`, made while the
+/// certificate was valid (a token outlives its certificate). Returns the TSA's time (`genTime`, e.g.
+/// `20261202211500Z`).
 ///
 /// # Errors
 /// [`TimestampError`].
@@ -254,7 +258,7 @@ pub fn verify_token(
         .map_err(|_| TimestampError::Malformed("TSA certificate (PEM or DER expected)"))?;
     let mut certs = Stack::new().map_err(|e| TimestampError::BadSignature(e.to_string()))?;
     certs
-        .push(cert)
+        .push(cert.clone())
         .map_err(|e| TimestampError::BadSignature(e.to_string()))?;
     let mut cms =
         CmsContentInfo::from_der(token).map_err(|_| TimestampError::Malformed("token"))?;
@@ -272,6 +276,17 @@ pub fn verify_token(
     let (stamped, time) = tst_info(&out).ok_or(TimestampError::Malformed("TSTInfo"))?;
     if &stamped != imprint {
         return Err(TimestampError::WrongImprint);
+    }
+    // The token stays valid after the certificate expires (that is its point), but it must have been made
+    // while the certificate was valid. genTime is `YYYYMMDDHHMMSS[.f]Z`.
+    let whole = time
+        .get(..14)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or(TimestampError::Malformed("genTime"))?;
+    let at = openssl::asn1::Asn1Time::from_str(&format!("{whole}Z"))
+        .map_err(|_| TimestampError::Malformed("genTime"))?;
+    if cert.not_before() > at || cert.not_after() < at {
+        return Err(TimestampError::OutsideCertValidity(time));
     }
     Ok(time)
 }
