@@ -1,6 +1,7 @@
 //! A real RFC 3161 time-stamping authority on loopback: `openssl ts -reply` behind a small HTTP/1.1 handler.
 //! The test makes the TSA's key and certificate (ECDSA P-256, `extendedKeyUsage=critical,timeStamping`) with
 //! `openssl req`; openssl is installed by scripts/setup.sh. Dropping the server stops it.
+#![allow(dead_code)] // each test binary uses a subset of these helpers
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
