@@ -196,7 +196,7 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// A chain at `h_0`.
+    /// A chain at `h_0` of a version 1 folder (see [`Chain::for_begin`] for any version).
     pub fn new(recording_id: &str, start_utc_ms: i64, public_key: &[u8; 32]) -> Self {
         Chain {
             head: genesis(recording_id, start_utc_ms, public_key),
