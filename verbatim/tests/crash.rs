@@ -112,6 +112,7 @@ fn sigkill_at_random_moments_loses_at_most_a_fragment_and_recovers_verifiable() 
         }
         assert!(Path::new(&out.join("manifest.json")).exists());
     }
+    let _ = std::fs::remove_file(&pubk);
 }
 
 #[test]
