@@ -193,7 +193,7 @@ check_outputs() { # gst dir, verbatim dir
             echo "  FAIL: $f does not decode cleanly:" >&2; cat "$tmp/ff" >&2; return 1
         fi
     done
-    "$verbatim" verify "$v" >/dev/null
+    "$verbatim" verify "$v" --public-key "$tmp/key.pub" >/dev/null
     echo "  both outputs decode without error (ffmpeg), verbatim verify passes"
 }
 

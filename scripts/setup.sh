@@ -5,9 +5,11 @@
 #   pkg-config - -sys crates probe with it
 #   ffmpeg     - ffprobe/ffmpeg check every file we write, in tests
 #   mount      - mount/umount: the disk-full tests mount a 3 MB tmpfs (as root; skipped loudly otherwise)
+#   libssl-dev - the `openssl` crate verifies RFC 3161 time-stamp tokens (CMS) with the system libssl
+#   openssl    - tests run a real time-stamping authority on loopback (`openssl ts -reply`) and make its key
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-pkgs=(cmake nasm pkg-config ffmpeg mount)
+pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,21 +1,60 @@
-//! Closes a recording folder after a crash.
+//! Closes a recording folder after a crash, without laundering what was altered.
 //!
-//! `kill -9` (or a power loss) leaves `manifest.journal` without `manifest.json`. [`recover_dir`]:
+//! `kill -9` (or a power loss) leaves `manifest.journal` without `manifest.json`. [`recover_dir_with`]:
 //!
-//! 1. reads the journal's complete lines (a torn last line is ignored) and replays the chain records in order,
-//!    keeping every record whose `data` region is present in its file, contiguous with what is kept of that file,
-//!    with the recorded SHA-256 (after a power loss the tail of a file may be missing: that file is then kept up
-//!    to its last intact region, other files are not affected);
-//! 2. cuts every file back to the end of the regions kept (the fragment / WAV chunk in progress is dropped);
-//! 3. rewrites every WAV header from the new length (RF64 if needed) and patches every MP4's `mehd` duration
+//! 1. refuses a folder holding a symbolic link anywhere inside it (files, folders, the journal): recovery
+//!    truncates and rewrites files and must never follow a link out of the folder;
+//! 2. authenticates the journal: its signature lines are checked against the chain recomputed from its records
+//!    with the public key of its begin line, which must be the recovering key and, when given, a key the caller
+//!    trusts ([`RecoverOptions::trust`]). The records up to the last valid signature are the *live-signed*
+//!    part;
+//! 3. checks every byte range of the live-signed part against the files (every `data` region present with its
+//!    SHA-256, every header the recorder's). Anything that differs — or a signature that does not verify —
+//!    makes recovery refuse ([`RecoverError::Tampered`], naming the file and byte range) before it changes
+//!    anything, unless [`RecoverOptions::accept_tampered`]: the altered ranges are then sealed as they are
+//!    and listed in the signed `recovered` record;
+//! 4. replays the records in order, keeping every record whose `data` region is present in its file,
+//!    contiguous with what is kept of that file, with the recorded SHA-256 (after a crash the tail written after
+//!    the last signature may be missing or torn: that file is then kept up to its last intact region, other
+//!    files are not affected);
+//! 5. cuts every file back to the end of the regions kept (the fragment / WAV chunk in progress is dropped);
+//! 6. rewrites every WAV header from the new length (RF64 if needed) and patches every MP4's `mehd` duration
 //!    from its fragments (read with the box reader), linking the new headers with `header` records;
-//! 4. appends status `interrupted`, signs with the installation key (it must be the key the journal names),
-//!    writes `manifest.json`, removes the journal, and runs [`crate::verify::verify_dir`].
+//! 7. appends the `recovered` record (format 2: records signed live, time, sealing key id, accepted
+//!    alterations) and status `interrupted`, signs with the installation key, writes `manifest.json`, removes
+//!    the journal, and runs [`crate::verify::verify_dir`].
 //!
 //! If `manifest.json` already exists (a crash after the rename), only the stale journal is removed.
+//!
+//! # Examples
+//! ```
+//! use media_core::{AudioFormat, MediaTime};
+//! use muxer::recover::{recover_dir_with, RecoverError, RecoverOptions};
+//! use muxer::{RecordingOptions, RecordingWriter, Status};
+//! let dir = std::env::temp_dir().join(format!("verbatim-doc-recover-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let key = muxer::integrity::generate_signing_key().unwrap();
+//! let mut rec = RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("c", 0)).unwrap();
+//! let a = rec.add_wav("a.wav", AudioFormat::PCM16K).unwrap();
+//! rec.write_pcm(a, &[1i16; 16_000]).unwrap(); // one 1 s chunk
+//! rec.sign(MediaTime::from_secs(1)).unwrap();
+//! std::mem::forget(rec); // the recorder dies
+//! // Someone changes a signed sample before recovery: refused, naming the range.
+//! let wav = dir.join("a.wav");
+//! let mut bytes = std::fs::read(&wav).unwrap();
+//! bytes[1000] ^= 1;
+//! std::fs::write(&wav, &bytes).unwrap();
+//! let e = recover_dir_with(&dir, &key, &RecoverOptions::default()).unwrap_err();
+//! assert!(matches!(e, RecoverError::Tampered { .. }));
+//! assert!(e.to_string().contains("a.wav bytes 80..32080"), "{e}");
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+mod journal;
+mod live;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -23,15 +62,19 @@ use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
 use crate::fmp4::reader;
-use crate::integrity::chain::{signing_message, Chain};
-use crate::integrity::manifest::{parse_journal, HexBytes, JournalLine};
-use crate::integrity::{Entry, FileKind, Manifest, SigRecord, Status};
+use crate::integrity::chain::{signing_message_for, Chain};
+use crate::integrity::manifest::{format_version, HexBytes};
+use crate::integrity::{
+    key_id, Entry, FileKind, Keyring, KeyringError, Manifest, SigRecord, Status,
+};
 use crate::recording::{
     check_rel_path, sync_dir, write_manifest, RecordingError, JOURNAL_FILE, MANIFEST_FILE,
     MANIFEST_TMP_FILE,
 };
 use crate::verify::{verify_dir, VerifyError, VerifyReport};
 use crate::wav;
+
+use live::{open_nofollow, region_digest};
 
 /// What recovery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,10 +96,65 @@ pub struct RecoverReport {
     pub kept_entries: u64,
     /// Chain records in the journal that were dropped (their bytes were not on disk).
     pub dropped_entries: u64,
+    /// Chain records covered by a signature made while recording (the rest was sealed by recovery).
+    pub live_entries: u64,
+    /// Altered live-signed ranges accepted with [`RecoverOptions::accept_tampered`] (empty otherwise).
+    pub accepted_tampering: Vec<Tampered>,
     /// Per file: relative path, length before, length after.
     pub files: Vec<(String, u64, u64)>,
     /// The verification of the closed folder.
     pub verify: VerifyReport,
+}
+
+/// A live-signed range that no longer matches what was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tampered {
+    /// Relative path (`manifest.journal` for the journal itself).
+    pub path: String,
+    /// First byte of the range.
+    pub offset: u64,
+    /// Length of the range (0: the whole file or a journal line).
+    pub len: u64,
+    /// What differs.
+    pub cause: String,
+}
+
+impl std::fmt::Display for Tampered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.len == 0 {
+            write!(f, "{}: {}", self.path, self.cause)
+        } else {
+            write!(
+                f,
+                "{} bytes {}..{}: {}",
+                self.path,
+                self.offset,
+                self.offset + self.len,
+                self.cause
+            )
+        }
+    }
+}
+
+fn tampered_text(list: &[Tampered]) -> String {
+    let mut s: Vec<String> = list.iter().take(5).map(Tampered::to_string).collect();
+    if list.len() > 5 {
+        s.push(format!("and {} more", list.len() - 5));
+    }
+    s.join("; ")
+}
+
+/// How to recover.
+#[derive(Debug, Clone, Default)]
+pub struct RecoverOptions {
+    /// Seal altered live-signed ranges as they are (listed in the signed `recovered` record) instead of
+    /// refusing.
+    pub accept_tampered: bool,
+    /// The keys the journal's begin line must name (besides being the recovering key's): checked at the
+    /// recording's start time.
+    pub trust: Option<Keyring>,
+    /// Wall clock of the recovery, Unix ms (default: now).
+    pub now_utc_ms: Option<i64>,
 }
 
 /// Why a folder could not be recovered.
@@ -68,9 +166,26 @@ pub enum RecoverError {
     /// The journal has no valid first line.
     #[error("manifest.journal has no valid begin line")]
     JournalUnreadable,
+    /// The journal is of a format this version does not know.
+    #[error("manifest.journal: unsupported format {0:?}")]
+    UnsupportedFormat(String),
     /// The key given is not the one the journal was started with.
     #[error("the signing key is not the recording's key ({0})")]
     WrongKey(String),
+    /// The journal's key is not one the caller trusts.
+    #[error("manifest.journal is signed by a key not trusted: {0}")]
+    Untrusted(#[source] KeyringError),
+    /// A symbolic link inside the folder.
+    #[error("{path}: a symbolic link inside the recording folder: recovery never follows links (refused)")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Live-signed ranges differ from what was signed (refused before anything changed).
+    #[error("refused: {} live-signed range(s) differ from their signatures: {}; nothing was changed \
+             (recover --accept-tampered seals the folder as it is and records this in its signed history)",
+            .0.len(), tampered_text(.0))]
+    Tampered(Vec<Tampered>),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -103,47 +218,52 @@ struct FileState {
 }
 
 fn region_matches(path: &Path, offset: u64, len: u64, digest: &[u8; 32]) -> bool {
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    if f.seek(SeekFrom::Start(offset)).is_err() {
-        return false;
-    }
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = buf.len().min(left as usize);
-        if f.read_exact(&mut buf[..n]).is_err() {
-            return false;
-        }
-        h.update(&buf[..n]);
-        left -= n as u64;
-    }
-    h.finalize().as_slice() == digest
+    region_digest(path, offset, len).is_some_and(|d| &d == digest)
+}
+
+/// Recovers the folder `dir` with the installation's signing key and default options (refusing altered
+/// live-signed ranges).
+///
+/// # Errors
+/// [`RecoverError`].
+pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, RecoverError> {
+    recover_dir_with(dir, key, &RecoverOptions::default())
 }
 
 /// Recovers the folder `dir` with the installation's signing key (see the module docs).
 ///
 /// # Errors
-/// [`RecoverError`].
-pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, RecoverError> {
+/// [`RecoverError`]; [`RecoverError::Tampered`] and [`RecoverError::Symlink`] before anything is changed.
+pub fn recover_dir_with(
+    dir: &Path,
+    key: &SigningKey,
+    opts: &RecoverOptions,
+) -> Result<RecoverReport, RecoverError> {
     let jpath = dir.join(JOURNAL_FILE);
     let mpath = dir.join(MANIFEST_FILE);
     let tmp = dir.join(MANIFEST_TMP_FILE);
     let pk = key.verifying_key();
+    live::refuse_symlinks(dir)?;
+    let closed = |action, verify: VerifyReport| RecoverReport {
+        action,
+        kept_entries: verify.entries,
+        dropped_entries: 0,
+        live_entries: verify
+            .recovery
+            .as_ref()
+            .map_or(verify.entries, |r| r.live_entries),
+        accepted_tampering: Vec::new(),
+        files: Vec::new(),
+        verify,
+    };
     if !jpath.exists() {
         if !mpath.exists() {
             return Err(RecoverError::NotARecording(dir.to_path_buf()));
         }
-        let verify = verify_dir(dir, Some(&pk))?;
-        return Ok(RecoverReport {
-            action: RecoverAction::AlreadyClosed,
-            kept_entries: verify.entries,
-            dropped_entries: 0,
-            files: Vec::new(),
-            verify,
-        });
+        return Ok(closed(
+            RecoverAction::AlreadyClosed,
+            verify_dir(dir, Some(&pk))?,
+        ));
     }
     if tmp.exists() {
         fs::remove_file(&tmp).map_err(io_at(&tmp))?;
@@ -151,72 +271,103 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
     if mpath.exists() {
         fs::remove_file(&jpath).map_err(io_at(&jpath))?;
         sync_dir(dir).map_err(io_at(dir))?;
-        let verify = verify_dir(dir, Some(&pk))?;
-        return Ok(RecoverReport {
-            action: RecoverAction::StaleJournalRemoved,
-            kept_entries: verify.entries,
-            dropped_entries: 0,
-            files: Vec::new(),
-            verify,
-        });
+        return Ok(closed(
+            RecoverAction::StaleJournalRemoved,
+            verify_dir(dir, Some(&pk))?,
+        ));
     }
-    let bytes = fs::read(&jpath).map_err(io_at(&jpath))?;
-    let (lines, _) = parse_journal(&bytes);
-    let mut lines = lines.into_iter();
-    let Some(JournalLine::Begin(begin)) = lines.next() else {
-        return Err(RecoverError::JournalUnreadable);
-    };
+    let mut bytes = Vec::new();
+    open_nofollow(&jpath, false)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io_at(&jpath))?;
+    let j = journal::authenticate(&bytes)?;
+    let begin = j.begin;
     if begin.public_key.0 != pk.to_bytes() {
         return Err(RecoverError::WrongKey(crate::integrity::hex::encode(
             &begin.public_key.0,
         )));
     }
+    if let Some(ring) = &opts.trust {
+        ring.check(&begin.public_key.0, begin.start_utc_ms)
+            .map_err(RecoverError::Untrusted)?;
+    }
+    let live_n = j.live as usize;
+    let findings = live::check_live(dir, &j.entries, live_n);
+    let mut tampered: Vec<Tampered> = j.damage;
+    tampered.extend(findings.iter().map(|f| f.tampered.clone()));
+    if !tampered.is_empty() && !opts.accept_tampered {
+        return Err(RecoverError::Tampered(tampered));
+    }
+    let altered: BTreeSet<usize> = findings.iter().map(|f| f.index).collect();
     let mut entries = Vec::new();
-    let mut sigs = Vec::new();
-    let mut journal_entries = 0u64;
+    let journal_entries = j.entries.len() as u64;
     let mut files: Vec<FileState> = Vec::new();
-    let mut chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+    let mut chain = Chain::for_begin(&begin);
     let mut heads: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
-    let mut last_at = 0i64;
-    for line in lines {
-        match line {
-            // A second begin line cannot be written by the recorder: ignore it.
-            JournalLine::Begin(_) => {}
-            JournalLine::Sig(s) => {
-                last_at = last_at.max(s.at);
-                sigs.push(s);
-            }
-            JournalLine::Entry(e) => {
-                journal_entries += 1;
-                // A record whose bytes are not on disk (or not contiguous with what is kept) is skipped; the
-                // records of other files go on being kept.
-                if !accept(dir, &e, &mut files) {
-                    continue;
+    let mut last_at = j.sigs.iter().map(|s| s.at).max().unwrap_or(0);
+    for (i, mut e) in j.entries.into_iter().enumerate() {
+        // An accepted alteration: the bytes as found are sealed (when present) under a new digest.
+        if altered.contains(&i) {
+            if let Entry::Data {
+                file,
+                offset,
+                len,
+                sha256,
+            } = &mut e
+            {
+                if let Some(d) = files
+                    .get(*file as usize)
+                    .and_then(|f| region_digest(&dir.join(&f.path), *offset, *len))
+                {
+                    sha256.0 = d;
                 }
-                if let Entry::Status { at, .. } = &e {
-                    last_at = last_at.max(*at);
-                }
-                chain.push(&e);
-                heads.insert(chain.count, chain.head);
-                entries.push(e);
             }
         }
+        // A time-stamp of a signature that is not on the rebuilt chain has nothing left to vouch for.
+        if let Entry::Timestamp { entries: n, .. } = &e {
+            if !j
+                .sigs
+                .iter()
+                .any(|s| s.entries == *n && heads.get(n) == Some(&s.head.0))
+            {
+                continue;
+            }
+        }
+        // A record whose bytes are not on disk (or not contiguous with what is kept) is skipped; the
+        // records of other files go on being kept.
+        if !accept(dir, &e, &mut files) {
+            continue;
+        }
+        if let Entry::Status { at, .. } = &e {
+            last_at = last_at.max(*at);
+        }
+        chain.push(&e);
+        heads.insert(chain.count, chain.head);
+        entries.push(e);
     }
-    // Keep the signatures whose head is on the rebuilt chain (those before the first skipped record).
+    // Keep the live signatures whose head is on the rebuilt chain (those before the first record skipped or
+    // altered).
+    let mut sigs = j.sigs;
     sigs.retain(|s| heads.get(&s.entries) == Some(&s.head.0));
+    let live_kept = sigs.last().map_or(0, |s| s.entries);
+    let kept = heads.len() as u64;
     let mut report_files = Vec::new();
     for (id, f) in files.iter().enumerate() {
         let abs = dir.join(&f.path);
         let new_len = f.end;
-        if abs.exists() {
-            let h = OpenOptions::new()
-                .write(true)
-                .open(&abs)
-                .map_err(io_at(&abs))?;
-            h.set_len(new_len).map_err(io_at(&abs))?;
-            h.sync_all().map_err(io_at(&abs))?;
-        } else {
-            File::create(&abs).map_err(io_at(&abs))?;
+        match open_nofollow(&abs, true) {
+            Ok(h) => {
+                h.set_len(new_len).map_err(io_at(&abs))?;
+                h.sync_all().map_err(io_at(&abs))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&abs)
+                    .map_err(io_at(&abs))?;
+            }
+            Err(e) => return Err(io_at(&abs)(e)),
         }
         report_files.push((f.path.clone(), f.len, new_len));
         if let Some(header) = fix_header(&abs, f.kind, new_len, &entries, id as u32)? {
@@ -230,11 +381,31 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
             entries.push(e);
         }
     }
-    let note = format!(
-        "recovered after a crash: {} of {} journal records kept",
-        heads.len(),
-        journal_entries
+    let accepted: Vec<String> = tampered.iter().map(Tampered::to_string).collect();
+    let mut note = format!(
+        "recovered after a crash: {kept} of {journal_entries} journal records kept, {live_kept} signed live"
     );
+    if format_version(&begin.format) == Some(1) {
+        // Version 1 has no `recovered` record: what was accepted goes into the signed status note.
+        if !accepted.is_empty() {
+            note.push_str("; ALTERED RANGES ACCEPTED: ");
+            note.push_str(&accepted.join("; "));
+        }
+    } else {
+        let now = opts.now_utc_ms.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        });
+        let e = Entry::Recovered {
+            live_entries: live_kept,
+            utc_ms: now,
+            key_id: key_id(&pk),
+            accepted_tampering: accepted,
+        };
+        chain.push(&e);
+        entries.push(e);
+    }
     let e = Entry::Status {
         at: last_at,
         status: Status::Interrupted,
@@ -242,7 +413,12 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
     };
     chain.push(&e);
     entries.push(e);
-    let sig = key.sign(&signing_message(chain.count, &chain.head));
+    let sig = key.sign(&signing_message_for(
+        &begin.format,
+        chain.count,
+        &chain.head,
+        last_at,
+    ));
     sigs.push(SigRecord {
         entries: chain.count,
         head: HexBytes(chain.head),
@@ -256,8 +432,10 @@ pub fn recover_dir(dir: &Path, key: &SigningKey) -> Result<RecoverReport, Recove
     let verify = verify_dir(dir, Some(&pk))?;
     Ok(RecoverReport {
         action: RecoverAction::Closed,
-        kept_entries: heads.len() as u64,
-        dropped_entries: journal_entries - heads.len() as u64,
+        kept_entries: kept,
+        dropped_entries: journal_entries - kept,
+        live_entries: live_kept,
+        accepted_tampering: tampered,
         files: report_files,
         verify,
     })
@@ -273,7 +451,9 @@ fn accept(dir: &Path, e: &Entry, files: &mut Vec<FileState>) -> bool {
             {
                 return false;
             }
-            let len = fs::metadata(dir.join(path)).map(|m| m.len()).unwrap_or(0);
+            let len = fs::symlink_metadata(dir.join(path))
+                .map(|m| m.len())
+                .unwrap_or(0);
             files.push(FileState {
                 path: path.clone(),
                 kind: *kind,
@@ -312,6 +492,9 @@ fn accept(dir: &Path, e: &Entry, files: &mut Vec<FileState>) -> bool {
             true
         }
         Entry::Status { .. } => true,
+        // Only recovery writes this record; one in a journal is not the recorder's.
+        Entry::Recovered { .. } => false,
+        Entry::Timestamp { .. } => true,
     }
 }
 
@@ -351,11 +534,7 @@ fn fix_header(
             let Some(init_len) = init_len.filter(|l| *l <= len) else {
                 return Ok(None);
             };
-            let mut f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(abs)
-                .map_err(io_at(abs))?;
+            let mut f = open_nofollow(abs, true).map_err(io_at(abs))?;
             let mut init = vec![0u8; init_len as usize];
             f.read_exact(&mut init).map_err(io_at(abs))?;
             if let Ok(info) = reader::read_init(&init) {

@@ -1,11 +1,20 @@
 //! Verifies a closed recording folder against its manifest.
 //!
-//! Checks, in this order: `manifest.json` is present, parses and is byte-for-byte in canonical form; its format;
-//! the public key (and that it is the expected one, when given); the chain recomputed from the entries matches
+//! Checks, in this order: `manifest.json` is present, parses and is byte-for-byte in canonical form; its format
+//! (every version ever written is read: see [`crate::integrity::manifest`]); the public key and its id, and that
+//! it is trusted ([`Trust`]: a given public key, a keyring with validity periods, or — only when asked — the key
+//! the manifest embeds); the chain recomputed from the entries matches
 //! every signature's head and every signature is valid (the last covering all entries); the derived fields; the
 //! recording is closed (terminal status); every listed file exists with exactly the covered length, its regions
 //! tile it from 0 to its end, and each region's SHA-256 matches (MP4 regions must also be a valid init segment
-//! or one complete fragment); no other file is in the folder.
+//! or one complete fragment); no other file is in the folder, and nothing in it is a symbolic link.
+//!
+//! The report says which byte ranges were signed while recording and which were sealed later by recovery
+//! ([`FileCoverage`], [`RecoveryInfo`]).
+
+mod coverage;
+
+pub use coverage::{FileCoverage, RecoveryInfo};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -16,9 +25,9 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::fmp4::reader;
-use crate::integrity::chain::{signing_message, Chain};
-use crate::integrity::hex;
-use crate::integrity::manifest::FORMAT;
+use crate::integrity::chain::{signing_message_for, Chain};
+use crate::integrity::manifest::format_version;
+use crate::integrity::{hex, key_id, Keyring, KeyringError};
 use crate::integrity::{Entry, FileKind, Manifest, Status};
 use crate::recording::MANIFEST_FILE;
 
@@ -41,6 +50,50 @@ pub struct VerifyReport {
     pub final_status: Status,
     /// The signer's public key (hex).
     pub public_key: String,
+    /// The signer's key id.
+    pub key_id: String,
+    /// The manifest's format (`verbatim-manifest/N`).
+    pub format: String,
+    /// How the signer's key was trusted.
+    pub trusted: Trusted,
+    /// Per file: the byte ranges signed live and those sealed at recovery.
+    pub coverage: Vec<FileCoverage>,
+    /// Set when recovery closed the folder (version 2 on).
+    pub recovery: Option<RecoveryInfo>,
+    /// RFC 3161 time-stamps of signature checkpoints: (signature's record count, the TSA's time when the
+    /// token was checked against a TSA certificate, `None` when no certificate was given).
+    pub timestamps: Vec<(u64, Option<String>)>,
+}
+
+/// How to verify: which signer to trust, and the TSA certificate time-stamp tokens must be signed by.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    /// The signer's key.
+    pub trust: Trust<'a>,
+    /// The time-stamping authority's certificate (PEM or DER); without it tokens are listed, not checked.
+    pub tsa_cert: Option<&'a [u8]>,
+}
+
+/// Which key a verification accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// Exactly this public key.
+    Key(&'a VerifyingKey),
+    /// Any key of the keyring in service when the recording started.
+    Keyring(&'a Keyring),
+    /// Whatever key the manifest names: proves only that the folder is unchanged since *someone* signed it.
+    EmbeddedKey,
+}
+
+/// How the signer's key was trusted, as reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trusted {
+    /// It is the public key given.
+    GivenKey,
+    /// It is in the keyring, in service at the recording's start; the entry's label.
+    Keyring(String),
+    /// Only the key embedded in the manifest was used: the signer is not authenticated.
+    EmbeddedOnly,
 }
 
 /// Why a folder does not verify: the first problem found.
@@ -64,8 +117,26 @@ pub enum VerifyError {
         offset: u64,
     },
     /// Unknown manifest format.
-    #[error("unsupported manifest format {0:?}")]
+    #[error("unsupported manifest format {0:?} (this version reads {formats:?})", formats = crate::integrity::manifest::SUPPORTED_FORMATS)]
     UnsupportedFormat(String),
+    /// The keyring does not accept the manifest's key.
+    #[error("manifest signer not trusted: {0}")]
+    Untrusted(#[source] KeyringError),
+    /// A time-stamp token does not check out.
+    #[error("time-stamp of the signature over {entries} records: {source}")]
+    Timestamp {
+        /// The signature's record count.
+        entries: u64,
+        /// Why.
+        #[source]
+        source: crate::integrity::timestamp::TimestampError,
+    },
+    /// A symbolic link inside the folder (a recording holds only regular files and folders).
+    #[error("{path}: a symbolic link inside the recording folder")]
+    Symlink {
+        /// Relative path.
+        path: String,
+    },
     /// The manifest's key is not the expected one.
     #[error("manifest signed by key {found}, expected {expected}")]
     WrongKey {
@@ -194,7 +265,20 @@ pub(crate) fn effective_regions(entries: &[Entry], file: u32) -> Vec<(u64, u64, 
     out
 }
 
-fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+/// Carries the path of a symbolic link found while listing a folder.
+#[derive(Debug)]
+struct SymlinkFound(String);
+
+impl std::fmt::Display for SymlinkFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: symbolic link", self.0)
+    }
+}
+
+impl std::error::Error for SymlinkFound {}
+
+/// Every regular file under `dir` (relative, `/`-separated, sorted); an error naming the first symbolic link.
+pub(crate) fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
     let mut items: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     items.sort_by_key(|e| e.file_name());
     for e in items {
@@ -204,7 +288,11 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()>
         } else {
             format!("{prefix}/{name}")
         };
-        if e.file_type()?.is_dir() {
+        let t = e.file_type()?;
+        if t.is_symlink() {
+            return Err(io::Error::other(SymlinkFound(rel)));
+        }
+        if t.is_dir() {
             list_files(&e.path(), &rel, out)?;
         } else {
             out.push(rel);
@@ -213,7 +301,8 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()>
     Ok(())
 }
 
-/// Verifies the folder `dir`; with `expected_key`, also that the manifest was signed by that key.
+/// Verifies the folder `dir`; with `expected_key`, also that the manifest was signed by that key (without it,
+/// the embedded key is trusted: see [`verify_dir_trusting`]).
 ///
 /// # Errors
 /// The first problem found ([`VerifyError`]), naming the file and byte range where it applies.
@@ -221,6 +310,48 @@ pub fn verify_dir(
     dir: &Path,
     expected_key: Option<&VerifyingKey>,
 ) -> Result<VerifyReport, VerifyError> {
+    verify_dir_trusting(dir, expected_key.map_or(Trust::EmbeddedKey, Trust::Key))
+}
+
+/// Verifies the folder `dir`, accepting the signer's key as `trust` says.
+///
+/// # Examples
+/// ```
+/// use media_core::MediaTime;
+/// use muxer::verify::{verify_dir_trusting, Trust, Trusted};
+/// use muxer::{integrity::Keyring, RecordingOptions, RecordingWriter, Status};
+/// let dir = std::env::temp_dir().join(format!("verbatim-doc-trust-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let key = muxer::integrity::generate_signing_key().unwrap();
+/// let rec = RecordingWriter::create(&dir, key.clone(), RecordingOptions::new("c", 0)).unwrap();
+/// rec.finish(Status::Completed, MediaTime::ZERO, "").unwrap();
+/// let ring = Keyring::single(key.verifying_key());
+/// let r = verify_dir_trusting(&dir, Trust::Keyring(&ring)).unwrap();
+/// assert_eq!(r.trusted, Trusted::Keyring(String::new()));
+/// let other = Keyring::single(muxer::integrity::generate_signing_key().unwrap().verifying_key());
+/// assert!(verify_dir_trusting(&dir, Trust::Keyring(&other)).is_err());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+/// The first problem found ([`VerifyError`]), naming the file and byte range where it applies.
+pub fn verify_dir_trusting(dir: &Path, trust: Trust<'_>) -> Result<VerifyReport, VerifyError> {
+    verify_dir_opts(
+        dir,
+        &VerifyOptions {
+            trust,
+            tsa_cert: None,
+        },
+    )
+}
+
+/// Verifies the folder `dir` with `opts`: the signer's key as [`VerifyOptions::trust`] says, and every
+/// time-stamp token against [`VerifyOptions::tsa_cert`] when given.
+///
+/// # Errors
+/// The first problem found ([`VerifyError`]).
+pub fn verify_dir_opts(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
+    let trust = opts.trust;
     let mpath = dir.join(MANIFEST_FILE);
     let bytes = match std::fs::read(&mpath) {
         Ok(b) => b,
@@ -249,19 +380,46 @@ pub fn verify_dir(
             offset: offset as u64,
         });
     }
-    if m.format != FORMAT {
+    let Some(version) = format_version(&m.format) else {
         return Err(VerifyError::UnsupportedFormat(m.format.clone()));
-    }
+    };
     let key = VerifyingKey::from_bytes(&m.public_key.0).map_err(|_| VerifyError::BadPublicKey)?;
-    if let Some(exp) = expected_key {
-        if exp.as_bytes() != key.as_bytes() {
-            return Err(VerifyError::WrongKey {
-                expected: hex::encode(exp.as_bytes()),
-                found: hex::encode(key.as_bytes()),
-            });
+    let id = key_id(&key);
+    match (version, &m.key_id) {
+        (1, None) => {}
+        (1, Some(_)) => {
+            return Err(VerifyError::Inconsistent(
+                "a version 1 manifest has no key_id".into(),
+            ))
+        }
+        (_, Some(k)) if *k == id => {}
+        (_, k) => {
+            return Err(VerifyError::Inconsistent(format!(
+                "key_id {k:?} is not the id of the manifest's public key ({id})"
+            )))
         }
     }
+    let trusted = match trust {
+        Trust::Key(exp) => {
+            if exp.as_bytes() != key.as_bytes() {
+                return Err(VerifyError::WrongKey {
+                    expected: format!("{} ({})", key_id(exp), hex::encode(exp.as_bytes())),
+                    found: format!("{id} ({})", hex::encode(key.as_bytes())),
+                });
+            }
+            Trusted::GivenKey
+        }
+        Trust::Keyring(ring) => {
+            let e = ring
+                .check(&m.public_key.0, m.start_utc_ms)
+                .map_err(VerifyError::Untrusted)?;
+            Trusted::Keyring(e.label.clone())
+        }
+        Trust::EmbeddedKey => Trusted::EmbeddedOnly,
+    };
     check_chain(&m, &key)?;
+    let recovery = coverage::check_recovery(&m, version, &id)?;
+    let timestamps = coverage::check_timestamps(&m, version, opts.tsa_cert)?;
     let rebuilt = Manifest::build(&m.begin(), m.entries.clone(), m.signatures.clone());
     if rebuilt != m {
         return Err(VerifyError::Inconsistent(
@@ -279,9 +437,17 @@ pub fn verify_dir(
         total += check_file(dir, &m, f.id, &f.path, f.kind, f.size)?;
     }
     let mut present = Vec::new();
-    list_files(dir, "", &mut present).map_err(|source| VerifyError::Io {
-        path: dir.to_path_buf(),
-        source,
+    list_files(dir, "", &mut present).map_err(|source| {
+        match source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<SymlinkFound>())
+        {
+            Some(SymlinkFound(path)) => VerifyError::Symlink { path: path.clone() },
+            None => VerifyError::Io {
+                path: dir.to_path_buf(),
+                source,
+            },
+        }
     })?;
     if let Some(extra) = present
         .into_iter()
@@ -291,15 +457,39 @@ pub fn verify_dir(
     }
     let final_status = m.final_status.unwrap_or(Status::Failed);
     let pk = hex::encode(key.as_bytes());
+    let coverage = coverage::file_coverage(&m, recovery.as_ref().map(|r| r.live_entries));
+    let sealed: u64 = coverage.iter().map(FileCoverage::sealed_bytes).sum();
     Ok(VerifyReport {
         summary: format!(
-            "intact: recording {} — {} files, {} bytes, {} chain records, {} signatures by {}…, status {:?}",
+            "intact: recording {} — {} files, {} bytes ({}), {} chain records, {} signatures by {id}{}{}, status {:?}",
             m.recording_id,
             m.files.len(),
             total,
+            match &recovery {
+                Some(r) => format!(
+                    "{} signed live, {sealed} sealed at recovery{}",
+                    total - sealed,
+                    if r.accepted_tampering.is_empty() { "" } else { ", ALTERED RANGES ACCEPTED" }
+                ),
+                None if version == 1 && final_status == Status::Interrupted => {
+                    "format 1: live and recovered ranges not recorded".into()
+                }
+                None => "all signed live".into(),
+            },
             m.entry_count,
             m.signatures.len(),
-            &pk[..16],
+            match &trusted {
+                Trusted::GivenKey => " (the key given)".to_string(),
+                Trusted::Keyring(l) if l.is_empty() => " (in the keyring)".to_string(),
+                Trusted::Keyring(l) => format!(" (in the keyring: {l})"),
+                Trusted::EmbeddedOnly => " (embedded key, NOT authenticated)".to_string(),
+            },
+            match (timestamps.len(), opts.tsa_cert) {
+                (0, _) => String::new(),
+                (n, Some(_)) => format!(", {n} RFC 3161 time-stamps valid ({})",
+                    timestamps.iter().filter_map(|t| t.1.as_deref()).collect::<Vec<_>>().join(", ")),
+                (n, None) => format!(", {n} RFC 3161 time-stamps NOT checked (no TSA certificate given)"),
+            },
             final_status
         ),
         recording_id: m.recording_id.clone(),
@@ -309,11 +499,17 @@ pub fn verify_dir(
         signatures: m.signatures.len(),
         final_status,
         public_key: pk,
+        key_id: id,
+        format: m.format.clone(),
+        trusted,
+        coverage,
+        recovery,
+        timestamps,
     })
 }
 
 fn check_chain(m: &Manifest, key: &VerifyingKey) -> Result<(), VerifyError> {
-    let mut chain = Chain::new(&m.recording_id, m.start_utc_ms, &m.public_key.0);
+    let mut chain = Chain::for_begin(&m.begin());
     let mut sigs = m.signatures.iter().enumerate().peekable();
     let mut last_n = None;
     let check = |i: usize, s: &crate::integrity::SigRecord, head: &[u8; 32]| {
@@ -321,7 +517,7 @@ fn check_chain(m: &Manifest, key: &VerifyingKey) -> Result<(), VerifyError> {
             return Err(VerifyError::ChainMismatch { entries: s.entries });
         }
         let sig = Signature::from_bytes(&s.signature.0);
-        key.verify_strict(&signing_message(s.entries, head), &sig)
+        key.verify_strict(&signing_message_for(&m.format, s.entries, head, s.at), &sig)
             .map_err(|_| VerifyError::BadSignature {
                 index: i,
                 entries: s.entries,

@@ -351,16 +351,22 @@ fn wrong_key_and_forged_signatures_are_caught() {
 
 fn resign(m: &muxer::integrity::Manifest, key: &SigningKey) -> muxer::integrity::Manifest {
     use ed25519_dalek::Signer;
-    use muxer::integrity::chain::{signing_message, Chain};
+    use muxer::integrity::chain::{signing_message_for, Chain};
     let mut begin = m.begin();
     begin.public_key = muxer::integrity::manifest::HexBytes(key.verifying_key().to_bytes());
-    let mut chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+    begin.key_id = Some(muxer::integrity::key_id(&key.verifying_key()));
+    let mut chain = Chain::for_begin(&begin);
     let mut sigs = Vec::new();
     let counts: Vec<u64> = m.signatures.iter().map(|s| s.entries).collect();
     for e in &m.entries {
         chain.push(e);
         if counts.contains(&chain.count) {
-            let s = key.sign(&signing_message(chain.count, &chain.head));
+            let s = key.sign(&signing_message_for(
+                &begin.format,
+                chain.count,
+                &chain.head,
+                0,
+            ));
             sigs.push(muxer::integrity::SigRecord {
                 entries: chain.count,
                 head: muxer::integrity::manifest::HexBytes(chain.head),

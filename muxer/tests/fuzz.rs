@@ -212,3 +212,46 @@ fn annexb_and_sps_parsers_never_panic() {
     }
     assert!(parsed > 0);
 }
+
+#[test]
+fn time_stamp_and_keyring_parsers_never_panic() {
+    use muxer::integrity::timestamp::{
+        request_der, request_imprint, token_from_response, verify_token,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    // A valid request, a refused response and the committed fixture's token-bearing manifest as seeds.
+    let req = request_der(&[3; 32], 77);
+    let manifest = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata/format/v2/timestamped/manifest.json"),
+    )
+    .unwrap();
+    let cert = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/format/v2/tsa.crt"),
+    )
+    .unwrap();
+    let m = muxer::integrity::Manifest::parse(&manifest).unwrap();
+    let token = m
+        .entries
+        .iter()
+        .find_map(|e| match e {
+            muxer::integrity::Entry::Timestamp { token, .. } => Some(token.0.clone()),
+            _ => None,
+        })
+        .unwrap();
+    for i in 0..3_000 {
+        let input = match i % 3 {
+            0 => random_bytes(&mut rng, 600),
+            1 => mutate(&mut rng, &req),
+            _ => mutate(&mut rng, &token),
+        };
+        let _ = request_imprint(&input);
+        let _ = token_from_response(&input);
+        // No input verifies for a checkpoint its TSA never stamped.
+        if verify_token(&input, &cert, &[0; 32]).is_ok() {
+            panic!("a token for another imprint verified");
+        }
+        let text = String::from_utf8_lossy(&input);
+        let _ = muxer::integrity::Keyring::parse(&format!("verbatim-keyring-v1\n{text}"));
+    }
+}

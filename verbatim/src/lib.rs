@@ -58,6 +58,7 @@ pub mod record;
 pub mod send;
 pub mod sink;
 pub mod sources;
+pub mod tsa;
 pub mod video;
 pub mod writer_thread;
 

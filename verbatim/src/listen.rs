@@ -500,6 +500,10 @@ pub struct ListenArgs {
     /// Sign recordings with this key (default: the installation's key).
     #[arg(long)]
     pub signing_key: Option<PathBuf>,
+    /// Time-stamp every signature checkpoint with this RFC 3161 time-stamping authority (HTTP URL); a TSA
+    /// that is down never stops a recording (failures are counted in the final status note).
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
     /// Most calls recorded at once.
     #[arg(long, default_value_t = Limits::default().max_calls)]
     pub max_calls: usize,
@@ -595,6 +599,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         });
     }
     opts.record.signing_key = a.signing_key.clone();
+    opts.record.tsa_url = a.tsa.clone();
     opts.record.recorder.call_clock.max_lead = a.max_lead.0;
     opts.min_free_disk = a.min_free_disk;
     opts.limits = Limits {

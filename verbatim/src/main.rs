@@ -28,9 +28,13 @@ enum Command {
     Record(RecordArgs),
     /// Make a signing key pair (default: the installation's key) and print the public key.
     Keygen(KeygenArgs),
-    /// Check a recording folder against its signed manifest: exit 0 when intact.
+    /// Check a recording folder against its signed manifest (exit codes: 0 intact and signed by a trusted key,
+    /// 1 not intact or unreadable, 2 usage error, 3 intact but the signer was not authenticated).
+    #[command(after_help = VERIFY_CODES)]
     Verify(VerifyArgs),
-    /// Close a recording folder left behind by a crash (status `interrupted`), then verify it.
+    /// Close a recording folder left behind by a crash (status `interrupted`), then verify it. Refuses
+    /// (exit 4) when a range signed while recording was altered, and never follows a symbolic link.
+    #[command(after_help = RECOVER_CODES)]
     Recover(RecoverArgs),
     /// Show what a recording folder holds: status, participants, gaps, who spoke when (no verification).
     Inspect(InspectArgs),
@@ -50,13 +54,44 @@ struct KeygenArgs {
     force: bool,
 }
 
+const VERIFY_CODES: &str = "Exit codes:
+  0  intact, signed by the key given (--public-key) or a key of the keyring in service when the recording
+     started (--keyring), or by the embedded key when --trust-embedded-key says so
+  1  not intact (altered, missing or added files, bad signatures), not trusted, or unreadable
+  2  usage error
+  3  intact, but no --public-key/--keyring was given: the signer is not authenticated (a warning says so)";
+
+const RECOVER_CODES: &str = "Exit codes:
+  0  closed (or already closed) and verified
+  1  error (no recording, wrong or untrusted key, I/O)
+  2  usage error
+  4  refused: a range signed while recording differs from its signature, or a symbolic link is in the folder;
+     nothing was changed (--accept-tampered seals it as it is and records that in the signed history)";
+
+/// `verify`'s exit code when the folder is intact but no trusted key was given.
+const EXIT_SIGNER_NOT_AUTHENTICATED: u8 = 3;
+/// `recover`'s exit code when it refuses to seal altered signed ranges (or a symbolic link).
+const EXIT_TAMPERED: u8 = 4;
+
 #[derive(clap::Args)]
 struct VerifyArgs {
     /// The recording folder.
     dir: PathBuf,
     /// Require the manifest to be signed by this public key (file written by `keygen`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "keyring")]
     public_key: Option<PathBuf>,
+    /// Require the manifest to be signed by a key of this keyring, in service when the recording started
+    /// (see muxer::integrity::keyring for the format).
+    #[arg(long)]
+    keyring: Option<PathBuf>,
+    /// Without --public-key or --keyring, accept the key the manifest names (proves the folder unchanged
+    /// since someone signed it, not who) and exit 0 instead of 3.
+    #[arg(long, conflicts_with_all = ["public_key", "keyring"])]
+    trust_embedded_key: bool,
+    /// Check every RFC 3161 time-stamp token against this TSA certificate (PEM or DER): signed by it, for
+    /// exactly the signed checkpoint. Without it, tokens are listed but not checked.
+    #[arg(long, value_name = "CERT")]
+    tsa_cert: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +101,16 @@ struct RecoverArgs {
     /// The key to sign the closed manifest with (default: the installation's key).
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Also require the recording's key to be this public key.
+    #[arg(long, conflicts_with = "keyring")]
+    public_key: Option<PathBuf>,
+    /// Also require the recording's key to be in this keyring, in service when the recording started.
+    #[arg(long)]
+    keyring: Option<PathBuf>,
+    /// Seal ranges that differ from their live signature as they are, instead of refusing; the altered
+    /// ranges are listed in the signed manifest and reported by every later verify.
+    #[arg(long)]
+    accept_tampered: bool,
 }
 
 #[derive(clap::Args)]
@@ -135,6 +180,10 @@ struct RecordArgs {
     /// Sign with this key file (default: the installation's key, created on first use).
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Time-stamp every signature checkpoint with this RFC 3161 time-stamping authority (HTTP URL); a TSA
+    /// that is down never stops the recording (failures are counted in the final status note).
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -203,6 +252,7 @@ fn record(a: RecordArgs) -> Result<()> {
     opts.progress = !a.quiet;
     opts.recorder.track.late_window = a.late_window;
     opts.signing_key = a.signing_key.clone();
+    opts.tsa_url = a.tsa.clone();
     if composite {
         let cfg = codecs::composite::CompositorConfig {
             layout: a.layout,
@@ -365,38 +415,120 @@ fn keygen(a: KeygenArgs) -> Result<()> {
     let pub_path = path.with_extension("pub");
     std::fs::write(&pub_path, &public).with_context(|| pub_path.display().to_string())?;
     eprintln!(
-        "private key: {}\npublic key:  {}",
+        "private key: {}\npublic key:  {}\nkey id:      {}\n\
+         (add the public key to your organisation's keyring: `<64 hex> from=<date> <label>`)",
         path.display(),
-        pub_path.display()
+        pub_path.display(),
+        muxer::integrity::key_id(&key.verifying_key())
     );
     print!("{public}");
     Ok(())
 }
 
-fn verify(a: VerifyArgs) -> Result<()> {
+/// The keyring a `--public-key` or `--keyring` option names, if any.
+fn trusted_keys(
+    public_key: Option<&std::path::Path>,
+    keyring: Option<&std::path::Path>,
+) -> Result<Option<muxer::integrity::Keyring>> {
+    use muxer::integrity::{load_public_key, Keyring};
+    Ok(match (public_key, keyring) {
+        (Some(p), _) => Some(Keyring::single(load_public_key(p)?)),
+        (None, Some(k)) => Some(Keyring::load(k)?),
+        (None, None) => None,
+    })
+}
+
+fn verify(a: VerifyArgs) -> Result<ExitCode> {
+    use muxer::verify::{verify_dir_opts, Trust, VerifyOptions};
+    let cert = match &a.tsa_cert {
+        Some(p) => Some(std::fs::read(p).with_context(|| p.display().to_string())?),
+        None => None,
+    };
     let key = match &a.public_key {
         Some(p) => Some(muxer::integrity::load_public_key(p)?),
         None => None,
     };
-    let report = muxer::verify::verify_dir(&a.dir, key.as_ref())?;
+    let ring = match &a.keyring {
+        Some(k) => Some(muxer::integrity::Keyring::load(k)?),
+        None => None,
+    };
+    let trust = match (&key, &ring) {
+        (Some(k), _) => Trust::Key(k),
+        (None, Some(r)) => Trust::Keyring(r),
+        (None, None) => Trust::EmbeddedKey,
+    };
+    let report = verify_dir_opts(
+        &a.dir,
+        &VerifyOptions {
+            trust,
+            tsa_cert: cert.as_deref(),
+        },
+    )?;
     println!("{}", report.summary);
-    Ok(())
+    if let Some(r) = &report.recovery {
+        println!(
+            "recovered {} by key {}: {} records signed live, {} sealed at recovery",
+            muxer::integrity::keyring::instant_text(r.utc_ms),
+            r.key_id,
+            r.live_entries,
+            r.sealed_entries
+        );
+        for c in report.coverage.iter().filter(|c| !c.sealed.is_empty()) {
+            println!("  {}", c.to_text());
+        }
+        for t in &r.accepted_tampering {
+            println!("  ALTERED, ACCEPTED AT RECOVERY: {t}");
+        }
+    }
+    if a.public_key.is_none() && a.keyring.is_none() {
+        if a.trust_embedded_key {
+            eprintln!(
+                "verbatim: note: trusted the key the manifest names ({}), as --trust-embedded-key asked",
+                report.key_id
+            );
+        } else {
+            eprintln!(
+                "verbatim: warning: the folder is intact, but its signer ({}) is NOT authenticated: anyone can \
+                 re-sign a folder with a key of their own. Give --public-key or --keyring (or \
+                 --trust-embedded-key to accept the embedded key); exit code {EXIT_SIGNER_NOT_AUTHENTICATED}",
+                report.key_id
+            );
+            return Ok(ExitCode::from(EXIT_SIGNER_NOT_AUTHENTICATED));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn recover(a: RecoverArgs) -> Result<()> {
+fn recover(a: RecoverArgs) -> Result<ExitCode> {
+    use muxer::recover::{recover_dir_with, RecoverError, RecoverOptions};
     let (key, _) = verbatim::keys::signing_key(a.signing_key.as_deref())?;
-    let r = muxer::recover::recover_dir(&a.dir, &key)?;
+    let opts = RecoverOptions {
+        accept_tampered: a.accept_tampered,
+        trust: trusted_keys(a.public_key.as_deref(), a.keyring.as_deref())?,
+        now_utc_ms: None,
+    };
+    let r = match recover_dir_with(&a.dir, &key, &opts) {
+        Ok(r) => r,
+        Err(e @ (RecoverError::Tampered(_) | RecoverError::Symlink { .. })) => {
+            eprintln!("verbatim: {}: {e}", a.dir.display());
+            return Ok(ExitCode::from(EXIT_TAMPERED));
+        }
+        Err(e) => return Err(e.into()),
+    };
     for (f, before, after) in &r.files {
         if before != after {
             println!("  {f}: cut {before} -> {after} bytes");
         }
     }
+    for t in &r.accepted_tampering {
+        println!("  ALTERED, ACCEPTED (recorded in the signed manifest): {t}");
+    }
     println!(
-        "{:?}: kept {} chain records, dropped {}",
-        r.action, r.kept_entries, r.dropped_entries
+        "{:?}: kept {} chain records ({} signed live), dropped {}",
+        r.action, r.kept_entries, r.live_entries, r.dropped_entries
     );
     println!("{}", r.verify.summary);
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
@@ -411,17 +543,18 @@ fn inspect(a: InspectArgs) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ok = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     let r = match cli.command {
-        Command::Record(a) => record(a),
-        Command::Keygen(a) => keygen(a),
+        Command::Record(a) => ok(record(a)),
+        Command::Keygen(a) => ok(keygen(a)),
         Command::Verify(a) => verify(a),
         Command::Recover(a) => recover(a),
-        Command::Inspect(a) => inspect(a),
-        Command::Listen(a) => verbatim::listen::run(a),
-        Command::Send(a) => verbatim::send::run(a),
+        Command::Inspect(a) => ok(inspect(a)),
+        Command::Listen(a) => ok(verbatim::listen::run(a)),
+        Command::Send(a) => ok(verbatim::send::run(a)),
     };
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // Our errors name their cause in their own text: print each cause of the chain once.
             let mut msg = e.to_string();

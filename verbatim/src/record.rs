@@ -43,6 +43,8 @@ pub struct RecordOptions {
     pub call: CallInfo,
     /// The signing key file; `None` = the installation's default key (see [`crate::keys`]).
     pub signing_key: Option<PathBuf>,
+    /// Time-stamp every signature checkpoint with this RFC 3161 authority (see [`crate::tsa`]).
+    pub tsa_url: Option<String>,
     /// Opus bitrate of the mix in `recording.mp4`.
     pub opus_bitrate_bps: u32,
     /// Also write the lossless `mixed.wav`.
@@ -75,6 +77,7 @@ impl RecordOptions {
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
             signing_key: None,
+            tsa_url: None,
             opus_bitrate_bps: 32_000,
             mixed_wav: true,
             composite: None,
@@ -183,7 +186,7 @@ impl LiveRecording {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let sink = FolderSink::create(
+        let mut sink = FolderSink::create(
             &opts.out,
             key,
             &SinkOptions {
@@ -199,6 +202,9 @@ impl LiveRecording {
                 composite: opts.composite.is_some(),
             },
         )?;
+        if let Some(url) = &opts.tsa_url {
+            sink.start_timestamping(url)?;
+        }
         let sink = match &opts.writer_pool {
             Some(pool) => ThreadedSink::spawn_in(sink, pool)?,
             None => ThreadedSink::spawn(sink, opts.writer)?,

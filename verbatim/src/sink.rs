@@ -202,6 +202,8 @@ pub struct FolderSink {
     frame_time: MediaTime,
     written: MediaTime,
     format: AudioFormat,
+    /// Time-stamps signature checkpoints (`--tsa`), off this thread.
+    stamper: Option<crate::tsa::Stamper>,
 }
 
 impl FolderSink {
@@ -263,7 +265,44 @@ impl FolderSink {
             opus,
             written: MediaTime::ZERO,
             format: o.format,
+            stamper: None,
         })
+    }
+
+    /// Has every signature checkpoint time-stamped by the RFC 3161 authority at `url` (see [`crate::tsa`]).
+    ///
+    /// # Errors
+    /// The stamping thread cannot be started.
+    pub fn start_timestamping(&mut self, url: &str) -> Result<(), SinkError> {
+        let s = crate::tsa::Stamper::start(url, std::time::Duration::from_secs(10))
+            .map_err(|e| SinkError::WriterFailed(format!("time-stamping thread: {e}")))?;
+        self.stamper = Some(s);
+        Ok(())
+    }
+
+    /// Time-stamps: (stamped, failed, last failure), when `--tsa` is on.
+    pub fn timestamp_counters(&self) -> Option<(u64, u64, Option<String>)> {
+        self.stamper
+            .as_ref()
+            .map(|s| (s.stamped(), s.failed(), s.last_error().map(str::to_string)))
+    }
+
+    /// Hands a new checkpoint to the stamper and links the tokens that arrived (between writes; never blocks).
+    fn stamp(&mut self) -> Result<(), SinkError> {
+        let Some(st) = &mut self.stamper else {
+            return Ok(());
+        };
+        if let Some((n, imprint)) = self.writer.take_checkpoint() {
+            st.request(n, imprint);
+        }
+        let mut r = Ok(());
+        let w = &mut self.writer;
+        st.poll(|n, token| {
+            if r.is_ok() {
+                r = w.add_timestamp(n, token);
+            }
+        });
+        Ok(r?)
     }
 
     fn encode_frame(&mut self) -> Result<(), SinkError> {
@@ -304,7 +343,33 @@ impl FolderSink {
         } else {
             status
         };
-        let summary = self.writer.finish(status, self.written, note)?;
+        // The media's last checkpoint is stamped too: signed now, its token awaited a few seconds; the
+        // stamping counts go into the signed final status note.
+        let mut note = note.to_string();
+        if let Some(mut st) = self.stamper.take() {
+            let w = &mut self.writer;
+            if let Err(e) = w.sign(self.written) {
+                first_err.get_or_insert(e.into());
+            }
+            if let Some((n, imprint)) = w.take_checkpoint() {
+                st.request(n, imprint);
+            }
+            st.drain(std::time::Duration::from_secs(5), |n, token| {
+                if let Err(e) = w.add_timestamp(n, token) {
+                    first_err.get_or_insert(e.into());
+                }
+            });
+            note.push_str(&format!(
+                "{}RFC 3161 time-stamps: {} checkpoints stamped, {} failed{}",
+                if note.is_empty() { "" } else { "; " },
+                st.stamped(),
+                st.failed(),
+                st.last_error()
+                    .map(|e| format!(" (last: {e})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let summary = self.writer.finish(status, self.written, &note)?;
         match first_err {
             Some(e) => Err(e),
             None => Ok(summary),
@@ -458,6 +523,7 @@ impl RecordingSink for FolderSink {
             self.format.sample_rate,
         ));
         self.writer.tick(self.written)?;
+        self.stamp()?;
         Ok(())
     }
 

@@ -33,6 +33,15 @@ fn sigkill_at_random_moments_loses_at_most_a_fragment_and_recovers_verifiable() 
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let key = test_key();
+    // verify authenticates the signer with the public key (without one it exits 3: signer not authenticated).
+    let pubk = key.with_extension("pub");
+    let signing = muxer::integrity::load_signing_key(&key).unwrap();
+    std::fs::write(
+        &pubk,
+        muxer::integrity::public_key_text(&signing.verifying_key()),
+    )
+    .unwrap();
+    let pubk = pubk.to_str().unwrap().to_string();
     let key = key.to_str().unwrap();
     let mut seed = 0x9E37_79B9_u64;
     for run_no in 0..runs {
@@ -69,7 +78,7 @@ fn sigkill_at_random_moments_loses_at_most_a_fragment_and_recovers_verifiable() 
             ok,
             "run {run_no}: recover failed after {alive:.2} s: {text}"
         );
-        let (ok, text) = run(&["verify", out_s]);
+        let (ok, text) = run(&["verify", out_s, "--public-key", &pubk]);
         assert!(ok, "run {run_no}: verify failed: {text}");
         for f in ["mixed.wav", "recording.mp4"] {
             let p = out.join(f);
@@ -103,6 +112,7 @@ fn sigkill_at_random_moments_loses_at_most_a_fragment_and_recovers_verifiable() 
         }
         assert!(Path::new(&out.join("manifest.json")).exists());
     }
+    let _ = std::fs::remove_file(&pubk);
 }
 
 #[test]

@@ -18,6 +18,10 @@
 //! [`parse_public_key`] also accepts the bare 64 hex digits. Secret key files are created with mode 0600 and
 //! never overwritten.
 //!
+//! # Key ids
+//! A key is named by its id, [`key_id`]: `ed25519:` and the first 16 hex digits of the SHA-256 of the 32-byte
+//! public key. Manifests (version 2 on) carry the id of the key that signed them; `keygen` prints it.
+//!
 //! # Default location
 //! One key per installation, outside every recording folder: `$VERBATIM_SIGNING_KEY` if set, else
 //! `$XDG_CONFIG_HOME/verbatim/signing.key`, else `$HOME/.config/verbatim/signing.key` ([`default_key_path`]).
@@ -27,6 +31,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
 
 use super::hex;
 
@@ -81,6 +86,20 @@ pub fn default_key_path() -> Result<PathBuf, KeyError> {
     var("HOME")
         .map(|h| PathBuf::from(h).join(".config/verbatim/signing.key"))
         .ok_or(KeyError::NoDefaultLocation)
+}
+
+/// A public key's id: `ed25519:` and the first 16 hex digits (64 bits) of SHA-256 of the key's 32 bytes.
+///
+/// # Examples
+/// ```
+/// use muxer::integrity::{key_id, parse_public_key};
+/// let pk = parse_public_key("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a").unwrap();
+/// let id = key_id(&pk);
+/// assert!(id.starts_with("ed25519:") && id.len() == 8 + 16);
+/// ```
+pub fn key_id(key: &VerifyingKey) -> String {
+    let d = Sha256::digest(key.as_bytes());
+    format!("ed25519:{}", hex::encode(&d[..8]))
 }
 
 /// The text of a secret key file.

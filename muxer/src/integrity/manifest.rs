@@ -5,8 +5,10 @@
 //! record and fsynced at every sync point. A line is self-delimiting: a reader stops at the first line that is
 //! not complete, valid JSON (what `kill -9` or a power loss can leave). Lines:
 //!
-//! * `{"begin":{"format":"verbatim-manifest/1","recording_id":…,"start_utc_ms":…,"public_key":hex}}` — first line.
-//! * `{"entry":{"t":"file"|"data"|"header"|"status",…}}` — one chain record each (see [`Entry`]), in chain order.
+//! * `{"begin":{"format":"verbatim-manifest/2","recording_id":…,"start_utc_ms":…,"public_key":hex,"key_id":…}}` —
+//!   first line (`key_id` only from version 2 on).
+//! * `{"entry":{"t":"file"|"data"|"header"|"status"|"recovered",…}}` — one chain record each (see [`Entry`]), in
+//!   chain order.
 //! * `{"sig":{"entries":n,"head":hex,"signature":hex,"at":ticks}}` — a signature of the head after `n` records.
 //!
 //! # Manifest (at the end)
@@ -14,6 +16,17 @@
 //! one signature / entry per line. A verifier parses it, renders it again and requires the identical bytes, so
 //! no byte of it (not even white space) can change unnoticed. Derived fields (`files`, `status_history`,
 //! `final_status`, `entry_count`, `chain_head`) must equal what the entries give.
+//!
+//! # Versions
+//! The `format` field names the version; every version ever written stays readable (committed fixtures of each
+//! live in `testdata/format/`).
+//!
+//! * `verbatim-manifest/1`: the first version.
+//! * `verbatim-manifest/2`: adds `key_id` (the signing key's id, [`super::keys::key_id`]) to the begin line and
+//!   the manifest, and the `recovered` chain record: a folder closed by recovery says which records were
+//!   signed live and which were sealed at recovery, by which key, when, and which altered ranges an operator
+//!   accepted. Its chain starts from `verbatim-chain-v2` (the key id is part of `h_0`), and its signatures
+//!   cover their time. The `timestamp` record holds an RFC 3161 token of a signature checkpoint.
 
 use std::fmt::Write as _;
 
@@ -22,8 +35,31 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::chain::{Chain, Hash};
 use super::hex;
 
-/// The `format` value of this manifest version.
-pub const FORMAT: &str = "verbatim-manifest/1";
+/// The `format` value of the version written today.
+pub const FORMAT: &str = FORMAT_V2;
+/// The first format version (read, never written any more).
+pub const FORMAT_V1: &str = "verbatim-manifest/1";
+/// Version 2: key ids and the `recovered` record.
+pub const FORMAT_V2: &str = "verbatim-manifest/2";
+/// Every version this code reads, oldest first.
+pub const SUPPORTED_FORMATS: [&str; 2] = [FORMAT_V1, FORMAT_V2];
+
+/// The version number of a `format` value this code reads (1, 2), or `None`.
+///
+/// # Examples
+/// ```
+/// use muxer::integrity::manifest::{format_version, FORMAT};
+/// assert_eq!(format_version(FORMAT), Some(2));
+/// assert_eq!(format_version("verbatim-manifest/1"), Some(1));
+/// assert_eq!(format_version("verbatim-manifest/9"), None);
+/// ```
+pub fn format_version(format: &str) -> Option<u32> {
+    match format {
+        FORMAT_V1 => Some(1),
+        FORMAT_V2 => Some(2),
+        _ => None,
+    }
+}
 
 /// `N` bytes serialized as lower-case hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +77,25 @@ impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
         hex::decode::<N>(&s).map(HexBytes).ok_or_else(|| {
             serde::de::Error::custom(format!("expected {N} bytes of lower-case hex"))
         })
+    }
+}
+
+/// Bytes of any length serialized as lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HexVec(pub Vec<u8>);
+
+impl Serialize for HexVec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexVec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode_vec(&s)
+            .map(HexVec)
+            .ok_or_else(|| serde::de::Error::custom("expected lower-case hex"))
     }
 }
 
@@ -127,6 +182,27 @@ pub enum Entry {
         /// Free text (reason, operator, …).
         note: String,
     },
+    /// Version 2: the folder was closed by recovery after a crash. Records `1..=live_entries` were covered by a
+    /// signature made while recording; every later record was sealed by recovery with key `key_id`.
+    Recovered {
+        /// Records covered by the last live signature still valid (0: none).
+        live_entries: u64,
+        /// Wall clock of the recovery, Unix ms (UTC).
+        utc_ms: i64,
+        /// Id of the key that sealed the rest.
+        key_id: String,
+        /// Ranges that differed from their live signature and were accepted by the operator
+        /// (`recover --accept-tampered`), as `path bytes a..b: cause`; empty when nothing differed.
+        accepted_tampering: Vec<String>,
+    },
+    /// Version 2: an RFC 3161 time-stamp token of the signature over the first `entries` records (see
+    /// [`super::timestamp`]); linked when it arrives, so later signatures cover it.
+    Timestamp {
+        /// The signature's record count.
+        entries: u64,
+        /// The DER `TimeStampToken` (CMS `ContentInfo`) the time-stamping authority returned.
+        token: HexVec,
+    },
 }
 
 /// A signature of the chain head after `entries` records.
@@ -137,9 +213,9 @@ pub struct SigRecord {
     pub entries: u64,
     /// The chain head `h_entries`.
     pub head: HexBytes<32>,
-    /// Ed25519 signature of [`super::chain::signing_message`].
+    /// Ed25519 signature of [`super::chain::signing_message_for`].
     pub signature: HexBytes<64>,
-    /// Recording time of signing, 100 ns ticks.
+    /// Recording time of signing, 100 ns ticks (signed from version 2 on).
     pub at: i64,
 }
 
@@ -155,6 +231,9 @@ pub struct Begin {
     pub start_utc_ms: i64,
     /// The signing public key.
     pub public_key: HexBytes<32>,
+    /// Version 2: the key's id ([`super::keys::key_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 /// One line of `manifest.journal`.
@@ -234,6 +313,9 @@ pub struct Manifest {
     pub start_utc_ms: i64,
     /// Ed25519 public key of the signer.
     pub public_key: HexBytes<32>,
+    /// Version 2: the signing key's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The last status.
     pub final_status: Option<Status>,
     /// Files of the folder (derived from the entries).
@@ -253,7 +335,7 @@ pub struct Manifest {
 impl Manifest {
     /// Builds a manifest from the begin record, the entries and the signatures, computing derived fields.
     pub fn build(begin: &Begin, entries: Vec<Entry>, signatures: Vec<SigRecord>) -> Manifest {
-        let mut chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+        let mut chain = Chain::for_begin(begin);
         let mut files: Vec<FileSummary> = Vec::new();
         let mut status_history = Vec::new();
         for e in &entries {
@@ -281,6 +363,7 @@ impl Manifest {
                     status: *status,
                     note: note.clone(),
                 }),
+                Entry::Recovered { .. } | Entry::Timestamp { .. } => {}
             }
         }
         Manifest {
@@ -288,6 +371,7 @@ impl Manifest {
             recording_id: begin.recording_id.clone(),
             start_utc_ms: begin.start_utc_ms,
             public_key: begin.public_key,
+            key_id: begin.key_id.clone(),
             final_status: status_history.last().map(|s| s.status),
             files,
             status_history,
@@ -305,7 +389,16 @@ impl Manifest {
             recording_id: self.recording_id.clone(),
             start_utc_ms: self.start_utc_ms,
             public_key: self.public_key,
+            key_id: self.key_id.clone(),
         }
+    }
+
+    /// The `recovered` record, when recovery closed this folder (version 2).
+    pub fn recovered(&self) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Entry::Recovered { .. }))
     }
 
     /// The canonical bytes of `manifest.json`.
@@ -318,6 +411,9 @@ impl Manifest {
         let _ = writeln!(s, "  \"recording_id\": {},", j(&self.recording_id));
         let _ = writeln!(s, "  \"start_utc_ms\": {},", self.start_utc_ms);
         let _ = writeln!(s, "  \"public_key\": {},", j(&self.public_key));
+        if let Some(id) = &self.key_id {
+            let _ = writeln!(s, "  \"key_id\": {},", j(id));
+        }
         let _ = writeln!(s, "  \"final_status\": {},", j(&self.final_status));
         let list = |s: &mut String, name: &str, items: Vec<String>, last: bool| {
             let _ = write!(s, "  \"{name}\": [");

@@ -15,7 +15,7 @@ use super::{
     MANIFEST_FILE, MANIFEST_TMP_FILE,
 };
 use crate::fmp4::Fmp4Error;
-use crate::integrity::chain::signing_message;
+use crate::integrity::chain::signing_message_for;
 use crate::integrity::manifest::{HexBytes, JournalLine};
 use crate::integrity::{Entry, FileKind, Manifest, Region, SigRecord, Status};
 use crate::storage::StorageFile;
@@ -120,7 +120,8 @@ impl RecordingWriter {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Signs the current chain head now (also done by [`Self::tick`] and [`Self::finish`]).
+    /// Syncs every file and the journal, then signs the current chain head (also done by [`Self::tick`] and
+    /// [`Self::finish`]).
     ///
     /// # Errors
     /// [`RecordingError::Io`] on the journal.
@@ -128,9 +129,16 @@ impl RecordingWriter {
         if self.signed_count == Some(self.chain.count) {
             return Ok(());
         }
-        let sig = self
-            .key
-            .sign(&signing_message(self.chain.count, &self.chain.head));
+        // Everything a signature covers is made durable before the signature is written: after a power loss,
+        // a signature in the journal then always finds its records and bytes on disk, and recovery can treat
+        // any difference in a signed range as an alteration, never as a crash (issue 13).
+        let synced = self.sync();
+        let sig = self.key.sign(&signing_message_for(
+            &self.begin.format,
+            self.chain.count,
+            &self.chain.head,
+            at.ticks(),
+        ));
         let rec = SigRecord {
             entries: self.chain.count,
             head: HexBytes(self.chain.head),
@@ -138,7 +146,9 @@ impl RecordingWriter {
             at: at.ticks(),
         };
         self.signed_count = Some(rec.entries);
-        self.journal_write(JournalLine::Sig(rec))
+        self.checkpoint = Some(rec.clone());
+        self.journal_write(JournalLine::Sig(rec))?;
+        synced
     }
 
     /// Closes every file, records `final_status`, signs, writes `manifest.json` and removes the journal.

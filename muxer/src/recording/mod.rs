@@ -192,6 +192,8 @@ pub struct RecordingWriter {
     last_sign: MediaTime,
     now: MediaTime,
     scratch: Vec<Written>,
+    /// The last signature made and not yet taken by [`RecordingWriter::take_checkpoint`].
+    checkpoint: Option<SigRecord>,
 }
 
 fn io_err(path: &Path, offset: u64) -> impl FnOnce(io::Error) -> RecordingError + '_ {
@@ -311,6 +313,7 @@ impl RecordingWriter {
             recording_id: options.recording_id.clone(),
             start_utc_ms: options.start_utc_ms,
             public_key: HexBytes(key.verifying_key().to_bytes()),
+            key_id: Some(crate::integrity::key_id(&key.verifying_key())),
         };
         let jpath = dir.join(JOURNAL_FILE);
         let (journal, journal_len) = match start_journal(storage.as_ref(), dir, &begin) {
@@ -336,7 +339,7 @@ impl RecordingWriter {
                 return Err(e);
             }
         };
-        let chain = Chain::new(&begin.recording_id, begin.start_utc_ms, &begin.public_key.0);
+        let chain = Chain::for_begin(&begin);
         Ok(RecordingWriter {
             dir: dir.to_path_buf(),
             storage,
@@ -356,6 +359,7 @@ impl RecordingWriter {
             last_sign: MediaTime::ZERO,
             now: MediaTime::ZERO,
             scratch: Vec::new(),
+            checkpoint: None,
         })
     }
 
@@ -367,6 +371,29 @@ impl RecordingWriter {
     /// The current chain head and record count.
     pub fn chain(&self) -> Chain {
         self.chain
+    }
+
+    /// The signature made since the last call, if any, as (its record count, its RFC 3161 imprint): what a
+    /// time-stamping authority should stamp ([`crate::integrity::timestamp`]). Cheap; call it after
+    /// [`Self::tick`].
+    pub fn take_checkpoint(&mut self) -> Option<(u64, [u8; 32])> {
+        let s = self.checkpoint.take()?;
+        Some((
+            s.entries,
+            crate::integrity::timestamp::checkpoint_imprint(&self.begin.format, &s),
+        ))
+    }
+
+    /// Links an RFC 3161 time-stamp token of the signature over the first `entries` records (a `timestamp`
+    /// record, covered by the next signature).
+    ///
+    /// # Errors
+    /// [`RecordingError::Io`] on the journal.
+    pub fn add_timestamp(&mut self, entries: u64, token: Vec<u8>) -> Result<(), RecordingError> {
+        self.record(Entry::Timestamp {
+            entries,
+            token: crate::integrity::manifest::HexVec(token),
+        })
     }
 
     /// Appends a line to the journal. After a failed write the journal takes nothing more (a partial line may

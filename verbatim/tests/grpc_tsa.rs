@@ -1,0 +1,38 @@
+//! `listen --tsa URL`: a call streamed over gRPC is time-stamped at every signature checkpoint by a real RFC 3161
+//! authority on loopback (`openssl ts -reply`), and the tokens check out against its certificate.
+
+mod grpc_util;
+#[path = "../../muxer/tests/common/tsa.rs"]
+mod tsa;
+
+use grpc_util::*;
+use muxer::verify::{verify_dir_opts, Trust, VerifyOptions};
+use verbatim::send;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_through_listen_is_time_stamped() {
+    let dir = temp_dir("grpc-tsa");
+    let server_tsa = tsa::Tsa::start(&dir.join("tsa"));
+    let url = server_tsa.url.clone();
+    let srv = start_server(&dir, move |o| o.record.tsa_url = Some(url));
+    let o = send::send_calls(&srv.client(), vec![synthetic(2, 25, 4)])
+        .await
+        .unwrap();
+    check_complete(&srv.out, &o[0]);
+    let folder = srv.out.join(&o[0].summary.as_ref().unwrap().recording);
+    srv.stop().await;
+    let cert = std::fs::read(&server_tsa.cert).unwrap();
+    let r = verify_dir_opts(
+        &folder,
+        &VerifyOptions {
+            trust: Trust::EmbeddedKey,
+            tsa_cert: Some(&cert),
+        },
+    )
+    .unwrap();
+    // 25 s of call signed every 10 s: 10 s, 20 s and the end of the media.
+    assert!(r.timestamps.len() >= 3, "{}", r.summary);
+    assert!(r.timestamps.iter().all(|t| t.1.is_some()), "{}", r.summary);
+    drop(server_tsa);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
