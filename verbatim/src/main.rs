@@ -126,6 +126,11 @@ struct RecordArgs {
     /// Pace the meeting in real time (default: as fast as the machine allows).
     #[arg(long)]
     realtime: bool,
+    /// Pause recording over a span of call time, START..END (e.g. 5s..9s), as a bot's Pause and Resume
+    /// would: media written as silence, the pause in the signed status history and in metadata. Repeatable;
+    /// spans in order, not overlapping.
+    #[arg(long, value_name = "START..END", value_parser = parse_span)]
+    pause: Vec<(MediaTime, MediaTime)>,
     /// How long a frame may wait for missing earlier frames (e.g. 200ms).
     #[arg(long, value_parser = parse_duration, default_value = "200ms")]
     late_window: MediaTime,
@@ -162,7 +167,21 @@ fn parse_duration(s: &str) -> Result<MediaTime, String> {
     ))
 }
 
+fn parse_span(s: &str) -> Result<(MediaTime, MediaTime), String> {
+    let (from, to) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?}: expected START..END, e.g. 5s..9s"))?;
+    let (from, to) = (parse_duration(from)?, parse_duration(to)?);
+    if to <= from {
+        return Err(format!("{s:?}: the end must come after the start"));
+    }
+    Ok((from, to))
+}
+
 fn record(a: RecordArgs) -> Result<()> {
+    if a.pause.windows(2).any(|w| w[1].0 < w[0].1) {
+        bail!("--pause: spans must be in order and not overlap");
+    }
     let impairments: Impairments = a.impair.parse().context("--impair")?;
     let (mut spec, source) = if a.simulate {
         (simulated(&a)?, "simulation")
@@ -196,6 +215,7 @@ fn record(a: RecordArgs) -> Result<()> {
     let composite = (a.composite || has_video) && !a.no_composite;
     let mut opts = RecordOptions::new(&a.out);
     opts.realtime = a.realtime;
+    opts.pauses = a.pause.clone();
     if a.realtime {
         // A live call: the source's timestamps may not run ahead of the wall clock.
         opts.recorder.call_clock.max_lead = Some(verbatim::listen::DEFAULT_MAX_LEAD);
@@ -385,7 +405,23 @@ fn verify(a: VerifyArgs) -> Result<()> {
 
 fn recover(a: RecoverArgs) -> Result<()> {
     let (key, _) = verbatim::keys::signing_key(a.signing_key.as_deref())?;
-    let r = muxer::recover::recover_dir(&a.dir, &key)?;
+    // metadata.json died with the recorder: rebuilt from the journaled timeline.jsonl, signed with the rest.
+    let mut rebuilt = false;
+    let mut extra = |dir: &std::path::Path| match verbatim::rebuild::rebuild_metadata(dir) {
+        Ok(Some(md)) => {
+            rebuilt = true;
+            vec![("metadata.json".to_string(), md)]
+        }
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            eprintln!("verbatim: warning: metadata.json not rebuilt: {e}");
+            Vec::new()
+        }
+    };
+    let r = muxer::recover::recover_dir_with(&a.dir, &key, &mut extra)?;
+    if rebuilt && r.action == muxer::recover::RecoverAction::Closed {
+        println!("  metadata.json: rebuilt from timeline.jsonl");
+    }
     for (f, before, after) in &r.files {
         if before != after {
             println!("  {f}: cut {before} -> {after} bytes");

@@ -231,7 +231,10 @@ impl Call {
             Msg::Pause(p) => {
                 let r = self.control_time(p.timestamp, "Pause").await;
                 match self.state.pause(r, &p.requested_by, &p.reason) {
-                    Ok(()) => self.pause_walls.push((SystemTime::now(), None)),
+                    Ok(()) => {
+                        self.pause_walls.push((SystemTime::now(), None));
+                        self.journal_pause(r, true, &p.requested_by, &p.reason);
+                    }
                     Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
                 }
                 self.entry.set_phase(self.phase_for_entry());
@@ -243,6 +246,7 @@ impl Call {
                         if let Some(w) = self.pause_walls.last_mut() {
                             w.1 = Some(SystemTime::now());
                         }
+                        self.journal_pause(r, false, &p.requested_by, &p.reason);
                     }
                     Err(e) => self.refuse_message(&format!("Resume: {e}")).await,
                 }
@@ -589,6 +593,16 @@ impl Call {
         let t = Instant::now();
         for r in released {
             self.forward(r.item, r.paused, r.stale, t).await;
+        }
+        // Paused before the recording was confirmed: the recording starts paused.
+        if let Some(p) = self
+            .state
+            .pauses()
+            .last()
+            .filter(|_| self.state.is_paused())
+        {
+            let (start, by, reason) = (p.start, p.requested_by.clone(), p.reason.clone());
+            self.journal_pause(start, true, &by, &reason);
         }
         None
     }
