@@ -126,10 +126,10 @@ struct RecordArgs {
     /// Pace the meeting in real time (default: as fast as the machine allows).
     #[arg(long)]
     realtime: bool,
-    /// Pause recording over a span of call time, START..END (e.g. 5s..9s), as a bot's Pause and Resume
-    /// would: media written as silence, the pause in the signed status history and in metadata. Repeatable;
-    /// spans in order, not overlapping.
-    #[arg(long, value_name = "START..END", value_parser = parse_span)]
+    /// Pause recording over a span of call time, START-END (e.g. 5s-9s, as `send --pause`), as a bot's
+    /// Pause and Resume would: media written as silence, the pause in the signed status history and in
+    /// metadata. Repeatable; spans in order, not overlapping.
+    #[arg(long, value_name = "START-END", value_parser = parse_span)]
     pause: Vec<(MediaTime, MediaTime)>,
     /// How long a frame may wait for missing earlier frames (e.g. 200ms).
     #[arg(long, value_parser = parse_duration, default_value = "200ms")]
@@ -170,7 +170,8 @@ fn parse_duration(s: &str) -> Result<MediaTime, String> {
 fn parse_span(s: &str) -> Result<(MediaTime, MediaTime), String> {
     let (from, to) = s
         .split_once("..")
-        .ok_or_else(|| format!("{s:?}: expected START..END, e.g. 5s..9s"))?;
+        .or_else(|| s.split_once('-'))
+        .ok_or_else(|| format!("{s:?}: expected START-END, e.g. 5s-9s"))?;
     let (from, to) = (parse_duration(from)?, parse_duration(to)?);
     if to <= from {
         return Err(format!("{s:?}: the end must come after the start"));

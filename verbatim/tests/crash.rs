@@ -212,7 +212,7 @@ fn sigkill_during_a_pause_keeps_metadata_and_pause_spans() {
     std::fs::create_dir_all(&base).unwrap();
     let out = base.join("killed");
     let sim = ["--simulate", "--quiet", "--seed", "3"];
-    let pauses = ["--pause", "1500ms..3s", "--pause", "4500ms..20s"];
+    let pauses = ["--pause", "1500ms-3s", "--pause", "4500ms-20s"];
     let started = Instant::now();
     let mut child = Command::new(bin())
         .arg("record")
@@ -383,7 +383,7 @@ fn sigkill_during_a_pause_keeps_metadata_and_pause_spans() {
 }
 
 fn pauses_args() -> [&'static str; 4] {
-    ["--pause", "1500ms..3s", "--pause", "4500ms..20s"]
+    ["--pause", "1500ms-3s", "--pause", "4500ms-20s"]
 }
 
 /// The public key file next to a test signing key (written on first use).

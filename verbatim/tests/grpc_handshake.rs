@@ -254,7 +254,11 @@ async fn a_paused_span_is_silent_and_listed_with_who_and_why() {
         .collect();
     assert_eq!(
         history[..3],
-        [(0, "recording"), (9_600_000, "paused"), (19_600_000, "recording")],
+        [
+            (0, "recording"),
+            (9_600_000, "paused"),
+            (19_600_000, "recording")
+        ],
         "{history:?}"
     );
     let md = metadata(&folder);
