@@ -15,8 +15,9 @@
 //! ask (`verbatim listen`), and are only counted otherwise.
 //!
 //! With [`MediaJob::with_journal`] the worker also hands the sink what `metadata.json` needs as it happens
-//! (see [`crate::journal`]): a counter snapshot every [`SNAPSHOT_INTERVAL`] of recording time (one summary
-//! and one allocation a second, never per frame), and the pauses and resumes the call's driver sends.
+//! (see [`crate::journal`]): a counter snapshot every [`SNAPSHOT_INTERVAL`] of recording time and whenever a
+//! participant or video stream is added (one summary and a few allocations then, never per frame), and the
+//! pauses and resumes the call's driver sends.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -140,6 +141,8 @@ struct Journal {
     controls: Receiver<SinkControl>,
     /// Recording time of the next snapshot (`None`: the first is due now).
     next: Option<MediaTime>,
+    /// Participants and video streams in the last snapshot: a new one is journaled at once.
+    streams: (usize, usize),
 }
 
 impl MediaJob {
@@ -173,6 +176,7 @@ impl MediaJob {
             base,
             controls,
             next: None,
+            streams: (0, 0),
         });
         self
     }
@@ -186,9 +190,11 @@ impl MediaJob {
             self.sink.control(c)?;
         }
         let now = self.recorder.written_until();
-        if !snapshot || j.next.is_some_and(|next| now < next) {
+        let streams = self.recorder.stream_counts();
+        if !snapshot || (j.next.is_some_and(|next| now < next) && streams == j.streams) {
             return Ok(());
         }
+        j.streams = streams;
         let step = SNAPSHOT_INTERVAL.ticks().max(1);
         j.next = Some(MediaTime::from_ticks((now.ticks() / step + 1) * step));
         let ingest = self.rx.counters();

@@ -612,6 +612,8 @@ impl RecordingSink for FolderSink {
                     requested_by: Cow::Borrowed(&p.requested_by),
                     reason: Cow::Borrowed(&p.reason),
                 })?;
+                // Rare and evidential: the line is linked and synced now, not at the next sync.
+                self.writer.sync()?;
                 let note = format!("paused by {:?}: {}", p.requested_by, p.reason);
                 self.writer.set_status(Status::Paused, p.at, &note)?;
             }
@@ -622,6 +624,7 @@ impl RecordingSink for FolderSink {
                     resumed_by: Cow::Borrowed(&p.resumed_by),
                     reason: Cow::Borrowed(&p.reason),
                 })?;
+                self.writer.sync()?;
                 let note = format!("resumed by {:?}: {}", p.resumed_by, p.reason);
                 self.writer.set_status(Status::Recording, p.at, &note)?;
             }
@@ -668,6 +671,16 @@ impl RecordingSink for FolderSink {
                     },
                 };
                 self.write_line(&line)?;
+                // The first snapshot and any with a new participant or video stream are made durable at
+                // once (rare): a crash before the next sync still leaves who was recorded.
+                let count = |v: &serde_json::Value, k: &str| v[k].as_array().map_or(0, Vec::len);
+                let grew = self.last_counters.as_ref().is_none_or(|old| {
+                    count(old, "participants") != count(&v, "participants")
+                        || count(old, "videos") != count(&v, "videos")
+                });
+                if grew {
+                    self.writer.sync()?;
+                }
                 self.last_counters = Some(v);
             }
         }

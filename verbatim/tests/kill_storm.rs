@@ -329,7 +329,8 @@ fn probe(path: &Path) -> Result<f64, String> {
         .unwrap_or(0.0))
 }
 
-/// `runs` kills: mostly `record` mid-call, some around its close, some of `listen` under three calls.
+/// `runs` kills: of `record` in its first second, mid-call and around its close, and of `listen` under three
+/// calls.
 fn storm(name: &str, runs: u32, seed: u64) {
     let mut s = Storm::new(name, seed);
     for n in 0..runs {
@@ -344,8 +345,13 @@ fn storm(name: &str, runs: u32, seed: u64) {
                 let after = s.rng.ms(800, 5_000);
                 s.listen(n, 3, after);
             }
+            // In the first second: before the first regular sync.
+            0 => {
+                let after = s.rng.ms(300, 1_300);
+                s.record(n, "30s", after, "early");
+            }
             _ => {
-                let after = s.rng.ms(300, 5_000);
+                let after = s.rng.ms(1_300, 5_000);
                 s.record(n, "30s", after, "mid-call");
             }
         }
