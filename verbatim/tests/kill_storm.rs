@@ -1,8 +1,9 @@
 //! The kill storm (issue 13, item 5): `verbatim record --realtime` and `verbatim listen` (fed by `verbatim
 //! send` over loopback) killed with SIGKILL at seeded random moments — mid-call, during a pause, around the
 //! close — and `verbatim recover` itself killed at random moments and run again. Every folder must recover,
-//! verify with the public key, hold a `metadata.json`, open in ffprobe (every MP4 and WAV), and keep all but
-//! at most one fragment plus the late window (and the start-up) of what was sent.
+//! verify with the public key, hold a `metadata.json`, open in ffprobe (every MP4 and WAV; an MP4 may be empty
+//! only when the kill came before its first fragment could be durable), and keep all but at most one fragment
+//! plus the late window (and the start-up) of what was sent.
 //!
 //! `kill_storm_short` (CI, well under a minute) runs 6 kills; `kill_storm` (ignored) runs 100, or
 //! `VERBATIM_KILL_STORM_RUNS`; `VERBATIM_KILL_STORM_SEED` changes the moments. Each prints its figures.
@@ -71,6 +72,8 @@ struct Tally {
     /// What the (final) recover did: `Closed`, `AlreadyClosed`, `StaleJournalRemoved`.
     actions: std::collections::BTreeMap<String, u32>,
     rebuilt_metadata: u32,
+    /// Media files left empty by a kill before their first fragment was durable (allowed only then).
+    empty_media: u32,
     /// Worst (call time alive − media kept), seconds, and where.
     worst_loss: (f64, String),
     failures: Vec<String>,
@@ -252,6 +255,15 @@ impl Storm {
         let mut media = Vec::new();
         collect_media(dir, &mut media);
         for f in &media {
+            // An MP4 gets its first bytes with its first fragment (its init segment needs the first sample):
+            // killed before that was durable, the file is empty — nothing of it was recorded yet.
+            if std::fs::metadata(f).is_ok_and(|m| m.len() == 0) {
+                self.tally.empty_media += 1;
+                if alive > MAX_LOSS_S {
+                    return self.fail(what, format!("{} empty", f.display()));
+                }
+                continue;
+            }
             if let Err(e) = probe(f) {
                 return self.fail(what, format!("{}: ffprobe: {e}", f.display()));
             }
@@ -279,13 +291,15 @@ impl Storm {
         let t = &self.tally;
         eprintln!(
             "{name}: {} runs, {} folders ({} closed before the kill), {} recovers killed midway and re-run, \
-             final recovers {:?}, {} metadata.json rebuilt; worst loss {:.2} s ({}); {} failures",
+             final recovers {:?}, {} metadata.json rebuilt, {} media files empty (killed before their \
+             first fragment); worst loss {:.2} s ({}); {} failures",
             t.runs,
             t.folders,
             t.closed_before_kill,
             t.recover_interrupted,
             t.actions,
             t.rebuilt_metadata,
+            t.empty_media,
             t.worst_loss.0,
             t.worst_loss.1,
             t.failures.len()

@@ -568,6 +568,12 @@ impl Call {
         let mut opts: RecordOptions = self.shared.opts.record.clone();
         opts.out = self.shared.opts.out.join(&self.folder);
         opts.call = self.call_info();
+        // As it will be at close (counters then final): journaled with the counters, so a crash keeps it.
+        let mut status = self.status_meta();
+        status.outcome = "confirmed".into();
+        status.confirmed_utc =
+            Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+        opts.call.recording_status = Some(status);
         opts.queue_capacity = self.shared.opts.limits.queue_capacity;
         opts.keyframe_relay = Some(self.relay.clone());
         let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;

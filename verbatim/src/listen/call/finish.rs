@@ -42,7 +42,7 @@ impl Call {
         }
     }
 
-    fn status_meta(&self) -> RecordingStatusMeta {
+    pub(super) fn status_meta(&self) -> RecordingStatusMeta {
         let c = self.state.counters();
         let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
         RecordingStatusMeta {
