@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 
@@ -22,6 +22,11 @@ use common::*;
 /// makes it durable (1 s), the late window (0.2 s) and a tick, and process start-up before recording time
 /// zero (< 0.6 s: measured from the spawn).
 const MAX_LOSS_S: f64 = 2.8;
+
+/// What may be lost of the call after recording time zero (the manifest's `start_utc_ms`): one fragment
+/// (1 s), the late window and a tick (0.22 s), and 0.3 s for the writer's and media worker's polling and
+/// scheduling on a loaded machine.
+const MAX_LOSS_AFTER_START_S: f64 = 1.52;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_verbatim")
@@ -72,10 +77,14 @@ struct Tally {
     /// What the (final) recover did: `Closed`, `AlreadyClosed`, `StaleJournalRemoved`.
     actions: std::collections::BTreeMap<String, u32>,
     rebuilt_metadata: u32,
+    /// Folders whose pause (over before the kill) was checked in the status history and metadata.
+    pauses_checked: u32,
     /// Media files left empty by a kill before their first fragment was durable (allowed only then).
     empty_media: u32,
-    /// Worst (call time alive − media kept), seconds, and where.
+    /// Worst (time alive since the spawn − media kept), seconds, and where.
     worst_loss: (f64, String),
+    /// Worst (call time since recording time zero − media kept), seconds, and where.
+    worst_loss_after_start: (f64, String),
     failures: Vec<String>,
 }
 
@@ -117,7 +126,8 @@ impl Storm {
             .args(["--signing-key", self.key()])
             .arg("--out")
             .arg(&out);
-        if self.rng.next() % 2 == 0 {
+        let paused = self.rng.next() % 2 == 0;
+        if paused {
             cmd.args(["--pause", "1s-2500ms"]);
         }
         let started = Instant::now();
@@ -127,13 +137,11 @@ impl Storm {
             .spawn()
             .unwrap();
         std::thread::sleep(after);
+        let killed = SystemTime::now();
         kill(&mut child);
         let alive = started.elapsed().as_secs_f64();
-        self.check(
-            &out,
-            alive,
-            &format!("run {n} ({what}, killed after {alive:.2} s)"),
-        );
+        let what = format!("run {n} ({what}, killed after {alive:.2} s)");
+        self.check(&out, (alive, killed), paused, &what);
     }
 
     /// `listen` killed after `after` while `send` streams `calls` calls into it in real time.
@@ -176,6 +184,7 @@ impl Storm {
             .spawn()
             .unwrap();
         std::thread::sleep(after);
+        let killed = SystemTime::now();
         kill(&mut server);
         let alive = started.elapsed().as_secs_f64();
         kill(&mut sender);
@@ -200,16 +209,19 @@ impl Storm {
                 "run {n} (listen, {}, killed after {alive:.2} s)",
                 f.display()
             );
-            self.check(&f, alive, &what);
+            self.check(&f, (alive, killed), true, &what);
         }
     }
 
     /// Recovers (sometimes killing a first `recover` midway), verifies, probes and measures one folder.
-    fn check(&mut self, dir: &Path, alive: f64, what: &str) {
+    /// `alive`: seconds from the spawn to the kill, and the wall clock of the kill.
+    fn check(&mut self, dir: &Path, alive: (f64, SystemTime), paused: bool, what: &str) {
+        let (alive, killed) = alive;
         self.tally.folders += 1;
         let d = dir.to_str().unwrap().to_string();
         let journal = dir.join(muxer::recording::JOURNAL_FILE);
-        if !journal.exists() {
+        let closed_before = !journal.exists();
+        if closed_before {
             self.tally.closed_before_kill += 1;
         }
         if journal.exists() && self.rng.next() % 3 == 0 {
@@ -244,8 +256,20 @@ impl Storm {
         if !ok {
             return self.fail(what, format!("verify failed: {text}"));
         }
+        // The pause 1 s–2.5 s of call time: once it is over (and start-up), the signed history and metadata
+        // hold it, whenever the kill came.
+        let pause_over = paused && alive > PAUSE_OVER_S;
+        if pause_over {
+            if let Err(e) = pause_in_history(dir) {
+                return self.fail(what, e);
+            }
+            self.tally.pauses_checked += 1;
+        }
         match std::fs::read(dir.join("metadata.json")) {
             Ok(b) => match serde_json::from_slice::<serde_json::Value>(&b) {
+                Ok(md) if pause_over && md["call"]["pauses"][0]["resumed_by"].is_null() => {
+                    return self.fail(what, format!("pause missing: {}", md["call"]))
+                }
                 Ok(md) if md["recording"]["duration_us"].is_i64() => {}
                 Ok(md) => return self.fail(what, format!("metadata.json without duration: {md}")),
                 Err(e) => return self.fail(what, format!("metadata.json unreadable: {e}")),
@@ -275,9 +299,34 @@ impl Storm {
             self.tally.worst_loss = (loss, what.to_string());
         }
         if loss > MAX_LOSS_S {
-            self.fail(
+            return self.fail(
                 what,
                 format!("kept {kept:.2} s of call after {alive:.2} s alive"),
+            );
+        }
+        // Against recording time zero (a call that had ended and closed before the kill lost nothing).
+        if closed_before {
+            return;
+        }
+        let Some(start_ms) = std::fs::read(dir.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|m| m["start_utc_ms"].as_i64())
+        else {
+            return self.fail(what, "manifest.json without start_utc_ms".into());
+        };
+        let killed_ms = killed
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let call = ((killed_ms - start_ms) as f64 / 1000.0).max(0.0);
+        let loss = call - kept;
+        if loss > self.tally.worst_loss_after_start.0 {
+            self.tally.worst_loss_after_start = (loss, what.to_string());
+        }
+        if loss > MAX_LOSS_AFTER_START_S {
+            self.fail(
+                what,
+                format!("kept {kept:.2} s of the {call:.2} s recorded before the kill"),
             );
         }
     }
@@ -291,21 +340,50 @@ impl Storm {
         let t = &self.tally;
         eprintln!(
             "{name}: {} runs, {} folders ({} closed before the kill), {} recovers killed midway and re-run, \
-             final recovers {:?}, {} metadata.json rebuilt, {} media files empty (killed before their \
-             first fragment); worst loss {:.2} s ({}); {} failures",
+             final recovers {:?}, {} metadata.json rebuilt, {} with the pause checked, {} media files empty (killed before their \
+             first fragment); worst loss {:.2} s since the spawn ({}), {:.2} s since recording time zero ({}); \
+             {} failures",
             t.runs,
             t.folders,
             t.closed_before_kill,
             t.recover_interrupted,
             t.actions,
             t.rebuilt_metadata,
+            t.pauses_checked,
             t.empty_media,
             t.worst_loss.0,
             t.worst_loss.1,
+            t.worst_loss_after_start.0,
+            t.worst_loss_after_start.1,
             t.failures.len()
         );
         assert!(t.failures.is_empty(), "{:#?}", t.failures);
         let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Alive this long (s), a call paused at 1 s and resumed at 2.5 s has both in its journal (start-up < 0.6 s).
+const PAUSE_OVER_S: f64 = 3.2;
+
+/// The signed status history holds `paused` then `recording`, 1.5 s apart (1 s and 2.5 s of call time).
+fn pause_in_history(dir: &Path) -> Result<(), String> {
+    let m: serde_json::Value = std::fs::read(dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("manifest.json unreadable")?;
+    let h: Vec<(i64, &str)> = m["status_history"]
+        .as_array()
+        .ok_or("no status history")?
+        .iter()
+        .filter_map(|s| Some((s["at"].as_i64()?, s["status"].as_str()?)))
+        .collect();
+    let paused = h.iter().position(|(_, s)| *s == "paused");
+    let resumed = paused
+        .and_then(|i| h.get(i + 1))
+        .filter(|(_, s)| *s == "recording");
+    match (paused.map(|i| h[i].0), resumed) {
+        (Some(p), Some((r, _))) if (14_000_000..=16_000_000).contains(&(r - p)) => Ok(()),
+        _ => Err(format!("pause and resume not in the status history: {h:?}")),
     }
 }
 
