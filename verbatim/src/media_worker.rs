@@ -272,6 +272,13 @@ impl MediaJob {
                     if self.recorder.is_ended() {
                         return Step::Done;
                     }
+                    // A snapshot is due: take it now, at the second it is of, not after a longer batch.
+                    if self.journal.as_ref().is_some_and(|j| {
+                        j.next
+                            .is_some_and(|next| self.recorder.written_until() >= next)
+                    }) {
+                        break;
+                    }
                 }
                 None if self.stop.load(Ordering::Acquire) => {
                     if let Err(e) = self.recorder.end_now(&mut self.sink) {
