@@ -26,6 +26,11 @@
 //!
 //! If `manifest.json` already exists (a crash after the rename), only the stale journal is removed.
 //!
+//! [`recover_dir_adding`] lets the caller add whole files before step 4 (e.g. `verbatim recover` rebuilds
+//! `metadata.json` from the recovered `timeline.jsonl`): they are written and linked into the chain, so the
+//! manifest covers them. Recovery stays re-runnable: a file written by an interrupted recovery but not yet in
+//! a manifest is simply written again.
+//!
 //! # Examples
 //! ```
 //! use media_core::{AudioFormat, MediaTime};
@@ -239,6 +244,25 @@ pub fn recover_dir_with(
     key: &SigningKey,
     opts: &RecoverOptions,
 ) -> Result<RecoverReport, RecoverError> {
+    recover_dir_adding(dir, key, opts, &mut |_| Vec::new())
+}
+
+/// Whole files to add to a folder being recovered: called once the files are cut back to what the chain
+/// covers (so it reads only covered bytes), it returns (relative path, contents) pairs.
+pub type ExtraFiles<'a> = &'a mut dyn FnMut(&Path) -> Vec<(String, Vec<u8>)>;
+
+/// [`recover_dir_with`], adding the whole files `extra` returns before the final status and signature (see the
+/// module docs). A file the kept chain already holds bytes of is left as it is (e.g. a `metadata.json` the
+/// recorder finished writing before it crashed).
+///
+/// # Errors
+/// [`RecoverError`]; [`RecoverError::Tampered`] and [`RecoverError::Symlink`] before anything is changed.
+pub fn recover_dir_adding(
+    dir: &Path,
+    key: &SigningKey,
+    opts: &RecoverOptions,
+    extra: ExtraFiles<'_>,
+) -> Result<RecoverReport, RecoverError> {
     let jpath = dir.join(JOURNAL_FILE);
     let mpath = dir.join(MANIFEST_FILE);
     let tmp = dir.join(MANIFEST_TMP_FILE);
@@ -381,6 +405,10 @@ pub fn recover_dir_with(
             entries.push(e);
         }
     }
+    for e in add_extra_files(dir, &files, extra(dir))? {
+        chain.push(&e);
+        entries.push(e);
+    }
     let accepted: Vec<String> = tampered.iter().map(Tampered::to_string).collect();
     let mut note = format!(
         "recovered after a crash: {kept} of {journal_entries} journal records kept, {live_kept} signed live"
@@ -439,6 +467,53 @@ pub fn recover_dir_with(
         files: report_files,
         verify,
     })
+}
+
+/// Writes the extra whole files of [`recover_dir_with`] and returns the records that link them (a path the
+/// chain already holds with bytes is skipped; one it holds empty gets its bytes at offset 0).
+fn add_extra_files(
+    dir: &Path,
+    files: &[FileState],
+    extra: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<Entry>, RecoverError> {
+    let mut out = Vec::new();
+    let mut next_id = files.len() as u32;
+    for (path, bytes) in extra {
+        let id = match files.iter().position(|f| f.path == path) {
+            Some(i) if files[i].end > 0 || files[i].kind != FileKind::Whole => continue,
+            Some(i) => i as u32,
+            None => {
+                check_rel_path(&path)?;
+                out.push(Entry::File {
+                    file: next_id,
+                    path: path.clone(),
+                    kind: FileKind::Whole,
+                });
+                next_id += 1;
+                next_id - 1
+            }
+        };
+        let abs = dir.join(&path);
+        // Never through a symlink planted in the folder: a new file, or the one this recording created.
+        if fs::symlink_metadata(&abs).is_ok_and(|m| !m.is_file()) {
+            return Err(RecoverError::Io {
+                path: abs,
+                source: io::Error::new(io::ErrorKind::InvalidData, "not a regular file"),
+            });
+        }
+        let mut f = fs::File::create(&abs).map_err(io_at(&abs))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(io_at(&abs))?;
+        sync_dir(dir).map_err(io_at(dir))?;
+        out.push(Entry::Data {
+            file: id,
+            offset: 0,
+            len: bytes.len() as u64,
+            sha256: HexBytes(Sha256::digest(&bytes).into()),
+        });
+    }
+    Ok(out)
 }
 
 /// Decides whether a journal record can be kept, updating the per-file state.

@@ -400,7 +400,10 @@ fn parse_timeline(bytes: Option<&[u8]>, problems: &mut Vec<String>) -> Option<Li
                 length_us,
                 GapKind::parse(&kind, cause.as_deref()).unwrap_or(GapKind::Unclassified),
             )),
-        TimelineLine::VideoGap { .. } => {}
+        TimelineLine::VideoGap { .. }
+        | TimelineLine::Paused { .. }
+        | TimelineLine::Resumed { .. }
+        | TimelineLine::Counters { .. } => {}
         TimelineLine::Joined { participant, at_us } => {
             let e = lists.presence.entry(participant.into_owned()).or_default();
             e.first_join = Some(e.first_join.map_or(at_us, |f| f.min(at_us)));

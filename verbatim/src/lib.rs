@@ -21,6 +21,8 @@
 //! * [`record`]: the driver that runs a meeting source and the recorder on their own threads.
 //! * [`sources`]: participant files (audio, Opus, MP4 clips with video, screen share) for `record`/`send`.
 //! * [`metadata`]: the `metadata.json` file.
+//! * [`journal`]: counters and pauses journaled into the signed `timeline.jsonl` as they happen;
+//!   [`rebuild`]: `metadata.json` rebuilt from them by `verbatim recover` after a crash.
 //! * [`inspect`]: what a recording folder holds, for a person (`verbatim inspect`): participants, gaps, a
 //!   speaker-timeline strip.
 //! * [`listen`]: the gRPC ingest server (`verbatim listen`): one recording per call a bot streams in.
@@ -49,11 +51,13 @@ pub mod audit;
 pub mod composite;
 pub mod engine;
 pub mod inspect;
+pub mod journal;
 pub mod keys;
 pub mod listen;
 pub mod media_worker;
 pub mod metadata;
 pub(crate) mod pool;
+pub mod rebuild;
 pub mod record;
 pub mod send;
 pub mod sink;

@@ -171,6 +171,11 @@ struct RecordArgs {
     /// Pace the meeting in real time (default: as fast as the machine allows).
     #[arg(long)]
     realtime: bool,
+    /// Pause recording over a span of call time, START-END (e.g. 5s-9s, as `send --pause`), as a bot's
+    /// Pause and Resume would: media written as silence, the pause in the signed status history and in
+    /// metadata. Repeatable; spans in order, not overlapping.
+    #[arg(long, value_name = "START-END", value_parser = parse_span)]
+    pause: Vec<(MediaTime, MediaTime)>,
     /// How long a frame may wait for missing earlier frames (e.g. 200ms).
     #[arg(long, value_parser = parse_duration, default_value = "200ms")]
     late_window: MediaTime,
@@ -211,7 +216,22 @@ fn parse_duration(s: &str) -> Result<MediaTime, String> {
     ))
 }
 
+fn parse_span(s: &str) -> Result<(MediaTime, MediaTime), String> {
+    let (from, to) = s
+        .split_once("..")
+        .or_else(|| s.split_once('-'))
+        .ok_or_else(|| format!("{s:?}: expected START-END, e.g. 5s-9s"))?;
+    let (from, to) = (parse_duration(from)?, parse_duration(to)?);
+    if to <= from {
+        return Err(format!("{s:?}: the end must come after the start"));
+    }
+    Ok((from, to))
+}
+
 fn record(a: RecordArgs) -> Result<()> {
+    if a.pause.windows(2).any(|w| w[1].0 < w[0].1) {
+        bail!("--pause: spans must be in order and not overlap");
+    }
     let impairments: Impairments = a.impair.parse().context("--impair")?;
     let (mut spec, source) = if a.simulate {
         (simulated(&a)?, "simulation")
@@ -245,6 +265,7 @@ fn record(a: RecordArgs) -> Result<()> {
     let composite = (a.composite || has_video) && !a.no_composite;
     let mut opts = RecordOptions::new(&a.out);
     opts.realtime = a.realtime;
+    opts.pauses = a.pause.clone();
     if a.realtime {
         // A live call: the source's timestamps may not run ahead of the wall clock.
         opts.recorder.call_clock.max_lead = Some(verbatim::listen::DEFAULT_MAX_LEAD);
@@ -500,14 +521,27 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
 }
 
 fn recover(a: RecoverArgs) -> Result<ExitCode> {
-    use muxer::recover::{recover_dir_with, RecoverError, RecoverOptions};
+    use muxer::recover::{recover_dir_adding, RecoverError, RecoverOptions};
     let (key, _) = verbatim::keys::signing_key(a.signing_key.as_deref())?;
+    // metadata.json died with the recorder: rebuilt from the journaled timeline.jsonl, signed with the rest.
+    let mut rebuilt = false;
+    let mut extra = |dir: &std::path::Path| match verbatim::rebuild::rebuild_metadata(dir) {
+        Ok(Some(md)) => {
+            rebuilt = true;
+            vec![("metadata.json".to_string(), md)]
+        }
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            eprintln!("verbatim: warning: metadata.json not rebuilt: {e}");
+            Vec::new()
+        }
+    };
     let opts = RecoverOptions {
         accept_tampered: a.accept_tampered,
         trust: trusted_keys(a.public_key.as_deref(), a.keyring.as_deref())?,
         now_utc_ms: None,
     };
-    let r = match recover_dir_with(&a.dir, &key, &opts) {
+    let r = match recover_dir_adding(&a.dir, &key, &opts, &mut extra) {
         Ok(r) => r,
         Err(e @ (RecoverError::Tampered(_) | RecoverError::Symlink { .. })) => {
             eprintln!("verbatim: {}: {e}", a.dir.display());
@@ -515,6 +549,9 @@ fn recover(a: RecoverArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    if rebuilt && r.action == muxer::recover::RecoverAction::Closed {
+        println!("  metadata.json: rebuilt from timeline.jsonl");
+    }
     for (f, before, after) in &r.files {
         if before != after {
             println!("  {f}: cut {before} -> {after} bytes");

@@ -13,6 +13,11 @@
 //! the queue into it, and its output goes to the writer thread through the bounded queue of the
 //! [`ThreadedSink`]. The recorder's key-frame requests go to a [`KeyFrameRelay`] when the call has a bot to
 //! ask (`verbatim listen`), and are only counted otherwise.
+//!
+//! With [`MediaJob::with_journal`] the worker also hands the sink what `metadata.json` needs as it happens
+//! (see [`crate::journal`]): a counter snapshot every [`SNAPSHOT_INTERVAL`] of recording time and whenever a
+//! participant or video stream is added (one summary and a few allocations then, never per frame), and the
+//! pauses and resumes the call's driver sends.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +27,11 @@ use std::time::Duration;
 use bot_adapter::ingest::IngestReceiver;
 use crossbeam::channel::{self, Receiver, Sender};
 
-use crate::engine::{CallRecorder, KeyFrameRequest};
+use media_core::MediaTime;
+
+use crate::engine::{CallRecorder, KeyFrameRequest, RecordingSink};
+use crate::journal::{SinkControl, Snapshot, SnapshotBase, SNAPSHOT_INTERVAL};
+use crate::metadata::CountersMeta;
 use crate::pool::{Job as PoolJob, Nap, Pool, Step};
 use crate::sink::FolderSink;
 use crate::writer_thread::ThreadedSink;
@@ -123,6 +132,17 @@ pub struct MediaJob {
     done: Arc<AtomicBool>,
     relay: Option<KeyFrameRelay>,
     error: Option<String>,
+    journal: Option<Journal>,
+}
+
+/// What [`MediaJob::with_journal`] adds.
+struct Journal {
+    base: Arc<SnapshotBase>,
+    controls: Receiver<SinkControl>,
+    /// Recording time of the next snapshot (`None`: the first is due now).
+    next: Option<MediaTime>,
+    /// Participants and video streams in the last snapshot: a new one is journaled at once.
+    streams: (usize, usize),
 }
 
 impl MediaJob {
@@ -141,7 +161,65 @@ impl MediaJob {
             done: Arc::new(AtomicBool::new(false)),
             relay: None,
             error: None,
+            journal: None,
         }
+    }
+
+    /// Journals the call as it goes (see the module docs): counter snapshots made with `base`, and the
+    /// pauses and resumes arriving on `controls`.
+    pub fn with_journal(
+        mut self,
+        base: Arc<SnapshotBase>,
+        controls: Receiver<SinkControl>,
+    ) -> Self {
+        self.journal = Some(Journal {
+            base,
+            controls,
+            next: None,
+            streams: (0, 0),
+        });
+        self
+    }
+
+    /// Hands the sink the controls waiting and, when due, a counter snapshot.
+    fn journal(&mut self, snapshot: bool) -> Result<(), crate::sink::SinkError> {
+        let Some(j) = &mut self.journal else {
+            return Ok(());
+        };
+        while let Ok(c) = j.controls.try_recv() {
+            self.sink.control(c)?;
+        }
+        let now = self.recorder.written_until();
+        let streams = self.recorder.stream_counts();
+        if !snapshot || (j.next.is_some_and(|next| now < next) && streams == j.streams) {
+            return Ok(());
+        }
+        j.streams = streams;
+        let step = SNAPSHOT_INTERVAL.ticks().max(1);
+        j.next = Some(MediaTime::from_ticks((now.ticks() / step + 1) * step));
+        let ingest = self.rx.counters();
+        let wc = self.sink.counters();
+        let (relayed, not_relayed) = self.relay.as_ref().map_or((0, 0), KeyFrameRelay::counts);
+        let counters = CountersMeta {
+            ingest_queue_full: ingest.queue_full.load(Ordering::Relaxed),
+            ingest_wrong_audio_length: ingest.wrong_audio_length.load(Ordering::Relaxed),
+            ingest_bad_video: ingest.bad_video.load(Ordering::Relaxed),
+            ingest_queue_high_water: self.rx.queue_stats().high_water(),
+            writer_queue_high_water: wc.queue_high_water,
+            writer_backpressure_waits: wc.backpressure_waits,
+            writer_backpressure_wait_us: wc.backpressure_wait_us,
+            writer_discarded_after_error: wc.discarded_after_error,
+            keyframe_requests_relayed: relayed,
+            keyframe_requests_not_relayed: not_relayed,
+            ..CountersMeta::default()
+        };
+        let snap = Snapshot {
+            base: Arc::clone(&j.base),
+            summary: self.recorder.summary(),
+            pending_gaps: self.recorder.pending_audio_gaps(),
+            counters,
+        };
+        self.sink.control(SinkControl::Snapshot(Box::new(snap)))
     }
 
     /// A flag set once this job is over (ended, stopped, or its sink failed): whoever feeds the queue must
@@ -167,7 +245,13 @@ impl MediaJob {
     /// Handles up to `budget` events waiting in the queue: [`Step::Worked`] or [`Step::Idle`] (the queue was
     /// empty) while the call goes on, [`Step::Done`] once it is over (ended, stopped, or its sink failed).
     pub(crate) fn poll(&mut self, budget: usize) -> Step {
-        let step = self.poll_events(budget);
+        let mut step = self.poll_events(budget);
+        let done = matches!(step, Step::Done);
+        // Once the call is over its pauses still go in; its final counters go to metadata.json at close.
+        if let Err(e) = self.journal(!done) {
+            self.error.get_or_insert(e.to_string());
+            step = Step::Done;
+        }
         self.relay_keyframe_requests();
         if matches!(step, Step::Done) {
             self.done.store(true, Ordering::Release);
@@ -187,6 +271,13 @@ impl MediaJob {
                     }
                     if self.recorder.is_ended() {
                         return Step::Done;
+                    }
+                    // A snapshot is due: take it now, at the second it is of, not after a longer batch.
+                    if self.journal.as_ref().is_some_and(|j| {
+                        j.next
+                            .is_some_and(|next| self.recorder.written_until() >= next)
+                    }) {
+                        break;
                     }
                 }
                 None if self.stop.load(Ordering::Acquire) => {

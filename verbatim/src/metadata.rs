@@ -186,6 +186,14 @@ pub struct RecordingInfo {
     pub reference_origin: Option<u64>,
     /// Mixed samples that saturated.
     pub mix_clipped_samples: u64,
+    /// True when the recorder crashed and `verbatim recover` rebuilt this file from the counter snapshots
+    /// and events journaled in `timeline.jsonl` (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebuilt_after_crash: bool,
+    /// With `rebuilt_after_crash`: the recording time of the last counter snapshot that survived (the counters
+    /// and `duration_us` are as of then; the gap and speaker lists and the pauses are as of the crash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters_as_of_us: Option<i64>,
 }
 
 /// One participant.
@@ -339,7 +347,7 @@ pub struct DominantMeta {
 }
 
 /// Call-wide counters.
-#[derive(Debug, Serialize, Default)]
+#[derive(Clone, Debug, Serialize, Default)]
 pub struct CountersMeta {
     /// Events handled by the recorder.
     pub events: u64,
@@ -566,6 +574,8 @@ pub fn from_summary(
             ticks: summary.ticks,
             reference_origin: summary.origin.map(|o| o.ticks()),
             mix_clipped_samples: summary.mix_clipped,
+            rebuilt_after_crash: false,
+            counters_as_of_us: None,
         },
         participants: summary
             .participants

@@ -17,12 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bot_adapter::ingest::{self, Ingest};
+use bot_adapter::sdk::FixedList;
 use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
+use crossbeam::channel::{self, Sender};
 use media_core::MediaTime;
 
 use crate::engine::{CallRecorder, CallSummary, RecorderConfig};
+use crate::journal::{PauseEnd, PauseStart, SinkControl, SnapshotBase};
 use crate::media_worker::{self, KeyFrameRelay, MediaJob, MediaPool, Worker};
-use crate::metadata::{self, CallInfo, CountersMeta};
+use crate::metadata::{self, us, CallInfo, CountersMeta, PauseMeta};
 use crate::sink::{FolderSink, SinkError, SinkOptions};
 use crate::writer_thread::{ThreadedSink, WriterOptions, WriterPool};
 
@@ -60,6 +63,9 @@ pub struct RecordOptions {
     /// Where the recorder's key-frame requests go (`verbatim listen`: to the call's bot); `None`: counted
     /// only (`verbatim record` has no sender to ask).
     pub keyframe_relay: Option<KeyFrameRelay>,
+    /// Simulation only: spans of call time (start, end) during which recording is paused, as a bot's
+    /// `Pause`/`Resume` would (media written as silence, pauses journaled and listed in metadata).
+    pub pauses: Vec<(MediaTime, MediaTime)>,
 }
 
 impl RecordOptions {
@@ -74,6 +80,7 @@ impl RecordOptions {
             writer_pool: None,
             media_pool: None,
             keyframe_relay: None,
+            pauses: Vec::new(),
             recorder: RecorderConfig::default(),
             call: CallInfo::default(),
             signing_key: None,
@@ -148,7 +155,7 @@ pub fn record_simulation(
     let t0 = Instant::now();
     let mut live = LiveRecording::start(opts)?;
     let show = opts.progress && std::io::stderr().is_terminal();
-    let report = run_source(sim, &mut live, opts.realtime, show);
+    let report = run_source(sim, &mut live, opts, show)?;
     let summary = live.finish()?;
     Ok(RecordOutcome {
         summary,
@@ -172,6 +179,10 @@ pub struct LiveRecording {
     done: Arc<AtomicBool>,
     opts: RecordOptions,
     started_wall: SystemTime,
+    /// Pauses and resumes to the media worker, which hands them to the sink (see [`crate::journal`]).
+    controls: Sender<SinkControl>,
+    /// A pause made by [`LiveRecording::pause`] is open.
+    paused: bool,
 }
 
 impl LiveRecording {
@@ -217,8 +228,16 @@ impl LiveRecording {
             recorder = recorder.with_composite(c);
         }
         let stop = Arc::new(AtomicBool::new(false));
+        // A handful of pauses at most wait here: the worker takes them on its next pass (every few ms).
+        let (controls, controls_rx) = channel::bounded(64);
+        let base = SnapshotBase {
+            call: opts.call.clone(),
+            started: started_wall,
+            format: opts.recorder.track.format,
+        };
         let job = MediaJob::new(rx, recorder, sink, Arc::clone(&stop))
-            .with_keyframe_relay(opts.keyframe_relay.clone());
+            .with_keyframe_relay(opts.keyframe_relay.clone())
+            .with_journal(Arc::new(base), controls_rx);
         let done = job.done_flag();
         let worker = match &opts.media_pool {
             Some(pool) => pool.add(job).map_err(RecordError::Internal)?,
@@ -231,7 +250,52 @@ impl LiveRecording {
             done,
             opts: opts.clone(),
             started_wall,
+            controls,
+            paused: false,
         })
+    }
+
+    /// Recording pauses at `p.at` (the source then sends silence and no video until [`Self::resume`]): the
+    /// pause goes into the signed status history and `timeline.jsonl` at once (so it survives a crash), and
+    /// into `metadata.json`'s `call.pauses` at close.
+    ///
+    /// # Errors
+    /// [`RecordError::Internal`] when the media worker has stopped taking controls for a second.
+    pub fn pause(&mut self, p: PauseStart) -> Result<(), RecordError> {
+        self.opts.call.pauses.push(PauseMeta {
+            start_us: us(p.at),
+            end_us: us(p.at),
+            requested_utc: p.requested_utc.clone(),
+            requested_by: p.requested_by.clone(),
+            reason: p.reason.clone(),
+            ..PauseMeta::default()
+        });
+        self.paused = true;
+        self.control(SinkControl::Paused(p))
+    }
+
+    /// Recording resumes at `p.at` (see [`Self::pause`]).
+    ///
+    /// # Errors
+    /// As [`Self::pause`].
+    pub fn resume(&mut self, p: PauseEnd) -> Result<(), RecordError> {
+        if let Some(last) = self.opts.call.pauses.last_mut() {
+            last.end_us = us(p.at).max(last.start_us);
+            last.resumed_utc = Some(p.resumed_utc.clone());
+            last.resumed_by = Some(p.resumed_by.clone());
+            last.resume_reason = Some(p.reason.clone());
+        }
+        self.paused = false;
+        self.control(SinkControl::Resumed(p))
+    }
+
+    fn control(&mut self, c: SinkControl) -> Result<(), RecordError> {
+        if !self.is_running() {
+            return Ok(()); // the call is over: metadata.json takes the span from `call.pauses`
+        }
+        self.controls
+            .send_timeout(c, Duration::from_secs(1))
+            .map_err(|_| RecordError::Internal("the media worker takes no pause or resume".into()))
     }
 
     /// The handle to push media and events into (never blocks).
@@ -289,6 +353,14 @@ impl LiveRecording {
             }
         };
         let summary = recorder.summary();
+        if self.paused {
+            // Paused until the end: the span ends with the recording.
+            if let Some(last) = self.opts.call.pauses.last_mut() {
+                if last.resumed_utc.is_none() {
+                    last.end_us = us(summary.duration).max(last.start_us);
+                }
+            }
+        }
         let status = if sink_error.is_some() {
             "failed"
         } else {
@@ -371,12 +443,16 @@ impl Drop for LiveRecording {
 fn run_source(
     mut sim: Simulator,
     live: &mut LiveRecording,
-    realtime: bool,
+    opts: &RecordOptions,
     show: bool,
-) -> SimReport {
+) -> Result<SimReport, RecordError> {
+    let realtime = opts.realtime;
     let start = Instant::now();
     let mut last_shown = Instant::now();
-    for ev in sim.by_ref() {
+    let mut pauses = opts.pauses.iter().peekable();
+    let mut paused_until: Option<MediaTime> = None;
+    let wall = || humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    for mut ev in sim.by_ref() {
         if realtime {
             let due = start + Duration::from_nanos(ev.at.ticks().max(0) as u64 * 100);
             let now = Instant::now();
@@ -392,6 +468,38 @@ fn run_source(
         }
         if !live.is_running() {
             break;
+        }
+        // Scheduled pauses (`record --pause`): as a bot's Pause/Resume, media withheld in between.
+        if let Some(end) = paused_until.filter(|end| ev.at >= *end) {
+            paused_until = None;
+            live.resume(PauseEnd {
+                at: end,
+                resumed_utc: wall(),
+                resumed_by: "verbatim record --pause".into(),
+                reason: "scheduled resume".into(),
+            })?;
+        }
+        if paused_until.is_none() {
+            if let Some(&&(from, to)) = pauses.peek().filter(|(from, _)| ev.at >= *from) {
+                pauses.next();
+                paused_until = Some(to);
+                live.pause(PauseStart {
+                    at: from,
+                    requested_utc: wall(),
+                    requested_by: "verbatim record --pause".into(),
+                    reason: "scheduled pause".into(),
+                })?;
+            }
+        }
+        if paused_until.is_some() {
+            match &mut ev.event {
+                SdkEvent::Audio(buf) => {
+                    buf.unmixed = FixedList::new();
+                    buf.is_silence = true;
+                }
+                SdkEvent::Video(_) => continue,
+                _ => {}
+            }
         }
         let ingest = live.ingest();
         let now =
@@ -424,5 +532,5 @@ fn run_source(
     if show {
         eprintln!("\rrecording… done                 ");
     }
-    sim.report().clone()
+    Ok(sim.report().clone())
 }

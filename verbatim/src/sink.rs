@@ -4,9 +4,10 @@
 //! `participants/<name>.wav` (one stem per participant, as long as the recording), `mixed.wav` (the lossless
 //! mix), `recording.mp4` (the mix as Opus in crash-safe fragmented MP4, plus the composite meeting video when
 //! enabled), `participants/<name>.mp4` and `screenshare.mp4` (received H.264, unchanged), `timeline.jsonl`
-//! (gaps, dominant-speaker changes, joins and leaves as they happen, one JSON object per line, see
-//! [`TimelineLine`]) and `metadata.json` (written last; its lists are read back from `timeline.jsonl`, so
-//! memory stays flat however long the call).
+//! (gaps, dominant-speaker changes, joins and leaves, pauses and counter snapshots as they happen, one JSON
+//! object per line, see [`TimelineLine`] and [`crate::journal`]) and `metadata.json` (written last; its lists
+//! are read back from `timeline.jsonl`, so memory stays flat however long the call; after a crash `verbatim
+//! recover` rebuilds it from `timeline.jsonl`, see [`crate::rebuild`]).
 //!
 //! The mix is encoded one 20 ms tick at a time into one Opus packet (a last partial tick is padded with
 //! silence to a whole Opus frame, so the Opus track can be up to 20 ms longer than the recording).
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
+use crate::journal::{diff, SinkControl};
 use crate::metadata::{us, TimelineLists};
 use crate::video::VideoSample;
 
@@ -65,6 +67,10 @@ pub const TIMELINE_FILE: &str = "timeline.jsonl";
 /// {"event":"dominant_speaker","at_us":2000000,"participant":"bob"}
 /// {"event":"joined","participant":"alice","at_us":0}
 /// {"event":"left","participant":"alice","at_us":61000000}
+/// {"event":"paused","at_us":5000000,"requested_utc":"2026-12-02T21:00:05.020Z","requested_by":"agent","reason":"card number"}
+/// {"event":"resumed","at_us":9000000,"resumed_utc":"2026-12-02T21:00:09.020Z","resumed_by":"agent","reason":"done"}
+/// {"event":"counters","at_us":1000000,"full":{"format_version":1,"recording":{"ticks":50,…},…}}
+/// {"event":"counters","at_us":2000000,"diff":{"recording":{"ticks":100,…},…}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -122,6 +128,42 @@ pub enum TimelineLine<'a> {
         /// When.
         at_us: i64,
     },
+    /// Recording paused (written as silence from `at_us`); the status history says `paused` at the same
+    /// moment. Fields as in `metadata.json`'s `call.pauses`.
+    Paused {
+        /// When, recording time.
+        at_us: i64,
+        /// When the request reached the recorder (UTC).
+        requested_utc: Cow<'a, str>,
+        /// Who asked.
+        requested_by: Cow<'a, str>,
+        /// Why.
+        reason: Cow<'a, str>,
+    },
+    /// Recording resumed; the status history says `recording` again.
+    Resumed {
+        /// When, recording time.
+        at_us: i64,
+        /// When the request reached the recorder (UTC).
+        resumed_utc: Cow<'a, str>,
+        /// Who asked.
+        resumed_by: Cow<'a, str>,
+        /// Why.
+        reason: Cow<'a, str>,
+    },
+    /// The recorder's counters at `at_us`: `metadata.json` as it would have been written then, without the
+    /// lists this file holds — whole (`full`) in the first such line, then as a [`crate::journal::diff`]
+    /// against the previous one (`diff`). `verbatim recover` rebuilds `metadata.json` from them.
+    Counters {
+        /// Recording time the counters are of.
+        at_us: i64,
+        /// The whole state.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        full: Option<serde_json::Value>,
+        /// The changes since the previous `counters` line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<serde_json::Value>,
+    },
 }
 
 fn unclassified() -> Cow<'static, str> {
@@ -163,6 +205,22 @@ pub fn read_timeline_lines(
     }
 }
 
+/// Appends `line` to the log `log` through the reused buffer `buf`.
+fn put_line(
+    w: &mut RecordingWriter,
+    log: LogId,
+    buf: &mut Vec<u8>,
+    line: &TimelineLine<'_>,
+) -> Result<(), SinkError> {
+    buf.clear();
+    // Serializing strings, integers and JSON values into a Vec cannot fail.
+    if serde_json::to_writer(&mut *buf, line).is_ok() {
+        buf.push(b'\n');
+        w.append_log(log, buf)?;
+    }
+    Ok(())
+}
+
 /// What the sink needs to know at creation.
 #[derive(Clone, Debug)]
 pub struct SinkOptions {
@@ -193,6 +251,8 @@ pub struct FolderSink {
     video_paths: Vec<String>,
     timeline: LogId,
     line: Vec<u8>,
+    /// The last counter snapshot written to the timeline (the next is written as a diff against it).
+    last_counters: Option<serde_json::Value>,
     mixed_wav: Option<StemId>,
     mp4: Mp4Id,
     opus: OpusEncoder,
@@ -256,6 +316,7 @@ impl FolderSink {
             video_paths: Vec::new(),
             timeline,
             line: Vec::with_capacity(256),
+            last_counters: None,
             mixed_wav,
             mp4,
             frame: vec![0; frame_len],
@@ -385,9 +446,19 @@ impl FolderSink {
         let r = self.writer.read_log(self.timeline)?;
         let mut lists = TimelineLists::default();
         let mut unknown = 0u64;
-        let unreadable = read_timeline_lines(r, |line| match self.event_of(line) {
-            Some(ev) => lists.push(ev),
-            None => unknown += 1,
+        let unreadable = read_timeline_lines(r, |line| {
+            if matches!(
+                line,
+                TimelineLine::Paused { .. }
+                    | TimelineLine::Resumed { .. }
+                    | TimelineLine::Counters { .. }
+            ) {
+                return; // in metadata.json's call and counters sections, from the recorder itself
+            }
+            match self.event_of(line) {
+                Some(ev) => lists.push(ev),
+                None => unknown += 1,
+            }
         })
         .map_err(|source| RecordingError::Io {
             path: self.writer.dir().join(TIMELINE_FILE),
@@ -446,7 +517,15 @@ impl FolderSink {
                 participant: stem(&participant)?,
                 at: MediaTime::from_micros(at_us),
             },
+            TimelineLine::Paused { .. }
+            | TimelineLine::Resumed { .. }
+            | TimelineLine::Counters { .. } => return None,
         })
+    }
+
+    /// Appends one line to `timeline.jsonl` (linked into the chain at the next sync).
+    fn write_line(&mut self, line: &TimelineLine<'_>) -> Result<(), SinkError> {
+        put_line(&mut self.writer, self.timeline, &mut self.line, line)
     }
 
     /// Video frames the MP4 muxer refused (a time before the file's start or not after the previous frame,
@@ -592,11 +671,89 @@ impl RecordingSink for FolderSink {
                 at_us: us(at),
             },
         };
-        self.line.clear();
-        // Serializing plain strings and integers into a Vec cannot fail.
-        if serde_json::to_writer(&mut self.line, &line).is_ok() {
-            self.line.push(b'\n');
-            self.writer.append_log(self.timeline, &self.line)?;
+        put_line(&mut self.writer, self.timeline, &mut self.line, &line)
+    }
+
+    fn control(&mut self, c: SinkControl) -> Result<(), SinkError> {
+        match c {
+            SinkControl::Paused(p) => {
+                self.write_line(&TimelineLine::Paused {
+                    at_us: us(p.at),
+                    requested_utc: Cow::Borrowed(&p.requested_utc),
+                    requested_by: Cow::Borrowed(&p.requested_by),
+                    reason: Cow::Borrowed(&p.reason),
+                })?;
+                // Rare and evidential: the line is linked and synced now, not at the next sync.
+                self.writer.sync()?;
+                let note = format!("paused by {:?}: {}", p.requested_by, p.reason);
+                self.writer.set_status(Status::Paused, p.at, &note)?;
+            }
+            SinkControl::Resumed(p) => {
+                self.write_line(&TimelineLine::Resumed {
+                    at_us: us(p.at),
+                    resumed_utc: Cow::Borrowed(&p.resumed_utc),
+                    resumed_by: Cow::Borrowed(&p.resumed_by),
+                    reason: Cow::Borrowed(&p.reason),
+                })?;
+                self.writer.sync()?;
+                let note = format!("resumed by {:?}: {}", p.resumed_by, p.reason);
+                self.writer.set_status(Status::Recording, p.at, &note)?;
+            }
+            SinkControl::Snapshot(s) => {
+                let s = *s;
+                let mut counters = s.counters;
+                counters.video_frames_refused_by_muxer = self.video_refused;
+                counters.video_streams_failed = self
+                    .video_failed
+                    .iter()
+                    .map(|(path, why)| format!("{path}: {why}"))
+                    .collect();
+                let pending = TimelineLists {
+                    audio_gaps: s.pending_gaps,
+                    ..TimelineLists::default()
+                };
+                let md = crate::metadata::from_summary(
+                    &s.summary,
+                    &pending,
+                    s.base.call.clone(),
+                    s.base.started,
+                    s.base.format,
+                    "recording",
+                    None,
+                    counters,
+                );
+                let Ok(v) = serde_json::to_value(&md) else {
+                    return Ok(()); // plain data: cannot fail
+                };
+                let at_us = us(s.summary.duration);
+                let line = match &self.last_counters {
+                    None => TimelineLine::Counters {
+                        at_us,
+                        full: Some(v.clone()),
+                        diff: None,
+                    },
+                    Some(old) => match diff(old, &v) {
+                        None => return Ok(()),
+                        Some(d) => TimelineLine::Counters {
+                            at_us,
+                            full: None,
+                            diff: Some(d),
+                        },
+                    },
+                };
+                self.write_line(&line)?;
+                // The first snapshot and any with a new participant or video stream are made durable at
+                // once (rare): a crash before the next sync still leaves who was recorded.
+                let count = |v: &serde_json::Value, k: &str| v[k].as_array().map_or(0, Vec::len);
+                let grew = self.last_counters.as_ref().is_none_or(|old| {
+                    count(old, "participants") != count(&v, "participants")
+                        || count(old, "videos") != count(&v, "videos")
+                });
+                if grew {
+                    self.writer.sync()?;
+                }
+                self.last_counters = Some(v);
+            }
         }
         Ok(())
     }

@@ -120,6 +120,7 @@ enum Command {
     },
     Composite(CompositeFrame),
     Timeline(TimelineEvent),
+    Control(crate::journal::SinkControl),
 }
 
 /// A [`RecordingSink`] that hands everything to an inner sink running on its own writer thread.
@@ -345,6 +346,10 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
     fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
         self.send(Command::Timeline(event))
     }
+
+    fn control(&mut self, control: crate::journal::SinkControl) -> Result<(), SinkError> {
+        self.send(Command::Control(control))
+    }
 }
 
 fn apply<S: RecordingSink<Error = SinkError>>(
@@ -378,6 +383,7 @@ fn apply<S: RecordingSink<Error = SinkError>>(
         Command::Video { index, sample } => inner.video_sample(index, sample),
         Command::Composite(frame) => inner.composite_frame(frame),
         Command::Timeline(event) => inner.timeline(event),
+        Command::Control(c) => inner.control(c),
     }
 }
 

@@ -204,3 +204,204 @@ fn keygen_record_verify_and_tamper_detection_through_the_cli() {
     let d = ffprobe_duration(&out.join("recording.mp4"));
     assert!((d - 5.0).abs() <= 0.021, "recording.mp4 lasts {d} s");
 }
+
+fn json_file(p: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// SIGKILL in the middle of a call, during its second pause: `recover` rebuilds `metadata.json` (covered by
+/// the signed manifest), the status history holds both pauses at their times, and the rebuilt counters match
+/// a normal close of the same simulated call cut at the counters' time to within one fragment.
+#[test]
+fn sigkill_during_a_pause_keeps_metadata_and_pause_spans() {
+    let key = test_key();
+    let pubk = dir_pub_key(&key);
+    let key_s = key.to_str().unwrap();
+    let base = temp_dir("crash-pause");
+    std::fs::create_dir_all(&base).unwrap();
+    let out = base.join("killed");
+    let sim = ["--simulate", "--quiet", "--seed", "3"];
+    let pauses = ["--pause", "1500ms-3s", "--pause", "4500ms-20s"];
+    let started = Instant::now();
+    let mut child = Command::new(bin())
+        .arg("record")
+        .args(sim)
+        .args(pauses)
+        .args(["--realtime", "--duration", "30s", "--signing-key", key_s])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(6_200));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let alive = started.elapsed().as_secs_f64();
+    assert!(!out.join("metadata.json").exists());
+
+    let (ok, text) = run(&["recover", out.to_str().unwrap(), "--signing-key", key_s]);
+    assert!(ok, "recover: {text}");
+    assert!(text.contains("metadata.json: rebuilt"), "{text}");
+    let (ok, text) = run(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--public-key",
+        pubk.to_str().unwrap(),
+    ]);
+    assert!(ok, "verify: {text}");
+
+    // The signed status history: both pauses and the resume, at their call times, then `interrupted`.
+    let manifest = json_file(&out.join("manifest.json"));
+    let history: Vec<(i64, String)> = manifest["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["at"].as_i64().unwrap(),
+                s["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let statuses: Vec<&str> = history.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["recording", "paused", "recording", "paused", "interrupted"],
+        "{history:?}"
+    );
+    assert_eq!(history[1].0, 15_000_000);
+    assert_eq!(history[2].0, 30_000_000);
+    assert_eq!(history[3].0, 45_000_000);
+    assert!(manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"] == "metadata.json"));
+
+    let md = json_file(&out.join("metadata.json"));
+    let rec = &md["recording"];
+    assert_eq!(rec["status"], "interrupted");
+    assert_eq!(rec["rebuilt_after_crash"], true);
+    let duration_us = rec["duration_us"].as_i64().unwrap();
+    let as_of_us = rec["counters_as_of_us"].as_i64().unwrap();
+    // Lost at most: one chunk (1 s) + the sync interval (1 s) + latency and start-up (as in the test above).
+    assert!(
+        duration_us as f64 / 1e6 >= alive - 2.8,
+        "{duration_us} µs kept after {alive:.2} s alive"
+    );
+    assert_eq!(
+        duration_us,
+        (ffprobe_duration(&out.join("mixed.wav")) * 1e6).round() as i64
+    );
+    // The counters lag the media kept by at most one sync interval (+ a tick of polling).
+    assert!(
+        duration_us - as_of_us <= 1_020_000 && as_of_us > 0,
+        "counters as of {as_of_us} µs, media until {duration_us} µs"
+    );
+    let pauses = md["call"]["pauses"].as_array().expect("pauses rebuilt");
+    assert_eq!(pauses.len(), 2, "{pauses:?}");
+    assert_eq!(pauses[0]["start_us"], 1_500_000);
+    assert_eq!(pauses[0]["end_us"], 3_000_000);
+    assert_eq!(pauses[0]["resumed_by"], "verbatim record --pause");
+    assert_eq!(pauses[1]["start_us"], 4_500_000);
+    assert_eq!(pauses[1]["end_us"], duration_us, "open at the crash");
+    assert!(pauses[1].get("resumed_by").is_none());
+
+    // A normal close of the same call, recorded until the counters' time.
+    let normal = base.join("normal");
+    let (ok, text) = run(&[
+        &["record"][..],
+        &sim,
+        &pauses_args(),
+        &[
+            "--duration",
+            &format!("{as_of_us}us"),
+            "--signing-key",
+            key_s,
+            "--out",
+            normal.to_str().unwrap(),
+        ],
+    ]
+    .concat());
+    assert!(ok, "{text}");
+    let reference = json_file(&normal.join("metadata.json"));
+    let same_keys = |a: &serde_json::Value, b: &serde_json::Value, path: &str| {
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return;
+        };
+        let ka: Vec<_> = a.keys().collect();
+        let kb: Vec<_> = b.keys().collect();
+        assert_eq!(ka, kb, "{path}: the rebuilt file has another schema");
+    };
+    for section in ["call", "counters"] {
+        same_keys(&md[section], &reference[section], section);
+    }
+    let rp = reference["participants"].as_array().unwrap();
+    let mp = md["participants"].as_array().unwrap();
+    assert_eq!(mp.len(), rp.len());
+    for (m, r) in mp.iter().zip(rp) {
+        same_keys(m, r, "participant");
+        assert_eq!(m["name"], r["name"]);
+        assert_eq!(m["id"], r["id"]);
+        assert_eq!(m["joined_us"], r["joined_us"]);
+        // One fragment: 50 frames of 20 ms, 16,000 samples at 16 kHz.
+        for (field, within) in [
+            ("frames_delivered", 50),
+            ("frames_written", 50),
+            ("samples_written", 16_000),
+        ] {
+            let (a, b) = (m[field].as_i64().unwrap(), r[field].as_i64().unwrap());
+            assert!(
+                (a - b).abs() <= within,
+                "{}: {field} rebuilt {a}, normal close {b}",
+                m["name"]
+            );
+        }
+        // Every gap the normal close lists that ended a fragment before its end is in the rebuilt list.
+        let rebuilt_gaps = m["gaps"].as_array().unwrap();
+        for g in r["gaps"].as_array().unwrap() {
+            let end = g["start_us"].as_i64().unwrap() + g["length_us"].as_i64().unwrap();
+            if end < as_of_us - 1_000_000 {
+                assert!(
+                    rebuilt_gaps.contains(g),
+                    "{}: gap {g} lost: {rebuilt_gaps:?}",
+                    m["name"]
+                );
+            }
+        }
+    }
+    // The pauses the normal close saw (those begun before its end) are the same spans.
+    let np = reference["call"]["pauses"].as_array().unwrap();
+    assert_eq!(
+        np.len(),
+        pauses
+            .iter()
+            .filter(|p| p["start_us"].as_i64().unwrap() < as_of_us)
+            .count()
+    );
+    for (m, r) in pauses.iter().zip(np) {
+        assert_eq!(m["start_us"], r["start_us"]);
+        assert_eq!(m["requested_by"], r["requested_by"]);
+        if r.get("resumed_by").is_some() {
+            assert_eq!(m["end_us"], r["end_us"]);
+            assert_eq!(m["resumed_by"], r["resumed_by"]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+fn pauses_args() -> [&'static str; 4] {
+    ["--pause", "1500ms-3s", "--pause", "4500ms-20s"]
+}
+
+/// The public key file next to a test signing key (written on first use).
+fn dir_pub_key(key: &Path) -> std::path::PathBuf {
+    let p = key.with_extension("pub");
+    if !p.exists() {
+        let k = muxer::integrity::load_signing_key(key).unwrap();
+        std::fs::write(&p, muxer::integrity::public_key_text(&k.verifying_key())).unwrap();
+    }
+    p
+}

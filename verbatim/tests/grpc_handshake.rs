@@ -243,6 +243,24 @@ async fn a_paused_span_is_silent_and_listed_with_who_and_why() {
     let folder = srv.out.join("paused-1");
     let rep = muxer::verify::verify_dir(&folder, None).unwrap();
     assert_eq!(rep.final_status, muxer::Status::Completed);
+    // The signed status history holds the pause and the resume at their call times, as they happened.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let history: Vec<(i64, &str)> = manifest["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["at"].as_i64().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        history[..3],
+        [
+            (0, "recording"),
+            (9_600_000, "paused"),
+            (19_600_000, "recording")
+        ],
+        "{history:?}"
+    );
     let md = metadata(&folder);
     let p = &md["call"]["pauses"][0];
     // Asked "now" at 1 s and 2 s of call time: the latest audio buffers then were stamped 0.96 s and 1.96 s.

@@ -182,6 +182,21 @@ impl CallRecorder {
         self.ended.is_some()
     }
 
+    /// Participants (stems) and video streams so far: cheap, to notice a new one without a summary.
+    pub fn stream_counts(&self) -> (usize, usize) {
+        (self.slots.len(), self.videos.len())
+    }
+
+    /// Per participant (stem index), the audio gaps noted and not yet handed to the sink's timeline (the
+    /// last gap of a stream is held while it can still grow): a crash-time journal lists them with the
+    /// counters (see [`crate::journal`]). Allocates; for a snapshot now and then, not per tick.
+    pub fn pending_audio_gaps(&self) -> Vec<Vec<Gap>> {
+        self.slots
+            .iter()
+            .map(|s| s.pending_gaps().collect())
+            .collect()
+    }
+
     /// Recording time covered by the ticks written so far.
     pub fn written_until(&self) -> MediaTime {
         self.cfg.tick.saturating_mul(self.next_tick)

@@ -41,6 +41,11 @@ pub trait RecordingSink {
     /// [`CallSummary`]): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
     /// them to `timeline.jsonl` and reads them back at close.
     fn timeline(&mut self, event: TimelineEvent) -> Result<(), Self::Error>;
+    /// Something to journal now that does not come from the recorder's media: a pause, a resume, a counter
+    /// snapshot (see [`crate::journal`]). Sinks that keep no journal ignore it.
+    fn control(&mut self, _control: crate::journal::SinkControl) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// The recorder needs a key frame from a video sender (see [`crate::video`] for when it asks): relay it as

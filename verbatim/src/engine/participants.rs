@@ -186,6 +186,13 @@ impl Slot {
 
     /// Hands every gap that is over (all of them with `including_open`), as `classify` refines it, to `f`;
     /// retires sources idle for [`RETIRE_AFTER`] once a newer one exists (their counters are kept).
+    /// The gaps noted and not yet handed over (the last of each source can still grow), oldest first.
+    pub(super) fn pending_gaps(&self) -> impl Iterator<Item = Gap> + '_ {
+        self.sources
+            .iter()
+            .flat_map(|s| s.track.gaps().iter().copied())
+    }
+
     pub(super) fn drain_gaps<E>(
         &mut self,
         including_open: bool,

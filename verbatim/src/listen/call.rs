@@ -238,7 +238,10 @@ impl Call {
             Msg::Pause(p) => {
                 let r = self.control_time(p.timestamp, "Pause").await;
                 match self.state.pause(r, &p.requested_by, &p.reason) {
-                    Ok(()) => self.pause_walls.push((SystemTime::now(), None)),
+                    Ok(()) => {
+                        self.pause_walls.push((SystemTime::now(), None));
+                        self.journal_pause(r, true, &p.requested_by, &p.reason);
+                    }
                     Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
                 }
                 self.entry.set_phase(self.phase_for_entry());
@@ -250,6 +253,7 @@ impl Call {
                         if let Some(w) = self.pause_walls.last_mut() {
                             w.1 = Some(SystemTime::now());
                         }
+                        self.journal_pause(r, false, &p.requested_by, &p.reason);
                     }
                     Err(e) => self.refuse_message(&format!("Resume: {e}")).await,
                 }
@@ -576,6 +580,12 @@ impl Call {
         let mut opts: RecordOptions = self.shared.opts.record.clone();
         opts.out = self.shared.opts.out.join(&self.folder);
         opts.call = self.call_info();
+        // As it will be at close (counters then final): journaled with the counters, so a crash keeps it.
+        let mut status = self.status_meta();
+        status.outcome = "confirmed".into();
+        status.confirmed_utc =
+            Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+        opts.call.recording_status = Some(status);
         opts.queue_capacity = self.shared.opts.limits.queue_capacity;
         opts.keyframe_relay = Some(self.relay.clone());
         let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;
@@ -601,6 +611,16 @@ impl Call {
         let t = Instant::now();
         for r in released {
             self.forward(r.item, r.paused, r.stale, t).await;
+        }
+        // Paused before the recording was confirmed: the recording starts paused.
+        if let Some(p) = self
+            .state
+            .pauses()
+            .last()
+            .filter(|_| self.state.is_paused())
+        {
+            let (start, by, reason) = (p.start, p.requested_by.clone(), p.reason.clone());
+            self.journal_pause(start, true, &by, &reason);
         }
         None
     }

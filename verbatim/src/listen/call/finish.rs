@@ -7,10 +7,11 @@ use std::time::SystemTime;
 
 use bot_adapter::grpc::proto::{self, engine_message::Msg as Out};
 use bot_adapter::grpc::status::Phase;
-use media_core::SourceTimestamp;
+use media_core::{MediaTime, SourceTimestamp};
 
 use super::{Call, Ending};
 use crate::engine::CallSummary;
+use crate::journal::{PauseEnd, PauseStart};
 use crate::metadata::{
     self, CallInfo, IngestRefusedMeta, PauseMeta, RecordingStatusMeta, TeamsCallMeta,
 };
@@ -41,7 +42,7 @@ impl Call {
         }
     }
 
-    fn status_meta(&self) -> RecordingStatusMeta {
+    pub(super) fn status_meta(&self) -> RecordingStatusMeta {
         let c = self.state.counters();
         let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
         RecordingStatusMeta {
@@ -84,6 +85,45 @@ impl Call {
                 resume_reason: p.resume_reason.clone(),
             })
             .collect()
+    }
+
+    /// Journals a pause (`pause`) or resume stamped `r` into the recording as it happens (signed status
+    /// history and `timeline.jsonl`, see [`crate::journal`]), so a crash does not lose it.
+    pub(super) fn journal_pause(
+        &mut self,
+        r: SourceTimestamp,
+        pause: bool,
+        by: &str,
+        reason: &str,
+    ) {
+        let at = match self.origin {
+            Some(o) if !r.is_unknown() => MediaTime::from_ticks(r.since(o).ticks().max(0)),
+            _ => MediaTime::ZERO,
+        };
+        let Some(live) = self.live.as_mut() else {
+            return; // not recording yet: journaled when the recording starts (see `status_result`)
+        };
+        let utc = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let r = if pause {
+            live.pause(PauseStart {
+                at,
+                requested_utc: utc,
+                requested_by: by.to_string(),
+                reason: reason.to_string(),
+            })
+        } else {
+            live.resume(PauseEnd {
+                at,
+                resumed_utc: utc,
+                resumed_by: by.to_string(),
+                reason: reason.to_string(),
+            })
+        };
+        if let Err(e) = r {
+            let what = if pause { "Pause" } else { "Resume" };
+            let msg = format!("{what}: not journaled ({e}); it is in metadata.json at the end");
+            self.send_error(proto::ErrorCode::Storage, msg, false);
+        }
     }
 
     /// Finalizes: files closed and synced (or the not-recorded metadata written), THEN the bot is told.
