@@ -4,9 +4,10 @@
 #   nasm       - openh264's assembly kernels (2.6x faster H.264)
 #   pkg-config - -sys crates probe with it
 #   ffmpeg     - ffprobe/ffmpeg check every file we write, in tests
+#   chromium   - a real browser loads our MP4s in tests (duration at load, seeking by the index: muxer/tests/browser.rs)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-pkgs=(cmake nasm pkg-config ffmpeg)
+pkgs=(cmake nasm pkg-config ffmpeg chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
