@@ -349,3 +349,89 @@ pub fn finalize_file(
     file.sync_all().map_err(io(0))?;
     Ok((header, Some(how)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fmp4::boxes::{init_segment, InitTrack};
+
+    fn opus_init() -> Vec<u8> {
+        let t = [InitTrack::Opus {
+            channels: 1,
+            pre_skip: 312,
+            input_sample_rate: 48_000,
+        }];
+        init_segment(&t, Default::default()).unwrap().0
+    }
+
+    /// `n` one-second fragments of 1000 bytes right after `init_len`.
+    fn index_of(n: u64, init_len: u64) -> SegmentIndex {
+        let mut ix = SegmentIndex::new(&[(1, 48_000)]);
+        for i in 0..n {
+            ix.push(init_len + i * 1000, 1000, &[(1, i * 48_000, 48_000)]);
+        }
+        ix
+    }
+
+    fn sidx_of(header: &[u8]) -> SidxBox {
+        let b = reader::boxes(header).unwrap();
+        let last = b.last().unwrap();
+        assert_eq!(&last.box_type, b"sidx", "the index ends the header");
+        SidxBox::decode(&header[last.offset as usize..]).unwrap().0
+    }
+
+    #[test]
+    fn every_fragment_is_indexed_up_to_the_capacity_then_grouped() {
+        let init = opus_init();
+        let len = init.len() as u64;
+        let (h, how) = final_header(&init, &index_of(600, len)).unwrap();
+        assert_eq!(h.len(), init.len());
+        assert_eq!(
+            how,
+            Finalized::Indexed {
+                references: 600,
+                fragments_per_reference: 1
+            }
+        );
+        let s = sidx_of(&h);
+        assert_eq!((s.first_offset, s.earliest_presentation_time), (0, 0));
+        assert!(s.references.iter().all(|r| r.referenced_size == 1000));
+        // Ten hours of one-second fragments: grouped by 36, the durations still add up to the end.
+        let (h, how) = final_header(&init, &index_of(36_000, len)).unwrap();
+        assert_eq!(
+            how,
+            Finalized::Indexed {
+                references: 1000,
+                fragments_per_reference: 36
+            }
+        );
+        let s = sidx_of(&h);
+        let total: u64 = s
+            .references
+            .iter()
+            .map(|r| u64::from(r.subsegment_duration))
+            .sum();
+        assert_eq!(total, 36_000 * 48_000);
+        let moov = reader::find_box(&h, &[*b"moov", *b"mvhd"]).unwrap();
+        let (mvhd, _) = shiguredo_mp4::boxes::MvhdBox::decode(&h[moov.offset as usize..]).unwrap();
+        assert_eq!(mvhd.duration, 36_000_000);
+    }
+
+    #[test]
+    fn an_init_without_reserved_space_keeps_its_length_and_gets_durations() {
+        let init = opus_init();
+        let free = reader::boxes(&init).unwrap()[2];
+        let bare = &init[..free.offset as usize];
+        // (32-bit durations re-encode at the same size: they fit, the index does not.)
+        let (h, how) = final_header(bare, &index_of(10, bare.len() as u64)).unwrap();
+        assert_eq!(h.len(), bare.len());
+        assert_eq!(how, Finalized::DurationsOnly);
+        let mehd = reader::find_box(&h, &[*b"moov", *b"mvex", *b"mehd"]).unwrap();
+        let at = mehd.offset as usize + 12;
+        assert_eq!(&h[at..at + 4], &10_000u32.to_be_bytes());
+        // Fragments that do not follow the init directly: durations, no index.
+        let (h, how) = final_header(&init, &index_of(10, init.len() as u64 + 8)).unwrap();
+        assert_eq!((h.len(), how), (init.len(), Finalized::DurationsOnly));
+        assert!(final_header(b"not an mp4", &index_of(1, 0)).is_err());
+    }
+}
