@@ -126,8 +126,8 @@ pub struct ControlText {
     pub requested_by: String,
     /// Why, at most [`MAX_TEXT_LEN`] bytes.
     pub reason: String,
-    /// What was cut, to report to the bot: `None` when both fit.
-    pub cut: Option<ConvertError>,
+    /// What was cut, to report to the bot (empty when both fit).
+    pub cut: Vec<ConvertError>,
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary; returns the original length when it did.
@@ -152,25 +152,25 @@ fn cut_to(s: &mut String, max: usize) -> Option<usize> {
 /// use bot_adapter::grpc::convert::{control_text, MAX_TEXT_LEN};
 /// let t = control_text("Pause", "agent".into(), "x".repeat(MAX_TEXT_LEN + 5));
 /// assert_eq!(t.reason.len(), MAX_TEXT_LEN);
-/// assert!(t.cut.unwrap().to_string().contains("limit of 4096 bytes"));
+/// assert!(t.cut[0].to_string().contains("limit of 4096 bytes"));
 /// ```
 pub fn control_text(message: &'static str, requested_by: String, reason: String) -> ControlText {
     let (mut requested_by, mut reason) = (requested_by, reason);
-    let mut cut = None;
-    if let Some(len) = cut_to(&mut reason, MAX_TEXT_LEN) {
-        cut = Some(ConvertError::TooLong {
-            message,
-            field: "reason",
-            len,
-            max: MAX_TEXT_LEN,
-        });
-    }
+    let mut cut = Vec::new();
     if let Some(len) = cut_to(&mut requested_by, MAX_ID_LEN) {
-        cut = Some(ConvertError::TooLong {
+        cut.push(ConvertError::TooLong {
             message,
             field: "requested_by",
             len,
             max: MAX_ID_LEN,
+        });
+    }
+    if let Some(len) = cut_to(&mut reason, MAX_TEXT_LEN) {
+        cut.push(ConvertError::TooLong {
+            message,
+            field: "reason",
+            len,
+            max: MAX_TEXT_LEN,
         });
     }
     ControlText {
@@ -591,12 +591,14 @@ mod tests {
         assert_eq!(t.requested_by.len(), MAX_ID_LEN);
         assert_eq!(t.reason, "ok");
         assert_eq!(
-            t.cut.unwrap().to_string(),
+            t.cut[0].to_string(),
             "Pause: `requested_by` is 300 bytes, over the limit of 256 bytes"
         );
+        let t = control_text("Pause", "a".repeat(300), "b".repeat(5000));
+        assert_eq!(t.cut.len(), 2);
         let t = control_text("Resume", "a".into(), "ü".repeat(MAX_TEXT_LEN));
         assert_eq!(t.reason, "ü".repeat(MAX_TEXT_LEN / 2));
-        assert!(control_text("Pause", "a".into(), "b".into()).cut.is_none());
+        assert!(control_text("Pause", "a".into(), "b".into()).cut.is_empty());
     }
 
     #[test]

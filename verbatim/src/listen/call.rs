@@ -393,8 +393,12 @@ impl Call {
         reason: String,
     ) -> convert::ControlText {
         let t = convert::control_text(what, requested_by, reason);
-        if let Some(e) = &t.cut {
-            let msg = format!("{e}: kept cut to the limit, the request itself is honoured");
+        if !t.cut.is_empty() {
+            let what: Vec<String> = t.cut.iter().map(|e| e.to_string()).collect();
+            let msg = format!(
+                "{}: kept cut to the limit, the request itself is honoured",
+                what.join("; ")
+            );
             self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
         }
         t
