@@ -315,19 +315,22 @@ pub fn final_header(init: &[u8], index: &SegmentIndex) -> Result<(Vec<u8>, Final
 /// are, the file is left alone).
 ///
 /// # Errors
-/// [`Fmp4Error::Io`] when reading or writing fails; [`Fmp4Error::Encode`] on a box encoding bug.
+/// [`Fmp4Error::Io`] when reading or writing fails; [`Fmp4Error::BadInit`] for an init segment over 64 MiB;
+/// [`Fmp4Error::Encode`] on a box encoding bug.
 pub fn finalize_file(
     file: &mut File,
     init_len: u64,
     fragments: &[(u64, u64)],
 ) -> Result<(Vec<u8>, Option<Finalized>), Fmp4Error> {
     let io = |offset: u64| move |source| Fmp4Error::Io { offset, source };
-    let mut init = vec![
-        0u8;
-        usize::try_from(init_len)
-            .unwrap_or(usize::MAX)
-            .min(64 << 20)
-    ];
+    // Ours are tens of KiB: a length from a damaged journal must not allocate the file.
+    if init_len > 64 << 20 {
+        return Err(Fmp4Error::BadInit(BoxError::BadSize {
+            offset: 0,
+            size: init_len,
+        }));
+    }
+    let mut init = vec![0u8; init_len as usize];
     file.seek(SeekFrom::Start(0)).map_err(io(0))?;
     file.read_exact(&mut init).map_err(io(0))?;
     let Ok(info) = reader::read_init(&init) else {
