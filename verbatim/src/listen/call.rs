@@ -356,7 +356,7 @@ impl Call {
         buf.unmixed = kept;
         if self.refused_participant_frames == 1 {
             let msg = format!(
-                "more than {max} participants: audio from further sources is not recorded (counted)"
+                "more than {max} participants (max_participants): audio from further sources is not recorded (counted)"
             );
             self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
         }
@@ -458,7 +458,7 @@ impl Call {
             if !self.roster_ids.contains(&p.id) {
                 if self.roster_ids.len() + self.unknown_msis.len() >= max {
                     let msg = format!(
-                        "participant {:?} refused: this call already records {max} participants",
+                        "participant {:?} refused: this call already records {max} participants (max_participants)",
                         p.id
                     );
                     self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
