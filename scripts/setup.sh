@@ -7,9 +7,10 @@
 #   mount      - mount/umount: the disk-full tests mount a 3 MB tmpfs (as root; skipped loudly otherwise)
 #   libssl-dev - the `openssl` crate verifies RFC 3161 time-stamp tokens (CMS) with the system libssl
 #   openssl    - tests run a real time-stamping authority on loopback (`openssl ts -reply`) and make its key
+#   chromium   - a real browser loads our MP4s in tests (duration at load, seeking by the index: muxer/tests/browser.rs)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl)
+pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

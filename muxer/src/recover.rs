@@ -18,8 +18,8 @@
 //!    the last signature may be missing or torn: that file is then kept up to its last intact region, other
 //!    files are not affected);
 //! 5. cuts every file back to the end of the regions kept (the fragment / WAV chunk in progress is dropped);
-//! 6. rewrites every WAV header from the new length (RF64 if needed) and patches every MP4's `mehd` duration
-//!    from its fragments (read with the box reader), linking the new headers with `header` records;
+//! 6. rewrites every WAV header from the new length (RF64 if needed) and rewrites every MP4's init segment with its true
+//!    durations and seek index from the fragments kept ([`crate::fmp4::index::finalize_file`]), linking the new headers with `header` records;
 //! 7. appends the `recovered` record (format 2: records signed live, time, sealing key id, accepted
 //!    alterations) and status `interrupted`, signs with the installation key, writes `manifest.json`, removes
 //!    the journal, and runs [`crate::verify::verify_dir`].
@@ -60,13 +60,12 @@ mod live;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
-use crate::fmp4::reader;
 use crate::integrity::chain::{signing_message_for, Chain};
 use crate::integrity::manifest::{format_version, HexBytes};
 use crate::integrity::{
@@ -609,46 +608,23 @@ fn fix_header(
             let Some(init_len) = init_len.filter(|l| *l <= len) else {
                 return Ok(None);
             };
-            let mut f = open_nofollow(abs, true).map_err(io_at(abs))?;
-            let mut init = vec![0u8; init_len as usize];
-            f.read_exact(&mut init).map_err(io_at(abs))?;
-            if let Ok(info) = reader::read_init(&init) {
-                let mut end_ms = 0u64;
-                for e in entries {
-                    if let Entry::Data {
+            // True durations and the seek index, from the fragments kept (the init keeps its length).
+            let fragments: Vec<(u64, u64)> = entries
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Data {
                         file, offset, len, ..
-                    } = e
-                    {
-                        if *file != id {
-                            continue;
-                        }
-                        let mut frag = vec![0u8; *len as usize];
-                        f.seek(SeekFrom::Start(*offset)).map_err(io_at(abs))?;
-                        f.read_exact(&mut frag).map_err(io_at(abs))?;
-                        if let Ok(fi) = reader::read_fragment(&frag) {
-                            for (track, base, dur) in fi.tracks {
-                                let ts = info
-                                    .tracks
-                                    .iter()
-                                    .find(|t| t.0 == track)
-                                    .map_or(1000, |t| t.1.max(1));
-                                let ms = ((base.saturating_add(dur)) as u128 * 1000)
-                                    .div_ceil(ts as u128)
-                                    as u64;
-                                end_ms = end_ms.max(ms);
-                            }
-                        }
-                    }
-                }
-                if let Some(field) = info.mehd_field {
-                    let v = u32::try_from(end_ms).unwrap_or(u32::MAX).to_be_bytes();
-                    init[field as usize..field as usize + 4].copy_from_slice(&v);
-                    f.seek(SeekFrom::Start(field)).map_err(io_at(abs))?;
-                    f.write_all(&v).map_err(io_at(abs))?;
-                    f.sync_all().map_err(io_at(abs))?;
-                }
-            }
-            Ok(Some(init))
+                    } if *file == id => Some((*offset, *len)),
+                    _ => None,
+                })
+                .collect();
+            let mut f = open_nofollow(abs, true).map_err(io_at(abs))?;
+            crate::fmp4::index::finalize_file(&mut f, init_len, &fragments)
+                .map(|(header, _)| Some(header))
+                .map_err(|e| RecoverError::Io {
+                    path: abs.to_path_buf(),
+                    source: io::Error::other(e),
+                })
         }
     }
 }

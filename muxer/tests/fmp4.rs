@@ -130,6 +130,41 @@ fn h264_and_opus_pass_ffprobe_and_decode_fully() {
     let o = mehd.offset as usize + 12;
     let ms = u32::from_be_bytes(bytes[o..o + 4].try_into().unwrap());
     assert_eq!(ms, 10_000);
+    // So do mvhd/tkhd/mdhd (players read the length there), and a sidx per track indexes the fragments.
+    use shiguredo_mp4::Decode;
+    let moov = muxer::fmp4::reader::find_box(&bytes, &[*b"moov"]).unwrap();
+    let (moov, _) = shiguredo_mp4::boxes::MoovBox::decode(&bytes[moov.offset as usize..]).unwrap();
+    assert_eq!(moov.mvhd_box.duration, 10_000);
+    let tracks: Vec<(u64, u64, u32)> = moov
+        .trak_boxes
+        .iter()
+        .map(|t| {
+            let m = &t.mdia_box.mdhd_box;
+            (t.tkhd_box.duration, m.duration, m.timescale.get())
+        })
+        .collect();
+    assert_eq!(
+        tracks,
+        [(10_000, 900_000, 90_000), (10_000, 480_000, 48_000)]
+    );
+    let top: Vec<[u8; 4]> = muxer::fmp4::reader::boxes(&bytes)
+        .unwrap()
+        .iter()
+        .map(|b| b.box_type)
+        .take(6)
+        .collect();
+    assert_eq!(
+        &top,
+        &[*b"ftyp", *b"moov", *b"free", *b"sidx", *b"sidx", *b"moof"]
+    );
+    let per_stream = ffprobe(
+        &path,
+        &["-show_entries", "stream=duration", "-of", "csv=p=0"],
+    );
+    assert_eq!(
+        per_stream.split_whitespace().collect::<Vec<_>>(),
+        ["10.000000", "10.000000"]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

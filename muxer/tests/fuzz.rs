@@ -116,6 +116,32 @@ fn box_reader_never_panics() {
     }
 }
 
+/// Recover rewrites the init segment it finds on disk: whatever those bytes are, the final header is the same
+/// length or an error, never a panic.
+#[test]
+fn final_header_of_mutated_inits_never_panics_and_keeps_the_length() {
+    use muxer::fmp4::index::{final_header, SegmentIndex};
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (init, frag) = valid_init_and_fragment();
+    let info = reader::read_fragment(&frag).unwrap();
+    let mut ix = SegmentIndex::new(&[(1, 90_000), (2, 48_000)]);
+    ix.push(init.len() as u64, frag.len() as u64, &info.tracks);
+    let (h, _) = final_header(&init, &ix).unwrap();
+    assert_eq!(h.len(), init.len());
+    // The boxes before the reserved space are what the rewrite parses.
+    let head = reader::boxes(&init).unwrap()[2].offset as usize + 16;
+    let mut ok = 0;
+    for _ in 0..ITER {
+        let mut b = mutate(&mut rng, &init[..head]);
+        b.extend_from_slice(&init[head..]);
+        if let Ok((h, _)) = final_header(&b, &ix) {
+            assert_eq!(h.len(), b.len());
+            ok += 1;
+        }
+    }
+    assert!(ok > 0);
+}
+
 /// Found by the `fmp4_reader` fuzz target: a 750-byte `moof` whose `trun` claims 7 M samples without
 /// per-sample fields. Decoding it built every entry (307 MB, seconds); it is now refused before decoding.
 #[test]

@@ -510,6 +510,9 @@ pub struct ListenArgs {
     /// Most participants recorded per call.
     #[arg(long, default_value_t = Limits::default().max_participants)]
     pub max_participants: usize,
+    /// Most video streams (cameras and screen shares, re-joins included) recorded per call.
+    #[arg(long, default_value_t = Limits::default().max_video_streams)]
+    pub max_video_streams: usize,
     /// Largest bot message, bytes.
     #[arg(long, default_value_t = Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
@@ -605,6 +608,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     opts.limits = Limits {
         max_calls: a.max_calls.max(1),
         max_participants: a.max_participants.max(1),
+        max_video_streams: a.max_video_streams,
         max_message_bytes: a.max_message_bytes.max(1024),
         preroll: a.preroll,
         max_preroll_bytes: a.max_preroll_bytes,

@@ -76,6 +76,8 @@ pub struct CallInfo {
 pub struct IngestRefusedMeta {
     /// Unmixed audio buffers from sources beyond the participant limit.
     pub participant_limit_frames: u64,
+    /// Video frames of streams beyond the per-call video stream limit (`max_video_streams`).
+    pub video_stream_limit_frames: u64,
     /// Bot messages refused as malformed or out of protocol.
     pub invalid_messages: u64,
 }
@@ -207,8 +209,11 @@ pub struct ParticipantMeta {
     pub display_name: Option<String>,
     /// Guest (identity from additional data).
     pub is_guest: bool,
-    /// Media source ids.
+    /// Media source ids (the newest 64).
     pub msis: Vec<MsiMeta>,
+    /// Older source ids forgotten to keep `msis` within its limit (left out when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub source_ids_forgotten: u64,
     /// Join, recording time.
     pub joined_us: i64,
     /// Join, UTC.
@@ -513,6 +518,7 @@ pub fn participant(
                 kind: kind(*k),
             })
             .collect(),
+        source_ids_forgotten: p.info.msis_forgotten,
         joined_us: us(p.info.joined),
         joined_utc: utc(start, p.info.joined),
         left_us: p.info.left.map(us),
@@ -638,6 +644,10 @@ pub fn from_summary(
             ..counters
         },
     }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[cfg(test)]

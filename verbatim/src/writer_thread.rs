@@ -554,6 +554,7 @@ mod tests {
             display_name: None,
             is_guest: false,
             msis: Vec::new(),
+            msis_forgotten: 0,
             joined: MediaTime::ZERO,
             left: None,
         }

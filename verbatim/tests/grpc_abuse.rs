@@ -288,10 +288,14 @@ async fn participants_and_calls_beyond_the_limits_are_refused_clearly() {
     let s = o.summary.as_ref().expect("summary");
     assert_eq!(s.status, "completed");
     assert_eq!(s.participants.len(), 2);
-    assert!(o
-        .errors
-        .iter()
-        .any(|e| e.code == proto::ErrorCode::LimitExceeded as i32));
+    assert!(
+        o.errors
+            .iter()
+            .any(|e| e.code == proto::ErrorCode::LimitExceeded as i32
+                && e.message.contains("2 participants (max_participants)")),
+        "{:?}",
+        o.errors
+    );
     let md = metadata(&srv.out.join("crowd-1"));
     assert_eq!(md["participants"].as_array().unwrap().len(), 2);
     assert_eq!(md["call"]["recording_status"]["outcome"], "confirmed");

@@ -14,13 +14,16 @@ use crate::sdk::{
     VideoMediaBuffer, VideoSocket, MAX_ACTIVE_SPEAKERS, MAX_UNMIXED,
 };
 
-/// Longest id (call, participant) accepted.
+/// Longest id (call, participant, tenant, phone numbers, custom data keys), display name and pause
+/// `requested_by` accepted, in bytes of UTF-8.
 pub const MAX_ID_LEN: usize = 256;
-/// Longest free text (names, reasons, custom data values) accepted.
+/// Longest free text (custom data values, pause and resume reasons) accepted, in bytes of UTF-8.
 pub const MAX_TEXT_LEN: usize = 4096;
 /// Most custom-data entries in a `CallStart`.
 pub const MAX_CUSTOM_DATA: usize = 64;
-/// Most media streams per participant.
+/// Most bytes of custom data (keys and values together) in a `CallStart`.
+pub const MAX_CUSTOM_DATA_BYTES: usize = 64 << 10;
+/// Most media streams per participant in one roster entry.
 pub const MAX_STREAMS_PER_PARTICIPANT: usize = 16;
 
 /// A message the engine cannot use, and why. The message is refused; the call goes on.
@@ -44,6 +47,32 @@ pub enum ConvertError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A field is longer than its limit.
+    #[error("{message}: `{field}` is {len} bytes, over the limit of {max} bytes")]
+    TooLong {
+        /// The message type.
+        message: &'static str,
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A list has more entries (or bytes, for `custom_data`) than its limit.
+    #[error("{message}: `{field}` has {count} {unit}, over the limit of {max}")]
+    TooMany {
+        /// The message type.
+        message: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What is counted (`entries`, `bytes`).
+        unit: &'static str,
+        /// How many it has.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 fn invalid(message: &'static str, field: &'static str, reason: &'static str) -> ConvertError {
@@ -61,9 +90,94 @@ fn check_text(
     max: usize,
 ) -> Result<(), ConvertError> {
     if s.len() > max {
-        return Err(invalid(message, field, "is too long"));
+        return Err(ConvertError::TooLong {
+            message,
+            field,
+            len: s.len(),
+            max,
+        });
     }
     Ok(())
+}
+
+fn check_count(
+    message: &'static str,
+    field: &'static str,
+    unit: &'static str,
+    count: usize,
+    max: usize,
+) -> Result<(), ConvertError> {
+    if count > max {
+        return Err(ConvertError::TooMany {
+            message,
+            field,
+            unit,
+            count,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// A pause's or resume's texts, cut to their limits (the pause itself is never refused for its text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlText {
+    /// Who asked, at most [`MAX_ID_LEN`] bytes.
+    pub requested_by: String,
+    /// Why, at most [`MAX_TEXT_LEN`] bytes.
+    pub reason: String,
+    /// What was cut, to report to the bot (empty when both fit).
+    pub cut: Vec<ConvertError>,
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary; returns the original length when it did.
+fn cut_to(s: &mut String, max: usize) -> Option<usize> {
+    if s.len() <= max {
+        return None;
+    }
+    let len = s.len();
+    let mut at = max;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    s.truncate(at);
+    Some(len)
+}
+
+/// Checks a `Pause`'s or `Resume`'s `requested_by` and `reason`: over-long text is cut to its limit and
+/// reported (a compliance pause must happen even when its reason is too long to keep).
+///
+/// # Examples
+/// ```
+/// use bot_adapter::grpc::convert::{control_text, MAX_TEXT_LEN};
+/// let t = control_text("Pause", "agent".into(), "x".repeat(MAX_TEXT_LEN + 5));
+/// assert_eq!(t.reason.len(), MAX_TEXT_LEN);
+/// assert!(t.cut[0].to_string().contains("limit of 4096 bytes"));
+/// ```
+pub fn control_text(message: &'static str, requested_by: String, reason: String) -> ControlText {
+    let (mut requested_by, mut reason) = (requested_by, reason);
+    let mut cut = Vec::new();
+    if let Some(len) = cut_to(&mut requested_by, MAX_ID_LEN) {
+        cut.push(ConvertError::TooLong {
+            message,
+            field: "requested_by",
+            len,
+            max: MAX_ID_LEN,
+        });
+    }
+    if let Some(len) = cut_to(&mut reason, MAX_TEXT_LEN) {
+        cut.push(ConvertError::TooLong {
+            message,
+            field: "reason",
+            len,
+            max: MAX_TEXT_LEN,
+        });
+    }
+    ControlText {
+        requested_by,
+        reason,
+        cut,
+    }
 }
 
 /// The call as `CallStart` describes it, checked.
@@ -102,13 +216,19 @@ pub fn call_start_from_proto(m: proto::CallStart) -> Result<CallDescription, Con
     ] {
         check_text(M, f, v, MAX_ID_LEN)?;
     }
-    if m.custom_data.len() > MAX_CUSTOM_DATA {
-        return Err(invalid(M, "custom_data", "has too many entries"));
-    }
+    check_count(
+        M,
+        "custom_data",
+        "entries",
+        m.custom_data.len(),
+        MAX_CUSTOM_DATA,
+    )?;
     for (k, v) in &m.custom_data {
-        check_text(M, "custom_data", k, MAX_ID_LEN)?;
-        check_text(M, "custom_data", v, MAX_TEXT_LEN)?;
+        check_text(M, "custom_data key", k, MAX_ID_LEN)?;
+        check_text(M, "custom_data value", v, MAX_TEXT_LEN)?;
     }
+    let bytes = m.custom_data.iter().map(|(k, v)| k.len() + v.len()).sum();
+    check_count(M, "custom_data", "bytes", bytes, MAX_CUSTOM_DATA_BYTES)?;
     if proto::CallDirection::try_from(m.direction).is_err() {
         return Err(invalid(M, "direction", "is not a known CallDirection"));
     }
@@ -250,9 +370,13 @@ pub fn participant_from_proto(m: proto::Participant) -> Result<Participant, Conv
     }
     check_text(M, "id", &m.id, MAX_ID_LEN)?;
     check_text(M, "display_name", &m.display_name, MAX_ID_LEN)?;
-    if m.media_streams.len() > MAX_STREAMS_PER_PARTICIPANT {
-        return Err(invalid(M, "media_streams", "has too many entries"));
-    }
+    check_count(
+        M,
+        "media_streams",
+        "entries",
+        m.media_streams.len(),
+        MAX_STREAMS_PER_PARTICIPANT,
+    )?;
     let mut media_streams = Vec::with_capacity(m.media_streams.len());
     for s in &m.media_streams {
         let kind = match proto::MediaKind::try_from(s.kind) {
@@ -418,6 +542,63 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("kind"), "{e}");
+    }
+
+    #[test]
+    fn limits_are_named_in_the_errors() {
+        let start = |f: &dyn Fn(&mut proto::CallStart)| {
+            let mut m = proto::CallStart {
+                call_id: "c".into(),
+                ..Default::default()
+            };
+            f(&mut m);
+            call_start_from_proto(m)
+        };
+        let e = start(&|m| m.call_id = "x".repeat(MAX_ID_LEN + 1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CallStart: `call_id` is 257 bytes, over the limit of 256 bytes"
+        );
+        assert!(start(&|m| m.call_id = "x".repeat(MAX_ID_LEN)).is_ok());
+        let e = start(&|m| {
+            m.custom_data = (0..=MAX_CUSTOM_DATA)
+                .map(|i| (i.to_string(), String::new()))
+                .collect()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CallStart: `custom_data` has 65 entries, over the limit of 64"
+        );
+        let e = start(&|m| {
+            m.custom_data = (0..17)
+                .map(|i| (format!("{i:02}"), "v".repeat(MAX_TEXT_LEN - 2)))
+                .collect()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CallStart: `custom_data` has 69632 bytes, over the limit of 65536"
+        );
+        let e = participant_from_proto(proto::Participant {
+            id: "p".into(),
+            display_name: "n".repeat(MAX_ID_LEN + 1),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("limit of 256 bytes"), "{e}");
+        let t = control_text("Pause", "a".repeat(300), "ok".into());
+        assert_eq!(t.requested_by.len(), MAX_ID_LEN);
+        assert_eq!(t.reason, "ok");
+        assert_eq!(
+            t.cut[0].to_string(),
+            "Pause: `requested_by` is 300 bytes, over the limit of 256 bytes"
+        );
+        let t = control_text("Pause", "a".repeat(300), "b".repeat(5000));
+        assert_eq!(t.cut.len(), 2);
+        let t = control_text("Resume", "a".into(), "ü".repeat(MAX_TEXT_LEN));
+        assert_eq!(t.reason, "ü".repeat(MAX_TEXT_LEN / 2));
+        assert!(control_text("Pause", "a".into(), "b".into()).cut.is_empty());
     }
 
     #[test]

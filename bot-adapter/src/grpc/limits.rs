@@ -1,4 +1,6 @@
 //! The bounds of the ingest service: what one message, one call and one server may hold.
+//!
+//! The fixed bounds of single fields (ids, names, texts, custom data) are in [`super::convert`].
 
 use media_core::MediaTime;
 
@@ -12,6 +14,10 @@ pub struct Limits {
     /// Most participants (roster entries plus unknown audio sources) one call records; more are refused with an
     /// `Error(LIMIT_EXCEEDED)` and their media is not recorded (counted).
     pub max_participants: usize,
+    /// Most video streams (distinct video source ids: cameras and screen shares, re-joins included) one call
+    /// records, each its own MP4; frames of further streams are refused (counted) with an
+    /// `Error(LIMIT_EXCEEDED)`.
+    pub max_video_streams: usize,
     /// Most calls one server records at once; more streams are refused with `RESOURCE_EXHAUSTED`.
     pub max_calls: usize,
     /// How much media is held before Graph confirms `recording` (the newest span of this length is kept).
@@ -38,6 +44,7 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 8 << 20,
             max_participants: 250,
+            max_video_streams: 64,
             max_calls: 64,
             preroll: MediaTime::from_secs(5),
             max_preroll_bytes: 16 << 20,

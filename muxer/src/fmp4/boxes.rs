@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use shiguredo_mp4::boxes::{AudioSampleEntryFields, Brand, VisualSampleEntryFields};
 use shiguredo_mp4::boxes::{
-    Avc1Box, AvccBox, DinfBox, DopsBox, FtypBox, HdlrBox, MdhdBox, MdiaBox, MediaHeader, MehdBox,
-    MfhdBox, MinfBox, MoofBox, MoovBox, MvexBox, MvhdBox, OpusBox, SampleEntry, SmhdBox, StblBox,
-    StcoBox, StscBox, StsdBox, StszBox, SttsBox, TfdtBox, TfhdBox, TkhdBox, TrafBox, TrakBox,
-    TrexBox, TrunBox, TrunSample, VmhdBox,
+    Avc1Box, AvccBox, DinfBox, DopsBox, FreeBox, FtypBox, HdlrBox, MdhdBox, MdiaBox, MediaHeader,
+    MehdBox, MfhdBox, MinfBox, MoofBox, MoovBox, MvexBox, MvhdBox, OpusBox, SampleEntry, SmhdBox,
+    StblBox, StcoBox, StscBox, StsdBox, StszBox, SttsBox, TfdtBox, TfhdBox, TkhdBox, TrafBox,
+    TrakBox, TrexBox, TrunBox, TrunSample, VmhdBox,
 };
 use shiguredo_mp4::{
     Either, Encode, FixedPointNumber, LanguageCode, Mp4FileTime, SampleFlags, Uint,
@@ -45,6 +45,16 @@ pub enum InitTrack {
     },
 }
 
+impl InitTrack {
+    /// The track's timescale (48 000 for Opus).
+    pub fn timescale(&self) -> u32 {
+        match self {
+            InitTrack::H264 { timescale, .. } => (*timescale).max(1),
+            InitTrack::Opus { .. } => 48_000,
+        }
+    }
+}
+
 fn mux_err(e: shiguredo_mp4::Error) -> Fmp4Error {
     Fmp4Error::Encode(e.to_string())
 }
@@ -53,7 +63,8 @@ fn nz(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
 }
 
-/// `ftyp` + `moov` for `tracks` (track ids 1..=n), with `mehd.fragment_duration = 0` as a 32-bit field.
+/// `ftyp` + `moov` for `tracks` (track ids 1..=n), with `mehd.fragment_duration = 0` as a 32-bit field,
+/// then a `free` box of [`super::index::reserve_len`] bytes that the final header fills at close.
 ///
 /// Returns the bytes and the offset of the 4-byte `fragment_duration` field, to be patched at close.
 pub fn init_segment(
@@ -246,6 +257,11 @@ pub fn init_segment(
     };
     let mut bytes = ftyp.encode_to_vec().map_err(mux_err)?;
     bytes.extend_from_slice(&moov.encode_to_vec().map_err(mux_err)?);
+    // Room for the true durations and the seek index written at close (see `index`).
+    let free = FreeBox {
+        payload: vec![0; super::index::reserve_len(tracks.len()) - 8],
+    };
+    bytes.extend_from_slice(&free.encode_to_vec().map_err(mux_err)?);
     let mehd = super::reader::find_box(&bytes, &[*b"moov", *b"mvex", *b"mehd"])
         .ok_or_else(|| Fmp4Error::Encode("mehd not found in the init segment".into()))?;
     // mehd: 8-byte header, version/flags (4), then the 32-bit fragment_duration.

@@ -39,6 +39,9 @@ pub struct Fragment {
     pub parts: Vec<Part>,
     /// The `mfhd` sequence number.
     pub sequence: u32,
+    /// Per track in the fragment: `(track_id, base decode time, summed sample durations)`, track timescale
+    /// (what the seek index and the final durations are built from).
+    pub spans: Vec<(u32, u64, u64)>,
 }
 
 impl Fragment {
@@ -389,6 +392,7 @@ impl Fragmenter {
     fn build(&mut self, cut: MediaTime) -> Result<Option<&Fragment>, Fmp4Error> {
         self.trafs.clear();
         self.out.parts.clear();
+        self.out.spans.clear();
         let mut payload: u64 = 0;
         let mut samples = 0u64;
         for (i, t) in self.tracks.iter_mut().enumerate() {
@@ -425,6 +429,10 @@ impl Fragmenter {
                 }
             }
             samples += n as u64;
+            let span: u64 = plan.samples.iter().map(|s| u64::from(s.0)).sum();
+            self.out
+                .spans
+                .push((plan.track_id, plan.base_decode_time, span));
             self.trafs.push(plan);
         }
         if self.trafs.is_empty() {

@@ -9,12 +9,16 @@
 //! * [`writer`]: writes init segment and fragments into a `Write + Seek` sink, the sample bytes by vectored
 //!   writes straight from their `Bytes` (a 4-byte length prefix, then the NAL unit slice: no copy), and hashes
 //!   what it writes for the integrity chain.
+//! * [`index`]: the final init segment: true durations and the `sidx` seek index, from the fragments written.
 //! * [`reader`]: a panic-free box reader for verify and recover.
 //!
 //! # File layout and crash safety
 //! `ftyp` + `moov` (written before the first fragment, once every video track has seen SPS/PPS and an IDR),
 //! then `moof` + `mdat` pairs. Each fragment is written whole and flushed; a file cut after any fragment is a
-//! complete fMP4. At close the `mehd` fragment duration is patched in place (ms).
+//! complete fMP4. The init segment ends with reserved `free` space; at close (and after `recover`) it is
+//! rewritten in place, at the same length, with the true durations in `mvhd`/`tkhd`/`mdhd`/`mehd` and a `sidx`
+//! per track indexing every fragment (see [`index`]), so a player knows the length at once and seeks with one
+//! jump.
 //!
 //! # Timestamps
 //! Sample times are [`MediaTime`] on the recording timeline; each track converts them to its timescale (90 kHz
@@ -23,6 +27,7 @@
 
 pub mod boxes;
 pub mod fragmenter;
+pub mod index;
 pub mod reader;
 pub mod writer;
 
@@ -155,6 +160,9 @@ pub enum Fmp4Error {
     /// An empty payload.
     #[error("track {0}: empty sample")]
     EmptySample(usize),
+    /// The first bytes of a file are not an init segment we can finalize.
+    #[error("not an init segment: {0}")]
+    BadInit(#[source] reader::BoxError),
     /// Box encoding failed (a bug or absurd sizes).
     #[error("box encoding: {0}")]
     Encode(String),

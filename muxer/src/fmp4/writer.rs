@@ -8,6 +8,7 @@ use media_core::MediaTime;
 use sha2::{Digest, Sha256};
 
 use super::fragmenter::{Fragmenter, FragmenterStats};
+use super::index::{self, SegmentIndex};
 use super::{boxes, Fmp4Error, Fmp4Options, TrackSpec};
 use crate::integrity::Region;
 
@@ -27,6 +28,7 @@ pub struct Fmp4Writer<W: Write + Seek> {
     options: Fmp4Options,
     pos: u64,
     init: Option<(Vec<u8>, usize)>,
+    index: SegmentIndex,
     broken: bool,
     init_barrier: Option<fn(&mut W) -> io::Result<()>>,
 }
@@ -52,6 +54,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             options,
             pos: 0,
             init: None,
+            index: SegmentIndex::default(),
             broken: false,
             init_barrier: None,
         }
@@ -112,7 +115,8 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         self.drain(Some(now), false, out)
     }
 
-    /// Writes everything pending, patches `mehd` with the duration, flushes. Returns the final init region
+    /// Writes everything pending, then rewrites the init segment in place (same length) with the true
+    /// durations and the `sidx` seek index (see [`super::index`]), flushes. Returns the final init region
     /// through `out` (as [`Written::Init`]) when an init segment exists.
     ///
     /// # Errors
@@ -122,13 +126,10 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             return Err(Fmp4Error::Closed);
         }
         self.drain(None, true, out)?;
-        let end_ms = self.frag.written_end_ms();
-        if let Some((init, field)) = self.init.as_mut() {
-            let v = u32::try_from(end_ms).unwrap_or(u32::MAX).to_be_bytes();
-            if let Some(slot) = init.get_mut(*field..*field + 4) {
-                slot.copy_from_slice(&v);
-            }
-            // The patched init is reported only once its bytes have reached the sink.
+        if let Some((init, _)) = self.init.as_mut() {
+            let (header, _) = index::final_header(init, &self.index)?;
+            *init = header;
+            // The final header is reported only once its bytes have reached the sink.
             let r = self
                 .write_at_start_of_init()
                 .and_then(|_| self.sink.flush());
@@ -152,11 +153,11 @@ impl<W: Write + Seek> Fmp4Writer<W> {
     }
 
     fn write_at_start_of_init(&mut self) -> io::Result<()> {
-        let Some((init, field)) = self.init.as_ref() else {
+        let Some((init, _)) = self.init.as_ref() else {
             return Ok(());
         };
-        self.sink.seek(SeekFrom::Start(*field as u64))?;
-        self.sink.write_all(&init[*field..*field + 4])?;
+        self.sink.seek(SeekFrom::Start(0))?;
+        self.sink.write_all(init)?;
         self.sink.seek(SeekFrom::Start(self.pos))?;
         Ok(())
     }
@@ -173,6 +174,9 @@ impl<W: Write + Seek> Fmp4Writer<W> {
                     return Ok(());
                 };
                 let creation = Duration::from_secs(self.options.creation_unix_secs);
+                let ids: Vec<(u32, u32)> =
+                    (1u32..).zip(tracks.iter().map(|t| t.timescale())).collect();
+                self.index = SegmentIndex::new(&ids);
                 self.init = Some(boxes::init_segment(&tracks, creation)?);
             }
             // The init segment goes out together with the first fragment, so a file is never just an init.
@@ -233,6 +237,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         }
         out.extend(init_region);
         self.pos += len;
+        self.index.push(offset, len, &fragment.spans);
         out.push(Written::Fragment(Region {
             offset,
             len,

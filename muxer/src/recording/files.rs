@@ -133,7 +133,7 @@ impl RecordingWriter {
         };
         let mut w = Fmp4Writer::new(BufWriter::with_capacity(1 << 16, f), tracks, opts);
         w.set_init_barrier(|s| s.get_mut().sync_data());
-        self.set_body(id, Body::Mp4(w), 0);
+        self.set_body(id, Body::Mp4(Box::new(w)), 0);
         Ok(Mp4Id(id))
     }
 

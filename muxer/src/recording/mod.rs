@@ -121,7 +121,7 @@ type Sink = BufWriter<Box<dyn StorageFile>>;
 
 enum Body {
     Wav(WavWriter<Sink>),
-    Mp4(Fmp4Writer<Sink>),
+    Mp4(Box<Fmp4Writer<Sink>>),
     /// A file written whole, or one whose writer was never set up (it failed at creation: broken).
     Whole,
     Log(LogBody),

@@ -29,6 +29,7 @@ use media_core::track::TrackConfig;
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
 
 pub use output::{GapTally, KeyFrameRequest, RecordingSink, TimelineEvent};
+pub use participants::MAX_SOURCE_IDS_PER_PARTICIPANT;
 pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary, VideoSummary};
 
 use crate::composite::{CompositeVideo, RenderError};

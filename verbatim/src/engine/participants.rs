@@ -13,6 +13,9 @@ use super::{
     TimelineEvent,
 };
 
+/// Most source ids a participant's history keeps (every re-join brings new ones): the oldest are forgotten
+/// (counted in [`ParticipantInfo::msis_forgotten`]); media is never refused for it.
+pub const MAX_SOURCE_IDS_PER_PARTICIPANT: usize = 64;
 /// Most audio sources one participant may have at once (every re-join brings a new one; idle ones retire).
 pub const MAX_SOURCES_PER_PARTICIPANT: usize = 8;
 /// A source with no frame for this long (and nothing waiting) is retired once a newer one exists.
@@ -294,6 +297,17 @@ impl CallRecorder {
                             }
                             self.by_msi.insert(m.0, i);
                         }
+                        let excess = slot
+                            .info
+                            .msis
+                            .len()
+                            .saturating_sub(MAX_SOURCE_IDS_PER_PARTICIPANT);
+                        for (old, _) in slot.info.msis.drain(..excess) {
+                            if self.by_msi.get(&old) == Some(&i) {
+                                self.by_msi.remove(&old);
+                            }
+                        }
+                        slot.info.msis_forgotten += excess as u64;
                     }
                     return Ok(());
                 }
@@ -303,6 +317,7 @@ impl CallRecorder {
                     display_name: Some(p.display_name.clone()),
                     is_guest: p.is_guest,
                     msis: p.media_streams.clone(),
+                    msis_forgotten: 0,
                     joined: at,
                     left: None,
                 };
@@ -361,6 +376,7 @@ impl CallRecorder {
             display_name: None,
             is_guest: false,
             msis: vec![(msi, StreamKind::Audio)],
+            msis_forgotten: 0,
             joined: at,
             left: None,
         };

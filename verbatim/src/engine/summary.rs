@@ -18,8 +18,12 @@ pub struct ParticipantInfo {
     pub display_name: Option<String>,
     /// True for guests.
     pub is_guest: bool,
-    /// Media source ids seen for this participant, with their kinds.
+    /// Media source ids seen for this participant, with their kinds: the newest
+    /// [`super::MAX_SOURCE_IDS_PER_PARTICIPANT`].
     pub msis: Vec<(Msi, StreamKind)>,
+    /// Older source ids forgotten to keep `msis` within its limit (re-joins bring new ones; media is not
+    /// affected).
+    pub msis_forgotten: u64,
     /// Recording time of joining (roster) or of the first frame.
     pub joined: MediaTime,
     /// Recording time of leaving, if they left.

@@ -1,7 +1,7 @@
 //! One call's task: bot messages in, checked and handed to the recording-status machine and the call's
 //! [`LiveRecording`]; engine messages out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +35,10 @@ const CONTROL_STAMP_TOLERANCE: MediaTime = MediaTime::from_secs(2);
 /// Video streams whose socket a call remembers for `KeyFrameRequest` (Teams has 10 main-video sockets and one
 /// screen share; a bot that sends more streams gets requests addressed by stream kind only).
 const MAX_VIDEO_SOCKETS_KNOWN: usize = 64;
+
+/// Most source ids the call remembers per participant for the participant limit (the engine keeps as many, see
+/// `engine::MAX_SOURCE_IDS_PER_PARTICIPANT`): the oldest are forgotten, media is never refused for it.
+const MAX_SOURCE_IDS_PER_PARTICIPANT: usize = crate::engine::MAX_SOURCE_IDS_PER_PARTICIPANT;
 
 /// `MediaTime` -> `Duration` (negative = zero).
 pub(crate) fn duration(t: MediaTime) -> Duration {
@@ -81,8 +85,13 @@ struct Call {
     origin: Option<SourceTimestamp>,
     roster_ids: HashSet<String>,
     roster_msis: HashSet<u32>,
+    /// Per participant id, their newest source ids (at most [`MAX_SOURCE_IDS_PER_PARTICIPANT`]).
+    msis_of: HashMap<String, VecDeque<u32>>,
     unknown_msis: HashSet<u32>,
     refused_participant_frames: u64,
+    /// Video source ids recorded (at most `Limits::max_video_streams`).
+    video_msis: HashSet<u32>,
+    refused_video_frames: u64,
     invalid_messages: u64,
     /// The socket each video stream's frames came on (for `KeyFrameRequest`).
     sockets: HashMap<u32, VideoSocket>,
@@ -127,8 +136,11 @@ pub(crate) async fn run(
         origin: None,
         roster_ids: HashSet::new(),
         roster_msis: HashSet::new(),
+        msis_of: HashMap::new(),
         unknown_msis: HashSet::new(),
         refused_participant_frames: 0,
+        video_msis: HashSet::new(),
+        refused_video_frames: 0,
         invalid_messages: 0,
         sockets: HashMap::new(),
         relay,
@@ -237,10 +249,11 @@ impl Call {
             Msg::RecordingStatus(s) => return self.status_result(s).await,
             Msg::Pause(p) => {
                 let r = self.control_time(p.timestamp, "Pause").await;
-                match self.state.pause(r, &p.requested_by, &p.reason) {
+                let t = self.control_text("Pause", p.requested_by, p.reason);
+                match self.state.pause(r, &t.requested_by, &t.reason) {
                     Ok(()) => {
                         self.pause_walls.push((SystemTime::now(), None));
-                        self.journal_pause(r, true, &p.requested_by, &p.reason);
+                        self.journal_pause(r, true, &t.requested_by, &t.reason);
                     }
                     Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
                 }
@@ -248,12 +261,13 @@ impl Call {
             }
             Msg::Resume(p) => {
                 let r = self.control_time(p.timestamp, "Resume").await;
-                match self.state.resume(r, &p.requested_by, &p.reason) {
+                let t = self.control_text("Resume", p.requested_by, p.reason);
+                match self.state.resume(r, &t.requested_by, &t.reason) {
                     Ok(()) => {
                         if let Some(w) = self.pause_walls.last_mut() {
                             w.1 = Some(SystemTime::now());
                         }
-                        self.journal_pause(r, false, &p.requested_by, &p.reason);
+                        self.journal_pause(r, false, &t.requested_by, &t.reason);
                     }
                     Err(e) => self.refuse_message(&format!("Resume: {e}")).await,
                 }
@@ -353,7 +367,7 @@ impl Call {
         buf.unmixed = kept;
         if self.refused_participant_frames == 1 {
             let msg = format!(
-                "more than {max} participants: audio from further sources is not recorded (counted)"
+                "more than {max} participants (max_participants): audio from further sources is not recorded (counted)"
             );
             self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
         }
@@ -367,6 +381,9 @@ impl Call {
             Ok(b) => b,
             Err(e) => return self.refuse_message(&e.to_string()).await,
         };
+        if !self.video_admitted(buf.media_source_id.0) {
+            return;
+        }
         let r = if received.is_unknown() {
             self.last_ref
         } else {
@@ -377,6 +394,65 @@ impl Call {
             .state
             .offer(Item::Video(r, buf), r, ItemKind::Media { bytes });
         self.apply(offer, arrival).await;
+    }
+
+    /// A pause's texts cut to their limits; the cut is reported (the pause itself always happens).
+    fn control_text(
+        &mut self,
+        what: &'static str,
+        requested_by: String,
+        reason: String,
+    ) -> convert::ControlText {
+        let t = convert::control_text(what, requested_by, reason);
+        if !t.cut.is_empty() {
+            let what: Vec<String> = t.cut.iter().map(|e| e.to_string()).collect();
+            let msg = format!(
+                "{}: kept cut to the limit, the request itself is honoured",
+                what.join("; ")
+            );
+            self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
+        }
+        t
+    }
+
+    /// True when video from `msi` may be recorded: a stream already recorded, or a new one within
+    /// `max_video_streams` (else counted and reported once).
+    fn video_admitted(&mut self, msi: u32) -> bool {
+        if self.video_msis.contains(&msi) {
+            return true;
+        }
+        let max = self.shared.opts.limits.max_video_streams;
+        if self.video_msis.len() < max {
+            self.video_msis.insert(msi);
+            return true;
+        }
+        self.refused_video_frames += 1;
+        if self.refused_video_frames == 1 {
+            let msg = format!(
+                "video stream {msi} refused: this call already records {max} video streams \
+                 (max_video_streams); its frames are not recorded (counted)"
+            );
+            self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
+        }
+        false
+    }
+
+    /// Remembers `msis` as `id`'s newest source ids, forgetting the oldest beyond the cap.
+    fn remember_msis(&mut self, id: &str, msis: impl Iterator<Item = u32>) {
+        let list = self.msis_of.entry(id.to_string()).or_default();
+        for m in msis {
+            self.unknown_msis.remove(&m);
+            if list.contains(&m) {
+                continue;
+            }
+            list.push_back(m);
+            self.roster_msis.insert(m);
+            if list.len() > MAX_SOURCE_IDS_PER_PARTICIPANT {
+                if let Some(old) = list.pop_front() {
+                    self.roster_msis.remove(&old);
+                }
+            }
+        }
     }
 
     async fn roster(&mut self, r: proto::RosterUpdate) {
@@ -393,7 +469,7 @@ impl Call {
             if !self.roster_ids.contains(&p.id) {
                 if self.roster_ids.len() + self.unknown_msis.len() >= max {
                     let msg = format!(
-                        "participant {:?} refused: this call already records {max} participants",
+                        "participant {:?} refused: this call already records {max} participants (max_participants)",
                         p.id
                     );
                     self.send_error(proto::ErrorCode::LimitExceeded, msg, false);
@@ -401,10 +477,7 @@ impl Call {
                 }
                 self.roster_ids.insert(p.id.clone());
             }
-            for (m, _) in &p.media_streams {
-                self.roster_msis.insert(m.0);
-                self.unknown_msis.remove(&m.0);
-            }
+            self.remember_msis(&p.id.clone(), p.media_streams.iter().map(|(m, _)| m.0));
             let offer = self.state.offer(
                 Item::Roster(at, RosterChange::Joined(p)),
                 at,
@@ -414,7 +487,13 @@ impl Call {
         }
         for id in r.left_ids {
             if id.len() > convert::MAX_ID_LEN {
-                self.refuse_message("RosterUpdate: left id too long").await;
+                let e = convert::ConvertError::TooLong {
+                    message: "RosterUpdate",
+                    field: "left_ids",
+                    len: id.len(),
+                    max: convert::MAX_ID_LEN,
+                };
+                self.refuse_message(&e.to_string()).await;
                 continue;
             }
             let offer = self.state.offer(

@@ -132,6 +132,7 @@ impl Call {
         let status_meta = self.status_meta();
         let pauses = self.pause_meta();
         let refused_frames = self.refused_participant_frames;
+        let refused_video_frames = self.refused_video_frames;
         let invalid_messages = self.invalid_messages;
         let mut summary = proto::CallSummary {
             call_id: self.desc.call_id.clone(),
@@ -159,6 +160,7 @@ impl Call {
             };
             live.call_info_mut().ingest_refused = Some(IngestRefusedMeta {
                 participant_limit_frames: refused_frames,
+                video_stream_limit_frames: refused_video_frames,
                 invalid_messages,
             });
             let is_interrupted = interrupted.is_some();
