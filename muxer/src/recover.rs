@@ -288,10 +288,10 @@ pub fn recover_dir_adding(
             verify_dir(dir, Some(&pk))?,
         ));
     }
-    if tmp.exists() {
-        fs::remove_file(&tmp).map_err(io_at(&tmp))?;
-    }
     if mpath.exists() {
+        if tmp.exists() {
+            fs::remove_file(&tmp).map_err(io_at(&tmp))?;
+        }
         fs::remove_file(&jpath).map_err(io_at(&jpath))?;
         sync_dir(dir).map_err(io_at(dir))?;
         return Ok(closed(
@@ -320,6 +320,10 @@ pub fn recover_dir_adding(
     tampered.extend(findings.iter().map(|f| f.tampered.clone()));
     if !tampered.is_empty() && !opts.accept_tampered {
         return Err(RecoverError::Tampered(tampered));
+    }
+    // The close's reserved room (`manifest.json.tmp`) goes only now: a refused recovery changes nothing.
+    if tmp.exists() {
+        fs::remove_file(&tmp).map_err(io_at(&tmp))?;
     }
     let altered: BTreeSet<usize> = findings.iter().map(|f| f.index).collect();
     let mut entries = Vec::new();

@@ -218,6 +218,47 @@ fn zero_durations(b: &mut [u8], depth: u32) {
     }
 }
 
+/// Turns the space after `moov` back into the zero-filled `free` box the init segment is created with, when it
+/// holds only what the close writes there (`free` padding and `sidx` boxes, rebuilt by recover from the
+/// fragments kept): a close that crashed after writing its final header, before linking it, is not tampering.
+fn blank_index(b: &mut [u8]) {
+    let Ok(list) = reader::boxes(b) else {
+        return;
+    };
+    let Some(moov) = list.iter().position(|bx| &bx.box_type == b"moov") else {
+        return;
+    };
+    let rest = &list[moov + 1..];
+    if rest.is_empty()
+        || !rest
+            .iter()
+            .all(|bx| &bx.box_type == b"free" || &bx.box_type == b"sidx")
+    {
+        return;
+    }
+    // The padding the close writes is zeros, as the reserve was: a changed byte there is an alteration.
+    let padding_zero = rest.iter().filter(|bx| &bx.box_type == b"free").all(|bx| {
+        b.get((bx.offset + bx.header_len) as usize..(bx.offset + bx.size) as usize)
+            .is_some_and(|p| p.iter().all(|&x| x == 0))
+    });
+    if !padding_zero {
+        return;
+    }
+    let start = (list[moov].offset + list[moov].size) as usize;
+    let Some(tail) = b.get_mut(start..) else {
+        return;
+    };
+    let Ok(size) = u32::try_from(tail.len()) else {
+        return;
+    };
+    if tail.len() < 8 {
+        return;
+    }
+    tail.fill(0);
+    tail[..4].copy_from_slice(&size.to_be_bytes());
+    tail[4..8].copy_from_slice(b"free");
+}
+
 /// A header as it was created: a WAV header for its `fmt ` format with no samples; an MP4 init segment with
 /// its durations 0. `None` when it does not parse.
 fn normalized(abs: &Path, kind: FileKind, offset: u64, bytes: &[u8]) -> Option<Vec<u8>> {
@@ -248,6 +289,7 @@ fn normalized(abs: &Path, kind: FileKind, offset: u64, bytes: &[u8]) -> Option<V
             reader::read_init(bytes).ok()?;
             let mut b = bytes.to_vec();
             zero_durations(&mut b, 0);
+            blank_index(&mut b);
             Some(b)
         }
         FileKind::Whole => None,
