@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::Signer;
 use media_core::MediaTime;
-use sha2::{Digest, Sha256};
 
 use super::error::{break_wav, mp4_err};
 use super::{
@@ -17,7 +16,7 @@ use super::{
 use crate::fmp4::Fmp4Error;
 use crate::integrity::chain::signing_message_for;
 use crate::integrity::manifest::{HexBytes, JournalLine};
-use crate::integrity::{Entry, FileKind, Manifest, Region, SigRecord, Status};
+use crate::integrity::{Entry, FileKind, Manifest, SigRecord, Status};
 use crate::storage::StorageFile;
 use crate::wav::{self, WavError};
 
@@ -249,15 +248,7 @@ impl RecordingWriter {
                 }) {
                     return Err(break_wav(slot, e));
                 }
-                self.record_region(
-                    id,
-                    true,
-                    Region {
-                        offset: 0,
-                        len: header.len() as u64,
-                        sha256: Sha256::digest(header).into(),
-                    },
-                )
+                self.record_header(id, &header)
             }
             FileKind::Mp4 => {
                 let mut out = Vec::new();
@@ -320,15 +311,7 @@ impl RecordingWriter {
             .and_then(|_| f.write_all(&header))
             .and_then(|_| f.sync_all())
             .map_err(io_err(&abs, 0))?;
-        self.record_region(
-            id,
-            true,
-            Region {
-                offset: 0,
-                len: header.len() as u64,
-                sha256: Sha256::digest(header).into(),
-            },
-        )
+        self.record_header(id, &header)
     }
 }
 

@@ -51,15 +51,7 @@ impl RecordingWriter {
             .bytes_in(self.options.wav_chunk_duration)
             .max(format.bytes_per_sample_frame()) as u64;
         self.set_body(id, Body::Wav(w), chunk_bytes);
-        self.record_region(
-            id,
-            true,
-            Region {
-                offset: 0,
-                len: header.len() as u64,
-                sha256: Sha256::digest(header).into(),
-            },
-        )?;
+        self.record_header(id, &header)?;
         Ok(StemId(id))
     }
 

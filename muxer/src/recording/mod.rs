@@ -454,6 +454,16 @@ impl RecordingWriter {
         Ok((entries, sigs))
     }
 
+    /// Links a whole header written at offset 0 (a WAV header, an MP4 init segment) with a `header` record.
+    fn record_header(&mut self, file: u32, header: &[u8]) -> Result<(), RecordingError> {
+        let region = Region {
+            offset: 0,
+            len: header.len() as u64,
+            sha256: <sha2::Sha256 as sha2::Digest>::digest(header).into(),
+        };
+        self.record_region(file, true, region)
+    }
+
     fn record_region(&mut self, file: u32, header: bool, r: Region) -> Result<(), RecordingError> {
         if let Some(slot) = self.files.get_mut(file as usize) {
             slot.covered_end = slot.covered_end.max(r.offset + r.len);
