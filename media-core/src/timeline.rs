@@ -13,7 +13,7 @@
 //! For a timed frame with sender time `u` (relative to the segment anchor) delivered at reference time `r`,
 //! the one-way delay plus the clock offset is `y = r - u`. Network jitter only ever *adds* delay, so the
 //! **lower envelope** of `y` tracks offset and drift: the clock keeps the minimum `y` of every 5 s window of
-//! sender time (the last 10 minutes of windows), fits a line through those minima by least squares (its slope is
+//! sender time (up to 120 windows from the last two hours), fits a line through those minima by least squares (its slope is
 //! the sender's drift against the reference clock, trusted once the minima span 60 s and the slope is at least
 //! four times its standard error, counting at least half a delivery quantum of scatter per minimum — under
 //! jitter a minute of minima cannot tell 300 ppm from noise — and clamped to ±1000 ppm),
@@ -94,11 +94,19 @@ pub struct ClockConfig {
     /// unknown drift over a long silence moves the sender's clock, so they are raised by
     /// [`Self::silence_drift_ppm`] of the silence (the new frames' own minimum wins if it is lower).
     pub relearn_after: MediaTime,
-    /// The drift assumed over a long silence before any is measured, ppm (typical sender clocks stay well
-    /// within 50 ppm).
+    /// The drift assumed over a long silence before any is measured, ppm. Sender clocks are NTP-disciplined
+    /// host clocks, typically within 20 ppm: a larger bound places every re-start of a quiet speaker late by
+    /// the bound over the silence (the raised minimum is an upper bound of the offset) while a drift beyond it
+    /// is measured by the fit across the silence within one window of the new speech.
     pub silence_drift_ppm: i64,
+    /// After such a silence, a first new frame delayed more than this beyond the old minima (raised) shows
+    /// a drift larger than assumed: the minima are dropped and the envelope learned afresh. The late window
+    /// bounds the jitter the recorder absorbs, so more than that is the clock.
+    pub relearn_excess: MediaTime,
     /// Minima older than this (sender time) are forgotten: after a silence longer than this the envelope is
-    /// learned afresh.
+    /// learned afresh. Long (two hours): a speaker silent for half an hour resumes at the old minimum raised
+    /// by [`Self::silence_drift_ppm`] (36 ms) instead of at the delay of their first new frame (0–90 ms
+    /// under `teams-x3` jitter).
     pub history_span: MediaTime,
 }
 
@@ -116,8 +124,9 @@ impl Default for ClockConfig {
             untimed_gap: MediaTime::from_millis(100),
             quantum: MediaTime::from_millis(20),
             relearn_after: MediaTime::from_secs(30),
-            silence_drift_ppm: 50,
-            history_span: MediaTime::from_secs(600),
+            silence_drift_ppm: 20,
+            relearn_excess: MediaTime::from_millis(200),
+            history_span: MediaTime::from_secs(7200),
         }
     }
 }
@@ -133,6 +142,9 @@ pub struct Mapped {
     pub timed: bool,
     /// True when this frame started a new segment (a timestamp jump was confirmed).
     pub new_segment: bool,
+    /// For a timed frame, the segment it belongs to and its sender time from the segment's anchor: with
+    /// [`SourceClock::retarget`] its target can be estimated again later, from the frames that arrived since.
+    pub sender_time: Option<(u64, MediaTime)>,
 }
 
 /// The result of mapping one frame.
@@ -373,6 +385,8 @@ pub struct SourceClock {
     envelope: Envelope,
     last: Option<(i64, MediaTime)>,
     pending_outliers: u32,
+    /// Segments started so far (the current one's number).
+    generation: u64,
     stats: ClockStats,
 }
 
@@ -385,6 +399,7 @@ impl SourceClock {
             segment: None,
             last: None,
             pending_outliers: 0,
+            generation: 0,
             stats: ClockStats::default(),
         }
     }
@@ -457,6 +472,7 @@ impl SourceClock {
                 target,
                 timed: false,
                 new_segment: false,
+                sender_time: None,
             });
         }
 
@@ -501,8 +517,18 @@ impl SourceClock {
         if !new_segment && !self.envelope.slope_trusted && silence > self.cfg.relearn_after.ticks()
         {
             let stale = (silence as f64 * self.cfg.silence_drift_ppm as f64 * 1e-6) as i64;
-            self.envelope
-                .age(u.ticks(), stale, self.cfg.history_span.ticks());
+            let excess = y as f64
+                - self.envelope.predict(u.ticks(), self.cfg.quantum.ticks())
+                - stale as f64;
+            if excess > self.cfg.relearn_excess.ticks() as f64 {
+                // Far later than any delay the old minima allow: the clock moved over the silence by more
+                // than the assumed drift. Learn it afresh from the new frames.
+                self.envelope.forget_before(i64::MAX);
+                self.envelope.current = None;
+            } else {
+                self.envelope
+                    .age(u.ticks(), stale, self.cfg.history_span.ticks());
+            }
         }
         if new_segment || self.envelope.is_empty() {
             self.envelope.reset(u.ticks(), y);
@@ -519,10 +545,34 @@ impl SourceClock {
             target,
             timed: true,
             new_segment,
+            sender_time: Some((self.generation, u)),
         })
     }
 
+    /// The target of a timed frame mapped earlier (its [`Mapped::sender_time`]) by the envelope as it is now,
+    /// which has seen the frames that arrived since: a frame that waited in a jitter buffer is placed with
+    /// what its wait taught. `None` when a new segment has started since (the old anchor no longer applies).
+    ///
+    /// ```
+    /// use media_core::timeline::{ClockConfig, MapOutcome, SourceClock};
+    /// use media_core::{MediaTime, SourceTimestamp};
+    ///
+    /// let mut clock = SourceClock::new(ClockConfig { quantum: MediaTime::ZERO, ..ClockConfig::default() });
+    /// let ms = MediaTime::from_millis;
+    /// let stamp = |k: i64| SourceTimestamp::new(9_000_000_000 + (k * 200_000) as u64);
+    /// // The first frame is held up 60 ms on the way; the next ones are not.
+    /// let MapOutcome::Mapped(first) = clock.map(stamp(0), ms(80)) else { panic!() };
+    /// assert_eq!(first.target, ms(60));
+    /// clock.map(stamp(1), ms(40));
+    /// let (segment, u) = first.sender_time.unwrap();
+    /// assert_eq!(clock.retarget(segment, u), Some(ms(0)));
+    /// ```
+    pub fn retarget(&self, segment: u64, sender_time: MediaTime) -> Option<MediaTime> {
+        (segment == self.generation && self.segment.is_some()).then(|| self.target_at(sender_time))
+    }
+
     fn start_segment(&mut self, timestamp: SourceTimestamp, placed: MediaTime) -> Segment {
+        self.generation += 1;
         let key_anchor = self.key_after_last(placed);
         let seg = Segment {
             src_anchor: timestamp,
@@ -682,6 +732,33 @@ mod tests {
                 m.target
             );
         }
+        assert_eq!((c.stats().outliers, c.stats().segments), (0, 0));
+    }
+
+    /// A sender without drift heard for a minute, silent for 25 minutes (longer than the ten minutes the
+    /// minima used to be kept), then heard again with its first frames held up 60 ms by jitter: it resumes
+    /// where the old minima (raised by 20 ppm of the silence, 30 ms) place it, not 60 ms late. (Found on the
+    /// 60-minute stand-up under `teams-x3`: quiet speakers resumed 43–63 ms late, p99 47 ms.)
+    #[test]
+    fn a_quiet_speaker_resumes_at_the_old_minimum_not_at_the_jitter_of_the_first_frame() {
+        let mut c = SourceClock::new(ClockConfig {
+            quantum: MediaTime::ZERO,
+            ..ClockConfig::default()
+        });
+        let e = 5_000_000_000u64;
+        let place = |c: &mut SourceClock, j: i64, late: i64| {
+            mapped(c.map(
+                SourceTimestamp::new(e + (j * FRAME) as u64),
+                MediaTime::from_ticks(j * FRAME + FRAME + late),
+            ))
+        };
+        for j in 0..3_000 {
+            place(&mut c, j, (j % 7) * 10_000);
+        }
+        let back = 3_000 + 25 * 60 * 50;
+        let m = place(&mut c, back, 600_000);
+        let err = m.target.ticks() - back * FRAME;
+        assert!((0..=310_000).contains(&err), "{err}");
         assert_eq!((c.stats().outliers, c.stats().segments), (0, 0));
     }
 

@@ -167,6 +167,50 @@ pub fn level(frame: &AudioFrame) -> u16 {
     (sum / n.max(1)).min(u64::from(u16::MAX)) as u16
 }
 
+/// How loud the first (`tail` false) or last (`tail` true) millisecond of a frame is: the mean absolute
+/// sample value over its first or last `rate / 1000` sample frames (all channels).
+///
+/// A sender that stops because its user went quiet (DTX) ends on a frame that has faded to silence and
+/// resumes on one that starts from it; media lost on the way breaks off mid-sound. The ledger tells the two
+/// apart by these edges.
+///
+/// ```
+/// use bytes::Bytes;
+/// use media_core::{AudioFormat, AudioFrame, FrameTiming, SourceId};
+/// // 320 samples at 16 kHz: loud, then the last 16 (1 ms) silent.
+/// let pcm: Vec<u8> = (0..320)
+///     .map(|i| if i < 304 { 3000i16 } else { 0 })
+///     .flat_map(|s| s.to_le_bytes())
+///     .collect();
+/// let f = AudioFrame {
+///     source: SourceId::audio(1),
+///     timing: FrameTiming::default(),
+///     format: AudioFormat::PCM16K,
+///     is_silence: false,
+///     payload: Bytes::from(pcm),
+/// };
+/// assert_eq!(media_core::track::edge_level(&f, false), 3000);
+/// assert_eq!(media_core::track::edge_level(&f, true), 0);
+/// ```
+pub fn edge_level(frame: &AudioFrame, tail: bool) -> u16 {
+    let ch = frame.format.channels.max(1) as usize;
+    let width = (frame.format.sample_rate as usize / 1000).max(1) * ch * 2;
+    let whole = frame.payload.len() / (2 * ch) * 2 * ch;
+    let width = width.min(whole);
+    let bytes = if tail {
+        &frame.payload[whole - width..whole]
+    } else {
+        &frame.payload[..width]
+    };
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for s in bytes.chunks_exact(2) {
+        sum += u64::from(i16::from_le_bytes([s[0], s[1]]).unsigned_abs());
+        n += 1;
+    }
+    (sum / n.max(1)).min(u64::from(u16::MAX)) as u16
+}
+
 /// Where the stream stands after the last frame written.
 #[derive(Clone, Copy, Debug)]
 struct Cursor {
@@ -176,6 +220,8 @@ struct Cursor {
     key: i64,
     /// How loud that frame was (mean absolute sample value).
     level: u16,
+    /// How loud its last millisecond was ([`edge_level`]).
+    tail: u16,
 }
 
 /// A short break inside speech whose missing keys have exact places (for a frame that arrives late).
@@ -200,11 +246,22 @@ struct Mark {
 
 const MARKS: usize = 16;
 
+/// A frame waiting in the jitter buffer: its target when it arrived, and how to estimate it again.
+type Waiting = (MediaTime, Option<(u64, MediaTime)>, AudioFrame);
+
+/// How loud a frame is, overall and at its edges (mean absolute sample values).
+#[derive(Clone, Copy, Debug)]
+struct Edges {
+    level: u16,
+    head: u16,
+    tail: u16,
+}
+
 /// One source's audio on the recording timeline (see the module docs).
 pub struct AudioTrack {
     cfg: TrackConfig,
     clock: SourceClock,
-    jitter: JitterBuffer<(MediaTime, AudioFrame)>,
+    jitter: JitterBuffer<Waiting>,
     ring: Vec<i16>,
     /// Sample frames per 20 ms source frame.
     frame_samples: i64,
@@ -312,13 +369,13 @@ impl AudioTrack {
             .target
             .saturating_add(self.cfg.clock.packetization)
             .saturating_add(self.cfg.late_window);
-        let mut item = (m.target, frame);
+        let mut item = (m.target, m.sender_time, frame);
         loop {
             match self.jitter.insert(m.key, deadline, item) {
                 Insert::Full(back) => {
                     item = back;
-                    if let Some((k, (t, f))) = self.jitter.pop_forced() {
-                        self.place(k, t, &f);
+                    if let Some((k, w)) = self.jitter.pop_forced() {
+                        self.place(k, w);
                     }
                 }
                 Insert::Late => {
@@ -335,8 +392,8 @@ impl AudioTrack {
 
     /// Lets the track release frames whose deadline passed (call as time advances with no frame).
     pub fn release(&mut self, now: MediaTime) {
-        while let Some((k, (t, f))) = self.jitter.pop_ready(now) {
-            self.place(k, t, &f);
+        while let Some((k, w)) = self.jitter.pop_ready(now) {
+            self.place(k, w);
         }
     }
 
@@ -352,11 +409,21 @@ impl AudioTrack {
             )
     }
 
-    fn place(&mut self, key: i64, target: MediaTime, frame: &AudioFrame) {
+    fn place(&mut self, key: i64, (target, sender_time, frame): Waiting) {
+        // The clock has seen the frames that arrived while this one waited: its estimate now is better.
+        let target = sender_time
+            .and_then(|(seg, u)| self.clock.retarget(seg, u))
+            .unwrap_or(target);
+        let frame = &frame;
         let ch = self.channels();
         let n = (frame.payload.len() / (2 * ch)) as i64;
         let target_s = self.samples(target);
         let level = level(frame);
+        let edges = Edges {
+            level,
+            head: edge_level(frame, false),
+            tail: edge_level(frame, true),
+        };
         let resync = self.samples(self.cfg.resync);
         // Where the frame goes, whether it was placed at its target (a new spurt), and the break before it.
         let (mut pos, at_target, mut gap) = match self.cursor {
@@ -400,13 +467,14 @@ impl AudioTrack {
                 pos = self.pulled_until;
             } else {
                 // Inside speech, its place is (partly) written already: late.
-                self.note_break(gap, pos, level);
+                self.note_break(gap, pos, edges);
                 self.stats.late += 1;
                 self.note_dropped(pos, DropCause::Late);
                 self.cursor = Some(Cursor {
                     pos: pos.saturating_add(n),
                     key,
                     level,
+                    tail: edges.tail,
                 });
                 return;
             }
@@ -415,17 +483,18 @@ impl AudioTrack {
         let ring_frames = (self.ring.len() / ch) as i64;
         if pos.saturating_add(count) > self.pulled_until.saturating_add(ring_frames) {
             // Far ahead of the output (a timestamp far ahead of the call): the ring cannot hold it.
-            self.note_break(gap.take(), pos, level);
+            self.note_break(gap.take(), pos, edges);
             self.stats.overrun += 1;
             self.note_dropped(pos, DropCause::Overrun);
             self.cursor = Some(Cursor {
                 pos: pos.saturating_add(n),
                 key,
                 level,
+                tail: edges.tail,
             });
             return;
         }
-        self.note_break(gap, pos, level);
+        self.note_break(gap, pos, edges);
         self.write(pos, frame, slip);
         if at_target {
             self.spurt_samples = 0;
@@ -438,6 +507,7 @@ impl AudioTrack {
             pos: pos + count,
             key,
             level,
+            tail: edges.tail,
         });
         if self.marks.iter().any(Option::is_some) {
             self.settle_marks(false);
@@ -514,15 +584,18 @@ impl AudioTrack {
     }
 
     /// Notes the break between the cursor `c` (with `missing` keys after it) and the frame now placed at
-    /// `pos`, classified.
-    fn note_break(&mut self, gap: Option<(Cursor, i64)>, pos: i64, level: u16) {
+    /// `pos` (whose loudness is `next`), classified.
+    fn note_break(&mut self, gap: Option<(Cursor, i64)>, pos: i64, next: Edges) {
         let Some((c, missing)) = gap else {
             return;
         };
         let short =
             missing.saturating_mul(self.frame_samples) <= self.samples(self.cfg.max_inferred_loss);
-        let quieter = c.level.min(level);
-        let sounding = u32::from(quieter) >= self.cfg.sounding_level;
+        let quieter = c.level.min(next.level);
+        // Broken off mid-sound on both sides: a frame before that fades to silence, or one after that starts
+        // from it, is the sender pausing (DTX), not media lost on the way.
+        let edge = c.tail.min(next.head);
+        let sounding = u32::from(quieter.min(edge)) >= self.cfg.sounding_level;
         let kind = if missing > 0 && short && sounding {
             GapKind::InferredLoss
         } else {
@@ -557,6 +630,7 @@ impl AudioTrack {
             }
         }
         self.note_gap(from, pos, kind);
+        self.break_level = 0;
     }
 
     /// Remembers a frame dropped before placement at its likely key; a full list ledgers the oldest at once.
@@ -625,8 +699,11 @@ impl AudioTrack {
                 return;
             }
         }
-        self.gaps
-            .push(Gap::new(start, end.saturating_sub(start), kind));
+        let mut gap = Gap::new(start, end.saturating_sub(start), kind);
+        if !kind.is_dropped() {
+            gap.level = self.break_level;
+        }
+        self.gaps.push(gap);
     }
 
     /// Produces the samples for `[from, from + out.len()/channels)` (sample positions at the track's rate) into
@@ -661,8 +738,8 @@ impl AudioTrack {
 
     /// Releases every waiting frame (end of stream), then the caller pulls the rest.
     pub fn flush(&mut self) {
-        while let Some((k, (t, f))) = self.jitter.drain() {
-            self.place(k, t, &f);
+        while let Some((k, w)) = self.jitter.drain() {
+            self.place(k, w);
         }
         self.settle_marks(true);
     }

@@ -93,7 +93,8 @@ fn a_delayed_frame_lands_at_its_true_position_and_a_lost_one_is_a_gap() {
             start: ms(400),
             length: ms(40),
             kind: GapKind::InferredLoss,
-            level: 0,
+            // The quieter frame around the break: frame 19, samples 19,000 + 0..320.
+            level: 19_159,
         }]
     );
     assert_eq!(t.stats().written, 48);
@@ -150,7 +151,7 @@ fn drained_gaps_leave_the_open_one_to_grow() {
             start: ms(200),
             length: ms(20),
             kind: GapKind::InferredLoss,
-            level: 0,
+            level: 9_159,
         }]
     );
     assert_eq!(
@@ -159,11 +160,58 @@ fn drained_gaps_leave_the_open_one_to_grow() {
             start: ms(400),
             length: ms(60),
             kind: GapKind::InferredLoss,
-            level: 0,
+            level: 19_159,
         }]
     );
     assert_eq!(t.drain_gaps(true).count(), 1);
     assert!(t.gaps().is_empty());
+}
+
+/// A frame whose samples are `value` except the first `quiet_head` and last `quiet_tail`, which are zero.
+fn faded(ts: u64, value: i16, quiet_head: usize, quiet_tail: usize) -> AudioFrame {
+    let n = F as usize;
+    let pcm: Vec<u8> = (0..n)
+        .map(|i| {
+            if i < quiet_head || i >= n - quiet_tail {
+                0i16
+            } else {
+                value
+            }
+        })
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    AudioFrame {
+        payload: Bytes::from(pcm),
+        ..frame(ts, 0)
+    }
+}
+
+/// A sender that pauses (DTX) ends on a frame that fades to silence and resumes on one that starts from it:
+/// the break is nothing sent, although both frames are loud on the whole. The same break between frames cut
+/// off mid-sound is media lost on the way. (Found on the 60-minute stand-up: 150–200 ms pauses between
+/// sentences were reported as 5 s of inferred loss with no impairment at all.)
+#[test]
+fn a_pause_that_fades_out_is_nothing_sent_and_a_break_mid_sound_is_a_loss() {
+    for (fades, kind) in [(true, GapKind::NothingSent), (false, GapKind::InferredLoss)] {
+        let mut t = AudioTrack::new(TrackConfig::default());
+        let stamp = |k: u64| 1_000_000 + k * 200_000;
+        let quiet = if fades { 40 } else { 0 };
+        // Frames 0..10, a 100 ms break (5 frames), frames 15..25.
+        for k in (0..10).chain(15..25) {
+            let (head, tail) = match k {
+                9 => (0, quiet),
+                15 => (quiet, 0),
+                _ => (0, 0),
+            };
+            let at = ms(k as i64 * 20 + 20);
+            t.push(faded(stamp(k), 5_000, head, tail), at, at);
+        }
+        t.flush();
+        let breaks: Vec<&Gap> = t.gaps().iter().filter(|g| g.start >= ms(200)).collect();
+        assert_eq!(breaks.len(), 1, "{:?}", t.gaps());
+        assert_eq!((breaks[0].start, breaks[0].length), (ms(200), ms(100)));
+        assert_eq!(breaks[0].kind, kind, "fades {fades}");
+    }
 }
 
 #[test]

@@ -78,7 +78,9 @@ impl FullSlots {
 
     /// True when the break of `who` from `from` to `to`, between frames at `level`, is the four-loudest
     /// rule's doing: for each missing 20 ms frame, one slot from `from` to `to` plus the 100 ms a frame takes
-    /// to be delivered was full of four others, each at least as loud as `who`.
+    /// to be delivered was full of four others, each at least half as loud as `who`'s frames around the break
+    /// (the frames it lost the rank with are unseen: they are often quieter than their neighbours, the edge
+    /// of a syllable).
     pub(super) fn crowded_out(
         &self,
         who: usize,
@@ -104,7 +106,7 @@ impl FullSlots {
                         e.slot == s
                             && e.speakers >= 4
                             && !e.who.contains(&who)
-                            && e.quietest >= level
+                            && u32::from(e.quietest) * 2 >= u32::from(level)
                     })
             })
             .count() as i64;
@@ -132,8 +134,10 @@ mod tests {
         }
         // Participant 0 (at level 1500) was not delivered in slots 200..250 while four louder others were.
         assert!(f.crowded_out(0, ms(4_100), ms(4_140), 1500));
-        // Louder than the quietest of them: it would have been delivered, so its break is a loss.
-        assert!(!f.crowded_out(0, ms(4_100), ms(4_140), 2500));
+        // More than twice as loud as the quietest of them: it would have been delivered, so its break is a
+        // loss.
+        assert!(f.crowded_out(0, ms(4_100), ms(4_140), 4000));
+        assert!(!f.crowded_out(0, ms(4_100), ms(4_140), 4001));
         // From 250 on it was one of the four: its missing frames there were not the platform's doing.
         assert!(!f.crowded_out(0, ms(5_500), ms(5_540), 1500));
         assert!(!f.crowded_out(0, ms(1_000), ms(1_040), 1500));
