@@ -325,14 +325,14 @@ fn main() {
         // Hand-over of the last buffer (roster and dominant-speaker events carry no arrival stamp: they are
         // handed over with or after the buffer before them, so its hand-over is an upper bound of the wait).
         let mut last_handed: Option<MediaTime> = None;
-        // Waits for the queue as `verbatim record`'s media worker does.
-        let mut backoff = verbatim::media_worker::IdleBackoff::default();
+        // Waits for the queue as `verbatim record`'s media worker does: asleep on its bell until rung.
+        let bell = media_core::wake::Doorbell::for_current_thread();
+        rx.attach(std::sync::Arc::clone(&bell));
         loop {
             let Some(ev) = rx.pop() else {
-                backoff.wait();
+                bell.wait(|| !rx.is_empty(), std::time::Duration::from_millis(250));
                 continue;
             };
-            backoff.reset();
             let handed = match &ev {
                 IngestEvent::Tick { arrival, .. } => Some(*arrival),
                 IngestEvent::Audio(f) => {

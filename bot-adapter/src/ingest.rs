@@ -346,6 +346,20 @@ impl Ingest {
     pub fn free(&self) -> usize {
         self.tx.free()
     }
+    /// Wakes the media work without an event (it has a stop or a control message to look at).
+    pub fn wake(&self) {
+        self.tx.wake_consumer();
+    }
+    /// Sleeps until `n` places are free (the media work rings as it takes events) or `give_up()` (checked
+    /// at least every `recheck`); true when the room is there. For a source that may wait (a replay).
+    pub fn wait_for_room(
+        &mut self,
+        n: usize,
+        give_up: impl Fn() -> bool,
+        recheck: std::time::Duration,
+    ) -> bool {
+        self.tx.wait_for_room(n, give_up, recheck)
+    }
     /// The queue's counters (pushed, dropped, high water).
     pub fn queue_stats(&self) -> &Arc<QueueStats> {
         self.tx.stats()
@@ -356,6 +370,14 @@ impl IngestReceiver {
     /// Takes the oldest event, if any.
     pub fn pop(&mut self) -> Option<IngestEvent> {
         self.rx.pop()
+    }
+    /// Names the thread that takes the events: every push rings `bell` ([`media_core::wake`]).
+    pub fn attach(&self, bell: std::sync::Arc<media_core::wake::Doorbell>) {
+        self.rx.attach(bell);
+    }
+    /// Wakes a source waiting in [`Ingest::wait_for_room`] (after taking a batch of events).
+    pub fn wake_producer(&self) {
+        self.rx.wake_producer();
     }
     /// Events waiting.
     pub fn len(&self) -> usize {

@@ -33,6 +33,7 @@ pub mod resample;
 pub mod time;
 pub mod timeline;
 pub mod track;
+pub mod wake;
 
 pub use frame::{
     AudioFormat, AudioFrame, Frame, FrameTiming, Msi, SourceId, StreamKind, VideoCodec,

@@ -12,9 +12,20 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use crate::wake::{BellSlot, Doorbell};
+
+/// The bells of the two ends: the consumer's rung after each push, the producer's (while it waits for room)
+/// after the consumer took items.
+#[derive(Debug, Default)]
+struct Bells {
+    consumer: BellSlot,
+    producer: BellSlot,
+}
 
 /// Counters shared by both ends of one queue.
 #[derive(Debug, Default)]
@@ -53,12 +64,14 @@ pub struct QueueFull<T> {
 pub struct QueueProducer<T> {
     inner: HeapProd<T>,
     stats: Arc<QueueStats>,
+    bells: Arc<Bells>,
 }
 
 /// The receiving end of a bounded queue.
 pub struct QueueConsumer<T> {
     inner: HeapCons<T>,
     stats: Arc<QueueStats>,
+    bells: Arc<Bells>,
 }
 
 /// Makes a queue that holds at most `capacity` items (at least 1).
@@ -77,12 +90,18 @@ pub fn bounded<T>(capacity: usize) -> (QueueProducer<T>, QueueConsumer<T>) {
     let rb = HeapRb::<T>::new(capacity.max(1));
     let (prod, cons) = rb.split();
     let stats = Arc::new(QueueStats::default());
+    let bells = Arc::new(Bells::default());
     (
         QueueProducer {
             inner: prod,
             stats: Arc::clone(&stats),
+            bells: Arc::clone(&bells),
         },
-        QueueConsumer { inner: cons, stats },
+        QueueConsumer {
+            inner: cons,
+            stats,
+            bells,
+        },
     )
 }
 
@@ -97,6 +116,7 @@ impl<T> QueueProducer<T> {
                 self.stats.pushed.fetch_add(1, Ordering::Relaxed);
                 let len = self.inner.occupied_len() as u64;
                 self.stats.high_water.fetch_max(len, Ordering::Relaxed);
+                self.bells.consumer.ring();
                 Ok(())
             }
             Err(item) => {
@@ -112,6 +132,69 @@ impl<T> QueueProducer<T> {
     pub fn free(&self) -> usize {
         self.inner.vacant_len()
     }
+
+    /// Wakes the consumer without pushing (it has something else to look at: a stop, a control message).
+    pub fn wake_consumer(&self) {
+        self.bells.consumer.ring();
+    }
+
+    /// Sleeps until at least `n` places are free (the consumer rings as it takes items) or `give_up()` says
+    /// to stop waiting (checked at least every `recheck`). Returns true when the room is there. For a
+    /// producer that may wait (a replay), never for one that must return at once (the SDK's handler).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut tx, mut rx) = media_core::queue::bounded::<u32>(1);
+    /// tx.push(1).unwrap();
+    /// let consumer = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    ///     rx.pop()
+    /// });
+    /// assert!(tx.wait_for_room(1, || false, Duration::from_secs(10)));
+    /// assert_eq!(consumer.join().unwrap(), Some(1));
+    /// ```
+    pub fn wait_for_room(
+        &mut self,
+        n: usize,
+        give_up: impl Fn() -> bool,
+        recheck: Duration,
+    ) -> bool {
+        let n = n.min(self.inner.capacity().get());
+        if self.inner.vacant_len() >= n {
+            return true;
+        }
+        let bell = Doorbell::for_current_thread();
+        let own = Arc::clone(&bell);
+        self.bells.producer.set(bell);
+        let mine = self.bells.producer.is_owned_by_current_thread();
+        // A producer that moved to another thread than the one that first waited is not rung: it rechecks.
+        let recheck = if mine {
+            recheck
+        } else {
+            recheck.min(Duration::from_millis(1))
+        };
+        loop {
+            if self.inner.vacant_len() >= n {
+                return true;
+            }
+            if give_up() {
+                return false;
+            }
+            let bell = if mine {
+                self.bells.producer.bell()
+            } else {
+                None
+            };
+            match bell {
+                Some(b) => {
+                    b.wait(|| self.inner.vacant_len() >= n, recheck);
+                }
+                None => {
+                    own.wait(|| self.inner.vacant_len() >= n, recheck);
+                }
+            }
+        }
+    }
     /// The shared counters.
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.stats
@@ -122,6 +205,18 @@ impl<T> QueueConsumer<T> {
     /// Takes the oldest item, if any.
     pub fn pop(&mut self) -> Option<T> {
         self.inner.try_pop()
+    }
+
+    /// Names the thread that consumes this queue: every push from now on rings `bell` (see
+    /// [`crate::wake`]). The first bell stays.
+    pub fn attach(&self, bell: Arc<Doorbell>) {
+        self.bells.consumer.set(bell);
+    }
+
+    /// Wakes a producer waiting in [`QueueProducer::wait_for_room`] (call after taking a batch of items;
+    /// cheap when nobody waits).
+    pub fn wake_producer(&self) {
+        self.bells.producer.ring();
     }
     /// Items waiting.
     pub fn len(&self) -> usize {

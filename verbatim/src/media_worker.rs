@@ -27,12 +27,13 @@ use std::time::Duration;
 use bot_adapter::ingest::IngestReceiver;
 use crossbeam::channel::{self, Receiver, Sender};
 
+use media_core::wake::Doorbell;
 use media_core::MediaTime;
 
 use crate::engine::{CallRecorder, KeyFrameRequest, RecordingSink};
 use crate::journal::{SinkControl, Snapshot, SnapshotBase, SNAPSHOT_INTERVAL};
 use crate::metadata::CountersMeta;
-use crate::pool::{Job as PoolJob, Nap, Pool, Step};
+use crate::pool::{Job as PoolJob, Nap, Pool, Step, IDLE_WAIT};
 use crate::sink::FolderSink;
 use crate::writer_thread::ThreadedSink;
 
@@ -45,8 +46,8 @@ pub type WorkerResult = (
     Option<String>,
 );
 
-/// How long an idle media worker sleeps between looks at its queues. Frames wait for the late window (200 ms)
-/// anyway, so 2 ms adds little to the hand-off → written delay.
+/// How long a media pool thread naps after a pass with work, so that events come in batches. Frames wait
+/// for the late window (200 ms) anyway, so 2 ms adds little to the hand-off → written delay.
 pub const IDLE_NAP: Duration = Duration::from_millis(2);
 
 /// At most this many events of one call per pass of a pool thread.
@@ -228,6 +229,16 @@ impl MediaJob {
         Arc::clone(&self.done)
     }
 
+    /// Names the thread that runs this job: the source's every event rings `bell`.
+    pub fn attach(&self, bell: &Arc<Doorbell>) {
+        self.rx.attach(Arc::clone(bell));
+    }
+
+    /// True when an event waits or a stop was asked for (a sleeping worker's look before it sleeps).
+    pub fn has_work(&self) -> bool {
+        !self.rx.is_empty() || self.stop.load(Ordering::Acquire)
+    }
+
     /// Relays the recorder's key-frame requests through `relay` (without one they are only counted).
     pub fn with_keyframe_relay(mut self, relay: Option<KeyFrameRelay>) -> Self {
         self.relay = relay;
@@ -292,6 +303,8 @@ impl MediaJob {
         if n == 0 {
             Step::Idle
         } else {
+            // Room was made: a source waiting for it (a replay) goes on.
+            self.rx.wake_producer();
             Step::Worked
         }
     }
@@ -329,32 +342,8 @@ impl Worker {
     }
 }
 
-/// How a thread with a queue of its own waits for it: spins briefly, then yields, then naps [`IDLE_NAP`].
-#[derive(Debug, Default)]
-pub struct IdleBackoff {
-    idle: u32,
-}
-
-impl IdleBackoff {
-    /// The queue was empty: wait a little (longer the longer it stays empty).
-    pub fn wait(&mut self) {
-        self.idle = self.idle.saturating_add(1);
-        if self.idle < 64 {
-            std::hint::spin_loop();
-        } else if self.idle < 128 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(IDLE_NAP);
-        }
-    }
-
-    /// The queue had something: start over.
-    pub fn reset(&mut self) {
-        self.idle = 0;
-    }
-}
-
-/// Runs `job` on a thread of its own (see [`IdleBackoff`]).
+/// Runs `job` on a thread of its own, which sleeps on its [`Doorbell`] whenever the queue is empty (the
+/// source rings it with every event; a stop is seen within [`IDLE_WAIT`]).
 ///
 /// # Errors
 /// The thread cannot be started.
@@ -362,12 +351,15 @@ pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
     let h = std::thread::Builder::new()
         .name("verbatim-media".into())
         .spawn(move || {
-            let mut backoff = IdleBackoff::default();
+            let bell = Doorbell::for_current_thread();
+            job.attach(&bell);
             loop {
                 match job.poll(POOL_BUDGET) {
                     Step::Done => break,
-                    Step::Idle => backoff.wait(),
-                    Step::Worked => backoff.reset(),
+                    Step::Worked => {}
+                    Step::Idle => {
+                        bell.wait(|| job.has_work(), IDLE_WAIT);
+                    }
                 }
             }
             job.into_result()
@@ -386,9 +378,12 @@ impl MediaPool {
     /// # Errors
     /// A thread cannot be started.
     pub fn new(threads: usize) -> std::io::Result<Self> {
+        // After a pass with work, nap before the next: events then come in batches (hundreds of calls wake a
+        // thread at most 1 / IDLE_NAP times a second, not once per event). Idle, the threads sleep until rung.
         let nap = Nap {
             length: IDLE_NAP,
-            after_work: false,
+            after_work: true,
+            rung: true,
         };
         Ok(MediaPool {
             pool: Pool::new(threads, "verbatim-media", nap)?,
@@ -424,6 +419,10 @@ impl std::fmt::Debug for MediaPool {
 impl PoolJob for (MediaJob, Sender<WorkerResult>) {
     fn step(&mut self) -> Step {
         self.0.poll(POOL_BUDGET)
+    }
+
+    fn attach(&self, bell: &Arc<Doorbell>) {
+        self.0.attach(bell);
     }
 
     fn finish(self) {

@@ -3,8 +3,11 @@
 //!
 //! Each thread owns the jobs given to it (a job goes to the thread with the fewest), and in a pass gives each
 //! job one [`Job::step`] (a bounded amount of work, so one busy call cannot starve the others). A job whose step
-//! says [`Step::Done`] is removed and [`Job::finish`]ed. Between passes the thread naps, so a machine recording
-//! hundreds of calls wakes a few threads a few hundred times a second, not one thread per call.
+//! says [`Step::Done`] is removed and [`Job::finish`]ed. After a pass in which some job worked the thread may
+//! nap ([`Nap`]: work then comes in batches, so a machine recording hundreds of calls wakes a few threads a
+//! few hundred times a second, not one thread per call). After a pass in which nothing had work it sleeps on
+//! its [`Doorbell`] until a job's producer rings (each job [`Job::attach`]es the bell to its queue), a job is
+//! added, or [`IDLE_WAIT`] passes: an idle pool costs nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,6 +15,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
+use media_core::wake::Doorbell;
+
+/// The longest an idle pool thread sleeps without being rung (a flag set without ringing is seen then).
+pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(250);
 
 /// What one step of a job did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +37,8 @@ pub(crate) trait Job: Send + 'static {
     fn step(&mut self) -> Step;
     /// Called once, on the pool thread, after [`Step::Done`].
     fn finish(self);
+    /// Called once, on the pool thread, when it takes the job: whoever feeds the job rings `bell`.
+    fn attach(&self, bell: &Arc<Doorbell>);
 }
 
 /// When a pool thread naps between passes.
@@ -39,9 +48,13 @@ pub(crate) struct Nap {
     pub(crate) length: Duration,
     /// Also after a pass in which some job worked (a fixed polling rhythm), not only after an idle one.
     pub(crate) after_work: bool,
+    /// The jobs' producers ring the thread's bell with their work, so an idle pass may sleep until rung.
+    /// When false (the producer is a media thread, which must make no system call) the thread polls every
+    /// `length` while it has jobs, and sleeps on its bell only when it has none (adding a job rings).
+    pub(crate) rung: bool,
 }
 
-type Thread<J> = (Sender<J>, Arc<AtomicU64>, JoinHandle<()>);
+type Thread<J> = (Sender<J>, Arc<AtomicU64>, JoinHandle<()>, Arc<Doorbell>);
 
 /// Threads polling jobs of type `J`.
 pub(crate) struct Pool<J: Job> {
@@ -58,8 +71,12 @@ impl<J: Job> Pool<J> {
             let l2 = Arc::clone(&load);
             let h = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || run(&rx, &l2, nap))?;
-            out.push((tx, load, h));
+                .spawn(move || {
+                    let bell = Doorbell::for_current_thread();
+                    run(&rx, &l2, nap, &bell);
+                })?;
+            let bell = Doorbell::for_thread(h.thread().clone());
+            out.push((tx, load, h, bell));
         }
         Ok(Pool { threads: out })
     }
@@ -71,60 +88,93 @@ impl<J: Job> Pool<J> {
 
     /// Gives `job` to the thread with the fewest jobs.
     pub(crate) fn add(&self, job: J) -> Result<(), &'static str> {
-        let (tx, load, _) = self
+        let (tx, load, _, bell) = self
             .threads
             .iter()
-            .min_by_key(|(_, l, _)| l.load(Ordering::Relaxed))
+            .min_by_key(|(_, l, _, _)| l.load(Ordering::Relaxed))
             .ok_or("the pool has no thread")?;
         load.fetch_add(1, Ordering::Relaxed);
-        tx.send(job).map_err(|_| "the pool has shut down")
+        tx.send(job).map_err(|_| "the pool has shut down")?;
+        bell.ring();
+        Ok(())
     }
 }
 
 impl<J: Job> Drop for Pool<J> {
     /// Waits until every job of the pool is done.
     fn drop(&mut self) {
-        for (tx, _, h) in self.threads.drain(..) {
+        for (tx, _, h, bell) in self.threads.drain(..) {
             drop(tx);
+            bell.ring();
             let _ = h.join();
         }
     }
 }
 
-fn run<J: Job>(rx: &Receiver<J>, load: &AtomicU64, nap: Nap) {
+fn run<J: Job>(rx: &Receiver<J>, load: &AtomicU64, nap: Nap, bell: &Arc<Doorbell>) {
     let mut jobs: Vec<J> = Vec::new();
     let mut open = true;
     loop {
-        while open {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => open = false,
-            }
-        }
-        let mut worked = false;
-        let mut i = 0;
-        while i < jobs.len() {
-            match jobs[i].step() {
-                Step::Worked => {
-                    worked = true;
-                    i += 1;
-                }
-                Step::Idle => i += 1,
-                Step::Done => {
-                    let job = jobs.swap_remove(i);
-                    load.fetch_sub(1, Ordering::Relaxed);
-                    job.finish();
-                }
-            }
-        }
+        let worked = pass(rx, load, bell, &mut jobs, &mut open);
         if !open && jobs.is_empty() {
             return;
         }
-        if !worked || nap.after_work {
+        if worked {
+            if nap.after_work {
+                std::thread::sleep(nap.length);
+            }
+            continue;
+        }
+        if !nap.rung && !jobs.is_empty() {
             std::thread::sleep(nap.length);
+            continue;
+        }
+        // Nothing had work: sleep until a producer rings or a job is added (a second pass after arming the
+        // bell catches what came in meanwhile).
+        bell.wait(|| pass(rx, load, bell, &mut jobs, &mut open), IDLE_WAIT);
+    }
+}
+
+/// Takes new jobs and gives every job one step; true when some job worked or a job was added or finished.
+fn pass<J: Job>(
+    rx: &Receiver<J>,
+    load: &AtomicU64,
+    bell: &Arc<Doorbell>,
+    jobs: &mut Vec<J>,
+    open: &mut bool,
+) -> bool {
+    let mut worked = false;
+    while *open {
+        match rx.try_recv() {
+            Ok(j) => {
+                j.attach(bell);
+                jobs.push(j);
+                worked = true;
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => {
+                *open = false;
+                worked = true;
+            }
         }
     }
+    let mut i = 0;
+    while i < jobs.len() {
+        match jobs[i].step() {
+            Step::Worked => {
+                worked = true;
+                i += 1;
+            }
+            Step::Idle => i += 1,
+            Step::Done => {
+                let job = jobs.swap_remove(i);
+                load.fetch_sub(1, Ordering::Relaxed);
+                job.finish();
+                worked = true;
+            }
+        }
+    }
+    worked
 }
 
 #[cfg(test)]
@@ -148,6 +198,7 @@ mod tests {
         fn finish(self) {
             let _ = self.2.send(self.1);
         }
+        fn attach(&self, _: &Arc<Doorbell>) {}
     }
 
     #[test]
@@ -158,6 +209,7 @@ mod tests {
             Nap {
                 length: Duration::from_millis(1),
                 after_work: false,
+                rung: false,
             },
         )
         .unwrap();

@@ -295,7 +295,22 @@ impl LiveRecording {
         }
         self.controls
             .send_timeout(c, Duration::from_secs(1))
-            .map_err(|_| RecordError::Internal("the media worker takes no pause or resume".into()))
+            .map_err(|_| {
+                RecordError::Internal("the media worker takes no pause or resume".into())
+            })?;
+        self.ingest.wake();
+        Ok(())
+    }
+
+    /// Sleeps until the ingest queue has room for `n` events (the media worker rings as it takes them);
+    /// false when the worker is over and will take nothing more. For a source that may wait (a replay).
+    pub fn wait_for_room(&mut self, n: usize) -> bool {
+        let done = Arc::clone(&self.done);
+        self.ingest.wait_for_room(
+            n,
+            move || done.load(Ordering::Acquire),
+            Duration::from_millis(250),
+        )
     }
 
     /// The handle to push media and events into (never blocks).
@@ -329,6 +344,7 @@ impl LiveRecording {
     /// As [`LiveRecording::finish`].
     pub fn interrupt(self) -> Result<CallSummary, RecordError> {
         self.stop.store(true, Ordering::Release);
+        self.ingest.wake();
         self.close("interrupted")
     }
 
@@ -436,6 +452,7 @@ impl Drop for LiveRecording {
     fn drop(&mut self) {
         // Dropped without finish/interrupt: stop the worker so the thread does not outlive the recording.
         self.stop.store(true, Ordering::Release);
+        self.ingest.wake();
     }
 }
 
@@ -462,9 +479,7 @@ fn run_source(
         } else {
             // A replay may wait for the worker instead of dropping (unless the worker is over: a failed
             // recording takes nothing more, and the source stops).
-            while live.ingest().free() < ingest::MAX_EVENTS_PER_PUSH && live.is_running() {
-                std::thread::yield_now();
-            }
+            live.wait_for_room(ingest::MAX_EVENTS_PER_PUSH);
         }
         if !live.is_running() {
             break;
@@ -518,9 +533,7 @@ fn run_source(
                 ingest.push_dominant_speaker(ev.reference, d);
             }
             SdkEvent::CallEnded => {
-                while live.ingest().free() == 0 && live.is_running() {
-                    std::thread::yield_now();
-                }
+                live.wait_for_room(1);
                 live.ingest().push_call_ended(ev.reference);
             }
         }

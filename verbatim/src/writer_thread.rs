@@ -41,9 +41,10 @@ use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
-use crate::pool::{Job as PoolJob, Nap, Pool, Step};
+use crate::pool::{Job as PoolJob, Nap, Pool, Step, IDLE_WAIT};
 use crate::sink::SinkError;
 use crate::video::VideoSample;
+use media_core::wake::{BellSlot, Doorbell};
 
 /// Settings of the writer thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +98,11 @@ struct Shared {
     discarded: AtomicU64,
     failed: AtomicBool,
     error: OnceLock<String>,
+    /// The writer thread's bell, rung when the sink side goes (`stop`); commands are not rung (see `send`).
+    bell: BellSlot,
+    /// The bell of the thread that waits for room in a full queue (back-pressure), rung by the writer after
+    /// each batch it took.
+    room: BellSlot,
 }
 
 enum Command {
@@ -151,8 +157,17 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
             .name("verbatim-writer".into())
             .spawn(move || {
                 let mut job = job;
-                while !job.poll(usize::MAX) {
-                    std::thread::sleep(poll);
+                let bell = Doorbell::for_current_thread();
+                job.shared.bell.set(Arc::clone(&bell));
+                // Polls every poll interval (the media thread never rings: no system call there); the
+                // bell only hurries the end (`stop`).
+                loop {
+                    match job.poll(usize::MAX) {
+                        Step::Done => break,
+                        Step::Worked | Step::Idle => {
+                            bell.wait(|| false, poll);
+                        }
+                    }
                 }
             })
             .map_err(|e| SinkError::WriterFailed(format!("cannot start the writer thread: {e}")))?;
@@ -212,6 +227,7 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
     /// [`SinkError::WriterFailed`] if the writer thread panicked.
     pub fn stop(mut self) -> Result<(S, Option<SinkError>, WriterCounters), SinkError> {
         self.tx = None; // disconnects: the writer drains what is queued, then hands the sink back
+        self.shared.bell.ring();
         let back = self.done.recv();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -242,27 +258,60 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
                 return Err(SinkError::WriterFailed("the writer thread ended".into()))
             }
         };
-        if let Some(cmd) = cmd {
-            // Back-pressure: the disk is slower than the call. Wait (counted), up to the stall limit.
+        if let Some(mut cmd) = cmd {
+            // Back-pressure: the disk is slower than the call. Sleep until the writer made room (it rings
+            // after each batch), counted, up to the stall limit.
             let t = Instant::now();
             self.shared.waits.fetch_add(1, Ordering::Relaxed);
-            let r = tx.send_timeout(cmd, self.options.stall_limit);
-            let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.shared.wait_us.fetch_add(us, Ordering::Relaxed);
-            match r {
-                Ok(()) => {}
-                Err(channel::SendTimeoutError::Timeout(_)) => {
-                    return Err(SinkError::WriterStalled(self.options.stall_limit))
+            let bell = self.room_bell();
+            loop {
+                match tx.try_send(cmd) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(back)) => cmd = back,
+                    Err(TrySendError::Disconnected(_)) => {
+                        return Err(SinkError::WriterFailed("the writer thread ended".into()))
+                    }
                 }
-                Err(channel::SendTimeoutError::Disconnected(_)) => {
-                    return Err(SinkError::WriterFailed("the writer thread ended".into()))
+                let left = self.options.stall_limit.saturating_sub(t.elapsed());
+                if left.is_zero() {
+                    self.note_wait(t);
+                    return Err(SinkError::WriterStalled(self.options.stall_limit));
                 }
+                // Ours only while this thread is the first to have waited (the slot keeps that bell);
+                // otherwise look again every millisecond.
+                let wait = if bell.is_some() {
+                    left.min(IDLE_WAIT)
+                } else {
+                    left.min(Duration::from_millis(1))
+                };
+                let own = bell.clone().unwrap_or_else(Doorbell::for_current_thread);
+                own.wait(|| !tx.is_full(), wait);
             }
+            self.note_wait(t);
         }
+        // Not rung: a ring can be a futex wake, a system call, and this is the media thread. The writer polls
+        // its queues every poll interval while it has any.
         let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
         let waiting = queued.saturating_sub(self.shared.handled.load(Ordering::Relaxed));
         self.shared.high_water.fetch_max(waiting, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The bell the writer rings when it made room, if it belongs to this thread (the first to wait).
+    fn room_bell(&self) -> Option<Arc<Doorbell>> {
+        if !self.shared.room.is_set() {
+            self.shared.room.set(Doorbell::for_current_thread());
+        }
+        self.shared
+            .room
+            .is_owned_by_current_thread()
+            .then(|| self.shared.room.bell().cloned())
+            .flatten()
+    }
+
+    fn note_wait(&self, since: Instant) {
+        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.shared.wait_us.fetch_add(us, Ordering::Relaxed);
     }
 
     fn fresh_block(&mut self, like: usize) -> Vec<i16> {
@@ -399,14 +448,20 @@ struct Job<S> {
 
 /// What a writer thread runs: a sink's queue, drained a bounded number of commands at a time.
 trait Drain: Send {
-    /// Handles up to `budget` queued commands; true once the sink's side is gone and everything was written
-    /// (the sink has then been handed back).
-    fn poll(&mut self, budget: usize) -> bool;
+    /// Handles up to `budget` queued commands: [`Step::Done`] once the sink's side is gone and everything was
+    /// written (the sink has then been handed back), [`Step::Idle`] when nothing was queued.
+    fn poll(&mut self, budget: usize) -> Step;
+    /// Names the thread that writes for this sink: the sink side rings `bell` with every command.
+    fn attach(&self, bell: &Arc<Doorbell>);
 }
 
 impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
-    fn poll(&mut self, budget: usize) -> bool {
-        for _ in 0..budget {
+    fn attach(&self, bell: &Arc<Doorbell>) {
+        self.shared.bell.set(Arc::clone(bell));
+    }
+
+    fn poll(&mut self, budget: usize) -> Step {
+        for n in 0..budget {
             match self.rx.try_recv() {
                 Ok(cmd) => {
                     match (&mut self.inner, self.first_err.is_none()) {
@@ -423,17 +478,22 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
                     }
                     self.shared.handled.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Empty) if n == 0 => return Step::Idle,
+                Err(TryRecvError::Empty) => {
+                    self.shared.room.ring();
+                    return Step::Worked;
+                }
                 // Every sender gone (stop, or the sink dropped) and the queue drained: hand the sink back.
                 Err(TryRecvError::Disconnected) => {
                     if let Some(inner) = self.inner.take() {
                         let _ = self.done.send((inner, self.first_err.take()));
                     }
-                    return true;
+                    return Step::Done;
                 }
             }
         }
-        false
+        self.shared.room.ring();
+        Step::Worked
     }
 }
 
@@ -454,6 +514,7 @@ impl WriterPool {
         let nap = Nap {
             length: options.poll_interval,
             after_work: true,
+            rung: false,
         };
         let pool = Pool::new(threads, "verbatim-writer", nap)
             .map_err(|e| SinkError::WriterFailed(format!("cannot start a writer thread: {e}")))?;
@@ -486,11 +547,10 @@ const POOL_BUDGET: usize = 256;
 
 impl PoolJob for Box<dyn Drain> {
     fn step(&mut self) -> Step {
-        if self.poll(POOL_BUDGET) {
-            Step::Done
-        } else {
-            Step::Worked
-        }
+        self.poll(POOL_BUDGET)
+    }
+    fn attach(&self, bell: &Arc<Doorbell>) {
+        Drain::attach(&**self, bell);
     }
     /// The sink was handed back by `poll`; nothing is left.
     fn finish(self) {}
