@@ -80,7 +80,7 @@ for md in "$tmp"/listen/*/metadata.json; do
     x=$(grep -o '"frames_dropped": [0-9]*' "$md" | awk '{ s += $2 } END { print s + 0 }')
     [ "$d" = "$w" ] && [ "$x" = 0 ] || { echo "NOT WHOLE: $md: $d delivered, $w written, $x dropped" >&2; exit 1; }
     total=$((total + w))
-    "$verbatim" verify "$(dirname "$md")" >/dev/null
+    "$verbatim" verify "$(dirname "$md")" --public-key "$tmp/key.pub" >/dev/null
 done
 # Against record of the same meetings: the same frames per participant.
 for n in $(seq "$check"); do

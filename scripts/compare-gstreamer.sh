@@ -234,7 +234,7 @@ for set in $sets; do
     done
     echo "  whole: every stem of record and listen equals its input sample for sample; $frames_record frames written = delivered, 0 dropped"
     check_outputs "$tmp/gst-$set" "$tmp/rec-$set"
-    "$verbatim" verify "$tmp/listen/$set-r$runs-1" >/dev/null
+    "$verbatim" verify "$tmp/listen/$set-r$runs-1" --public-key "$tmp/key.pub" >/dev/null
     echo "  verbatim verify passes on the listen recording too"
 done
 echo "(ratio = CPU / GStreamer's; listen = the server process's CPU for the call, send = the bot's;"
