@@ -384,6 +384,7 @@ impl MediaPool {
             length: IDLE_NAP,
             after_work: true,
             rung: true,
+            idle: IDLE_WAIT,
         };
         Ok(MediaPool {
             pool: Pool::new(threads, "verbatim-media", nap)?,

@@ -52,6 +52,8 @@ pub(crate) struct Nap {
     /// When false (the producer is a media thread, which must make no system call) the thread polls every
     /// `length` while it has jobs, and sleeps on its bell only when it has none (adding a job rings).
     pub(crate) rung: bool,
+    /// The longest an idle thread sleeps without being rung ([`IDLE_WAIT`]).
+    pub(crate) idle: Duration,
 }
 
 type Thread<J> = (Sender<J>, Arc<AtomicU64>, JoinHandle<()>, Arc<Doorbell>);
@@ -69,13 +71,17 @@ impl<J: Job> Pool<J> {
             let (tx, rx) = channel::unbounded::<J>();
             let load = Arc::new(AtomicU64::new(0));
             let l2 = Arc::clone(&load);
+            // The thread waits on the very bell the pool rings when it adds a job: handed to it first.
+            let (bell_tx, bell_rx) = channel::bounded::<Arc<Doorbell>>(1);
             let h = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
-                    let bell = Doorbell::for_current_thread();
-                    run(&rx, &l2, nap, &bell);
+                    if let Ok(bell) = bell_rx.recv() {
+                        run(&rx, &l2, nap, &bell);
+                    }
                 })?;
             let bell = Doorbell::for_thread(h.thread().clone());
+            let _ = bell_tx.send(Arc::clone(&bell));
             out.push((tx, load, h, bell));
         }
         Ok(Pool { threads: out })
@@ -131,7 +137,7 @@ fn run<J: Job>(rx: &Receiver<J>, load: &AtomicU64, nap: Nap, bell: &Arc<Doorbell
         }
         // Nothing had work: sleep until a producer rings or a job is added (a second pass after arming the
         // bell catches what came in meanwhile).
-        bell.wait(|| pass(rx, load, bell, &mut jobs, &mut open), IDLE_WAIT);
+        bell.wait(|| pass(rx, load, bell, &mut jobs, &mut open), nap.idle);
     }
 }
 
@@ -201,6 +207,36 @@ mod tests {
         fn attach(&self, _: &Arc<Doorbell>) {}
     }
 
+    /// A job given to a pool whose threads sleep is taken when added, not when the idle wait ends: the pool
+    /// rings the bell its thread waits on. (It rang a bell nobody waited on: new calls started up to 250 ms
+    /// late.) The idle wait is an hour here, so a lost ring fails the minute-long receive.
+    #[test]
+    fn adding_a_job_wakes_a_sleeping_thread() {
+        let pool = Pool::new(
+            1,
+            "test-wake",
+            Nap {
+                length: Duration::from_millis(1),
+                after_work: false,
+                rung: true,
+                idle: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let (tx, rx) = channel::unbounded();
+        for n in 0..3 {
+            // Let the thread fall asleep on its bell first.
+            std::thread::sleep(Duration::from_millis(20));
+            pool.add(Countdown(n, 0, tx.clone())).unwrap();
+            let got = rx.recv_timeout(Duration::from_secs(60)).ok();
+            if got != Some(n + 1) {
+                // Its sleeping thread would keep the pool's drop waiting for the hour.
+                std::mem::forget(pool);
+                panic!("job {n}: {got:?}: the pool thread was not woken when the job was added");
+            }
+        }
+    }
+
     #[test]
     fn every_job_runs_to_done_and_is_finished_once() {
         let pool = Pool::new(
@@ -210,6 +246,7 @@ mod tests {
                 length: Duration::from_millis(1),
                 after_work: false,
                 rung: false,
+                idle: IDLE_WAIT,
             },
         )
         .unwrap();

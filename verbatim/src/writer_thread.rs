@@ -515,6 +515,7 @@ impl WriterPool {
             length: options.poll_interval,
             after_work: true,
             rung: false,
+            idle: IDLE_WAIT,
         };
         let pool = Pool::new(threads, "verbatim-writer", nap)
             .map_err(|e| SinkError::WriterFailed(format!("cannot start a writer thread: {e}")))?;
