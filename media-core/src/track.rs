@@ -158,9 +158,14 @@ impl TrackStats {
 /// assert_eq!(media_core::track::level(&f), 200);
 /// ```
 pub fn level(frame: &AudioFrame) -> u16 {
+    mean_abs(&frame.payload)
+}
+
+/// The mean absolute value of little-endian 16-bit samples.
+fn mean_abs(bytes: &[u8]) -> u16 {
     let mut sum = 0u64;
     let mut n = 0u64;
-    for s in frame.payload.chunks_exact(2) {
+    for s in bytes.chunks_exact(2) {
         sum += u64::from(i16::from_le_bytes([s[0], s[1]]).unsigned_abs());
         n += 1;
     }
@@ -197,18 +202,11 @@ pub fn edge_level(frame: &AudioFrame, tail: bool) -> u16 {
     let width = (frame.format.sample_rate as usize / 1000).max(1) * ch * 2;
     let whole = frame.payload.len() / (2 * ch) * 2 * ch;
     let width = width.min(whole);
-    let bytes = if tail {
+    mean_abs(if tail {
         &frame.payload[whole - width..whole]
     } else {
         &frame.payload[..width]
-    };
-    let mut sum = 0u64;
-    let mut n = 0u64;
-    for s in bytes.chunks_exact(2) {
-        sum += u64::from(i16::from_le_bytes([s[0], s[1]]).unsigned_abs());
-        n += 1;
-    }
-    (sum / n.max(1)).min(u64::from(u16::MAX)) as u16
+    })
 }
 
 /// Where the stream stands after the last frame written.
