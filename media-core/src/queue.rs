@@ -160,19 +160,6 @@ impl<T> QueueProducer<T> {
         recheck: Duration,
     ) -> bool {
         let n = n.min(self.inner.capacity().get());
-        if self.inner.vacant_len() >= n {
-            return true;
-        }
-        let bell = Doorbell::for_current_thread();
-        let own = Arc::clone(&bell);
-        self.bells.producer.set(bell);
-        let mine = self.bells.producer.is_owned_by_current_thread();
-        // A producer that moved to another thread than the one that first waited is not rung: it rechecks.
-        let recheck = if mine {
-            recheck
-        } else {
-            recheck.min(Duration::from_millis(1))
-        };
         loop {
             if self.inner.vacant_len() >= n {
                 return true;
@@ -180,19 +167,9 @@ impl<T> QueueProducer<T> {
             if give_up() {
                 return false;
             }
-            let bell = if mine {
-                self.bells.producer.bell()
-            } else {
-                None
-            };
-            match bell {
-                Some(b) => {
-                    b.wait(|| self.inner.vacant_len() >= n, recheck);
-                }
-                None => {
-                    own.wait(|| self.inner.vacant_len() >= n, recheck);
-                }
-            }
+            self.bells
+                .producer
+                .wait(|| self.inner.vacant_len() >= n, recheck);
         }
     }
     /// The shared counters.

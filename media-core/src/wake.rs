@@ -117,16 +117,32 @@ impl BellSlot {
         self.0.get().is_some()
     }
 
-    /// The bell in the slot.
-    pub fn bell(&self) -> Option<&Arc<Doorbell>> {
-        self.0.get()
-    }
-
-    /// True when the bell in the slot belongs to the calling thread.
-    pub fn is_owned_by_current_thread(&self) -> bool {
-        self.0
-            .get()
-            .is_some_and(|b| b.owner.id() == std::thread::current().id())
+    /// Sleeps the calling thread until the slot's bell is rung, `timeout` passes or `ready()` (looked at
+    /// after arming) finds the awaited condition already; returns what that look found. The first thread to
+    /// wait puts its bell in the slot, so whoever rings the slot wakes it; another thread is not rung and
+    /// looks again every millisecond.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use media_core::wake::BellSlot;
+    /// let slot = BellSlot::default();
+    /// assert!(slot.wait(|| true, Duration::from_secs(3600)));
+    /// assert!(!slot.wait(|| false, Duration::from_millis(1)));
+    /// ```
+    pub fn wait(&self, ready: impl FnOnce() -> bool, timeout: Duration) -> bool {
+        if !self.is_set() {
+            self.set(Doorbell::for_current_thread());
+        }
+        match self.0.get() {
+            Some(b) if b.owner.id() == std::thread::current().id() => b.wait(ready, timeout),
+            _ => {
+                if ready() {
+                    return true;
+                }
+                std::thread::park_timeout(timeout.min(Duration::from_millis(1)));
+                false
+            }
+        }
     }
 }
 

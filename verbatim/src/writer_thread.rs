@@ -263,7 +263,6 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
             // after each batch), counted, up to the stall limit.
             let t = Instant::now();
             self.shared.waits.fetch_add(1, Ordering::Relaxed);
-            let bell = self.room_bell();
             loop {
                 match tx.try_send(cmd) {
                     Ok(()) => break,
@@ -277,15 +276,8 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
                     self.note_wait(t);
                     return Err(SinkError::WriterStalled(self.options.stall_limit));
                 }
-                // Ours only while this thread is the first to have waited (the slot keeps that bell);
-                // otherwise look again every millisecond.
-                let wait = if bell.is_some() {
-                    left.min(IDLE_WAIT)
-                } else {
-                    left.min(Duration::from_millis(1))
-                };
-                let own = bell.clone().unwrap_or_else(Doorbell::for_current_thread);
-                own.wait(|| !tx.is_full(), wait);
+                // The writer rings the slot after each batch (this thread's bell once it first waited).
+                self.shared.room.wait(|| !tx.is_full(), left.min(IDLE_WAIT));
             }
             self.note_wait(t);
         }
@@ -295,18 +287,6 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
         let waiting = queued.saturating_sub(self.shared.handled.load(Ordering::Relaxed));
         self.shared.high_water.fetch_max(waiting, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// The bell the writer rings when it made room, if it belongs to this thread (the first to wait).
-    fn room_bell(&self) -> Option<Arc<Doorbell>> {
-        if !self.shared.room.is_set() {
-            self.shared.room.set(Doorbell::for_current_thread());
-        }
-        self.shared
-            .room
-            .is_owned_by_current_thread()
-            .then(|| self.shared.room.bell().cloned())
-            .flatten()
     }
 
     fn note_wait(&self, since: Instant) {
