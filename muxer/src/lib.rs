@@ -29,6 +29,7 @@
 
 pub mod annexb;
 pub mod fmp4;
+pub mod group_commit;
 pub mod integrity;
 pub mod recording;
 pub mod recover;

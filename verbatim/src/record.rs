@@ -60,6 +60,9 @@ pub struct RecordOptions {
     pub writer_pool: Option<Arc<WriterPool>>,
     /// Media threads shared with other recordings (`verbatim listen`); `None`: a media thread of its own.
     pub media_pool: Option<Arc<MediaPool>>,
+    /// The node's group commit shared with other recordings (`verbatim listen`); `None`: the folder fsyncs
+    /// its own files every second.
+    pub group_commit: Option<Arc<muxer::group_commit::GroupCommit>>,
     /// Where the recorder's key-frame requests go (`verbatim listen`: to the call's bot); `None`: counted
     /// only (`verbatim record` has no sender to ask).
     pub keyframe_relay: Option<KeyFrameRelay>,
@@ -79,6 +82,7 @@ impl RecordOptions {
             writer: WriterOptions::default(),
             writer_pool: None,
             media_pool: None,
+            group_commit: None,
             keyframe_relay: None,
             pauses: Vec::new(),
             recorder: RecorderConfig::default(),
@@ -215,6 +219,9 @@ impl LiveRecording {
         )?;
         if let Some(url) = &opts.tsa_url {
             sink.start_timestamping(url)?;
+        }
+        if let Some(gc) = &opts.group_commit {
+            sink.use_group_commit(gc.handle());
         }
         let sink = match &opts.writer_pool {
             Some(pool) => ThreadedSink::spawn_in(sink, pool)?,

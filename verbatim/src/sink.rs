@@ -330,6 +330,12 @@ impl FolderSink {
         })
     }
 
+    /// Makes the folder durable through the node's group commit instead of fsyncing its own files every
+    /// second (see [`muxer::group_commit`]; `verbatim listen` does this for every call).
+    pub fn use_group_commit(&mut self, handle: muxer::group_commit::CommitHandle) {
+        self.writer.use_group_commit(handle);
+    }
+
     /// Has every signature checkpoint time-stamped by the RFC 3161 authority at `url` (see [`crate::tsa`]).
     ///
     /// # Errors

@@ -14,6 +14,7 @@ use super::{
     MANIFEST_FILE, MANIFEST_TMP_FILE,
 };
 use crate::fmp4::Fmp4Error;
+use crate::group_commit::{CommitHandle, Durability};
 use crate::integrity::chain::signing_message_for;
 use crate::integrity::manifest::{HexBytes, JournalLine};
 use crate::integrity::{Entry, FileKind, Manifest, SigRecord, Status};
@@ -21,6 +22,37 @@ use crate::storage::StorageFile;
 use crate::wav::{self, WavError};
 
 impl RecordingWriter {
+    /// Makes this folder durable through the node's group commit instead of an fsync per file per
+    /// [`RecordingOptions::sync_interval`] (see [`crate::group_commit`]): each sync flushes the files to
+    /// the OS and asks `handle` for a ticket, and a signature is written once the round covering it ends.
+    /// [`Self::finish`] still fsyncs the folder's own files.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use media_core::{AudioFormat, MediaTime};
+    /// use muxer::group_commit::{GroupCommit, GroupCommitOptions};
+    /// use muxer::{storage::StdStorage, RecordingOptions, RecordingWriter, Status};
+    /// let root = std::env::temp_dir().join(format!("verbatim-gc-rec-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&root);
+    /// std::fs::create_dir_all(&root).unwrap();
+    /// let commit = GroupCommit::start(Arc::new(StdStorage), &root, GroupCommitOptions::default()).unwrap();
+    /// let key = muxer::integrity::generate_signing_key().unwrap();
+    /// let mut rec = RecordingWriter::create(&root.join("call-1"), key, RecordingOptions::new("call-1", 0)).unwrap();
+    /// rec.use_group_commit(commit.handle());
+    /// rec.set_status(Status::Recording, MediaTime::ZERO, "").unwrap();
+    /// let alice = rec.add_wav("participants/alice.wav", AudioFormat::PCM16K).unwrap();
+    /// for i in 1..=100 {
+    ///     rec.write_pcm(alice, &[0i16; 320]).unwrap();
+    ///     rec.tick(MediaTime::from_millis(20 * i)).unwrap(); // no fsync here: one syncfs for the node
+    /// }
+    /// rec.finish(Status::Completed, MediaTime::from_secs(2), "").unwrap();
+    /// assert!(commit.stats().rounds >= 1);
+    /// # std::fs::remove_dir_all(&root).unwrap();
+    /// ```
+    pub fn use_group_commit(&mut self, handle: CommitHandle) {
+        self.commit = Some(handle);
+    }
+
     /// Periodic work at recording time `now`: flushes stalled MP4 fragments, fsyncs every
     /// [`RecordingOptions::sync_interval`], signs every [`RecordingOptions::sign_interval`].
     ///
@@ -28,7 +60,7 @@ impl RecordingWriter {
     /// The first error met (work on other files still happens).
     pub fn tick(&mut self, now: MediaTime) -> Result<(), RecordingError> {
         self.now = self.now.max(now);
-        let mut first_err = None;
+        let mut first_err = self.land_signature().err();
         for id in 0..self.files.len() as u32 {
             let mut out = std::mem::take(&mut self.scratch);
             out.clear();
@@ -62,11 +94,23 @@ impl RecordingWriter {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Flushes and fsyncs every file, then the journal, and checks the folder is still there.
+    /// Flushes and fsyncs every file, then the journal, and checks the folder is still there. With group
+    /// commit ([`Self::use_group_commit`]) the files are flushed to the OS and a ticket is asked for instead of
+    /// an fsync per file: they are durable when the node's next round ends.
     ///
     /// # Errors
     /// The first error (an erroring file is marked broken); [`RecordingError::FolderVanished`].
     pub fn sync(&mut self) -> Result<(), RecordingError> {
+        let fsync = self.commit.is_none();
+        let r = self.write_out(fsync);
+        if let Some(h) = &self.commit {
+            self.last_ticket = Some(h.request());
+        }
+        r
+    }
+
+    /// Flushes every file (and fsyncs it and the journal when `fsync`), checks the folder, grows the reserve.
+    fn write_out(&mut self, fsync: bool) -> Result<(), RecordingError> {
         let mut first_err = None;
         // Open files keep taking writes after their folder is deleted: check it is still the same folder.
         if self.folder_id.is_some() && super::folder_id(&self.dir).ok() != self.folder_id {
@@ -85,22 +129,39 @@ impl RecordingWriter {
                 Body::Wav(w) => {
                     let at = w.file_len();
                     (
-                        w.sink_mut()
-                            .flush()
-                            .and_then(|_| w.sink_mut().get_mut().sync_data()),
+                        w.sink_mut().flush().and_then(|_| {
+                            if fsync {
+                                w.sink_mut().get_mut().sync_data()
+                            } else {
+                                Ok(())
+                            }
+                        }),
                         at,
                     )
                 }
                 Body::Mp4(w) => {
                     let at = w.len();
                     (
-                        w.sink_mut()
-                            .flush()
-                            .and_then(|_| w.sink_mut().get_mut().sync_data()),
+                        w.sink_mut().flush().and_then(|_| {
+                            if fsync {
+                                w.sink_mut().get_mut().sync_data()
+                            } else {
+                                Ok(())
+                            }
+                        }),
                         at,
                     )
                 }
-                Body::Log(l) => (l.w.flush().and_then(|_| l.w.get_mut().sync_data()), l.len),
+                Body::Log(l) => (
+                    l.w.flush().and_then(|_| {
+                        if fsync {
+                            l.w.get_mut().sync_data()
+                        } else {
+                            Ok(())
+                        }
+                    }),
+                    l.len,
+                ),
                 Body::Whole => (Ok(()), 0),
             };
             if let Err(e) = r {
@@ -109,7 +170,11 @@ impl RecordingWriter {
             }
         }
         let path = self.dir.join(JOURNAL_FILE);
-        if let Err(e) = self.journal.sync_data() {
+        if let Err(e) = if fsync {
+            self.journal.sync_data()
+        } else {
+            Ok(())
+        } {
             first_err.get_or_insert(io_err(&path, self.journal_len)(e));
         }
         // Keep room for the close as the journal grows; failing that, the disk is full: stop now.
@@ -125,29 +190,69 @@ impl RecordingWriter {
     /// # Errors
     /// [`RecordingError::Io`] on the journal.
     pub fn sign(&mut self, at: MediaTime) -> Result<(), RecordingError> {
-        if self.signed_count == Some(self.chain.count) {
+        if self.signed_count == Some(self.chain.count)
+            || self
+                .pending_sig
+                .as_ref()
+                .is_some_and(|(_, r)| r.entries == self.chain.count)
+        {
             return Ok(());
         }
         // Everything a signature covers is made durable before the signature is written: after a power loss,
         // a signature in the journal then always finds its records and bytes on disk, and recovery can treat
-        // any difference in a signed range as an alteration, never as a crash (issue 13).
+        // any difference in a signed range as an alteration, never as a crash (issue 13). With group commit
+        // the signature waits for the round that covers it (`land_signature`).
         let synced = self.sync();
+        let rec = self.signature_now(at);
+        if let (Some(_), Some(t)) = (&self.commit, self.last_ticket) {
+            // A signature still waiting is superseded: the records held behind it go out first, so the new
+            // one lands right after every record it covers.
+            self.pending_sig = None;
+            let released = self.release_held();
+            self.pending_sig = Some((t, rec));
+            return synced.and(released);
+        }
+        self.signed_count = Some(rec.entries);
+        self.checkpoint = Some(rec.clone());
+        self.journal_write(JournalLine::Sig(rec))?;
+        synced
+    }
+
+    fn signature_now(&self, at: MediaTime) -> SigRecord {
         let sig = self.key.sign(&signing_message_for(
             &self.begin.format,
             self.chain.count,
             &self.chain.head,
             at.ticks(),
         ));
-        let rec = SigRecord {
+        SigRecord {
             entries: self.chain.count,
             head: HexBytes(self.chain.head),
             signature: HexBytes(sig.to_bytes()),
             at: at.ticks(),
+        }
+    }
+
+    /// Writes the signature waiting for its group-commit round once the round has made what it covers
+    /// durable; if the round failed, fsyncs this folder's own files first.
+    fn land_signature(&mut self) -> Result<(), RecordingError> {
+        let (Some(h), Some((t, _))) = (&self.commit, &self.pending_sig) else {
+            return Ok(());
         };
-        self.signed_count = Some(rec.entries);
-        self.checkpoint = Some(rec.clone());
-        self.journal_write(JournalLine::Sig(rec))?;
-        synced
+        let r = match h.poll(*t) {
+            Durability::Pending => return Ok(()),
+            Durability::Durable => Ok(()),
+            Durability::Failed => self.write_out(true),
+        };
+        let Some((_, rec)) = self.pending_sig.take() else {
+            return r;
+        };
+        let landed = r.and_then(|()| {
+            self.signed_count = Some(rec.entries);
+            self.checkpoint = Some(rec.clone());
+            self.journal_put(JournalLine::Sig(rec))
+        });
+        landed.and(self.release_held())
     }
 
     /// Closes every file, records `final_status`, signs, writes `manifest.json` and removes the journal.
@@ -165,6 +270,13 @@ impl RecordingWriter {
         note: &str,
     ) -> Result<Summary, RecordingError> {
         let mut close_errors = Vec::new();
+        // The close fsyncs its own files (its renames need their own order); a signature still waiting for a
+        // round is superseded by the final one.
+        self.commit = None;
+        self.pending_sig = None;
+        if let Err(e) = self.release_held() {
+            close_errors.push(e.to_string());
+        }
         for id in 0..self.files.len() as u32 {
             if let Err(e) = self.close_file(id) {
                 close_errors.push(e.to_string());

@@ -194,6 +194,15 @@ pub struct RecordingWriter {
     scratch: Vec<Written>,
     /// The last signature made and not yet taken by [`RecordingWriter::take_checkpoint`].
     checkpoint: Option<SigRecord>,
+    /// The node's group commit, when syncs go through it instead of an fsync per file.
+    commit: Option<crate::group_commit::CommitHandle>,
+    /// The ticket asked for by the last sync (group commit only).
+    last_ticket: Option<crate::group_commit::Ticket>,
+    /// A signature made, waiting for the round that makes what it covers durable.
+    pending_sig: Option<(crate::group_commit::Ticket, SigRecord)>,
+    /// Journal lines made while `pending_sig` waits: written after it, so it covers exactly the records
+    /// before it (what recovery checks). At most one sign interval of records.
+    held: Vec<JournalLine>,
 }
 
 fn io_err(path: &Path, offset: u64) -> impl FnOnce(io::Error) -> RecordingError + '_ {
@@ -360,6 +369,10 @@ impl RecordingWriter {
             now: MediaTime::ZERO,
             scratch: Vec::new(),
             checkpoint: None,
+            commit: None,
+            last_ticket: None,
+            pending_sig: None,
+            held: Vec::new(),
         })
     }
 
@@ -399,7 +412,28 @@ impl RecordingWriter {
     /// Appends a line to the journal. After a failed write the journal takes nothing more (a partial line may
     /// end it; `journal_len` counts only whole lines) and lines are kept in memory for the manifest instead;
     /// the first failure is returned.
+    /// Appends a line to the journal; while a signature waits for its group-commit round, records are held
+    /// back (`held`) so that the signature line lands right after the records it covers.
     fn journal_write(&mut self, line: JournalLine) -> Result<(), RecordingError> {
+        if self.pending_sig.is_some() {
+            self.held.push(line);
+            return Ok(());
+        }
+        self.journal_put(line)
+    }
+
+    /// Writes the lines held back behind a waiting signature (which is then no longer the next line).
+    fn release_held(&mut self) -> Result<(), RecordingError> {
+        let mut first_err = None;
+        for line in std::mem::take(&mut self.held) {
+            if let Err(e) = self.journal_put(line) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn journal_put(&mut self, line: JournalLine) -> Result<(), RecordingError> {
         if self.journal_failed {
             self.spill.push(line);
             return Ok(());
@@ -591,6 +625,11 @@ impl RecordingWriter {
 
     /// Makes the journal's lines durable (nothing to do once it failed: its lines are kept in memory).
     fn sync_journal(&mut self) -> Result<(), RecordingError> {
+        // A record made durable here must not wait behind a signature's group-commit round: the signature
+        // is given up (the next sign makes a new one) and the records held behind it go out first, in order.
+        if self.pending_sig.take().is_some() {
+            self.release_held()?;
+        }
         if self.journal_failed {
             return Ok(());
         }

@@ -209,4 +209,8 @@ impl Storage for FaultStorage {
         self.state.check(false)?;
         File::open(dir)?.sync_all()
     }
+    fn sync_fs(&self, dir: &Path) -> io::Result<()> {
+        self.state.check(false)?;
+        StdStorage.sync_fs(dir)
+    }
 }

@@ -110,6 +110,15 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// The OS error.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Makes durable everything handed to the OS so far on the file system holding `dir`: every file's data
+    /// and size and every directory's entries (`syncfs(2)`; on ext4 and XFS it commits the journal and
+    /// flushes the disk's cache). One call does for a whole node what an `fdatasync` per file does for one
+    /// file: see [`crate::group_commit`].
+    ///
+    /// # Errors
+    /// The OS error, including a write-back error on any file of that file system since the last call
+    /// (Linux 5.8 and later report those).
+    fn sync_fs(&self, dir: &Path) -> io::Result<()>;
 }
 
 /// The real file system (`std::fs`).
@@ -145,5 +154,8 @@ impl Storage for StdStorage {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+    fn sync_fs(&self, dir: &Path) -> io::Result<()> {
+        Ok(rustix::fs::syncfs(File::open(dir)?)?)
     }
 }

@@ -38,6 +38,9 @@ pub enum Op {
     Sync(PathBuf),
     /// A directory's entries were made durable.
     SyncDir(PathBuf),
+    /// Everything on the file system holding this directory was made durable (`syncfs`): every file's
+    /// data and every directory's entries.
+    SyncFs(PathBuf),
     /// A rename.
     Rename {
         /// Old path.
@@ -191,5 +194,10 @@ impl Storage for OpLog {
         StdStorage.sync_dir(dir)?;
         self.push(Op::SyncDir(dir.to_path_buf()));
         Ok(())
+    }
+    fn sync_fs(&self, dir: &Path) -> io::Result<()> {
+        // Logged before the call returns, after it starts: the writes logged before it are the ones it covers.
+        self.push(Op::SyncFs(dir.to_path_buf()));
+        StdStorage.sync_fs(dir)
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use media_core::{AudioFormat, MediaTime};
 use muxer::fmp4::TrackSpec;
+use muxer::group_commit::CommitHandle;
 use muxer::storage::Storage;
 use muxer::{RecordingError, RecordingOptions, RecordingWriter, Status, Summary};
 
@@ -84,6 +85,19 @@ pub fn record_on(
     key: &SigningKey,
     inputs: &Inputs,
 ) -> Outcome {
+    record_on_with(storage, dir, key, inputs, None)
+}
+
+/// [`record_on`], made durable through a group commit when `group` is given. After each second of media
+/// the recording waits for a round to end, as it does in real time (a round takes milliseconds, a second of
+/// media a second).
+pub fn record_on_with(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    key: &SigningKey,
+    inputs: &Inputs,
+    group: Option<CommitHandle>,
+) -> Outcome {
     let mut out = Outcome {
         create_error: None,
         first_error: None,
@@ -96,6 +110,9 @@ pub fn record_on(
             return out;
         }
     };
+    if let Some(h) = &group {
+        rec.use_group_commit(h.clone());
+    }
     let mut now = MediaTime::ZERO;
     let r = (|| -> Result<(), RecordingError> {
         rec.set_status(Status::Recording, MediaTime::ZERO, "started")?;
@@ -125,6 +142,9 @@ pub fn record_on(
                 rec.append_log(log, line.as_bytes())?;
             }
             rec.tick(now.saturating_add(MediaTime::from_millis(20)))?;
+            if let (Some(h), true) = (&group, slot % 50 == 49) {
+                h.wait(h.request());
+            }
         }
         now = MediaTime::from_secs(inputs.seconds());
         Ok(())
