@@ -14,7 +14,15 @@
 # record --simulate` of the same meeting and seed, and listen must have written exactly as many frames per
 # participant. `verbatim verify` is run on every recording.
 #
-# Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, OUT=/tmp dir,
+# GStreamer beside it, in the same run and on the same calls: the stems listen wrote for calls 1..GST (default
+# 10) are mixed and encoded by the pipeline a user would script instead, whole-process CPU of gst-launch-1.0
+# (/usr/bin/time) per recorded second:
+#   default:  filesrc ! wavparse (x4) ! audiomixer ! audioconvert ! audioresample ! opusenc bitrate=32000
+#             ! oggmux ! filesink   (opusenc's defaults: complexity 10, generic audio)
+#   same:     the same with opusenc audio-type=restricted-lowdelay complexity=0 (Verbatim's mix settings)
+# GST=0 skips it; without gst-launch-1.0 it says so loudly and skips it.
+#
+# Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, GST=10, OUT=/tmp dir,
 #                                  CARGO_TARGET_DIR)
 set -euo pipefail
 
@@ -23,6 +31,7 @@ calls="${CALLS:-50}"
 duration="${DURATION:-120s}"
 input="${INPUT:-meeting}"
 check="${CHECK:-3}"
+gst="${GST:-10}"
 case "$input" in
     meeting) sim=(--simulate --meeting standup --participants 4) ;;
     synthetic) sim=(--simulate --participants 4) ;;
@@ -98,6 +107,40 @@ awk -v b="$before" -v a="$after" -v c="$clk" -v s="$secs" -v w0="$t0" -v w1="$t1
     printf "listen: %d calls x %s (%s input) in real time, %.0f s recorded, %d frames written (all whole)\n", n, d, input, s, f
     printf "listen process CPU %.2f s in %.1f s wall = %.3f ms per recorded second (%.2f of a core); send %.2f s\n", cpu, w1 - w0, cpu * 1000 / s, cpu / (w1 - w0), su + ss
 }'
-grep "hand-off" "$tmp/listen.log" || true
+grep "hand-off\|group commit" "$tmp/listen.log" || true
+if [ "$gst" -gt 0 ] && ! command -v gst-launch-1.0 >/dev/null; then
+    echo "!!! GStreamer NOT MEASURED: gst-launch-1.0 missing (apt-get install gstreamer1.0-tools" \
+        "gstreamer1.0-plugins-base gstreamer1.0-plugins-good)" >&2
+    gst=0
+fi
+if [ "$gst" -gt 0 ]; then
+    [ "$gst" -le "$calls" ] || gst="$calls"
+    for mode in default same; do
+        case "$mode" in
+            default) enc="opusenc bitrate=32000" ;;
+            same) enc="opusenc bitrate=32000 audio-type=restricted-lowdelay complexity=0" ;;
+        esac
+        cpu=0
+        gsecs=0
+        for n in $(seq "$gst"); do
+            src=()
+            for w in "$tmp/listen/sim-$n"/participants/*.wav; do
+                src+=(filesrc "location=$w" '!' wavparse '!' m.)
+            done
+            # shellcheck disable=SC2086
+            /usr/bin/time -f "%U %S" -o "$tmp/gst-time" gst-launch-1.0 -q audiomixer name=m '!' audioconvert \
+                '!' audioresample '!' $enc '!' oggmux '!' filesink "location=$tmp/gst-$n.ogg" "${src[@]}" \
+                >/dev/null
+            cpu=$(awk '{ print $1 + $2 }' "$tmp/gst-time" | awk -v c="$cpu" '{ print c + $1 }')
+            d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$tmp/gst-$n.ogg")
+            gsecs=$(awk -v a="$gsecs" -v b="$d" 'BEGIN { print a + b }')
+        done
+        awk -v c="$cpu" -v s="$gsecs" -v m="$mode" -v n="$gst" -v b="$before" -v a="$after" -v k="$clk" \
+            -v r="$secs" 'BEGIN {
+            g = c * 1000 / s; v = (a - b) / k * 1000 / r
+            printf "GStreamer (%s opusenc) on the stems of calls 1..%d: %.2f s CPU for %.0f s = %.3f ms per recorded second; listen uses %.1fx less\n", m, n, c, s, g, g / v
+        }'
+    done
+fi
 echo "checked: every call completed, every delivered frame written (0 dropped), verify passes on all $calls;"
 echo "calls 1..$check: listen wrote the same frames per participant as record of the same meeting"

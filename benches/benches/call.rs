@@ -20,7 +20,7 @@
 //! with the **process's** CPU time (all threads: the bench thread, the writer thread and its start and stop;
 //! group `call_threaded`). The call is fed as fast as possible, so the writer thread is rarely idle: this
 //! counts the work moved to the thread plus the hand-over (block copy, queue), not the cost of an idle writer
-//! polling in real time (200 wake-ups a second at the default 5 ms poll), which `--bench capacity` measures.
+//! polling in real time (100 wake-ups a second at the default 10 ms poll), which `--bench capacity` measures.
 //!
 //! `cargo bench -p verbatim-benches --bench call`.
 

@@ -39,7 +39,7 @@
 //! `cargo bench -p verbatim-benches --bench capacity` (a few minutes). Environment:
 //! `VERBATIM_BENCH_DIR=/dev/shm` writes to tmpfs (fsync then costs nothing: the CPU-bound figure);
 //! `VERBATIM_CAPACITY_STEPS=100,200,300` chooses the ramp; `VERBATIM_CAPACITY_SECS=30` the call length;
-//! `VERBATIM_CAPACITY_POLL_MS=5` the writer threads' poll interval (default: `WriterOptions::default()`, 5 ms);
+//! `VERBATIM_CAPACITY_POLL_MS=5` the writer threads' poll interval (default: `WriterOptions::default()`, 10 ms);
 //! `VERBATIM_CAPACITY_KEEP_GOING=1` runs every step even after a failure;
 //! `VERBATIM_BENCH_QUICK=1` (or `--quick` / `--test`) runs N = 2 calls of 10 s (synthetic: 2 s) to check that it
 //! works.

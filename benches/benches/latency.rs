@@ -4,7 +4,7 @@
 //! time and hands each `AudioMediaBuffer` to `Ingest::push_audio` when it is due (the SDK's part); the media
 //! worker thread drains the ingest queue into a `CallRecorder` (backing off exactly as `verbatim record`'s
 //! worker does) whose sink is a `ThreadedSink`: the real `FolderSink` runs on the writer thread behind the
-//! bounded queue (default `WriterOptions`: 5 ms poll). Output under the temp dir, or `$VERBATIM_BENCH_DIR`.
+//! bounded queue (default `WriterOptions`: 10 ms poll). Output under the temp dir, or `$VERBATIM_BENCH_DIR`.
 //!
 //! Timestamps, all from one `Instant` t0, joined by tick index after the run:
 //! * media thread (a sink wrapped around the `ThreadedSink`): per 20 ms tick, the hand-over instant of the

@@ -359,7 +359,7 @@ impl CallIngest for IngestService {
 }
 
 /// Writer threads shared by all calls of a server (file writes, hashing, Opus, fsync of every recording).
-const WRITER_THREADS: usize = 4;
+const MAX_WRITER_THREADS: usize = 4;
 
 /// Media threads shared by all calls of a server: one per core, at most this many (the recorder core costs
 /// ~0.1 ms per recorded second of a 4-speaker call, so a few threads serve hundreds of calls).
@@ -384,7 +384,12 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
     })?;
     // Every call's folder writer runs on a small shared pool of writer threads (not one thread per call).
     if opts.record.writer_pool.is_none() {
-        let pool = crate::writer_thread::WriterPool::new(WRITER_THREADS, opts.record.writer)
+        // One per core (at most 4): more threads than cores only add wake-ups (measured on 2 cores, 100
+        // calls: 4 threads 3.68, 2 threads 3.48 ms of CPU per recorded second, with a 10 ms poll).
+        let n = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WRITER_THREADS);
+        let pool = crate::writer_thread::WriterPool::new(n, opts.record.writer)
             .map_err(|e| ListenError::Writer(e.to_string()))?;
         opts.record.writer_pool = Some(Arc::new(pool));
     }

@@ -58,11 +58,12 @@ pub struct WriterOptions {
 }
 
 impl Default for WriterOptions {
-    /// 4,096 commands, 5 ms polling, 30 s stall limit.
+    /// 4,096 commands, 10 ms polling (half a tick: a writer wakes 100 times a second, not 200), 30 s stall
+    /// limit.
     fn default() -> Self {
         WriterOptions {
             queue_capacity: 4096,
-            poll_interval: Duration::from_millis(5),
+            poll_interval: Duration::from_millis(10),
             stall_limit: Duration::from_secs(30),
         }
     }
