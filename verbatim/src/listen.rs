@@ -358,6 +358,12 @@ impl CallIngest for IngestService {
     }
 }
 
+/// The HTTP/2 connection flow-control window (bytes): what a bot's calls may have in flight, unread, on one
+/// connection (see the server builder in [`Listener::serve`]).
+const CONNECTION_WINDOW: u32 = 64 << 20;
+/// The HTTP/2 stream window (bytes): what one call may have in flight, unread.
+const STREAM_WINDOW: u32 = 1 << 20;
+
 /// Writer threads shared by all calls of a server (file writes, hashing, Opus, fsync of every recording).
 const MAX_WRITER_THREADS: usize = 4;
 
@@ -489,7 +495,14 @@ impl Listener {
         let mut builder = Server::builder()
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
-            .max_concurrent_streams(u32::try_from(limits.max_calls.saturating_add(16)).ok());
+            .max_concurrent_streams(u32::try_from(limits.max_calls.saturating_add(16)).ok())
+            // A bot multiplexes its calls on one connection, and a call's ~100-byte audio messages wait in
+            // h2 while its recording starts. h2 (0.4.20) allows small DATA frames waiting unread only up to
+            // half the connection window, and beyond that closes the connection with ENHANCE_YOUR_CALM
+            // ("too_many_data_frames"): with the default window, 200 calls starting at once lost every call
+            // of the connection. 64 MiB lets ~200,000 such frames wait (~4 s of 1,000 calls' audio).
+            .initial_connection_window_size(Some(CONNECTION_WINDOW))
+            .initial_stream_window_size(Some(STREAM_WINDOW));
         if let Some(tls) = &opts.tls {
             builder = builder.tls_config(
                 ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key)),

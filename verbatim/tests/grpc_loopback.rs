@@ -101,3 +101,64 @@ fn send_into_listen_records_the_same_stems_as_record() {
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }
+
+/// A bot's calls share one HTTP/2 connection. When 250 start at once (the real binaries, each a 3 s stand-up
+/// in real time), their first audio messages wait in h2 while the recordings are created; h2 closed the whole
+/// connection (GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames": every call lost) once the small frames
+/// waiting passed half of the connection window, until the server's window was raised.
+#[test]
+fn a_burst_of_250_calls_on_one_connection_all_complete() {
+    let dir = temp_dir("burst");
+    let key = key_file(&dir);
+    let mut server = Command::new(BIN)
+        .args([
+            "listen",
+            "--bind",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--max-calls",
+            "300",
+        ])
+        .arg("--out")
+        .arg(dir.join("served"))
+        .arg("--signing-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let sent = Command::new(BIN)
+        .args([
+            "send",
+            "--connect",
+            &addr,
+            "--simulate",
+            "--meeting",
+            "standup",
+        ])
+        .args(["--participants", "4", "--duration", "3s", "--calls", "250"])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = String::from_utf8_lossy(&sent.stdout);
+    let completed = out
+        .lines()
+        .filter(|l| l.contains(": completed into"))
+        .count();
+    assert!(
+        sent.status.success() && completed == 250,
+        "{completed} of 250 calls completed: {}{}",
+        out.lines().take(5).collect::<Vec<_>>().join("\n"),
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
