@@ -7,6 +7,9 @@
 #
 #   GStreamer: filesrc ! wavparse ! tee -> wavenc (stem) and -> audiomixer -> tee -> wavenc (mix)
 #                                                                              -> opusenc ! mp4mux
+#   gst-default: the mix alone with opusenc's defaults, as a user would script it (issue 14's anchor):
+#              filesrc ! wavparse (x4) ! audiomixer ! audioconvert ! audioresample ! opusenc bitrate=32000
+#              ! oggmux ! filesink
 #   record:    verbatim record --source alice=... (x4) --out DIR   (release build; also signs a hash-chained
 #              manifest, fsyncs every second, and runs the Teams platform model of the file source)
 #   listen:    the real server path: `verbatim listen` (one server for the whole run) fed by `verbatim send
@@ -130,6 +133,20 @@ gst_run() { # input dir, output dir
     gst-launch-1.0 -q $p
 }
 
+# The pipeline a user would script for the mix alone, with opusenc's defaults (issue 14's anchor: complexity
+# 10, generic audio): audiomixer ! audioconvert ! audioresample ! opusenc bitrate=32000 ! oggmux.
+gst_default_run() { # input dir, output dir
+    local in="$1" out="$2"
+    rm -rf "$out"; mkdir -p "$out"
+    local p="audiomixer name=mix ! audioconvert ! audioresample ! opusenc bitrate=32000 ! oggmux"
+    p+=" ! filesink location=$out/mix.ogg"
+    for n in "${names[@]}"; do
+        p+=" filesrc location=$in/$n.wav ! wavparse ! mix."
+    done
+    # shellcheck disable=SC2086
+    gst-launch-1.0 -q $p
+}
+
 record_run() { # input dir, output dir
     local in="$1" out="$2"
     rm -rf "$out"
@@ -208,9 +225,10 @@ for set in $sets; do
         *) echo "unknown set $set (short, long, silences)" >&2; exit 1 ;;
     esac
     in="$tmp/$set"
-    g=(); r=(); l=(); s=()
+    g=(); d=(); r=(); l=(); s=()
     for i in $(seq "$runs"); do
         g+=("$(cpu_seconds gst_run "$in" "$tmp/gst-$set")")
+        d+=("$(cpu_seconds gst_default_run "$in" "$tmp/gstd-$set")")
         r+=("$(cpu_seconds record_run "$in" "$tmp/rec-$set")")
         frames_record=$(check_whole "$tmp/rec-$set" "$in")
         l+=("$(listen_run "$in" "$set-r$i")")
@@ -222,9 +240,10 @@ for set in $sets; do
     done
     gm=$(printf "%s\n" "${g[@]}" | median)
     ratio() { awk -v a="$1" -v b="$gm" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-    for tool in GStreamer record listen send; do
+    for tool in GStreamer gst-default record listen send; do
         case "$tool" in
             GStreamer) v=("${g[@]}") ;;
+            gst-default) v=("${d[@]}") ;;
             record) v=("${r[@]}") ;;
             listen) v=("${l[@]}") ;;
             send) v=("${s[@]}") ;;
@@ -232,10 +251,17 @@ for set in $sets; do
         m=$(printf "%s\n" "${v[@]}" | median)
         row "$label" "$tool" "$m" "$(IFS=,; echo "${v[*]}")" "$([ "$tool" = GStreamer ] && echo "" || ratio "$m")"
     done
+    dm=$(printf "%s\n" "${d[@]}" | median)
+    lm=$(printf "%s\n" "${l[@]}" | median)
+    awk -v d="$dm" -v l="$lm" 'BEGIN { if (l > 0) printf "  listen uses %.1fx less CPU than the default-settings GStreamer mix (gst-default)\n", d / l }'
+    ffprobe -v error -show_entries stream=codec_name:format=duration -of csv=p=0 "$tmp/gstd-$set/mix.ogg" >/dev/null ||
+        { echo "  FAIL: gst-default mix.ogg does not probe" >&2; exit 1; }
     echo "  whole: every stem of record and listen equals its input sample for sample; $frames_record frames written = delivered, 0 dropped"
     check_outputs "$tmp/gst-$set" "$tmp/rec-$set"
     "$verbatim" verify "$tmp/listen/$set-r$runs-1" --public-key "$tmp/key.pub" >/dev/null
     echo "  verbatim verify passes on the listen recording too"
 done
-echo "(ratio = CPU / GStreamer's; listen = the server process's CPU for the call, send = the bot's;"
+echo "(ratio = CPU / GStreamer's same job with Verbatim's Opus settings; gst-default = the mix alone with opusenc's"
+echo " defaults: audiomixer ! audioconvert ! audioresample ! opusenc bitrate=32000 ! oggmux;"
+echo " listen = the server process's CPU for the call, send = the bot's;"
 echo " machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"

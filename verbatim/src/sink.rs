@@ -359,7 +359,7 @@ impl FolderSink {
         let Some(st) = &mut self.stamper else {
             return Ok(());
         };
-        if let Some((n, imprint)) = self.writer.take_checkpoint() {
+        while let Some((n, imprint)) = self.writer.take_checkpoint() {
             st.request(n, imprint);
         }
         let mut r = Ok(());
@@ -415,10 +415,10 @@ impl FolderSink {
         let mut note = note.to_string();
         if let Some(mut st) = self.stamper.take() {
             let w = &mut self.writer;
-            if let Err(e) = w.sign(self.written) {
+            if let Err(e) = w.sign_and_wait(self.written) {
                 first_err.get_or_insert(e.into());
             }
-            if let Some((n, imprint)) = w.take_checkpoint() {
+            while let Some((n, imprint)) = w.take_checkpoint() {
                 st.request(n, imprint);
             }
             st.drain(std::time::Duration::from_secs(5), |n, token| {

@@ -10,8 +10,8 @@ use media_core::MediaTime;
 
 use super::error::{break_wav, mp4_err};
 use super::{
-    io_err, sync_dir, Body, RecordingError, RecordingWriter, Sink, Summary, JOURNAL_FILE,
-    MANIFEST_FILE, MANIFEST_TMP_FILE,
+    io_err, sync_dir, Body, RecordingError, RecordingWriter, Sink, Summary, WaitingSig,
+    JOURNAL_FILE, MANIFEST_FILE, MANIFEST_TMP_FILE, MAX_WAITING_SIGNATURES,
 };
 use crate::fmp4::Fmp4Error;
 use crate::group_commit::{CommitHandle, Durability};
@@ -60,7 +60,7 @@ impl RecordingWriter {
     /// The first error met (work on other files still happens).
     pub fn tick(&mut self, now: MediaTime) -> Result<(), RecordingError> {
         self.now = self.now.max(now);
-        let mut first_err = self.land_signature().err();
+        let mut first_err = self.land_signatures().err();
         for id in 0..self.files.len() as u32 {
             let mut out = std::mem::take(&mut self.scratch);
             out.clear();
@@ -192,30 +192,52 @@ impl RecordingWriter {
     pub fn sign(&mut self, at: MediaTime) -> Result<(), RecordingError> {
         if self.signed_count == Some(self.chain.count)
             || self
-                .pending_sig
-                .as_ref()
-                .is_some_and(|(_, r)| r.entries == self.chain.count)
+                .waiting
+                .back()
+                .is_some_and(|w| w.sig.entries == self.chain.count)
         {
             return Ok(());
         }
         // Everything a signature covers is made durable before the signature is written: after a power loss,
         // a signature in the journal then always finds its records and bytes on disk, and recovery can treat
         // any difference in a signed range as an alteration, never as a crash (issue 13). With group commit
-        // the signature waits for the round that covers it (`land_signature`).
+        // the signature waits for the round that covers it (`land_signatures`).
         let synced = self.sync();
         let rec = self.signature_now(at);
         if let (Some(_), Some(t)) = (&self.commit, self.last_ticket) {
-            // A signature still waiting is superseded: the records held behind it go out first, so the new
-            // one lands right after every record it covers.
-            self.pending_sig = None;
-            let released = self.release_held();
-            self.pending_sig = Some((t, rec));
+            let mut released = Ok(());
+            if self.waiting.len() >= MAX_WAITING_SIGNATURES {
+                // Rounds this slow (minutes): the oldest signature is given up, its records go out.
+                if let Some(w) = self.waiting.pop_front() {
+                    released = self.put_lines(w.after);
+                }
+            }
+            self.waiting.push_back(WaitingSig {
+                ticket: t,
+                sig: rec,
+                after: Vec::new(),
+            });
             return synced.and(released);
         }
         self.signed_count = Some(rec.entries);
-        self.checkpoint = Some(rec.clone());
+        self.checkpoints.push_back(rec.clone());
         self.journal_write(JournalLine::Sig(rec))?;
         synced
+    }
+
+    /// [`Self::sign`], and with group commit also waits for the round that covers the signature (blocking
+    /// this thread up to a round, a few ms to tens of ms) and writes it: afterwards
+    /// [`Self::take_checkpoint`] has it. Used at the close, where the last checkpoint is time-stamped.
+    ///
+    /// # Errors
+    /// As [`Self::sign`]; a failed round makes the folder fsync its own files first.
+    pub fn sign_and_wait(&mut self, at: MediaTime) -> Result<(), RecordingError> {
+        let signed = self.sign(at);
+        if let (Some(h), Some(w)) = (&self.commit, self.waiting.back()) {
+            h.wait(w.ticket);
+        }
+        // Durable: the signatures are written; a failed round: the files are fsynced one by one first.
+        signed.and(self.land_signatures())
     }
 
     fn signature_now(&self, at: MediaTime) -> SigRecord {
@@ -233,26 +255,37 @@ impl RecordingWriter {
         }
     }
 
-    /// Writes the signature waiting for its group-commit round once the round has made what it covers
-    /// durable; if the round failed, fsyncs this folder's own files first.
-    fn land_signature(&mut self) -> Result<(), RecordingError> {
-        let (Some(h), Some((t, _))) = (&self.commit, &self.pending_sig) else {
-            return Ok(());
-        };
-        let r = match h.poll(*t) {
-            Durability::Pending => return Ok(()),
-            Durability::Durable => Ok(()),
-            Durability::Failed => self.write_out(true),
-        };
-        let Some((_, rec)) = self.pending_sig.take() else {
-            return r;
-        };
-        let landed = r.and_then(|()| {
-            self.signed_count = Some(rec.entries);
-            self.checkpoint = Some(rec.clone());
-            self.journal_put(JournalLine::Sig(rec))
-        });
-        landed.and(self.release_held())
+    /// Writes the signatures whose group-commit round has made what they cover durable, oldest first, each
+    /// followed by the records made after it; if a round failed, fsyncs this folder's own files first.
+    fn land_signatures(&mut self) -> Result<(), RecordingError> {
+        let mut first_err = None;
+        let mut forced = false;
+        while let (Some(h), Some(w)) = (&self.commit, self.waiting.front()) {
+            match h.poll(w.ticket) {
+                Durability::Pending if !forced => break,
+                Durability::Failed if !forced => {
+                    forced = true;
+                    if let Err(e) = self.write_out(true) {
+                        // Not durable: the signatures wait for a later round (or the close).
+                        first_err.get_or_insert(e);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            let Some(w) = self.waiting.pop_front() else {
+                break;
+            };
+            self.signed_count = Some(w.sig.entries);
+            self.checkpoints.push_back(w.sig.clone());
+            if let Err(e) = self
+                .journal_put(JournalLine::Sig(w.sig))
+                .and(self.put_lines(w.after))
+            {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Closes every file, records `final_status`, signs, writes `manifest.json` and removes the journal.
@@ -270,11 +303,10 @@ impl RecordingWriter {
         note: &str,
     ) -> Result<Summary, RecordingError> {
         let mut close_errors = Vec::new();
-        // The close fsyncs its own files (its renames need their own order); a signature still waiting for a
-        // round is superseded by the final one.
-        self.commit = None;
-        self.pending_sig = None;
-        if let Err(e) = self.release_held() {
+        // A signature still waiting for a round is superseded by the final one. With group commit the files
+        // are closed without an fsync each: one round (waited for here) covers them all before the final
+        // signature; the manifest's own write, rename and the journal's removal keep their fsyncs.
+        if let Err(e) = self.give_up_waiting() {
             close_errors.push(e.to_string());
         }
         for id in 0..self.files.len() as u32 {
@@ -307,9 +339,10 @@ impl RecordingWriter {
         }) {
             close_errors.push(e.to_string());
         }
-        if let Err(e) = self.sign(at) {
+        if let Err(e) = self.sign_and_wait(at) {
             close_errors.push(e.to_string());
         }
+        self.commit = None;
         let (entries, sigs) = self.read_back()?;
         let manifest = Manifest::build(&self.begin, entries, sigs);
         if manifest.entry_count != self.chain.count || manifest.chain_head.0 != self.chain.head {
@@ -340,6 +373,8 @@ impl RecordingWriter {
     }
 
     fn close_file(&mut self, id: u32) -> Result<(), RecordingError> {
+        // With group commit the round `finish` waits for makes the closed file durable.
+        let fsync = self.commit.is_none();
         let slot = &mut self.files[id as usize];
         if slot.broken {
             return Ok(());
@@ -353,6 +388,9 @@ impl RecordingWriter {
                 };
                 let header = w.header();
                 if let Err(e) = w.refresh_header().and_then(|_| w.flush()).and_then(|_| {
+                    if !fsync {
+                        return Ok(());
+                    }
                     w.sink_mut().get_mut().sync_all().map_err(|e| WavError::Io {
                         offset: 0,
                         source: e,
@@ -368,6 +406,9 @@ impl RecordingWriter {
                     Body::Mp4(w) => w
                         .finish(&mut out)
                         .and_then(|_| {
+                            if !fsync {
+                                return Ok(());
+                            }
                             w.sink_mut()
                                 .get_mut()
                                 .sync_all()
@@ -383,7 +424,11 @@ impl RecordingWriter {
                 self.link_log(id)?;
                 let slot = &mut self.files[id as usize];
                 if let Body::Log(l) = &mut slot.body {
-                    if let Err(e) = l.w.get_mut().sync_all() {
+                    if let Err(e) = if fsync {
+                        l.w.get_mut().sync_all()
+                    } else {
+                        Ok(())
+                    } {
                         slot.broken = true;
                         return Err(io_err(&slot.abs, l.len)(e));
                     }

@@ -192,18 +192,29 @@ pub struct RecordingWriter {
     last_sign: MediaTime,
     now: MediaTime,
     scratch: Vec<Written>,
-    /// The last signature made and not yet taken by [`RecordingWriter::take_checkpoint`].
-    checkpoint: Option<SigRecord>,
+    /// Signatures made and not yet taken by [`RecordingWriter::take_checkpoint`], oldest first (a few at
+    /// most: older ones are dropped beyond [`MAX_WAITING_SIGNATURES`]).
+    checkpoints: std::collections::VecDeque<SigRecord>,
     /// The node's group commit, when syncs go through it instead of an fsync per file.
     commit: Option<crate::group_commit::CommitHandle>,
     /// The ticket asked for by the last sync (group commit only).
     last_ticket: Option<crate::group_commit::Ticket>,
-    /// A signature made, waiting for the round that makes what it covers durable.
-    pending_sig: Option<(crate::group_commit::Ticket, SigRecord)>,
-    /// Journal lines made while `pending_sig` waits: written after it, so it covers exactly the records
-    /// before it (what recovery checks). At most one sign interval of records.
-    held: Vec<JournalLine>,
+    /// Signatures made, oldest first, each waiting for the round that makes what it covers durable, with
+    /// the journal lines made after it (written after it, so that each covers exactly the records before it:
+    /// what recovery checks). At most [`MAX_WAITING_SIGNATURES`].
+    waiting: std::collections::VecDeque<WaitingSig>,
 }
+
+/// A signature waiting for its group-commit round, and the journal lines made since.
+struct WaitingSig {
+    ticket: crate::group_commit::Ticket,
+    sig: SigRecord,
+    after: Vec<JournalLine>,
+}
+
+/// Signatures that may wait for their rounds at once (one per sign interval; more only when rounds take
+/// longer than several sign intervals, or a recording is replayed faster than real time).
+const MAX_WAITING_SIGNATURES: usize = 8;
 
 fn io_err(path: &Path, offset: u64) -> impl FnOnce(io::Error) -> RecordingError + '_ {
     move |source| RecordingError::Io {
@@ -368,11 +379,10 @@ impl RecordingWriter {
             last_sign: MediaTime::ZERO,
             now: MediaTime::ZERO,
             scratch: Vec::new(),
-            checkpoint: None,
+            checkpoints: std::collections::VecDeque::new(),
             commit: None,
             last_ticket: None,
-            pending_sig: None,
-            held: Vec::new(),
+            waiting: std::collections::VecDeque::new(),
         })
     }
 
@@ -386,11 +396,11 @@ impl RecordingWriter {
         self.chain
     }
 
-    /// The signature made since the last call, if any, as (its record count, its RFC 3161 imprint): what a
-    /// time-stamping authority should stamp ([`crate::integrity::timestamp`]). Cheap; call it after
-    /// [`Self::tick`].
+    /// The oldest signature written and not yet taken, if any, as (its record count, its RFC 3161 imprint):
+    /// what a time-stamping authority should stamp ([`crate::integrity::timestamp`]). Cheap; call it after
+    /// [`Self::tick`] until it returns `None` (with group commit several signatures can land in one tick).
     pub fn take_checkpoint(&mut self) -> Option<(u64, [u8; 32])> {
-        let s = self.checkpoint.take()?;
+        let s = self.checkpoints.pop_front()?;
         Some((
             s.entries,
             crate::integrity::timestamp::checkpoint_imprint(&self.begin.format, &s),
@@ -415,18 +425,30 @@ impl RecordingWriter {
     /// Appends a line to the journal; while a signature waits for its group-commit round, records are held
     /// back (`held`) so that the signature line lands right after the records it covers.
     fn journal_write(&mut self, line: JournalLine) -> Result<(), RecordingError> {
-        if self.pending_sig.is_some() {
-            self.held.push(line);
+        if let Some(w) = self.waiting.back_mut() {
+            w.after.push(line);
             return Ok(());
         }
         self.journal_put(line)
     }
 
-    /// Writes the lines held back behind a waiting signature (which is then no longer the next line).
-    fn release_held(&mut self) -> Result<(), RecordingError> {
+    /// Writes `lines` to the journal in order (all of them, the first error returned).
+    fn put_lines(&mut self, lines: Vec<JournalLine>) -> Result<(), RecordingError> {
         let mut first_err = None;
-        for line in std::mem::take(&mut self.held) {
+        for line in lines {
             if let Err(e) = self.journal_put(line) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Gives up every signature still waiting for its round: the lines held behind them go out, in order,
+    /// without the signatures (a later sign covers them).
+    fn give_up_waiting(&mut self) -> Result<(), RecordingError> {
+        let mut first_err = None;
+        while let Some(w) = self.waiting.pop_front() {
+            if let Err(e) = self.put_lines(w.after) {
                 first_err.get_or_insert(e);
             }
         }
@@ -627,9 +649,7 @@ impl RecordingWriter {
     fn sync_journal(&mut self) -> Result<(), RecordingError> {
         // A record made durable here must not wait behind a signature's group-commit round: the signature
         // is given up (the next sign makes a new one) and the records held behind it go out first, in order.
-        if self.pending_sig.take().is_some() {
-            self.release_held()?;
-        }
+        self.give_up_waiting()?;
         if self.journal_failed {
             return Ok(());
         }
