@@ -201,7 +201,7 @@ impl LiveRecording {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let mut sink = FolderSink::create(
+        let mut sink = FolderSink::create_with_commit(
             &opts.out,
             key,
             &SinkOptions {
@@ -216,12 +216,10 @@ impl LiveRecording {
                 mixed_wav: opts.mixed_wav,
                 composite: opts.composite.is_some(),
             },
+            opts.group_commit.as_ref().map(|gc| gc.handle()),
         )?;
         if let Some(url) = &opts.tsa_url {
             sink.start_timestamping(url)?;
-        }
-        if let Some(gc) = &opts.group_commit {
-            sink.use_group_commit(gc.handle());
         }
         let sink = match &opts.writer_pool {
             Some(pool) => ThreadedSink::spawn_in(sink, pool)?,

@@ -248,6 +248,15 @@ fn start_journal(
     Ok((journal, line.len() as u64))
 }
 
+/// With group commit, waits for a round that covers everything written so far and says whether it made it
+/// durable; `false` without group commit or when the round failed (the caller then fsyncs on its own).
+/// Blocks the calling thread up to a round: used when a file is added or the status changes, not per frame.
+pub(crate) fn round_covers_all(commit: &Option<crate::group_commit::CommitHandle>) -> bool {
+    commit
+        .as_ref()
+        .is_some_and(|h| h.wait(h.request()) == crate::group_commit::Durability::Durable)
+}
+
 /// (device, inode) of a folder.
 #[cfg(unix)]
 fn folder_id(dir: &Path) -> io::Result<(u64, u64)> {
@@ -562,11 +571,14 @@ impl RecordingWriter {
         let abs = self.dir.join(rel);
         let parent = abs.parent().unwrap_or(&self.dir).to_path_buf();
         if parent != self.dir {
-            // New directories are made durable before the journal names a file inside them.
+            // New directories are made durable before the journal names a file inside them (with group
+            // commit: a round covering their creation).
             self.storage
                 .create_dir_all(&parent)
                 .map_err(io_err(&parent, 0))?;
-            self.sync_dirs_up_from(parent.parent())?;
+            if !round_covers_all(&self.commit) {
+                self.sync_dirs_up_from(parent.parent())?;
+            }
         }
         let id = self.files.len() as u32;
         // The record is made durable before the file exists: a power cut must not leave a file on disk that
@@ -591,8 +603,11 @@ impl RecordingWriter {
             .storage
             .create_new(&abs, false)
             .map_err(io_err(&abs, 0))?;
-        // Make the new directory entry durable (a power loss must not lose a file the journal names).
-        self.storage.sync_dir(&parent).map_err(io_err(&parent, 0))?;
+        // Make the new directory entry durable (a power loss must not lose a file the journal names). With
+        // group commit the next round does, before any of the file's bytes or later records are durable.
+        if self.commit.is_none() {
+            self.storage.sync_dir(&parent).map_err(io_err(&parent, 0))?;
+        }
         linked?;
         self.files[id as usize].broken = false;
         Ok((id, f, abs))
@@ -650,7 +665,7 @@ impl RecordingWriter {
         // A record made durable here must not wait behind a signature's group-commit round: the signature
         // is given up (the next sign makes a new one) and the records held behind it go out first, in order.
         self.give_up_waiting()?;
-        if self.journal_failed {
+        if self.journal_failed || round_covers_all(&self.commit) {
             return Ok(());
         }
         let path = self.dir.join(JOURNAL_FILE);
