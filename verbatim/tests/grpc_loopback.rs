@@ -10,6 +10,21 @@ use grpc_util::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verbatim");
 
+/// Spawns `verbatim listen` (its `command` without stdout set) and returns it with the address it printed.
+fn start_listen(mut command: Command) -> (std::process::Child, String) {
+    let mut server = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (server, addr)
+}
+
 #[test]
 fn send_into_listen_records_the_same_stems_as_record() {
     let dir = temp_dir("loopback");
@@ -20,7 +35,8 @@ fn send_into_listen_records_the_same_stems_as_record() {
         .map(|s| format!("--source={s}"))
         .collect();
 
-    let mut server = Command::new(BIN)
+    let mut listen = Command::new(BIN);
+    listen
         .args(["listen", "--bind", "127.0.0.1:0", "--out"])
         .arg(dir.join("served"))
         .arg("--token-file")
@@ -28,19 +44,8 @@ fn send_into_listen_records_the_same_stems_as_record() {
         .arg("--signing-key")
         .arg(&key)
         // The bot below replays as fast as it can (`send --fast`), faster than real time.
-        .args(["--max-lead", "off"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+        .args(["--max-lead", "off"]);
+    let (mut server, addr) = start_listen(listen);
 
     let sent = Command::new(BIN)
         .args([
@@ -110,31 +115,14 @@ fn send_into_listen_records_the_same_stems_as_record() {
 fn a_burst_of_250_calls_on_one_connection_all_complete() {
     let dir = temp_dir("burst");
     let key = key_file(&dir);
-    let mut server = Command::new(BIN)
-        .args([
-            "listen",
-            "--bind",
-            "127.0.0.1:0",
-            "--no-auth",
-            "--max-calls",
-            "300",
-        ])
-        .arg("--out")
+    let mut listen = Command::new(BIN);
+    listen
+        .args(["listen", "--bind", "127.0.0.1:0", "--no-auth"])
+        .args(["--max-calls", "300", "--out"])
         .arg(dir.join("served"))
         .arg("--signing-key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+        .arg(&key);
+    let (mut server, addr) = start_listen(listen);
     let sent = Command::new(BIN)
         .args([
             "send",
