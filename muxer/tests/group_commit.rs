@@ -130,3 +130,30 @@ fn a_recording_whose_rounds_fail_syncs_its_own_files_and_still_verifies() {
     assert!(report.summary.contains("intact"), "{}", report.summary);
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn signatures_nobody_takes_for_time_stamping_stay_bounded() {
+    use media_core::{AudioFormat, MediaTime};
+    use muxer::{RecordingOptions, RecordingWriter, Status};
+    let dir = scratch_dir("gc-checkpoints");
+    let key = generate_signing_key().unwrap();
+    let mut rec =
+        RecordingWriter::create(&dir.join("rec"), key, RecordingOptions::new("c", 0)).unwrap();
+    rec.set_status(Status::Recording, MediaTime::ZERO, "")
+        .unwrap();
+    let a = rec.add_wav("a.wav", AudioFormat::PCM16K).unwrap();
+    // 100 signatures (a long call signs every few seconds) and no time-stamping authority taking them.
+    for i in 1..=100 {
+        rec.write_pcm(a, &[1i16; 16_000]).unwrap();
+        rec.tick(MediaTime::from_secs(i)).unwrap();
+        rec.sign(MediaTime::from_secs(i)).unwrap();
+    }
+    let mut kept = 0;
+    while rec.take_checkpoint().is_some() {
+        kept += 1;
+    }
+    assert_eq!(kept, 8, "the newest 8 are kept");
+    rec.finish(Status::Completed, MediaTime::from_secs(100), "")
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -21,11 +21,21 @@ use crate::integrity::{Entry, FileKind, Manifest, SigRecord, Status};
 use crate::storage::StorageFile;
 use crate::wav::{self, WavError};
 
+/// `fdatasync` when `fsync` (no group commit), else nothing: the group's round makes the file durable.
+fn sync_data_if(fsync: bool, f: &mut dyn StorageFile) -> std::io::Result<()> {
+    if fsync {
+        f.sync_data()
+    } else {
+        Ok(())
+    }
+}
+
 impl RecordingWriter {
     /// Makes this folder durable through the node's group commit instead of an fsync per file per
     /// [`RecordingOptions::sync_interval`] (see [`crate::group_commit`]): each sync flushes the files to
     /// the OS and asks `handle` for a ticket, and a signature is written once the round covering it ends.
-    /// [`Self::finish`] still fsyncs the folder's own files.
+    /// Adding a file, a status change and [`Self::finish`] wait for a round where they fsynced before; the
+    /// manifest's write and rename at the close keep their own fsyncs.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -129,37 +139,24 @@ impl RecordingWriter {
                 Body::Wav(w) => {
                     let at = w.file_len();
                     (
-                        w.sink_mut().flush().and_then(|_| {
-                            if fsync {
-                                w.sink_mut().get_mut().sync_data()
-                            } else {
-                                Ok(())
-                            }
-                        }),
+                        w.sink_mut()
+                            .flush()
+                            .and_then(|_| sync_data_if(fsync, w.sink_mut().get_mut().as_mut())),
                         at,
                     )
                 }
                 Body::Mp4(w) => {
                     let at = w.len();
                     (
-                        w.sink_mut().flush().and_then(|_| {
-                            if fsync {
-                                w.sink_mut().get_mut().sync_data()
-                            } else {
-                                Ok(())
-                            }
-                        }),
+                        w.sink_mut()
+                            .flush()
+                            .and_then(|_| sync_data_if(fsync, w.sink_mut().get_mut().as_mut())),
                         at,
                     )
                 }
                 Body::Log(l) => (
-                    l.w.flush().and_then(|_| {
-                        if fsync {
-                            l.w.get_mut().sync_data()
-                        } else {
-                            Ok(())
-                        }
-                    }),
+                    l.w.flush()
+                        .and_then(|_| sync_data_if(fsync, l.w.get_mut().as_mut())),
                     l.len,
                 ),
                 Body::Whole => (Ok(()), 0),
@@ -170,11 +167,7 @@ impl RecordingWriter {
             }
         }
         let path = self.dir.join(JOURNAL_FILE);
-        if let Err(e) = if fsync {
-            self.journal.sync_data()
-        } else {
-            Ok(())
-        } {
+        if let Err(e) = sync_data_if(fsync, self.journal.as_mut()) {
             first_err.get_or_insert(io_err(&path, self.journal_len)(e));
         }
         // Keep room for the close as the journal grows; failing that, the disk is full: stop now.
@@ -220,7 +213,7 @@ impl RecordingWriter {
             return synced.and(released);
         }
         self.signed_count = Some(rec.entries);
-        self.checkpoints.push_back(rec.clone());
+        self.keep_checkpoint(rec.clone());
         self.journal_write(JournalLine::Sig(rec))?;
         synced
     }
@@ -277,7 +270,7 @@ impl RecordingWriter {
                 break;
             };
             self.signed_count = Some(w.sig.entries);
-            self.checkpoints.push_back(w.sig.clone());
+            self.keep_checkpoint(w.sig.clone());
             if let Err(e) = self
                 .journal_put(JournalLine::Sig(w.sig))
                 .and(self.put_lines(w.after))

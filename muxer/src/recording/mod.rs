@@ -192,8 +192,8 @@ pub struct RecordingWriter {
     last_sign: MediaTime,
     now: MediaTime,
     scratch: Vec<Written>,
-    /// Signatures made and not yet taken by [`RecordingWriter::take_checkpoint`], oldest first (a few at
-    /// most: older ones are dropped beyond [`MAX_WAITING_SIGNATURES`]).
+    /// Signatures made and not yet taken by [`RecordingWriter::take_checkpoint`], oldest first: at most
+    /// [`MAX_WAITING_SIGNATURES`] (the oldest dropped beyond: a recording nobody takes them from stays flat).
     checkpoints: std::collections::VecDeque<SigRecord>,
     /// The node's group commit, when syncs go through it instead of an fsync per file.
     commit: Option<crate::group_commit::CommitHandle>,
@@ -203,6 +203,16 @@ pub struct RecordingWriter {
     /// the journal lines made after it (written after it, so that each covers exactly the records before it:
     /// what recovery checks). At most [`MAX_WAITING_SIGNATURES`].
     waiting: std::collections::VecDeque<WaitingSig>,
+}
+
+impl RecordingWriter {
+    /// Keeps `sig` for [`RecordingWriter::take_checkpoint`] (bounded: the oldest is dropped).
+    fn keep_checkpoint(&mut self, sig: SigRecord) {
+        if self.checkpoints.len() >= MAX_WAITING_SIGNATURES {
+            self.checkpoints.pop_front();
+        }
+        self.checkpoints.push_back(sig);
+    }
 }
 
 /// A signature waiting for its group-commit round, and the journal lines made since.
