@@ -163,6 +163,19 @@ pub enum ListenError {
         #[source]
         source: std::io::Error,
     },
+    /// The group commit could not start on the output's file system (`syncfs` refused).
+    #[error(
+        "{path}: cannot make recordings durable with syncfs: {source} (--fsync-per-file fsyncs each file \
+         instead)",
+        path = path.display()
+    )]
+    Durability {
+        /// The output folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// TLS could not be set up, or the server failed.
     #[error("server: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -382,7 +395,7 @@ pub struct Listener {
 ///
 /// # Errors
 /// [`ListenError::Bind`] when the address cannot be bound, [`ListenError::Out`] when the output folder cannot
-/// be created.
+/// be created, [`ListenError::Durability`] when its file system refuses `syncfs` (group commit).
 pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, ListenError> {
     std::fs::create_dir_all(&opts.out).map_err(|e| ListenError::Out {
         path: opts.out.clone(),
@@ -407,7 +420,7 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
             &opts.out,
             muxer::group_commit::GroupCommitOptions::default(),
         )
-        .map_err(|e| ListenError::Out {
+        .map_err(|e| ListenError::Durability {
             path: opts.out.clone(),
             source: e,
         })?;
