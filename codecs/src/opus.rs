@@ -133,8 +133,8 @@ const QUIET_SETTLED: u32 = 4;
 /// that same silence packet, discarded) so its state matches a decoder that has just decoded silence, then
 /// encodes the frame. The stream is the one libopus would have made, except that the first frame after a
 /// silence is coded from a freshly reset encoder. This happens where libopus repeats one short packet for
-/// silence, as CELT does (the mix's `LowDelay`); a mode whose silence packets vary is always encoded. [`OpusEncoder::quiet_frames`] counts the frames served
-/// this way.
+/// silence, as CELT does (the mix's `LowDelay`); a mode whose silence packets vary is always encoded.
+/// [`OpusEncoder::quiet_frames`] counts the frames served this way.
 pub struct OpusEncoder {
     inner: opus::Encoder,
     config: OpusEncoderConfig,
@@ -145,9 +145,8 @@ pub struct OpusEncoder {
     quiet_len: usize,
     /// Interleaved samples of the frames `quiet` was made for (a cached packet is for one frame length).
     quiet_samples: usize,
+    /// At [`QUIET_SETTLED`] or more libopus is not being called: every all-zero frame gets `quiet`.
     quiet_run: u32,
-    /// libopus is not being called: every all-zero frame gets `quiet`.
-    skipping: bool,
     quiet_frames: u64,
     /// All-zero input for the resume frame (the longest frame there is: 60 ms of stereo 48 kHz).
     zeros: Box<[i16]>,
@@ -206,7 +205,6 @@ impl OpusEncoder {
             quiet_len: 0,
             quiet_samples: 0,
             quiet_run: 0,
-            skipping: false,
             quiet_frames: 0,
             zeros: vec![0i16; 48_000 * 60 / 1000 * 2].into_boxed_slice(),
         })
@@ -283,15 +281,15 @@ impl OpusEncoder {
     pub fn encode_into(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
         self.check_frame(pcm)?;
         let silent = pcm.iter().all(|&s| s == 0);
-        if silent && self.skipping && pcm.len() == self.quiet_samples && out.len() >= self.quiet_len
-        {
+        let skipping = self.quiet_run >= QUIET_SETTLED;
+        if silent && skipping && pcm.len() == self.quiet_samples && out.len() >= self.quiet_len {
             out[..self.quiet_len].copy_from_slice(&self.quiet[..self.quiet_len]);
             self.quiet_frames += 1;
             return Ok(self.quiet_len);
         }
-        if self.skipping {
+        if skipping {
             // Back to the state of an encoder that has just sent silence (see the type's docs).
-            self.skipping = false;
+            self.quiet_run = 0;
             self.inner.reset_state()?;
             let zeros = self.zeros.get(..pcm.len()).unwrap_or(&self.zeros);
             self.inner.encode(zeros, out)?;
@@ -304,7 +302,6 @@ impl OpusEncoder {
             && out[..n] == self.quiet[..self.quiet_len]
         {
             self.quiet_run += 1;
-            self.skipping = self.quiet_run >= QUIET_SETTLED;
         } else {
             self.quiet[..n].copy_from_slice(&out[..n]);
             self.quiet_len = n;

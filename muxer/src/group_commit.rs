@@ -8,12 +8,14 @@
 //! the recordings' root, and marks every ticket up to that one durable. Writes made before a ticket was asked
 //! for are therefore on disk once [`CommitHandle::poll`] says [`Durability::Durable`]; the writer signs its
 //! chain head only then, which keeps issue 13's rule that a signature in the journal always finds its bytes
-//! on disk after a power loss. Closing a folder (`finish`) still fsyncs its own files: a close is rare and
-//! its renames need their own order.
+//! on disk after a power loss. Where a writer fsynced before going on (a file added, a status change, the
+//! close's files) it waits for a round instead; only a folder's start (journal, close reserve) and the
+//! manifest's write and rename at its close keep their own fsyncs, for their renames' order.
 //!
 //! At 400 calls a node made ~3,200 `fdatasync`s a second (eight files per call); with group commit it makes
 //! one `syncfs` per round, fewer than `1 s / min_gap` a second (100 with the default 10 ms; a round's own
-//! time comes on top), whatever the number of calls. `syncfs` covers the whole file system: put recordings on a volume of their own.
+//! time comes on top), whatever the number of calls. `syncfs` covers the whole file system: put recordings
+//! on a volume of their own.
 //!
 //! A failed round (an I/O error while writing back any file of the file system) fails every ticket in it;
 //! the writer then fsyncs its own files to find out whether the error was its own.
