@@ -171,6 +171,7 @@ async fn over_long_pause_texts_are_cut_to_their_limits_and_the_pause_still_happe
         .await
         .unwrap();
     b.confirm("pauses").await;
+    let mut early = Vec::new();
     let r0 = 5_000_000_000;
     b.tx.send(roster(r0, 7)).await.unwrap();
     for k in 0..150 {
@@ -183,7 +184,9 @@ async fn over_long_pause_texts_are_cut_to_their_limits_and_the_pause_still_happe
             })))
             .await
             .unwrap();
-            // Errors are sent at most every 100 ms: let the first one go before the next is due.
+            // Errors are sent at most every 100 ms: wait until the first one has arrived (so it has left
+            // the server), then longer than the limit, before the next one is due.
+            early.extend(b.until_error().await);
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
         if k == 100 {
@@ -200,7 +203,8 @@ async fn over_long_pause_texts_are_cut_to_their_limits_and_the_pause_still_happe
         .await
         .unwrap();
     let (msgs, _) = b.drain().await;
-    let errs = errors(&msgs);
+    early.extend(msgs);
+    let errs = errors(&early);
     let limit = proto::ErrorCode::LimitExceeded as i32;
     assert!(
         errs.iter().any(|(c, m)| *c == limit

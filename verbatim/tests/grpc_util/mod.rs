@@ -252,6 +252,26 @@ impl RawBot {
             .unwrap();
     }
 
+    /// Reads until the first `Error` message arrives (at most 10 s) and returns every message read, that
+    /// one last. Lets a test wait out the server's one-error-per-100-ms limit from the moment an error left.
+    pub async fn until_error(&mut self) -> Vec<proto::EngineMessage> {
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), self.inbound.message())
+                .await
+            {
+                Ok(Ok(Some(m))) => {
+                    let is_error = matches!(m.msg, Some(proto::engine_message::Msg::Error(_)));
+                    out.push(m);
+                    if is_error {
+                        return out;
+                    }
+                }
+                other => panic!("no Error message within 10 s: {other:?} after {out:?}"),
+            }
+        }
+    }
+
     /// Reads until the stream ends: (messages, final error status if any).
     pub async fn drain(mut self) -> (Vec<proto::EngineMessage>, Option<tonic::Status>) {
         drop(self.tx);
