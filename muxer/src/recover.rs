@@ -9,7 +9,8 @@
 //!    trusts ([`RecoverOptions::trust`]). The records up to the last valid signature are the *live-signed*
 //!    part;
 //! 3. checks every byte range of the live-signed part against the files (every `data` region present with its
-//!    SHA-256, every header the recorder's). Anything that differs — or a signature that does not verify —
+//!    SHA-256, every header the recorder's — including an MP4 init segment a power cut tore, sector by sector,
+//!    between the header as created and the final one the close was writing; it is put back as created). Anything that differs — or a signature that does not verify —
 //!    makes recovery refuse ([`RecoverError::Tampered`], naming the file and byte range) before it changes
 //!    anything, unless [`RecoverOptions::accept_tampered`]: the altered ranges are then sealed as they are
 //!    and listed in the signed `recovered` record;
@@ -315,7 +316,7 @@ pub fn recover_dir_adding(
             .map_err(RecoverError::Untrusted)?;
     }
     let live_n = j.live as usize;
-    let findings = live::check_live(dir, &j.entries, live_n);
+    let live::LiveCheck { findings, restores } = live::check_live(dir, &j.entries, live_n);
     let mut tampered: Vec<Tampered> = j.damage;
     tampered.extend(findings.iter().map(|f| f.tampered.clone()));
     if !tampered.is_empty() && !opts.accept_tampered {
@@ -324,6 +325,14 @@ pub fn recover_dir_adding(
     // The close's reserved room (`manifest.json.tmp`) goes only now: a refused recovery changes nothing.
     if tmp.exists() {
         fs::remove_file(&tmp).map_err(io_at(&tmp))?;
+    }
+    // Init segments torn during the close's rewrite go back to the header as created; the final header is
+    // then written from the fragments kept, as for any other file.
+    for (abs, header) in &restores {
+        let mut f = open_nofollow(abs, true).map_err(io_at(abs))?;
+        f.write_all(header)
+            .and_then(|_| f.sync_all())
+            .map_err(io_at(abs))?;
     }
     let altered: BTreeSet<usize> = findings.iter().map(|f| f.index).collect();
     let mut entries = Vec::new();

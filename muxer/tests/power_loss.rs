@@ -138,6 +138,17 @@ impl Replay {
         r
     }
 
+    /// The close's in-place rewrite of `recording.mp4`'s init segment (the last write at its offset 0).
+    fn init_rewrite(&self) -> usize {
+        self.ops
+            .iter()
+            .rposition(|o| {
+                matches!(o, Op::Write { path, offset: 0, data }
+                    if data.len() > 1024 && path.ends_with("recording.mp4"))
+            })
+            .expect("the close rewrites recording.mp4's init segment")
+    }
+
     /// Cut points: right after every sync.
     fn sync_points(&self) -> Vec<usize> {
         self.ops
@@ -211,6 +222,24 @@ impl Replay {
 
     /// Writes the state at cut `k` into `out`.
     fn materialize(&self, k: usize, mode: u8, rng: &mut ChaCha8Rng, out: &Path) {
+        self.materialize_with(k, mode, rng, out, None);
+    }
+
+    /// As [`Self::materialize`] in mode 1 (every write handed to the OS landed), except operation `torn`,
+    /// of which only the sectors `keep` selects landed.
+    fn materialize_torn(&self, k: usize, torn: usize, keep: &dyn Fn(u64) -> bool, out: &Path) {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        self.materialize_with(k, 1, &mut rng, out, Some((torn, keep)));
+    }
+
+    fn materialize_with(
+        &self,
+        k: usize,
+        mode: u8,
+        rng: &mut ChaCha8Rng,
+        out: &Path,
+        torn: Option<(usize, &dyn Fn(u64) -> bool)>,
+    ) {
         let durable = |i: usize, dir: &str| {
             self.dir_syncs
                 .get(dir)
@@ -258,7 +287,17 @@ impl Replay {
                 // A file whose directory entry was lost with its directory is gone too.
                 Some(ino) => {
                     if abs.parent().is_some_and(Path::exists) {
-                        std::fs::write(&abs, self.content(*ino, k, mode, rng)).unwrap();
+                        let c = match torn {
+                            Some((op, keep)) if self.inode_of[op] == Some(*ino) => {
+                                let mut c = Vec::new();
+                                for &i in self.data[*ino].iter().filter(|&&i| i < k) {
+                                    self.apply(&mut c, i, (i == op).then_some(keep));
+                                }
+                                c
+                            }
+                            _ => self.content(*ino, k, mode, rng),
+                        };
+                        std::fs::write(&abs, c).unwrap();
                     }
                 }
             }
@@ -330,62 +369,12 @@ fn replay_with(
     name: &str,
     group: bool,
 ) -> (usize, f64, usize) {
-    let key: SigningKey = generate_signing_key().unwrap();
-    let inputs = Inputs::load(seconds);
-    let base = scratch_dir(&format!("power-{name}"));
-    let dir = base.join("rec");
-    let log = OpLog::new();
-    let commit = group.then(|| {
-        let options = GroupCommitOptions {
-            min_gap: Duration::ZERO,
-        };
-        GroupCommit::start(Arc::new(log.clone()), &base, options).unwrap()
-    });
-    let out = record_on_with(
-        Arc::new(log.clone()),
-        &dir,
-        &key,
-        &inputs,
-        commit.as_ref().map(GroupCommit::handle),
-    );
-    if let Some(c) = &commit {
-        let stats = c.stats();
-        eprintln!("group commit: {stats:?}");
-        assert!(stats.rounds >= seconds as u64, "{stats:?}");
-    }
-    drop(commit);
-    let fsyncs_while_recording = log
-        .ops()
-        .iter()
-        .filter(|o| matches!(o, Op::Sync(_)))
-        .count();
-    eprintln!("{name}: {fsyncs_while_recording} fsyncs (files) in all");
-    // Signatures landed while recording (sign interval 2 s), each after a syncfs covering it, not only at
-    // the close: the journal's signature lines written before metadata.json (the close's first file).
-    let manifest_at = log
-        .ops()
-        .iter()
-        .position(|o| matches!(o, Op::Create { path, .. } if path.ends_with("metadata.json")))
-        .unwrap_or(usize::MAX);
-    let live_sigs = log.ops()[..]
-        .iter()
-        .enumerate()
-        .filter(|(i, o)| {
-            *i < manifest_at
-                && matches!(o, Op::Write { path, data, .. }
-                    if path.to_string_lossy().contains("manifest.journal")
-                        && data.starts_with(b"{\"sig\""))
-        })
-        .count();
-    eprintln!("{name}: {live_sigs} signature lines while recording");
-    assert!(
-        live_sigs as i64 >= seconds / 2 - 1,
-        "{live_sigs} signatures"
-    );
-    assert!(out.errors().is_empty(), "{:?}", out.errors());
-    let replay = Replay::new(&dir, log.ops());
+    let (replay, key, base) = record_logged(seconds, name, group);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut cuts = replay.sync_points();
+    // Every operation of the close (fragments flushed, init segments and WAV headers rewritten in place, the
+    // manifest written): a cut in the middle of the init rewrite tears it sector by sector.
+    cuts.extend(replay.init_rewrite().saturating_sub(4)..=replay.ops.len());
     for _ in 0..random_cuts {
         cuts.push(rng.random_range(1..=replay.ops.len()));
     }
@@ -452,6 +441,71 @@ fn replay_with(
     (states, worst_s, worst_frag)
 }
 
+/// Records a `seconds`-long folder through an [`OpLog`] (with group commit when `group`); returns the log
+/// digested, the signing key and the scratch folder (the recording is its `rec`).
+fn record_logged(seconds: i64, name: &str, group: bool) -> (Replay, SigningKey, PathBuf) {
+    let key: SigningKey = generate_signing_key().unwrap();
+    let inputs = Inputs::load(seconds);
+    let base = scratch_dir(&format!("power-{name}"));
+    let dir = base.join("rec");
+    let log = OpLog::new();
+    let commit = group.then(|| {
+        let options = GroupCommitOptions {
+            min_gap: Duration::ZERO,
+        };
+        GroupCommit::start(Arc::new(log.clone()), &base, options).unwrap()
+    });
+    let out = record_on_with(
+        Arc::new(log.clone()),
+        &dir,
+        &key,
+        &inputs,
+        commit.as_ref().map(GroupCommit::handle),
+    );
+    if let Some(c) = &commit {
+        let stats = c.stats();
+        eprintln!("group commit: {stats:?}");
+        assert!(stats.rounds >= seconds as u64, "{stats:?}");
+    }
+    drop(commit);
+    let fsyncs_while_recording = log
+        .ops()
+        .iter()
+        .filter(|o| matches!(o, Op::Sync(_)))
+        .count();
+    eprintln!("{name}: {fsyncs_while_recording} fsyncs (files) in all");
+    // Signatures landed while recording (sign interval 2 s), each after a syncfs covering it, not only at
+    // the close: the journal's signature lines written before metadata.json (the close's first file).
+    let manifest_at = log
+        .ops()
+        .iter()
+        .position(|o| matches!(o, Op::Create { path, .. } if path.ends_with("metadata.json")))
+        .unwrap_or(usize::MAX);
+    let live_sigs = log.ops()[..]
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| {
+            *i < manifest_at
+                && matches!(o, Op::Write { path, data, .. }
+                    if path.to_string_lossy().contains("manifest.journal")
+                        && data.starts_with(b"{\"sig\""))
+        })
+        .count();
+    eprintln!("{name}: {live_sigs} signature lines while recording");
+    assert!(
+        live_sigs as i64 >= seconds / 2 - 1,
+        "{live_sigs} signatures"
+    );
+    assert!(out.errors().is_empty(), "{:?}", out.errors());
+    let replay = Replay::new(&dir, log.ops());
+    if std::env::var_os("POWER_LOSS_DUMP").is_some() {
+        for (i, o) in replay.ops.iter().enumerate() {
+            eprintln!("{i}: {}", op_name(o));
+        }
+    }
+    (replay, key, base)
+}
+
 fn op_name(o: &Op) -> String {
     match o {
         Op::CreateDir(p) => format!("mkdir {}", p.display()),
@@ -492,4 +546,65 @@ fn power_cut_replay_long() {
     assert!(states >= 2_500, "{states} states");
     let (states, _, _) = replay(12, 600, 7, "long");
     assert!(states >= 2_500, "{states} states");
+}
+
+/// Which sectors (by byte offset) of a torn write landed.
+type SectorMask = Box<dyn Fn(u64) -> bool>;
+
+/// A power cut while the close rewrites `recording.mp4`'s init segment in place (~25 KB: 51 sectors) leaves
+/// any mixture of the header as created and the final one. Every mixture tried recovers without calling it
+/// an alteration, verifies, and ends with the very file the close would have written (all fragments kept,
+/// the same durations and seek index).
+#[test]
+fn a_torn_rewrite_of_the_init_segment_at_the_close_recovers_to_the_final_file() {
+    for group in [false, true] {
+        let name = if group { "torn-group" } else { "torn" };
+        let (replay, key, base) = record_logged(4, name, group);
+        let t = replay.init_rewrite();
+        let Op::Write { data, .. } = &replay.ops[t] else {
+            unreachable!()
+        };
+        let sectors = (data.len() as u64).div_ceil(SECTOR);
+        let masks: Vec<(&str, SectorMask)> = vec![
+            ("first sector only", Box::new(|s| s == 0)),
+            (
+                "last sector only",
+                Box::new(move |s| s / SECTOR == sectors - 1),
+            ),
+            ("first half", Box::new(move |s| s / SECTOR < sectors / 2)),
+            ("second half", Box::new(move |s| s / SECTOR >= sectors / 2)),
+            ("every other", Box::new(|s| (s / SECTOR) % 2 == 0)),
+            (
+                "all but the last",
+                Box::new(move |s| s / SECTOR < sectors - 1),
+            ),
+        ];
+        // Cut right after the rewrite, and just before the sync that follows it (its records written).
+        let next_sync = (t..replay.ops.len())
+            .find(|&i| matches!(replay.ops[i], Op::Sync(_) | Op::SyncFs(_)))
+            .unwrap();
+        let state = base.join("state");
+        for k in [t + 1, next_sync] {
+            let want = replay.written(k, &mut ChaCha8Rng::seed_from_u64(0));
+            for (what, keep) in &masks {
+                let _ = std::fs::remove_dir_all(&state);
+                replay.materialize_torn(k, t, keep.as_ref(), &state);
+                let torn = std::fs::read(state.join("recording.mp4")).unwrap();
+                assert_ne!(&torn[..data.len()], &data[..], "{name} {what}: not torn");
+                let r = recover_dir(&state, &key)
+                    .unwrap_or_else(|e| panic!("{name}, cut {k}, {what}: does not recover: {e}"));
+                assert!(r.accepted_tampering.is_empty());
+                verify_dir(&state, Some(&key.verifying_key())).unwrap();
+                let got = std::fs::read(state.join("recording.mp4")).unwrap();
+                assert!(
+                    got == want["recording.mp4"],
+                    "{name}, cut {k}, {what}: recovered recording.mp4 ({} bytes) is not the file the \
+                     close wrote ({} bytes)",
+                    got.len(),
+                    want["recording.mp4"].len()
+                );
+            }
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -333,24 +333,45 @@ pub fn finalize_file(
     let mut init = vec![0u8; init_len as usize];
     file.seek(SeekFrom::Start(0)).map_err(io(0))?;
     file.read_exact(&mut init).map_err(io(0))?;
-    let Ok(info) = reader::read_init(&init) else {
+    if reader::read_init(&init).is_err() {
         return Ok((init, None));
-    };
+    }
+    let (header, how) = final_header_of_file(file, &init, fragments)?;
+    file.seek(SeekFrom::Start(0)).map_err(io(0))?;
+    file.write_all(&header).map_err(io(0))?;
+    file.sync_all().map_err(io(0))?;
+    Ok((header, Some(how)))
+}
+
+/// The final init segment [`finalize_file`] would write for `init` (the init segment as created) and the
+/// `fragments` of `file`, read from the file without writing anything: recovery compares a header torn by a
+/// power cut during the close's rewrite with it, sector by sector.
+///
+/// # Errors
+/// [`Fmp4Error::BadInit`] when `init` is not an init segment; [`Fmp4Error::Io`] when a fragment cannot be
+/// read; [`Fmp4Error::Encode`] on a box encoding bug.
+pub fn final_header_of_file(
+    file: &mut File,
+    init: &[u8],
+    fragments: &[(u64, u64)],
+) -> Result<(Vec<u8>, Finalized), Fmp4Error> {
+    let io = |offset: u64| move |source| Fmp4Error::Io { offset, source };
+    let info = reader::read_init(init).map_err(Fmp4Error::BadInit)?;
     let mut index = SegmentIndex::new(&info.tracks);
     let mut buf = Vec::new();
     for &(offset, len) in fragments {
-        buf.resize(usize::try_from(len).unwrap_or(0), 0);
+        // A fragment is at most tens of MiB; a length from a damaged journal must not allocate the disk.
+        if len > 1 << 30 {
+            break;
+        }
+        buf.resize(len as usize, 0);
         file.seek(SeekFrom::Start(offset)).map_err(io(offset))?;
         file.read_exact(&mut buf).map_err(io(offset))?;
         if let Ok(fi) = reader::read_fragment(&buf) {
             index.push(offset, len, &fi.tracks);
         }
     }
-    let (header, how) = final_header(&init, &index)?;
-    file.seek(SeekFrom::Start(0)).map_err(io(0))?;
-    file.write_all(&header).map_err(io(0))?;
-    file.sync_all().map_err(io(0))?;
-    Ok((header, Some(how)))
+    final_header(init, &index)
 }
 
 #[cfg(test)]

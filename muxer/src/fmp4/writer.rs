@@ -115,6 +115,24 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         self.drain(Some(now), false, out)
     }
 
+    /// Writes every pending sample out as fragments (the first half of [`Self::finish`]): the recording
+    /// makes them durable before the init segment is rewritten, so a power cut during that rewrite leaves a
+    /// mixture of two headers recovery can recompute from the file.
+    ///
+    /// # Errors
+    /// As [`Self::push`].
+    pub fn flush_fragments(&mut self, out: &mut Vec<Written>) -> Result<(), Fmp4Error> {
+        if self.broken {
+            return Err(Fmp4Error::Closed);
+        }
+        self.drain(None, true, out)
+    }
+
+    /// True once the init segment has been written (the close then rewrites it).
+    pub fn has_init(&self) -> bool {
+        self.pos > 0 && self.init.is_some()
+    }
+
     /// Writes everything pending, then rewrites the init segment in place (same length) with the true
     /// durations and the `sidx` seek index (see [`super::index`]), flushes. Returns the final init region
     /// through `out` (as [`Written::Init`]) when an init segment exists.

@@ -302,6 +302,9 @@ impl RecordingWriter {
         if let Err(e) = self.give_up_waiting() {
             close_errors.push(e.to_string());
         }
+        if let Err(e) = self.fragments_durable_before_headers() {
+            close_errors.push(e.to_string());
+        }
         for id in 0..self.files.len() as u32 {
             if let Err(e) = self.close_file(id) {
                 close_errors.push(e.to_string());
@@ -363,6 +366,69 @@ impl RecordingWriter {
             final_status,
             close_errors,
         })
+    }
+
+    /// Writes every MP4's pending fragments and links them, then makes them and the journal durable before
+    /// any init segment is rewritten in place. A power cut during that rewrite can leave the header torn,
+    /// sector by sector, between the header as created and the final one; recovery recognises such a
+    /// mixture by recomputing the final header from the fragments on disk, so those must be exactly the
+    /// fragments the close indexed (see `recover`'s torn-header check).
+    fn fragments_durable_before_headers(&mut self) -> Result<(), RecordingError> {
+        let mut first_err = None;
+        let mut rewrites = Vec::new();
+        for id in 0..self.files.len() as u32 {
+            let slot = &mut self.files[id as usize];
+            let Body::Mp4(w) = &mut slot.body else {
+                continue;
+            };
+            if slot.broken {
+                continue;
+            }
+            let mut out = Vec::new();
+            let r = w.flush_fragments(&mut out);
+            if w.has_init() {
+                rewrites.push(id);
+            }
+            let r = r.map_err(|e| mp4_err(slot, e));
+            let linked = self.link_written(id, &out);
+            if let Err(e) = r.and(linked) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if rewrites.is_empty() {
+            return first_err.map_or(Ok(()), Err);
+        }
+        let grouped = self.commit.is_some() && {
+            let flushed = self.write_out(false);
+            if let Err(e) = flushed {
+                first_err.get_or_insert(e);
+            }
+            super::round_covers_all(&self.commit)
+        };
+        if !grouped {
+            for id in rewrites {
+                let slot = &mut self.files[id as usize];
+                let Body::Mp4(w) = &mut slot.body else {
+                    continue;
+                };
+                let at = w.len();
+                let r = w
+                    .sink_mut()
+                    .flush()
+                    .and_then(|_| w.sink_mut().get_mut().sync_data());
+                if let Err(e) = r {
+                    slot.broken = true;
+                    first_err.get_or_insert(io_err(&slot.abs, at)(e));
+                }
+            }
+            if !self.journal_failed {
+                let path = self.dir.join(JOURNAL_FILE);
+                if let Err(e) = self.journal.sync_data() {
+                    first_err.get_or_insert(io_err(&path, self.journal_len)(e));
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     fn close_file(&mut self, id: u32) -> Result<(), RecordingError> {

@@ -438,9 +438,6 @@ impl RecordingWriter {
         })
     }
 
-    /// Appends a line to the journal. After a failed write the journal takes nothing more (a partial line may
-    /// end it; `journal_len` counts only whole lines) and lines are kept in memory for the manifest instead;
-    /// the first failure is returned.
     /// Appends a line to the journal; while a signature waits for its group-commit round, records are held
     /// back (`held`) so that the signature line lands right after the records it covers.
     fn journal_write(&mut self, line: JournalLine) -> Result<(), RecordingError> {
@@ -474,6 +471,9 @@ impl RecordingWriter {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Writes a line to the journal. After a failed write the journal takes nothing more (a partial line may
+    /// end it; `journal_len` counts only whole lines) and lines are kept in memory for the manifest instead;
+    /// the first failure is returned.
     fn journal_put(&mut self, line: JournalLine) -> Result<(), RecordingError> {
         if self.journal_failed {
             self.spill.push(line);

@@ -9,7 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{RecoverError, Tampered};
-use crate::fmp4::reader;
+use crate::fmp4::{index, reader};
 use crate::integrity::{Entry, FileKind};
 use crate::wav;
 
@@ -71,12 +71,24 @@ pub(super) struct Finding {
     pub tampered: Tampered,
 }
 
+/// What [`check_live`] found: the alterations, and the headers to put back as they were created before
+/// recovery rewrites them (an MP4 init segment torn by a power cut during the close's rewrite).
+#[derive(Default)]
+pub(super) struct LiveCheck {
+    /// Live-signed ranges that differ, by record index.
+    pub findings: Vec<Finding>,
+    /// (file, bytes for offset 0): written only once recovery goes ahead.
+    pub restores: Vec<(std::path::PathBuf, Vec<u8>)>,
+}
+
 /// Checks the records `entries[..live]` against the folder. A header range is checked against the header
 /// record in force: its exact bytes, a later header record for the range (rewritten after the last live
 /// signature), or — the header the recorder rewrites in place — the signed header up to the fields recovery
-/// rewrites itself (WAV sizes, the MP4 `mehd` duration).
-pub(super) fn check_live(dir: &Path, entries: &[Entry], live: usize) -> Vec<Finding> {
+/// rewrites itself (WAV sizes, the MP4 durations and seek index), or an MP4 init segment torn between the
+/// created and the final header (see [`torn_rewrite`]).
+pub(super) fn check_live(dir: &Path, entries: &[Entry], live: usize) -> LiveCheck {
     let mut out = Vec::new();
+    let mut restores = Vec::new();
     let mut paths: Vec<(String, FileKind)> = Vec::new();
     // (file, offset, len) -> [(index, digest)] of every header record, signed or not.
     let mut headers: BTreeMap<(u32, u64, u64), HeaderRecords> = BTreeMap::new();
@@ -160,6 +172,13 @@ pub(super) fn check_live(dir: &Path, entries: &[Entry], live: usize) -> Vec<Find
         {
             continue;
         }
+        if *kind == FileKind::Mp4 && offset == 0 {
+            let fragments = intact_fragments(&abs, entries, file, len);
+            if let Some(c) = torn_rewrite(&abs, &now, &created, &fragments) {
+                restores.push((abs, c));
+                continue;
+            }
+        }
         out.push(finding(
             index,
             path,
@@ -169,7 +188,74 @@ pub(super) fn check_live(dir: &Path, entries: &[Entry], live: usize) -> Vec<Find
         ));
     }
     out.sort_by_key(|f| f.index);
+    LiveCheck {
+        findings: out,
+        restores,
+    }
+}
+
+/// The `data` regions of `file` in the journal that follow its header (`init_len` bytes) contiguously and
+/// are intact on disk: the fragments the close indexed, when it made them durable before rewriting.
+fn intact_fragments(abs: &Path, entries: &[Entry], file: u32, init_len: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut end = init_len;
+    for e in entries {
+        if let Entry::Data {
+            file: f,
+            offset,
+            len,
+            sha256,
+        } = e
+        {
+            if *f != file {
+                continue;
+            }
+            if *offset != end || region_digest(abs, *offset, *len) != Some(sha256.0) {
+                break;
+            }
+            out.push((*offset, *len));
+            end = offset + len;
+        }
+    }
     out
+}
+
+/// The sector a power cut writes whole or not at all (the smallest in use; a larger one is made of these).
+const SECTOR: usize = 512;
+
+/// Recognises an MP4 init segment torn by a power cut while the close rewrote it in place: every 512-byte
+/// sector of `now` is either that sector of the init segment as created or of the final one. The created one
+/// is `now` with its durations zeroed and everything after `moov` blanked back to the zero-filled `free`
+/// box, and must hash to `created`; the final one is recomputed from it and `fragments` as the close
+/// computed it (the close makes its fragments and their records durable before the rewrite, so they are
+/// all on disk). Returns the created header, which recovery puts back before writing its own final header.
+fn torn_rewrite(
+    abs: &Path,
+    now: &[u8],
+    created: &[u8; 32],
+    fragments: &[(u64, u64)],
+) -> Option<Vec<u8>> {
+    let info = reader::read_init(now).ok()?;
+    let moov_end = usize::try_from(info.len).ok()?;
+    let mut c = now.to_vec();
+    zero_durations(c.get_mut(..moov_end)?, 0);
+    let tail = c.get_mut(moov_end..)?;
+    if !tail.is_empty() {
+        blank_free(tail)?;
+    }
+    if Sha256::digest(&c).as_slice() != created {
+        return None;
+    }
+    let mut f = open_nofollow(abs, false).ok()?;
+    let (fin, _) = index::final_header_of_file(&mut f, &c, fragments).ok()?;
+    if fin.len() != now.len() {
+        return None;
+    }
+    let torn = now
+        .chunks(SECTOR)
+        .zip(c.chunks(SECTOR).zip(fin.chunks(SECTOR)))
+        .all(|(n, (a, b))| n == a || n == b);
+    torn.then_some(c)
 }
 
 fn read_region(path: &Path, offset: u64, len: u64) -> Option<Vec<u8>> {
@@ -245,18 +331,21 @@ fn blank_index(b: &mut [u8]) {
         return;
     }
     let start = (list[moov].offset + list[moov].size) as usize;
-    let Some(tail) = b.get_mut(start..) else {
-        return;
-    };
-    let Ok(size) = u32::try_from(tail.len()) else {
-        return;
-    };
+    if let Some(tail) = b.get_mut(start..) {
+        blank_free(tail);
+    }
+}
+
+/// Makes `tail` one zero-filled `free` box (`None`, unchanged, when it cannot hold one).
+fn blank_free(tail: &mut [u8]) -> Option<()> {
+    let size = u32::try_from(tail.len()).ok()?;
     if tail.len() < 8 {
-        return;
+        return None;
     }
     tail.fill(0);
     tail[..4].copy_from_slice(&size.to_be_bytes());
     tail[4..8].copy_from_slice(b"free");
+    Some(())
 }
 
 /// A header as it was created: a WAV header for its `fmt ` format with no samples; an MP4 init segment with
