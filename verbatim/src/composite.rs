@@ -206,6 +206,11 @@ impl CompositeVideo {
         self.stats
     }
 
+    /// Participants added so far.
+    pub fn participants(&self) -> usize {
+        self.participants.len()
+    }
+
     /// Where participant `index` is drawn now.
     pub fn tile_of(&self, index: usize) -> Option<codecs::composite::Rect> {
         self.compositor.tile_of(index)

@@ -64,6 +64,7 @@ pub mod sink;
 pub mod sources;
 pub mod tsa;
 pub mod video;
+pub mod video_worker;
 pub mod writer_thread;
 
 pub use bot_adapter;

@@ -375,8 +375,14 @@ pub struct CountersMeta {
     pub resampled_sources: u64,
     /// Raw NV12 video frames encoded to H.264 for participant files.
     pub nv12_frames_encoded: u64,
-    /// Raw NV12 video frames that could not be encoded (dropped).
+    /// Raw NV12 video frames that could not be encoded, or not handed to the call's video thread (dropped).
     pub nv12_encode_errors: u64,
+    /// Of those, raw NV12 frames dropped because the call's video thread was behind (a live call); each is a
+    /// `queue_overflow` video gap.
+    pub video_frames_dropped_for_thread: u64,
+    /// Frames not shown in the composite because the video thread was behind, or skipped after one until
+    /// the stream's next key frame (the tile kept its last picture).
+    pub composite_frames_dropped: u64,
     /// Composite video frames rendered (0 when no composite is recorded).
     pub composite_frames: u64,
     /// Source frames that failed to decode for the composite.
@@ -635,6 +641,8 @@ pub fn from_summary(
             resampled_sources: summary.counters.resampled_sources,
             nv12_frames_encoded: summary.counters.nv12_frames_encoded,
             nv12_encode_errors: summary.counters.nv12_encode_errors,
+            video_frames_dropped_for_thread: summary.counters.video_frames_dropped_for_thread,
+            composite_frames_dropped: summary.counters.composite_frames_dropped,
             composite_frames: summary.composite.map_or(0, |c| c.frames),
             composite_decode_errors: summary.composite.map_or(0, |c| c.decode_errors),
             reference_backwards: summary.counters.reference_backwards,

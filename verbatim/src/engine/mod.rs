@@ -33,6 +33,7 @@ pub use participants::MAX_SOURCE_IDS_PER_PARTICIPANT;
 pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary, VideoSummary};
 
 use crate::composite::{CompositeVideo, RenderError};
+use crate::video_worker::{VideoQueuePolicy, VideoWorker};
 use crate::video::VideoOutput;
 use full_slots::FullSlots;
 use participants::{Pushed, Slot};
@@ -67,6 +68,9 @@ pub struct RecorderConfig {
     pub tick: MediaTime,
     /// How the platform's reference timestamps are judged (set `max_lead` for live calls).
     pub call_clock: CallClockConfig,
+    /// What happens when the call's video thread falls behind (see [`crate::video_worker`]): the media thread
+    /// waits (files) or the frame is dropped and counted (live calls).
+    pub video_queue: VideoQueuePolicy,
 }
 
 impl Default for RecorderConfig {
@@ -75,6 +79,7 @@ impl Default for RecorderConfig {
             track: TrackConfig::default(),
             tick: MediaTime::from_millis(20),
             call_clock: CallClockConfig::default(),
+            video_queue: VideoQueuePolicy::Block,
         }
     }
 }
@@ -88,10 +93,13 @@ impl RecorderConfig {
     /// use verbatim::engine::RecorderConfig;
     /// let cfg = RecorderConfig::live(MediaTime::from_secs(5));
     /// assert_eq!(cfg.call_clock.max_lead, Some(MediaTime::from_secs(5)));
+    /// assert_eq!(cfg.video_queue, verbatim::video_worker::VideoQueuePolicy::Drop);
     /// ```
     pub fn live(lead: MediaTime) -> Self {
         let mut cfg = RecorderConfig::default();
         cfg.call_clock.max_lead = Some(lead);
+        // The media thread of a live call never waits for its video thread.
+        cfg.video_queue = VideoQueuePolicy::Drop;
         cfg
     }
 }
@@ -113,7 +121,12 @@ pub struct CallRecorder {
     video_by_msi: HashMap<Msi, usize>,
     video_out: VideoOutput,
     keyframe_requests: Vec<KeyFrameRequest>,
+    /// The composite until the video thread starts (it takes it).
     composite: Option<CompositeVideo>,
+    /// A composite is recorded.
+    composite_on: bool,
+    /// The call's video thread (NV12 encoding, the composite), started at its first use.
+    video_work: Option<VideoWorker>,
     last_tick: Option<MediaTime>,
     ended: Option<MediaTime>,
     counters: CallCounters,
@@ -141,6 +154,8 @@ impl CallRecorder {
             video_out: VideoOutput::default(),
             keyframe_requests: Vec::new(),
             composite: None,
+            composite_on: false,
+            video_work: None,
             last_tick: None,
             ended: None,
             counters: CallCounters::default(),
@@ -149,15 +164,18 @@ impl CallRecorder {
         }
     }
 
-    /// Adds the composite meeting video (written through [`RecordingSink::composite_frame`]).
+    /// Adds the composite meeting video (written through [`RecordingSink::composite_frame`]); it is
+    /// rendered and encoded on the call's video thread ([`crate::video_worker`]).
     pub fn with_composite(mut self, composite: CompositeVideo) -> Self {
         self.composite = Some(composite);
+        self.composite_on = true;
         self
     }
 
-    /// Where participant `index` is drawn in the composite now (when a composite is recorded).
+    /// Where participant `index` is drawn in the composite, as the video thread last reported (final once
+    /// the call has ended).
     pub fn composite_tile(&self, index: usize) -> Option<codecs::composite::Rect> {
-        self.composite.as_ref().and_then(|c| c.tile_of(index))
+        self.video_work.as_ref().and_then(|w| w.tile_of(index))
     }
 
     /// The mix's format.
@@ -272,8 +290,8 @@ impl CallRecorder {
                 let at = self.delivered(reference, None);
                 let who = self.by_msi.get(&event.current).copied();
                 self.dominant_changes += 1;
-                if let Some(c) = self.composite.as_mut() {
-                    c.push_dominant(at, who);
+                if let Some(w) = self.composite_worker() {
+                    w.dominant(at, who);
                 }
                 sink.timeline(TimelineEvent::DominantSpeaker {
                     at,
@@ -318,10 +336,10 @@ impl CallRecorder {
         until: MediaTime,
         sink: &mut S,
     ) -> Result<(), EngineError<S::Error>> {
-        if let Some(c) = self.composite.as_mut() {
-            c.render_until(until, |f| sink.composite_frame(f))?;
+        if let Some(w) = self.composite_worker() {
+            w.render_until(until);
         }
-        Ok(())
+        self.drain_video(sink)
     }
 
     fn produce_tick<S: RecordingSink>(
@@ -417,7 +435,7 @@ impl CallRecorder {
             let len = ((end_samples - from) * ch).min(self.tick_samples);
             self.produce_tick(len, sink)?;
         }
-        self.render_composite(end, sink)?;
+        self.finish_video(end, sink)?;
         for slot in &mut self.slots {
             slot.close(end);
         }
@@ -490,7 +508,12 @@ impl CallRecorder {
                 ..self.counters
             },
             mix_clipped: self.mixer.clipped(),
-            composite: self.composite.as_ref().map(|c| c.stats()),
+            composite: self.composite_on.then(|| {
+                self.video_work
+                    .as_ref()
+                    .and_then(VideoWorker::composite_stats)
+                    .unwrap_or_default()
+            }),
             composite_tiles: (0..self.slots.len())
                 .map(|i| self.composite_tile(i))
                 .collect(),

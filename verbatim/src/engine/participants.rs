@@ -399,12 +399,12 @@ impl CallRecorder {
         for m in &info.msis {
             self.by_msi.insert(m.0, idx);
         }
-        if let Some(c) = self.composite.as_mut() {
-            if c.add_participant(info.display_name.as_deref().unwrap_or(&info.name))
-                .is_err()
-            {
+        if self.slots.len() >= codecs::composite::MAX_PARTICIPANTS {
+            if self.composite_on {
                 self.counters.not_in_composite += 1;
             }
+        } else if let Some(w) = self.composite_worker() {
+            w.add_participant(info.display_name.as_deref().unwrap_or(&info.name));
         }
         let joined = info.joined;
         self.slots.push(Slot::new(info, self.tick_samples));

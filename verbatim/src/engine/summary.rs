@@ -49,8 +49,16 @@ pub struct CallCounters {
     pub resampled_sources: u64,
     /// Raw NV12 video frames encoded to H.264.
     pub nv12_frames_encoded: u64,
-    /// Raw NV12 video frames that could not be converted or encoded (dropped).
+    /// Raw NV12 video frames that could not be converted or encoded, or not handed to the video thread
+    /// (dropped; the latter also a `queue_overflow` video gap).
     pub nv12_encode_errors: u64,
+    /// Raw NV12 frames not handed to the call's video thread because its queue was full (a live call).
+    pub video_frames_dropped_for_thread: u64,
+    /// Frames not shown in the composite because the video thread's queue was full (or skipped after such a
+    /// frame until the stream's next key frame); the tile kept its last picture.
+    pub composite_frames_dropped: u64,
+    /// The call's video thread could not be started (no NV12 encoding, no composite).
+    pub video_thread_failed: bool,
     /// Audio buffer timestamps (platform clock) that went backwards (time never moves back).
     pub reference_backwards: u64,
     /// Reference timestamps refused: far off the call's own clock, or ahead of the wall clock by more than

@@ -1,20 +1,18 @@
-//! Video streams of the call: cameras and screen shares placed by their [`VideoTrack`]s, NV12 encoded once,
-//! handed to the composite and the sink.
+//! Video streams of the call: cameras and screen shares placed by their [`VideoTrack`]s; H.264 written as it
+//! came, raw NV12 encoded once and the composite made on the call's video thread ([`crate::video_worker`]).
 
+use media_core::ledger::{DropCause, Gap, GapKind};
 use media_core::{MediaTime, Msi, SourceId, StreamKind, VideoFrame};
 
 use super::{CallRecorder, EngineError, GapTally, KeyFrameRequest, RecordingSink, TimelineEvent};
 use crate::composite::CompositeSource;
-use crate::video::{VideoOutput, VideoSample, VideoTrack};
+use crate::video::{VideoOutput, VideoTrack};
+use crate::video_worker::{Done, VideoWorker};
 
-/// Encodes a raw NV12 stream once, for its participant file.
-struct Nv12Encoder {
-    picture: codecs::picture::I420Picture,
-    encoder: codecs::h264::H264Encoder,
-}
+/// How long a frame dropped before its encoder counts for in the ledger (one frame at 30 fps).
+const DROPPED_FRAME: MediaTime = MediaTime::from_millis(33);
 
 pub(super) struct VideoSlot {
-    nv12: Option<Nv12Encoder>,
     pub(super) path: String,
     pub(super) msi: Msi,
     pub(super) kind: StreamKind,
@@ -94,38 +92,115 @@ impl CallRecorder {
                     .map_err(EngineError::Sink)?;
             }
         }
-        for mut sample in out.samples.drain(..) {
-            if let Some((w, h, stride)) = sample.nv12 {
-                match self
-                    .videos
-                    .get_mut(idx)
-                    .map(|v| encode_nv12(&mut v.nv12, &sample, w, h, stride))
-                {
-                    Some(Ok((data, keyframe))) => {
-                        sample.data = data;
-                        sample.keyframe = keyframe;
-                        sample.nv12 = None;
-                        self.counters.nv12_frames_encoded += 1;
-                    }
-                    _ => {
-                        self.counters.nv12_encode_errors += 1;
-                        continue;
-                    }
-                }
-            }
-            if let (Some(c), Some(v)) = (self.composite.as_mut(), self.videos.get(idx)) {
-                let source = match (v.kind, v.participant) {
-                    (StreamKind::ScreenShare, _) => Some(CompositeSource::ScreenShare),
-                    (_, Some(p)) => Some(CompositeSource::Camera(p)),
-                    _ => None,
+        for sample in out.samples.drain(..) {
+            let source = self.videos.get(idx).and_then(|v| match (v.kind, v.participant) {
+                (StreamKind::ScreenShare, _) => Some(CompositeSource::ScreenShare),
+                (_, Some(p)) => Some(CompositeSource::Camera(p)),
+                _ => None,
+            });
+            let composite_source = source.filter(|_| self.composite_on);
+            if sample.nv12.is_some() {
+                // Encoded on the video thread; written when it comes back (`drain_video`).
+                let pts = sample.pts;
+                let handed = match self.video_worker() {
+                    Some(w) => w.encode(idx, composite_source, sample),
+                    None => false,
                 };
-                if let Some(source) = source {
-                    c.push_frame(idx, source, &sample);
+                if !handed {
+                    self.counters.nv12_encode_errors += 1;
+                    let gap = Gap::new(
+                        pts,
+                        DROPPED_FRAME,
+                        GapKind::Dropped(DropCause::QueueOverflow),
+                    );
+                    if let Some(v) = self.videos.get_mut(idx) {
+                        v.gaps.add(gap);
+                    }
+                    sink.timeline(TimelineEvent::VideoGap { video: idx, gap })
+                        .map_err(EngineError::Sink)?;
+                }
+                continue;
+            }
+            if let Some(source) = composite_source {
+                if let Some(w) = self.composite_worker() {
+                    w.composite_frame(idx, source, &sample);
                 }
             }
             sink.video_sample(idx, sample).map_err(EngineError::Sink)?;
         }
         Ok(())
+    }
+
+    /// The call's video thread, started at its first use (`None` when it cannot be started: counted).
+    pub(super) fn video_worker(&mut self) -> Option<&mut VideoWorker> {
+        if self.video_work.is_none() && !self.counters.video_thread_failed {
+            match VideoWorker::spawn(self.composite.take(), self.cfg.video_queue) {
+                Ok(w) => self.video_work = Some(w),
+                Err(_) => self.counters.video_thread_failed = true,
+            }
+        }
+        self.video_work.as_mut()
+    }
+
+    /// The video thread when a composite is recorded.
+    pub(super) fn composite_worker(&mut self) -> Option<&mut VideoWorker> {
+        if self.composite_on {
+            self.video_worker()
+        } else {
+            None
+        }
+    }
+
+    /// Writes what the video thread has finished: encoded NV12 frames, composite frames.
+    pub(super) fn drain_video<S: RecordingSink>(
+        &mut self,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let Some(w) = self.video_work.as_mut() else {
+            return Ok(());
+        };
+        let counters = &mut self.counters;
+        let mut result = Ok(());
+        w.drain(|d| {
+            if result.is_ok() {
+                result = write_done(d, counters, sink);
+            }
+        });
+        self.note_video_worker_stats();
+        result
+    }
+
+    /// At the end of the call: the video thread renders the composite up to `end` and finishes what it was
+    /// given; everything is written (this waits for it).
+    pub(super) fn finish_video<S: RecordingSink>(
+        &mut self,
+        end: MediaTime,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        if self.composite_on {
+            // A call with a composite and no event that started the thread still gets its frames.
+            self.video_worker();
+        }
+        let Some(w) = self.video_work.as_mut() else {
+            return Ok(());
+        };
+        let counters = &mut self.counters;
+        let mut result = Ok(());
+        w.finish(end, |d| {
+            if result.is_ok() {
+                result = write_done(d, counters, sink);
+            }
+        });
+        self.note_video_worker_stats();
+        result
+    }
+
+    fn note_video_worker_stats(&mut self) {
+        if let Some(w) = &self.video_work {
+            let s = w.stats();
+            self.counters.video_frames_dropped_for_thread = s.nv12_dropped;
+            self.counters.composite_frames_dropped = s.composite_frames_dropped;
+        }
     }
 
     pub(super) fn release_video<S: RecordingSink>(
@@ -177,7 +252,6 @@ impl CallRecorder {
         sink.video_stream_added(idx, &path)
             .map_err(EngineError::Sink)?;
         self.videos.push(VideoSlot {
-            nv12: None,
             path,
             msi: source.msi,
             kind: source.kind,
@@ -190,25 +264,25 @@ impl CallRecorder {
     }
 }
 
-/// Converts one NV12 picture to I420 and encodes it (encoder created on the first frame, resized pictures
-/// reuse it).
-fn encode_nv12(
-    slot: &mut Option<Nv12Encoder>,
-    sample: &VideoSample,
-    w: u32,
-    h: u32,
-    stride: u32,
-) -> Result<(bytes::Bytes, bool), codecs::CodecError> {
-    if slot.is_none() {
-        *slot = Some(Nv12Encoder {
-            picture: codecs::picture::I420Picture::new(w, h)?,
-            encoder: codecs::h264::H264Encoder::new(codecs::h264::H264EncoderConfig::default())?,
-        });
+/// Writes one result of the video thread.
+fn write_done<S: RecordingSink>(
+    d: Done,
+    counters: &mut super::CallCounters,
+    sink: &mut S,
+) -> Result<(), EngineError<S::Error>> {
+    match d {
+        Done::Encoded {
+            stream,
+            sample: Some(sample),
+        } => {
+            counters.nv12_frames_encoded += 1;
+            sink.video_sample(stream, sample).map_err(EngineError::Sink)
+        }
+        Done::Encoded { sample: None, .. } => {
+            counters.nv12_encode_errors += 1;
+            Ok(())
+        }
+        Done::Composite(f) => sink.composite_frame(f).map_err(EngineError::Sink),
+        Done::CompositeFailed(e) => Err(EngineError::Composite(e)),
     }
-    let Some(e) = slot.as_mut() else {
-        return Err(codecs::CodecError::InvalidConfig("no encoder".into()));
-    };
-    codecs::picture::nv12_to_i420(&sample.data, w, h, stride, &mut e.picture)?;
-    let f = e.encoder.encode(&e.picture, sample.pts)?;
-    Ok((bytes::Bytes::copy_from_slice(f.data), f.keyframe))
 }
