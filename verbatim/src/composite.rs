@@ -18,6 +18,27 @@ use media_core::MediaTime;
 
 use crate::video::VideoSample;
 
+/// The composite layout named on the command line: `grid`, `speaker` (the active speaker on the stage, a
+/// filmstrip of the others) or `screenshare` (the screen share on the stage).
+///
+/// ```
+/// use codecs::composite::Layout;
+/// assert_eq!(verbatim::composite::parse_layout("speaker"), Ok(Layout::ActiveSpeaker));
+/// assert!(verbatim::composite::parse_layout("mosaic").unwrap_err().contains("expected grid"));
+/// ```
+///
+/// # Errors
+/// Any other name, with the accepted ones.
+pub fn parse_layout(s: &str) -> Result<codecs::composite::Layout, String> {
+    use codecs::composite::Layout;
+    match s {
+        "grid" => Ok(Layout::Grid),
+        "speaker" | "active-speaker" => Ok(Layout::ActiveSpeaker),
+        "screenshare" | "screen-share" => Ok(Layout::ScreenShareFilmstrip),
+        _ => Err(format!("{s:?}: expected grid, speaker or screenshare")),
+    }
+}
+
 /// What the composite shows a source as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompositeSource {

@@ -156,7 +156,7 @@ struct RecordArgs {
     #[arg(long)]
     no_composite: bool,
     /// Composite layout: grid, speaker (active speaker with filmstrip), screenshare (screen share with filmstrip).
-    #[arg(long, default_value = "grid", value_parser = parse_layout)]
+    #[arg(long, default_value = "grid", value_parser = verbatim::composite::parse_layout)]
     layout: codecs::composite::Layout,
     /// Network/platform impairments, e.g. `teams-x3` or `jitter=90ms,loss=3%,dup=1%,drift=200ppm`.
     #[arg(long, default_value = "none")]
@@ -192,16 +192,6 @@ struct RecordArgs {
     /// No progress display.
     #[arg(long)]
     quiet: bool,
-}
-
-fn parse_layout(s: &str) -> Result<codecs::composite::Layout, String> {
-    use codecs::composite::Layout;
-    match s {
-        "grid" => Ok(Layout::Grid),
-        "speaker" | "active-speaker" => Ok(Layout::ActiveSpeaker),
-        "screenshare" | "screen-share" => Ok(Layout::ScreenShareFilmstrip),
-        _ => Err(format!("{s:?}: expected grid, speaker or screenshare")),
-    }
 }
 
 fn parse_meeting(s: &str) -> Result<MeetingKind, String> {
@@ -279,7 +269,7 @@ fn record(a: RecordArgs) -> Result<()> {
             layout: a.layout,
             ..Default::default()
         };
-        opts.composite = Some((cfg, 1_500_000));
+        opts.composite = Some((cfg, verbatim::listen::COMPOSITE_BITRATE));
     }
     opts.call = CallInfo {
         id: format!("sim-{:016x}", a.seed),

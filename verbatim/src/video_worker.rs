@@ -18,9 +18,9 @@
 //!
 //! ## Overflow policy
 //! The job queue holds [`FRAME_JOBS`] frames. When it is full:
-//! * [`VideoQueuePolicy::Block`] (`record` of files, no real-time constraint): the media thread waits for room,
-//!   nothing is dropped;
-//! * [`VideoQueuePolicy::Drop`] (a live call): the frame is not handed over and counted. A raw NV12 frame is
+//! * [`VideoQueuePolicy::Block`] (`record` of files, a replay faster than real time: no `max_lead`): the media
+//!   thread waits for room, nothing is dropped;
+//! * [`VideoQueuePolicy::Drop`] (a live call, whose time `max_lead` bounds by the wall clock): the frame is not handed over and counted. A raw NV12 frame is
 //!   then missing from its participant file: a `dropped` (`queue_overflow`) video gap in the ledger. A frame
 //!   for the composite: its tile keeps the last picture, and the stream's later frames are skipped for the
 //!   composite until its next key frame (they could not be decoded without the one dropped), counted too.
@@ -57,7 +57,9 @@ use std::thread::JoinHandle;
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use media_core::MediaTime;
 
-use crate::composite::{CompositeFrame, CompositeSource, CompositeStats, CompositeVideo, RenderError};
+use crate::composite::{
+    CompositeFrame, CompositeSource, CompositeStats, CompositeVideo, RenderError,
+};
 use crate::video::VideoSample;
 
 /// Frames (NV12 to encode, or for the composite) the job queue holds: two seconds of four 30 fps streams.
@@ -462,14 +464,14 @@ impl Work {
                 if self.encoders.len() <= stream {
                     self.encoders.resize_with(stream + 1, || None);
                 }
-                let encoded = encode_nv12(&mut self.encoders[stream], &sample)
-                    .ok()
-                    .map(|(data, keyframe)| VideoSample {
+                let encoded = encode_nv12(&mut self.encoders[stream], &sample).ok().map(
+                    |(data, keyframe)| VideoSample {
                         data,
                         keyframe,
                         nv12: None,
                         ..sample
-                    });
+                    },
+                );
                 if let (Some(c), Some(s), Some(source)) =
                     (self.composite.as_mut(), encoded.as_ref(), source)
                 {
@@ -557,7 +559,9 @@ fn encode_nv12(
     sample: &VideoSample,
 ) -> Result<(bytes::Bytes, bool), codecs::CodecError> {
     let Some((w, h, stride)) = sample.nv12 else {
-        return Err(codecs::CodecError::InvalidConfig("not an NV12 frame".into()));
+        return Err(codecs::CodecError::InvalidConfig(
+            "not an NV12 frame".into(),
+        ));
     };
     if slot.is_none() {
         *slot = Some(Nv12Encoder {

@@ -1,7 +1,8 @@
 //! Video through the wire: `send` of camera clips and a screen share into `listen` (real TCP on 127.0.0.1)
 //! writes the same passthrough files as `record` of the same inputs; under `teams-x3` the engine asks for key
 //! frames after losses, the reference bot answers with IDRs made from its clips, the streams recover, and
-//! ffmpeg decodes the files without an error. Prints the loss -> next decodable frame times.
+//! ffmpeg decodes the files without an error. Prints the loss -> next decodable frame times. The composite made
+//! through `listen --composite` is the one `record` makes.
 //!
 //! CI runs one call. More seeds, for the figures in docs/bot-integration.md:
 //! `VERBATIM_KF_SEEDS=1-12 cargo test -p verbatim --test grpc_video -- --nocapture key_frames`
@@ -140,6 +141,50 @@ async fn send_into_listen_writes_the_same_passthrough_video_as_record() {
     let md = metadata(&served);
     assert_eq!(md["counters"]["video_frames_refused_by_muxer"], 0);
     assert_eq!(md["counters"]["keyframe_requests"], 0);
+}
+
+/// `listen --composite` makes the composite on each call's video thread, as `record` does: for the same
+/// inputs (erin's camera and audio, alice, erin's screen share) the composite video track of `recording.mp4`
+/// is packet for packet the one `record` writes (360 frames: 24 s at 15 fps), and ffmpeg decodes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composite_made_through_listen_is_the_one_record_makes() {
+    let dir = temp_dir("video-composite");
+    let composite = Some((
+        codecs::composite::CompositorConfig::default(),
+        verbatim::listen::COMPOSITE_BITRATE,
+    ));
+    let srv = start_server(&dir, |o| o.record.composite = composite);
+    let mut c = srv.client();
+    c.call_id_prefix = "composite".into();
+    let outcomes = send::send_calls(&c, vec![meeting(true, "none", 1)])
+        .await
+        .unwrap();
+    let out = srv.out.clone();
+    srv.stop().await;
+    let s = outcomes[0].summary.as_ref().expect("summary");
+    assert_eq!(s.status, "completed", "{}", s.error);
+
+    let local = dir.join("recorded");
+    let mut opts = RecordOptions::new(&local);
+    opts.signing_key = Some(dir.join("signing.key"));
+    opts.composite = composite;
+    tokio::task::spawn_blocking(move || record_simulation(meeting(true, "none", 1), &opts))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let served = out.join(&s.recording).join("recording.mp4");
+    let md = metadata(&out.join(&s.recording));
+    let (a, b) = (packets(&served), packets(&local.join("recording.mp4")));
+    assert_eq!(a.len(), 360, "24 s (alice's clip) at 15 fps");
+    assert!(
+        a == b,
+        "the composite through listen differs from record's (first difference at packet {:?})",
+        a.iter().zip(&b).position(|(x, y)| x != y)
+    );
+    decodes_cleanly(&served);
+    assert_eq!(md["counters"]["composite_frames"], 360);
+    assert_eq!(md["counters"]["composite_frames_dropped"], 0);
 }
 
 /// Seeds to run: `VERBATIM_KF_SEEDS` as `A-B` or `A`, else 3.

@@ -33,8 +33,8 @@ pub use participants::MAX_SOURCE_IDS_PER_PARTICIPANT;
 pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary, VideoSummary};
 
 use crate::composite::{CompositeVideo, RenderError};
-use crate::video_worker::{VideoQueuePolicy, VideoWorker};
 use crate::video::VideoOutput;
+use crate::video_worker::{VideoQueuePolicy, VideoWorker};
 use full_slots::FullSlots;
 use participants::{Pushed, Slot};
 use video_streams::VideoSlot;
@@ -66,11 +66,29 @@ pub struct RecorderConfig {
     pub track: TrackConfig,
     /// Output tick.
     pub tick: MediaTime,
-    /// How the platform's reference timestamps are judged (set `max_lead` for live calls).
+    /// How the platform's reference timestamps are judged (set `max_lead` for live calls). A live call's
+    /// media thread never waits for its video thread ([`VideoQueuePolicy::Drop`]); without `max_lead` (files,
+    /// replays faster than real time) it does ([`VideoQueuePolicy::Block`]).
     pub call_clock: CallClockConfig,
-    /// What happens when the call's video thread falls behind (see [`crate::video_worker`]): the media thread
-    /// waits (files) or the frame is dropped and counted (live calls).
-    pub video_queue: VideoQueuePolicy,
+}
+
+impl RecorderConfig {
+    /// What happens when the call's video thread falls behind (see [`crate::video_worker`]).
+    ///
+    /// ```
+    /// use media_core::MediaTime;
+    /// use verbatim::engine::RecorderConfig;
+    /// use verbatim::video_worker::VideoQueuePolicy;
+    /// assert_eq!(RecorderConfig::default().video_queue(), VideoQueuePolicy::Block);
+    /// assert_eq!(RecorderConfig::live(MediaTime::from_secs(5)).video_queue(), VideoQueuePolicy::Drop);
+    /// ```
+    pub fn video_queue(&self) -> VideoQueuePolicy {
+        if self.call_clock.max_lead.is_some() {
+            VideoQueuePolicy::Drop
+        } else {
+            VideoQueuePolicy::Block
+        }
+    }
 }
 
 impl Default for RecorderConfig {
@@ -79,7 +97,6 @@ impl Default for RecorderConfig {
             track: TrackConfig::default(),
             tick: MediaTime::from_millis(20),
             call_clock: CallClockConfig::default(),
-            video_queue: VideoQueuePolicy::Block,
         }
     }
 }
@@ -93,13 +110,10 @@ impl RecorderConfig {
     /// use verbatim::engine::RecorderConfig;
     /// let cfg = RecorderConfig::live(MediaTime::from_secs(5));
     /// assert_eq!(cfg.call_clock.max_lead, Some(MediaTime::from_secs(5)));
-    /// assert_eq!(cfg.video_queue, verbatim::video_worker::VideoQueuePolicy::Drop);
     /// ```
     pub fn live(lead: MediaTime) -> Self {
         let mut cfg = RecorderConfig::default();
         cfg.call_clock.max_lead = Some(lead);
-        // The media thread of a live call never waits for its video thread.
-        cfg.video_queue = VideoQueuePolicy::Drop;
         cfg
     }
 }

@@ -93,11 +93,14 @@ impl CallRecorder {
             }
         }
         for sample in out.samples.drain(..) {
-            let source = self.videos.get(idx).and_then(|v| match (v.kind, v.participant) {
-                (StreamKind::ScreenShare, _) => Some(CompositeSource::ScreenShare),
-                (_, Some(p)) => Some(CompositeSource::Camera(p)),
-                _ => None,
-            });
+            let source = self
+                .videos
+                .get(idx)
+                .and_then(|v| match (v.kind, v.participant) {
+                    (StreamKind::ScreenShare, _) => Some(CompositeSource::ScreenShare),
+                    (_, Some(p)) => Some(CompositeSource::Camera(p)),
+                    _ => None,
+                });
             let composite_source = source.filter(|_| self.composite_on);
             if sample.nv12.is_some() {
                 // Encoded on the video thread; written when it comes back (`drain_video`).
@@ -134,7 +137,7 @@ impl CallRecorder {
     /// The call's video thread, started at its first use (`None` when it cannot be started: counted).
     pub(super) fn video_worker(&mut self) -> Option<&mut VideoWorker> {
         if self.video_work.is_none() && !self.counters.video_thread_failed {
-            match VideoWorker::spawn(self.composite.take(), self.cfg.video_queue) {
+            match VideoWorker::spawn(self.composite.take(), self.cfg.video_queue()) {
                 Ok(w) => self.video_work = Some(w),
                 Err(_) => self.counters.video_thread_failed = true,
             }
