@@ -291,6 +291,25 @@ impl MeetingInput {
     }
 }
 
+/// Any meeting (e.g. a planned one with cameras from `verbatim::sources::meeting`) turned into the ingest
+/// events the media worker would receive, as [`sim_call_events`] does.
+///
+/// # Panics
+/// If the simulator refuses the meeting (benchmark set-up).
+pub fn spec_call_events(spec: MeetingSpec) -> Vec<TimedEvent> {
+    let sim = Simulator::new(spec).expect("simulator");
+    let (mut tx, mut rx) = ingest::channel(64);
+    let mut out = Vec::new();
+    let mut last_ref = None;
+    for ev in sim {
+        push_sdk_event(&mut tx, &mut last_ref, ev.event, ev.at, ev.reference);
+        while let Some(event) = rx.pop() {
+            out.push(TimedEvent { at: ev.at, event });
+        }
+    }
+    out
+}
+
 /// A planned meeting ([`MeetingInput`]) turned into the ingest events the media worker would receive, as
 /// [`sim_call_events`] does, with the simulator's report (what each participant sent).
 ///
