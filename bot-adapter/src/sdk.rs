@@ -2,7 +2,9 @@
 //!
 //! Field names follow the SDK's (`AudioMediaBuffer.UnmixedAudioBuffers`, `OriginalSenderTimestamp`, …) so a
 //! .NET developer can map one to the other line by line. Timestamps are the SDK's 100 ns ticks. Payloads are
-//! [`bytes::Bytes`]: the bytes the SDK lent are referenced, not copied, all the way to the writer.
+//! [`bytes::Bytes`]: the bytes the SDK lent are referenced, not copied, through ingest to the recorder; H.264
+//! frames all the way to the writer, audio until it is decoded onto the recording timeline (see the copies
+//! counted in `docs/benchmarks.md`).
 //!
 //! Containers here have fixed capacity (the SDK delivers at most four unmixed buffers per audio buffer), so
 //! building and splitting a buffer never allocates.

@@ -167,11 +167,16 @@ impl<W: Write + Seek> WavWriter<W> {
         self.file_len() - self.chunk_start
     }
 
-    /// Appends interleaved samples (converted to little-endian in a reused buffer).
+    /// Appends interleaved samples. On a little-endian machine their memory already is the WAV's byte
+    /// order and goes to the sink as it is (one copy fewer than converting); elsewhere they are converted in
+    /// a reused buffer.
     ///
     /// # Errors
     /// [`WavError::Io`] with the offset of the append.
     pub fn append_samples(&mut self, samples: &[i16]) -> Result<(), WavError> {
+        if cfg!(target_endian = "little") {
+            return self.append_bytes(bytemuck::cast_slice(samples));
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.resize(samples.len() * 2, 0);

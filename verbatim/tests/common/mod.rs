@@ -65,6 +65,8 @@ pub fn test_key() -> PathBuf {
     static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
         let p = temp_dir("key").with_extension("key");
+        // A file left by an earlier process with the same id (ids are reused) is not ours.
+        let _ = std::fs::remove_file(&p);
         let k = muxer::integrity::generate_signing_key().unwrap();
         muxer::integrity::save_signing_key(&p, &k).unwrap();
         p
