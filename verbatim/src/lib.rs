@@ -53,6 +53,7 @@ pub mod engine;
 pub mod inspect;
 pub mod journal;
 pub mod keys;
+pub mod latency;
 pub mod listen;
 pub mod media_worker;
 pub mod metadata;

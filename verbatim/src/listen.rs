@@ -475,6 +475,11 @@ impl Listener {
         self.shared.opts.record.group_commit.clone()
     }
 
+    /// The shared media threads (their per-call step times), when the calls use the pool.
+    pub fn media_pool(&self) -> Option<Arc<crate::media_worker::MediaPool>> {
+        self.shared.opts.record.media_pool.clone()
+    }
+
     /// Serves until `shutdown` completes, then stops accepting and lets running calls finish.
     ///
     /// # Errors
@@ -705,6 +710,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         let l = bind(a.bind, opts)?;
         let stats = l.stats();
         let commit = l.group_commit();
+        let media = l.media_pool();
         println!(
             "listening on {}{}",
             l.local_addr(),
@@ -732,6 +738,19 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         println!("{}", stats.summary_line());
+        if let Some(m) = media {
+            let h = m.step_times();
+            let q = |q| h.quantile_us(q).map_or_else(|| "-".into(), |v| v.to_string());
+            println!(
+                "media threads ({}): a call's step (its events handled, its ticks written) p50 {} µs p99 {} µs \
+                 max {} µs over {} steps",
+                m.threads(),
+                q(0.5),
+                q(0.99),
+                h.max_us(),
+                h.count()
+            );
+        }
         if let Some(c) = commit {
             let s = c.stats();
             println!(

@@ -32,6 +32,7 @@ use media_core::MediaTime;
 
 use crate::engine::{CallRecorder, KeyFrameRequest, RecordingSink};
 use crate::journal::{SinkControl, Snapshot, SnapshotBase, SNAPSHOT_INTERVAL};
+use crate::latency::LatencyHistogram;
 use crate::metadata::CountersMeta;
 use crate::pool::{Job as PoolJob, Nap, Pool, Step, IDLE_WAIT};
 use crate::sink::FolderSink;
@@ -369,7 +370,8 @@ pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
 
 /// Media threads shared by many calls (see the module docs).
 pub struct MediaPool {
-    pool: Pool<(MediaJob, Sender<WorkerResult>)>,
+    pool: Pool<(MediaJob, Sender<WorkerResult>, Arc<LatencyHistogram>)>,
+    steps: Arc<LatencyHistogram>,
 }
 
 impl MediaPool {
@@ -388,7 +390,14 @@ impl MediaPool {
         };
         Ok(MediaPool {
             pool: Pool::new(threads, "verbatim-media", nap)?,
+            steps: Arc::new(LatencyHistogram::default()),
         })
+    }
+
+    /// How long a media thread spent on one call each time that call had work (its queued events handled,
+    /// its ticks written to the sink: the per-call tick on a shared media thread), for every call so far.
+    pub fn step_times(&self) -> &LatencyHistogram {
+        &self.steps
     }
 
     /// Threads in the pool.
@@ -403,7 +412,7 @@ impl MediaPool {
     pub fn add(&self, job: MediaJob) -> Result<Worker, String> {
         let (done_tx, done_rx) = channel::bounded(1);
         self.pool
-            .add((job, done_tx))
+            .add((job, done_tx, Arc::clone(&self.steps)))
             .map_err(|e| format!("media pool: {e}"))?;
         Ok(Worker::Pool(done_rx))
     }
@@ -417,9 +426,15 @@ impl std::fmt::Debug for MediaPool {
     }
 }
 
-impl PoolJob for (MediaJob, Sender<WorkerResult>) {
+impl PoolJob for (MediaJob, Sender<WorkerResult>, Arc<LatencyHistogram>) {
     fn step(&mut self) -> Step {
-        self.0.poll(POOL_BUDGET)
+        // A vDSO clock read, no system call.
+        let t = std::time::Instant::now();
+        let s = self.0.poll(POOL_BUDGET);
+        if s == Step::Worked {
+            self.2.record(t.elapsed());
+        }
+        s
     }
 
     fn attach(&self, bell: &Arc<Doorbell>) {
