@@ -107,7 +107,7 @@ awk -v b="$before" -v a="$after" -v c="$clk" -v s="$secs" -v w0="$t0" -v w1="$t1
     printf "listen: %d calls x %s (%s input) in real time, %.0f s recorded, %d frames written (all whole)\n", n, d, input, s, f
     printf "listen process CPU %.2f s in %.1f s wall = %.3f ms per recorded second (%.2f of a core); send %.2f s\n", cpu, w1 - w0, cpu * 1000 / s, cpu / (w1 - w0), su + ss
 }'
-grep "hand-off\|group commit" "$tmp/listen.log" || true
+grep "hand-off\|group commit\|media threads" "$tmp/listen.log" || true
 if [ "$gst" -gt 0 ] && ! command -v gst-launch-1.0 >/dev/null; then
     echo "!!! GStreamer NOT MEASURED: gst-launch-1.0 missing (apt-get install gstreamer1.0-tools" \
         "gstreamer1.0-plugins-base gstreamer1.0-plugins-good)" >&2
