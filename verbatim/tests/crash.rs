@@ -1,6 +1,7 @@
 //! Crash safety of the whole recorder: `verbatim record --realtime` killed with SIGKILL at random moments,
 //! then `verbatim recover`, `verbatim verify` and ffprobe on every file.
-//! Runs 10 kills by default; set VERBATIM_CRASH_RUNS for more.
+//! Runs 10 kills by default (every other one with `--fsync-per-file`, the rest with the default group commit);
+//! set VERBATIM_CRASH_RUNS for more.
 
 mod common;
 
@@ -64,6 +65,12 @@ fn sigkill_at_random_moments_loses_at_most_a_fragment_and_recovers_verifiable() 
                 key,
             ])
             .args(["--out", out_s, "--seed", &run_no.to_string()])
+            // Every other run with an fsync per file instead of the default group commit.
+            .args(if run_no % 2 == 1 {
+                &["--fsync-per-file"][..]
+            } else {
+                &[]
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
