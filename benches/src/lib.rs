@@ -199,24 +199,13 @@ pub fn sim_call_events(
     spec: &str,
 ) -> Vec<TimedEvent> {
     let impairments: Impairments = spec.parse().expect("impairment spec");
-    let sim = Simulator::new(MeetingSpec {
+    spec_call_events(MeetingSpec {
         participants: synthetic::participants(speakers, duration, seed),
         duration: Some(duration),
         seed,
         impairments,
         screenshares: Vec::new(),
     })
-    .expect("simulator");
-    let (mut tx, mut rx) = ingest::channel(64);
-    let mut out = Vec::new();
-    let mut last_ref = None;
-    for ev in sim {
-        push_sdk_event(&mut tx, &mut last_ref, ev.event, ev.at, ev.reference);
-        while let Some(event) = rx.pop() {
-            out.push(TimedEvent { at: ev.at, event });
-        }
-    }
-    out
 }
 
 /// The long-silence input of the benches: a planned meeting (`verbatim record --simulate --meeting KIND
