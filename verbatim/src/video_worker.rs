@@ -197,7 +197,10 @@ impl VideoWorker {
         };
         let thread = std::thread::Builder::new()
             .name("verbatim-video".into())
-            .spawn(move || work.run(jobs_rx))?;
+            .spawn(move || {
+                lower_priority();
+                work.run(jobs_rx)
+            })?;
         Ok(VideoWorker {
             jobs,
             done,
@@ -423,6 +426,24 @@ impl Drop for VideoWorker {
             while self.done.recv().is_ok() {}
             let _ = t.join();
         }
+    }
+}
+
+/// How much lower than the media threads the video thread runs (nice): a media thread that becomes runnable
+/// while the video thread encodes should get the core first. Measured on this 2-core VM with the bot on the
+/// same machine (8-person video stand-up, `teams-x3`, `listen --composite`): a call's step on its media
+/// thread p99 5 ms at the same priority, 3 ms at +10, against 0.1 ms without the composite; the media
+/// thread's own CPU per step stays ~40 µs (its thread CPU clock), the rest is waiting for a core.
+const NICE: i32 = 10;
+
+/// Lowers this thread's scheduling priority by [`NICE`] (Linux: per thread; elsewhere, or when refused,
+/// nothing changes).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+        let _ = rustix::process::setpriority_process(Some(tid), now.saturating_add(NICE));
     }
 }
 
