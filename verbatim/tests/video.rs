@@ -204,9 +204,17 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
     verify(&out);
 }
 
-#[test]
-fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
-    let out = temp_dir("video-nv12");
+/// Records one participant sending `n` raw NV12 pictures of `w`x`h` (stride `w` + 16, luma 180) every
+/// `interval` ticks into a folder, handed to `rec` as fast as the loop goes; returns the summary and the
+/// folder (closed).
+fn record_nv12(
+    name: &str,
+    mut rec: CallRecorder,
+    n: u64,
+    (w, h): (usize, usize),
+    interval: u64,
+) -> (verbatim::engine::CallSummary, std::path::PathBuf) {
+    let out = temp_dir(name);
     let key = muxer::integrity::load_signing_key(&test_key()).unwrap();
     let mut sink = FolderSink::create(
         &out,
@@ -221,7 +229,6 @@ fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
         },
     )
     .unwrap();
-    let mut rec = CallRecorder::new(RecorderConfig::default());
     let (mut ingest, mut rx) = ingest::channel(4096);
     ingest.push_roster(
         SourceTimestamp::new(R0),
@@ -232,13 +239,12 @@ fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
             media_streams: vec![(Msi(8), StreamKind::Audio), (Msi(9), StreamKind::Video)],
         }),
     );
-    // 40 NV12 pictures of 320x240 (stride 336) at 10 fps, luma 180.
-    let (w, h, stride) = (320usize, 240usize, 336usize);
+    let stride = w + 16;
     let mut nv12 = vec![128u8; stride * h * 3 / 2];
     nv12[..stride * h].fill(180);
     let nv12 = Bytes::from(nv12);
-    for i in 0..40u64 {
-        let t = i * 1_000_000;
+    for i in 0..n {
+        let t = i * interval;
         ingest.push_audio(
             MediaTime::ZERO,
             bot_adapter::sdk::AudioMediaBuffer {
@@ -261,7 +267,7 @@ fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
                     width: w as u32,
                     height: h as u32,
                     stride: stride as u32,
-                    frame_rate_millihz: 10_000,
+                    frame_rate_millihz: (10_000_000_000 / interval) as u32,
                 },
                 original_size: None,
                 data: nv12.clone(),
@@ -271,18 +277,20 @@ fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
             rec.handle(ev, &mut sink).unwrap();
         }
     }
-    ingest.push_call_ended(SourceTimestamp::new(R0 + 42_000_000));
+    ingest.push_call_ended(SourceTimestamp::new(R0 + n * interval + 2_000_000));
     while let Some(ev) = rx.pop() {
         rec.handle(ev, &mut sink).unwrap();
     }
     let s = rec.summary();
-    assert_eq!(s.counters.nv12_frames_encoded, 40);
-    assert_eq!(s.videos[0].stats.written, 40);
     sink.close(b"{}", muxer::Status::Completed, "done").unwrap();
-    let file = out.join("participants/nina.mp4");
+    (s, out)
+}
+
+/// The luma planes of every frame of `file` (`w`x`h`), as ffmpeg decodes them (it must say nothing).
+fn gray_frames(file: &std::path::Path, w: usize, h: usize) -> Vec<Vec<u8>> {
     let o = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
-        .arg(&file)
+        .arg(file)
         .args([
             "-fps_mode",
             "passthrough",
@@ -299,11 +307,70 @@ fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let frames: Vec<&[u8]> = o.stdout.chunks_exact(w * h).collect();
+    o.stdout.chunks_exact(w * h).map(<[u8]>::to_vec).collect()
+}
+
+#[test]
+fn raw_nv12_video_is_encoded_once_into_the_participant_file() {
+    // 40 NV12 pictures of 320x240 (stride 336) at 10 fps, luma 180.
+    let (w, h) = (320, 240);
+    let rec = CallRecorder::new(RecorderConfig::default());
+    let (s, out) = record_nv12("video-nv12", rec, 40, (w, h), 1_000_000);
+    assert_eq!(s.counters.nv12_frames_encoded, 40);
+    assert_eq!(s.videos[0].stats.written, 40);
+    let frames = gray_frames(&out.join("participants/nina.mp4"), w, h);
     assert_eq!(frames.len(), 40);
     let want = (180 - 16) * 255 / 219;
     let centre = frames[39][h / 2 * w + w / 2] as i32;
     assert!((centre - want).abs() <= 4, "luma {centre}, want {want}");
+    verify(&out);
+}
+
+/// A live call whose NV12 camera comes faster than its video thread encodes (600 720p pictures handed over
+/// at once): what does not fit the thread's queue is dropped, counted and in the ledger as `queue_overflow`
+/// video gaps; every frame the track released is either in the file or counted; the file decodes.
+#[test]
+fn a_live_calls_nv12_frames_its_video_thread_cannot_take_are_counted_and_in_the_ledger() {
+    let (w, h) = (1280, 720);
+    // A live call (the media thread never waits for its video thread); a lead of an hour so the loop's
+    // arrival times of zero do not hold the call's time back.
+    let rec = CallRecorder::new(RecorderConfig::live(MediaTime::from_secs(3600)));
+    let (s, out) = record_nv12("video-nv12-live", rec, 600, (w, h), 333_333);
+    let released = s.videos[0].stats.written;
+    let (encoded, dropped) = (
+        s.counters.nv12_frames_encoded,
+        s.counters.video_frames_dropped_for_thread,
+    );
+    assert_eq!(released, 600);
+    assert!(
+        dropped > 0,
+        "the video thread kept up with 600 720p frames handed over at once"
+    );
+    assert_eq!(
+        encoded + dropped,
+        released,
+        "every released frame encoded or counted"
+    );
+    assert_eq!(
+        s.counters.nv12_encode_errors, dropped,
+        "dropped frames are encode errors too"
+    );
+    let gaps = s.videos[0].gaps;
+    assert!(gaps.count >= 1 && gaps.count <= dropped, "{gaps:?}");
+    assert_eq!(
+        gaps.dropped,
+        MediaTime::from_millis(33 * dropped as i64),
+        "{gaps:?}"
+    );
+    let timeline = std::fs::read_to_string(out.join("timeline.jsonl")).unwrap_or_default();
+    assert!(
+        timeline.contains("queue_overflow"),
+        "the ledger names the cause"
+    );
+    assert_eq!(
+        gray_frames(&out.join("participants/nina.mp4"), w, h).len() as u64,
+        encoded
+    );
     verify(&out);
 }
 
