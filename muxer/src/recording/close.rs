@@ -375,7 +375,7 @@ impl RecordingWriter {
     /// fragments the close indexed (see `recover`'s torn-header check).
     fn fragments_durable_before_headers(&mut self) -> Result<(), RecordingError> {
         let mut first_err = None;
-        let mut rewrites = Vec::new();
+        let mut rewrites = false;
         for id in 0..self.files.len() as u32 {
             let slot = &mut self.files[id as usize];
             let Body::Mp4(w) = &mut slot.body else {
@@ -386,46 +386,27 @@ impl RecordingWriter {
             }
             let mut out = Vec::new();
             let r = w.flush_fragments(&mut out);
-            if w.has_init() {
-                rewrites.push(id);
-            }
+            rewrites |= w.has_init();
             let r = r.map_err(|e| mp4_err(slot, e));
             let linked = self.link_written(id, &out);
             if let Err(e) = r.and(linked) {
                 first_err.get_or_insert(e);
             }
         }
-        if rewrites.is_empty() {
+        if !rewrites {
             return first_err.map_or(Ok(()), Err);
         }
+        // One round of the group commit, or (without one, or when the round failed) an fsync of every file
+        // and the journal.
         let grouped = self.commit.is_some() && {
-            let flushed = self.write_out(false);
-            if let Err(e) = flushed {
+            if let Err(e) = self.write_out(false) {
                 first_err.get_or_insert(e);
             }
             super::round_covers_all(&self.commit)
         };
         if !grouped {
-            for id in rewrites {
-                let slot = &mut self.files[id as usize];
-                let Body::Mp4(w) = &mut slot.body else {
-                    continue;
-                };
-                let at = w.len();
-                let r = w
-                    .sink_mut()
-                    .flush()
-                    .and_then(|_| w.sink_mut().get_mut().sync_data());
-                if let Err(e) = r {
-                    slot.broken = true;
-                    first_err.get_or_insert(io_err(&slot.abs, at)(e));
-                }
-            }
-            if !self.journal_failed {
-                let path = self.dir.join(JOURNAL_FILE);
-                if let Err(e) = self.journal.sync_data() {
-                    first_err.get_or_insert(io_err(&path, self.journal_len)(e));
-                }
+            if let Err(e) = self.write_out(true) {
+                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)

@@ -353,7 +353,7 @@ impl CallRecorder {
         if let Some(w) = self.composite_worker() {
             w.render_until(until);
         }
-        self.drain_video(sink)
+        self.drain_video(sink, None)
     }
 
     fn produce_tick<S: RecordingSink>(
@@ -449,7 +449,7 @@ impl CallRecorder {
             let len = ((end_samples - from) * ch).min(self.tick_samples);
             self.produce_tick(len, sink)?;
         }
-        self.finish_video(end, sink)?;
+        self.drain_video(sink, Some(end))?;
         for slot in &mut self.slots {
             slot.close(end);
         }
@@ -482,6 +482,11 @@ impl CallRecorder {
 
     /// The account of the call so far (complete after [`IngestEvent::CallEnded`]).
     pub fn summary(&self) -> CallSummary {
+        let video = self
+            .video_work
+            .as_ref()
+            .map(VideoWorker::stats)
+            .unwrap_or_default();
         CallSummary {
             duration: self.ended.unwrap_or_else(|| self.written_until()),
             origin: self.clock.origin(),
@@ -519,6 +524,8 @@ impl CallRecorder {
                 reference_refused: self.clock.stats().refused,
                 reference_jumps: self.clock.stats().jumps,
                 origin_moved: self.clock.stats().origin_moved,
+                video_frames_dropped_for_thread: video.nv12_dropped,
+                composite_frames_dropped: video.composite_frames_dropped,
                 ..self.counters
             },
             mix_clipped: self.mixer.clipped(),

@@ -154,33 +154,15 @@ impl CallRecorder {
         }
     }
 
-    /// Writes what the video thread has finished: encoded NV12 frames, composite frames.
+    /// Writes what the video thread has finished: encoded NV12 frames, composite frames. With `finish_at`
+    /// (the end of the call) the thread first renders the composite up to it and finishes everything it was
+    /// given, and this waits for it.
     pub(super) fn drain_video<S: RecordingSink>(
         &mut self,
         sink: &mut S,
+        finish_at: Option<MediaTime>,
     ) -> Result<(), EngineError<S::Error>> {
-        let Some(w) = self.video_work.as_mut() else {
-            return Ok(());
-        };
-        let counters = &mut self.counters;
-        let mut result = Ok(());
-        w.drain(|d| {
-            if result.is_ok() {
-                result = write_done(d, counters, sink);
-            }
-        });
-        self.note_video_worker_stats();
-        result
-    }
-
-    /// At the end of the call: the video thread renders the composite up to `end` and finishes what it was
-    /// given; everything is written (this waits for it).
-    pub(super) fn finish_video<S: RecordingSink>(
-        &mut self,
-        end: MediaTime,
-        sink: &mut S,
-    ) -> Result<(), EngineError<S::Error>> {
-        if self.composite_on {
+        if finish_at.is_some() && self.composite_on {
             // A call with a composite and no event that started the thread still gets its frames.
             self.video_worker();
         }
@@ -189,21 +171,16 @@ impl CallRecorder {
         };
         let counters = &mut self.counters;
         let mut result = Ok(());
-        w.finish(end, |d| {
+        let emit = |d| {
             if result.is_ok() {
                 result = write_done(d, counters, sink);
             }
-        });
-        self.note_video_worker_stats();
-        result
-    }
-
-    fn note_video_worker_stats(&mut self) {
-        if let Some(w) = &self.video_work {
-            let s = w.stats();
-            self.counters.video_frames_dropped_for_thread = s.nv12_dropped;
-            self.counters.composite_frames_dropped = s.composite_frames_dropped;
+        };
+        match finish_at {
+            Some(end) => w.finish(end, emit),
+            None => w.drain(emit),
         }
+        result
     }
 
     pub(super) fn release_video<S: RecordingSink>(
