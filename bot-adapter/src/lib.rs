@@ -11,7 +11,7 @@
 //! * [`annexb`]: the key-frame check the ingest path needs.
 //! * `grpc` (feature `grpc`): the gRPC ingest service's wire messages, validation, the recording-status state
 //!   machine (pre-roll until Graph confirms `recording`, pause/resume), limits and bearer-token auth.
-//! * [`sim`]: the meeting simulator — participant inputs in, exactly the SDK events a bot receives out, with
+//! * `sim` (feature `sim`): the meeting simulator — participant inputs in, exactly the SDK events a bot receives out, with
 //!   seeded network impairments and ground truth; a deterministic sans-IO iterator for tests and `--simulate`,
 //!   streaming (flat memory for calls of hours), with a planner for realistic meetings (`sim::meeting`).
 #![deny(missing_docs)]
@@ -22,4 +22,5 @@ pub mod annexb;
 pub mod grpc;
 pub mod ingest;
 pub mod sdk;
+#[cfg(feature = "sim")]
 pub mod sim;

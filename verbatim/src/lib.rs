@@ -48,27 +48,21 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
-pub mod composite;
-pub mod engine;
 pub mod inspect;
-pub mod journal;
-pub mod keys;
-pub mod latency;
 pub mod listen;
-pub mod media_worker;
-pub mod metadata;
-pub(crate) mod pool;
-pub mod rebuild;
 pub mod record;
 pub mod send;
-pub mod sink;
 pub mod sources;
-pub mod tsa;
-pub mod video;
-pub mod video_worker;
-pub mod writer_thread;
+
+// The assembled pipeline lives in the `recorder` library crate; re-exported so `verbatim::engine` and the
+// like keep their paths.
+pub use recorder::{
+    composite, engine, journal, keys, latency, media_worker, metadata, rebuild, sink, tsa, video,
+    video_worker, writer_thread,
+};
 
 pub use bot_adapter;
 pub use codecs;
 pub use media_core;
 pub use muxer;
+pub use recorder;

@@ -24,7 +24,7 @@ mod finish;
 
 use super::{CallEntry, Shared};
 use crate::engine::KeyFrameRequest;
-use crate::media_worker::KeyFrameRelay;
+use crate::media_worker::{KeyFrameOutlet, KeyFrameRelay};
 use crate::record::{LiveRecording, RecordOptions};
 
 type OutTx = Sender<Result<proto::EngineMessage, Status>>;
@@ -102,6 +102,27 @@ struct Call {
     fatal: Option<String>,
 }
 
+/// The call task's end of its recorder's key-frame requests: a bounded tokio channel.
+struct TokioOutlet(tokio::sync::mpsc::Sender<KeyFrameRequest>);
+
+impl KeyFrameOutlet for TokioOutlet {
+    fn try_offer(&self, r: KeyFrameRequest) -> bool {
+        self.0.try_send(r).is_ok()
+    }
+
+    fn queued(&self) -> u64 {
+        self.0.max_capacity().saturating_sub(self.0.capacity()) as u64
+    }
+}
+
+/// A relay holding at most `capacity` requests, and the call task's receiving end.
+fn keyframe_channel(
+    capacity: usize,
+) -> (KeyFrameRelay, tokio::sync::mpsc::Receiver<KeyFrameRequest>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    (KeyFrameRelay::new(TokioOutlet(tx)), rx)
+}
+
 /// Runs one call to its end (see the module docs of `listen`).
 pub(crate) async fn run(
     shared: Arc<Shared>,
@@ -114,7 +135,7 @@ pub(crate) async fn run(
     shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
     let folder = shared.reserve_folder(&desc.call_id);
     // A few requests at most wait here: each stream asks at most every 500 ms, and the task takes them at once.
-    let (relay, mut keyframe_requests) = KeyFrameRelay::channel(32);
+    let (relay, mut keyframe_requests) = keyframe_channel(32);
     let mut call = Call {
         state: RecordingState::new(StatusConfig {
             preroll: limits.preroll,

@@ -77,8 +77,8 @@ impl RecorderConfig {
     ///
     /// ```
     /// use media_core::MediaTime;
-    /// use verbatim::engine::RecorderConfig;
-    /// use verbatim::video_worker::VideoQueuePolicy;
+    /// use recorder::engine::RecorderConfig;
+    /// use recorder::video_worker::VideoQueuePolicy;
     /// assert_eq!(RecorderConfig::default().video_queue(), VideoQueuePolicy::Block);
     /// assert_eq!(RecorderConfig::live(MediaTime::from_secs(5)).video_queue(), VideoQueuePolicy::Drop);
     /// ```
@@ -107,7 +107,7 @@ impl RecorderConfig {
     ///
     /// ```
     /// use media_core::MediaTime;
-    /// use verbatim::engine::RecorderConfig;
+    /// use recorder::engine::RecorderConfig;
     /// let cfg = RecorderConfig::live(MediaTime::from_secs(5));
     /// assert_eq!(cfg.call_clock.max_lead, Some(MediaTime::from_secs(5)));
     /// ```

@@ -54,15 +54,41 @@ pub const IDLE_NAP: Duration = Duration::from_millis(2);
 /// At most this many events of one call per pass of a pool thread.
 pub const POOL_BUDGET: usize = 64;
 
-/// Carries a live recording's key-frame requests from its media worker to the task that talks to the bot
-/// (`verbatim listen`'s call task), which sends each as a `KeyFrameRequest`.
+/// Where a live recording's key-frame requests go: the task or thread that talks to the bot (`verbatim
+/// listen`'s call task, the C ABI's message queue). Offering must never wait.
+pub trait KeyFrameOutlet: Send + Sync {
+    /// Hands a request over without waiting; false when it could not be taken (full or closed).
+    fn try_offer(&self, r: KeyFrameRequest) -> bool;
+
+    /// Requests taken but not yet handed to the bot (counted as not relayed if the call ends first).
+    fn queued(&self) -> u64 {
+        0
+    }
+}
+
+/// Carries a live recording's key-frame requests from its media worker to a [`KeyFrameOutlet`] (the side
+/// that talks to the bot, which sends each as a `KeyFrameRequest`).
 ///
-/// The worker offers each request without waiting: a request that finds the queue full is dropped and
-/// counted (the stream asks again while it still waits, see [`crate::video`]), so a bot or task that does
-/// not keep up never slows the media path. The receiving side counts what it could hand to the bot.
+/// The worker offers each request without waiting: a request the outlet cannot take is dropped and counted
+/// (the stream asks again while it still waits, see [`crate::video`]), so a bot or task that does not keep
+/// up never slows the media path. The receiving side counts what it could hand to the bot ([`Self::note`]).
+///
+/// ```
+/// use recorder::engine::KeyFrameRequest;
+/// use recorder::media_worker::{KeyFrameOutlet, KeyFrameRelay};
+///
+/// struct Nowhere;
+/// impl KeyFrameOutlet for Nowhere {
+///     fn try_offer(&self, _: KeyFrameRequest) -> bool {
+///         false
+///     }
+/// }
+/// let relay = KeyFrameRelay::new(Nowhere);
+/// assert_eq!(relay.counts(), (0, 0));
+/// ```
 #[derive(Clone)]
 pub struct KeyFrameRelay {
-    tx: tokio::sync::mpsc::Sender<KeyFrameRequest>,
+    outlet: Arc<dyn KeyFrameOutlet>,
     counters: Arc<RelayCounters>,
 }
 
@@ -73,19 +99,17 @@ struct RelayCounters {
 }
 
 impl KeyFrameRelay {
-    /// A relay holding at most `capacity` requests, and the receiving end.
-    pub fn channel(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<KeyFrameRequest>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-        let relay = KeyFrameRelay {
-            tx,
+    /// A relay into `outlet`.
+    pub fn new(outlet: impl KeyFrameOutlet + 'static) -> Self {
+        KeyFrameRelay {
+            outlet: Arc::new(outlet),
             counters: Arc::default(),
-        };
-        (relay, rx)
+        }
     }
 
-    /// Offers a request without waiting; false (counted as not relayed) when the queue is full or closed.
+    /// Offers a request without waiting; false (counted as not relayed) when the outlet cannot take it.
     pub fn offer(&self, r: KeyFrameRequest) -> bool {
-        let ok = self.tx.try_send(r).is_ok();
+        let ok = self.outlet.try_offer(r);
         if !ok {
             self.note(false);
         }
@@ -103,13 +127,12 @@ impl KeyFrameRelay {
     }
 
     /// Requests handed to the bot, and requests that were not: dropped on the way (queue full, bot's stream
-    /// full) or still queued (made after the call's task stopped reading, e.g. while the call's last events
-    /// were being recorded after its end).
+    /// full) or still queued (made after the receiving side stopped reading, e.g. while the call's last
+    /// events were being recorded after its end).
     pub fn counts(&self) -> (u64, u64) {
-        let queued = self.tx.max_capacity().saturating_sub(self.tx.capacity()) as u64;
         (
             self.counters.relayed.load(Ordering::Relaxed),
-            self.counters.not_relayed.load(Ordering::Relaxed) + queued,
+            self.counters.not_relayed.load(Ordering::Relaxed) + self.outlet.queued(),
         )
     }
 }

@@ -60,7 +60,7 @@ const REBUILT_NOTE: &str = "the recorder stopped without closing the recording (
 ///     r#"{"event":"counters","at_us":1000000,"diff":{"recording":{"duration_us":1000000}}}"#, "\n",
 /// );
 /// std::fs::write(dir.join("timeline.jsonl"), lines).unwrap();
-/// let md = verbatim::rebuild::rebuild_metadata(&dir).unwrap().unwrap();
+/// let md = recorder::rebuild::rebuild_metadata(&dir).unwrap().unwrap();
 /// let md: serde_json::Value = serde_json::from_slice(&md).unwrap();
 /// assert_eq!(md["recording"]["status"], "interrupted");
 /// assert_eq!(md["recording"]["rebuilt_after_crash"], true);

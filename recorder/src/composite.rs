@@ -23,8 +23,8 @@ use crate::video::VideoSample;
 ///
 /// ```
 /// use codecs::composite::Layout;
-/// assert_eq!(verbatim::composite::parse_layout("speaker"), Ok(Layout::ActiveSpeaker));
-/// assert!(verbatim::composite::parse_layout("mosaic").unwrap_err().contains("expected grid"));
+/// assert_eq!(recorder::composite::parse_layout("speaker"), Ok(Layout::ActiveSpeaker));
+/// assert!(recorder::composite::parse_layout("mosaic").unwrap_err().contains("expected grid"));
 /// ```
 ///
 /// # Errors

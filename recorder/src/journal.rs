@@ -105,7 +105,7 @@ const REPLACE: &str = "=";
 /// # Examples
 /// ```
 /// use serde_json::json;
-/// use verbatim::journal::{apply, diff};
+/// use recorder::journal::{apply, diff};
 /// let old = json!({"n": 1, "list": [{"a": 1, "b": 2}], "same": "x"});
 /// let new = json!({"n": 2, "list": [{"a": 1, "b": 3}, {"a": 9, "b": 9}], "same": "x"});
 /// let d = diff(&old, &new).unwrap();

@@ -8,7 +8,7 @@
 //! # Examples
 //! ```
 //! use std::time::Duration;
-//! use verbatim::tsa::Stamper;
+//! use recorder::tsa::Stamper;
 //! // Nothing listens on this port: the request fails and is counted, the caller is never blocked.
 //! let mut s = Stamper::start("http://127.0.0.1:9/tsr", Duration::from_millis(200)).unwrap();
 //! s.request(3, [0; 32]);

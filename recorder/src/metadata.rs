@@ -474,7 +474,12 @@ impl TimelineLists {
 }
 
 /// Recording time in whole microseconds, as `metadata.json` and `timeline.jsonl` write it.
-pub(crate) fn us(t: MediaTime) -> i64 {
+///
+/// ```
+/// use recorder::media_core::MediaTime;
+/// assert_eq!(recorder::metadata::us(MediaTime::from_millis(20)), 20_000);
+/// ```
+pub fn us(t: MediaTime) -> i64 {
     t.ticks() / 10
 }
 

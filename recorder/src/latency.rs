@@ -8,7 +8,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use verbatim::latency::LatencyHistogram;
+/// use recorder::latency::LatencyHistogram;
 /// let h = LatencyHistogram::default();
 /// h.record(Duration::from_micros(40));
 /// h.record(Duration::from_millis(3));

@@ -32,8 +32,8 @@
 //! ```
 //! use codecs::composite::CompositorConfig;
 //! use media_core::MediaTime;
-//! use verbatim::composite::CompositeVideo;
-//! use verbatim::video_worker::{Done, VideoQueuePolicy, VideoWorker};
+//! use recorder::composite::CompositeVideo;
+//! use recorder::video_worker::{Done, VideoQueuePolicy, VideoWorker};
 //! let cfg = CompositorConfig { width: 320, height: 180, frame_rate: 10, ..Default::default() };
 //! let mut w = VideoWorker::spawn(Some(CompositeVideo::new(cfg, 300_000).unwrap()), VideoQueuePolicy::Block)
 //!     .unwrap();
