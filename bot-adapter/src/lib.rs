@@ -8,6 +8,8 @@
 //!   `UnmixedAudioBuffer`s, `VideoMediaBuffer`, roster and dominant-speaker events).
 //! * [`ingest`]: the push API the bot's event handlers call — never blocks, never allocates per frame — and
 //!   the [`ingest::IngestEvent`]s the media worker receives.
+//! * [`status`]: the recording-status state machine (pre-roll until Graph confirms `recording`, pause/resume),
+//!   sans-IO; the gRPC service and the C ABI both drive it.
 //! * [`annexb`]: the key-frame check the ingest path needs.
 //! * `grpc` (feature `grpc`): the gRPC ingest service's wire messages, validation, the recording-status state
 //!   machine (pre-roll until Graph confirms `recording`, pause/resume), limits and bearer-token auth.
@@ -24,3 +26,4 @@ pub mod ingest;
 pub mod sdk;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod status;

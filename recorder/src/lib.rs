@@ -20,6 +20,8 @@
 //!   [`writer_thread`]: runs it on its own thread behind a bounded queue.
 //! * [`metadata`]: the `metadata.json` file; [`journal`]: counters and pauses journaled into the signed
 //!   `timeline.jsonl` as they happen; [`rebuild`]: `metadata.json` rebuilt from them after a crash.
+//! * [`session`]: the embedding API — one call driven as the gRPC contract drives `listen` (the C ABI wraps it).
+//! * [`live`]: one call's folder, media worker and writer, and the handle its source pushes into.
 //! * [`keys`]: the installation's signing key; [`tsa`]: RFC 3161 time stamps on the hash chain.
 //! * [`latency`]: the histogram the workers keep of their step times.
 //!
@@ -31,10 +33,12 @@ pub mod engine;
 pub mod journal;
 pub mod keys;
 pub mod latency;
+pub mod live;
 pub mod media_worker;
 pub mod metadata;
 pub(crate) mod pool;
 pub mod rebuild;
+pub mod session;
 pub mod sink;
 pub mod tsa;
 pub mod video;

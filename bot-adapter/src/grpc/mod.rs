@@ -23,7 +23,8 @@
 pub mod auth;
 pub mod convert;
 pub mod limits;
-pub mod status;
+// The recording-status machine is not gRPC-specific (the C ABI uses it too): `crate::status`.
+pub use crate::status;
 
 /// Messages and service stubs generated from `proto/verbatim/ingest/v1/ingest.proto` (package
 /// `verbatim.ingest.v1`). See the `.proto` file for every field's meaning.
