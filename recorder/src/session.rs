@@ -596,6 +596,15 @@ impl CallSession {
         }
     }
 
+    /// For a source that may wait (a file replay, not the SDK's handlers): sleeps until the call's queue has
+    /// room for one more push; false when there is no recording taking media (not confirmed, ended, failed).
+    pub fn wait_for_room(&mut self) -> bool {
+        match self.live.as_mut() {
+            Some(live) => live.wait_for_room(bot_adapter::ingest::MAX_EVENTS_PER_PUSH),
+            None => false,
+        }
+    }
+
     /// Waits until the folder is closed (after [`Self::end`]) and returns how the call ended.
     ///
     /// # Errors
@@ -606,5 +615,15 @@ impl CallSession {
         })?;
         h.join()
             .map_err(|_| SessionError::Closed("the closing thread died".into()))
+    }
+}
+
+impl Drop for CallSession {
+    /// A session dropped before [`CallSession::end`] ends at its latest timestamp; the closing thread goes on
+    /// in the background.
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(self.latest);
+        }
     }
 }
