@@ -128,7 +128,7 @@ const QUIET_SETTLED: u32 = 4;
 /// **Digital silence is not re-encoded.** libopus keeps encoding a silent input (its DC filter and CELT's
 /// memories decay for seconds into values that cost up to 2.5x a speech frame: 56 µs against 23 µs for the
 /// mix's settings), yet after ~0.4 s it emits the same 3-byte silence packet every frame. Once it has made
-/// that packet [`QUIET_SETTLED`] times in a row for all-zero input, the encoder returns the same bytes without
+/// that packet `QUIET_SETTLED` times in a row for all-zero input, the encoder returns the same bytes without
 /// calling libopus; at the first non-zero frame it resets libopus and encodes one silent frame (its packet is
 /// that same silence packet, discarded) so its state matches a decoder that has just decoded silence, then
 /// encodes the frame. The stream is the one libopus would have made, except that the first frame after a
@@ -145,7 +145,7 @@ pub struct OpusEncoder {
     quiet_len: usize,
     /// Interleaved samples of the frames `quiet` was made for (a cached packet is for one frame length).
     quiet_samples: usize,
-    /// At [`QUIET_SETTLED`] or more libopus is not being called: every all-zero frame gets `quiet`.
+    /// At `QUIET_SETTLED` or more libopus is not being called: every all-zero frame gets `quiet`.
     quiet_run: u32,
     quiet_frames: u64,
     /// All-zero input for the resume frame (the longest frame there is: 60 ms of stereo 48 kHz).

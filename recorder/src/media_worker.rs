@@ -333,7 +333,7 @@ impl MediaJob {
         }
     }
 
-    /// The result, once [`Self::poll`] said [`Step::Done`].
+    /// The result, once `poll` said `Step::Done`.
     pub fn into_result(self) -> WorkerResult {
         let counters = (
             self.rx.counters().queue_full.load(Ordering::Relaxed),
@@ -367,7 +367,7 @@ impl Worker {
 }
 
 /// Runs `job` on a thread of its own, which sleeps on its [`Doorbell`] whenever the queue is empty (the
-/// source rings it with every event; a stop is seen within [`IDLE_WAIT`]).
+/// source rings it with every event; a stop is seen within `IDLE_WAIT` (250 ms)).
 ///
 /// # Errors
 /// The thread cannot be started.

@@ -68,7 +68,7 @@ impl Stamper {
         })
     }
 
-    /// Queues a checkpoint (its record count and imprint); never blocks. With [`MAX_PENDING`] already
+    /// Queues a checkpoint (its record count and imprint); never blocks. With `MAX_PENDING` already
     /// waiting (the TSA is slow or down), the checkpoint is counted as failed instead.
     pub fn request(&mut self, entries: u64, imprint: [u8; 32]) {
         let sent = self

@@ -479,7 +479,7 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
 }
 
 /// Writer threads shared by many recordings (e.g. every call of `verbatim listen`): each thread polls the
-/// queues of the sinks given to it every `poll_interval` (see [`crate::pool`]), so a machine recording hundreds
+/// queues of the sinks given to it every `poll_interval` (see the crate's `pool` module), so a machine recording hundreds
 /// of calls runs a few writer threads, not one per call. A sink is given to the thread with the fewest sinks.
 pub struct WriterPool {
     options: WriterOptions,

@@ -32,7 +32,7 @@ fn sync_data_if(fsync: bool, f: &mut dyn StorageFile) -> std::io::Result<()> {
 
 impl RecordingWriter {
     /// Makes this folder durable through the node's group commit instead of an fsync per file per
-    /// [`RecordingOptions::sync_interval`] (see [`crate::group_commit`]): each sync flushes the files to
+    /// [`RecordingOptions::sync_interval`](super::RecordingOptions::sync_interval) (see [`crate::group_commit`]): each sync flushes the files to
     /// the OS and asks `handle` for a ticket, and a signature is written once the round covering it ends.
     /// Adding a file, a status change and [`Self::finish`] wait for a round where they fsynced before; the
     /// manifest's write and rename at the close keep their own fsyncs.
@@ -64,7 +64,7 @@ impl RecordingWriter {
     }
 
     /// Periodic work at recording time `now`: flushes stalled MP4 fragments, fsyncs every
-    /// [`RecordingOptions::sync_interval`], signs every [`RecordingOptions::sign_interval`].
+    /// [`RecordingOptions::sync_interval`](super::RecordingOptions::sync_interval), signs every [`RecordingOptions::sign_interval`](super::RecordingOptions::sign_interval).
     ///
     /// # Errors
     /// The first error met (work on other files still happens).

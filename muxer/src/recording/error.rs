@@ -8,7 +8,7 @@ use crate::fmp4::Fmp4Error;
 use crate::wav::WavError;
 
 /// Errors of the recording folder. `Io` carries the file and offset; after it, that file takes no more data
-/// but everything written before stays valid, other files go on, and [`RecordingWriter::finish`] still closes
+/// but everything written before stays valid, other files go on, and [`RecordingWriter::finish`](super::RecordingWriter::finish) still closes
 /// the folder (use status `failed`).
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
@@ -50,7 +50,7 @@ pub enum RecordingError {
         /// Why.
         reason: &'static str,
     },
-    /// A [`StemId`] / [`Mp4Id`] of another recording, or of the wrong kind.
+    /// A [`StemId`](super::StemId) / [`Mp4Id`](super::Mp4Id) of another recording, or of the wrong kind.
     #[error("unknown file id {0}")]
     UnknownFile(u32),
     /// The file failed earlier (I/O error) and takes no more data.

@@ -61,7 +61,7 @@ impl RecordingWriter {
         Ok(StemId(id))
     }
 
-    /// Appends interleaved samples to a stem. Every [`RecordingOptions::wav_chunk_duration`] of audio the chunk
+    /// Appends interleaved samples to a stem. Every [`RecordingOptions::wav_chunk_duration`](super::RecordingOptions::wav_chunk_duration) of audio the chunk
     /// is closed: flushed to the OS, the header refreshed, a `data` record linked.
     ///
     /// # Errors

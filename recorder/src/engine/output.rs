@@ -38,7 +38,7 @@ pub trait RecordingSink {
     /// Something `metadata.json` lists (a gap, a dominant-speaker change), handed over once it is final.
     ///
     /// The recorder keeps no list of these (a 25-hour call would grow them without end; only counts stay in
-    /// [`CallSummary`]): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
+    /// [`CallSummary`](super::CallSummary)): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
     /// them to `timeline.jsonl` and reads them back at close.
     fn timeline(&mut self, event: TimelineEvent) -> Result<(), Self::Error>;
     /// Something to journal now that does not come from the recorder's media: a pause, a resume, a counter

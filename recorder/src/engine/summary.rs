@@ -77,7 +77,7 @@ pub struct ParticipantSummary {
     pub info: ParticipantInfo,
     /// Track counters.
     pub stats: TrackStats,
-    /// Spans without media (each one went to [`RecordingSink::timeline`]).
+    /// Spans without media (each one went to [`RecordingSink::timeline`](super::RecordingSink::timeline)).
     pub gaps: GapTally,
     /// Estimated clock drift of the sender, ppm.
     pub drift_ppm: f64,
@@ -103,7 +103,7 @@ pub struct VideoSummary {
     pub participant: Option<String>,
     /// Counters.
     pub stats: VideoStats,
-    /// Spans that are not decodable, loss until the next IDR (each one went to [`RecordingSink::timeline`]).
+    /// Spans that are not decodable, loss until the next IDR (each one went to [`RecordingSink::timeline`](super::RecordingSink::timeline)).
     pub gaps: GapTally,
     /// Estimated drift of the sender's video clock, ppm.
     pub drift_ppm: f64,
@@ -130,6 +130,6 @@ pub struct CallSummary {
     pub composite: Option<CompositeStats>,
     /// Where each participant (by index) is drawn in the composite at the end of the call.
     pub composite_tiles: Vec<Option<codecs::composite::Rect>>,
-    /// Dominant-speaker changes (each one went to [`RecordingSink::timeline`]).
+    /// Dominant-speaker changes (each one went to [`RecordingSink::timeline`](super::RecordingSink::timeline)).
     pub dominant_speaker_changes: u64,
 }
