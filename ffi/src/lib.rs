@@ -39,6 +39,8 @@
 //! ```
 //! `ffi/examples/record.c` is a whole program (built by `scripts/build-c-example.sh`).
 
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
+
 mod call;
 mod config;
 

@@ -17,55 +17,8 @@
 //! then posts the [`EngineMessage::Summary`] and the `notRecording` status request, in that order (Graph's
 //! rule: stop recording before reporting it). The C ABI (`verbatim-ffi`) wraps exactly this type.
 //!
-//! ## Example: a call from pushed buffers to a folder
-//! ```
-//! use bytes::Bytes;
-//! use recorder::bot_adapter::sdk::{AudioMediaBuffer, FixedList, Participant, RosterChange, UnmixedAudioBuffer};
-//! use recorder::live::RecordOptions;
-//! use recorder::media_core::{AudioFormat, Msi, SourceTimestamp, StreamKind};
-//! use recorder::session::{CallSession, CallStart, EngineMessage, RequestedStatus};
-//!
-//! let dir = std::env::temp_dir().join(format!("verbatim-session-doc-{}", std::process::id()));
-//! let _ = std::fs::remove_dir_all(&dir);
-//! let key = std::env::temp_dir().join(format!("verbatim-session-doc-{}.key", std::process::id()));
-//! let k = recorder::muxer::integrity::generate_signing_key().unwrap();
-//! recorder::muxer::integrity::save_signing_key(&key, &k).unwrap();
-//! let mut opts = RecordOptions::new(&dir);
-//! opts.signing_key = Some(key.clone());
-//! let mut call = CallSession::start(opts, Default::default(), CallStart::new("call-1"));
-//! // The engine asks the bot to report `recording` to Graph first.
-//! assert!(matches!(call.messages().try_recv(), Ok(EngineMessage::StatusRequest(RequestedStatus::Recording))));
-//! call.confirm(true, "").unwrap();
-//! let ann = Participant {
-//!     id: "ann".into(),
-//!     display_name: "Ann".into(),
-//!     is_guest: false,
-//!     media_streams: vec![(Msi(7), StreamKind::Audio)],
-//! };
-//! call.push_roster(SourceTimestamp::new(1), RosterChange::Joined(ann));
-//! for i in 0..50u64 {
-//!     let mut buf = AudioMediaBuffer {
-//!         timestamp: SourceTimestamp::new(1 + i * 200_000),
-//!         format: AudioFormat::PCM16K,
-//!         is_silence: false,
-//!         active_speakers: FixedList::new(),
-//!         unmixed: FixedList::new(),
-//!     };
-//!     let pcm: Vec<u8> = (0..320).flat_map(|s: i16| (s * 50).to_le_bytes()).collect();
-//!     let _ = buf.unmixed.push(UnmixedAudioBuffer {
-//!         active_speaker_id: Msi(7),
-//!         data: Bytes::from(pcm),
-//!         original_sender_timestamp: SourceTimestamp::UNKNOWN,
-//!     });
-//!     call.push_audio(buf);
-//! }
-//! call.end(SourceTimestamp::new(1 + 50 * 200_000));
-//! let outcome = call.wait().unwrap();
-//! assert_eq!(outcome.status, "completed");
-//! assert!(dir.join("participants/ann.wav").exists());
-//! # let _ = std::fs::remove_dir_all(&dir);
-//! # let _ = std::fs::remove_file(&key);
-//! ```
+//! ## Example
+//! The crate's front page ([`crate`]) records a call from pushed buffers to a folder with this type.
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;

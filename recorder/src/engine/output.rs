@@ -13,6 +13,9 @@ pub trait RecordingSink {
     /// The sink's error type.
     type Error: std::error::Error + Send + Sync + 'static;
     /// A participant got a stem with index `index`; `lead_in` samples of silence precede its first tick.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn participant_added(
         &mut self,
         index: usize,
@@ -20,18 +23,33 @@ pub trait RecordingSink {
         lead_in: u64,
     ) -> Result<(), Self::Error>;
     /// One tick of a participant's stem.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), Self::Error>;
     /// One tick of the mix.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn mixed(&mut self, samples: &[i16]) -> Result<(), Self::Error>;
     /// A video stream got index `index`, to be written to `path` (relative to the recording folder).
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn video_stream_added(&mut self, _index: usize, _path: &str) -> Result<(), Self::Error> {
         Ok(())
     }
     /// One video frame of stream `index`, unchanged, at recording time `pts`.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn video_sample(&mut self, _index: usize, _sample: VideoSample) -> Result<(), Self::Error> {
         Ok(())
     }
     /// One frame of the composite meeting video.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn composite_frame(&mut self, _frame: CompositeFrame) -> Result<(), Self::Error> {
         Ok(())
     }
@@ -40,9 +58,15 @@ pub trait RecordingSink {
     /// The recorder keeps no list of these (a 25-hour call would grow them without end; only counts stay in
     /// [`CallSummary`](super::CallSummary)): a sink that writes metadata stores them, e.g. [`crate::sink::FolderSink`] appends
     /// them to `timeline.jsonl` and reads them back at close.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn timeline(&mut self, event: TimelineEvent) -> Result<(), Self::Error>;
     /// Something to journal now that does not come from the recorder's media: a pause, a resume, a counter
     /// snapshot (see [`crate::journal`]). Sinks that keep no journal ignore it.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn control(&mut self, _control: crate::journal::SinkControl) -> Result<(), Self::Error> {
         Ok(())
     }
