@@ -282,7 +282,7 @@ impl Ingest {
             VideoSocket::Main(_) => StreamKind::Video,
             VideoSocket::ScreenShare => StreamKind::ScreenShare,
         };
-        let keyframe = f.codec == VideoCodec::H264 && crate::annexb::has_idr(&buffer.data);
+        let keyframe = f.codec == VideoCodec::H264 && media_core::h264::has_idr(&buffer.data);
         let frame = VideoFrame {
             source: SourceId { msi, kind },
             timing: FrameTiming {

@@ -10,7 +10,7 @@
 //!   the [`ingest::IngestEvent`]s the media worker receives.
 //! * [`status`]: the recording-status state machine (pre-roll until Graph confirms `recording`, pause/resume),
 //!   sans-IO; the gRPC service and the C ABI both drive it.
-//! * [`annexb`]: the key-frame check the ingest path needs.
+//! * Key frames are flagged at ingest with media-core's H.264 reader ([`media_core::h264::has_idr`]).
 //! * `grpc` (feature `grpc`): the gRPC ingest service's wire messages, validation, the recording-status state
 //!   machine (pre-roll until Graph confirms `recording`, pause/resume), limits and bearer-token auth.
 //! * `sim` (feature `sim`): the meeting simulator — participant inputs in, exactly the SDK events a bot receives out, with
@@ -19,7 +19,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod annexb;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod ingest;

@@ -519,7 +519,7 @@ fn teams_x3_loses_duplicates_and_reorders_video_as_reported() {
     for e in events {
         let rep = match e.event {
             SdkEvent::Video(v) => {
-                keyframes += u32::from(bot_adapter::annexb::has_idr(&v.data));
+                keyframes += u32::from(media_core::h264::has_idr(&v.data));
                 ing.push_video(e.at, e.reference, v)
             }
             SdkEvent::Audio(a) => ing.push_audio(e.at, a),

@@ -14,16 +14,14 @@ pub enum CodecError {
     /// libopus reported an error.
     #[error("opus: {0}")]
     Opus(#[from] opus::Error),
-    /// An input buffer holds no valid Annex-B NAL unit, or a NAL unit is malformed.
-    #[error("malformed NAL unit: {0}")]
-    MalformedNal(&'static str),
-    /// A sequence parameter set is truncated, uses reserved values, or is otherwise unparseable.
-    #[error("invalid SPS: {0}")]
-    InvalidSps(&'static str),
+    /// An input buffer holds no valid Annex-B access unit, or its SPS is truncated, uses reserved values or is
+    /// otherwise unparseable (media-core's H.264 bitstream reader says which).
+    #[error("H.264 bitstream: {0}")]
+    Bitstream(#[source] media_core::h264::H264Error),
     /// A sequence parameter set announces a picture size beyond what this crate accepts.
     #[error("SPS announces absurd picture size {width}x{height} (limit {max}x{max})")]
     AbsurdDimensions {
-        /// Announced width in pixels (or macroblock-derived estimate).
+        /// Announced width in pixels (coded or displayed).
         width: u64,
         /// Announced height in pixels.
         height: u64,
@@ -48,6 +46,25 @@ pub enum CodecError {
     /// Reading a file failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<media_core::h264::H264Error> for CodecError {
+    /// A picture wider or taller than any H.264 level allows is [`CodecError::AbsurdDimensions`], like one
+    /// beyond this crate's own limit; every other bitstream error is [`CodecError::Bitstream`].
+    fn from(e: media_core::h264::H264Error) -> Self {
+        use media_core::h264::H264Error;
+        match e {
+            H264Error::PictureTooLarge {
+                width_mbs,
+                height_mbs,
+            } => CodecError::AbsurdDimensions {
+                width: width_mbs.saturating_mul(16),
+                height: height_mbs.saturating_mul(16),
+                max: crate::picture::MAX_PICTURE_DIMENSION,
+            },
+            other => CodecError::Bitstream(other),
+        }
+    }
 }
 
 impl From<openh264::Error> for CodecError {

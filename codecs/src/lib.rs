@@ -11,7 +11,8 @@
 //! Constrained Baseline H.264 ([`h264::H264Encoder`]). It also serves the jitter/decode stage: it decodes
 //! Opus inputs with packet loss concealment and in-band FEC ([`opus::OpusDecoder`]), `.opus` files
 //! ([`ogg_opus`]), and Teams' whole-frame Annex-B H.264 ([`h264::H264Decoder`]); [`picture`] converts NV12 to
-//! I420 and scales pictures; [`h264::nal`] splits and inspects NAL units and parses SPS.
+//! I420 and scales pictures. Splitting, inspecting and parsing the H.264 bitstream (NAL units, SPS) is
+//! media-core's [`media_core::h264`].
 //!
 //! - [`composite`]: the video compositor of the meeting track. It keeps each participant's latest decoded
 //!   picture (scaled once into its tile, held when the source stalls, initials when there is no video),

@@ -4,11 +4,11 @@ mod common;
 
 use std::io::BufReader;
 
-use codecs::h264::nal::{self, length_prefixed_to_annexb, NalType};
 use codecs::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use codecs::picture::I420Picture;
 use codecs::CodecError;
 use common::{media, require_tool};
+use media_core::h264::{self, length_prefixed_to_annexb, NalType};
 use media_core::MediaTime;
 
 /// erin-sync.mp4's video as Teams would send it: one Annex-B buffer per frame, SPS + PPS before each IDR.
@@ -50,9 +50,9 @@ fn erin_frames() -> Vec<Vec<u8>> {
 fn decodes_erin_sync_with_white_flashes_at_the_right_frames() {
     let frames = erin_frames();
     assert_eq!(frames.len(), 300);
-    let info = nal::inspect(&frames[0]).unwrap();
+    let info = h264::inspect_access_unit(&frames[0]).unwrap();
     assert!(info.has_idr);
-    let sps = nal::parse_sps(info.sps.unwrap()).unwrap();
+    let sps = h264::parse_sps(info.sps.unwrap()).unwrap();
     assert_eq!((sps.width, sps.height), (1280, 720));
     assert!(sps.is_constrained_baseline());
 
@@ -62,7 +62,7 @@ fn decodes_erin_sync_with_white_flashes_at_the_right_frames() {
         // Alternate 3- and 4-byte start codes as Teams may: rewrite every other frame's codes to 3 bytes.
         let buf: Vec<u8> = if i % 2 == 1 {
             let mut b = Vec::new();
-            for n in nal::nal_units(f) {
+            for n in h264::nal_units(f) {
                 b.extend_from_slice(&[0, 0, 1]);
                 b.extend_from_slice(n.bytes());
             }
@@ -188,7 +188,7 @@ fn encode_decode_720p_psnr_and_ffprobe_says_constrained_baseline() {
         let frame = enc
             .encode(&pic, MediaTime::from_millis(i64::from(t) * 33))
             .unwrap();
-        let info = nal::inspect(frame.data).unwrap();
+        let info = h264::inspect_access_unit(frame.data).unwrap();
         assert_eq!(frame.keyframe, info.has_idr);
         if frame.keyframe {
             keyframes.push(t);
@@ -208,9 +208,9 @@ fn encode_decode_720p_psnr_and_ffprobe_says_constrained_baseline() {
     // The first frame, the requested one, then periodic again 8 frames after the requested IDR.
     assert_eq!(keyframes, [0, 5, 13]);
 
-    let sps = nal::nal_units(&stream)
-        .find(|n| n.nal_type() == NalType::Sps)
-        .map(|n| nal::parse_sps(n.bytes()).unwrap())
+    let sps = h264::nal_units(&stream)
+        .find(|n| n.nal_type() == NalType::SPS)
+        .map(|n| h264::parse_sps(n.bytes()).unwrap())
         .unwrap();
     assert!(sps.is_constrained_baseline());
 

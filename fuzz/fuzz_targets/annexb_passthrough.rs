@@ -1,5 +1,5 @@
-//! H.264 passthrough into fragmented MP4 (`muxer::annexb` + the fMP4 fragmenter): Teams H.264 frames go into
-//! the recording without decoding, so the muxer's own Annex-B splitter and SPS reader (which build `avcC`)
+//! H.264 passthrough into fragmented MP4 (`media_core::h264` + the fMP4 fragmenter): Teams H.264 frames go
+//! into the recording without decoding, so the Annex-B splitter and SPS reader the muxer uses (to build `avcC`)
 //! see every outside byte. Whatever comes in is a sample or a typed error; what comes out must be a fragment
 //! our own box reader accepts.
 #![no_main]
@@ -12,16 +12,14 @@ use muxer::fmp4::{boxes, reader, Fragmenter, TrackSpec};
 // Input: frames separated by the marker `FRAME` (so seeds can be real Annex-B frames); every frame is also
 // given to the splitter and the SPS reader alone.
 fuzz_target!(|data: &[u8]| {
-    let mut ranges = Vec::new();
-    if muxer::annexb::split_nal_units(data, &mut ranges).is_ok() {
-        let mut prev_end = 0;
-        for r in &ranges {
-            assert!(r.start < r.end && r.end <= data.len() && r.start >= prev_end);
-            prev_end = r.end;
-            let _ = muxer::annexb::parse_sps(&data[r.clone()]);
-        }
+    let mut prev_end = 0;
+    for n in media_core::h264::nal_units(data) {
+        let r = n.range();
+        assert!(r.start < r.end && r.end <= data.len() && r.start >= prev_end);
+        prev_end = r.end;
+        let _ = media_core::h264::parse_sps(&data[r]);
     }
-    let _ = muxer::annexb::parse_sps(data);
+    let _ = media_core::h264::parse_sps(data);
 
     let mut f = Fragmenter::new(
         &[TrackSpec::h264(), TrackSpec::opus(1, 312)],

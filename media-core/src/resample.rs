@@ -1,9 +1,19 @@
-//! Sample-rate conversion of one source's PCM to the recording's rate, tick by tick (rubato's FFT resampler).
+//! Sample-rate conversion to mono at another rate: the one place Verbatim sets up rubato's FFT resampler.
 //!
-//! A [`RateConverter`] takes interleaved s16 at the source's format, mixes it down to mono and resamples it to
-//! the recording rate. Its buffers are allocated by [`RateConverter::new`] and reused. The resampler's delay
-//! is removed (its first `output_delay` samples are dropped), so a sample keeps its recording time; the caller
-//! feeds input ahead of the output by [`RateConverter::lead`] to cover that delay.
+//! Two ways in, one resampler set-up (rubato's synchronous `Fft`, one sub-chunk, fixed input and output chunk
+//! sizes):
+//!
+//! * [`RateConverter`] converts a live source tick by tick. It takes interleaved s16 at the source's format,
+//!   mixes it down to mono and resamples it to the recording rate. Its buffers are allocated by
+//!   [`RateConverter::new`] and reused. The resampler's delay is removed (its first `output_delay` samples are
+//!   dropped), so a sample keeps its recording time; the caller feeds input ahead of the output by
+//!   [`RateConverter::lead`] to cover that delay.
+//! * [`resample_mono`] converts a whole decoded file at once ([`WHOLE_CHUNK`] input frames per FFT chunk): the
+//!   delay is trimmed and the end flushed, so the output is aligned with the input and
+//!   `ceil(n * to / from)` samples long.
+//!
+//! [`downmix_to_mono`] and [`to_i16`] are the sample conversions both use: s16 frames averaged into one f32
+//! channel in [-1, 1), and back to s16 rounded and saturated.
 
 use std::collections::VecDeque;
 
@@ -28,6 +38,8 @@ pub struct ResampleError {
 /// Converts one source to mono at the recording rate (see the module docs).
 pub struct RateConverter {
     resampler: Fft<f32>,
+    from: u32,
+    to: u32,
     channels: usize,
     input: Vec<f32>,
     filled: usize,
@@ -53,14 +65,7 @@ impl RateConverter {
             return Err(err("rates must be positive and channels 1..=8".into()));
         }
         let src_tick = tick.to_samples(src.sample_rate).max(1) as usize;
-        let resampler = Fft::<f32>::new(
-            src.sample_rate as usize,
-            dst_rate as usize,
-            src_tick,
-            1,
-            FixedSync::Both,
-        )
-        .map_err(|e| err(e.to_string()))?;
+        let resampler = fft(src.sample_rate, dst_rate, src_tick)?;
         let chunk_in = resampler.input_frames_next();
         let dst_tick = tick.to_samples(dst_rate).max(1) as usize;
         let skip = resampler.output_delay();
@@ -78,6 +83,8 @@ impl RateConverter {
             src_tick,
             lead_ticks,
             resampler,
+            from: src.sample_rate,
+            to: dst_rate,
         })
     }
 
@@ -102,8 +109,7 @@ impl RateConverter {
     /// The resampler failed (a bug in sizes, not bad input).
     pub fn push(&mut self, interleaved: &[i16]) -> Result<(), ResampleError> {
         for frame in interleaved.chunks_exact(self.channels) {
-            let sum: f32 = frame.iter().map(|&s| f32::from(s)).sum();
-            self.input[self.filled] = sum / (self.channels as f32 * 32_768.0);
+            self.input[self.filled] = mono_sample(frame);
             self.filled += 1;
             if self.filled == self.input.len() {
                 self.filled = 0;
@@ -114,11 +120,8 @@ impl RateConverter {
     }
 
     fn process(&mut self) -> Result<(), ResampleError> {
-        let err = |e: String| ResampleError {
-            from: 0,
-            to: 0,
-            reason: e,
-        };
+        let (from, to) = (self.from, self.to);
+        let err = |reason: String| ResampleError { from, to, reason };
         let n_in = self.input.len();
         let input =
             InterleavedSlice::new(&self.input[..], 1, n_in).map_err(|e| err(e.to_string()))?;
@@ -134,8 +137,7 @@ impl RateConverter {
                 self.skip -= 1;
                 continue;
             }
-            self.ready
-                .push_back((x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16);
+            self.ready.push_back(to_i16(x));
         }
         Ok(())
     }
@@ -148,6 +150,87 @@ impl RateConverter {
         }
         n
     }
+}
+
+/// Input frames per FFT chunk when [`resample_mono`] converts a whole buffer.
+pub const WHOLE_CHUNK: usize = 1024;
+
+/// The resampler every conversion here uses: rubato's synchronous FFT resampler from `from` Hz to `to` Hz,
+/// `chunk` input frames per call, one channel, one sub-chunk, fixed input and output sizes.
+fn fft(from: u32, to: u32, chunk: usize) -> Result<Fft<f32>, ResampleError> {
+    Fft::<f32>::new(from as usize, to as usize, chunk, 1, FixedSync::Both).map_err(|e| {
+        ResampleError {
+            from,
+            to,
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// Resamples a whole mono buffer from `from` Hz to `to` Hz in [`WHOLE_CHUNK`]-frame chunks: the resampler's
+/// delay is trimmed and its tail flushed, so the output is aligned with the input and `ceil(n * to / from)`
+/// samples long. An empty input gives an empty output.
+///
+/// Equal rates are filtered too (the FFT round trip is not bit-exact); a caller that needs the input
+/// unchanged at equal rates does not call this.
+///
+/// # Errors
+/// Rates the resampler cannot handle (zero, or a ratio it refuses).
+///
+/// ```
+/// use media_core::resample::resample_mono;
+/// let tone: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+/// let out = resample_mono(&tone, 48_000, 16_000)?;
+/// assert_eq!(out.len(), 16_000);
+/// assert!(resample_mono(&[], 44_100, 16_000)?.is_empty());
+/// assert!(resample_mono(&tone, 0, 16_000).is_err());
+/// # Ok::<(), media_core::resample::ResampleError>(())
+/// ```
+pub fn resample_mono(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, ResampleError> {
+    if mono.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = |reason: String| ResampleError { from, to, reason };
+    if from == 0 || to == 0 {
+        return Err(err("rates must be positive".into()));
+    }
+    let mut r = fft(from, to, WHOLE_CHUNK)?;
+    let input = InterleavedSlice::new(mono, 1, mono.len()).map_err(|e| err(e.to_string()))?;
+    let out = r
+        .process_all(&input, mono.len(), None)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(out.take_data())
+}
+
+/// One interleaved s16 frame averaged into a mono f32 sample in [-1, 1).
+fn mono_sample(frame: &[i16]) -> f32 {
+    let sum: f32 = frame.iter().map(|&s| f32::from(s)).sum();
+    sum / (frame.len() as f32 * 32_768.0)
+}
+
+/// Averages interleaved s16 frames of `channels` channels into mono f32 in [-1, 1), as [`RateConverter`] does
+/// with its input. An incomplete last frame is ignored; `channels` of 0 is taken as 1.
+///
+/// ```
+/// use media_core::resample::downmix_to_mono;
+/// assert_eq!(downmix_to_mono(&[16_384, 0, -32_768, -32_768, 7], 2), [0.25, -1.0]);
+/// assert_eq!(downmix_to_mono(&[16_384], 0), [0.5]);
+/// ```
+pub fn downmix_to_mono(interleaved: &[i16], channels: usize) -> Vec<f32> {
+    interleaved
+        .chunks_exact(channels.max(1))
+        .map(mono_sample)
+        .collect()
+}
+
+/// A sample in [-1, 1) back to s16: scaled by 32,768, rounded, saturated; NaN becomes 0.
+///
+/// ```
+/// use media_core::resample::to_i16;
+/// assert_eq!((to_i16(0.5), to_i16(-1.0), to_i16(2.0), to_i16(f32::NAN)), (16_384, -32_768, 32_767, 0));
+/// ```
+pub fn to_i16(x: f32) -> i16 {
+    (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16
 }
 
 #[cfg(test)]
@@ -194,5 +277,38 @@ mod tests {
             .max()
             .unwrap();
         assert!((15_000..=17_000).contains(&peak), "peak {peak}");
+    }
+
+    #[test]
+    fn conversions_saturate_and_are_exact_for_s16_values() {
+        assert_eq!(to_i16(2.0), 32_767);
+        assert_eq!(to_i16(-2.0), -32_768);
+        assert_eq!(to_i16(f32::NAN), 0);
+        for v in [-32_768i16, -1, 0, 1, 12_345, 32_767] {
+            assert_eq!(to_i16(f32::from(v) / 32_768.0), v);
+            assert_eq!(to_i16(downmix_to_mono(&[v, v], 2)[0]), v);
+        }
+    }
+
+    /// A whole-buffer conversion keeps a tone's time and level and has the promised length.
+    #[test]
+    fn whole_buffer_conversion_is_aligned() {
+        let n = 44_100;
+        let onset = 22_050;
+        let pcm: Vec<f32> = (0..n)
+            .map(|i| {
+                if i >= onset {
+                    (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 44_100.0).sin() * 0.5
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let out = resample_mono(&pcm, 44_100, 16_000).unwrap();
+        assert_eq!(out.len(), 16_000);
+        let first = out.iter().position(|s| s.abs() > 0.12).unwrap();
+        assert!((first as i64 - 8_000).abs() <= 8, "tone starts at {first}");
+        let odd = resample_mono(&pcm[..1001], 44_100, 16_000).unwrap();
+        assert_eq!(odd.len(), (1001usize * 16_000).div_ceil(44_100));
     }
 }

@@ -13,7 +13,6 @@
 //! * [`recording`]: [`RecordingWriter`], the folder API the media worker's file-sink thread drives.
 //! * [`verify`] / [`recover`]: check a folder against its manifest; close a folder after a crash.
 //! * [`storage`]: the file layer every write of the folder goes through (real, fault-injecting, logging).
-//! * [`annexb`]: the small H.264 Annex-B / SPS reader the MP4 writer needs.
 //!
 //! # Time model
 //! Nothing here reads a clock. Sample times and status times are [`media_core::MediaTime`] on the recording
@@ -24,10 +23,12 @@
 //! Every error is typed. Sample errors reject one sample; an I/O error breaks only the file it happened on
 //! (carrying the file and offset), and everything written before stays valid and verifiable; a recording can
 //! always be finished with status `failed`.
+//!
+//! H.264 frames are split and their SPS read (for `avcC` and `tkhd`) with media-core's
+//! [`media_core::h264`], the bitstream reader every crate shares.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod annexb;
 pub mod fmp4;
 pub mod group_commit;
 pub mod integrity;

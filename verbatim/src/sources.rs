@@ -17,9 +17,8 @@ use bot_adapter::sim::{
 use bytes::Bytes;
 use codecs::h264::{H264Encoder, H264EncoderConfig};
 use codecs::picture::I420Picture;
+use media_core::resample::{self, ResampleError};
 use media_core::{MediaTime, Msi};
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
 
 /// A source could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +39,13 @@ pub enum SourceError {
         source: codecs::CodecError,
     },
     /// Resampling failed.
-    #[error("{path}: resampling: {reason}")]
+    #[error("{path}: resampling: {source}")]
     Resample {
         /// The file.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: ResampleError,
     },
     /// A clip has neither audio nor video, or a screen share has no video.
     #[error("{0}: no usable media")]
@@ -141,34 +141,11 @@ fn opus_file(path: &Path) -> Result<Vec<i16>, SourceError> {
     if format.sample_rate == 16_000 && ch == 1 {
         return Ok(pcm);
     }
-    let mono: Vec<f32> = pcm
-        .chunks_exact(ch)
-        .map(|f| f.iter().map(|&s| f32::from(s)).sum::<f32>() / (ch as f32 * 32_768.0))
-        .collect();
-    if mono.is_empty() {
-        return Ok(Vec::new());
-    }
-    let err = |e: String| SourceError::Resample {
-        path: p.clone(),
-        reason: e,
-    };
-    let mut r = Fft::<f32>::new(
-        format.sample_rate as usize,
-        16_000,
-        1024,
-        1,
-        FixedSync::Both,
-    )
-    .map_err(|e| err(e.to_string()))?;
-    let input = InterleavedSlice::new(&mono, 1, mono.len()).map_err(|e| err(e.to_string()))?;
-    let out = r
-        .process_all(&input, mono.len(), None)
-        .map_err(|e| err(e.to_string()))?;
-    Ok(out
-        .take_data()
-        .into_iter()
-        .map(|x| (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16)
-        .collect())
+    // A 16 kHz stereo file is filtered too, so its samples stay what they have always been.
+    let mono = resample::downmix_to_mono(&pcm, ch);
+    let out = resample::resample_mono(&mono, format.sample_rate, 16_000)
+        .map_err(|source| SourceError::Resample { path: p, source })?;
+    Ok(out.into_iter().map(resample::to_i16).collect())
 }
 
 /// Frames of a synthetic camera clip (10 fps, 3 s, looped by the simulator).

@@ -191,7 +191,7 @@ fn camera_and_voice_stay_in_sync_without_impairments() {
 
 /// NAL units of an Annex-B stream (start codes of any length removed).
 fn nal_units(annexb: &[u8]) -> Vec<Vec<u8>> {
-    codecs::h264::nal::nal_units(annexb)
+    media_core::h264::nal_units(annexb)
         .map(|n| n.bytes().to_vec())
         .collect()
 }

@@ -7,8 +7,8 @@ mod common;
 use bot_adapter::ingest;
 use bot_adapter::sim::meeting::MeetingKind;
 use bot_adapter::sim::{SdkEvent, Simulator};
-use codecs::h264::nal;
 use common::*;
+use media_core::h264;
 use media_core::MediaTime;
 use verbatim::record::record_simulation;
 use verbatim::sources::{self, MeetingClips};
@@ -29,7 +29,7 @@ fn synthetic_clips_are_teams_shaped_h264() {
                 f.time,
                 MediaTime::from_millis(k as i64 * 1000 / i64::from(fps))
             );
-            let types: Vec<u8> = nal::nal_units(&f.data)
+            let types: Vec<u8> = h264::nal_units(&f.data)
                 .map(|n| n.nal_type().as_u8())
                 .collect();
             if k % gop == 0 {

@@ -2,8 +2,9 @@
 //!
 //! Decoding is symphonia 0.6 (features enabled in this workspace: WAV/PCM, FLAC, MP3, AAC-LC in MP4/M4A, Ogg
 //! Vorbis; Opus is NOT decodable by symphonia and is handled by the codecs crate, whose PCM can be passed to
-//! the simulator directly). Resampling is rubato's synchronous FFT resampler (`Fft`, `process_all`: the startup
-//! delay is trimmed, so the output is aligned with the input and `ceil(n·16000/rate)` samples long).
+//! the simulator directly). Resampling is media-core's whole-buffer conversion
+//! ([`media_core::resample::resample_mono`]: the startup delay is trimmed, so the output is aligned with the
+//! input and `ceil(n·16000/rate)` samples long).
 //!
 //! A 16 kHz mono 16-bit input comes back bit-exact: it is neither converted nor resampled.
 //!
@@ -15,8 +16,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use media_core::resample::{resample_mono, to_i16, ResampleError};
 use symphonia::core::audio::GenericAudioBufferRef;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
@@ -50,12 +50,12 @@ pub enum AudioFileError {
     Layout(&'static str),
     /// The resampler refused the input.
     #[error("resampling failed: {0}")]
-    Resample(String),
+    Resample(#[source] ResampleError),
 }
 
 /// Decodes an audio file into 16 kHz mono s16 samples, as a simulator participant's input.
 ///
-/// Channels are averaged into mono; other rates are resampled with rubato's FFT resampler; samples are
+/// Channels are averaged into mono; other rates are resampled with media-core's FFT resampler; samples are
 /// converted to i16 with saturation. Packets that fail to decode are skipped (symphonia's recoverable
 /// `DecodeError`); a chained-Ogg reset ends the input.
 ///
@@ -193,7 +193,7 @@ fn load(path: &Path) -> Result<Vec<i16>, AudioFileError> {
     let mono = if rate == SAMPLE_RATE {
         mono
     } else {
-        resample(&mono, rate)?
+        resample_mono(&mono, rate, SAMPLE_RATE).map_err(AudioFileError::Resample)?
     };
     Ok(mono.iter().map(|&x| to_i16(x)).collect())
 }
@@ -265,44 +265,9 @@ fn mp4_audio_edit(path: &Path, rate: u32) -> Option<Edit> {
     None
 }
 
-fn resample(mono: &[f32], rate: u32) -> Result<Vec<f32>, AudioFileError> {
-    if mono.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut r = Fft::<f32>::new(
-        rate as usize,
-        SAMPLE_RATE as usize,
-        1024,
-        1,
-        FixedSync::Both,
-    )
-    .map_err(|e| AudioFileError::Resample(e.to_string()))?;
-    let input = InterleavedSlice::new(mono, 1, mono.len())
-        .map_err(|e| AudioFileError::Resample(e.to_string()))?;
-    let out = r
-        .process_all(&input, mono.len(), None)
-        .map_err(|e| AudioFileError::Resample(e.to_string()))?;
-    Ok(out.take_data())
-}
-
-/// f32 in [-1, 1) to i16, rounded, saturating.
-fn to_i16(x: f32) -> i16 {
-    (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn conversion_saturates_and_is_exact_for_i16_values() {
-        assert_eq!(to_i16(2.0), 32_767);
-        assert_eq!(to_i16(-2.0), -32_768);
-        assert_eq!(to_i16(f32::NAN), 0);
-        for s in [-32_768i16, -1, 0, 1, 12_345, 32_767] {
-            assert_eq!(to_i16(f32::from(s) / 32_768.0), s);
-        }
-    }
 
     #[test]
     fn a_missing_file_names_the_path() {

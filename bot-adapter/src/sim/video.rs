@@ -45,7 +45,7 @@ pub struct VideoAccessUnit {
 impl VideoAccessUnit {
     /// True when the frame holds an IDR slice (a key frame).
     pub fn is_keyframe(&self) -> bool {
-        crate::annexb::has_idr(&self.data)
+        media_core::h264::has_idr(&self.data)
     }
 }
 

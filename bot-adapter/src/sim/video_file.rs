@@ -26,6 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use media_core::h264::{self, H264Error, NalType, NalUnit};
 use media_core::MediaTime;
 
 use super::video::{VideoAccessUnit, VideoTrack};
@@ -75,6 +76,15 @@ pub enum VideoFileError {
         index: usize,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// A sample's NAL length prefixes are broken (truncated, running past the sample, or zero).
+    #[error("sample {index}: {source}")]
+    BadNalUnit {
+        /// 0-based sample index in decode order.
+        index: usize,
+        /// What is wrong.
+        #[source]
+        source: H264Error,
     },
     /// A sample holds a kind of H.264 slice Teams never sends (data partitioning, SVC, MVC).
     #[error("sample {index}: unsupported NAL unit type {nal_type}")]
@@ -531,48 +541,47 @@ fn annex_b(
     index: usize,
     dropped_nal_units: &mut u64,
 ) -> Result<Option<Vec<u8>>, VideoFileError> {
-    let bad = |reason| VideoFileError::BadSample { index, reason };
-    let mut nals: Vec<&[u8]> = Vec::new();
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let (len_bytes, tail) = rest
-            .split_at_checked(length_size)
-            .ok_or(bad("truncated NAL length"))?;
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        let (nal, tail) = tail
-            .split_at_checked(len)
-            .ok_or(bad("NAL length beyond the sample"))?;
-        rest = tail;
-        let Some(&header) = nal.first() else {
-            return Err(bad("empty NAL unit"));
-        };
-        match header & 0x1f {
-            1 | 5 | 7 | 8 => nals.push(nal),
-            t @ (2..=4 | 14 | 15 | 20 | 21) => {
-                return Err(VideoFileError::UnsupportedNal { index, nal_type: t })
+    let bad = |source| VideoFileError::BadNalUnit { index, source };
+    let mut nals: Vec<NalUnit<'_>> = Vec::new();
+    for unit in h264::length_prefixed_units(raw, length_size).map_err(bad)? {
+        let unit = unit.map_err(bad)?;
+        match unit.nal_type() {
+            NalType::NON_IDR | NalType::IDR | NalType::SPS | NalType::PPS => nals.push(unit),
+            t @ (NalType::PARTITION_A
+            | NalType::PARTITION_B
+            | NalType::PARTITION_C
+            | NalType::PREFIX
+            | NalType::SUBSET_SPS
+            | NalType::SLICE_EXTENSION
+            | NalType::DEPTH_SLICE_EXTENSION) => {
+                return Err(VideoFileError::UnsupportedNal {
+                    index,
+                    nal_type: t.as_u8(),
+                })
             }
             _ => *dropped_nal_units += 1,
         }
     }
-    let types = || nals.iter().filter_map(|n| n.first()).map(|h| h & 0x1f);
-    if !types().any(|t| t == 1 || t == 5) {
+    let types = || nals.iter().map(|n| n.nal_type());
+    if !types().any(NalType::is_slice) {
         return Ok(None);
     }
-    let idr = types().any(|t| t == 5);
-    let needs_params = idr && !types().any(|t| t == 7);
+    let idr = types().any(|t| t == NalType::IDR);
+    let needs_params = idr && !types().any(|t| t == NalType::SPS);
     if needs_params && params.is_empty() {
         return Err(VideoFileError::NoParameterSets(index));
     }
-    let body: usize = nals.iter().map(|n| n.len() + START_CODE.len()).sum();
+    let body: usize = nals
+        .iter()
+        .map(|n| n.bytes().len() + START_CODE.len())
+        .sum();
     let mut out = Vec::with_capacity(body + if needs_params { params.len() } else { 0 });
     if needs_params {
         out.extend_from_slice(params);
     }
     for n in nals {
         out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(n);
+        out.extend_from_slice(n.bytes());
     }
     Ok(Some(out))
 }
@@ -620,11 +629,21 @@ mod tests {
         // Broken lengths are typed errors.
         assert!(matches!(
             annex_b(&[0, 9, 0x41], 2, &params, 3, &mut dropped),
-            Err(VideoFileError::BadSample { index: 3, .. })
+            Err(VideoFileError::BadNalUnit {
+                index: 3,
+                source: H264Error::LengthPastEnd { len: 9, left: 1 }
+            })
         ));
         assert!(matches!(
             annex_b(&[0], 2, &params, 4, &mut dropped),
-            Err(VideoFileError::BadSample { .. })
+            Err(VideoFileError::BadNalUnit { .. })
+        ));
+        assert!(matches!(
+            annex_b(&[0, 0, 0, 1, 0x41], 2, &params, 5, &mut dropped),
+            Err(VideoFileError::BadNalUnit {
+                source: H264Error::EmptyNalUnit,
+                ..
+            })
         ));
         assert!(matches!(
             annex_b(&[0, 1, 0x42], 2, &params, 5, &mut dropped),

@@ -1,13 +1,13 @@
 //! H.264 decoding of Teams video (one whole Annex-B frame per buffer) and Constrained Baseline encoding of the
 //! composited output, on OpenH264.
 //!
-//! The decoder checks every buffer with [`nal::inspect`] and every SPS with [`nal::parse_sps`] before OpenH264
-//! sees it, so garbage and absurd picture sizes end as a [`CodecError`] and a counter, not in the C library.
-//! It decodes into one owned [`I420Picture`] that it lends out; after a corrupt frame it drops delta frames
-//! until the next IDR ([`H264Decoder::needs_keyframe`] tells the caller to ask Teams for one).
+//! The decoder checks every buffer with [`h264::inspect_access_unit`] and every SPS with [`h264::parse_sps`]
+//! (media-core's bitstream reader) before OpenH264 sees it, so garbage and absurd picture sizes end as a
+//! [`CodecError`] and a counter, not in the C library. It decodes into one owned [`I420Picture`] that it lends
+//! out; after a corrupt frame it drops delta frames until the next IDR ([`H264Decoder::needs_keyframe`] tells
+//! the caller to ask Teams for one).
 
-pub mod nal;
-
+use media_core::h264::{self, NalType, Sps};
 use media_core::MediaTime;
 use openh264::decoder::Decoder;
 use openh264::encoder::{
@@ -17,7 +17,7 @@ use openh264::encoder::{
 use openh264::formats::YUVSource;
 use openh264::{OpenH264API, Timestamp};
 
-use crate::picture::I420Picture;
+use crate::picture::{I420Picture, MAX_PICTURE_DIMENSION};
 use crate::{CodecError, DecodeStats};
 
 impl YUVSource for I420Picture {
@@ -43,7 +43,24 @@ impl YUVSource for I420Picture {
 /// 4096x2304), the most OpenH264 supports. Teams sends at most 1080p (8,160).
 pub const MAX_DECODE_MACROBLOCKS: u64 = 36_864;
 
-fn check_decodable(sps: nal::Sps) -> Result<nal::Sps, CodecError> {
+/// Refuses an SPS whose picture is larger than [`MAX_PICTURE_DIMENSION`] per side (displayed size, and coded
+/// size less the 16 columns or 32 rows cropping can remove), more than [`MAX_DECODE_MACROBLOCKS`], or not 8-bit
+/// 4:2:0.
+fn check_decodable(sps: Sps) -> Result<Sps, CodecError> {
+    let max = MAX_PICTURE_DIMENSION;
+    let coded_too_large = sps.coded_width > max + 16 || sps.coded_height > max + 32;
+    let (width, height) = if coded_too_large {
+        (sps.coded_width, sps.coded_height)
+    } else {
+        (sps.width, sps.height)
+    };
+    if coded_too_large || width > max || height > max {
+        return Err(CodecError::AbsurdDimensions {
+            width: u64::from(width),
+            height: u64::from(height),
+            max,
+        });
+    }
     let mbs = u64::from(sps.width.div_ceil(16)) * u64::from(sps.height.div_ceil(16));
     if mbs > MAX_DECODE_MACROBLOCKS {
         return Err(CodecError::Unsupported(format!(
@@ -51,10 +68,11 @@ fn check_decodable(sps: nal::Sps) -> Result<nal::Sps, CodecError> {
             sps.width, sps.height
         )));
     }
-    if sps.chroma_format_idc != 1 || sps.bit_depth_luma != 8 {
+    if sps.chroma_format_idc != 1 || sps.bit_depth_luma() != 8 {
         return Err(CodecError::Unsupported(format!(
             "chroma_format_idc {} / {}-bit: only 8-bit 4:2:0 is decoded",
-            sps.chroma_format_idc, sps.bit_depth_luma
+            sps.chroma_format_idc,
+            sps.bit_depth_luma()
         )));
     }
     Ok(sps)
@@ -108,15 +126,18 @@ impl H264Decoder {
     /// only parameter sets. A delta frame while [`needs_keyframe`](Self::needs_keyframe) is dropped with
     /// [`CodecError::NeedKeyframe`]; malformed input gives the matching error. Nothing here panics on input.
     pub fn decode(&mut self, annexb: &[u8]) -> Result<Option<&I420Picture>, CodecError> {
-        let info = match nal::inspect(annexb) {
+        let info = match h264::inspect_access_unit(annexb) {
             Ok(info) => info,
             Err(e) => {
                 self.stats.errors += 1;
-                return Err(e);
+                return Err(e.into());
             }
         };
-        for unit in nal::nal_units(annexb).filter(|n| n.nal_type() == nal::NalType::Sps) {
-            if let Err(e) = nal::parse_sps(unit.bytes()).and_then(check_decodable) {
+        for unit in h264::nal_units(annexb).filter(|n| n.nal_type() == NalType::SPS) {
+            let checked = h264::parse_sps(unit.bytes())
+                .map_err(CodecError::from)
+                .and_then(check_decodable);
+            if let Err(e) = checked {
                 self.stats.errors += 1;
                 return Err(e);
             }
@@ -316,7 +337,7 @@ mod tests {
     #[test]
     fn decoder_refuses_pictures_beyond_level_5_2_before_openh264() {
         let big = sps_frame(512, 512); // 8192x8192: a valid SPS, too big to decode
-        let sps = nal::parse_sps(nal::inspect(&big).unwrap().sps.unwrap()).unwrap();
+        let sps = h264::parse_sps(h264::inspect_access_unit(&big).unwrap().sps.unwrap()).unwrap();
         assert_eq!((sps.width, sps.height), (8192, 8192));
         let mut dec = H264Decoder::new().unwrap();
         assert!(matches!(dec.decode(&big), Err(CodecError::Unsupported(_))));

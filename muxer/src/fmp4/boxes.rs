@@ -14,8 +14,9 @@ use shiguredo_mp4::{
     Either, Encode, FixedPointNumber, LanguageCode, Mp4FileTime, SampleFlags, Uint,
 };
 
+use media_core::h264::Sps;
+
 use super::Fmp4Error;
-use crate::annexb::SpsInfo;
 
 /// The movie timescale (`mvhd`, `mehd`): milliseconds.
 pub const MOVIE_TIMESCALE: u32 = 1000;
@@ -28,7 +29,7 @@ pub enum InitTrack {
         /// Track timescale.
         timescale: u32,
         /// The SPS read from the first SPS NAL unit.
-        sps_info: SpsInfo,
+        sps_info: Sps,
         /// SPS NAL unit (without start code).
         sps: Vec<u8>,
         /// PPS NAL unit (without start code).

@@ -4,12 +4,12 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use bytes::Bytes;
+use media_core::h264::{self, H264Error, NalType, Sps};
 use media_core::time::TICKS_PER_SECOND;
 use media_core::MediaTime;
 
 use super::boxes::{self, InitTrack, TrafPlan};
 use super::{Fmp4Error, TrackSpec};
-use crate::annexb::{self, nal_type, SpsInfo};
 
 /// One piece of an `mdat` payload.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ struct Track {
     pending: VecDeque<Pending>,
     nals: VecDeque<Range<usize>>,
     last: Option<(u64, MediaTime)>,
-    sps: Option<(SpsInfo, Vec<u8>)>,
+    sps: Option<(Sps, Vec<u8>)>,
     pps: Option<Vec<u8>>,
     started: bool,
     end_ts: u64,
@@ -249,24 +249,31 @@ impl Fragmenter {
             }
             None => None,
         };
+        // Cleared for every sample: an earlier frame that was refused or dropped leaves its ranges behind.
+        self.nal_scratch.clear();
         let (keyframe, size, nal_count) = if tr.spec.is_video() {
-            annexb::split_nal_units(&data, &mut self.nal_scratch)
-                .map_err(|source| Fmp4Error::AnnexB { track, source })?;
             let mut keyframe = false;
             let mut size: u64 = 0;
-            for r in &self.nal_scratch {
-                let nal = &data[r.clone()];
-                match annexb::nal_unit_type(nal) {
-                    nal_type::IDR => keyframe = true,
-                    nal_type::SPS if tr.sps.is_none() => {
-                        let info = annexb::parse_sps(nal)
+            for unit in h264::nal_units(&data) {
+                let nal = unit.bytes();
+                match unit.nal_type() {
+                    NalType::IDR => keyframe = true,
+                    NalType::SPS if tr.sps.is_none() => {
+                        let info = h264::parse_sps(nal)
                             .map_err(|source| Fmp4Error::AnnexB { track, source })?;
                         tr.sps = Some((info, nal.to_vec()));
                     }
-                    nal_type::PPS if tr.pps.is_none() => tr.pps = Some(nal.to_vec()),
+                    NalType::PPS if tr.pps.is_none() => tr.pps = Some(nal.to_vec()),
                     _ => {}
                 }
-                size += 4 + r.len() as u64;
+                size += 4 + nal.len() as u64;
+                self.nal_scratch.push(unit.range());
+            }
+            if self.nal_scratch.is_empty() {
+                return Err(Fmp4Error::AnnexB {
+                    track,
+                    source: H264Error::NoNalUnits { len: data.len() },
+                });
             }
             let can_start = keyframe && tr.config_ready();
             if !(tr.started || can_start) {

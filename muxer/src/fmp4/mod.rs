@@ -36,7 +36,7 @@ use media_core::MediaTime;
 pub use fragmenter::{Fragment, Fragmenter, Part};
 pub use writer::{Fmp4Writer, Written};
 
-use crate::annexb::AnnexBError;
+use media_core::h264::H264Error;
 
 /// One track of an MP4 file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ pub enum Fmp4Error {
         track: usize,
         /// Cause.
         #[source]
-        source: AnnexBError,
+        source: H264Error,
     },
     /// An empty payload.
     #[error("track {0}: empty sample")]

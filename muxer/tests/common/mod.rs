@@ -172,9 +172,9 @@ pub fn decoded_frames(file: &Path, stream: &str) -> u64 {
 
 /// Splits an Annex-B byte stream into NAL units.
 pub fn split_annexb(b: &[u8]) -> Vec<Vec<u8>> {
-    let mut ranges = Vec::new();
-    muxer::annexb::split_nal_units(b, &mut ranges).unwrap();
-    ranges.into_iter().map(|r| b[r].to_vec()).collect()
+    media_core::h264::nal_units(b)
+        .map(|n| n.bytes().to_vec())
+        .collect()
 }
 
 pub mod workload;

@@ -115,8 +115,8 @@ pub struct VideoTrack {
     run: Option<SourceTimestamp>,
     /// The newest frame received (by key): its key, `frame_num` and whether it is a reference frame.
     arrived: Option<(i64, u32, bool)>,
-    /// `log2_max_frame_num` of the latest SPS received (in arrival order).
-    arrived_bits: Option<u32>,
+    /// The latest SPS received (in arrival order): its `log2_max_frame_num` sizes `frame_num`.
+    arrived_sps: Option<media_core::h264::Sps>,
     /// Flushed at the end of the call: no more requests.
     ended: bool,
     gap_start: Option<MediaTime>,
@@ -148,7 +148,7 @@ impl VideoTrack {
             last_request: None,
             run: None,
             arrived: None,
-            arrived_bits: None,
+            arrived_sps: None,
             ended: false,
             gap_start: None,
             last_pts: None,
@@ -232,7 +232,7 @@ impl VideoTrack {
     /// A frame with key `key` arrived: when it is the newest so far and its `frame_num` does not follow the
     /// previous newest frame's, one in between is missing now: ask at once (see the module docs).
     fn check_arrival(&mut self, key: i64, au: &[u8], out: &mut VideoOutput) {
-        let Some((idr, reference, frame_num, bits)) = peek(au, &mut self.arrived_bits) else {
+        let Some((idr, reference, frame_num, bits)) = peek(au, &mut self.arrived_sps) else {
             return;
         };
         let follows = match self.arrived {
@@ -413,8 +413,8 @@ mod tests {
 
     const SENDER_EPOCH: u64 = 50_000_000_000;
 
-    /// A Baseline SPS whose `log2_max_frame_num` is 4 (frame_num counts 0..15).
-    const SPS: [u8; 5] = [0x67, 0x42, 0xC0, 0x1E, 0xC0];
+    /// A Baseline 160x96 SPS whose `log2_max_frame_num` is 4 (frame_num counts 0..15).
+    const SPS: [u8; 8] = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x0A, 0x36, 0x40];
 
     /// A one-slice access unit: an IDR (with its SPS) or a reference P frame, with `frame_num`.
     fn au(idr: bool, frame_num: u32) -> Bytes {

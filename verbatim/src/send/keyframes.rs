@@ -31,9 +31,9 @@ use std::sync::Arc;
 use bot_adapter::sdk::VideoMediaBuffer;
 use bot_adapter::sim::{MeetingSpec, SimReport, VideoAccessUnit, VideoReport};
 use bytes::Bytes;
-use codecs::h264::nal::{nal_units, NalType};
 use codecs::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use codecs::CodecError;
+use media_core::h264::{nal_units, NalType};
 use media_core::{MediaTime, Msi};
 
 /// Encoded frames of a stream kept for late or repeated deliveries, counted back from the newest frame
@@ -302,7 +302,7 @@ fn teams_nal_units(annexb: &[u8]) -> Bytes {
     for nal in nal_units(annexb) {
         if matches!(
             nal.nal_type(),
-            NalType::Sps | NalType::Pps | NalType::IdrSlice | NalType::NonIdrSlice
+            NalType::SPS | NalType::PPS | NalType::IDR | NalType::NON_IDR
         ) {
             out.extend_from_slice(&[0, 0, 0, 1]);
             out.extend_from_slice(nal.bytes());
@@ -381,7 +381,7 @@ mod tests {
     }
 
     fn is_idr(b: &[u8]) -> bool {
-        nal_units(b).any(|n| n.nal_type() == NalType::IdrSlice)
+        media_core::h264::has_idr(b)
     }
 
     /// What the recorder's passthrough track makes of the frames: (written, dropped waiting for an IDR).
