@@ -9,6 +9,8 @@ use bot_adapter::sim::{self, Impairments, MeetingSpec};
 use clap::{Parser, Subcommand};
 use media_core::MediaTime;
 use verbatim::metadata::CallInfo;
+
+mod cli;
 use verbatim::record::{record_simulation, RecordOptions};
 
 #[derive(Parser)]
@@ -39,9 +41,9 @@ enum Command {
     /// Show what a recording folder holds: status, participants, gaps, who spoke when (no verification).
     Inspect(InspectArgs),
     /// Serve the gRPC ingest service: every call a Teams bot streams in becomes a recording folder.
-    Listen(verbatim::listen::ListenArgs),
+    Listen(cli::listen::ListenArgs),
     /// Stream simulated calls to a `listen` server, as a Teams bot would (the reference bot).
-    Send(verbatim::send::SendArgs),
+    Send(cli::send::SendArgs),
 }
 
 #[derive(clap::Args)]
@@ -605,8 +607,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(a),
         Command::Recover(a) => recover(a),
         Command::Inspect(a) => ok(inspect(a)),
-        Command::Listen(a) => ok(verbatim::listen::run(a)),
-        Command::Send(a) => ok(verbatim::send::run(a)),
+        Command::Listen(a) => ok(cli::listen::run(a)),
+        Command::Send(a) => ok(cli::send::run(a)),
     };
     match r {
         Ok(code) => code,

@@ -12,10 +12,8 @@
 //! `verbatim record` reads them, so a call sent here and one recorded in-process carry the same SDK events:
 //! audio, and the H.264 frames of camera clips and of the screen share.
 
-mod cli;
 pub mod keyframes;
 
-pub use cli::{run, SendArgs};
 pub use keyframes::{AnswerStats, KeyFrameAnswers};
 
 use std::collections::BTreeMap;

@@ -10,7 +10,7 @@ use bot_adapter::sim::meeting::{MeetingKind, MAX_PARTICIPANTS};
 use bot_adapter::sim::{self, Impairments, MeetingSpec, SimParticipant};
 use media_core::MediaTime;
 
-use super::{send_calls, CallOutcome, Confirm, SendOptions};
+use verbatim::send::{send_calls, CallOutcome, Confirm, SendOptions};
 
 /// `verbatim send` arguments.
 #[derive(clap::Args, Debug)]
@@ -92,7 +92,7 @@ fn meeting(
     a: &SendArgs,
     files: Option<&[SimParticipant]>,
     screenshare: Option<&PathBuf>,
-    clips: Option<&crate::sources::MeetingClips>,
+    clips: Option<&verbatim::sources::MeetingClips>,
     impairments: Impairments,
     n: usize,
 ) -> anyhow::Result<MeetingSpec> {
@@ -110,7 +110,7 @@ fn meeting(
         },
         (None, Some(kind)) => {
             let d = a.duration.unwrap_or(kind.default_duration());
-            crate::sources::meeting(kind, people, d, seed, clips)?
+            verbatim::sources::meeting(kind, people, d, seed, clips)?
         }
         (None, None) => {
             let d = a.duration.unwrap_or(MediaTime::from_secs(30));
@@ -134,7 +134,7 @@ fn meeting(
             .map(|p| p.name.clone())
             .unwrap_or_default();
         spec.screenshares
-            .push(crate::sources::screenshare(path, &sharer)?);
+            .push(verbatim::sources::screenshare(path, &sharer)?);
     }
     Ok(spec)
 }
@@ -155,7 +155,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     let files = if a.simulate {
         None
     } else if !a.source.is_empty() {
-        Some(crate::sources::participants(&a.source)?)
+        Some(verbatim::sources::participants(&a.source)?)
     } else {
         anyhow::bail!("say what to send: --simulate, or --source NAME=PATH (repeatable)");
     };
@@ -169,7 +169,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         anyhow::bail!("--participants must be 1 to {MAX_PARTICIPANTS}");
     }
     let clips = if a.video {
-        Some(crate::sources::MeetingClips::new(people)?)
+        Some(verbatim::sources::MeetingClips::new(people)?)
     } else {
         None
     };

@@ -1,0 +1,239 @@
+//! `verbatim listen`: its arguments and the command (a tokio runtime around [`verbatim::listen::bind`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use bot_adapter::grpc::auth::BearerToken;
+use bot_adapter::grpc::limits::Limits;
+use verbatim::listen::{bind, ListenOptions, TlsPem, COMPOSITE_BITRATE};
+
+/// `verbatim listen` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ListenArgs {
+    /// Address to listen on (e.g. 0.0.0.0:50051; port 0 = any free port, printed).
+    #[arg(long)]
+    pub bind: SocketAddr,
+    /// Folder for the recordings (one sub-folder per call).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// File holding the bearer token bots must present (required unless --no-auth).
+    #[arg(long, required_unless_present = "no_auth")]
+    pub token_file: Option<PathBuf>,
+    /// Accept bots without a token (trusted networks and tests only).
+    #[arg(long, conflicts_with = "token_file")]
+    pub no_auth: bool,
+    /// TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Sign recordings with this key (default: the installation's key).
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Time-stamp every signature checkpoint with this RFC 3161 time-stamping authority (HTTP URL); a TSA
+    /// that is down never stops a recording (failures are counted in the final status note).
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
+    /// Most calls recorded at once.
+    #[arg(long, default_value_t = Limits::default().max_calls)]
+    pub max_calls: usize,
+    /// Most participants recorded per call.
+    #[arg(long, default_value_t = Limits::default().max_participants)]
+    pub max_participants: usize,
+    /// Most video streams (cameras and screen shares, re-joins included) recorded per call.
+    #[arg(long, default_value_t = Limits::default().max_video_streams)]
+    pub max_video_streams: usize,
+    /// Largest bot message, bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    pub max_message_bytes: usize,
+    /// Media held before the bot confirms `recording` (e.g. 5s).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub preroll: media_core::MediaTime,
+    /// Most bytes held in one call's pre-roll.
+    #[arg(long, default_value_t = Limits::default().max_preroll_bytes)]
+    pub max_preroll_bytes: usize,
+    /// How long to wait for the `recording` confirmation.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub confirm_timeout: media_core::MediaTime,
+    /// A call without any message for this long is finalized as interrupted.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub idle_timeout: media_core::MediaTime,
+    /// How far a call's recording time may run ahead of the wall-clock time since its first message (a
+    /// bot's timestamps are not trusted to move time faster than it passes); `off` only to replay recorded
+    /// calls faster than real time (`verbatim send --fast`).
+    #[arg(long, value_parser = parse_lead, default_value = "5s")]
+    pub max_lead: MaxLead,
+    /// Refuse new calls while the recordings' file system has less free space than this (e.g. 1GiB, 500MB,
+    /// 0 to never refuse). A call whose disk fills up anyway fails alone, reported to its bot as `failed`.
+    #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+    pub min_free_disk: u64,
+    /// Fsync each call's files every second instead of one node-wide `syncfs` round for all calls (group
+    /// commit, the default: a few dozen syncs a second for the node whatever the number of calls; it syncs
+    /// the whole file system of `--out`, so give recordings a volume of their own).
+    #[arg(long)]
+    pub fsync_per_file: bool,
+    /// Record every call's composite meeting video in its recording.mp4 (cameras or initials, the screen
+    /// share; 1280x720, 15 fps), made on each call's video thread. Off by default: it costs an H.264 encode
+    /// per call even when nobody has a camera on.
+    #[arg(long)]
+    pub composite: bool,
+    /// Composite layout: grid, speaker (active speaker with filmstrip), screenshare.
+    #[arg(long, default_value = "grid", value_parser = verbatim::composite::parse_layout, requires = "composite")]
+    pub layout: codecs::composite::Layout,
+}
+
+/// A size: bytes, or with a unit (kB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 1GiB"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        u => return Err(format!("{s:?}: unknown unit {u:?}")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("{s:?}: too large"))
+}
+
+fn parse_duration(s: &str) -> Result<media_core::MediaTime, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    Ok(media_core::MediaTime::from_ticks(
+        (d.as_nanos() / 100).min(i64::MAX as u128) as i64,
+    ))
+}
+
+/// `--max-lead`: a duration, or `off` (`None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxLead(pub Option<media_core::MediaTime>);
+
+fn parse_lead(s: &str) -> Result<MaxLead, String> {
+    if s == "off" {
+        return Ok(MaxLead(None));
+    }
+    parse_duration(s).map(|d| MaxLead(Some(d)))
+}
+
+/// Runs `verbatim listen` until Ctrl-C (or SIGTERM).
+///
+/// # Errors
+/// Bad arguments, unreadable token or TLS files, or a server failure.
+pub fn run(a: ListenArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let token = match &a.token_file {
+        Some(f) => Some(
+            BearerToken::new(&std::fs::read_to_string(f).with_context(|| f.display().to_string())?)
+                .with_context(|| f.display().to_string())?,
+        ),
+        None => None,
+    };
+    let mut opts = ListenOptions::new(&a.out, token);
+    if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
+        opts.tls = Some(TlsPem {
+            cert: std::fs::read(c).with_context(|| c.display().to_string())?,
+            key: std::fs::read(k).with_context(|| k.display().to_string())?,
+        });
+    }
+    opts.record.signing_key = a.signing_key.clone();
+    opts.record.tsa_url = a.tsa.clone();
+    opts.record.recorder.call_clock.max_lead = a.max_lead.0;
+    opts.min_free_disk = a.min_free_disk;
+    opts.group_commit = !a.fsync_per_file;
+    if a.composite {
+        let cfg = codecs::composite::CompositorConfig {
+            layout: a.layout,
+            ..Default::default()
+        };
+        opts.record.composite = Some((cfg, COMPOSITE_BITRATE));
+    }
+    opts.limits = Limits {
+        max_calls: a.max_calls.max(1),
+        max_participants: a.max_participants.max(1),
+        max_video_streams: a.max_video_streams,
+        max_message_bytes: a.max_message_bytes.max(1024),
+        preroll: a.preroll,
+        max_preroll_bytes: a.max_preroll_bytes,
+        confirm_timeout: a.confirm_timeout,
+        idle_timeout: a.idle_timeout,
+        ..Limits::default()
+    };
+    // Load (or create) the signing key now, so a bad key fails at start rather than at the first call.
+    verbatim::keys::signing_key(opts.record.signing_key.as_deref()).context("signing key")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let l = bind(a.bind, opts)?;
+        let stats = l.stats();
+        let commit = l.group_commit();
+        let media = l.media_pool();
+        println!(
+            "listening on {}{}",
+            l.local_addr(),
+            if a.tls_cert.is_some() { " (TLS)" } else { "" }
+        );
+        let shutdown = async {
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        l.serve(shutdown).await?;
+        // Let running calls finalize (interrupted when their bots are gone) before the runtime stops.
+        let t0 = std::time::Instant::now();
+        while stats.calls_active.load(Ordering::Relaxed) > 0 && t0.elapsed().as_secs() < 30 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        println!("{}", stats.summary_line());
+        if let Some(m) = media {
+            let h = m.step_times();
+            let q = |q| h.quantile_us(q).map_or_else(|| "-".into(), |v| v.to_string());
+            println!(
+                "media threads ({}): a call's step (its events handled, its ticks written) p50 {} µs p99 {} µs \
+                 max {} µs over {} steps",
+                m.threads(),
+                q(0.5),
+                q(0.99),
+                h.max_us(),
+                h.count()
+            );
+        }
+        if let Some(c) = commit {
+            let s = c.stats();
+            println!(
+                "group commit: {} rounds ({} failed) for {} requests; syncfs p50 {} µs p99 {} µs; \
+                 request -> durable p99 {} µs max {} µs",
+                s.rounds,
+                s.failed_rounds,
+                s.requests,
+                s.round_p50_us,
+                s.round_p99_us,
+                s.wait_p99_us,
+                s.wait_max_us
+            );
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+}

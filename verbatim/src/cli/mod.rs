@@ -1,0 +1,5 @@
+//! The command line's `listen` and `send` commands (argument parsing and the runs around the library's
+//! server and client; errors here are for a person, as `anyhow`, while the library's are typed).
+
+pub mod listen;
+pub mod send;
