@@ -6,7 +6,6 @@
 //!
 //! `cargo bench -p verbatim-benches --bench ffi_push` (`VERBATIM_BENCH_QUICK=1`: 2,000 pushes).
 
-use std::ffi::CString;
 use std::ptr::null;
 use std::time::Instant;
 
@@ -14,36 +13,22 @@ use serde_json::json;
 use verbatim_benches::{quantile, quick, save_result};
 use verbatim_ffi::*;
 
+// The C ABI tests' helpers: scratch paths, the key, a call started through the ABI.
+#[path = "../../ffi/tests/common/mod.rs"]
+mod common;
+use common::*;
+
 fn main() {
     let pushes: u64 = if quick() { 2_000 } else { 50_000 };
-    let out = std::env::temp_dir().join(format!("verbatim-ffi-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let key = out.with_extension("key");
-    let k = muxer::integrity::generate_signing_key().expect("key");
-    let _ = std::fs::remove_file(&key);
-    muxer::integrity::save_signing_key(&key, &k).expect("key file");
-    let c = |s: &str| CString::new(s).expect("no NUL");
+    let out = temp("bench");
+    let key = key_with(|p| {
+        let k = muxer::integrity::generate_signing_key().expect("key");
+        muxer::integrity::save_signing_key(p, &k).expect("key file");
+    });
+    let call = start_call(&out, &key, &[("queue_capacity", "1048576")]);
     let mut ns = Vec::with_capacity(pushes as usize);
-    // SAFETY (all below): live pointers from this library, NUL-terminated strings, buffers as described.
+    // SAFETY (all below): live pointers from this library, buffers as described.
     unsafe {
-        let cfg = vb_config_new();
-        let dir = c(out.to_str().expect("UTF-8"));
-        let key_path = c(key.to_str().expect("UTF-8"));
-        assert_eq!(
-            vb_config_set(cfg, c("out_dir").as_ptr(), dir.as_ptr()),
-            VB_OK
-        );
-        assert_eq!(
-            vb_config_set(cfg, c("signing_key").as_ptr(), key_path.as_ptr()),
-            VB_OK
-        );
-        assert_eq!(
-            vb_config_set(cfg, c("queue_capacity").as_ptr(), c("1048576").as_ptr()),
-            VB_OK
-        );
-        let call = vb_call_start(cfg);
-        vb_config_free(cfg);
-        assert!(!call.is_null());
         assert_eq!(vb_call_confirm(call, true, null()), VB_OK);
         let pcm: Vec<Vec<i16>> = (0..4).map(|i| vec![100 + i as i16; 320]).collect();
         let mut bufs: Vec<VbUnmixedBuffer> = (0..4)

@@ -5,10 +5,12 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::ffi::CString;
 use std::ptr::null;
 
 use verbatim_ffi::*;
+
+mod common;
+use common::*;
 
 struct Counting;
 
@@ -41,33 +43,14 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn a_push_allocates_once_per_unmixed_buffer_and_nothing_else() {
-    let out = std::env::temp_dir().join(format!("verbatim-ffi-alloc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let key = out.with_extension("key");
-    let k = recorder::muxer::integrity::generate_signing_key().unwrap();
-    let _ = std::fs::remove_file(&key);
-    recorder::muxer::integrity::save_signing_key(&key, &k).unwrap();
-    let c = |s: &str| CString::new(s).unwrap();
-    let cfg = vb_config_new();
-    // SAFETY (all below): live pointers from this library, NUL-terminated strings, buffers as described.
+    let out = temp("alloc");
+    let key = key_with(|p| {
+        let k = recorder::muxer::integrity::generate_signing_key().unwrap();
+        recorder::muxer::integrity::save_signing_key(p, &k).unwrap();
+    });
+    let call = start_call(&out, &key, &[("queue_capacity", "65536")]);
+    // SAFETY (all below): live pointers from this library, buffers as described.
     unsafe {
-        let dir = c(out.to_str().unwrap());
-        assert_eq!(
-            vb_config_set(cfg, c("out_dir").as_ptr(), dir.as_ptr()),
-            VB_OK
-        );
-        let key_path = c(key.to_str().unwrap());
-        assert_eq!(
-            vb_config_set(cfg, c("signing_key").as_ptr(), key_path.as_ptr()),
-            VB_OK
-        );
-        assert_eq!(
-            vb_config_set(cfg, c("queue_capacity").as_ptr(), c("65536").as_ptr()),
-            VB_OK
-        );
-        let call = vb_call_start(cfg);
-        vb_config_free(cfg);
-        assert!(!call.is_null());
         assert_eq!(vb_call_confirm(call, true, null()), VB_OK);
         let pcm: Vec<Vec<i16>> = (0..4).map(|i| vec![100 + i as i16; 320]).collect();
         let push = |slot: u64| {

@@ -2,15 +2,14 @@
 //! the status handshake holds media until Graph's answer, a refused call writes nothing, and the messages
 //! come in the order the contract promises.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::path::PathBuf;
 use std::ptr::{null, null_mut};
 
 use verbatim_ffi::*;
 
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
+mod common;
+use common::*;
 
 fn last_error() -> String {
     let p = vb_last_error();
@@ -19,39 +18,21 @@ fn last_error() -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("verbatim-ffi-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 /// A signing key for this test process, made once (the tests run in parallel).
 fn key() -> PathBuf {
-    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| {
-        let p = temp("key").with_extension("key");
-        let _ = std::fs::remove_file(&p); // a file left by an earlier process with the same id
+    key_with(|p| {
         let k = recorder::muxer::integrity::generate_signing_key().unwrap();
-        recorder::muxer::integrity::save_signing_key(&p, &k).unwrap();
-        p
+        recorder::muxer::integrity::save_signing_key(p, &k).unwrap();
     })
-    .clone()
 }
 
 /// A started call recording into `out`.
 fn start(out: &std::path::Path) -> *mut VbCall {
-    let cfg = vb_config_new();
-    let set = |k: &str, v: &str| unsafe { vb_config_set(cfg, c(k).as_ptr(), c(v).as_ptr()) };
-    assert_eq!(set("out_dir", out.to_str().unwrap()), VB_OK);
-    assert_eq!(set("signing_key", key().to_str().unwrap()), VB_OK);
-    assert_eq!(set("call_id", "contract"), VB_OK);
-    assert_eq!(set("custom.desk", "rates"), VB_OK);
-    // SAFETY: a live config.
-    let call = unsafe { vb_call_start(cfg) };
-    // SAFETY: made above, freed once.
-    unsafe { vb_config_free(cfg) };
-    assert!(!call.is_null(), "{}", last_error());
-    call
+    start_call(
+        out,
+        &key(),
+        &[("call_id", "contract"), ("custom.desk", "rates")],
+    )
 }
 
 fn poll(call: *mut VbCall) -> Vec<(u32, u32, Option<String>)> {

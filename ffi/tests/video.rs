@@ -3,12 +3,14 @@
 //! comes out as `participants/erin.mp4` holding every frame, which ffmpeg decodes without an error, beside a
 //! stem of the clip's speech.
 
-use std::ffi::CString;
 use std::path::Path;
 use std::process::Command;
 use std::ptr::null;
 
 use verbatim_ffi::*;
+
+mod common;
+use common::*;
 
 const BASE: u64 = 1_000_000_000;
 const SENDER_BASE: u64 = 5_000_000_000;
@@ -20,30 +22,15 @@ fn a_camera_pushed_through_the_abi_is_recorded_frame_for_frame() {
     let clip = bot_adapter::sim::video_file::load_video_clip(&clip_path).unwrap();
     let video = clip.video.expect("the clip has video");
     let audio = clip.audio.expect("the clip has audio");
-    let out = std::env::temp_dir().join(format!("verbatim-ffi-video-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let key = out.with_extension("key");
-    let _ = std::fs::remove_file(&key);
-    let k = recorder::muxer::integrity::generate_signing_key().unwrap();
-    recorder::muxer::integrity::save_signing_key(&key, &k).unwrap();
-    let c = |s: &str| CString::new(s).unwrap();
+    let out = temp("video");
+    let key = key_with(|p| {
+        let k = recorder::muxer::integrity::generate_signing_key().unwrap();
+        recorder::muxer::integrity::save_signing_key(p, &k).unwrap();
+    });
     let slots = (video.duration.ticks() as u64).div_ceil(TICKS);
+    let call = start_call(&out, &key, &[]);
     // SAFETY (all below): live pointers from this library, NUL-terminated strings, buffers as described.
     unsafe {
-        let cfg = vb_config_new();
-        let dir = c(out.to_str().unwrap());
-        let key_path = c(key.to_str().unwrap());
-        assert_eq!(
-            vb_config_set(cfg, c("out_dir").as_ptr(), dir.as_ptr()),
-            VB_OK
-        );
-        assert_eq!(
-            vb_config_set(cfg, c("signing_key").as_ptr(), key_path.as_ptr()),
-            VB_OK
-        );
-        let call = vb_call_start(cfg);
-        vb_config_free(cfg);
-        assert!(!call.is_null());
         assert_eq!(vb_call_confirm(call, true, null()), VB_OK);
         let streams = [
             VbMediaStream {
