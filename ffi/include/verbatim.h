@@ -166,8 +166,9 @@ uint32_t vb_abi_version(void);
 struct VbCall *vb_call_start(const struct VbConfig *cfg);
 
 // Graph's answer to `updateRecordingStatus(recording)`: `success` creates the folder and releases the
-// media held so far into it (file I/O: not from the SDK's media threads); failure (`error`: Graph's reason,
-// may be null) discards it and nothing is recorded.
+// media held so far into it (file I/O: not from the SDK's media threads; the call's lock is not held
+// meanwhile, so pushes from other threads go on into the pre-roll); failure (`error`: Graph's reason, may
+// be null) discards it and nothing is recorded.
 //
 // Returns `VB_OK`, `VB_ERR_STATE` (no confirmation pending) or `VB_ERR_IO` (the folder cannot be created).
 //

@@ -8,6 +8,7 @@ use recorder::bot_adapter::sdk::{
     AudioMediaBuffer, DominantSpeakerChanged, FixedList, Participant, RosterChange,
     UnmixedAudioBuffer, VideoMediaBuffer, VideoSocket,
 };
+use recorder::live::LiveRecording;
 use recorder::media_core::{
     AudioFormat, Msi, SourceTimestamp, StreamKind, VideoCodec, VideoFormat,
 };
@@ -162,8 +163,9 @@ pub unsafe extern "C" fn vb_call_start(cfg: *const VbConfig) -> *mut VbCall {
 }
 
 /// Graph's answer to `updateRecordingStatus(recording)`: `success` creates the folder and releases the
-/// media held so far into it (file I/O: not from the SDK's media threads); failure (`error`: Graph's reason,
-/// may be null) discards it and nothing is recorded.
+/// media held so far into it (file I/O: not from the SDK's media threads; the call's lock is not held
+/// meanwhile, so pushes from other threads go on into the pre-roll); failure (`error`: Graph's reason, may
+/// be null) discards it and nothing is recorded.
 ///
 /// Returns `VB_OK`, `VB_ERR_STATE` (no confirmation pending) or `VB_ERR_IO` (the folder cannot be created).
 ///
@@ -178,11 +180,22 @@ pub unsafe extern "C" fn vb_call_confirm(
     guard(|| {
         // SAFETY: the caller's guarantees, passed on.
         let (error, locked) = unsafe { (text_or_empty(error, "error"), lock(call)) };
-        let (error, (_, mut s)) = match (error, locked) {
+        let (error, (c, mut s)) = match (error, locked) {
             (Ok(e), Ok(l)) => (e, l),
             (Err(e), _) | (_, Err(e)) => return e,
         };
-        session_result(s.confirm(success, error))
+        let opts = match s.begin_confirm(success, error) {
+            Ok(Some(opts)) => opts,
+            Ok(None) => return VB_OK,
+            Err(e) => return session_result(Err(e)),
+        };
+        // The folder is created without the lock: the SDK's threads keep pushing (into the pre-roll).
+        drop(s);
+        let live = LiveRecording::start(&opts);
+        match c.session.lock() {
+            Ok(mut s) => session_result(s.finish_confirm(live)),
+            Err(_) => fail(VB_ERR_PANIC, "an earlier call on this call panicked"),
+        }
     })
 }
 
@@ -507,11 +520,12 @@ pub unsafe extern "C" fn vb_call_wait_for_room(call: *const VbCall) -> i32 {
 pub unsafe extern "C" fn vb_call_wait(call: *const VbCall) -> i32 {
     guard(|| {
         // SAFETY: the caller's guarantee, passed on.
-        let (_, mut s) = match unsafe { lock(call) } {
-            Ok(l) => l,
+        let closing = match unsafe { lock(call) } {
+            Ok((_, mut s)) => s.take_closing(),
             Err(e) => return e,
         };
-        match s.wait() {
+        // Waited for without the lock: pushes after the end return at once.
+        match closing.and_then(|c| c.wait()) {
             Ok(o) if o.status == "failed" => fail(
                 VB_ERR_IO,
                 o.error.unwrap_or_else(|| "the recording failed".into()),

@@ -177,6 +177,8 @@ pub struct CallSession {
     reported_preroll_full: bool,
     closing: Option<JoinHandle<SessionOutcome>>,
     ended: bool,
+    /// A confirmation is between [`CallSession::begin_confirm`] and [`CallSession::finish_confirm`].
+    confirming: bool,
 }
 
 /// The bot's end of a session's messages: status requests and the summary are never dropped; key-frame
@@ -239,6 +241,7 @@ impl CallSession {
             reported_preroll_full: false,
             closing: None,
             ended: false,
+            confirming: false,
         }
     }
 
@@ -390,7 +393,29 @@ impl CallSession {
     /// [`SessionError::Status`] when no confirmation is pending; [`SessionError::Create`] when the folder
     /// cannot be created (the call is then not recorded and the bot is asked to report `failed`).
     pub fn confirm(&mut self, success: bool, error: &str) -> Result<(), SessionError> {
-        if self.state.phase() != Phase::AwaitingConfirmation {
+        match self.begin_confirm(success, error)? {
+            Some(opts) => {
+                let live = LiveRecording::start(&opts);
+                self.finish_confirm(live)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::confirm`]'s first half, for a caller that must not hold the session while the folder is
+    /// created (the C ABI, whose pushes share the session's lock): checks that a confirmation is pending,
+    /// and on success returns the options to create the recording with ([`LiveRecording::start`], outside
+    /// any lock), then [`Self::finish_confirm`]. Media pushed meanwhile stays in the pre-roll. On failure
+    /// (`success` false) it does all of the work and returns `None`.
+    ///
+    /// # Errors
+    /// [`SessionError::Status`] when no confirmation is pending (or one is already being made).
+    pub fn begin_confirm(
+        &mut self,
+        success: bool,
+        error: &str,
+    ) -> Result<Option<RecordOptions>, SessionError> {
+        if self.state.phase() != Phase::AwaitingConfirmation || self.confirming || self.ended {
             return Err(
                 bot_adapter::status::StatusError::NotPending(self.state.phase().name()).into(),
             );
@@ -403,8 +428,9 @@ impl CallSession {
             };
             self.state.fail(why)?;
             self.outcome = "failed";
-            return Ok(());
+            return Ok(None);
         }
+        self.confirming = true;
         self.confirmed_wall = Some(SystemTime::now());
         let mut opts = self.opts.clone();
         opts.call.id = self.start.call_id.clone();
@@ -414,18 +440,39 @@ impl CallSession {
         opts.call.teams = Some(self.start.teams.clone());
         opts.call.recording_status = Some(self.status_meta("confirmed"));
         opts.keyframe_relay = Some(self.relay.clone());
-        match LiveRecording::start(&opts) {
-            Ok(live) => self.live = Some(live),
+        Ok(Some(opts))
+    }
+
+    /// [`Self::confirm`]'s second half: installs the recording created from [`Self::begin_confirm`]'s
+    /// options and releases the pre-roll into it.
+    ///
+    /// # Errors
+    /// [`SessionError::Create`] when the folder could not be created (the call is then not recorded and the
+    /// bot is asked to report `failed`); [`SessionError::Status`] when the call ended meanwhile (the new
+    /// folder is closed at once, empty).
+    pub fn finish_confirm(
+        &mut self,
+        live: Result<LiveRecording, crate::live::RecordError>,
+    ) -> Result<(), SessionError> {
+        self.confirming = false;
+        let mut live = match live {
+            Ok(live) => live,
             Err(e) => {
                 let why = format!("cannot create the recording: {e}");
-                let _ = self.state.fail(why.clone());
+                let _ = self.state.fail(why);
                 self.outcome = "failed";
                 let _ = self
                     .essential
                     .send(EngineMessage::StatusRequest(RequestedStatus::Failed));
                 return Err(SessionError::Create(e.to_string()));
             }
+        };
+        if self.ended {
+            live.ingest().push_call_ended(self.latest);
+            let _ = live.finish();
+            return Err(bot_adapter::status::StatusError::Ended.into());
         }
+        self.live = Some(live);
         self.outcome = "confirmed";
         for r in self.state.confirm()? {
             self.forward(r.item, r.paused, r.stale);
@@ -563,10 +610,31 @@ impl CallSession {
     /// # Errors
     /// [`SessionError::Closed`] before [`Self::end`], when called twice, or when the closing thread died.
     pub fn wait(&mut self) -> Result<SessionOutcome, SessionError> {
-        let h = self.closing.take().ok_or_else(|| {
+        self.take_closing()?.wait()
+    }
+
+    /// The closing thread, to wait for without holding the session (the C ABI's `vb_call_wait`).
+    ///
+    /// # Errors
+    /// [`SessionError::Closed`] before [`Self::end`] or when taken before.
+    pub fn take_closing(&mut self) -> Result<Closing, SessionError> {
+        self.closing.take().map(Closing).ok_or_else(|| {
             SessionError::Closed("the call has not ended (or was waited for)".into())
-        })?;
-        h.join()
+        })
+    }
+}
+
+/// A call's closing thread (see [`CallSession::take_closing`]).
+pub struct Closing(JoinHandle<SessionOutcome>);
+
+impl Closing {
+    /// Blocks until the folder is closed; how the call ended.
+    ///
+    /// # Errors
+    /// [`SessionError::Closed`] when the closing thread died.
+    pub fn wait(self) -> Result<SessionOutcome, SessionError> {
+        self.0
+            .join()
             .map_err(|_| SessionError::Closed("the closing thread died".into()))
     }
 }
