@@ -97,6 +97,29 @@ pub struct AudioMediaBuffer {
     pub unmixed: FixedList<UnmixedAudioBuffer, MAX_UNMIXED>,
 }
 
+impl AudioMediaBuffer {
+    /// Keeps only the buffer's timing, as recording does while paused: no unmixed buffers, marked silence
+    /// (the recorder writes silence for it).
+    ///
+    /// ```
+    /// use bot_adapter::sdk::{AudioMediaBuffer, FixedList};
+    /// use media_core::{AudioFormat, SourceTimestamp};
+    /// let mut b = AudioMediaBuffer {
+    ///     timestamp: SourceTimestamp::new(1),
+    ///     format: AudioFormat::PCM16K,
+    ///     is_silence: false,
+    ///     active_speakers: FixedList::new(),
+    ///     unmixed: FixedList::new(),
+    /// };
+    /// b.withhold();
+    /// assert!(b.is_silence && b.unmixed.is_empty());
+    /// ```
+    pub fn withhold(&mut self) {
+        self.unmixed = FixedList::new();
+        self.is_silence = true;
+    }
+}
+
 /// Which video socket a buffer came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VideoSocket {

@@ -33,6 +33,20 @@ use std::collections::VecDeque;
 
 use media_core::{MediaTime, SourceTimestamp};
 
+/// Why a call is not recorded when Graph refused `updateRecordingStatus(recording)`; `error` is Graph's own
+/// reason (may be empty).
+///
+/// ```
+/// assert_eq!(bot_adapter::status::graph_refusal("403"), "Graph refused the `recording` status: 403");
+/// ```
+pub fn graph_refusal(error: &str) -> String {
+    if error.is_empty() {
+        "Graph refused the `recording` status".to_string()
+    } else {
+        format!("Graph refused the `recording` status: {error}")
+    }
+}
+
 /// Where a call is in the recording-status handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {

@@ -140,6 +140,33 @@ pub struct RecordingStatusMeta {
     pub withheld_paused: u64,
 }
 
+impl RecordingStatusMeta {
+    /// The handshake as `state` has it now: its failure and counters, with the driver's `outcome`, the
+    /// pre-roll window and when the status was requested and confirmed.
+    pub fn from_state<T>(
+        outcome: &str,
+        state: &bot_adapter::status::RecordingState<T>,
+        preroll: MediaTime,
+        requested: std::time::SystemTime,
+        confirmed: Option<std::time::SystemTime>,
+    ) -> Self {
+        let c = state.counters();
+        let utc = |t: std::time::SystemTime| humantime::format_rfc3339_millis(t).to_string();
+        RecordingStatusMeta {
+            outcome: outcome.into(),
+            error: state.failure().map(str::to_string),
+            requested_utc: utc(requested),
+            confirmed_utc: confirmed.map(utc),
+            preroll_window_us: us(preroll),
+            preroll_held: c.preroll_held,
+            preroll_trimmed: c.preroll_trimmed,
+            preroll_refused: c.preroll_refused,
+            preroll_discarded: c.preroll_discarded,
+            withheld_paused: c.withheld_paused,
+        }
+    }
+}
+
 /// A paused span.
 #[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
 pub struct PauseMeta {

@@ -25,9 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
 use bot_adapter::ingest::{PushReport, Refusal as IngestRefusal};
-use bot_adapter::sdk::{
-    AudioMediaBuffer, DominantSpeakerChanged, FixedList, RosterChange, VideoMediaBuffer,
-};
+use bot_adapter::sdk::{AudioMediaBuffer, DominantSpeakerChanged, RosterChange, VideoMediaBuffer};
 use bot_adapter::status::{ItemKind, Offer, Phase, RecordingState, Refusal, StatusConfig};
 use crossbeam::channel::{self, Receiver, Sender};
 use media_core::{MediaTime, SourceTimestamp};
@@ -109,7 +107,7 @@ pub enum EngineMessage {
 }
 
 /// How a call ended.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SessionOutcome {
     /// `completed`, `failed`, `interrupted`, or `not_recorded` (never confirmed: no folder).
     pub status: String,
@@ -347,8 +345,7 @@ impl CallSession {
         let report: PushReport = match item {
             Item::Audio(mut b) => {
                 if paused {
-                    b.unmixed = FixedList::new();
-                    b.is_silence = true;
+                    b.withhold();
                 }
                 ingest.push_audio(now, b)
             }
@@ -368,20 +365,13 @@ impl CallSession {
     }
 
     fn status_meta(&self, outcome: &str) -> RecordingStatusMeta {
-        let c = self.state.counters();
-        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
-        RecordingStatusMeta {
-            outcome: outcome.into(),
-            error: self.state.failure().map(str::to_string),
-            requested_utc: utc(self.requested_wall),
-            confirmed_utc: self.confirmed_wall.map(utc),
-            preroll_window_us: self.status_cfg.preroll.ticks() / 10,
-            preroll_held: c.preroll_held,
-            preroll_trimmed: c.preroll_trimmed,
-            preroll_refused: c.preroll_refused,
-            preroll_discarded: c.preroll_discarded,
-            withheld_paused: c.withheld_paused,
-        }
+        RecordingStatusMeta::from_state(
+            outcome,
+            &self.state,
+            self.status_cfg.preroll,
+            self.requested_wall,
+            self.confirmed_wall,
+        )
     }
 
     /// Graph's answer to `updateRecordingStatus(recording)`. On success the folder is created (file I/O: call
@@ -421,12 +411,7 @@ impl CallSession {
             );
         }
         if !success {
-            let why = if error.is_empty() {
-                "Graph refused the `recording` status".to_string()
-            } else {
-                format!("Graph refused the `recording` status: {error}")
-            };
-            self.state.fail(why)?;
+            self.state.fail(bot_adapter::status::graph_refusal(error))?;
             self.outcome = "failed";
             return Ok(None);
         }
@@ -575,12 +560,7 @@ impl CallSession {
                     error: failure,
                 },
             };
-            let _ = essential.send(EngineMessage::Summary(Box::new(SessionOutcome {
-                status: outcome.status.clone(),
-                folder: outcome.folder.clone(),
-                summary: outcome.summary.clone(),
-                error: outcome.error.clone(),
-            })));
+            let _ = essential.send(EngineMessage::Summary(Box::new(outcome.clone())));
             let _ = essential.send(EngineMessage::StatusRequest(RequestedStatus::NotRecording));
             outcome
         };

@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use bot_adapter::ingest;
-use bot_adapter::sdk::FixedList;
 use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
 use media_core::MediaTime;
 
@@ -123,10 +122,7 @@ fn run_source(
         }
         if paused_until.is_some() {
             match &mut ev.event {
-                SdkEvent::Audio(buf) => {
-                    buf.unmixed = FixedList::new();
-                    buf.is_silence = true;
-                }
+                SdkEvent::Audio(buf) => buf.withhold(),
                 SdkEvent::Video(_) => continue,
                 _ => {}
             }

@@ -560,8 +560,7 @@ impl Call {
         let report = match item {
             Item::Audio(mut b) => {
                 if paused {
-                    b.unmixed = FixedList::new();
-                    b.is_silence = true;
+                    b.withhold();
                 }
                 self.push(|i| i.push_audio(now, b)).await
             }
@@ -665,12 +664,9 @@ impl Call {
             return None;
         }
         if !s.success {
-            let why = if s.error.is_empty() {
-                "Graph refused the `recording` status".to_string()
-            } else {
-                format!("Graph refused the `recording` status: {}", s.error)
-            };
-            let _ = self.state.fail(why);
+            let _ = self
+                .state
+                .fail(bot_adapter::status::graph_refusal(&s.error));
             self.outcome = Some("failed");
             self.entry.set_phase(Phase::NotRecorded);
             return Some(Ending::Ended);

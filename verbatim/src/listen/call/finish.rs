@@ -43,20 +43,13 @@ impl Call {
     }
 
     pub(super) fn status_meta(&self) -> RecordingStatusMeta {
-        let c = self.state.counters();
-        let utc = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
-        RecordingStatusMeta {
-            outcome: self.outcome.unwrap_or("ended_before_confirmation").into(),
-            error: self.state.failure().map(str::to_string),
-            requested_utc: utc(self.requested_wall),
-            confirmed_utc: self.confirmed_wall.map(utc),
-            preroll_window_us: self.shared.opts.limits.preroll.ticks() / 10,
-            preroll_held: c.preroll_held,
-            preroll_trimmed: c.preroll_trimmed,
-            preroll_refused: c.preroll_refused,
-            preroll_discarded: c.preroll_discarded,
-            withheld_paused: c.withheld_paused,
-        }
+        RecordingStatusMeta::from_state(
+            self.outcome.unwrap_or("ended_before_confirmation"),
+            &self.state,
+            self.shared.opts.limits.preroll,
+            self.requested_wall,
+            self.confirmed_wall,
+        )
     }
 
     fn pause_meta(&self) -> Vec<PauseMeta> {
