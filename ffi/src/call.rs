@@ -135,6 +135,18 @@ unsafe fn lock<'a>(call: *const VbCall) -> Result<(&'a VbCall, MutexGuard<'a, Ca
     }
 }
 
+/// Runs `f` on the locked session and returns its code, or the lock's error.
+///
+/// # Safety
+/// As [`lock`].
+unsafe fn with_session(call: *const VbCall, f: impl FnOnce(&mut CallSession) -> i32) -> i32 {
+    // SAFETY: the caller's guarantee, passed on.
+    match unsafe { lock(call) } {
+        Ok((_, mut s)) => f(&mut s),
+        Err(e) => e,
+    }
+}
+
 /// Starts recording a call: nothing is written until [`vb_call_confirm`]; the first message asks the bot to
 /// report `recording` to Graph. Returns null on error (see `vb_last_error`).
 ///
@@ -261,12 +273,11 @@ pub unsafe extern "C" fn vb_call_push_audio(
             }
         }
         // SAFETY: the caller's guarantee, passed on.
-        match unsafe { lock(call) } {
-            Ok((_, mut s)) => {
+        unsafe {
+            with_session(call, |s| {
                 s.push_audio(buf);
                 VB_OK
-            }
-            Err(e) => e,
+            })
         }
     })
 }
@@ -322,12 +333,11 @@ pub unsafe extern "C" fn vb_call_push_video(
             data: bytes,
         };
         // SAFETY: the caller's guarantee, passed on.
-        match unsafe { lock(call) } {
-            Ok((_, mut s)) => {
+        unsafe {
+            with_session(call, |s| {
                 s.push_video(buf);
                 VB_OK
-            }
-            Err(e) => e,
+            })
         }
     })
 }
@@ -380,12 +390,11 @@ pub unsafe extern "C" fn vb_call_participant_joined(
             media_streams,
         };
         // SAFETY: the caller's guarantee, passed on.
-        match unsafe { lock(call) } {
-            Ok((_, mut s)) => {
+        unsafe {
+            with_session(call, |s| {
                 s.push_roster(SourceTimestamp::new(timestamp), RosterChange::Joined(p));
                 VB_OK
-            }
-            Err(e) => e,
+            })
         }
     })
 }
@@ -426,15 +435,14 @@ pub unsafe extern "C" fn vb_call_dominant_speaker(
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller's guarantee, passed on.
-        match unsafe { lock(call) } {
-            Ok((_, mut s)) => {
+        unsafe {
+            with_session(call, |s| {
                 let ev = DominantSpeakerChanged {
                     current: Msi(media_source_id),
                 };
                 s.push_dominant_speaker(SourceTimestamp::new(timestamp), ev);
                 VB_OK
-            }
-            Err(e) => e,
+            })
         }
     })
 }
@@ -483,12 +491,11 @@ pub unsafe extern "C" fn vb_call_pause(
 pub unsafe extern "C" fn vb_call_end(call: *const VbCall, timestamp: u64) -> i32 {
     guard(|| {
         // SAFETY: the caller's guarantee, passed on.
-        match unsafe { lock(call) } {
-            Ok((_, mut s)) => {
+        unsafe {
+            with_session(call, |s| {
                 s.end(SourceTimestamp::new(timestamp));
                 VB_OK
-            }
-            Err(e) => e,
+            })
         }
     })
 }
@@ -503,10 +510,7 @@ pub unsafe extern "C" fn vb_call_end(call: *const VbCall, timestamp: u64) -> i32
 pub unsafe extern "C" fn vb_call_wait_for_room(call: *const VbCall) -> i32 {
     guard(|| {
         // SAFETY: the caller's guarantee, passed on.
-        match unsafe { lock(call) } {
-            Ok((_, mut s)) => i32::from(s.wait_for_room()),
-            Err(e) => e,
-        }
+        unsafe { with_session(call, |s| i32::from(s.wait_for_room())) }
     })
 }
 
