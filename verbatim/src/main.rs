@@ -44,6 +44,9 @@ enum Command {
     Listen(cli::listen::ListenArgs),
     /// Stream simulated calls to a `listen` server, as a Teams bot would (the reference bot).
     Send(cli::send::SendArgs),
+    /// Merge the folders of one call's redundant recorders (legs) into one signed recording: every frame
+    /// from a leg that holds it, with per-span provenance (`verify MERGED --leg A --leg B` checks it).
+    Merge(cli::merge::MergeArgs),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +97,10 @@ struct VerifyArgs {
     /// exactly the signed checkpoint. Without it, tokens are listed but not checked.
     #[arg(long, value_name = "CERT")]
     tsa_cert: Option<PathBuf>,
+    /// A merged folder's leg folder (repeat for each): also check that each is intact and that every span
+    /// of the merged folder equals, byte for byte, the span of the leg its provenance names.
+    #[arg(long = "leg", value_name = "LEG_DIR")]
+    legs: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -506,6 +513,11 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
         },
     )?;
     println!("{}", report.summary);
+    if !a.legs.is_empty() {
+        if let Some(code) = cli::merge::verify_legs(&a.dir, &a.legs)? {
+            return Ok(code);
+        }
+    }
     if let Some(r) = &report.recovery {
         println!(
             "recovered {} by key {}: {} records signed live, {} sealed at recovery",
@@ -609,6 +621,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => ok(inspect(a)),
         Command::Listen(a) => ok(cli::listen::run(a)),
         Command::Send(a) => ok(cli::send::run(a)),
+        Command::Merge(a) => ok(cli::merge::run(a)),
     };
     match r {
         Ok(code) => code,

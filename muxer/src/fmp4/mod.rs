@@ -29,6 +29,7 @@ pub mod boxes;
 pub mod fragmenter;
 pub mod index;
 pub mod reader;
+pub mod samples;
 pub mod writer;
 
 use media_core::MediaTime;

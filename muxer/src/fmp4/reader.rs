@@ -209,6 +209,11 @@ fn claimed_samples(moof_body: &[u8]) -> u64 {
     total
 }
 
+/// [`claimed_samples`] of a whole `moof` box whose header is `header_len` bytes.
+pub(crate) fn claimed_samples_in(moof: &[u8], header_len: u64) -> u64 {
+    moof.get(header_len as usize..).map_or(0, claimed_samples)
+}
+
 /// The complete boxes at the start of `buf`, up to the first malformed one.
 fn children(buf: &[u8]) -> impl Iterator<Item = BoxInfo> + '_ {
     let mut at = 0usize;

@@ -133,6 +133,11 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         self.pos > 0 && self.init.is_some()
     }
 
+    /// The sink, given back (after [`Self::finish`]: the whole file).
+    pub fn into_inner(self) -> W {
+        self.sink
+    }
+
     /// Writes everything pending, then rewrites the init segment in place (same length) with the true
     /// durations and the `sidx` seek index (see [`super::index`]), flushes. Returns the final init region
     /// through `out` (as [`Written::Init`]) when an init segment exists.
