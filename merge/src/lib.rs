@@ -15,13 +15,14 @@
 //!    ledger; samples two legs hold differently are taken from the preferred leg and counted.
 //! 3. **Video** ([`video`]): cameras and the screen share by whole groups of pictures, legs changing only at
 //!    IDR frames.
-//! 4. **Writing** (`write`): stems, `mixed.wav` (the merged stems summed), the videos, `metadata.json` and
+//! 4. **Writing** (`write`): stems, `mixed.wav` (the merged stems summed), the videos, `recording.mp4` (the
+//!    mix as Opus and the composite rendered again from the merged videos), `metadata.json` and
 //!    `provenance.json` (which leg and which source samples every merged span came from, and the SHA-256 of
 //!    every leg's `manifest.json`) through the same signed writer as a recording: `verify` checks the merged
 //!    folder like any other, and [`check_provenance`] checks every span against its leg byte for byte.
 //!
-//! Not yet: the composite video (`recording.mp4`) is not rebuilt — the merged folder has none; merging as
-//! frames arrive (both legs on one `listen`) is not built, though the per-segment rule only looks back.
+//! Not yet: merging as frames arrive (both legs on one `listen`) is not built, though the per-segment rule
+//! only looks back (see docs/merge.md).
 //!
 //! # Examples
 //! ```no_run
@@ -40,6 +41,7 @@
 pub mod align;
 pub mod audio;
 mod plan;
+mod playback;
 pub mod provenance;
 pub mod source;
 pub mod spans;
@@ -89,6 +91,11 @@ pub enum MergeError {
 pub struct MergeOptions {
     /// The key that signs the merged folder.
     pub signing_key: SigningKey,
+    /// Rebuild the composite meeting video in `recording.mp4` when the call had video (default: true);
+    /// `recording.mp4` always holds the merged mix as Opus.
+    pub composite: bool,
+    /// The composite's layout (default: grid).
+    pub layout: codecs::composite::Layout,
 }
 
 impl MergeOptions {
@@ -100,7 +107,11 @@ impl MergeOptions {
     /// # let _ = o;
     /// ```
     pub fn new(signing_key: SigningKey) -> Self {
-        MergeOptions { signing_key }
+        MergeOptions {
+            signing_key,
+            composite: true,
+            layout: codecs::composite::Layout::Grid,
+        }
     }
 }
 

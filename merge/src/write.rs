@@ -11,8 +11,12 @@ use muxer::fmp4::TrackSpec;
 use muxer::{RecordingOptions, RecordingWriter, Status};
 use serde_json::{json, Value};
 
+use codecs::composite::CompositorConfig;
+use recorder::composite::CompositeSource;
+
 use crate::audio::{self, LegAudio, Piece};
 use crate::plan::{load, start_ms, Planned};
+use crate::playback;
 use crate::provenance::{self, hex, ProvParticipant, ProvSource, ProvVideo, Provenance};
 use crate::source::{loss_gaps, samples_to_us};
 use crate::spans::{self, Span};
@@ -94,11 +98,28 @@ pub(crate) fn write(
     let reference = &p.sources[0];
     let shift_ms = p.shift * 1000 / i64::from(rate);
     let start = start_ms(reference)? - shift_ms;
+    // One `syncfs` round per durability point for all the folder's files (as `record` does), instead of an
+    // fsync per file; where the file system refuses `syncfs` (or off Linux), per-file fsyncs.
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let commit = std::fs::create_dir_all(parent).ok().and_then(|()| {
+        muxer::group_commit::GroupCommit::start(
+            std::sync::Arc::new(muxer::storage::StdStorage),
+            parent,
+            muxer::group_commit::GroupCommitOptions::default(),
+        )
+        .ok()
+    });
     let mut w = RecordingWriter::create(
         out,
         opts.signing_key.clone(),
         RecordingOptions::new(&reference.call_id, start),
     )?;
+    if let Some(c) = &commit {
+        w.use_group_commit(c.handle());
+    }
     let format = AudioFormat {
         sample_rate: rate,
         channels: 1,
@@ -214,9 +235,55 @@ pub(crate) fn write(
     for c in mixed.chunks(CHUNK) {
         w.write_pcm(mid, c)?;
     }
-    drop(mixed);
-    let (videos_meta, prov_videos, video_reports) =
+    let (videos_meta, prov_videos, video_reports, streams) =
         write_videos(p, &mut w, &mut used, &name_in_source)?;
+    // recording.mp4: tiles in joining order.
+    let mut joined: Vec<(u64, String)> = meta_parts
+        .iter()
+        .map(|m| {
+            (
+                m["joined_us"].as_u64().unwrap_or(0),
+                m["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    joined.sort();
+    let tile_of = |name: &str| joined.iter().position(|j| j.1 == name);
+    let mut comp_streams = Vec::new();
+    for (name, frames) in streams {
+        let source = match name {
+            None => CompositeSource::ScreenShare,
+            Some(n) => match tile_of(&n) {
+                Some(i) => CompositeSource::Camera(i),
+                None => continue,
+            },
+        };
+        comp_streams.push(playback::Stream { source, frames });
+    }
+    let dominant = dominant_changes(p, &name_in_source)
+        .into_iter()
+        .map(|(t, n)| (t, n.and_then(|n| tile_of(&n))))
+        .collect();
+    let has_video = !comp_streams.is_empty();
+    let pstats = playback::write(
+        &mut w,
+        playback::Inputs {
+            mixed: &mixed,
+            format,
+            participants: joined
+                .iter()
+                .map(|(t, n)| (MediaTime::from_micros(*t as i64), n.clone()))
+                .collect(),
+            streams: comp_streams,
+            dominant,
+            composite: (opts.composite && has_video).then(|| CompositorConfig {
+                layout: opts.layout,
+                ..CompositorConfig::default()
+            }),
+        },
+        MediaTime::from_micros(samples_to_us(p.duration, rate) as i64),
+    )?;
+    drop(mixed);
     let sources: Vec<ProvSource> = p
         .sources
         .iter()
@@ -246,6 +313,9 @@ pub(crate) fn write(
             "sample_rate": rate,
             "channels": 1,
             "mix_clipped_samples": clipped,
+            "composite_frames": pstats.video_frames,
+            "composite_decode_errors": pstats.decode_errors,
+            "opus_packets": pstats.audio_packets,
             "merge_rule": provenance::RULE,
         },
         "participants": meta_parts,
@@ -306,7 +376,53 @@ pub(crate) fn write(
     })
 }
 
-type VideoOut = (Vec<Value>, Vec<ProvVideo>, Vec<VideoReport>);
+/// A merged stream for the composite: its participant's merged name (`None`: the screen share) and frames.
+type CompositeInput = (Option<String>, Vec<(MediaTime, Bytes)>);
+type VideoOut = (
+    Vec<Value>,
+    Vec<ProvVideo>,
+    Vec<VideoReport>,
+    Vec<CompositeInput>,
+);
+
+/// Dominant-speaker changes on the merged timeline (merged participant names): each leg's, where no
+/// earlier leg was recording.
+fn dominant_changes(
+    p: &Planned,
+    names: &HashMap<(usize, String), String>,
+) -> Vec<(MediaTime, Option<String>)> {
+    let rate = p.sample_rate;
+    let mut covered: Vec<Span> = Vec::new();
+    let mut out = Vec::new();
+    for (s, src) in p.sources.iter().enumerate() {
+        let off = p.global[s] + p.shift;
+        let span = spans::shift(&[(0, src.duration)], off);
+        for d in src.metadata["dominant_speakers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(at) = d["at_us"].as_i64() else {
+                continue;
+            };
+            let t = crate::source::us_to_samples(at, rate) as i64 + off;
+            let Ok(t) = u64::try_from(t) else { continue };
+            if covered.iter().any(|c| c.0 <= t && t < c.1) {
+                continue;
+            }
+            let who = d["participant"].as_str().map(|n| {
+                names
+                    .get(&(s, n.to_string()))
+                    .cloned()
+                    .unwrap_or_else(|| n.to_string())
+            });
+            out.push((MediaTime::from_micros(samples_to_us(t, rate) as i64), who));
+        }
+        covered = spans::normalize([covered, span].concat());
+    }
+    out.sort_by_key(|d| d.0);
+    out
+}
 
 /// Every video stream (by MSI), merged by GOP and written.
 fn write_videos(
@@ -326,7 +442,8 @@ fn write_videos(
             e.push((s, i));
         }
     }
-    let (mut meta, mut prov, mut reports) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut meta, mut prov, mut reports, mut streams) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let rate = i64::from(p.sample_rate.max(1));
     for msi in order {
         let members = by_msi.get(&msi).cloned().unwrap_or_default();
@@ -360,6 +477,7 @@ fn write_videos(
         };
         let id = w.add_mp4(&path, &[TrackSpec::h264()])?;
         let mut refused = 0u64;
+        let mut frames = Vec::with_capacity(plan.frames.len());
         for &(leg, i, t) in &plan.frames {
             let Some(l) = legs.get(leg) else { continue };
             let Some(sample) = l.samples.get(i) else {
@@ -373,8 +491,9 @@ fn write_videos(
             let pts = MediaTime::from_ticks(
                 (t as i128 * 10_000_000 / i128::from(TIMESCALE as i64)) as i64,
             );
-            match w.write_sample(id, 0, pts, Bytes::from(annexb)) {
-                Ok(()) => {}
+            let data = Bytes::from(annexb);
+            match w.write_sample(id, 0, pts, data.clone()) {
+                Ok(()) => frames.push((pts, data)),
                 Err(muxer::RecordingError::Mp4 { .. }) => refused += 1,
                 Err(e) => return Err(e.into()),
             }
@@ -408,6 +527,20 @@ fn write_videos(
             file: path,
             spans: plan.spans,
         });
+        let owner = if v0.kind == "video" {
+            v0.participant.as_ref().map(|n| {
+                names
+                    .get(&(s0, n.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| n.clone())
+            })
+        } else {
+            None
+        };
+        if v0.kind == "video" && owner.is_none() {
+            continue;
+        }
+        streams.push((owner, frames));
     }
-    Ok((meta, prov, reports))
+    Ok((meta, prov, reports, streams))
 }

@@ -19,6 +19,12 @@ pub struct MergeArgs {
     /// Sign with this key file (default: the installation's key).
     #[arg(long)]
     pub signing_key: Option<PathBuf>,
+    /// Do not rebuild the composite meeting video (`recording.mp4` then holds the merged mix only).
+    #[arg(long)]
+    pub no_composite: bool,
+    /// Composite layout: grid, speaker or screenshare.
+    #[arg(long, default_value = "grid", value_parser = recorder::composite::parse_layout)]
+    pub layout: codecs::composite::Layout,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -31,7 +37,10 @@ pub struct MergeArgs {
 pub fn run(a: MergeArgs) -> Result<()> {
     let (key, _) = verbatim::keys::signing_key(a.signing_key.as_deref())?;
     let started = std::time::Instant::now();
-    let r = merge::merge_folders(&a.legs, &a.out, &merge::MergeOptions::new(key))
+    let mut opts = merge::MergeOptions::new(key);
+    opts.composite = !a.no_composite;
+    opts.layout = a.layout;
+    let r = merge::merge_folders(&a.legs, &a.out, &opts)
         .with_context(|| format!("merging into {}", a.out.display()))?;
     let secs = started.elapsed().as_secs_f64();
     let rate = f64::from(r.sample_rate.max(1));
