@@ -6,14 +6,14 @@
 //! folder. [`merge_folders`] reads any number of such folders of one call and writes one signed folder in
 //! which every participant sample comes from a leg that holds it:
 //!
-//! 1. **Alignment** ([`align`]): each leg has its own platform clock epoch, so legs are aligned by content
+//! 1. **Alignment** (`align`): each leg has its own platform clock epoch, so legs are aligned by content
 //!    (equal PCM of the same senders): one offset per leg for the call, refined per speech segment of each
 //!    participant. A leg with no speech in common with the others falls back to the wall clock of its first
 //!    buffer (said in `metadata.json`).
-//! 2. **Audio** ([`audio`]): per participant, per segment between silences, the leg holding most is
+//! 2. **Audio** (`audio`): per participant, per segment between silences, the leg holding most is
 //!    preferred; its holes are filled from the other legs; a sample no leg holds is a gap of the merged loss
 //!    ledger; samples two legs hold differently are taken from the preferred leg and counted.
-//! 3. **Video** ([`video`]): cameras and the screen share by whole groups of pictures, legs changing only at
+//! 3. **Video** (`video`): cameras and the screen share by whole groups of pictures, legs changing only at
 //!    IDR frames.
 //! 4. **Writing** (`write`): stems, `mixed.wav` (the merged stems summed), the videos, `recording.mp4` (the
 //!    mix as Opus and the composite rendered again from the merged videos), `metadata.json` and
@@ -54,6 +54,7 @@ use ed25519_dalek::SigningKey;
 
 pub use plan::merge_folders;
 pub use provenance::{check_provenance, ProvenanceCheck, PROVENANCE_FILE};
+pub use video::VideoSpan;
 
 /// Why a merge (or a provenance check) failed.
 #[derive(Debug, thiserror::Error)]

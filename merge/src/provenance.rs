@@ -124,6 +124,14 @@ pub struct ProvenanceCheck {
 
 impl ProvenanceCheck {
     /// True when every span matches and nothing is unaccounted for.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut c = merge::ProvenanceCheck::default();
+    /// assert!(c.ok());
+    /// c.mismatches = 1;
+    /// assert!(!c.ok());
+    /// ```
     pub fn ok(&self) -> bool {
         self.mismatches == 0 && self.unattributed_samples == 0 && self.problems.is_empty()
     }

@@ -4,7 +4,7 @@
 //! the leg given first), and legs change only at IDR frames.
 //!
 //! GOPs of two legs are the same GOP when their IDR frames have the same bytes and lie within
-//! [`MATCH_RADIUS`] of where the legs' audio offset puts them; a matched GOP taken from another leg is
+//! `MATCH_RADIUS` (1 s) of where the legs' audio offset puts them; a matched GOP taken from another leg is
 //! moved by the measured difference so its IDR lands where the first leg's did.
 
 use std::collections::HashMap;
@@ -85,7 +85,6 @@ pub struct VideoSpan {
 pub(crate) struct VideoPlan {
     pub frames: Vec<(usize, usize, u64)>,
     pub spans: Vec<VideoSpan>,
-    /// GOPs held by two legs where the leg not taken had more frames than... never (kept for the report):
     /// GOPs held by two or more legs.
     pub gops_shared: u64,
     /// GOPs only one leg held.

@@ -188,6 +188,7 @@ pub(crate) fn write(
             "joined_us": us(presence.0),
             "left_us": us(presence.1),
             "samples_written": spans::total(&covered),
+            "frames_written": spans::total(&covered) / audio::FRAME,
             "losses": {
                 "inferred_loss_us": us(total_of("inferred_loss")),
                 "nothing_sent_us": us(total_of("nothing_sent")),
@@ -260,9 +261,10 @@ pub(crate) fn write(
         };
         comp_streams.push(playback::Stream { source, frames });
     }
-    let dominant = dominant_changes(p, &name_in_source)
-        .into_iter()
-        .map(|(t, n)| (t, n.and_then(|n| tile_of(&n))))
+    let dominant_named = dominant_changes(p, &name_in_source);
+    let dominant = dominant_named
+        .iter()
+        .map(|(t, n)| (*t, n.as_deref().and_then(tile_of)))
         .collect();
     let has_video = !comp_streams.is_empty();
     let pstats = playback::write(
@@ -312,6 +314,11 @@ pub(crate) fn write(
             "duration_us": duration_us,
             "sample_rate": rate,
             "channels": 1,
+            "started_utc": recorder::metadata::utc(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(start.max(0) as u64),
+                MediaTime::ZERO,
+            ),
+            "clock_source": "the reference leg's (the first folder given), moved to the earliest leg's start",
             "mix_clipped_samples": clipped,
             "composite_frames": pstats.video_frames,
             "composite_decode_errors": pstats.decode_errors,
@@ -320,6 +327,10 @@ pub(crate) fn write(
         },
         "participants": meta_parts,
         "videos": videos_meta,
+        "dominant_speakers": dominant_named
+            .iter()
+            .map(|(t, n)| json!({"at_us": t.ticks() / 10, "participant": n}))
+            .collect::<Vec<_>>(),
     });
     let prov = Provenance {
         format: provenance::FORMAT.to_string(),
