@@ -321,3 +321,86 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A leg: the truth placed at `offset` on its own timeline, minus the frames it lost.
+    fn leg(truth: &[i16], speech: &[Span], offset: u64, lost: &[u64], source: usize) -> LegAudio {
+        let mut samples = vec![0i16; truth.len() + offset as usize];
+        let mut held = Vec::new();
+        for &(s, e) in speech {
+            held.push((s + offset, e + offset));
+            for i in s..e {
+                samples[(i + offset) as usize] = truth[i as usize];
+            }
+        }
+        let mut held = spans::normalize(held);
+        for &f in lost {
+            let (s, e) = (f * FRAME + offset, (f + 1) * FRAME + offset);
+            held = spans::subtract(&held, &[(s, e)]);
+            for x in samples.iter_mut().take(e as usize).skip(s as usize) {
+                *x = 0;
+            }
+        }
+        LegAudio {
+            source,
+            samples,
+            held,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        /// Two legs of the same speech (talk spurts between silences), each at its own offset and with its
+        /// own lost frames: every sample either leg holds lands exactly once at its true place, a sample is
+        /// missing only where both lost it, and spans never overlap.
+        #[test]
+        fn every_held_sample_lands_once(
+            seed in any::<u64>(),
+            off_b in 0u64..20_000,
+            spurts in proptest::collection::vec((3_200u64..40_000, 4_000u64..48_000), 2..6),
+            lost_a in proptest::collection::vec(0u64..1_000, 0..40),
+            lost_b in proptest::collection::vec(0u64..1_000, 0..40),
+        ) {
+            let mut speech = Vec::new();
+            let mut at = 1_600u64;
+            for (gap, len) in spurts {
+                at += gap;
+                speech.push((at, at + len));
+                at += len;
+            }
+            let total = at + 3_200;
+            let mut x = seed | 1;
+            let truth: Vec<i16> = (0..total)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    ((x >> 49) as i16).max(1)
+                })
+                .collect();
+            let legs = vec![leg(&truth, &speech, 0, &lost_a, 0), leg(&truth, &speech, off_b, &lost_b, 1)];
+            let pieces = align(&legs, &[0, -(off_b as i64)]);
+            let chosen = choose(&legs, &pieces, 0);
+            prop_assert_eq!(chosen.disagreeing_samples, 0);
+            let merged = render(&legs, &chosen.spans, total);
+            let mut end = 0;
+            for s in &chosen.spans {
+                prop_assert!(s.start >= end, "spans overlap");
+                end = s.start + s.len;
+            }
+            let held = spans::normalize(speech.clone());
+            for i in 0..total {
+                let in_speech = held.iter().any(|&(s, e)| s <= i && i < e);
+                // Lost frames are numbered on the truth's timeline (`leg` shifts them with the leg).
+                let lost_in_both = lost_a.contains(&(i / FRAME)) && lost_b.contains(&(i / FRAME));
+                let want = if in_speech && !lost_in_both { truth[i as usize] } else { 0 };
+                prop_assert_eq!(merged[i as usize], want, "sample {}", i);
+            }
+        }
+    }
+}
