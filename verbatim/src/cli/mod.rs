@@ -1,5 +1,6 @@
 //! The command line's `listen` and `send` commands (argument parsing and the runs around the library's
 //! server and client; errors here are for a person, as `anyhow`, while the library's are typed).
 
+pub mod leg;
 pub mod listen;
 pub mod send;
