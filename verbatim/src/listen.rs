@@ -20,6 +20,10 @@
 //!   that Graph accepted `recording`; a call that ends, fails or times out before that leaves a folder holding
 //!   only `metadata.json` saying so. At the call end the files are finalized and synced before the bot is told
 //!   to report that recording ended. A dropped connection finalizes the call as `interrupted`.
+//! * **Legs** (see `listen/legs.rs`): the registry is keyed by (call id, `CallStart.leg_id`): the second
+//!   recorder bot of a call is recorded in its own folder (`<call>-leg<id>`), the same leg twice at once is
+//!   refused `ALREADY_EXISTS`, and a leg that comes back after its stream ended (a reconnect) records into a
+//!   new folder whose `metadata.json` links the earlier one (`call.continues`).
 
 mod call;
 mod legs;
