@@ -63,7 +63,7 @@ pub struct LegArgs {
     pub leg_impair: String,
     /// The leg's bot is in the call only over START-END, call time (e.g. 30s-24m, 5m-, -24m): it joins late,
     /// or leaves or dies early.
-    #[arg(long, value_name = "START-END", value_parser = parse_leg_span)]
+    #[arg(long, value_name = "START-END", value_parser = parse_leg_span, allow_hyphen_values = true)]
     pub leg_span: Option<LegSpan>,
     /// This leg's platform conceals frames lost on the leg's own path (the previous frame, attenuated), so
     /// its audio differs from another leg's there.
