@@ -226,6 +226,26 @@ fn concealment_fills_the_leg_gaps_with_different_samples() {
 }
 
 #[test]
+fn a_leg_joining_after_the_natural_end_still_hears_the_call_end() {
+    let mut s = spec("none");
+    s.duration = None;
+    let start = MediaTime::from_secs(3600);
+    let (events, r) = run(
+        s,
+        Leg {
+            start: Some(start),
+            ..Leg::FIRST
+        },
+    );
+    assert_eq!(events.len(), 1, "{:?}", events.first());
+    assert_eq!(
+        (events[0].at, &events[0].event),
+        (start, &SdkEvent::CallEnded)
+    );
+    assert_eq!(r.ended_at, Some(start));
+}
+
+#[test]
 fn bad_legs_are_refused() {
     let s = spec("none");
     let bad = |l: Leg| Simulator::new_leg(s.clone(), l).is_err();

@@ -227,7 +227,7 @@ impl Shared {
     /// Reserves a folder name for a call's leg (see [`legs::folder_base`]): file-safe, unique among running
     /// calls and existing folders.
     pub(crate) fn reserve_folder(&self, call_id: &str, leg_id: &str) -> String {
-        let base: String = legs::folder_base(call_id, leg_id)
+        let base: String = call_id
             .chars()
             .take(120)
             .map(|c| {
@@ -243,6 +243,8 @@ impl Shared {
         } else {
             base
         };
+        // The leg id is file-safe already (checked at `CallStart`); after the cut, so it is never cut off.
+        let base = legs::folder_base(&base, leg_id);
         let mut g = match self.folders.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -359,13 +361,15 @@ impl CallIngest for IngestService {
             sh.ended.lock().ok().and_then(|e| e.last(&key).cloned())
         };
         // A reconnect of this leg: link the folder its earlier stream wrote (its manifest is final by now).
+        // (Nothing may return early from here on: the entry is registered, only the call's task releases it.)
         if let Some(folder) = earlier {
             let dir = sh.opts.out.join(folder);
             let link =
                 tokio::task::spawn_blocking(move || recorder::metadata::ContinuesMeta::of(&dir))
-                    .await
-                    .map_err(|e| Status::internal(e.to_string()))?;
-            let _ = entry.continues.set(link);
+                    .await;
+            if let Ok(link) = link {
+                let _ = entry.continues.set(link);
+            }
         }
         let (tx, rx) = tokio::sync::mpsc::channel(limits.outbound_capacity.max(4));
         let shared = Arc::clone(sh);

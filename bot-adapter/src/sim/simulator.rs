@@ -188,13 +188,14 @@ impl Simulator {
         let leg_start = leg.start_ticks();
         let leg_end = leg.end.map(MediaTime::ticks);
         let imp = spec.impairments;
-        let roster = {
-            let mut r = roster::roster(&spec.participants, &checked.sessions, &checked.shares);
-            if let Some(d) = stop(duration, leg_end) {
-                r.retain(|(at, _)| *at < d);
-            }
-            leg::roster_from(r, leg_start)
-        };
+        // The last roster change of the call (not of this leg's view: a leg joining after the call's natural
+        // end must not keep it going).
+        let mut roster = roster::roster(&spec.participants, &checked.sessions, &checked.shares);
+        if let Some(d) = stop(duration, leg_end) {
+            roster.retain(|(at, _)| *at < d);
+        }
+        let roster_end = roster.last().map(|(at, _)| *at);
+        let roster = leg::roster_from(roster, leg_start);
         let mut meta = ChaCha8Rng::seed_from_u64(mix(spec.seed, 0x5EED));
         let mut r0 = ntp_like_epoch(&mut meta);
         if leg.number > 1 {
@@ -373,7 +374,7 @@ impl Simulator {
             .iter()
             .map(Sender::input_end)
             .chain(video.iter().map(VideoSender::input_end))
-            .chain(roster.last().map(|(at, _)| *at))
+            .chain(roster_end)
             .max()
             .unwrap_or(0);
         Ok(Simulator {
@@ -502,6 +503,8 @@ impl Simulator {
                 rep.pending_at_end = v.pending();
             }
         }
+        // A leg that would join after the call's natural end still hears it end.
+        let at = at.max(self.leg_start);
         self.report.ended_at = Some(MediaTime::from_ticks(at));
         self.event(at, SdkEvent::CallEnded);
         self.done = true;
