@@ -69,6 +69,71 @@ pub struct CallInfo {
     /// What the gRPC service refused before the recorder saw it (gRPC ingest).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest_refused: Option<IngestRefusedMeta>,
+    /// Which recorder bot of the call this folder is (Teams invites up to two, each receives the media on its
+    /// own): the bot's leg id, `"1"` when empty (always written).
+    #[serde(serialize_with = "leg_or_first")]
+    pub leg: String,
+    /// The leg's own path impairments, `--impair` syntax (simulation only, when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leg_impairments: Option<String>,
+    /// The leg's span of the call, `START-END` in call time (simulation only, when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leg_span: Option<String>,
+    /// The leg's platform concealed frames lost on its own path (simulation only, written when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leg_conceal: bool,
+    /// The earlier folder of the same leg that this one continues (the bot reconnected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continues: Option<ContinuesMeta>,
+}
+
+fn leg_or_first<S: serde::Serializer>(leg: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if leg.is_empty() { "1" } else { leg })
+}
+
+/// `call.continues`: the folder of the same leg this one follows after a reconnect.
+///
+/// # Examples
+/// ```
+/// let dir = std::env::temp_dir().join(format!("continues-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("manifest.json"), b"abc").unwrap();
+/// let c = recorder::metadata::ContinuesMeta::of(&dir);
+/// assert_eq!(c.folder, dir.file_name().unwrap().to_string_lossy());
+/// assert_eq!(
+///     c.manifest_sha256.as_deref(),
+///     Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+/// );
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct ContinuesMeta {
+    /// The earlier folder's name.
+    pub folder: String,
+    /// Hex SHA-256 of the earlier folder's `manifest.json` bytes (absent when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+}
+
+impl ContinuesMeta {
+    /// The link to the folder `dir`: its name and the SHA-256 of its `manifest.json` as it is now.
+    pub fn of(dir: &std::path::Path) -> ContinuesMeta {
+        use sha2::{Digest, Sha256};
+        let folder = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let manifest_sha256 = std::fs::read(dir.join("manifest.json")).ok().map(|b| {
+            Sha256::digest(&b)
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect()
+        });
+        ContinuesMeta {
+            folder,
+            manifest_sha256,
+        }
+    }
 }
 
 /// What the gRPC service refused before the recorder saw it.

@@ -20,8 +20,13 @@
 //!   that Graph accepted `recording`; a call that ends, fails or times out before that leaves a folder holding
 //!   only `metadata.json` saying so. At the call end the files are finalized and synced before the bot is told
 //!   to report that recording ended. A dropped connection finalizes the call as `interrupted`.
+//! * **Legs** (see `listen/legs.rs`): the registry is keyed by (call id, `CallStart.leg_id`): the second
+//!   recorder bot of a call is recorded in its own folder (`<call>-leg<id>`), the same leg twice at once is
+//!   refused `ALREADY_EXISTS`, and a leg that comes back after its stream ended (a reconnect) records into a
+//!   new folder whose `metadata.json` links the earlier one (`call.continues`).
 
 mod call;
+mod legs;
 pub mod stats;
 
 use std::collections::{HashMap, HashSet};
@@ -184,10 +189,12 @@ pub enum ListenError {
     Writer(String),
 }
 
-/// One call the server handles now (for `GetCall` and duplicate detection).
+/// One call's leg the server handles now (for `GetCall` and duplicate detection).
 pub(crate) struct CallEntry {
     phase: Mutex<Phase>,
     audio_buffers: AtomicU64,
+    /// The earlier folder of the same leg this stream continues (set once, before the call's task starts).
+    pub(crate) continues: std::sync::OnceLock<recorder::metadata::ContinuesMeta>,
 }
 
 impl CallEntry {
@@ -209,14 +216,17 @@ impl CallEntry {
 pub(crate) struct Shared {
     pub(crate) opts: ListenOptions,
     pub(crate) stats: Arc<ServerStats>,
-    calls: Mutex<HashMap<String, Arc<CallEntry>>>,
+    calls: Mutex<HashMap<legs::LegKey, Arc<CallEntry>>>,
+    /// Legs whose stream ended (taken inside the `calls` lock, never the other way round).
+    ended: Mutex<legs::EndedLegs>,
     folders: Mutex<HashSet<String>>,
     slots: Arc<Semaphore>,
 }
 
 impl Shared {
-    /// Reserves a folder name for a call id: file-safe, unique among running calls and existing folders.
-    pub(crate) fn reserve_folder(&self, call_id: &str) -> String {
+    /// Reserves a folder name for a call's leg (see [`legs::folder_base`]): file-safe, unique among running
+    /// calls and existing folders.
+    pub(crate) fn reserve_folder(&self, call_id: &str, leg_id: &str) -> String {
         let base: String = call_id
             .chars()
             .take(120)
@@ -233,6 +243,8 @@ impl Shared {
         } else {
             base
         };
+        // The leg id is file-safe already (checked at `CallStart`); after the cut, so it is never cut off.
+        let base = legs::folder_base(&base, leg_id);
         let mut g = match self.folders.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -247,9 +259,14 @@ impl Shared {
         name
     }
 
-    pub(crate) fn release(&self, call_id: &str, folder: &str) {
+    /// The call's leg is over: it leaves the registry, and a later stream of the same leg continues `folder`.
+    pub(crate) fn release(&self, call_id: &str, leg_id: &str, folder: &str) {
         if let Ok(mut g) = self.calls.lock() {
-            g.remove(call_id);
+            let key = (call_id.to_string(), leg_id.to_string());
+            if let Ok(mut ended) = self.ended.lock() {
+                ended.record(key.clone(), folder.to_string());
+            }
+            g.remove(&key);
         }
         if let Ok(mut g) = self.folders.lock() {
             g.remove(folder);
@@ -321,19 +338,38 @@ impl CallIngest for IngestService {
         let entry = Arc::new(CallEntry {
             phase: Mutex::new(Phase::AwaitingConfirmation),
             audio_buffers: AtomicU64::new(0),
+            continues: std::sync::OnceLock::new(),
         });
-        {
+        let key = (desc.call_id.clone(), desc.leg_id.clone());
+        let earlier = {
             let mut calls = sh
                 .calls
                 .lock()
                 .map_err(|_| Status::internal("call registry poisoned"))?;
-            if calls.contains_key(&desc.call_id) {
+            if calls.contains_key(&key) {
+                let leg = if desc.leg_id == "1" {
+                    String::new()
+                } else {
+                    format!(" (leg {})", desc.leg_id)
+                };
                 return Err(refuse(Status::already_exists(format!(
-                    "call {} is already being streamed",
+                    "call {}{leg} is already being streamed",
                     desc.call_id
                 ))));
             }
-            calls.insert(desc.call_id.clone(), Arc::clone(&entry));
+            calls.insert(key.clone(), Arc::clone(&entry));
+            sh.ended.lock().ok().and_then(|e| e.last(&key).cloned())
+        };
+        // A reconnect of this leg: link the folder its earlier stream wrote (its manifest is final by now).
+        // (Nothing may return early from here on: the entry is registered, only the call's task releases it.)
+        if let Some(folder) = earlier {
+            let dir = sh.opts.out.join(folder);
+            let link =
+                tokio::task::spawn_blocking(move || recorder::metadata::ContinuesMeta::of(&dir))
+                    .await;
+            if let Ok(link) = link {
+                let _ = entry.continues.set(link);
+            }
         }
         let (tx, rx) = tokio::sync::mpsc::channel(limits.outbound_capacity.max(4));
         let shared = Arc::clone(sh);
@@ -353,18 +389,24 @@ impl CallIngest for IngestService {
         request: Request<proto::GetCallRequest>,
     ) -> Result<Response<proto::CallState>, Status> {
         let id = request.into_inner().call_id;
-        let entry = self
-            .shared
-            .calls
-            .lock()
-            .map_err(|_| Status::internal("call registry poisoned"))?
-            .get(&id)
-            .cloned();
+        let entry = {
+            let calls = self
+                .shared
+                .calls
+                .lock()
+                .map_err(|_| Status::internal("call registry poisoned"))?;
+            // Leg 1 when it streams, else any leg of the call.
+            calls
+                .get_key_value(&(id.clone(), "1".to_string()))
+                .or_else(|| calls.iter().find(|((c, _), _)| *c == id))
+                .map(|((_, leg), e)| (leg.clone(), Arc::clone(e)))
+        };
         match entry {
-            Some(e) => Ok(Response::new(proto::CallState {
+            Some((leg_id, e)) => Ok(Response::new(proto::CallState {
                 call_id: id,
                 phase: e.phase().name().to_string(),
                 audio_buffers: e.audio_buffers.load(Ordering::Relaxed),
+                leg_id,
             })),
             None => Err(Status::not_found(format!("no call {id:?} on this server"))),
         }
@@ -453,6 +495,7 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
             opts,
             stats: Arc::new(ServerStats::default()),
             calls: Mutex::new(HashMap::new()),
+            ended: Mutex::new(legs::EndedLegs::default()),
             folders: Mutex::new(HashSet::new()),
             slots,
         }),

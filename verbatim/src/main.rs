@@ -11,7 +11,7 @@ use media_core::MediaTime;
 use verbatim::metadata::CallInfo;
 
 mod cli;
-use verbatim::record::{record_simulation, RecordOptions};
+use verbatim::record::{record_leg, RecordOptions};
 
 #[derive(Parser)]
 #[command(
@@ -173,6 +173,8 @@ struct RecordArgs {
     /// Seed for the simulation and impairments.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    leg: cli::leg::LegArgs,
     /// With --simulate: after recording, score the recording against what the simulator sent (exact copies,
     /// placement error, the loss ledger) and print the findings.
     #[arg(long, requires = "simulate")]
@@ -257,6 +259,10 @@ fn record(a: RecordArgs) -> Result<()> {
         bail!("--pause: spans must be in order and not overlap");
     }
     let impairments: Impairments = a.impair.parse().context("--impair")?;
+    let leg = a.leg.leg()?;
+    if a.audit && leg.start.is_some() {
+        bail!("--audit scores a leg that is in the call from its start (no START in --leg-span)");
+    }
     let (mut spec, source) = if a.simulate {
         (simulated(&a)?, "simulation")
     } else if !a.source.is_empty() {
@@ -315,8 +321,9 @@ fn record(a: RecordArgs) -> Result<()> {
         seed: Some(a.seed),
         ..Default::default()
     };
+    a.leg.describe(&leg, &mut opts.call)?;
     let participants = a.audit.then(|| spec.participants.clone());
-    let o = record_simulation(spec, &opts)?;
+    let o = record_leg(spec, leg, &opts)?;
     let s = &o.summary;
     println!(
         "recorded {:.2} s, {} participants, into {} in {:.2} s ({:.0}x real time)",

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use bot_adapter::ingest;
-use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
+use bot_adapter::sim::{Leg, MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
 use media_core::MediaTime;
 
 use crate::engine::CallSummary;
@@ -56,7 +56,42 @@ pub fn record_simulation(
     spec: MeetingSpec,
     opts: &RecordOptions,
 ) -> Result<RecordOutcome, SimRecordError> {
-    let sim = Simulator::new(spec)?;
+    record_leg(spec, Leg::FIRST, opts)
+}
+
+/// Records leg `leg` of a simulated meeting (as recorder bot `leg.number` receives it, see
+/// [`Simulator::new_leg`]) into `opts.out`. `opts.call.leg` names the leg in `metadata.json`.
+///
+/// # Examples
+/// ```no_run
+/// use bot_adapter::sim::{synthetic, Impairments, Leg, MeetingSpec};
+/// use media_core::MediaTime;
+/// use verbatim::record::{record_leg, RecordOptions};
+///
+/// let d = MediaTime::from_secs(10);
+/// let spec = MeetingSpec {
+///     participants: synthetic::participants(2, d, 1),
+///     duration: Some(d),
+///     seed: 1,
+///     impairments: Impairments::NONE,
+///     screenshares: Vec::new(),
+/// };
+/// let mut opts = RecordOptions::new("leg2");
+/// opts.call.leg = "2".into();
+/// let leg = Leg { number: 2, start: Some(MediaTime::from_secs(2)), ..Leg::FIRST };
+/// let o = record_leg(spec, leg, &opts)?;
+/// assert!(o.summary.duration <= MediaTime::from_secs(8));
+/// # Ok::<(), verbatim::record::SimRecordError>(())
+/// ```
+///
+/// # Errors
+/// As [`record_simulation`]; a leg the simulator refuses is [`SimRecordError::Sim`].
+pub fn record_leg(
+    spec: MeetingSpec,
+    leg: Leg,
+    opts: &RecordOptions,
+) -> Result<RecordOutcome, SimRecordError> {
+    let sim = Simulator::new_leg(spec, leg)?;
     let t0 = Instant::now();
     let mut live = LiveRecording::start(opts)?;
     let show = opts.progress && std::io::stderr().is_terminal();

@@ -23,6 +23,8 @@ pub const MAX_TEXT_LEN: usize = 4096;
 pub const MAX_CUSTOM_DATA: usize = 64;
 /// Most bytes of custom data (keys and values together) in a `CallStart`.
 pub const MAX_CUSTOM_DATA_BYTES: usize = 64 << 10;
+/// Longest `CallStart.leg_id` accepted, in bytes (it names a recording folder).
+pub const MAX_LEG_ID_LEN: usize = 64;
 /// Most media streams per participant in one roster entry.
 pub const MAX_STREAMS_PER_PARTICIPANT: usize = 16;
 
@@ -185,6 +187,9 @@ pub fn control_text(message: &'static str, requested_by: String, reason: String)
 pub struct CallDescription {
     /// Graph call id (non-empty, at most [`MAX_ID_LEN`] bytes).
     pub call_id: String,
+    /// Which recorder bot of the call (the leg): `CallStart.leg_id`, `"1"` when empty; at most
+    /// [`MAX_LEG_ID_LEN`] bytes of ASCII letters, digits, `.`, `_` and `-`.
+    pub leg_id: String,
     /// The message as received (for metadata).
     pub start: proto::CallStart,
     /// Audio format of every buffer in the call.
@@ -237,8 +242,21 @@ pub fn call_start_from_proto(m: proto::CallStart) -> Result<CallDescription, Con
         Ok(proto::AudioFormat::Pcm44kStereo) => AudioFormat::PCM44K_STEREO,
         Err(_) => return Err(invalid(M, "audio_format", "is not a known AudioFormat")),
     };
+    check_text(M, "leg_id", &m.leg_id, MAX_LEG_ID_LEN)?;
+    if !m
+        .leg_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(invalid(M, "leg_id", "may hold only A-Z a-z 0-9 . _ -"));
+    }
     Ok(CallDescription {
         call_id: m.call_id.clone(),
+        leg_id: if m.leg_id.is_empty() {
+            "1".into()
+        } else {
+            m.leg_id.clone()
+        },
         audio_format,
         start: m,
     })
@@ -554,6 +572,13 @@ mod tests {
             f(&mut m);
             call_start_from_proto(m)
         };
+        assert_eq!(start(&|_| {}).map(|d| d.leg_id), Ok("1".to_string()));
+        assert_eq!(
+            start(&|m| m.leg_id = "bot-2.b_x".into()).map(|d| d.leg_id),
+            Ok("bot-2.b_x".to_string())
+        );
+        assert!(start(&|m| m.leg_id = "../2".into()).is_err());
+        assert!(start(&|m| m.leg_id = "x".repeat(MAX_LEG_ID_LEN + 1)).is_err());
         let e = start(&|m| m.call_id = "x".repeat(MAX_ID_LEN + 1)).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -98,19 +98,33 @@
 //! **Dominant speaker.** The sender with the most delivered energy over the last second (50 slots) becomes
 //! dominant once it has led for 300 ms; `Msi::NONE` when nobody was heard for a second.
 //!
+//! **Legs** ([`Leg`], [`Simulator::new_leg`]). Teams invites up to two recorder bots into a call; each is a
+//! leg. Every leg sees the same senders: the same frames, `OriginalSenderTimestamp`s, sender epochs, and the
+//! same uplink (the network above, seeded per sender: both legs lose the same frames to it and see the same
+//! jitter). After the uplink, each leg's own path (`Leg::impairments`, network tokens only, seeded from the
+//! seed, the leg number and the stream) may lose a frame on that leg only (`lost_leg`, in `lost_frames` too),
+//! delay it further, reorder or duplicate it. With `Leg::conceal`, a frame lost on the leg path is delivered
+//! anyway as that leg's platform's concealment: the sender's last frame on the leg at half amplitude, with the
+//! lost frame's timestamp, when the real one would have arrived (`concealed_leg`). Leg 1 keeps R0; leg n > 1
+//! has its own seeded R0. A leg with `start` hears nothing before it: at `start` it gets one roster `Joined`
+//! per participant present then, audio from the first slot starting at or after it (copies handed out earlier
+//! count as `before_leg`), video from the first frame arriving then (mid-GOP); with `end`, `CallEnded` at
+//! `end`. [`Leg::FIRST`] (leg 1, no leg impairments, the whole call) is exactly [`Simulator::new`].
+//!
 //! **Ground truth.** Per participant (see [`ParticipantReport`]): its sessions with their MSIs and frame
 //! ranges, talk spurts and muted spans in call time, the frames lost, suppressed, duplicated and pending, and
 //! [`ParticipantReport::frames`] walking every captured frame with its capture time, sender timestamp and
 //! fate (regenerate its samples with [`AudioInput::frame`]);
-//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end`. Per video stream (see
-//! [`VideoReport`]): its on-spans with MSI and socket;
-//! `sent = lost_network + (delivered − duplicated) + pending_at_end`.
+//! `sent = lost_network + suppressed_top4 + (delivered − duplicated) + pending_at_end + before_leg`. Per video
+//! stream (see [`VideoReport`]): its on-spans with MSI and socket;
+//! `sent = lost_network + (delivered − duplicated) + pending_at_end + before_leg`.
 
 pub mod audio_file;
 mod conversation;
 mod dominant;
 pub mod impairments;
 mod input;
+mod leg;
 pub mod meeting;
 mod network;
 mod report;
@@ -130,6 +144,7 @@ use crate::sdk;
 pub use audio_file::{load_audio_file, AudioFileError};
 pub use impairments::{BackJump, Impairments, ParseImpairmentsError};
 pub use input::AudioInput;
+pub use leg::Leg;
 pub use report::{
     FrameFate, FrameTruth, ParticipantReport, SessionReport, SimReport, VideoReport, VideoSpan,
 };

@@ -119,6 +119,12 @@ impl Path {
         capture >= self.burst_start
     }
 
+    /// The jitter process's current value, ticks: how much later than the base delay a frame sent now would
+    /// arrive (before any reorder hold-back).
+    pub(crate) fn jitter_ticks(&self) -> i64 {
+        self.jitter.round() as i64
+    }
+
     /// Decides the fate of one sent frame captured at `capture`. Calls must come in capture order. Every call
     /// draws the same number of random values, whatever the outcome.
     pub(crate) fn send(&mut self, capture: i64) -> Fate {

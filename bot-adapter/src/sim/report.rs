@@ -15,10 +15,11 @@ use crate::sdk::VideoSocket;
 /// [`capture_time(j)`](Self::capture_time) on the participant's own clock, which runs from its first join
 /// across all its sessions). Every captured frame is sent, muted (`muted_not_sent`) or digital silence
 /// (`silent_not_sent`). The counters obey
-/// `sent = lost_network + suppressed_top4 + (delivered - duplicated) + pending_at_end`: every sent frame is
-/// lost, or yields one copy (two when duplicated) and each copy is either handed out, dropped by the top-four
-/// rule, or still waiting when the call ended. The frame lists are sorted ascending once the call has ended;
-/// [`frames`](Self::frames) walks them frame by frame. Memory: the lists grow with lost, suppressed and
+/// `sent = lost_network + suppressed_top4 + (delivered - duplicated) + pending_at_end + before_leg`: every sent
+/// frame is lost, or yields one copy (two when duplicated) and each copy is either handed out, dropped by the
+/// top-four rule, still waiting when the call ended, or handed out before a late leg's bot joined. The frame
+/// lists are sorted ascending once the call has ended; [`frames`](Self::frames) walks them frame by frame (it
+/// does not tell `before_leg` copies from delivered ones, nor concealed frames from real ones). Memory: the lists grow with lost, suppressed and
 /// duplicated frames (a few per cent of what is sent under `teams-x3`), not with the input's length.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParticipantReport {
@@ -38,10 +39,17 @@ pub struct ParticipantReport {
     pub silent_not_sent: u64,
     /// Frames captured while muted, not sent (whatever they held).
     pub muted_not_sent: u64,
-    /// Sent frames lost on the network, burst losses included.
+    /// Sent frames lost on the network (the sender's uplink or this leg's own path), burst losses included.
     pub lost_network: u64,
     /// Of `lost_network`, those lost inside a burst window.
     pub lost_burst: u64,
+    /// Of `lost_network`, those lost on this leg's own path (see [`Leg`](super::Leg)): another leg may have them.
+    pub lost_leg: u64,
+    /// Frames lost on this leg's path and delivered as the platform's concealment instead (the previous frame
+    /// at half amplitude; [`Leg::conceal`](super::Leg)): counted as delivered, their samples differ.
+    pub concealed_leg: u64,
+    /// Copies the platform handed out before this leg's bot joined ([`Leg::start`](super::Leg)): not received.
+    pub before_leg: u64,
     /// Sent frames that the network delivered twice (extra copies).
     pub duplicated: u64,
     /// Sent frames held back behind later ones by the `reorder` impairment.
@@ -56,6 +64,10 @@ pub struct ParticipantReport {
     pub pending_at_end: u64,
     /// Indices of the frames lost on the network, ascending.
     pub lost_frames: Vec<u64>,
+    /// Of `lost_frames`, those lost on this leg's own path, ascending.
+    pub lost_leg_frames: Vec<u64>,
+    /// Indices of the frames delivered as concealment on this leg, ascending.
+    pub concealed_frames: Vec<u64>,
     /// Indices of the frames whose copy was dropped by the top-four rule (one entry per copy), ascending.
     pub suppressed_frames: Vec<u64>,
     /// Indices of the frames the network duplicated, ascending.
@@ -148,6 +160,9 @@ impl ParticipantReport {
             muted_not_sent: 0,
             lost_network: 0,
             lost_burst: 0,
+            lost_leg: 0,
+            concealed_leg: 0,
+            before_leg: 0,
             duplicated: 0,
             reordered: 0,
             arrived_out_of_order: 0,
@@ -155,6 +170,8 @@ impl ParticipantReport {
             delivered: 0,
             pending_at_end: 0,
             lost_frames: Vec::new(),
+            lost_leg_frames: Vec::new(),
+            concealed_frames: Vec::new(),
             suppressed_frames: Vec::new(),
             duplicated_frames: Vec::new(),
             pending_frames: Vec::new(),
@@ -286,10 +303,14 @@ impl ParticipantReport {
     }
 
     /// Checks the accounting invariants
-    /// `sent = lost_network + suppressed_top4 + (delivered - duplicated) + pending_at_end` and
+    /// `sent = lost_network + suppressed_top4 + (delivered - duplicated) + pending_at_end + before_leg` and
     /// `captured = sent + silent_not_sent + muted_not_sent`.
     pub fn balanced(&self) -> bool {
-        (self.lost_network + self.suppressed_top4 + self.delivered + self.pending_at_end)
+        (self.lost_network
+            + self.suppressed_top4
+            + self.delivered
+            + self.pending_at_end
+            + self.before_leg)
             .checked_sub(self.duplicated)
             == Some(self.sent)
             && self.sent + self.silent_not_sent + self.muted_not_sent == self.captured
@@ -299,8 +320,12 @@ impl ParticipantReport {
 /// Ground truth of a whole simulation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SimReport {
-    /// R0: the platform timestamp of call start (slot 0 has `Timestamp = R0`).
+    /// R0: the platform timestamp of call start (slot 0 has `Timestamp = R0`), on this leg's platform clock.
     pub reference_epoch: SourceTimestamp,
+    /// The leg simulated (its 1-based number; 0 in a report built by hand).
+    pub leg: u32,
+    /// When this leg's bot joined, call time (zero for the whole call).
+    pub leg_start: MediaTime,
     /// One entry per participant, in [`MeetingSpec`](super::MeetingSpec) order.
     pub participants: Vec<ParticipantReport>,
     /// `AudioMediaBuffer`s emitted so far (one per slot).
@@ -322,7 +347,7 @@ pub struct SimReport {
 /// [`clip_frames`](Self::clip_frames)) in loop `n`, at stream time `n·duration + t_k`; its buffer's
 /// `timestamp` is `V0 + stream time`. Every frame captured while the stream is on and has a socket is sent
 /// (video has no DTX and no top-four rule), so the counters obey
-/// `sent = lost_network + (delivered - duplicated) + pending_at_end`.
+/// `sent = lost_network + (delivered - duplicated) + pending_at_end + before_leg`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoReport {
     /// The stream's first MSI (a camera gets a new one per session: see [`spans`](Self::spans)).
@@ -339,10 +364,15 @@ pub struct VideoReport {
     pub sent: u64,
     /// Frames captured while on but without a main-video socket (more than ten cameras on): not delivered.
     pub unsubscribed: u64,
-    /// Frames lost on the network, burst losses included (not delivered at all).
+    /// Frames lost on the network (the uplink or this leg's own path), burst losses included (not delivered at
+    /// all; video is not concealed).
     pub lost_network: u64,
     /// Of `lost_network`, those lost inside a burst window.
     pub lost_burst: u64,
+    /// Of `lost_network`, those lost on this leg's own path (see [`Leg`](super::Leg)).
+    pub lost_leg: u64,
+    /// Copies that arrived before this leg's bot joined ([`Leg::start`](super::Leg)): not received.
+    pub before_leg: u64,
     /// Frames delivered twice (extra copies).
     pub duplicated: u64,
     /// Frames held back behind later ones by the `reorder` impairment.
@@ -397,6 +427,8 @@ impl VideoReport {
             unsubscribed: 0,
             lost_network: 0,
             lost_burst: 0,
+            lost_leg: 0,
+            before_leg: 0,
             duplicated: 0,
             reordered: 0,
             arrived_out_of_order: 0,
@@ -418,9 +450,11 @@ impl VideoReport {
         ))
     }
 
-    /// Checks the accounting invariant `sent = lost_network + (delivered - duplicated) + pending_at_end`.
+    /// Checks the accounting invariant
+    /// `sent = lost_network + (delivered - duplicated) + pending_at_end + before_leg`.
     pub fn balanced(&self) -> bool {
-        (self.lost_network + self.delivered + self.pending_at_end).checked_sub(self.duplicated)
+        (self.lost_network + self.delivered + self.pending_at_end + self.before_leg)
+            .checked_sub(self.duplicated)
             == Some(self.sent)
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use super::impairments::Impairments;
 use super::input::AudioInput;
+use super::leg::{conceal, LegFate};
 use super::network::{Fate, Path};
 use super::report::ParticipantReport;
 use super::{FRAME_SAMPLES, FRAME_TICKS};
@@ -140,6 +141,12 @@ pub(crate) struct Sender {
     next_frame: u64,
     input_frames: u64,
     path: Path,
+    /// This leg's own path after the uplink (`None`: adds nothing).
+    leg_path: Option<Path>,
+    /// Conceal frames lost on the leg path.
+    conceal: bool,
+    /// The last frame delivered on this leg (kept only when concealing).
+    last_data: Option<Bytes>,
     in_flight: BinaryHeap<Reverse<FrameCopy>>,
     /// Copies that have arrived, oldest first; each slot takes at most the front one.
     pub fifo: VecDeque<FrameCopy>,
@@ -158,6 +165,10 @@ pub(crate) struct SenderSetup {
     pub drift_ppm: f64,
     pub epoch: u64,
     pub net_seed: u64,
+    /// The leg's own path (see [`Leg`](super::Leg)); `None` adds nothing.
+    pub leg_path: Option<Path>,
+    /// Conceal frames lost on the leg path.
+    pub conceal: bool,
 }
 
 impl Sender {
@@ -178,6 +189,9 @@ impl Sender {
             next_frame: 0,
             input_frames,
             path: Path::new(imp, s.net_seed),
+            leg_path: s.leg_path,
+            conceal: s.conceal,
+            last_data: None,
             in_flight: BinaryHeap::new(),
             fifo: VecDeque::new(),
             seq: 0,
@@ -260,6 +274,7 @@ impl Sender {
                 continue;
             }
             rep.sent += 1;
+            // The uplink first (the same on every leg), then this leg's own path.
             let fate = self.path.send(capture);
             let (arrival, reordered, dup_arrival) = match fate {
                 Fate::Lost { burst } => {
@@ -274,7 +289,39 @@ impl Sender {
                     dup_arrival,
                 } => (arrival, reordered, dup_arrival),
             };
-            rep.reordered += u64::from(reordered);
+            let leg = LegFate::of(self.leg_path.as_mut(), capture);
+            let ost = sender_timestamp(&self.stamp, self.epoch, j, self.session_first, capture);
+            let (delay, leg_reordered, dup_gap) = match leg {
+                LegFate::Lost { delay, .. } if self.conceal => {
+                    // The leg's platform conceals the gap: the last frame, attenuated, as if it were this one.
+                    let (data, energy) = conceal(self.last_data.as_ref(), FRAME_SAMPLES * 2);
+                    rep.concealed_leg += 1;
+                    rep.concealed_frames.push(j);
+                    self.push(
+                        arrival.saturating_add(delay),
+                        j,
+                        sess.msi,
+                        ost,
+                        data,
+                        energy,
+                    );
+                    continue;
+                }
+                LegFate::Lost { burst, .. } => {
+                    rep.lost_network += 1;
+                    rep.lost_burst += u64::from(burst);
+                    rep.lost_leg += 1;
+                    rep.lost_frames.push(j);
+                    rep.lost_leg_frames.push(j);
+                    continue;
+                }
+                LegFate::Delivered {
+                    delay,
+                    reordered,
+                    dup_gap,
+                } => (delay, reordered, dup_gap),
+            };
+            rep.reordered += u64::from(reordered || leg_reordered);
             self.input.fill(j, &mut self.buf);
             let mut data = Vec::with_capacity(FRAME_SAMPLES * 2);
             let mut energy: u64 = 0;
@@ -283,10 +330,20 @@ impl Sender {
                 energy += (i64::from(s) * i64::from(s)) as u64;
             }
             let data = Bytes::from(data);
-            let ost = sender_timestamp(&self.stamp, self.epoch, j, self.session_first, capture);
+            if self.conceal {
+                self.last_data = Some(data.clone());
+            }
+            let arrival = arrival.saturating_add(delay);
             if let Some(dup_arrival) = dup_arrival {
                 rep.duplicated += 1;
                 rep.duplicated_frames.push(j);
+                let dup_arrival = dup_arrival.saturating_add(delay);
+                self.push(dup_arrival, j, sess.msi, ost, data.clone(), energy);
+            }
+            if let Some(gap) = dup_gap {
+                rep.duplicated += 1;
+                rep.duplicated_frames.push(j);
+                let dup_arrival = arrival.saturating_add(gap);
                 self.push(dup_arrival, j, sess.msi, ost, data.clone(), energy);
             }
             self.push(arrival, j, sess.msi, ost, data, energy);

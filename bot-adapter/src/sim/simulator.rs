@@ -7,6 +7,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::dominant::Dominant;
+use super::leg::{self, Leg};
 use super::network::Path;
 use super::report::{ParticipantReport, SessionReport, SimReport, VideoReport, VideoSpan};
 use super::sender::{first_frame_at, Sender, SenderSession, SenderSetup, StampRule};
@@ -55,6 +56,10 @@ pub struct Simulator {
     roster: Vec<(i64, RosterChange)>,
     roster_next: usize,
     duration: Option<i64>,
+    /// This leg's bot joins here (ticks; 0 = from the start): nothing before it is emitted.
+    leg_start: i64,
+    /// This leg's bot leaves here (ticks): `CallEnded` then.
+    leg_end: Option<i64>,
     input_end: i64,
     r0: u64,
     slot: u64,
@@ -64,6 +69,14 @@ pub struct Simulator {
     dominant: Dominant,
     candidates: Vec<(u64, usize)>,
     slot_energy: Vec<u64>,
+}
+
+/// Where this leg's call stops: the earlier of the call's duration and the leg's end, if either.
+fn stop(duration: Option<i64>, leg_end: Option<i64>) -> Option<i64> {
+    match (duration, leg_end) {
+        (Some(d), Some(e)) => Some(d.min(e)),
+        (d, e) => d.or(e),
+    }
 }
 
 /// Ticks to a report time (`None` when open).
@@ -135,18 +148,59 @@ impl Simulator {
     /// [`MAX_MAIN_VIDEO`](super::MAX_MAIN_VIDEO) sockets are taken is not delivered (see
     /// [`VideoReport::unsubscribed`](super::VideoReport)).
     pub fn new(spec: MeetingSpec) -> Result<Simulator, SimError> {
+        Self::new_leg(spec, Leg::FIRST)
+    }
+
+    /// The same meeting as recorder bot `leg` receives it: the same senders, uplinks and timestamps as every
+    /// other leg; its own platform clock epoch (leg 1 keeps [`Simulator::new`]'s), its own path after the
+    /// uplinks (`leg.impairments`, seeded from the meeting's seed, the leg number and the stream), its own
+    /// span in the call, optionally its own concealment. See [`Leg`].
+    /// `Simulator::new_leg(spec, Leg::FIRST)` is `Simulator::new(spec)`.
+    ///
+    /// # Examples
+    /// ```
+    /// use bot_adapter::sim::{Impairments, Leg, MeetingSpec, SdkEvent, SimParticipant, Simulator};
+    /// use media_core::{MediaTime, Msi};
+    ///
+    /// let spec = MeetingSpec {
+    ///     participants: vec![SimParticipant::new("alice", Msi(10), vec![1000i16; 48_000])],
+    ///     duration: Some(MediaTime::from_secs(3)),
+    ///     seed: 7,
+    ///     impairments: Impairments::NONE,
+    ///     screenshares: Vec::new(),
+    /// };
+    /// let leg = Leg { number: 2, impairments: "loss=10%".parse().unwrap(), ..Leg::FIRST };
+    /// let mut sim = Simulator::new_leg(spec, leg).unwrap();
+    /// sim.by_ref().count();
+    /// let alice = &sim.report().participants[0];
+    /// assert!(alice.lost_leg > 0 && alice.lost_leg == alice.lost_network); // lost on this leg's path only
+    /// assert_eq!(sim.report().leg, 2);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Simulator::new`], and [`SimError::Spec`] for a leg numbered 0, leg impairments other than network
+    /// ones (`drift`, `zerots`, `backjump`), a negative start, an end not after the start, or a start not before
+    /// the call's duration; [`SimError::Impairments`] for out-of-range leg impairments.
+    pub fn new_leg(spec: MeetingSpec, leg: Leg) -> Result<Simulator, SimError> {
         let checked = validate::check(&spec)?;
+        leg.check(checked.duration)?;
         let duration = checked.duration;
+        let leg_start = leg.start_ticks();
+        let leg_end = leg.end.map(MediaTime::ticks);
         let imp = spec.impairments;
-        let roster = {
-            let mut r = roster::roster(&spec.participants, &checked.sessions, &checked.shares);
-            if let Some(d) = duration {
-                r.retain(|(at, _)| *at < d);
-            }
-            r
-        };
+        // The last roster change of the call (not of this leg's view: a leg joining after the call's natural
+        // end must not keep it going).
+        let mut roster = roster::roster(&spec.participants, &checked.sessions, &checked.shares);
+        if let Some(d) = stop(duration, leg_end) {
+            roster.retain(|(at, _)| *at < d);
+        }
+        let roster_end = roster.last().map(|(at, _)| *at);
+        let roster = leg::roster_from(roster, leg_start);
         let mut meta = ChaCha8Rng::seed_from_u64(mix(spec.seed, 0x5EED));
-        let r0 = ntp_like_epoch(&mut meta);
+        let mut r0 = ntp_like_epoch(&mut meta);
+        if leg.number > 1 {
+            r0 = ntp_like_epoch(&mut leg.epoch_rng(spec.seed));
+        }
         let n = spec.participants.len();
         let mut senders = Vec::with_capacity(n);
         let mut reports = Vec::with_capacity(n);
@@ -182,6 +236,8 @@ impl Simulator {
                     drift_ppm,
                     epoch,
                     net_seed,
+                    leg_path: leg.audio_path(spec.seed, i),
+                    conceal: leg.conceal,
                 },
                 &imp,
             );
@@ -261,6 +317,7 @@ impl Simulator {
                     epoch,
                     net_seed: mix(spec.seed, 2_000 + i as u64),
                     burst_seed: Path::burst_seed(net_seed),
+                    leg_path: leg.video_path(spec.seed, leg::LEG_CAMERA + i as u64, i),
                 },
                 &imp,
             ));
@@ -308,6 +365,7 @@ impl Simulator {
                     epoch,
                     net_seed: mix(spec.seed, 3_000 + k as u64),
                     burst_seed: Path::burst_seed(net_seed),
+                    leg_path: leg.video_path(spec.seed, leg::LEG_SHARE + k as u64, sh.sharer),
                 },
                 &imp,
             ));
@@ -316,7 +374,7 @@ impl Simulator {
             .iter()
             .map(Sender::input_end)
             .chain(video.iter().map(VideoSender::input_end))
-            .chain(roster.last().map(|(at, _)| *at))
+            .chain(roster_end)
             .max()
             .unwrap_or(0);
         Ok(Simulator {
@@ -326,6 +384,8 @@ impl Simulator {
             roster,
             roster_next: 0,
             duration,
+            leg_start,
+            leg_end,
             input_end,
             r0,
             slot: 0,
@@ -333,6 +393,8 @@ impl Simulator {
             done: false,
             report: SimReport {
                 reference_epoch: SourceTimestamp::new(r0),
+                leg: leg.number,
+                leg_start: MediaTime::from_ticks(leg_start),
                 participants: reports,
                 screenshares: share_reports,
                 ..SimReport::default()
@@ -354,6 +416,9 @@ impl Simulator {
     }
 
     fn event(&mut self, at: i64, event: SdkEvent) {
+        if at < self.leg_start {
+            return; // this leg's bot is not in the call yet
+        }
         self.out.push_back(SimEvent {
             at: MediaTime::from_ticks(at),
             reference: SourceTimestamp::new(self.r0.saturating_add(at.max(0) as u64)),
@@ -403,6 +468,11 @@ impl Simulator {
             return;
         };
         if let Some((at, buffer)) = v.deliver_next(until, rep) {
+            if at < self.leg_start {
+                rep.delivered -= 1;
+                rep.before_leg += 1;
+                return;
+            }
             self.event(at, SdkEvent::Video(buffer));
         }
     }
@@ -433,6 +503,8 @@ impl Simulator {
                 rep.pending_at_end = v.pending();
             }
         }
+        // A leg that would join after the call's natural end still hears it end.
+        let at = at.max(self.leg_start);
         self.report.ended_at = Some(MediaTime::from_ticks(at));
         self.event(at, SdkEvent::CallEnded);
         self.done = true;
@@ -442,7 +514,7 @@ impl Simulator {
     fn step(&mut self) {
         let start = (self.slot as i64).saturating_mul(FRAME_TICKS);
         let end = start.saturating_add(FRAME_TICKS);
-        if let Some(d) = self.duration {
+        if let Some(d) = stop(self.duration, self.leg_end) {
             if end > d {
                 self.capture_video(d);
                 self.roster_and_video_until(d);
@@ -451,6 +523,8 @@ impl Simulator {
             }
         }
         let capture_limit = self.duration.map_or(end, |d| end.min(d));
+        // A slot that starts before this leg's bot joined is not handed to it.
+        let heard = start >= self.leg_start;
         self.capture_video(capture_limit);
         self.roster_and_video_until(end);
         self.candidates.clear();
@@ -485,7 +559,15 @@ impl Simulator {
             let Some(copy) = s.fifo.pop_front() else {
                 continue;
             };
-            if rank < MAX_UNMIXED {
+            if rank < MAX_UNMIXED && !heard {
+                r.before_leg += 1;
+                if let Some(m) = self.msis.get_mut(i) {
+                    *m = copy.msi;
+                }
+                if let Some(e) = self.slot_energy.get_mut(i) {
+                    *e = energy;
+                }
+            } else if rank < MAX_UNMIXED {
                 let _ = buffer.active_speakers.push(copy.msi);
                 if let Some(m) = self.msis.get_mut(i) {
                     *m = copy.msi;
@@ -505,10 +587,16 @@ impl Simulator {
             }
         }
         buffer.is_silence = buffer.unmixed.is_empty();
-        self.report.slots += 1;
-        self.report.silent_slots += u64::from(buffer.is_silence);
-        self.event(end, SdkEvent::Audio(buffer));
-        if let Some(current) = self.dominant.slot(&self.slot_energy, &self.msis) {
+        if heard {
+            self.report.slots += 1;
+            self.report.silent_slots += u64::from(buffer.is_silence);
+            self.event(end, SdkEvent::Audio(buffer));
+        }
+        if let Some(current) = self
+            .dominant
+            .slot(&self.slot_energy, &self.msis)
+            .filter(|_| heard)
+        {
             self.report.dominant_speaker_changes += 1;
             self.event(
                 end,
@@ -523,7 +611,7 @@ impl Simulator {
                     && self.senders.iter().all(Sender::idle)
                     && self.video.iter().all(VideoSender::idle)
             }
-        };
+        } || self.leg_end.is_some_and(|e| end >= e);
         if ended {
             self.finish(end);
         }

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use media_core::{MediaTime, Msi, SourceTimestamp, VideoCodec, VideoFormat};
 
 use super::impairments::Impairments;
+use super::leg::LegFate;
 use super::network::{Fate, Path};
 use super::report::VideoReport;
 use crate::sdk::{VideoMediaBuffer, VideoSocket};
@@ -263,6 +264,9 @@ pub(crate) struct VideoSetup {
     pub epoch: u64,
     pub net_seed: u64,
     pub burst_seed: u64,
+    /// The leg's own path after the uplink (see [`Leg`](super::Leg)) as `(impairments, seed, burst seed)`;
+    /// `None` adds nothing.
+    pub leg_path: Option<(Impairments, u64, u64)>,
 }
 
 /// One video stream's sender, network and delivery.
@@ -284,6 +288,7 @@ pub(crate) struct VideoSender {
     /// Past the last on-span: nothing more to capture.
     finished: bool,
     path: Path,
+    leg_path: Option<Path>,
     in_flight: BinaryHeap<Reverse<VideoCopy>>,
     seq: u64,
     max_arrived: Option<u64>,
@@ -320,6 +325,9 @@ impl VideoSender {
             next_frame: 0,
             finished: false,
             path: Path::with(imp, s.net_seed, s.burst_seed, interval.max(1)),
+            leg_path: s
+                .leg_path
+                .map(|(imp, seed, burst)| Path::with(&imp, seed, burst, interval.max(1))),
             in_flight: BinaryHeap::new(),
             seq: 0,
             max_arrived: None,
@@ -399,25 +407,46 @@ impl VideoSender {
                 continue;
             }
             rep.sent += 1;
-            match self.path.send(capture) {
+            // The uplink (the same on every leg), then this leg's own path.
+            let (arrival, reordered, dup_arrival) = match self.path.send(capture) {
                 Fate::Lost { burst } => {
                     rep.lost_network += 1;
                     rep.lost_burst += u64::from(burst);
                     rep.lost_frames.push(g);
+                    continue;
                 }
                 Fate::Delivered {
                     arrival,
                     reordered,
                     dup_arrival,
-                } => {
-                    rep.reordered += u64::from(reordered);
-                    if let Some(d) = dup_arrival {
-                        rep.duplicated += 1;
-                        self.push(d, g, tau);
-                    }
-                    self.push(arrival, g, tau);
+                } => (arrival, reordered, dup_arrival),
+            };
+            let (delay, leg_reordered, dup_gap) = match LegFate::of(self.leg_path.as_mut(), capture)
+            {
+                LegFate::Lost { burst, .. } => {
+                    rep.lost_network += 1;
+                    rep.lost_burst += u64::from(burst);
+                    rep.lost_leg += 1;
+                    rep.lost_frames.push(g);
+                    continue;
                 }
+                LegFate::Delivered {
+                    delay,
+                    reordered,
+                    dup_gap,
+                } => (delay, reordered, dup_gap),
+            };
+            rep.reordered += u64::from(reordered || leg_reordered);
+            let arrival = arrival.saturating_add(delay);
+            if let Some(d) = dup_arrival {
+                rep.duplicated += 1;
+                self.push(d.saturating_add(delay), g, tau);
             }
+            if let Some(gap) = dup_gap {
+                rep.duplicated += 1;
+                self.push(arrival.saturating_add(gap), g, tau);
+            }
+            self.push(arrival, g, tau);
         }
     }
 

@@ -1,6 +1,7 @@
 //! The command line's `listen`, `send` and `merge` commands (argument parsing and the runs around the library's
 //! server and client; errors here are for a person, as `anyhow`, while the library's are typed).
 
+pub mod leg;
 pub mod listen;
 pub mod merge;
 pub mod send;

@@ -57,6 +57,14 @@ pub struct SendArgs {
     /// Seed (call n uses seed + n - 1).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Stream every call as N concurrent legs, as N recorder bots receive it (Teams invites up to two): the
+    /// same call id and media, leg id "k" and its own platform clock epoch for leg k.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub legs: u32,
+    /// Each leg's own path after the senders' uplinks (--impair), same syntax (network tokens only), drawn
+    /// per leg from the seed and the leg number.
+    #[arg(long, value_name = "SPEC", default_value = "none")]
+    pub leg_impair: String,
     /// Number of concurrent calls.
     #[arg(long, default_value_t = 1)]
     pub calls: usize,
@@ -186,6 +194,8 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     }
     let mut opts = SendOptions::new(a.connect.clone(), token);
     opts.realtime = !a.fast;
+    opts.legs = a.legs;
+    opts.leg_impairments = a.leg_impair.parse().context("--leg-impair")?;
     opts.call_id_prefix = a.call_id.clone();
     if let Some(ca) = &a.ca {
         opts.ca_pem = Some(std::fs::read(ca).with_context(|| ca.display().to_string())?);
@@ -227,8 +237,13 @@ fn report(o: &CallOutcome) -> bool {
     let ok = match (&o.summary, &o.stream_error) {
         (Some(s), _) => {
             let frames: u64 = s.participants.iter().map(|p| p.frames_written).sum();
+            let leg = if o.leg_id == "1" {
+                String::new()
+            } else {
+                format!(" leg {}", o.leg_id)
+            };
             println!(
-                "{}: {} into {} ({:.2} s, {} participants, {} frames written) in {:.2} s",
+                "{}{leg}: {} into {} ({:.2} s, {} participants, {} frames written) in {:.2} s",
                 o.call_id,
                 s.status,
                 s.recording,

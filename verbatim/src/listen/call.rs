@@ -133,7 +133,7 @@ pub(crate) async fn run(
 ) {
     let limits = shared.opts.limits;
     shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
-    let folder = shared.reserve_folder(&desc.call_id);
+    let folder = shared.reserve_folder(&desc.call_id, &desc.leg_id);
     // A few requests at most wait here: each stream asks at most every 500 ms, and the task takes them at once.
     let (relay, mut keyframe_requests) = keyframe_channel(32);
     let mut call = Call {
@@ -177,7 +177,7 @@ pub(crate) async fn run(
     .await;
     let ending = call.run_loop(&mut inbound, &mut keyframe_requests).await;
     call.finish(ending).await;
-    shared.release(&call.desc.call_id, &call.folder);
+    shared.release(&call.desc.call_id, &call.desc.leg_id, &call.folder);
 }
 
 impl Call {

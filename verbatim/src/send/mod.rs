@@ -24,7 +24,7 @@ use bot_adapter::grpc::auth::BearerToken;
 use bot_adapter::grpc::convert;
 use bot_adapter::grpc::proto::call_ingest_client::CallIngestClient;
 use bot_adapter::grpc::proto::{self, bot_message::Msg, engine_message::Msg as Out};
-use bot_adapter::sim::{MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
+use bot_adapter::sim::{Impairments, Leg, MeetingSpec, SdkEvent, SimError, SimReport, Simulator};
 use media_core::MediaTime;
 use tokio::sync::mpsc;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -67,6 +67,11 @@ pub struct SendOptions {
     pub stamp_send_time: bool,
     /// Messages queued per call ahead of the HTTP/2 stream (sending waits beyond it), default 256.
     pub window: usize,
+    /// Recorder legs per call (default 1): each call is streamed as this many concurrent legs, leg `k` as
+    /// recorder bot `k` receives it ([`Simulator::new_leg`]) with `CallStart.leg_id = "k"`.
+    pub legs: u32,
+    /// Every leg's own path after the senders' uplinks (drawn per leg from the seed and the leg number).
+    pub leg_impairments: Impairments,
 }
 
 impl SendOptions {
@@ -84,6 +89,8 @@ impl SendOptions {
             pauses: Vec::new(),
             stamp_send_time: true,
             window: 256,
+            legs: 1,
+            leg_impairments: Impairments::NONE,
         }
     }
 }
@@ -93,6 +100,8 @@ impl SendOptions {
 pub struct CallOutcome {
     /// The call id sent.
     pub call_id: String,
+    /// The leg id sent (`"1"` for a single leg).
+    pub leg_id: String,
     /// The simulator's ground truth (what was sent).
     pub sim: Option<SimReport>,
     /// The server's final summary (after the files were synced).
@@ -178,10 +187,26 @@ pub async fn send_call(
     call_id: String,
     spec: MeetingSpec,
 ) -> Result<CallOutcome, SendError> {
+    send_leg(channel, opts, call_id, spec, Leg::FIRST).await
+}
+
+/// Streams leg `leg` of one simulated call (as recorder bot `leg.number` receives it) over `channel`, with
+/// `CallStart.leg_id` = the leg number, and returns what the server answered.
+///
+/// # Errors
+/// [`SendError::Sim`] when the meeting or the leg cannot be simulated. Server refusals are in
+/// [`CallOutcome::stream_error`].
+pub async fn send_leg(
+    channel: Channel,
+    opts: &SendOptions,
+    call_id: String,
+    spec: MeetingSpec,
+    leg: Leg,
+) -> Result<CallOutcome, SendError> {
     // The clips (shared, not copied) for the answers to key-frame requests; epochs and capture times come
     // from the simulator's report.
     let clips = spec.clone();
-    let mut sim = Simulator::new(spec)?;
+    let mut sim = Simulator::new_leg(spec, leg)?;
     let mut answers = KeyFrameAnswers::new(&clips, sim.report());
     drop(clips);
     // Requests the reader task takes off the response stream, for the sending loop (a full queue drops one:
@@ -189,8 +214,10 @@ pub async fn send_call(
     let (keyframe_tx, mut keyframe_rx) = mpsc::channel::<proto::KeyFrameRequest>(64);
     let t0 = Instant::now();
     let (tx, rx) = mpsc::channel::<proto::BotMessage>(opts.window.max(1));
+    let leg_id = leg.number.to_string();
     let mut out = CallOutcome {
         call_id: call_id.clone(),
+        leg_id: leg_id.clone(),
         ..Default::default()
     };
     let start = proto::CallStart {
@@ -199,6 +226,7 @@ pub async fn send_call(
         observed_participant_id: "8:orgid:00000001-0000-4000-8000-000000000001".into(),
         direction: proto::CallDirection::Incoming as i32,
         custom_data: [("source".to_string(), "verbatim send".to_string())].into(),
+        leg_id,
         ..Default::default()
     };
     if tx.send(bot(Msg::CallStart(start))).await.is_err() {
@@ -439,7 +467,8 @@ async fn read_engine(
     r
 }
 
-/// Streams `specs` as concurrent calls over one connection; call `n` gets id `<prefix>-<n>`.
+/// Streams `specs` as concurrent calls over one connection, each as [`SendOptions::legs`] concurrent legs;
+/// call `n` gets id `<prefix>-<n>`. Outcomes come call by call, leg by leg.
 ///
 /// # Errors
 /// Connection set-up errors. Per-call problems are in each [`CallOutcome`].
@@ -454,9 +483,17 @@ pub async fn send_calls(
         let ch = channel.clone();
         let o = Arc::clone(&opts);
         let id = format!("{}-{}", o.call_id_prefix, i + 1);
-        tasks.push(tokio::spawn(
-            async move { send_call(ch, &o, id, spec).await },
-        ));
+        for number in 1..=o.legs.max(1) {
+            let leg = Leg {
+                number,
+                impairments: o.leg_impairments,
+                ..Leg::FIRST
+            };
+            let (ch, o, id, spec) = (ch.clone(), Arc::clone(&o), id.clone(), spec.clone());
+            tasks.push(tokio::spawn(async move {
+                send_leg(ch, &o, id, spec, leg).await
+            }));
+        }
     }
     let mut out = Vec::new();
     for t in tasks {

@@ -38,6 +38,8 @@ impl Call {
                 transferor: s.transferor.clone(),
                 custom_data: s.custom_data.clone().into_iter().collect(),
             }),
+            leg: self.desc.leg_id.clone(),
+            continues: self.entry.continues.get().cloned(),
             ..Default::default()
         }
     }
