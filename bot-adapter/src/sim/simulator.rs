@@ -469,7 +469,7 @@ impl Simulator {
         };
         if let Some((at, buffer)) = v.deliver_next(until, rep) {
             if at < self.leg_start {
-                rep.delivered -= 1;
+                rep.delivered = rep.delivered.saturating_sub(1);
                 rep.before_leg += 1;
                 return;
             }
