@@ -300,7 +300,8 @@ void vb_config_free(struct VbConfig *cfg);
 
 // Sets option `key` to `value` (both UTF-8 strings; numbers and booleans as text). Keys in ABI 1:
 // `out_dir` (required: the recording folder, created on confirm), `signing_key` (a key file; default: the
-// installation's key), `call_id`, `tenant_id`, `observed_participant_id`, `direction`
+// installation's key), `call_id`, `leg_id` (which redundant recorder this is, written as `call.leg`; default
+// `1`), `tenant_id`, `observed_participant_id`, `direction`
 // (`incoming`/`outgoing`/`unspecified`), `dialed_number`, `origin_number`, `source_participant_id`,
 // `on_behalf_of`, `transferor`, `custom.<name>` (into `metadata.json`), `opus_bitrate` (bit/s of the mix),
 // `mixed_wav` (`true`/`false`), `queue_capacity` (events), `preroll_ms`, `max_preroll_bytes`,

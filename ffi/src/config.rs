@@ -20,7 +20,7 @@ pub struct VbConfig {
 }
 
 /// The keys [`vb_config_set`] takes, for messages.
-const KEYS: &str = "out_dir, signing_key, call_id, tenant_id, observed_participant_id, direction, \
+const KEYS: &str = "out_dir, signing_key, call_id, leg_id, tenant_id, observed_participant_id, direction, \
 dialed_number, origin_number, source_participant_id, on_behalf_of, transferor, custom.<name>, opus_bitrate, \
 mixed_wav, queue_capacity, preroll_ms, max_preroll_bytes, confirm_timeout_ms";
 
@@ -82,6 +82,18 @@ impl VbConfig {
             }
             "signing_key" => self.record.signing_key = (!v.is_empty()).then(|| PathBuf::from(v)),
             "call_id" => self.start.call_id = v.into(),
+            "leg_id" => {
+                let ok = (1..=64).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                if !ok {
+                    return Err(fail(
+                        VB_ERR_INVALID_ARGUMENT,
+                        format!("leg_id: {v:?} (1 to 64 ASCII letters, digits, '.', '_' or '-')"),
+                    ));
+                }
+                self.record.call.leg = v.into();
+            }
             "tenant_id" => teams.tenant_id = v.into(),
             "observed_participant_id" => teams.observed_participant_id = v.into(),
             "direction" => match v {
@@ -147,7 +159,8 @@ impl VbConfig {
 
 /// Sets option `key` to `value` (both UTF-8 strings; numbers and booleans as text). Keys in ABI 1:
 /// `out_dir` (required: the recording folder, created on confirm), `signing_key` (a key file; default: the
-/// installation's key), `call_id`, `tenant_id`, `observed_participant_id`, `direction`
+/// installation's key), `call_id`, `leg_id` (which redundant recorder this is, written as `call.leg`; default
+/// `1`), `tenant_id`, `observed_participant_id`, `direction`
 /// (`incoming`/`outgoing`/`unspecified`), `dialed_number`, `origin_number`, `source_participant_id`,
 /// `on_behalf_of`, `transferor`, `custom.<name>` (into `metadata.json`), `opus_bitrate` (bit/s of the mix),
 /// `mixed_wav` (`true`/`false`), `queue_capacity` (events), `preroll_ms`, `max_preroll_bytes`,

@@ -31,7 +31,11 @@ fn start(out: &std::path::Path) -> *mut VbCall {
     start_call(
         out,
         &key(),
-        &[("call_id", "contract"), ("custom.desk", "rates")],
+        &[
+            ("call_id", "contract"),
+            ("leg_id", "2"),
+            ("custom.desk", "rates"),
+        ],
     )
 }
 
@@ -99,6 +103,13 @@ fn bad_arguments_are_errors_with_messages_never_a_crash() {
             vb_config_set(cfg, c("direction").as_ptr(), c("sideways").as_ptr()),
             VB_ERR_INVALID_ARGUMENT
         );
+        for bad in ["", "../x", "a b", &"9".repeat(65)] {
+            assert_eq!(
+                vb_config_set(cfg, c("leg_id").as_ptr(), c(bad).as_ptr()),
+                VB_ERR_INVALID_ARGUMENT,
+                "leg_id {bad:?}"
+            );
+        }
         assert_eq!(
             vb_config_set(null_mut(), c("out_dir").as_ptr(), c("x").as_ptr()),
             VB_ERR_INVALID_ARGUMENT
@@ -279,7 +290,9 @@ fn media_is_held_until_graph_confirms_then_recorded_and_the_messages_come_in_ord
     );
     let md = std::fs::read_to_string(out.join("metadata.json")).unwrap();
     assert!(
-        md.contains("\"desk\": \"rates\"") && md.contains("privileged"),
+        md.contains("\"desk\": \"rates\"")
+            && md.contains("privileged")
+            && md.contains("\"leg\": \"2\""),
         "{md}"
     );
     let _ = std::fs::remove_dir_all(&out);
