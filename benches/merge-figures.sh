@@ -78,11 +78,11 @@ for s in seeds:
         dis = sum(p["disagreeing_frames"] for p in r["participants"])
         t = secs(f"s{s}-{case}")
         print(f"| {s} | {case} | {sum(sp.values()):.1f} | {sum(la.values()):.2f} | {sum(lb.values()):.2f} | {prod:.3f} | {sum(lm.values()):.3f} | {dis} | {t:.1f} | {t * 60 / minutes:.1f} | {'0 mismatches' if verified(f's{s}-{case}') else 'FAILED'} |")
-    # The dead leg: does the merged recording hold all of leg 1?
-    ma, mm = md(f"s{s}-a"), md(f"s{s}-dies")
-    wa = sum(p["samples_written"] for p in ma["participants"])
-    wm = sum(p["samples_written"] for p in mm["participants"])
-    print(f"|  | dies: samples written leg 1 {wa}, merged {wm} ({'>=' if wm >= wa else '<'}) |")
+    # The dead leg: does the merged recording hold all of leg 1 (speech samples held, from the merge report)?
+    r = json.load(open(f"{work}/s{s}-dies.json"))
+    wa = sum(p["held_by_source"][0] for p in r["participants"])
+    wm = sum(sum(p["from_source"]) for p in r["participants"])
+    print(f"|  | dies: speech samples leg 1 {wa}, merged {wm} ({'>=' if wm >= wa else '<'}) |")
 import os
 if not os.path.exists(f"{work}/v-m.time"): sys.exit(0)
 t = secs("v-m")

@@ -87,20 +87,28 @@ pub(crate) fn align(legs: &[LegAudio], global: &[i64]) -> Vec<Piece> {
                 voted: found.is_some(),
             });
         }
-        // A run without votes (no earlier leg holds it) takes the offset of the nearest run that had some.
-        let mine = &mut pieces[first_piece..];
-        let decided: Vec<(u64, i64)> = mine
+        // A run without votes (too short for an anchor, or no earlier leg holds it) takes the offset of a
+        // neighbouring run that had some: the one whose placement makes its samples equal to an earlier
+        // leg's there, else the nearer one.
+        let (earlier, mine) = pieces.split_at_mut(first_piece);
+        let decided: Vec<(Span, i64)> = mine
             .iter()
             .filter(|p| p.voted)
-            .map(|p| (p.span.0, p.offset))
+            .map(|p| (p.span, p.offset))
             .collect();
         for p in mine.iter_mut().filter(|p| !p.voted) {
-            let at = decided.partition_point(|d| d.0 < p.span.0);
+            let at = decided.partition_point(|d| d.0 .0 < p.span.0);
             let before = at.checked_sub(1).and_then(|i| decided.get(i));
             let after = decided.get(at);
+            let fits = |off: i64| agrees(legs, earlier, &leg.samples, p.span, off);
             p.offset = match (before, after) {
-                (Some(b), Some(a)) if a.0 - p.span.0 < p.span.0 - b.0 => a.1,
-                (Some(b), _) => b.1,
+                (Some(b), Some(a)) => match (fits(b.1), fits(a.1)) {
+                    (true, false) => b.1,
+                    (false, true) => a.1,
+                    _ if a.0 .0 - p.span.1 < p.span.0.saturating_sub(b.0 .1) => a.1,
+                    _ => b.1,
+                },
+                (Some(b), None) => b.1,
                 (None, Some(a)) => a.1,
                 (None, None) => p.offset,
             };
@@ -111,6 +119,33 @@ pub(crate) fn align(legs: &[LegAudio], global: &[i64]) -> Vec<Piece> {
         index.seal();
     }
     pieces
+}
+
+/// True when `run` of a leg placed at `offset` has the samples earlier legs hold there (up to its first 64
+/// samples), and an earlier leg holds at least one of them.
+fn agrees(legs: &[LegAudio], earlier: &[Piece], samples: &[i16], run: Span, offset: i64) -> bool {
+    let mut compared = 0;
+    for i in run.0..run.1.min(run.0 + 64) {
+        let m = i as i64 + offset;
+        let other = earlier.iter().find_map(|q| {
+            let (s, e) = (q.span.0 as i64 + q.offset, q.span.1 as i64 + q.offset);
+            (s <= m && m < e)
+                .then(|| {
+                    legs.get(q.leg)?
+                        .samples
+                        .get((m - q.offset) as usize)
+                        .copied()
+                })
+                .flatten()
+        });
+        if let Some(x) = other {
+            if samples.get(i as usize) != Some(&x) {
+                return false;
+            }
+            compared += 1;
+        }
+    }
+    compared > 0
 }
 
 /// A stretch of the merged stem and where it came from.

@@ -244,28 +244,37 @@ pub fn read_stem(path: &Path) -> Result<Vec<i16>, MergeError> {
         .collect())
 }
 
-/// What a leg holds of a participant: the ledger's presence minus its gaps, joined with every run of
-/// non-zero samples (a sample the recorder wrote is held even if the ledger says otherwise: the merge never
-/// drops audio on the ledger's word).
-pub(crate) fn held(p: &SourceParticipant, samples: &[i16]) -> Vec<Span> {
-    let presence = vec![(p.presence.0, p.presence.1.min(samples.len() as u64))];
-    let gaps = spans::normalize(p.gaps.iter().map(|g| g.0).collect());
-    let mut all = spans::subtract(&spans::normalize(presence), &gaps);
+/// What a leg holds of a participant: every run of non-zero samples, joined across runs of zeros shorter
+/// than a 20 ms frame (exact zeros inside speech). Not the ledger's presence minus its gaps: a recorder lists
+/// the silences it saw between frames, not the silence before a participant's first frame or after its
+/// last, so "present and not in a gap" includes silence, and a leg "holding" silence must never win over a
+/// leg holding speech. A frame of digital silence the sender did send is indistinguishable from none and
+/// merges the same (zeros either way).
+pub(crate) fn held(_p: &SourceParticipant, samples: &[i16]) -> Vec<Span> {
+    let frame = u64::from(crate::audio::FRAME as u32);
+    let mut runs: Vec<Span> = Vec::new();
     let mut run: Option<u64> = None;
     for (i, &s) in samples.iter().enumerate() {
         match (s != 0, run) {
             (true, None) => run = Some(i as u64),
             (false, Some(start)) => {
-                all.push((start, i as u64));
+                runs.push((start, i as u64));
                 run = None;
             }
             _ => {}
         }
     }
     if let Some(start) = run {
-        all.push((start, samples.len() as u64));
+        runs.push((start, samples.len() as u64));
     }
-    spans::normalize(all)
+    let mut out: Vec<Span> = Vec::with_capacity(runs.len());
+    for r in runs {
+        match out.last_mut() {
+            Some(last) if r.0 - last.1 < frame => last.1 = r.1,
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// The ledger's loss gaps (anything but `nothing_sent`) of a participant.

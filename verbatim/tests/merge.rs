@@ -109,13 +109,16 @@ fn verify_with_legs(merged: &Path, legs: &[&Path]) -> (i32, String) {
     run(&args)
 }
 
-/// Samples a leg's ledger says it received (presence minus gaps) per participant, summed.
+/// Non-zero samples of every participant stem of a folder (the synthetic voice is never zero in speech).
 fn samples_written(dir: &Path) -> u64 {
     metadata(dir)["participants"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["samples_written"].as_u64().unwrap())
+        .map(|p| {
+            let f = dir.join(format!("participants/{}.wav", p["name"].as_str().unwrap()));
+            read_wav(&f).iter().filter(|&&x| x != 0).count() as u64
+        })
         .sum()
 }
 
