@@ -145,15 +145,7 @@ mod tests {
     use super::*;
 
     fn noise(n: usize, seed: u64) -> Vec<i16> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 48) as i16 / 4
-            })
-            .collect()
+        crate::test_noise(n, seed, 48, false)
     }
 
     #[test]

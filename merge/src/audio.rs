@@ -314,15 +314,7 @@ mod tests {
     use super::*;
 
     fn speech(n: usize, seed: u64) -> Vec<i16> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x >> 50) as i16).max(1)
-            })
-            .collect()
+        crate::test_noise(n, seed, 50, true)
     }
 
     /// Two legs of 4 s of speech, the second 1000 samples later on its own timeline; each lost different
@@ -450,15 +442,7 @@ mod properties {
             }
             prop_assume!(!lost_a.iter().any(|f| lost_a.contains(&(f + 1)) || lost_b.iter().any(|g| g.abs_diff(*f) <= 1)));
             let total = at + 3_200;
-            let mut x = seed | 1;
-            let truth: Vec<i16> = (0..total)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    ((x >> 49) as i16).max(1)
-                })
-                .collect();
+            let truth = crate::test_noise(total as usize, seed, 49, true);
             let legs = vec![
                 leg(&truth, &speech, 0, &[], &lost_a, 0),
                 leg(&truth, &speech, off_b, &shifts, &lost_b, 1),

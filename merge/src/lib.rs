@@ -48,6 +48,25 @@ pub mod spans;
 pub mod video;
 mod write;
 
+/// Test signals: seeded xorshift noise, never zero (`min` ≥ 1) or signed, at `shift` bits below 64.
+#[cfg(test)]
+pub(crate) fn test_noise(n: usize, seed: u64, shift: u32, nonzero: bool) -> Vec<i16> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x >> shift) as i16;
+            if nonzero {
+                v.max(1)
+            } else {
+                v / 4
+            }
+        })
+        .collect()
+}
+
 use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
