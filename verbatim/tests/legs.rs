@@ -102,6 +102,41 @@ fn send_with_two_legs_into_listen_records_both_legs_in_their_own_verified_folder
         origin(&m2),
         "each bot's platform has its own clock"
     );
+    // The two folders the server wrote merge into one recording whose every span matches its leg.
+    let merged = dir.join("merged");
+    let m = Command::new(BIN)
+        .args(["merge", "--no-composite", "--signing-key"])
+        .arg(&key)
+        .arg("--out")
+        .arg(&merged)
+        .args([&one, &two])
+        .output()
+        .unwrap();
+    assert!(
+        m.status.success(),
+        "merge: {}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+    let v = Command::new(BIN)
+        .arg("verify")
+        .arg(&merged)
+        .args(["--trust-embedded-key", "--leg"])
+        .arg(&one)
+        .arg("--leg")
+        .arg(&two)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && text.contains("0 mismatches, 0 unattributed samples"),
+        "{text}{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    let md = metadata(&merged);
+    assert_eq!(
+        md["call"]["merged_from"][1]["aligned_by"], "content",
+        "{md:#}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
