@@ -155,49 +155,66 @@ impl Leg {
     }
 }
 
-/// What a leg's own path does with a frame that crossed the uplink.
+/// A sent frame's trip to this leg's bot: the senders' uplink (the same on every leg), then the leg's own
+/// path (if any), which is asked only about frames that crossed the uplink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LegFate {
-    /// Lost on this leg's path; `burst` inside one of its burst windows. `delay` is the path's current extra
-    /// delay, for a concealment arriving as the real frame would have.
-    Lost { burst: bool, delay: i64 },
-    /// Delivered `delay` ticks later than the uplink alone would deliver it; `dup_gap`: a second copy that much
-    /// after the first.
+pub(crate) enum Trip {
+    /// Lost; `burst` inside a burst window; `on_leg`: lost on the leg's path (not the uplink), with the
+    /// arrival a concealment of it would have.
+    Lost { burst: bool, on_leg: Option<i64> },
+    /// Arrives at `arrival`; `dups`: the arrivals of a duplicate made on the uplink, then of one made on the
+    /// leg's path.
     Delivered {
-        delay: i64,
+        arrival: i64,
         reordered: bool,
-        dup_gap: Option<i64>,
+        dups: [Option<i64>; 2],
     },
 }
 
-impl LegFate {
-    /// No leg path: exactly as the uplink delivers it.
-    pub(crate) const CLEAR: LegFate = LegFate::Delivered {
-        delay: 0,
-        reordered: false,
-        dup_gap: None,
-    };
-
-    /// The fate of a frame captured at `capture` on `path` (none: [`LegFate::CLEAR`]).
-    pub(crate) fn of(path: Option<&mut Path>, capture: i64) -> LegFate {
-        let Some(path) = path else {
-            return LegFate::CLEAR;
-        };
-        let base = capture.saturating_add(BASE_DELAY_TICKS);
-        match path.send(capture) {
-            Fate::Lost { burst } => LegFate::Lost {
+/// The trip of a frame captured at `capture` over `uplink`, then `leg` (none: the uplink alone).
+pub(crate) fn trip(uplink: &mut Path, leg: Option<&mut Path>, capture: i64) -> Trip {
+    let (arrival, reordered, dup) = match uplink.send(capture) {
+        Fate::Lost { burst } => {
+            return Trip::Lost {
                 burst,
-                delay: path.jitter_ticks(),
-            },
-            Fate::Delivered {
-                arrival,
-                reordered,
-                dup_arrival,
-            } => LegFate::Delivered {
-                delay: arrival.saturating_sub(base),
-                reordered,
-                dup_gap: dup_arrival.map(|d| d.saturating_sub(arrival)),
-            },
+                on_leg: None,
+            }
+        }
+        Fate::Delivered {
+            arrival,
+            reordered,
+            dup_arrival,
+        } => (arrival, reordered, dup_arrival),
+    };
+    let Some(leg) = leg else {
+        return Trip::Delivered {
+            arrival,
+            reordered,
+            dups: [dup, None],
+        };
+    };
+    let base = capture.saturating_add(BASE_DELAY_TICKS);
+    match leg.send(capture) {
+        Fate::Lost { burst } => Trip::Lost {
+            burst,
+            on_leg: Some(arrival.saturating_add(leg.jitter_ticks())),
+        },
+        Fate::Delivered {
+            arrival: leg_arrival,
+            reordered: leg_reordered,
+            dup_arrival,
+        } => {
+            // The leg adds its own delay (over the base every path has) to the uplink's arrival.
+            let delay = leg_arrival.saturating_sub(base);
+            let arrival_here = arrival.saturating_add(delay);
+            Trip::Delivered {
+                arrival: arrival_here,
+                reordered: reordered || leg_reordered,
+                dups: [
+                    dup.map(|d| d.saturating_add(delay)),
+                    dup_arrival.map(|d| arrival_here.saturating_add(d.saturating_sub(leg_arrival))),
+                ],
+            }
         }
     }
 }

@@ -8,8 +8,8 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use super::impairments::Impairments;
 use super::input::AudioInput;
-use super::leg::{conceal, LegFate};
-use super::network::{Fate, Path};
+use super::leg::{conceal, trip, Trip};
+use super::network::Path;
 use super::report::ParticipantReport;
 use super::{FRAME_SAMPLES, FRAME_TICKS};
 
@@ -274,54 +274,36 @@ impl Sender {
                 continue;
             }
             rep.sent += 1;
-            // The uplink first (the same on every leg), then this leg's own path.
-            let fate = self.path.send(capture);
-            let (arrival, reordered, dup_arrival) = match fate {
-                Fate::Lost { burst } => {
-                    rep.lost_network += 1;
-                    rep.lost_burst += u64::from(burst);
-                    rep.lost_frames.push(j);
-                    continue;
-                }
-                Fate::Delivered {
-                    arrival,
-                    reordered,
-                    dup_arrival,
-                } => (arrival, reordered, dup_arrival),
-            };
-            let leg = LegFate::of(self.leg_path.as_mut(), capture);
             let ost = sender_timestamp(&self.stamp, self.epoch, j, self.session_first, capture);
-            let (delay, leg_reordered, dup_gap) = match leg {
-                LegFate::Lost { delay, .. } if self.conceal => {
-                    // The leg's platform conceals the gap: the last frame, attenuated, as if it were this one.
-                    let (data, energy) = conceal(self.last_data.as_ref(), FRAME_SAMPLES * 2);
-                    rep.concealed_leg += 1;
-                    rep.concealed_frames.push(j);
-                    self.push(
-                        arrival.saturating_add(delay),
-                        j,
-                        sess.msi,
-                        ost,
-                        data,
-                        energy,
-                    );
-                    continue;
-                }
-                LegFate::Lost { burst, .. } => {
-                    rep.lost_network += 1;
-                    rep.lost_burst += u64::from(burst);
-                    rep.lost_leg += 1;
-                    rep.lost_frames.push(j);
-                    rep.lost_leg_frames.push(j);
-                    continue;
-                }
-                LegFate::Delivered {
-                    delay,
-                    reordered,
-                    dup_gap,
-                } => (delay, reordered, dup_gap),
-            };
-            rep.reordered += u64::from(reordered || leg_reordered);
+            let (arrival, reordered, dups) =
+                match trip(&mut self.path, self.leg_path.as_mut(), capture) {
+                    Trip::Lost {
+                        on_leg: Some(at), ..
+                    } if self.conceal => {
+                        // The leg's platform conceals the gap: the last frame, attenuated, as if it were this one.
+                        let (data, energy) = conceal(self.last_data.as_ref(), FRAME_SAMPLES * 2);
+                        rep.concealed_leg += 1;
+                        rep.concealed_frames.push(j);
+                        self.push(at, j, sess.msi, ost, data, energy);
+                        continue;
+                    }
+                    Trip::Lost { burst, on_leg } => {
+                        rep.lost_network += 1;
+                        rep.lost_burst += u64::from(burst);
+                        rep.lost_frames.push(j);
+                        if on_leg.is_some() {
+                            rep.lost_leg += 1;
+                            rep.lost_leg_frames.push(j);
+                        }
+                        continue;
+                    }
+                    Trip::Delivered {
+                        arrival,
+                        reordered,
+                        dups,
+                    } => (arrival, reordered, dups),
+                };
+            rep.reordered += u64::from(reordered);
             self.input.fill(j, &mut self.buf);
             let mut data = Vec::with_capacity(FRAME_SAMPLES * 2);
             let mut energy: u64 = 0;
@@ -333,17 +315,9 @@ impl Sender {
             if self.conceal {
                 self.last_data = Some(data.clone());
             }
-            let arrival = arrival.saturating_add(delay);
-            if let Some(dup_arrival) = dup_arrival {
+            for dup_arrival in dups.into_iter().flatten() {
                 rep.duplicated += 1;
                 rep.duplicated_frames.push(j);
-                let dup_arrival = dup_arrival.saturating_add(delay);
-                self.push(dup_arrival, j, sess.msi, ost, data.clone(), energy);
-            }
-            if let Some(gap) = dup_gap {
-                rep.duplicated += 1;
-                rep.duplicated_frames.push(j);
-                let dup_arrival = arrival.saturating_add(gap);
                 self.push(dup_arrival, j, sess.msi, ost, data.clone(), energy);
             }
             self.push(arrival, j, sess.msi, ost, data, energy);

@@ -24,8 +24,8 @@ use bytes::Bytes;
 use media_core::{MediaTime, Msi, SourceTimestamp, VideoCodec, VideoFormat};
 
 use super::impairments::Impairments;
-use super::leg::LegFate;
-use super::network::{Fate, Path};
+use super::leg::{trip, Trip};
+use super::network::Path;
 use super::report::VideoReport;
 use crate::sdk::{VideoMediaBuffer, VideoSocket};
 
@@ -407,46 +407,26 @@ impl VideoSender {
                 continue;
             }
             rep.sent += 1;
-            // The uplink (the same on every leg), then this leg's own path.
-            let (arrival, reordered, dup_arrival) = match self.path.send(capture) {
-                Fate::Lost { burst } => {
+            match trip(&mut self.path, self.leg_path.as_mut(), capture) {
+                Trip::Lost { burst, on_leg } => {
                     rep.lost_network += 1;
                     rep.lost_burst += u64::from(burst);
+                    rep.lost_leg += u64::from(on_leg.is_some());
                     rep.lost_frames.push(g);
-                    continue;
                 }
-                Fate::Delivered {
+                Trip::Delivered {
                     arrival,
                     reordered,
-                    dup_arrival,
-                } => (arrival, reordered, dup_arrival),
-            };
-            let (delay, leg_reordered, dup_gap) = match LegFate::of(self.leg_path.as_mut(), capture)
-            {
-                LegFate::Lost { burst, .. } => {
-                    rep.lost_network += 1;
-                    rep.lost_burst += u64::from(burst);
-                    rep.lost_leg += 1;
-                    rep.lost_frames.push(g);
-                    continue;
+                    dups,
+                } => {
+                    rep.reordered += u64::from(reordered);
+                    for d in dups.into_iter().flatten() {
+                        rep.duplicated += 1;
+                        self.push(d, g, tau);
+                    }
+                    self.push(arrival, g, tau);
                 }
-                LegFate::Delivered {
-                    delay,
-                    reordered,
-                    dup_gap,
-                } => (delay, reordered, dup_gap),
-            };
-            rep.reordered += u64::from(reordered || leg_reordered);
-            let arrival = arrival.saturating_add(delay);
-            if let Some(d) = dup_arrival {
-                rep.duplicated += 1;
-                self.push(d.saturating_add(delay), g, tau);
             }
-            if let Some(gap) = dup_gap {
-                rep.duplicated += 1;
-                self.push(arrival.saturating_add(gap), g, tau);
-            }
-            self.push(arrival, g, tau);
         }
     }
 
