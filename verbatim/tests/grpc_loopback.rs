@@ -3,27 +3,11 @@
 
 mod grpc_util;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use grpc_util::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verbatim");
-
-/// Spawns `verbatim listen` (its `command` without stdout set) and returns it with the address it printed.
-fn start_listen(mut command: Command) -> (std::process::Child, String) {
-    let mut server = command.stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (server, addr)
-}
 
 #[test]
 fn send_into_listen_records_the_same_stems_as_record() {

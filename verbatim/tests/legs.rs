@@ -4,8 +4,7 @@
 
 mod grpc_util;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bot_adapter::sim::Leg;
@@ -36,24 +35,13 @@ fn verify(dir: &std::path::Path) {
 fn send_with_two_legs_into_listen_records_both_legs_in_their_own_verified_folders() {
     let dir = temp_dir("legs-send");
     let key = key_file(&dir);
-    let mut server = Command::new(BIN)
-        .args(["listen", "--bind", "127.0.0.1:0", "--no-auth"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["listen", "--bind", "127.0.0.1:0", "--no-auth"])
         .args(["--max-lead", "off", "--out"])
         .arg(dir.join("served"))
         .arg("--signing-key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+        .arg(&key);
+    let (mut server, addr) = start_listen(cmd);
     let sent = Command::new(BIN)
         .args(["send", "--fast", "--simulate", "--connect", &addr])
         .args([

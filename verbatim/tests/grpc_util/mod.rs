@@ -2,6 +2,7 @@
 //! the recordings the server wrote.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -316,4 +317,22 @@ pub fn roster(r0: u64, msi: u32) -> proto::BotMessage {
         }],
         left_ids: vec![],
     }))
+}
+
+/// Spawns `verbatim listen` (its `command` without stdout set) and returns it with the address it printed.
+pub fn start_listen(mut command: std::process::Command) -> (std::process::Child, String) {
+    let mut server = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (server, addr)
 }
