@@ -68,7 +68,7 @@ pub(crate) fn load(sources: &[Source], g: &Group) -> Result<Vec<LegAudio>, Merge
             let src = &sources[s];
             let p = &src.participants[i];
             let samples = src.read_stem(p)?;
-            let held = held(p, &samples);
+            let held = held(&samples);
             Ok(LegAudio {
                 source: s,
                 samples,
@@ -106,10 +106,10 @@ fn global_offsets(
                     sk.read_stem(&sk.participants[pk])?,
                 );
                 let mut index = Index::default();
-                index.add(&aj, &held(&sj.participants[pj], &aj), 0);
+                index.add(&aj, &held(&aj), 0);
                 index.seal();
                 let mut votes = HashMap::new();
-                index.votes(&ak, &held(&sk.participants[pk], &ak), None, &mut votes);
+                index.votes(&ak, &held(&ak), None, &mut votes);
                 if let Some((off, _)) = decide(&votes, 0, MIN_GLOBAL_VOTES) {
                     per_participant.push(off);
                 }
@@ -137,18 +137,8 @@ fn global_offsets(
 
 /// The manifest's `start_utc_ms` of a source.
 pub(crate) fn start_ms(s: &Source) -> Result<i64, MergeError> {
-    let path = s.dir.join(muxer::recording::MANIFEST_FILE);
-    let bytes = std::fs::read(&path).map_err(|source| MergeError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| MergeError::BadSource {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-    v["start_utc_ms"].as_i64().ok_or(MergeError::BadSource {
-        path,
+    s.start_utc_ms.ok_or_else(|| MergeError::BadSource {
+        path: s.dir.join(muxer::recording::MANIFEST_FILE),
         reason: "no start_utc_ms".into(),
     })
 }

@@ -59,6 +59,8 @@ pub struct Source {
     pub manifest_sha256: [u8; 32],
     /// The signing key's id, as the manifest names it.
     pub key_id: Option<String>,
+    /// Wall clock of its recording time 0 (Unix ms), as the manifest states it.
+    pub start_utc_ms: Option<i64>,
     /// Stem sample rate.
     pub sample_rate: u32,
     /// Length of the recording in samples.
@@ -208,6 +210,7 @@ impl Source {
             status: rec["status"].as_str().unwrap_or("unknown").to_string(),
             manifest_sha256: Sha256::digest(&manifest_bytes).into(),
             key_id: manifest["key_id"].as_str().map(str::to_string),
+            start_utc_ms: manifest["start_utc_ms"].as_i64(),
             sample_rate,
             duration,
             participants,
@@ -250,7 +253,7 @@ pub fn read_stem(path: &Path) -> Result<Vec<i16>, MergeError> {
 /// last, so "present and not in a gap" includes silence, and a leg "holding" silence must never win over a
 /// leg holding speech. A frame of digital silence the sender did send is indistinguishable from none and
 /// merges the same (zeros either way).
-pub(crate) fn held(_p: &SourceParticipant, samples: &[i16]) -> Vec<Span> {
+pub(crate) fn held(samples: &[i16]) -> Vec<Span> {
     let frame = u64::from(crate::audio::FRAME as u32);
     let mut runs: Vec<Span> = Vec::new();
     let mut run: Option<u64> = None;
