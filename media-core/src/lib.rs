@@ -13,6 +13,7 @@
 //! * [`frame`]: audio and video frames carrying `bytes::Bytes` payloads, moved and never copied.
 //! * [`h264`]: the H.264 bitstream below the codec — Annex-B and length-prefixed NAL units, key-frame checks,
 //!   the SPS and the start of slice headers — read the same way by ingest, codecs, muxer and recorder.
+//! * [`histogram`]: a lock-free fixed-bucket histogram for metrics read while media threads record into it.
 //! * [`queue`]: bounded lock-free SPSC queues with a stated overflow policy and counters.
 //! * [`timeline`]: one recording timeline; per-source clocks that map sender timestamps onto it (zero
 //!   timestamps, jumps, drift).
@@ -28,6 +29,7 @@
 pub mod call_clock;
 pub mod frame;
 pub mod h264;
+pub mod histogram;
 pub mod jitter;
 pub mod ledger;
 pub mod mixer;

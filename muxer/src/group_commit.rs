@@ -43,6 +43,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::storage::Storage;
+use media_core::histogram::AtomicHistogram;
 
 /// Settings of a [`GroupCommit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,8 @@ struct Shared {
     exited: AtomicBool,
     rounds: AtomicU64,
     failed_rounds: AtomicU64,
+    /// Every round's `syncfs` time, µs (for a metrics endpoint: [`GroupCommit::round_histogram`]).
+    round_us: Arc<AtomicHistogram>,
     /// Guards sleeping and waking (the counters are atomics); the thread waits on `work`, waiters on `done`.
     lock: Mutex<Timings>,
     work: Condvar,
@@ -178,6 +181,7 @@ impl GroupCommit {
             exited: AtomicBool::new(false),
             rounds: AtomicU64::new(0),
             failed_rounds: AtomicU64::new(0),
+            round_us: Arc::new(AtomicHistogram::one_two_five(10, 10_000_000)),
             lock: Mutex::new(Timings::default()),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -198,6 +202,22 @@ impl GroupCommit {
         CommitHandle {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Every round's `syncfs` time in microseconds (the fsync latency of every recording on the node), since
+    /// the start: a lock-free histogram a metrics endpoint reads while rounds go on.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use muxer::group_commit::{GroupCommit, GroupCommitOptions};
+    /// use muxer::storage::StdStorage;
+    /// let dir = std::env::temp_dir();
+    /// let commit = GroupCommit::start(Arc::new(StdStorage), &dir, GroupCommitOptions::default()).unwrap();
+    /// commit.handle().wait(commit.handle().request());
+    /// assert!(commit.round_histogram().count() >= 1);
+    /// ```
+    pub fn round_histogram(&self) -> Arc<AtomicHistogram> {
+        Arc::clone(&self.shared.round_us)
     }
 
     /// Rounds, failures and timings so far.
@@ -310,6 +330,7 @@ fn run(s: &Shared, storage: &dyn Storage, root: &Path, options: GroupCommitOptio
         let r = storage.sync_fs(root);
         let end = Instant::now();
         let sync_us = end.duration_since(t0).as_micros() as u64;
+        s.round_us.record(sync_us);
         let now_ns = end.duration_since(s.epoch).as_nanos() as u64;
         let wait_us = if oldest == 0 {
             sync_us
