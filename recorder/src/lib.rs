@@ -23,6 +23,8 @@
 //! * [`session`]: the embedding API — one call driven as the gRPC contract drives `listen` (the C ABI wraps it).
 //! * [`live`]: one call's folder, media worker and writer, and the handle its source pushes into.
 //! * [`keys`]: the installation's signing key; [`tsa`]: RFC 3161 time stamps on the hash chain.
+//! * [`media_stats`]: the media pool's node-wide figures for a metrics endpoint (per-call CPU per pass, queue
+//!   depths, back-pressure, heartbeat).
 //! * [`latency`]: the histogram the workers keep of their step times.
 //!
 //! ## Example: embed the recorder, push buffers, get a folder
@@ -87,6 +89,7 @@ pub mod journal;
 pub mod keys;
 pub mod latency;
 pub mod live;
+pub mod media_stats;
 pub mod media_worker;
 pub mod metadata;
 pub(crate) mod pool;

@@ -33,6 +33,7 @@ use media_core::MediaTime;
 use crate::engine::{CallRecorder, KeyFrameRequest, RecordingSink};
 use crate::journal::{SinkControl, Snapshot, SnapshotBase, SNAPSHOT_INTERVAL};
 use crate::latency::LatencyHistogram;
+use crate::media_stats::{CallShare, MediaStats};
 use crate::metadata::CountersMeta;
 use crate::pool::{Job as PoolJob, Nap, Pool, Step, IDLE_WAIT};
 use crate::sink::FolderSink;
@@ -393,8 +394,18 @@ pub fn spawn(mut job: MediaJob) -> std::io::Result<Worker> {
 
 /// Media threads shared by many calls (see the module docs).
 pub struct MediaPool {
-    pool: Pool<(MediaJob, Sender<WorkerResult>, Arc<LatencyHistogram>)>,
+    pool: Pool<PoolCall>,
     steps: Arc<LatencyHistogram>,
+    stats: Arc<MediaStats>,
+}
+
+/// A call on a media pool thread: its job, where its result goes, and its share of the node-wide figures.
+struct PoolCall {
+    job: MediaJob,
+    done: Sender<WorkerResult>,
+    steps: Arc<LatencyHistogram>,
+    stats: Arc<MediaStats>,
+    share: CallShare,
 }
 
 impl MediaPool {
@@ -411,9 +422,12 @@ impl MediaPool {
             rung: true,
             idle: IDLE_WAIT,
         };
+        let stats = Arc::new(MediaStats::default());
+        let meter: Arc<dyn crate::pool::PassMeter> = stats.clone();
         Ok(MediaPool {
-            pool: Pool::new(threads, "verbatim-media", nap)?,
+            pool: Pool::new(threads, "verbatim-media", nap, Some(meter))?,
             steps: Arc::new(LatencyHistogram::default()),
+            stats,
         })
     }
 
@@ -428,6 +442,17 @@ impl MediaPool {
         self.pool.len()
     }
 
+    /// The pool's node-wide figures (per-call CPU per pass, queue depths, back-pressure, heartbeat), read by
+    /// a metrics endpoint.
+    ///
+    /// ```
+    /// let pool = recorder::media_worker::MediaPool::new(1).unwrap();
+    /// assert_eq!(pool.stats().ingest_queued(), 0);
+    /// ```
+    pub fn stats(&self) -> Arc<MediaStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Gives `job` to the thread with the fewest calls.
     ///
     /// # Errors
@@ -435,7 +460,13 @@ impl MediaPool {
     pub fn add(&self, job: MediaJob) -> Result<Worker, String> {
         let (done_tx, done_rx) = channel::bounded(1);
         self.pool
-            .add((job, done_tx, Arc::clone(&self.steps)))
+            .add(PoolCall {
+                job,
+                done: done_tx,
+                steps: Arc::clone(&self.steps),
+                stats: Arc::clone(&self.stats),
+                share: CallShare::default(),
+            })
             .map_err(|e| format!("media pool: {e}"))?;
         Ok(Worker::Pool(done_rx))
     }
@@ -449,24 +480,34 @@ impl std::fmt::Debug for MediaPool {
     }
 }
 
-impl PoolJob for (MediaJob, Sender<WorkerResult>, Arc<LatencyHistogram>) {
+impl PoolJob for PoolCall {
     fn step(&mut self) -> Step {
         // A vDSO clock read, no system call.
         let t = std::time::Instant::now();
-        let s = self.0.poll(POOL_BUDGET);
+        let s = self.job.poll(POOL_BUDGET);
         if s == Step::Worked {
-            self.2.record(t.elapsed());
+            self.steps.record(t.elapsed());
+            // The call's queues as this step left them (a few atomic loads), for the node-wide depths.
+            let w = self.job.sink.counters();
+            self.share.update(
+                &self.stats,
+                self.job.rx.len() as u64,
+                w.queued.saturating_sub(w.handled),
+                w.backpressure_waits,
+                w.backpressure_wait_us,
+            );
         }
         s
     }
 
     fn attach(&self, bell: &Arc<Doorbell>) {
-        self.0.attach(bell);
+        self.job.attach(bell);
     }
 
-    fn finish(self) {
+    fn finish(mut self) {
+        self.share.leave(&self.stats);
         // The owner may have gone (dropped without finish): the sink is then dropped, and its writer still
         // writes out what was queued, as after a crash.
-        let _ = self.1.send(self.0.into_result());
+        let _ = self.done.send(self.job.into_result());
     }
 }

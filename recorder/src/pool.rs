@@ -56,6 +56,19 @@ pub(crate) struct Nap {
     pub(crate) idle: Duration,
 }
 
+/// Told at the end of every pass of a pool thread what it cost and how many jobs it served (the media pool's
+/// metrics, see [`crate::media_stats`]).
+pub(crate) trait PassMeter: Send + Sync + 'static {
+    /// A pass is over: `cpu_ns` of thread CPU since the previous one ended, `served` jobs worked.
+    fn pass_done(&self, cpu_ns: u64, served: usize);
+}
+
+impl PassMeter for crate::media_stats::MediaStats {
+    fn pass_done(&self, cpu_ns: u64, served: usize) {
+        crate::media_stats::MediaStats::pass_done(self, cpu_ns, served);
+    }
+}
+
 type Thread<J> = (Sender<J>, Arc<AtomicU64>, JoinHandle<()>, Arc<Doorbell>);
 
 /// Threads polling jobs of type `J`.
@@ -64,20 +77,26 @@ pub(crate) struct Pool<J: Job> {
 }
 
 impl<J: Job> Pool<J> {
-    /// Starts `threads` threads (at least one) named `name-<i>`.
-    pub(crate) fn new(threads: usize, name: &str, nap: Nap) -> std::io::Result<Self> {
+    /// Starts `threads` threads (at least one) named `name-<i>`; `meter`, when given, is told about every pass.
+    pub(crate) fn new(
+        threads: usize,
+        name: &str,
+        nap: Nap,
+        meter: Option<Arc<dyn PassMeter>>,
+    ) -> std::io::Result<Self> {
         let mut out = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = channel::unbounded::<J>();
             let load = Arc::new(AtomicU64::new(0));
             let l2 = Arc::clone(&load);
+            let meter = meter.clone();
             // The thread waits on the very bell the pool rings when it adds a job: handed to it first.
             let (bell_tx, bell_rx) = channel::bounded::<Arc<Doorbell>>(1);
             let h = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
                     if let Ok(bell) = bell_rx.recv() {
-                        run(&rx, &l2, nap, &bell);
+                        run(&rx, &l2, nap, &bell, meter.as_deref());
                     }
                 })?;
             let bell = Doorbell::for_thread(h.thread().clone());
@@ -117,11 +136,26 @@ impl<J: Job> Drop for Pool<J> {
     }
 }
 
-fn run<J: Job>(rx: &Receiver<J>, load: &AtomicU64, nap: Nap, bell: &Arc<Doorbell>) {
+fn run<J: Job>(
+    rx: &Receiver<J>,
+    load: &AtomicU64,
+    nap: Nap,
+    bell: &Arc<Doorbell>,
+    meter: Option<&dyn PassMeter>,
+) {
     let mut jobs: Vec<J> = Vec::new();
     let mut open = true;
+    // Jobs served since the meter was last told (passes inside a bell wait included).
+    let mut served = 0usize;
+    let mut cpu_before = meter.map_or(0, |_| crate::media_stats::thread_cpu_ns());
     loop {
-        let worked = pass(rx, load, bell, &mut jobs, &mut open);
+        let worked = pass(rx, load, bell, &mut jobs, &mut open, &mut served);
+        if let Some(m) = meter {
+            // One thread-CPU clock read per pass (see `media_stats`): the cost since the previous read.
+            let now = crate::media_stats::thread_cpu_ns();
+            m.pass_done(now.saturating_sub(cpu_before), std::mem::take(&mut served));
+            cpu_before = now;
+        }
         if !open && jobs.is_empty() {
             return;
         }
@@ -137,17 +171,22 @@ fn run<J: Job>(rx: &Receiver<J>, load: &AtomicU64, nap: Nap, bell: &Arc<Doorbell
         }
         // Nothing had work: sleep until a producer rings or a job is added (a second pass after arming the
         // bell catches what came in meanwhile).
-        bell.wait(|| pass(rx, load, bell, &mut jobs, &mut open), nap.idle);
+        bell.wait(
+            || pass(rx, load, bell, &mut jobs, &mut open, &mut served),
+            nap.idle,
+        );
     }
 }
 
 /// Takes new jobs and gives every job one step; true when some job worked or a job was added or finished.
+/// `served` grows by the jobs that worked or finished.
 fn pass<J: Job>(
     rx: &Receiver<J>,
     load: &AtomicU64,
     bell: &Arc<Doorbell>,
     jobs: &mut Vec<J>,
     open: &mut bool,
+    served: &mut usize,
 ) -> bool {
     let mut worked = false;
     while *open {
@@ -169,6 +208,7 @@ fn pass<J: Job>(
         match jobs[i].step() {
             Step::Worked => {
                 worked = true;
+                *served += 1;
                 i += 1;
             }
             Step::Idle => i += 1,
@@ -176,6 +216,7 @@ fn pass<J: Job>(
                 let job = jobs.swap_remove(i);
                 load.fetch_sub(1, Ordering::Relaxed);
                 job.finish();
+                *served += 1;
                 worked = true;
             }
         }
@@ -221,6 +262,7 @@ mod tests {
                 rung: true,
                 idle: Duration::from_secs(3600),
             },
+            None,
         )
         .unwrap();
         let (tx, rx) = channel::unbounded();
@@ -248,6 +290,7 @@ mod tests {
                 rung: false,
                 idle: IDLE_WAIT,
             },
+            None,
         )
         .unwrap();
         assert_eq!(pool.len(), 2);

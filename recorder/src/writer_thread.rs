@@ -498,7 +498,7 @@ impl WriterPool {
             rung: false,
             idle: IDLE_WAIT,
         };
-        let pool = Pool::new(threads, "verbatim-writer", nap)
+        let pool = Pool::new(threads, "verbatim-writer", nap, None)
             .map_err(|e| SinkError::WriterFailed(format!("cannot start a writer thread: {e}")))?;
         Ok(WriterPool { options, pool })
     }
