@@ -11,9 +11,10 @@
 #   gcc, g++, python3, mono-mcs, mono-runtime - the C ABI's proofs in other languages (verbatim/tests/embedding.rs):
 #                the C example is compiled with cc and linked with libstdc++ (g++; OpenH264 is C++), a Python ctypes
 #                script and a C# program (Mono) record through it
+#   python3-prometheus-client - its OpenMetrics parser checks `listen --metrics` output (verbatim/tests/fleet.rs)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl chromium gcc g++ python3 mono-mcs mono-runtime)
+pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl chromium gcc g++ python3 mono-mcs mono-runtime python3-prometheus-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

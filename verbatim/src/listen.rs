@@ -24,9 +24,16 @@
 //!   recorder bot of a call is recorded in its own folder (`<call>-leg<id>`), the same leg twice at once is
 //!   refused `ALREADY_EXISTS`, and a leg that comes back after its stream ended (a reconnect) records into a
 //!   new folder whose `metadata.json` links the earlier one (`call.continues`).
+//! * **Fleet operation** (see docs/operations.md): node metrics and health on a port of their own
+//!   (`listen/metrics.rs`, `listen/http.rs`), admission by measured load (`listen/admission.rs`), draining
+//!   for rolling upgrades (`listen/drain.rs`), and a log span per call (`tracing`) with its id and leg.
 
+pub mod admission;
 mod call;
+pub mod drain;
+pub mod http;
 mod legs;
+pub mod metrics;
 pub mod stats;
 
 use std::collections::{HashMap, HashSet};
@@ -76,6 +83,9 @@ pub struct ListenOptions {
     /// system, [`muxer::group_commit`]) instead of an fsync per file per second (default `true`;
     /// `--fsync-per-file` turns it off). Ignored when `record.group_commit` is already set.
     pub group_commit: bool,
+    /// Admit a new call only while the measured per-call cost times the calls fits this share of the cores
+    /// (`--max-load`, e.g. 0.8; `None`: only `max_calls` bounds the calls). See [`admission`].
+    pub max_load: Option<f64>,
 }
 
 /// The free space below which `listen` refuses new calls unless told otherwise: 1 GiB (an hour of a
@@ -128,6 +138,7 @@ impl ListenOptions {
             limits: Limits::default(),
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             group_commit: true,
+            max_load: None,
         }
     }
 }
@@ -193,6 +204,8 @@ pub enum ListenError {
 pub(crate) struct CallEntry {
     phase: Mutex<Phase>,
     audio_buffers: AtomicU64,
+    /// Paused now (for the `paused` state of the calls metric).
+    paused: std::sync::atomic::AtomicBool,
     /// The earlier folder of the same leg this stream continues (set once, before the call's task starts).
     pub(crate) continues: std::sync::OnceLock<recorder::metadata::ContinuesMeta>,
 }
@@ -205,6 +218,9 @@ impl CallEntry {
     }
     fn phase(&self) -> Phase {
         self.phase.lock().map_or(Phase::Ended, |g| *g)
+    }
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
     }
     pub(crate) fn count_audio(&self) {
         self.audio_buffers.fetch_add(1, Ordering::Relaxed);
@@ -221,6 +237,10 @@ pub(crate) struct Shared {
     ended: Mutex<legs::EndedLegs>,
     folders: Mutex<HashSet<String>>,
     slots: Arc<Semaphore>,
+    /// Node-wide figures for `--metrics` (never per call).
+    pub(crate) metrics: Arc<metrics::NodeMetrics>,
+    pub(crate) admission: Arc<admission::Admission>,
+    pub(crate) drain: Arc<drain::Drain>,
 }
 
 impl Shared {
@@ -259,6 +279,22 @@ impl Shared {
         name
     }
 
+    /// The state of every call in the registry, as the `state` labels of the calls metric.
+    pub(crate) fn phases(&self) -> Vec<&'static str> {
+        let Ok(calls) = self.calls.lock() else {
+            return Vec::new();
+        };
+        calls
+            .values()
+            .map(|e| match e.phase() {
+                Phase::AwaitingStart | Phase::AwaitingConfirmation => "awaiting_confirmation",
+                Phase::Recording if e.paused.load(Ordering::Relaxed) => "paused",
+                Phase::Recording => "recording",
+                Phase::NotRecorded | Phase::Ended => "finishing",
+            })
+            .collect()
+    }
+
     /// The call's leg is over: it leaves the registry, and a later stream of the same leg continues `folder`.
     pub(crate) fn release(&self, call_id: &str, leg_id: &str, folder: &str) {
         if let Ok(mut g) = self.calls.lock() {
@@ -293,20 +329,39 @@ impl CallIngest for IngestService {
     ) -> Result<Response<EngineStream>, Status> {
         let sh = &self.shared;
         let limits = sh.opts.limits;
+        if sh.drain.is_draining() {
+            sh.stats.calls_refused_full.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.refused(metrics::Refusal::Draining);
+            return Err(Status::unavailable(
+                "draining: this server finishes its running calls and takes no new ones (try another)",
+            ));
+        }
         let Ok(permit) = Arc::clone(&sh.slots).try_acquire_owned() else {
             sh.stats.calls_refused_full.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.refused(metrics::Refusal::Full);
             return Err(Status::resource_exhausted(format!(
                 "this server records at most {} calls at once",
                 limits.max_calls
             )));
         };
+        if let Err(why) = sh
+            .admission
+            .check(sh.stats.calls_active.load(Ordering::Relaxed))
+        {
+            sh.stats.calls_refused_full.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.refused(metrics::Refusal::Load);
+            return Err(Status::resource_exhausted(why));
+        }
         let mut inbound = request.into_inner();
         let refuse = |s: Status| {
             sh.stats.calls_refused_start.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.refused(metrics::Refusal::Start);
             s
         };
         if let Some(s) = disk_refusal(&sh.opts.out, sh.opts.min_free_disk) {
-            return Err(refuse(s));
+            sh.stats.calls_refused_start.fetch_add(1, Ordering::Relaxed);
+            sh.metrics.refused(metrics::Refusal::Disk);
+            return Err(s);
         }
         let first =
             tokio::time::timeout(call::duration(limits.start_timeout), inbound.message()).await;
@@ -338,6 +393,7 @@ impl CallIngest for IngestService {
         let entry = Arc::new(CallEntry {
             phase: Mutex::new(Phase::AwaitingConfirmation),
             audio_buffers: AtomicU64::new(0),
+            paused: std::sync::atomic::AtomicBool::new(false),
             continues: std::sync::OnceLock::new(),
         });
         let key = (desc.call_id.clone(), desc.leg_id.clone());
@@ -373,12 +429,18 @@ impl CallIngest for IngestService {
         }
         let (tx, rx) = tokio::sync::mpsc::channel(limits.outbound_capacity.max(4));
         let shared = Arc::clone(sh);
-        tokio::spawn(async move {
-            shared.stats.calls_active.fetch_add(1, Ordering::Relaxed);
-            call::run(Arc::clone(&shared), desc, inbound, tx, entry).await;
-            shared.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-        });
+        // Counted before the task starts, so a drain never sees zero calls while this one is on its way.
+        shared.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+        // Every log line about the call carries its id and leg.
+        let span = tracing::info_span!("call", call_id = %desc.call_id, leg = %desc.leg_id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                call::run(Arc::clone(&shared), desc, inbound, tx, entry).await;
+                shared.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+            },
+            span,
+        ));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
@@ -488,6 +550,10 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
     // serve_with_incoming ignores the builder's tcp_nodelay: set it here, or bursts wait on Nagle.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let slots = Arc::new(Semaphore::new(opts.limits.max_calls));
+    let admission = Arc::new(admission::Admission::new(
+        opts.max_load,
+        admission::Admission::available_cores(),
+    ));
     Ok(Listener {
         incoming,
         addr: bound,
@@ -498,6 +564,9 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
             ended: Mutex::new(legs::EndedLegs::default()),
             folders: Mutex::new(HashSet::new()),
             slots,
+            metrics: Arc::new(metrics::NodeMetrics::default()),
+            admission,
+            drain: Arc::new(drain::Drain::default()),
         }),
     })
 }
@@ -523,6 +592,50 @@ impl Listener {
         self.shared.opts.record.media_pool.clone()
     }
 
+    /// The node's figures and the hooks an uploader reports through (see [`metrics::NodeMetrics`]).
+    pub fn metrics(&self) -> Arc<metrics::NodeMetrics> {
+        Arc::clone(&self.shared.metrics)
+    }
+
+    /// The drain flag: [`drain::Drain::start`] stops admitting calls (as `SIGTERM` does).
+    pub fn drain(&self) -> Arc<drain::Drain> {
+        Arc::clone(&self.shared.drain)
+    }
+
+    /// Binds the metrics port at `addr` and serves `/metrics`, `/healthz`, `/readyz` and `POST /admin/drain`
+    /// on the current tokio runtime (see [`http`]) until the runtime stops. Returns the bound address.
+    ///
+    /// # Errors
+    /// [`ListenError::Bind`] when the address cannot be bound.
+    pub fn serve_metrics(&self, addr: SocketAddr) -> Result<SocketAddr, ListenError> {
+        let std_listener =
+            std::net::TcpListener::bind(addr).map_err(|e| ListenError::Bind { addr, source: e })?;
+        let bound = std_listener
+            .local_addr()
+            .and_then(|a| std_listener.set_nonblocking(true).map(|_| a))
+            .map_err(|e| ListenError::Bind { addr, source: e })?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)
+            .map_err(|e| ListenError::Bind { addr, source: e })?;
+        let sh = &self.shared;
+        let commit = sh.opts.record.group_commit.clone();
+        let sources = Arc::new(metrics::Sources {
+            node: Arc::clone(&sh.metrics),
+            shared: Arc::clone(sh),
+            media: sh.opts.record.media_pool.as_ref().map(|p| p.stats()),
+            fsync: commit.as_ref().map(|c| c.round_histogram()),
+            fsync_failed: commit,
+            admission: Arc::clone(&sh.admission),
+            drain: Arc::clone(&sh.drain),
+        });
+        let app = http::router(sources);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("metrics port {bound}: {e}");
+            }
+        });
+        Ok(bound)
+    }
+
     /// Serves until `shutdown` completes, then stops accepting and lets running calls finish.
     ///
     /// # Errors
@@ -532,6 +645,22 @@ impl Listener {
         let limits = opts.limits;
         let token = opts.token.clone();
         let stats = Arc::clone(&self.shared.stats);
+        let node = Arc::clone(&self.shared.metrics);
+        // The admission's load sample, once a second (the process CPU clock: one system call).
+        let sampler = {
+            let (adm, stats) = (Arc::clone(&self.shared.admission), Arc::clone(&stats));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    adm.sample(
+                        std::time::Instant::now(),
+                        admission::process_cpu_ns(),
+                        stats.calls_active.load(Ordering::Relaxed),
+                    );
+                }
+            })
+        };
         let auth = move |req: Request<()>| -> Result<Request<()>, Status> {
             let Some(t) = &token else { return Ok(req) };
             let header = req
@@ -542,6 +671,7 @@ impl Listener {
                 Ok(req)
             } else {
                 stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                node.refused(metrics::Refusal::Auth);
                 Err(Status::unauthenticated(
                     "missing or wrong bearer token (authorization: Bearer <token>)",
                 ))
@@ -569,10 +699,12 @@ impl Listener {
                 ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key)),
             )?;
         }
-        builder
+        let served = builder
             .add_service(svc)
             .serve_with_incoming_shutdown(self.incoming, shutdown)
-            .await?;
+            .await;
+        sampler.abort();
+        served?;
         Ok(())
     }
 }

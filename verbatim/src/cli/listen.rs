@@ -82,6 +82,44 @@ pub struct ListenArgs {
     /// Composite layout: grid, speaker (active speaker with filmstrip), screenshare.
     #[arg(long, default_value = "grid", value_parser = verbatim::composite::parse_layout, requires = "composite")]
     pub layout: codecs::composite::Layout,
+    /// Serve metrics (OpenMetrics at /metrics), /healthz, /readyz and POST /admin/drain on this port or
+    /// address: a bare port or :PORT binds 127.0.0.1 (loopback); 0.0.0.0:9100 binds every interface (the port
+    /// has no authentication). The bound address is printed.
+    #[arg(long, value_name = "ADDR", value_parser = verbatim::listen::http::metrics_addr)]
+    pub metrics: Option<SocketAddr>,
+    /// Admit a new call only while the measured per-call CPU cost times the calls fits this share of the
+    /// cores (e.g. 0.8); refused calls get RESOURCE_EXHAUSTED with the figures. Off by default (--max-calls
+    /// only). See docs/operations.md.
+    #[arg(long, value_name = "SHARE", value_parser = parse_load)]
+    pub max_load: Option<f64>,
+    /// Log format on stderr: text, or json (one object per line). RUST_LOG filters (default info).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn parse_load(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected a positive share of the cores, e.g. 0.8"
+        )),
+    }
+}
+
+/// Structured logs on stderr (a span per call puts its id and leg on every line about it).
+fn init_logs(format: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if format == "json" {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }
 
 /// A size: bytes, or with a unit (kB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024).
@@ -151,6 +189,8 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     opts.record.recorder.call_clock.max_lead = a.max_lead.0;
     opts.min_free_disk = a.min_free_disk;
     opts.group_commit = !a.fsync_per_file;
+    opts.max_load = a.max_load;
+    init_logs(&a.log_format);
     if a.composite {
         let cfg = codecs::composite::CompositorConfig {
             layout: a.layout,
@@ -180,26 +220,16 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         let stats = l.stats();
         let commit = l.group_commit();
         let media = l.media_pool();
+        let metrics = a.metrics.map(|m| l.serve_metrics(m)).transpose()?;
         println!(
             "listening on {}{}",
             l.local_addr(),
             if a.tls_cert.is_some() { " (TLS)" } else { "" }
         );
-        let shutdown = async {
-            #[cfg(unix)]
-            {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        };
+        if let Some(m) = metrics {
+            println!("metrics on http://{m}/metrics");
+        }
+        let shutdown = verbatim::listen::drain::shutdown_signal(l.drain(), std::sync::Arc::clone(&stats));
         l.serve(shutdown).await?;
         // Let running calls finalize (interrupted when their bots are gone) before the runtime stops.
         let t0 = std::time::Instant::now();

@@ -133,7 +133,9 @@ pub(crate) async fn run(
 ) {
     let limits = shared.opts.limits;
     shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
+    shared.metrics.call_started();
     let folder = shared.reserve_folder(&desc.call_id, &desc.leg_id);
+    tracing::info!(event = "call_started", folder, "call started");
     // A few requests at most wait here: each stream asks at most every 500 ms, and the task takes them at once.
     let (relay, mut keyframe_requests) = keyframe_channel(32);
     let mut call = Call {
@@ -200,6 +202,10 @@ impl Call {
             }
             let msg = tokio::select! {
                 m = inbound.message() => m,
+                _ = self.shared.drain.stopping() => {
+                    let why = "the server is stopping (second SIGTERM or SIGINT while draining)";
+                    return Ending::Interrupted(why.into());
+                }
                 Some(r) = keyframe_requests.recv() => {
                     self.relay_keyframe(r);
                     continue;
@@ -274,6 +280,7 @@ impl Call {
                 match self.state.pause(r, &t.requested_by, &t.reason) {
                     Ok(()) => {
                         self.pause_walls.push((SystemTime::now(), None));
+                        self.entry.set_paused(true);
                         self.journal_pause(r, true, &t.requested_by, &t.reason);
                     }
                     Err(e) => self.refuse_message(&format!("Pause: {e}")).await,
@@ -288,6 +295,7 @@ impl Call {
                         if let Some(w) = self.pause_walls.last_mut() {
                             w.1 = Some(SystemTime::now());
                         }
+                        self.entry.set_paused(false);
                         self.journal_pause(r, false, &t.requested_by, &t.reason);
                     }
                     Err(e) => self.refuse_message(&format!("Resume: {e}")).await,
@@ -643,6 +651,7 @@ impl Call {
             })),
         }));
         self.relay.note(sent.is_ok());
+        self.shared.metrics.keyframe_request(sent.is_ok());
     }
 
     async fn status_result(&mut self, s: proto::RecordingStatusResult) -> Option<Ending> {
@@ -673,6 +682,10 @@ impl Call {
         }
         // Confirmed: only now does anything go to disk.
         self.entry.set_phase(Phase::Recording);
+        tracing::info!(
+            event = "recording_confirmed",
+            "recording confirmed by the bot"
+        );
         let mut opts: RecordOptions = self.shared.opts.record.clone();
         opts.out = self.shared.opts.out.join(&self.folder);
         opts.call = self.call_info();

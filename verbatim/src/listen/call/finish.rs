@@ -178,6 +178,9 @@ impl Call {
                     }
                     .into();
                     fill_summary(&mut summary, &s);
+                    self.shared
+                        .metrics
+                        .recording_ended(&summary.status, Some(&s));
                     if let Some(why) = interrupted {
                         summary.error = why;
                     }
@@ -197,6 +200,9 @@ impl Call {
             }
             if let Some(f) = self.fatal.take() {
                 summary.error = f;
+            }
+            if summary.status == "failed" {
+                self.shared.metrics.recording_ended("failed", None);
             }
             // A recording that failed (disk full, I/O error) is reported as `failed`, with the cause, so the
             // compliance policy can act on it.
@@ -236,6 +242,7 @@ impl Call {
                 .unwrap_or_else(|| "recording was not confirmed".into());
             summary.status = "not_recorded".into();
             summary.error = error.clone();
+            self.shared.metrics.recording_ended("not_recorded", None);
             summary.preroll_discarded = status_meta.preroll_discarded + status_meta.preroll_trimmed;
             let mut info = self.call_info();
             info.recording_status = Some(status_meta);
@@ -251,7 +258,33 @@ impl Call {
             }))
             .await;
         }
+        log_ending(&summary);
         self.send_essential(Out::Summary(summary)).await;
+    }
+}
+
+/// One structured line per call end (the call span adds its id and leg); `failed` and `interrupted`, what an
+/// operator alerts on, are warnings.
+fn log_ending(s: &proto::CallSummary) {
+    let secs = s.duration_us as f64 / 1e6;
+    match s.status.as_str() {
+        "failed" | "interrupted" => tracing::warn!(
+            event = %format!("recording_{}", s.status),
+            status = %s.status,
+            folder = %s.recording,
+            duration_s = secs,
+            error = %s.error,
+            "recording ended {}",
+            s.status
+        ),
+        _ => tracing::info!(
+            event = "call_ended",
+            status = %s.status,
+            folder = %s.recording,
+            duration_s = secs,
+            error = %s.error,
+            "call ended"
+        ),
     }
 }
 
