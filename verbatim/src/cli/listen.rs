@@ -164,7 +164,8 @@ fn parse_lead(s: &str) -> Result<MaxLead, String> {
     parse_duration(s).map(|d| MaxLead(Some(d)))
 }
 
-/// Runs `verbatim listen` until Ctrl-C (or SIGTERM).
+/// Runs `verbatim listen` until Ctrl-C, or until drained (`SIGTERM`, `POST /admin/drain`: see
+/// [`verbatim::listen::drain::shutdown_signal`]).
 ///
 /// # Errors
 /// Bad arguments, unreadable token or TLS files, or a server failure.
