@@ -90,6 +90,7 @@ pub fn folder_sink(dir: &Path) -> FolderSink {
             opus_bitrate_bps: 32_000,
             mixed_wav: true,
             composite: false,
+            encrypt_to: Vec::new(),
         },
     )
     .expect("folder sink")

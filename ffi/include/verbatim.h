@@ -304,8 +304,9 @@ void vb_config_free(struct VbConfig *cfg);
 // `1`), `tenant_id`, `observed_participant_id`, `direction`
 // (`incoming`/`outgoing`/`unspecified`), `dialed_number`, `origin_number`, `source_participant_id`,
 // `on_behalf_of`, `transferor`, `custom.<name>` (into `metadata.json`), `opus_bitrate` (bit/s of the mix),
-// `mixed_wav` (`true`/`false`), `queue_capacity` (events), `preroll_ms`, `max_preroll_bytes`,
-// `confirm_timeout_ms`.
+// `mixed_wav` (`true`/`false`), `encrypt_to` (an age recipient `age1…`: every file of the recording is
+// encrypted to it; each call adds one, see `docs/encryption.md`), `queue_capacity` (events), `preroll_ms`,
+// `max_preroll_bytes`, `confirm_timeout_ms`.
 //
 // Returns `VB_OK`, `VB_ERR_UNKNOWN_OPTION` or `VB_ERR_INVALID_ARGUMENT` (see `vb_last_error`).
 //

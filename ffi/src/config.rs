@@ -22,7 +22,7 @@ pub struct VbConfig {
 /// The keys [`vb_config_set`] takes, for messages.
 const KEYS: &str = "out_dir, signing_key, call_id, leg_id, tenant_id, observed_participant_id, direction, \
 dialed_number, origin_number, source_participant_id, on_behalf_of, transferor, custom.<name>, opus_bitrate, \
-mixed_wav, queue_capacity, preroll_ms, max_preroll_bytes, confirm_timeout_ms";
+mixed_wav, encrypt_to, queue_capacity, preroll_ms, max_preroll_bytes, confirm_timeout_ms";
 
 /// A new configuration with the defaults (`out_dir` must be set).
 #[no_mangle]
@@ -121,6 +121,11 @@ impl VbConfig {
                 self.record.opus_bitrate_bps = b;
             }
             "mixed_wav" => self.record.mixed_wav = boolean(key, v)?,
+            "encrypt_to" => {
+                let r = seal::Recipients::parse(&[v.to_string()])
+                    .map_err(|e| fail(VB_ERR_INVALID_ARGUMENT, format!("encrypt_to: {e}")))?;
+                self.record.encrypt_to.extend(r.texts().iter().cloned());
+            }
             "queue_capacity" => {
                 let n: usize = number(key, v)?;
                 if !(16..=1 << 20).contains(&n) {
@@ -163,8 +168,9 @@ impl VbConfig {
 /// `1`), `tenant_id`, `observed_participant_id`, `direction`
 /// (`incoming`/`outgoing`/`unspecified`), `dialed_number`, `origin_number`, `source_participant_id`,
 /// `on_behalf_of`, `transferor`, `custom.<name>` (into `metadata.json`), `opus_bitrate` (bit/s of the mix),
-/// `mixed_wav` (`true`/`false`), `queue_capacity` (events), `preroll_ms`, `max_preroll_bytes`,
-/// `confirm_timeout_ms`.
+/// `mixed_wav` (`true`/`false`), `encrypt_to` (an age recipient `age1…`: every file of the recording is
+/// encrypted to it; each call adds one, see `docs/encryption.md`), `queue_capacity` (events), `preroll_ms`,
+/// `max_preroll_bytes`, `confirm_timeout_ms`.
 ///
 /// Returns `VB_OK`, `VB_ERR_UNKNOWN_OPTION` or `VB_ERR_INVALID_ARGUMENT` (see `vb_last_error`).
 ///

@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod decrypt;
 pub mod fmp4;
 pub mod group_commit;
 pub mod integrity;

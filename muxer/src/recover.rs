@@ -334,6 +334,12 @@ pub fn recover_dir_adding(
             .and_then(|_| f.sync_all())
             .map_err(io_at(abs))?;
     }
+    // An encrypted folder's files are sealed logs: recovery cuts them at a covered record boundary and cannot
+    // (holding no identity) fix their plaintext headers; `decrypt` does that on the plaintext it writes.
+    let encrypted = j
+        .entries
+        .iter()
+        .any(|e| matches!(e, Entry::Encrypted { .. }));
     let altered: BTreeSet<usize> = findings.iter().map(|f| f.index).collect();
     let mut entries = Vec::new();
     let journal_entries = j.entries.len() as u64;
@@ -406,7 +412,8 @@ pub fn recover_dir_adding(
             Err(e) => return Err(io_at(&abs)(e)),
         }
         report_files.push((f.path.clone(), f.len, new_len));
-        if let Some(header) = fix_header(&abs, f.kind, new_len, &entries, id as u32)? {
+        let kind = if encrypted { FileKind::Whole } else { f.kind };
+        if let Some(header) = fix_header(&abs, kind, new_len, &entries, id as u32)? {
             let e = Entry::Header {
                 file: id as u32,
                 offset: 0,
@@ -417,7 +424,9 @@ pub fn recover_dir_adding(
             entries.push(e);
         }
     }
-    for e in add_extra_files(dir, &files, extra(dir))? {
+    // Extra files would be plaintext in an encrypted folder: `decrypt` rebuilds them from the plaintext instead.
+    let extra_files = if encrypted { Vec::new() } else { extra(dir) };
+    for e in add_extra_files(dir, &files, extra_files)? {
         chain.push(&e);
         entries.push(e);
     }
@@ -581,7 +590,7 @@ fn accept(dir: &Path, e: &Entry, files: &mut Vec<FileState>) -> bool {
         Entry::Status { .. } => true,
         // Only recovery writes this record; one in a journal is not the recorder's.
         Entry::Recovered { .. } => false,
-        Entry::Timestamp { .. } => true,
+        Entry::Timestamp { .. } | Entry::Encrypted { .. } => true,
     }
 }
 

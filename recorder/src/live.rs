@@ -50,6 +50,11 @@ pub struct RecordOptions {
     pub opus_bitrate_bps: u32,
     /// Also write the lossless `mixed.wav`.
     pub mixed_wav: bool,
+    /// Wall clock (Unix ms) of recording time zero; `None`: now. Fixed only to make two recordings of a
+    /// simulated call byte-identical (e.g. with and without encryption).
+    pub start_utc_ms: Option<i64>,
+    /// Encryption at rest: the age recipients (`age1…`) every file is encrypted to; empty: plaintext.
+    pub encrypt_to: Vec<String>,
     /// Record the composite meeting video into `recording.mp4` with these settings (and this bitrate).
     pub composite: Option<(codecs::composite::CompositorConfig, u32)>,
     /// The writer thread's queue and polling (see [`crate::writer_thread`]).
@@ -89,6 +94,8 @@ impl RecordOptions {
             tsa_url: None,
             opus_bitrate_bps: 32_000,
             mixed_wav: true,
+            encrypt_to: Vec::new(),
+            start_utc_ms: None,
             composite: None,
         }
     }
@@ -156,11 +163,16 @@ impl LiveRecording {
     /// The folder or a file cannot be created, or the thread cannot be started.
     pub fn start(opts: &RecordOptions) -> Result<Self, RecordError> {
         let (key, _) = crate::keys::signing_key(opts.signing_key.as_deref())?;
-        let started_wall = SystemTime::now();
-        let start_utc_ms = started_wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let started_wall = match opts.start_utc_ms {
+            Some(ms) => SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
+            None => SystemTime::now(),
+        };
+        let start_utc_ms = opts.start_utc_ms.unwrap_or_else(|| {
+            started_wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        });
         let mut sink = FolderSink::create_with_commit(
             &opts.out,
             key,
@@ -175,6 +187,7 @@ impl LiveRecording {
                 opus_bitrate_bps: opts.opus_bitrate_bps,
                 mixed_wav: opts.mixed_wav,
                 composite: opts.composite.is_some(),
+                encrypt_to: opts.encrypt_to.clone(),
             },
             opts.group_commit.as_ref().map(|gc| gc.handle()),
         )?;

@@ -236,6 +236,9 @@ pub struct SinkOptions {
     pub mixed_wav: bool,
     /// `recording.mp4` gets a second track: the composite meeting video (H.264).
     pub composite: bool,
+    /// Encryption at rest: the age recipients (`age1…`) every file is encrypted to; empty: plaintext
+    /// ([`muxer::RecordingOptions::encrypt_to`]).
+    pub encrypt_to: Vec<String>,
 }
 
 /// Writes stems, the mix (WAV and Opus/MP4) and metadata into a signed recording folder.
@@ -287,11 +290,9 @@ impl FolderSink {
         o: &SinkOptions,
         commit: Option<muxer::group_commit::CommitHandle>,
     ) -> Result<Self, SinkError> {
-        let mut writer = RecordingWriter::create(
-            dir,
-            key,
-            RecordingOptions::new(&o.recording_id, o.start_utc_ms),
-        )?;
+        let mut ropts = RecordingOptions::new(&o.recording_id, o.start_utc_ms);
+        ropts.encrypt_to = o.encrypt_to.clone();
+        let mut writer = RecordingWriter::create(dir, key, ropts)?;
         if let Some(h) = commit {
             writer.use_group_commit(h);
         }

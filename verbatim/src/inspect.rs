@@ -30,6 +30,12 @@ pub enum InspectError {
     /// Neither a manifest nor a journal: not a recording folder.
     #[error("{}: not a recording folder (no manifest.json or manifest.journal)", .0.display())]
     NotARecording(PathBuf),
+    /// An encrypted recording: its files are sealed (`verify` checks it without a key; `decrypt` it, then
+    /// inspect the plaintext folder).
+    #[error("{path}: an encrypted recording (to {1}): its files cannot be read without an identity; \
+             `verbatim verify` checks it as it is, `verbatim decrypt {path} --identity FILE --out PLAIN` \
+             then `verbatim inspect PLAIN` shows it", path = .0.display())]
+    Encrypted(PathBuf, String),
 }
 
 /// One participant as the folder describes them.
@@ -173,6 +179,9 @@ pub fn inspect_dir(dir: &Path) -> Result<Inspection, InspectError> {
         }
     };
     let manifest = read(muxer::recording::MANIFEST_FILE);
+    if let Some(r) = encrypted_to(manifest.as_deref(), &journal_path) {
+        return Err(InspectError::Encrypted(dir.to_path_buf(), r));
+    }
     let metadata = read("metadata.json");
     let timeline = read(TIMELINE_FILE);
     let stems_on_disk = stems_on_disk(dir);
@@ -186,6 +195,28 @@ pub fn inspect_dir(dir: &Path) -> Result<Inspection, InspectError> {
         stem_duration_us,
         read_errors,
     }))
+}
+
+/// The recipients of an encrypted folder, from its manifest or (still recording, crashed) its journal.
+fn encrypted_to(manifest: Option<&[u8]>, journal: &Path) -> Option<String> {
+    let entries = match manifest {
+        Some(b) => muxer::integrity::Manifest::parse(b).ok()?.entries,
+        None => {
+            let bytes = std::fs::read(journal).ok()?;
+            muxer::integrity::manifest::parse_journal(&bytes)
+                .0
+                .into_iter()
+                .filter_map(|l| match l {
+                    muxer::integrity::manifest::JournalLine::Entry(e) => Some(e),
+                    _ => None,
+                })
+                .collect()
+        }
+    };
+    entries.into_iter().find_map(|e| match e {
+        muxer::integrity::Entry::Encrypted { recipients, .. } => Some(recipients.join(", ")),
+        _ => None,
+    })
 }
 
 /// Interprets a folder's files (see the module docs). Never fails: what cannot be read is listed in

@@ -47,10 +47,22 @@ enum Command {
     /// Merge the folders of one call's redundant recorders (legs) into one signed recording: every frame
     /// from a leg that holds it, with per-span provenance (`verify MERGED --leg A --leg B` checks it).
     Merge(cli::merge::MergeArgs),
+    /// Decrypt an encrypted recording folder (`--encrypt-to`) into plaintext files with an age identity;
+    /// the folder is verified first (no key needed) and refused if it does not verify.
+    Decrypt(cli::crypt::DecryptArgs),
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("enc").args(["encryption"]).requires("identity_file")))]
 struct KeygenArgs {
+    /// Make an encryption identity (age X25519) instead of a signing key: the private identity goes to
+    /// --identity-file (mode 0600, never overwritten), the public recipient (`age1…`) to stdout, for
+    /// `record`/`listen --encrypt-to`. Keep it off the recorder: it holds only the recipient.
+    #[arg(long, conflicts_with_all = ["out", "force"])]
+    encryption: bool,
+    /// Where the encryption identity goes (with --encryption).
+    #[arg(long, value_name = "FILE", requires = "encryption")]
+    identity_file: Option<PathBuf>,
     /// Where to write the private key (default: the installation's key path).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -208,6 +220,14 @@ struct RecordArgs {
     /// per second of media).
     #[arg(long)]
     fsync_per_file: bool,
+    /// Encrypt every file of the recording to this age recipient (`age1…`, from `verbatim keygen
+    /// --encryption`); repeatable. The recorder holds only public keys; `verbatim decrypt` restores the files.
+    #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
+    encrypt_to: Vec<String>,
+    /// Wall clock of recording time zero (Unix ms) instead of now: two recordings of the same simulated call
+    /// are then byte-identical (tests).
+    #[arg(long, hide = true)]
+    start_utc_ms: Option<i64>,
 }
 
 /// The group commit of `record`: its rounds `syncfs` the file system that will hold `out`.
@@ -307,6 +327,8 @@ fn record(a: RecordArgs) -> Result<()> {
     opts.recorder.track.late_window = a.late_window;
     opts.signing_key = a.signing_key.clone();
     opts.tsa_url = a.tsa.clone();
+    opts.encrypt_to = cli::crypt::recipients(&a.encrypt_to)?;
+    opts.start_utc_ms = a.start_utc_ms;
     if composite {
         let cfg = codecs::composite::CompositorConfig {
             layout: a.layout,
@@ -454,6 +476,9 @@ fn simulated(a: &RecordArgs) -> Result<MeetingSpec> {
 }
 
 fn keygen(a: KeygenArgs) -> Result<()> {
+    if let (true, Some(path)) = (a.encryption, &a.identity_file) {
+        return cli::crypt::keygen_encryption(path);
+    }
     use muxer::integrity::{
         default_key_path, generate_signing_key, public_key_text, save_signing_key,
     };
@@ -629,6 +654,7 @@ fn main() -> ExitCode {
         Command::Listen(a) => ok(cli::listen::run(a)),
         Command::Send(a) => ok(cli::send::run(a)),
         Command::Merge(a) => ok(cli::merge::run(a)),
+        Command::Decrypt(a) => ok(cli::crypt::decrypt(a)),
     };
     match r {
         Ok(code) => code,

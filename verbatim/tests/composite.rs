@@ -37,6 +37,7 @@ fn record(layout: Layout, dominant: Option<u32>) -> (std::path::PathBuf, CallRec
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: true,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();

@@ -100,6 +100,7 @@ fn a_camera_owner_who_rejoins_is_recorded() {
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: false,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();

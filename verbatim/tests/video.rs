@@ -54,6 +54,7 @@ fn a_lost_p_frame_requests_a_key_frame_and_the_file_restarts_cleanly_at_the_next
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: false,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();
@@ -226,6 +227,7 @@ fn record_nv12(
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: false,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();
@@ -414,6 +416,7 @@ fn a_stream_that_changes_its_parameter_sets_and_size_is_written_whole_and_decode
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: true,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();

@@ -90,6 +90,7 @@ fn a_camera_off_for_15_s_and_a_second_camera_after_a_rejoin_lose_nothing() {
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: false,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();
@@ -205,6 +206,7 @@ fn a_stream_whose_file_cannot_be_created_degrades_that_stream_only() {
             opus_bitrate_bps: 32_000,
             mixed_wav: false,
             composite: false,
+            encrypt_to: Vec::new(),
         },
     )
     .unwrap();

@@ -152,6 +152,14 @@ pub fn link(prev: &Hash, entry: &Entry) -> Hash {
             h.update(entries.to_le_bytes());
             h.update(Sha256::digest(&token.0));
         }
+        Entry::Encrypted { scheme, recipients } => {
+            h.update(b"E");
+            put_str(&mut h, scheme);
+            h.update((recipients.len() as u32).to_le_bytes());
+            for r in recipients {
+                put_str(&mut h, r);
+            }
+        }
     }
     h.finalize().into()
 }

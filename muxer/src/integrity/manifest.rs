@@ -203,7 +203,18 @@ pub enum Entry {
         /// The DER `TimeStampToken` (CMS `ContentInfo`) the time-stamping authority returned.
         token: HexVec,
     },
+    /// Version 2: every file of the folder is a sealed log (encryption at rest, see `docs/encryption.md`);
+    /// the `data` records link the sealed bytes on disk. The first record of an encrypted recording.
+    Encrypted {
+        /// The sealed-log format, [`ENCRYPTION_SCHEME`].
+        scheme: String,
+        /// The age recipients (public keys, `age1…`) every file's key is wrapped to.
+        recipients: Vec<String>,
+    },
 }
+
+/// The scheme named by an [`Entry::Encrypted`] record this build writes.
+pub const ENCRYPTION_SCHEME: &str = "vbseal1 (age x25519 + chacha20poly1305)";
 
 /// A signature of the chain head after `entries` records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,7 +374,7 @@ impl Manifest {
                     status: *status,
                     note: note.clone(),
                 }),
-                Entry::Recovered { .. } | Entry::Timestamp { .. } => {}
+                Entry::Recovered { .. } | Entry::Timestamp { .. } | Entry::Encrypted { .. } => {}
             }
         }
         Manifest {
@@ -391,6 +402,14 @@ impl Manifest {
             public_key: self.public_key,
             key_id: self.key_id.clone(),
         }
+    }
+
+    /// The recipients of an encrypted folder (its [`Entry::Encrypted`] record), `None` for a plaintext one.
+    pub fn encrypted_to(&self) -> Option<&[String]> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Encrypted { recipients, .. } => Some(recipients.as_slice()),
+            _ => None,
+        })
     }
 
     /// The `recovered` record, when recovery closed this folder (version 2).

@@ -18,7 +18,7 @@ pub use keys::{
     default_key_path, generate_signing_key, key_id, load_public_key, load_signing_key,
     parse_public_key, public_key_text, save_signing_key, KeyError,
 };
-pub use manifest::{Entry, FileKind, Manifest, SigRecord, Status, StatusEvent};
+pub use manifest::{Entry, FileKind, Manifest, SigRecord, Status, StatusEvent, ENCRYPTION_SCHEME};
 
 /// A byte range of a file and the SHA-256 of its bytes: what a chain record covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

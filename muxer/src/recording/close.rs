@@ -311,6 +311,16 @@ impl RecordingWriter {
                 self.files[id as usize].broken = true;
             }
         }
+        // An encrypted file links what its log still holds unlinked (a header with no record yet, e.g. an
+        // empty timeline).
+        for id in 0..self.files.len() as u32 {
+            if self.recipients.is_some() && !self.files[id as usize].broken {
+                if let Err(e) = self.link_sealed(id) {
+                    close_errors.push(e.to_string());
+                    self.files[id as usize].broken = true;
+                }
+            }
+        }
         for id in 0..self.files.len() {
             if self.files[id].broken {
                 if let Err(e) = self.cut_broken(id as u32) {
@@ -500,7 +510,10 @@ impl RecordingWriter {
         let (abs, end) = (slot.abs.clone(), slot.covered_end);
         let mut f = self.storage.open_write(&abs).map_err(io_err(&abs, end))?;
         f.set_len(end).map_err(io_err(&abs, end))?;
-        let Some(format) = format.filter(|_| end >= wav::HEADER_LEN) else {
+        // A sealed file is cut at a record boundary and left so: its WAV sizes are fixed by `decrypt`, which
+        // alone can read them.
+        let Some(format) = format.filter(|_| end >= wav::HEADER_LEN && self.recipients.is_none())
+        else {
             return f.sync_all().map_err(io_err(&abs, end));
         };
         let header = wav::header_bytes(format, end - wav::HEADER_LEN, false);

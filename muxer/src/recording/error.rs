@@ -39,6 +39,9 @@ pub enum RecordingError {
     /// the recording must stop.
     #[error("{0}: the recording folder has vanished (removed or replaced while recording)")]
     FolderVanished(PathBuf),
+    /// The recipients to encrypt to are not valid age X25519 recipients (`--encrypt-to`).
+    #[error("encryption: {0}")]
+    Encryption(#[from] seal::SealError),
     /// The folder already holds a recording (a manifest or a journal).
     #[error("{0} already holds a recording")]
     AlreadyExists(PathBuf),

@@ -2,7 +2,7 @@
 //! and files written whole; each written region is linked into the chain.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 
 use bytes::Bytes;
 use media_core::{AudioFormat, MediaTime};
@@ -216,11 +216,12 @@ impl RecordingWriter {
     }
 
     /// Opens a log for reading from its start, after handing what is buffered to the OS (the recorder reads
-    /// its timeline back at close to build `metadata.json`).
+    /// its timeline back at close to build `metadata.json`). In an encrypted recording the log is decrypted
+    /// with its own data key, which the writer holds while the file is open.
     ///
     /// # Errors
     /// [`RecordingError::Io`], [`RecordingError::FileBroken`], [`RecordingError::UnknownFile`].
-    pub fn read_log(&mut self, log: LogId) -> Result<io::BufReader<File>, RecordingError> {
+    pub fn read_log(&mut self, log: LogId) -> Result<Box<dyn io::BufRead + Send>, RecordingError> {
         let slot = self.slot(log.0, FileKind::Whole)?;
         let Body::Log(l) = &mut slot.body else {
             return Err(RecordingError::UnknownFile(log.0));
@@ -230,7 +231,17 @@ impl RecordingWriter {
             return Err(io_err(&slot.abs, l.len)(e));
         }
         let f = File::open(&slot.abs).map_err(io_err(&slot.abs, 0))?;
-        Ok(io::BufReader::new(f))
+        let Some(tally) = &slot.sealed else {
+            return Ok(Box::new(io::BufReader::new(f)));
+        };
+        let mut r = io::BufReader::new(f);
+        io::copy(&mut (&mut r).take(tally.header_len()), &mut io::sink())
+            .map_err(io_err(&slot.abs, 0))?;
+        let mut rd = seal::SealedReader::with_key(r, tally.key(), tally.header_len());
+        let plain = seal::replay_reader(&mut rd, u64::MAX).map_err(|e| {
+            io_err(&slot.abs, rd.position())(io::Error::new(io::ErrorKind::InvalidData, e))
+        })?;
+        Ok(Box::new(io::Cursor::new(plain)))
     }
 
     /// Links what was appended to log `id` since its last link (flushed to the OS first).
@@ -270,7 +281,8 @@ impl RecordingWriter {
             .release_for(bytes.len() as u64, self.journal_len);
         let (id, mut f, abs) = self.new_file(rel_path, FileKind::Whole)?;
         let commit = self.commit.clone();
-        if let Err(e) = f.write_all(bytes).and_then(|_| {
+        // `flush`: an encrypted file seals what it gathered (a plain file has nothing to flush).
+        if let Err(e) = f.write_all(bytes).and_then(|_| f.flush()).and_then(|_| {
             if super::round_covers_all(&commit) {
                 return Ok(());
             }

@@ -91,6 +91,10 @@ pub struct RecordingOptions {
     pub sync_interval: MediaTime,
     /// `creation_time` written into MP4 headers, Unix seconds.
     pub creation_unix_secs: u64,
+    /// Encryption at rest: the age recipients (`age1…`) every file is encrypted to; empty: plaintext.
+    /// Each file is then a sealed log (see [`crate::storage::SealedFile`] and `docs/encryption.md`) and the
+    /// chain links the sealed bytes, so `verify` needs no key.
+    pub encrypt_to: Vec<String>,
 }
 
 impl RecordingOptions {
@@ -104,6 +108,7 @@ impl RecordingOptions {
             sign_interval: MediaTime::from_secs(10),
             sync_interval: MediaTime::from_secs(1),
             creation_unix_secs: (start_utc_ms.max(0) / 1000) as u64,
+            encrypt_to: Vec::new(),
         }
     }
 }
@@ -143,6 +148,8 @@ struct FileSlot {
     kind: FileKind,
     covered_end: u64,
     chunk_bytes: u64,
+    /// Encrypted recording: what the file's sealed log appended and the chain has not linked yet.
+    sealed: Option<crate::storage::SealTally>,
 }
 
 /// What [`RecordingWriter::finish`] produced.
@@ -177,6 +184,8 @@ pub struct RecordingWriter {
     folder_id: Option<(u64, u64)>,
     key: SigningKey,
     options: RecordingOptions,
+    /// Encryption at rest: every new file is a sealed log to these recipients.
+    recipients: Option<seal::Recipients>,
     begin: Begin,
     chain: Chain,
     /// Lines that could not go to the journal (it failed): kept here for the manifest. Everything else lives
@@ -343,6 +352,11 @@ impl RecordingWriter {
         key: SigningKey,
         options: RecordingOptions,
     ) -> Result<RecordingWriter, RecordingError> {
+        let recipients = if options.encrypt_to.is_empty() {
+            None
+        } else {
+            Some(seal::Recipients::parse(&options.encrypt_to)?)
+        };
         storage.create_dir_all(dir).map_err(io_err(dir, 0))?;
         if dir.join(MANIFEST_FILE).exists() || dir.join(JOURNAL_FILE).exists() {
             return Err(RecordingError::AlreadyExists(dir.to_path_buf()));
@@ -379,13 +393,14 @@ impl RecordingWriter {
             }
         };
         let chain = Chain::for_begin(&begin);
-        Ok(RecordingWriter {
+        let mut w = RecordingWriter {
             dir: dir.to_path_buf(),
             storage,
             reserve,
             folder_id: folder_id(dir).ok(),
             key,
             options,
+            recipients,
             begin,
             chain,
             spill: Vec::new(),
@@ -402,7 +417,22 @@ impl RecordingWriter {
             commit: None,
             last_ticket: None,
             waiting: std::collections::VecDeque::new(),
-        })
+        };
+        // An encrypted recording says so (and to whom) in its first record, before any file.
+        if let Some(r) = &w.recipients {
+            let e = Entry::Encrypted {
+                scheme: crate::integrity::ENCRYPTION_SCHEME.to_string(),
+                recipients: r.texts().to_vec(),
+            };
+            w.record(e)?;
+            w.sync_journal()?;
+        }
+        Ok(w)
+    }
+
+    /// Whether the files are encrypted (sealed logs).
+    pub fn is_encrypted(&self) -> bool {
+        self.recipients.is_some()
     }
 
     /// The folder.
@@ -540,6 +570,9 @@ impl RecordingWriter {
     }
 
     fn record_region(&mut self, file: u32, header: bool, r: Region) -> Result<(), RecordingError> {
+        if self.recipients.is_some() {
+            return self.link_sealed(file);
+        }
         if let Some(slot) = self.files.get_mut(file as usize) {
             slot.covered_end = slot.covered_end.max(r.offset + r.len);
         }
@@ -559,6 +592,39 @@ impl RecordingWriter {
             }
         };
         self.record(e)
+    }
+
+    /// Encrypted recording: instead of the plaintext region the writer just wrote, links every sealed byte
+    /// appended to file `file` since its last link (one `data` record; the file is flushed to its sealed
+    /// log first, so the region ends at a record boundary).
+    fn link_sealed(&mut self, file: u32) -> Result<(), RecordingError> {
+        let Some(slot) = self.files.get_mut(file as usize) else {
+            return Ok(());
+        };
+        let Some(tally) = slot.sealed.clone() else {
+            return Ok(());
+        };
+        let flushed = match &mut slot.body {
+            Body::Wav(w) => w.sink_mut().flush(),
+            Body::Mp4(w) => w.sink_mut().flush(),
+            Body::Log(l) => l.w.flush(),
+            Body::Whole => Ok(()),
+        };
+        if let Err(e) = flushed {
+            slot.broken = true;
+            return Err(io_err(&slot.abs, slot.covered_end)(e));
+        }
+        let (offset, len, sha256) = tally.take_unlinked();
+        if len == 0 {
+            return Ok(());
+        }
+        slot.covered_end = offset + len;
+        self.record(Entry::Data {
+            file,
+            offset,
+            len,
+            sha256: HexBytes(sha256),
+        })
     }
 
     /// Creates a file of the recording and links it (`file` record). The record goes to the journal before the
@@ -608,11 +674,17 @@ impl RecordingWriter {
             kind,
             covered_end: 0,
             chunk_bytes: 0,
+            sealed: None,
         });
-        let f = self
+        let mut f = self
             .storage
             .create_new(&abs, false)
             .map_err(io_err(&abs, 0))?;
+        if let Some(r) = &self.recipients {
+            let (sf, tally) = crate::storage::SealedFile::create(f, r).map_err(io_err(&abs, 0))?;
+            self.files[id as usize].sealed = Some(tally);
+            f = Box::new(sf);
+        }
         // Make the new directory entry durable (a power loss must not lose a file the journal names). With
         // group commit the next round does, before any of the file's bytes or later records are durable.
         if self.commit.is_none() {

@@ -4,6 +4,8 @@
 //! * [`StdStorage`]: the real thing (`std::fs`); what recordings use.
 //! * [`FaultStorage`]: the real thing, but the Nth operation (and, if sticky, every later one) fails with a
 //!   chosen OS error (ENOSPC, EIO, EROFS…): for tests of every write site's error path.
+//! * [`SealedFile`]: wraps a file of an encrypted recording: what is written goes to disk as sealed records
+//!   (see `docs/encryption.md`).
 //! * [`OpLog`]: the real thing, logging every mutating operation with its bytes, so a test can rebuild what a
 //!   power cut could have left on disk at any point (see `muxer/tests/power_loss.rs`).
 //!
@@ -31,9 +33,11 @@
 
 mod fault;
 mod oplog;
+mod sealed;
 
 pub use fault::{FaultPlan, FaultStorage};
 pub use oplog::{Op, OpLog};
+pub use sealed::{SealTally, SealedFile, SEAL_BATCH};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};

@@ -98,12 +98,26 @@ pub fn record_on_with(
     inputs: &Inputs,
     group: Option<CommitHandle>,
 ) -> Outcome {
+    record_with_options(storage, dir, key, inputs, group, options(), None)
+}
+
+/// [`record_on_with`] with `opts`; with `stop_after` the writer is abandoned (as a `kill -9` would leave
+/// it, nothing closed) after that many seconds of media.
+pub fn record_with_options(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    key: &SigningKey,
+    inputs: &Inputs,
+    group: Option<CommitHandle>,
+    opts: RecordingOptions,
+    stop_after: Option<i64>,
+) -> Outcome {
     let mut out = Outcome {
         create_error: None,
         first_error: None,
         finish: None,
     };
-    let mut rec = match RecordingWriter::create_on(storage, dir, key.clone(), options()) {
+    let mut rec = match RecordingWriter::create_on(storage, dir, key.clone(), opts) {
         Ok(r) => r,
         Err(e) => {
             out.create_error = Some(e);
@@ -145,10 +159,18 @@ pub fn record_on_with(
             if let (Some(h), true) = (&group, slot % 50 == 49) {
                 h.wait(h.request());
             }
+            if stop_after.is_some_and(|s| slot as i64 + 1 == s * 50) {
+                return Err(RecordingError::Journal("abandoned".into()));
+            }
         }
         now = MediaTime::from_secs(inputs.seconds());
         Ok(())
     })();
+    if stop_after.is_some() && r.is_err() {
+        // The process dies here: no close, no flush of what the writer buffers.
+        std::mem::forget(rec);
+        return out;
+    }
     let status = match r {
         Ok(()) => Status::Completed,
         Err(e) => {

@@ -32,6 +32,10 @@ pub struct ListenArgs {
     /// Sign recordings with this key (default: the installation's key).
     #[arg(long)]
     pub signing_key: Option<PathBuf>,
+    /// Encrypt every file of every recording to this age recipient (`age1…`); repeatable (see `verbatim
+    /// decrypt`).
+    #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
     /// Time-stamp every signature checkpoint with this RFC 3161 time-stamping authority (HTTP URL); a TSA
     /// that is down never stops a recording (failures are counted in the final status note).
     #[arg(long, value_name = "URL")]
@@ -187,6 +191,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     }
     opts.record.signing_key = a.signing_key.clone();
     opts.record.tsa_url = a.tsa.clone();
+    opts.record.encrypt_to = super::crypt::recipients(&a.encrypt_to)?;
     opts.record.recorder.call_clock.max_lead = a.max_lead.0;
     opts.min_free_disk = a.min_free_disk;
     opts.group_commit = !a.fsync_per_file;
