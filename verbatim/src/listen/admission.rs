@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// The per-call cost assumed before enough is measured, in cores: 0.02 (50 calls per core). Measured on the
-/// project's 2-core machine: a 4-speaker audio call costs ~0.004–0.01 cores (see docs/operations.md), so
-/// the default errs on the side of refusing early.
+/// project's 2-core machine (release build, 50 calls): a 4-speaker audio call costs ~0.0045 cores (see
+/// docs/operations.md); video and `--composite` cost more, so the default errs on the side of refusing early.
 pub const DEFAULT_CALL_COST: f64 = 0.02;
 
 /// Seconds with calls running before the measured cost replaces the default.
