@@ -265,10 +265,7 @@ pub(crate) type Fragments = (u64, Vec<(u64, u64)>);
 
 /// The init segment's length and the fragments (`moof` to the next `moof`) of a plaintext MP4, from its
 /// top-level boxes; `None` when there is no fragment or the boxes do not add up to the length.
-pub(crate) fn fragments_of<R: Read + Seek>(
-    f: &mut R,
-    len: u64,
-) -> io::Result<Option<Fragments>> {
+pub(crate) fn fragments_of<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Option<Fragments>> {
     let mut at = 0u64;
     let mut moofs = Vec::new();
     while at < len {
