@@ -111,6 +111,19 @@ fn bad_arguments_are_errors_with_messages_never_a_crash() {
             );
         }
         assert_eq!(
+            vb_config_set(
+                cfg,
+                c("encrypt_to").as_ptr(),
+                c("age1notarecipient").as_ptr()
+            ),
+            VB_ERR_INVALID_ARGUMENT
+        );
+        assert!(
+            last_error().contains("invalid recipient"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
             vb_config_set(null_mut(), c("out_dir").as_ptr(), c("x").as_ptr()),
             VB_ERR_INVALID_ARGUMENT
         );
@@ -357,4 +370,36 @@ fn a_call_freed_without_an_end_is_closed_and_verifiable() {
     let report = recorder::muxer::verify::verify_dir(&out, Some(&k.verifying_key())).unwrap();
     assert!(report.files >= 4, "{}", report.summary);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn encrypt_to_encrypts_every_file_and_the_folder_verifies_and_decrypts() {
+    let (secret, public) = seal::generate_identity();
+    let out = temp("encrypted");
+    let call = start_call(&out, &key(), &[("call_id", "enc"), ("encrypt_to", &public)]);
+    // SAFETY: a live call.
+    assert_eq!(unsafe { vb_call_confirm(call, true, null()) }, VB_OK);
+    join(call, "ann", 7);
+    for slot in 0..60 {
+        assert_eq!(audio(call, slot, 7), VB_OK);
+    }
+    // SAFETY: made by start_call, freed once.
+    unsafe { vb_call_free(call) };
+    let t0 = std::time::Instant::now();
+    while !out.join("manifest.json").exists() && t0.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let k = recorder::muxer::integrity::load_signing_key(&key()).unwrap();
+    let report = recorder::muxer::verify::verify_dir(&out, Some(&k.verifying_key())).unwrap();
+    assert_eq!(report.encrypted_to, Some(vec![public]));
+    let md = std::fs::read(out.join("metadata.json")).unwrap();
+    assert!(md.starts_with(b"VBSEAL"));
+    let ids = seal::Identities::parse(&secret).unwrap();
+    let plain = temp("encrypted-plain");
+    recorder::muxer::decrypt::decrypt_dir(&out, &ids, &plain, true).unwrap();
+    let md = std::fs::read(plain.join("metadata.json")).unwrap();
+    assert!(md.starts_with(b"{") && md.windows(5).any(|w| w == b"\"enc\""));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&plain);
 }

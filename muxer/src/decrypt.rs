@@ -260,12 +260,12 @@ fn fix_up(dst: &Path, kind: FileKind, len: u64) -> Result<Option<String>, Decryp
     }
 }
 
+/// An MP4's init segment length and its fragments as (offset, length).
+pub(crate) type Fragments = (u64, Vec<(u64, u64)>);
+
 /// The init segment's length and the fragments (`moof` to the next `moof`) of a plaintext MP4, from its
 /// top-level boxes; `None` when there is no fragment or the boxes do not add up to the length.
-pub(crate) fn fragments_of<R: Read + Seek>(
-    f: &mut R,
-    len: u64,
-) -> io::Result<Option<(u64, Vec<(u64, u64)>)>> {
+pub(crate) fn fragments_of<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Option<Fragments>> {
     let mut at = 0u64;
     let mut moofs = Vec::new();
     while at < len {

@@ -1,6 +1,6 @@
 //! Encryption at rest for recording folders: every file is an append-only **sealed log**.
 //!
-//! Where it sits: the recorder's [`muxer`](../muxer/index.html) writer wraps each file of an encrypted
+//! Where it sits: the recorder's `muxer` writer wraps each file of an encrypted
 //! recording in a sealed log (muxer's `storage::SealedFile`) and links the sealed bytes into the hash chain;
 //! `verbatim decrypt` replays the logs back into plaintext files with an identity. This crate knows nothing of
 //! recordings: it is the format, the keys and the reader.
@@ -8,7 +8,7 @@
 //! * Keys: recipients and identities in the standard [age](https://age-encryption.org) X25519 format
 //!   (`age1…` / `AGE-SECRET-KEY-1…`), see [`Recipients`], [`Identities`], [`generate_identity`]. The
 //!   recorder holds only recipients (public keys).
-//! * Layout ([`format`]): a file header (magic, version, the file's random 256-bit data key wrapped to every
+//! * Layout ([`format`](mod@format)): a file header (magic, version, the file's random 256-bit data key wrapped to every
 //!   recipient with age), then records `[u32 len][ChaCha20-Poly1305 ciphertext + tag]`, each holding one
 //!   operation on the plaintext file ([`Op`]): bytes written at an offset, or a new length. An in-place
 //!   rewrite of the plaintext (a WAV header refresh, an MP4 `mehd` patch) is a later record; when replayed in

@@ -5,7 +5,10 @@
 use proptest::prelude::*;
 use seal::{DataKey, Op, SealError, SealedReader, Sealer};
 
-fn ops_of(bytes: &[u8], key: &DataKey) -> (Vec<(u64, Vec<u8>, bool)>, Option<SealError>) {
+/// An operation read: (offset or length, bytes, whether it sets the length).
+type ReadOp = (u64, Vec<u8>, bool);
+
+fn ops_of(bytes: &[u8], key: &DataKey) -> (Vec<ReadOp>, Option<SealError>) {
     let mut r = SealedReader::with_key(bytes, key, 0);
     let mut out = Vec::new();
     loop {
