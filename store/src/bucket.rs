@@ -29,6 +29,19 @@ pub struct Bucket {
     cfg: StoreConfig,
 }
 
+/// An object's Object Lock state ([`Bucket::lock_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockState {
+    /// `COMPLIANCE` or `GOVERNANCE`, when retained.
+    pub mode: Option<String>,
+    /// Retain-until, Unix seconds.
+    pub retain_until_secs: Option<i64>,
+    /// Legal hold ON.
+    pub legal_hold: bool,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// An object as listed: key and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -208,26 +221,29 @@ impl Bucket {
         Ok(r.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))
     }
 
-    /// An object's retention: (mode, retain-until as Unix seconds), as the store reports it.
+    /// An object's Object Lock state as HeadObject reports it (moto 5.2 answers GetObjectRetention with an
+    /// error, HeadObject works on every server tried).
     ///
     /// # Errors
     /// [`StoreError::S3`].
-    pub fn retention(&self, key: &str) -> Result<(String, i64), StoreError> {
+    pub fn lock_state(&self, key: &str, version: Option<&str>) -> Result<LockState, StoreError> {
         let r = self
             .rt
             .block_on(
                 self.client
-                    .get_object_retention()
+                    .head_object()
                     .bucket(&self.cfg.url.bucket)
                     .key(key)
+                    .set_version_id(version.map(str::to_string))
                     .send(),
             )
-            .map_err(|e| err("GET retention", key, e))?;
-        let ret = r.retention();
-        Ok((
-            ret.and_then(|r| r.mode()).map_or(String::new(), |m| m.as_str().to_string()),
-            ret.and_then(|r| r.retain_until_date()).map_or(0, |d| d.secs()),
-        ))
+            .map_err(|e| err("HEAD", key, e))?;
+        Ok(LockState {
+            mode: r.object_lock_mode().map(|m| m.as_str().to_string()),
+            retain_until_secs: r.object_lock_retain_until_date().map(|d| d.secs()),
+            legal_hold: r.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On),
+            size: r.content_length().unwrap_or(0).max(0) as u64,
+        })
     }
 
     /// The version ids of `key`, newest first.

@@ -32,7 +32,7 @@ mod segment;
 mod tail;
 mod uploader;
 
-pub use bucket::{Bucket, Listed};
+pub use bucket::{Bucket, Listed, LockState};
 pub use config::{parse_retention, RetentionMode, StoreConfig, StoreUrl};
 pub use counters::{Counters, CountersSnapshot};
 pub use replay::{ReplayReport, RECOVERED_DIR};

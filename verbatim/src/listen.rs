@@ -76,6 +76,9 @@ pub struct ListenOptions {
     /// system, [`muxer::group_commit`]) instead of an fsync per file per second (default `true`;
     /// `--fsync-per-file` turns it off). Ignored when `record.group_commit` is already set.
     pub group_commit: bool,
+    /// Upload every call's folder while it is written to this WORM store (`--store`, see the `store`
+    /// crate); `None`: local folders only.
+    pub store: Option<store::StoreConfig>,
 }
 
 /// The free space below which `listen` refuses new calls unless told otherwise: 1 GiB (an hour of a
@@ -128,6 +131,7 @@ impl ListenOptions {
             limits: Limits::default(),
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             group_commit: true,
+            store: None,
         }
     }
 }

@@ -76,6 +76,10 @@ struct Call {
     tx: OutTx,
     state: RecordingState<Item>,
     live: Option<LiveRecording>,
+    /// The folder's uploader to the WORM store (`listen --store`).
+    upload: Option<store::Uploader>,
+    /// Why the store failed the call (its backlog is full).
+    store_failure: Option<String>,
     clock: Instant,
     requested_wall: SystemTime,
     confirmed_wall: Option<SystemTime>,
@@ -148,6 +152,8 @@ pub(crate) async fn run(
         folder,
         tx,
         live: None,
+        upload: None,
+        store_failure: None,
         clock: Instant::now(),
         requested_wall: SystemTime::now(),
         confirmed_wall: None,
@@ -228,6 +234,14 @@ impl Call {
                     }
                     // The recording stopped on a write error: this call fails now (others go on).
                     if self.live.as_ref().is_some_and(|l| !l.is_running()) {
+                        return Ending::Failed;
+                    }
+                    // The store's backlog is full: the call fails now, loudly (the folder stays whole).
+                    if self.store_failure.is_none() {
+                        self.store_failure =
+                            self.upload.as_ref().and_then(store::Uploader::failure);
+                    }
+                    if self.store_failure.is_some() {
                         return Ending::Failed;
                     }
                 }
@@ -686,7 +700,18 @@ impl Call {
         opts.keyframe_relay = Some(self.relay.clone());
         let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;
         match started {
-            Ok(Ok(live)) => self.live = Some(live),
+            Ok(Ok(live)) => {
+                self.live = Some(live);
+                if let Some(cfg) = self.shared.opts.store.clone() {
+                    let dir = self.shared.opts.out.join(&self.folder);
+                    let up = tokio::task::spawn_blocking(move || store::Uploader::start(&cfg, &dir)).await;
+                    match up {
+                        Ok(Ok(u)) => self.upload = Some(u),
+                        Ok(Err(e)) => self.store_failure = Some(format!("the store cannot be used: {e}")),
+                        Err(e) => self.store_failure = Some(format!("the store cannot be used: {e}")),
+                    }
+                }
+            }
             Ok(Err(e)) => {
                 self.fatal = Some(format!("cannot create the recording: {e}"));
                 let _ = self.state.fail(format!("cannot create the recording: {e}"));
