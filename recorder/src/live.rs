@@ -328,7 +328,11 @@ impl LiveRecording {
         self.close_with(status, None)
     }
 
-    fn close_with(mut self, status: &str, cause: Option<String>) -> Result<CallSummary, RecordError> {
+    fn close_with(
+        mut self,
+        status: &str,
+        cause: Option<String>,
+    ) -> Result<CallSummary, RecordError> {
         let worker = self
             .worker
             .take()

@@ -4,9 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{
-    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus,
-};
+use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus};
 use base64::Engine as _;
 use md5::Digest as _;
 
@@ -54,7 +52,7 @@ pub struct Listed {
 fn err(what: &str, key: &str, e: impl std::fmt::Debug) -> StoreError {
     // The SDK's Display is terse ("service error"); its Debug names the code and message.
     let text = format!("{e:?}");
-    let text: String = text.chars().take(600).collect();
+    let text: String = text.chars().take(300).collect();
     StoreError::S3(format!("{what} {key}: {text}"))
 }
 
@@ -195,7 +193,11 @@ impl Bucket {
                         .put_object_legal_hold()
                         .bucket(&rec.bucket)
                         .key(&o.key)
-                        .legal_hold(ObjectLockLegalHold::builder().status(status.clone()).build())
+                        .legal_hold(
+                            ObjectLockLegalHold::builder()
+                                .status(status.clone())
+                                .build(),
+                        )
                         .send(),
                 )
                 .map_err(|e| err("PUT legal-hold", &o.key, e))?;

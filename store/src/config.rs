@@ -82,7 +82,11 @@ impl StoreUrl {
 
     /// The last part of the prefix (a recording's name), or the bucket when there is no prefix.
     pub fn name(&self) -> &str {
-        self.prefix.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(&self.bucket)
+        self.prefix
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.bucket)
     }
 }
 
@@ -145,7 +149,9 @@ pub fn parse_retention(s: &str) -> Result<Duration, String> {
     if days == 0 {
         return Err(format!("{s:?}: retention must be at least one day"));
     }
-    Ok(Duration::from_secs(days.checked_mul(86_400).ok_or_else(bad)?))
+    Ok(Duration::from_secs(
+        days.checked_mul(86_400).ok_or_else(bad)?,
+    ))
 }
 
 /// Everything the uploader and the bucket commands need.

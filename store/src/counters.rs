@@ -87,7 +87,8 @@ impl Counters {
             if v.len() >= MAX_SAMPLES {
                 let half = v.len() / 2;
                 v.drain(..half);
-                self.samples_dropped.fetch_add(half as u64, Ordering::Relaxed);
+                self.samples_dropped
+                    .fetch_add(half as u64, Ordering::Relaxed);
             }
             v.push(us);
         }
@@ -95,7 +96,10 @@ impl Counters {
 
     /// The latency samples kept, microseconds, in upload order.
     pub fn latencies_us(&self) -> Vec<u64> {
-        self.latencies_us.lock().map(|v| v.clone()).unwrap_or_default()
+        self.latencies_us
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
     }
 
     /// A copy of every counter now.
@@ -110,9 +114,8 @@ impl Counters {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut lat = self.latencies_us();
         lat.sort_unstable();
-        let q = |p: f64| {
-            (!lat.is_empty()).then(|| lat[((lat.len() - 1) as f64 * p).round() as usize])
-        };
+        let q =
+            |p: f64| (!lat.is_empty()).then(|| lat[((lat.len() - 1) as f64 * p).round() as usize]);
         CountersSnapshot {
             objects: g(&self.objects),
             bytes: g(&self.bytes),

@@ -36,7 +36,9 @@ pub use bucket::{Bucket, Listed, LockState};
 pub use config::{parse_retention, RetentionMode, StoreConfig, StoreUrl};
 pub use counters::{Counters, CountersSnapshot};
 pub use replay::{ReplayReport, RECOVERED_DIR};
-pub use segment::{object_sha256, segment_name, Part, PartRole, Segment, SegmentHeader, SEGMENT_FORMAT};
+pub use segment::{
+    object_sha256, segment_name, Part, PartRole, Segment, SegmentHeader, SEGMENT_FORMAT,
+};
 pub use uploader::{UploadReport, Uploader};
 
 /// Why a store operation failed.

@@ -61,7 +61,8 @@ fn write_at(dir: &Path, rel: &str, offset: u64, bytes: &[u8]) -> Result<(), Stor
     }
     let p = dir.join(rel);
     if let Some(parent) = p.parent() {
-        fs::create_dir_all(parent).map_err(|e| StoreError::Local(format!("{}: {e}", parent.display())))?;
+        fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Local(format!("{}: {e}", parent.display())))?;
     }
     let f = OpenOptions::new()
         .create(true)
@@ -81,9 +82,13 @@ impl Bucket {
     /// [`StoreError::NotFound`] (no segment), [`StoreError::Gap`] (a missing or replaced segment),
     /// [`StoreError::BadSegment`], [`StoreError::S3`], [`StoreError::Local`].
     pub fn replay(&self, rec: &StoreUrl, into: &Path) -> Result<ReplayReport, StoreError> {
-        fs::create_dir_all(into).map_err(|e| StoreError::Local(format!("{}: {e}", into.display())))?;
+        fs::create_dir_all(into)
+            .map_err(|e| StoreError::Local(format!("{}: {e}", into.display())))?;
         let recovered = rec.join(RECOVERED_DIR);
-        if self.get(&recovered.key(muxer::recording::MANIFEST_FILE))?.is_some() {
+        if self
+            .get(&recovered.key(muxer::recording::MANIFEST_FILE))?
+            .is_some()
+        {
             self.download_dir(&recovered, into)?;
             return Ok(ReplayReport {
                 segments: 0,
@@ -105,7 +110,9 @@ impl Bucket {
         let seg_prefix = rec.key("seg/");
         let listed = self.list(&seg_prefix)?;
         if listed.is_empty() {
-            return Err(StoreError::NotFound(format!("{rec}: no segments under {seg_prefix}")));
+            return Err(StoreError::NotFound(format!(
+                "{rec}: no segments under {seg_prefix}"
+            )));
         }
         let mut report = ReplayReport {
             segments: 0,
@@ -145,7 +152,10 @@ impl Bucket {
                 )));
             }
             if last {
-                return Err(StoreError::Gap(format!("{}: a segment after the last one", o.key)));
+                return Err(StoreError::Gap(format!(
+                    "{}: a segment after the last one",
+                    o.key
+                )));
             }
             last = h.last;
             prev = Some(object_sha256(&bytes));
@@ -202,7 +212,8 @@ impl Bucket {
         // manifest.json last: its presence says the folder is whole.
         files.sort_by_key(|r| (r == muxer::recording::MANIFEST_FILE, r.clone()));
         for rel in &files {
-            let bytes = fs::read(dir.join(rel)).map_err(|e| StoreError::Local(format!("{rel}: {e}")))?;
+            let bytes =
+                fs::read(dir.join(rel)).map_err(|e| StoreError::Local(format!("{rel}: {e}")))?;
             self.put_locked(&at.key(rel), &bytes)?;
         }
         Ok(files.len())
@@ -227,7 +238,9 @@ fn collect_files(root: &Path, d: &Path, out: &mut Vec<String>) -> Result<(), Sto
     for e in rd {
         let e = e.map_err(|e| StoreError::Local(e.to_string()))?;
         let p = e.path();
-        let t = e.file_type().map_err(|e| StoreError::Local(e.to_string()))?;
+        let t = e
+            .file_type()
+            .map_err(|e| StoreError::Local(e.to_string()))?;
         if t.is_dir() {
             collect_files(root, &p, out)?;
         } else if t.is_file() {

@@ -141,7 +141,12 @@ impl Segment {
                 .ok()
                 .and_then(|l| at.checked_add(l))
                 .filter(|&e| e <= bytes.len())
-                .ok_or_else(|| bad(format!("segment {} is shorter than its header says", header.seq)))?;
+                .ok_or_else(|| {
+                    bad(format!(
+                        "segment {} is shorter than its header says",
+                        header.seq
+                    ))
+                })?;
             let v = bytes[at..end].to_vec();
             at = end;
             Ok(v)

@@ -49,13 +49,16 @@ pub(crate) fn safe_rel(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && !path.contains('\\')
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 impl Tail {
     pub fn open(dir: &Path) -> Result<Tail, StoreError> {
         let jp = dir.join(muxer::recording::JOURNAL_FILE);
-        let journal = File::open(&jp).map_err(|e| StoreError::Local(format!("{}: {e}", jp.display())))?;
+        let journal =
+            File::open(&jp).map_err(|e| StoreError::Local(format!("{}: {e}", jp.display())))?;
         Ok(Tail {
             dir: dir.to_path_buf(),
             journal,
@@ -87,7 +90,12 @@ impl Tail {
     /// Takes the whole lines written since the last pass, up to about `max` bytes. A `data` region not yet
     /// on disk (still in a writer's buffer) stops the pass before its line unless `last` (the recording is
     /// closed: it is then counted missing).
-    pub fn gather(&mut self, last: bool, max: u64, counters: &Counters) -> Result<Gathered, StoreError> {
+    pub fn gather(
+        &mut self,
+        last: bool,
+        max: u64,
+        counters: &Counters,
+    ) -> Result<Gathered, StoreError> {
         let len = self
             .journal
             .metadata()
@@ -100,7 +108,12 @@ impl Tail {
         if len <= self.pos {
             return Ok(out);
         }
-        let mut buf = vec![0u8; usize::try_from(len - self.pos).unwrap_or(usize::MAX).min(64 << 20)];
+        let mut buf = vec![
+            0u8;
+            usize::try_from(len - self.pos)
+                .unwrap_or(usize::MAX)
+                .min(64 << 20)
+        ];
         let n = read_at_most(&self.journal, &mut buf, self.pos)
             .map_err(|e| StoreError::Local(format!("manifest.journal: {e}")))?;
         buf.truncate(n);
@@ -194,11 +207,7 @@ impl Tail {
 
     /// At the close, when the journal was given up (it failed and the writer kept its last lines in memory):
     /// the records `manifest` has beyond those taken, as journal lines, with their parts.
-    pub fn rest_from_manifest(
-        &mut self,
-        manifest: &Manifest,
-        counters: &Counters,
-    ) -> Gathered {
+    pub fn rest_from_manifest(&mut self, manifest: &Manifest, counters: &Counters) -> Gathered {
         let mut out = Gathered {
             journal_offset: self.pos,
             ..Gathered::default()

@@ -98,6 +98,8 @@ struct Worker {
     failed: Arc<AtomicBool>,
     next_try: Instant,
     closed: bool,
+    /// The last failed attempt's error (reported when the bucket ends incomplete).
+    last_error: Option<String>,
 }
 
 impl Uploader {
@@ -133,6 +135,7 @@ impl Uploader {
             failed: Arc::clone(&failed),
             next_try: Instant::now(),
             closed: false,
+            last_error: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("upload {name}"))
@@ -268,15 +271,23 @@ impl Worker {
         if self.backlog > self.cfg.buffer_bytes && !self.closed {
             self.fail(format!(
                 "store backlog full: {} bytes not confirmed by {} (--store-buffer {} bytes); the store is \
-                 down or too slow; the local folder is complete",
-                self.backlog, self.url, self.cfg.buffer_bytes
+                 down or too slow ({}); the local folder is complete",
+                self.backlog,
+                self.url,
+                self.cfg.buffer_bytes,
+                self.last_error.as_deref().unwrap_or("no answer yet")
             ));
         }
     }
 
+    /// The recording must fail (the first cause is kept).
     fn fail(&mut self, why: String) {
+        // Only this thread sets it: the text goes first so a reader that sees the flag finds it.
+        if self.failed.load(Ordering::Acquire) {
+            return;
+        }
         if let Ok(mut f) = self.failure.lock() {
-            f.get_or_insert(why);
+            *f = Some(why);
         }
         self.failed.store(true, Ordering::Release);
     }
@@ -307,11 +318,7 @@ impl Worker {
                     let shift = p.tries.saturating_sub(1).min(10);
                     let backoff = (FIRST_BACKOFF * (1u32 << shift)).min(self.cfg.upload_interval);
                     self.next_try = Instant::now() + backoff;
-                    if let Ok(mut f) = self.failure.lock() {
-                        if !self.failed.load(Ordering::Acquire) {
-                            *f = Some(format!("last error: {e}"));
-                        }
-                    }
+                    self.last_error = Some(e.to_string());
                     return;
                 }
             }
@@ -349,16 +356,14 @@ impl Worker {
         }
         let deadline = Instant::now() + self.cfg.final_wait;
         while !self.queue.is_empty() && Instant::now() < deadline {
-            let wait = self.next_try.min(deadline).saturating_duration_since(Instant::now());
+            let wait = self
+                .next_try
+                .min(deadline)
+                .saturating_duration_since(Instant::now());
             std::thread::sleep(wait);
             self.upload_queue();
         }
         let complete = self.queue.is_empty() && !self.failed.load(Ordering::Acquire);
-        if complete {
-            if let Ok(mut f) = self.failure.lock() {
-                *f = None;
-            }
-        }
         self.report(complete)
     }
 
@@ -378,11 +383,17 @@ impl Worker {
         let failure = if complete {
             None
         } else {
+            let last = self.last_error.as_deref().unwrap_or("no answer");
             self.failure
                 .lock()
                 .ok()
                 .and_then(|f| f.clone())
-                .or_else(|| Some(format!("{} objects not confirmed", self.queue.len())))
+                .or_else(|| {
+                    Some(format!(
+                        "{} objects not confirmed; last error: {last}",
+                        self.queue.len()
+                    ))
+                })
         };
         UploadReport {
             url: self.url.clone(),

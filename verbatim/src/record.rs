@@ -137,7 +137,10 @@ pub fn record_leg_stored(
         Ok(l) => l,
         Err(e) => return (Err(e.into()), None),
     };
-    let uploader = match store.map(|c| store::Uploader::start(c, &opts.out)).transpose() {
+    let uploader = match store
+        .map(|c| store::Uploader::start(c, &opts.out))
+        .transpose()
+    {
         Ok(u) => u,
         Err(e) => {
             let why = format!("the store cannot be used: {e}");
@@ -147,7 +150,10 @@ pub fn record_leg_stored(
     };
     let show = opts.progress && std::io::stderr().is_terminal();
     let report = run_source(sim, &mut live, opts, show, uploader.as_ref());
-    let closed = match (uploader.as_ref().and_then(store::Uploader::failure), &report) {
+    let closed = match (
+        uploader.as_ref().and_then(store::Uploader::failure),
+        &report,
+    ) {
         (Some(why), _) => live.fail(why),
         // The source failed before the call's end: nothing more comes, the worker must not wait for it.
         (None, Err(_)) => live.interrupt(),

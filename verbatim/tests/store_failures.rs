@@ -30,27 +30,28 @@ fn text(o: &Output) -> String {
 
 fn record_cmd(server: &Server, out: &Path, prefix: &str, secs: u32, extra: &[&str]) -> Command {
     let mut c = Command::new(bin());
-    c.envs(aws_env()).args([
-        "record",
-        "--simulate",
-        "--participants",
-        "2",
-        "--quiet",
-        "--realtime",
-        "--duration",
-        &format!("{secs}s"),
-        "--out",
-        out.to_str().unwrap(),
-        "--signing-key",
-        test_key().to_str().unwrap(),
-        "--store",
-        &format!("s3://{}/{prefix}", s3_servers::BUCKET),
-        "--store-endpoint",
-        &server.endpoint,
-        "--store-region",
-        "us-east-1",
-    ])
-    .args(extra);
+    c.envs(aws_env())
+        .args([
+            "record",
+            "--simulate",
+            "--participants",
+            "2",
+            "--quiet",
+            "--realtime",
+            "--duration",
+            &format!("{secs}s"),
+            "--out",
+            out.to_str().unwrap(),
+            "--signing-key",
+            test_key().to_str().unwrap(),
+            "--store",
+            &format!("s3://{}/{prefix}", s3_servers::BUCKET),
+            "--store-endpoint",
+            &server.endpoint,
+            "--store-region",
+            "us-east-1",
+        ])
+        .args(extra);
     c
 }
 
@@ -78,7 +79,9 @@ fn covered(journal: &[u8]) -> std::collections::BTreeMap<String, u64> {
     for l in parse_journal(journal).0 {
         match l {
             JournalLine::Entry(Entry::File { path, .. }) => paths.push(path),
-            JournalLine::Entry(Entry::Data { file, offset, len, .. }) => {
+            JournalLine::Entry(Entry::Data {
+                file, offset, len, ..
+            }) => {
                 let p = paths[file as usize].clone();
                 let e = ends.entry(p).or_insert(0u64);
                 *e = (*e).max(offset + len);
@@ -119,12 +122,8 @@ fn sigkill_mid_call_loses_at_most_an_upload_interval_and_recovers_from_the_bucke
         .find(|k| k.starts_with("participants/") && k.ends_with(".wav"))
         .expect("a participant stem")
         .clone();
-    let bytes_per_sec = {
-        let h = std::fs::read(out.join(&stem)).unwrap();
-        let rate = u32::from_le_bytes(h[24..28].try_into().unwrap()) as f64;
-        let align = u16::from_le_bytes(h[32..34].try_into().unwrap()) as f64;
-        rate * align
-    };
+    // Participant stems are 16 kHz mono 16-bit.
+    let bytes_per_sec = 32_000.0;
     let lost = (local[&stem] - remote.get(&stem).copied().unwrap_or(0)) as f64 / bytes_per_sec;
     let held = remote.get(&stem).copied().unwrap_or(0) as f64 / bytes_per_sec;
     eprintln!(
@@ -141,7 +140,10 @@ fn sigkill_mid_call_loses_at_most_an_upload_interval_and_recovers_from_the_bucke
     assert!(!v.status.success(), "{}", text(&v));
     let before = b.list(&format!("{}/", rec.prefix)).unwrap();
     let key = test_key();
-    let rcv = run(&server, &["recover", &url, "--signing-key", key.to_str().unwrap()]);
+    let rcv = run(
+        &server,
+        &["recover", &url, "--signing-key", key.to_str().unwrap()],
+    );
     assert!(rcv.status.success(), "{}", text(&rcv));
     assert!(text(&rcv).contains("new objects under"), "{}", text(&rcv));
     let after = b.list(&format!("{}/", rec.prefix)).unwrap();
@@ -149,13 +151,22 @@ fn sigkill_mid_call_loses_at_most_an_upload_interval_and_recovers_from_the_bucke
     for o in &before {
         assert!(after.contains(o), "{} changed or vanished", o.key);
     }
-    assert!(after.iter().any(|o| o.key.ends_with("/recovered/manifest.json")));
+    assert!(after
+        .iter()
+        .any(|o| o.key.ends_with("/recovered/manifest.json")));
     let v = run(&server, &["verify", &url, "--trust-embedded-key"]);
     assert!(v.status.success(), "{}", text(&v));
     assert!(text(&v).contains("recovered"), "{}", text(&v));
     // A second recover never overwrites: refused.
-    let again = run(&server, &["recover", &url, "--signing-key", key.to_str().unwrap()]);
-    assert!(!again.status.success() || text(&again).contains("nothing uploaded"), "{}", text(&again));
+    let again = run(
+        &server,
+        &["recover", &url, "--signing-key", key.to_str().unwrap()],
+    );
+    assert!(
+        !again.status.success() || text(&again).contains("nothing uploaded"),
+        "{}",
+        text(&again)
+    );
 }
 
 #[test]
@@ -181,7 +192,10 @@ fn store_down_mid_call_retries_and_catches_up() {
     let down = Instant::now();
     std::thread::sleep(Duration::from_secs(5));
     server.restart();
-    eprintln!("seaweedfs down for {:.1} s mid-call", down.elapsed().as_secs_f64());
+    eprintln!(
+        "seaweedfs down for {:.1} s mid-call",
+        down.elapsed().as_secs_f64()
+    );
     let o = child.wait_with_output().unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
@@ -192,7 +206,10 @@ fn store_down_mid_call_retries_and_catches_up() {
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    eprintln!("{}", t.lines().find(|l| l.contains("store s3://")).unwrap_or(""));
+    eprintln!(
+        "{}",
+        t.lines().find(|l| l.contains("store s3://")).unwrap_or("")
+    );
     assert!(retries > 0, "no retry counted: {t}");
     let url = url_of("down", &out);
     let v = run(&server, &["verify", &url, "--trust-embedded-key"]);
@@ -227,11 +244,15 @@ fn full_backlog_fails_the_call_loudly_and_keeps_the_folder() {
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("store backlog full"), "{t}");
-    assert!(t0.elapsed() < Duration::from_secs(15), "the call was not ended early");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "the call was not ended early"
+    );
     // The local folder is closed `failed` with the cause as its status note, and verifies.
     let report = verify(&out);
     assert_eq!(report.final_status, muxer::Status::Failed);
-    let m = muxer::integrity::Manifest::parse(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let m = muxer::integrity::Manifest::parse(&std::fs::read(out.join("manifest.json")).unwrap())
+        .unwrap();
     let last = m.status_history.last().unwrap();
     assert!(last.note.contains("store backlog full"), "{last:?}");
 }

@@ -68,7 +68,13 @@ fn s3_url(prefix: &str, out: &Path) -> String {
 
 fn verify_s3(server: &Server, url: &str) -> Output {
     cmd(server)
-        .args(["verify", url, "--trust-embedded-key", "--store-endpoint", &server.endpoint])
+        .args([
+            "verify",
+            url,
+            "--trust-embedded-key",
+            "--store-endpoint",
+            &server.endpoint,
+        ])
         .output()
         .unwrap()
 }
@@ -93,7 +99,11 @@ fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 /// Records to `server`, verifies through the bucket, compares the replay with the local folder byte for
 /// byte, and checks Object Lock on the objects. Returns (bucket, recording url, a segment key).
-fn upload_and_verify(server: &Server, tag: &str, legal_hold: bool) -> (store::Bucket, store::StoreUrl, String) {
+fn upload_and_verify(
+    server: &Server,
+    tag: &str,
+    legal_hold: bool,
+) -> (store::Bucket, store::StoreUrl, String) {
     let out = temp_dir(&format!("s3-{tag}"));
     let mut extra = vec!["--upload-interval", "300ms", "--retention", "30d"];
     if legal_hold {
@@ -114,9 +124,15 @@ fn upload_and_verify(server: &Server, tag: &str, legal_hold: bool) -> (store::Bu
     let r = b.replay(&rec, &replay).unwrap();
     assert!(r.closed && r.segments >= 2, "{r:?}");
     let (local, remote) = (files(&out), files(&replay));
-    assert_eq!(local.keys().collect::<Vec<_>>(), remote.keys().collect::<Vec<_>>());
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        remote.keys().collect::<Vec<_>>()
+    );
     for (k, v) in &local {
-        assert!(remote[k] == *v, "{k} differs between the folder and the bucket's replay");
+        assert!(
+            remote[k] == *v,
+            "{k} differs between the folder and the bucket's replay"
+        );
     }
     // Object Lock on every object: COMPLIANCE, retained 30 days from the upload, legal hold as asked.
     let objects = b.list(&format!("{}/", rec.prefix)).unwrap();
@@ -126,7 +142,11 @@ fn upload_and_verify(server: &Server, tag: &str, legal_hold: bool) -> (store::Bu
         let l = b.lock_state(&o.key, None).unwrap();
         assert_eq!(l.mode.as_deref(), Some("COMPLIANCE"), "{}: {l:?}", o.key);
         let until = l.retain_until_secs.unwrap();
-        assert!((until - (t0s + 30 * 86_400)).abs() < 300, "{}: retain until {until}", o.key);
+        assert!(
+            (until - (t0s + 30 * 86_400)).abs() < 300,
+            "{}: retain until {until}",
+            o.key
+        );
         assert_eq!(l.legal_hold, legal_hold, "{}", o.key);
     }
     let seg = objects
@@ -151,7 +171,11 @@ fn lock_enforced(b: &store::Bucket, key: &str) -> bool {
     let _ = b.put_locked(key, b"replacement attempt");
     if refused {
         let l = b.lock_state(key, v0.as_deref()).unwrap();
-        assert_eq!(l.size, before.len() as u64, "{key}: the locked version changed");
+        assert_eq!(
+            l.size,
+            before.len() as u64,
+            "{key}: the locked version changed"
+        );
     }
     refused
 }
@@ -166,22 +190,42 @@ fn moto_record_verify_lock_and_hold() {
     // Legal hold: released on every object, then set again.
     for (action, want) in [("release", false), ("set", true)] {
         let o = cmd(&server)
-            .args(["hold", action, &rec.to_string(), "--store-endpoint", &server.endpoint])
+            .args([
+                "hold",
+                action,
+                &rec.to_string(),
+                "--store-endpoint",
+                &server.endpoint,
+            ])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
         for obj in b.list(&format!("{}/", rec.prefix)).unwrap() {
-            assert_eq!(b.legal_hold(&obj.key).unwrap(), want, "{} after hold {action}", obj.key);
+            assert_eq!(
+                b.legal_hold(&obj.key).unwrap(),
+                want,
+                "{} after hold {action}",
+                obj.key
+            );
         }
     }
     let enforced = lock_enforced(&b, &seg);
     eprintln!("moto: delete of a locked object version refused: {enforced}");
-    assert!(enforced, "moto must refuse deleting a COMPLIANCE-locked version");
+    assert!(
+        enforced,
+        "moto must refuse deleting a COMPLIANCE-locked version"
+    );
     // The recording still verifies (the replacement attempt is a newer version of one key: the replay
     // reads the newest, so it must be refused by the hash chain of segments).
     let v = verify_s3(&server, &rec.to_string());
-    eprintln!("moto: verify after a second PUT of {seg}: {}", text(&v).trim());
-    assert!(!v.status.success(), "a replaced segment must fail the verification");
+    eprintln!(
+        "moto: verify after a second PUT of {seg}: {}",
+        text(&v).trim()
+    );
+    assert!(
+        !v.status.success(),
+        "a replaced segment must fail the verification"
+    );
     assert!(text(&v).contains("segment"), "{}", text(&v));
 }
 
@@ -195,5 +239,8 @@ fn seaweedfs_record_verify_and_lock() {
     let enforced = lock_enforced(&b, &seg);
     // Reported, not assumed: SeaweedFS 4.48 refuses it (observed), an older build may not.
     eprintln!("seaweedfs: delete of a locked object version refused: {enforced}");
-    assert!(enforced, "seaweedfs 4.48 (pinned in setup.sh) refuses deleting a locked version");
+    assert!(
+        enforced,
+        "seaweedfs 4.48 (pinned in setup.sh) refuses deleting a locked version"
+    );
 }

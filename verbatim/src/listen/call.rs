@@ -704,11 +704,17 @@ impl Call {
                 self.live = Some(live);
                 if let Some(cfg) = self.shared.opts.store.clone() {
                     let dir = self.shared.opts.out.join(&self.folder);
-                    let up = tokio::task::spawn_blocking(move || store::Uploader::start(&cfg, &dir)).await;
+                    let up =
+                        tokio::task::spawn_blocking(move || store::Uploader::start(&cfg, &dir))
+                            .await;
                     match up {
                         Ok(Ok(u)) => self.upload = Some(u),
-                        Ok(Err(e)) => self.store_failure = Some(format!("the store cannot be used: {e}")),
-                        Err(e) => self.store_failure = Some(format!("the store cannot be used: {e}")),
+                        Ok(Err(e)) => {
+                            self.store_failure = Some(format!("the store cannot be used: {e}"))
+                        }
+                        Err(e) => {
+                            self.store_failure = Some(format!("the store cannot be used: {e}"))
+                        }
                     }
                 }
             }

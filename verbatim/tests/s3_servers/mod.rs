@@ -59,7 +59,8 @@ fn free_ports(n: usize) -> Vec<u16> {
 }
 
 fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 impl Server {
@@ -80,7 +81,11 @@ impl Server {
         };
         let endpoint = format!(
             "http://127.0.0.1:{}",
-            if kind == Kind::Moto { ports[0] } else { ports[6] }
+            if kind == Kind::Moto {
+                ports[0]
+            } else {
+                ports[6]
+            }
         );
         let mut s = Server {
             kind,
@@ -108,7 +113,11 @@ impl Server {
                 std::fs::create_dir_all(&data).unwrap();
                 let mut c = Command::new("weed");
                 c.arg("server")
-                    .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"])
+                    .args([
+                        "-ip=127.0.0.1",
+                        "-ip.bind=127.0.0.1",
+                        "-master.telemetry=false",
+                    ])
                     .arg(format!("-dir={}", data.display()))
                     .arg(format!("-master.port={}", p[0]))
                     .arg(format!("-master.port.grpc={}", p[1]))
@@ -140,7 +149,11 @@ impl Server {
         let port: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
         let t0 = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(60), "{:?} did not start", self.kind);
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{:?} did not start",
+                self.kind
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let b = self.bucket();
@@ -148,7 +161,11 @@ impl Server {
             match b.create_locked_bucket() {
                 Ok(()) => break,
                 Err(e) => {
-                    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}: {e}", self.kind);
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(60),
+                        "{:?}: {e}",
+                        self.kind
+                    );
                     std::thread::sleep(Duration::from_millis(250));
                 }
             }
