@@ -42,6 +42,8 @@ pub(crate) struct Tail {
     open: HashMap<u32, File>,
     /// Chain records taken so far.
     pub entries: u64,
+    /// Since when the pass has been stopping at the line at `pos` (a region not on disk).
+    waiting: Option<(u64, std::time::Instant)>,
 }
 
 /// Checks a path from a `file` record before anything is read or written with it.
@@ -66,6 +68,7 @@ impl Tail {
             paths: Vec::new(),
             open: HashMap::new(),
             entries: 0,
+            waiting: None,
         })
     }
 
@@ -90,12 +93,19 @@ impl Tail {
     /// Takes the whole lines written since the last pass, up to about `max` bytes. A `data` region not yet
     /// on disk (still in a writer's buffer) stops the pass before its line unless `last` (the recording is
     /// closed: it is then counted missing).
+    ///
+    /// A region missing for `stall` (a file that broke, not a writer's buffer) is counted missing and the
+    /// lines after it go on.
     pub fn gather(
         &mut self,
         last: bool,
         max: u64,
+        stall: std::time::Duration,
         counters: &Counters,
     ) -> Result<Gathered, StoreError> {
+        let given_up = self
+            .waiting
+            .is_some_and(|(at, since)| at == self.pos && since.elapsed() >= stall);
         let len = self
             .journal
             .metadata()
@@ -126,8 +136,15 @@ impl Tail {
             };
             let mut part = None;
             if let JournalLine::Entry(e) = &parsed {
-                match self.take_entry(e, last, counters) {
-                    Take::Wait => break,
+                let first = at == 0;
+                match self.take_entry(e, last || (given_up && first), counters) {
+                    Take::Wait => {
+                        let here = self.pos + at as u64;
+                        if self.waiting.is_none_or(|(p, _)| p != here) {
+                            self.waiting = Some((here, std::time::Instant::now()));
+                        }
+                        break;
+                    }
                     Take::Part(p) => part = Some(p),
                     Take::Nothing => {}
                 }

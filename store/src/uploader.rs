@@ -223,7 +223,12 @@ impl Worker {
             return;
         }
         loop {
-            let g = match self.tail.gather(last, MAX_SEGMENT_BYTES, &self.counters) {
+            // A region missing this long is not in a writer's buffer (those are flushed every second).
+            let stall = (self.cfg.upload_interval * 3).max(Duration::from_secs(5));
+            let g = match self
+                .tail
+                .gather(last, MAX_SEGMENT_BYTES, stall, &self.counters)
+            {
                 Ok(g) => g,
                 Err(e) => {
                     self.fail(format!("reading the folder: {e}"));

@@ -2,9 +2,10 @@
 //! Lock semantics, SeaweedFS as a real distributed store): `record --store s3://…` uploads while recording,
 //! `verify s3://…` replays the object log and verifies it, locked objects refuse deletion and are never
 //! replaced, `hold set|release` round trip, `kill -9` mid-call then `recover s3://…`, the store down and back
-//! mid-call, and a full backlog failing the call loudly.
+//! mid-call, and a full backlog failing the call loudly; `listen --store` uploads every call it records.
 
 mod common;
+mod grpc_util;
 mod s3_servers;
 
 use std::path::Path;
@@ -243,4 +244,63 @@ fn seaweedfs_record_verify_and_lock() {
         enforced,
         "seaweedfs 4.48 (pinned in setup.sh) refuses deleting a locked version"
     );
+}
+
+#[test]
+fn listen_uploads_every_call_it_records() {
+    let dir = temp_dir("s3-listen");
+    let Some(server) = Server::start(Kind::Moto, &dir) else {
+        return;
+    };
+    let key = grpc_util::key_file(&dir);
+    let mut c = cmd(&server);
+    c.args([
+        "listen",
+        "--bind",
+        "127.0.0.1:0",
+        "--no-auth",
+        "--max-lead",
+        "off",
+        "--out",
+    ])
+    .arg(dir.join("served"))
+    .arg("--signing-key")
+    .arg(&key)
+    .args([
+        "--store",
+        "s3://calls/listen",
+        "--store-endpoint",
+        &server.endpoint,
+    ])
+    .args(["--upload-interval", "500ms"]);
+    let (mut listen, addr) = grpc_util::start_listen(c);
+    let sent = cmd(&server)
+        .args(["send", "--fast", "--simulate", "--connect", &addr])
+        .args([
+            "--participants",
+            "2",
+            "--duration",
+            "4s",
+            "--call-id",
+            "stored",
+        ])
+        .output()
+        .unwrap();
+    let _ = listen.kill();
+    let _ = listen.wait();
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(text(&sent).contains(": completed into"), "{}", text(&sent));
+    // The call's summary comes after the store confirmed the last segment and the manifest.
+    let v = verify_s3(&server, "s3://calls/listen/stored-1");
+    assert!(v.status.success(), "{}", text(&v));
+    let replay = temp_dir("s3-listen-replay");
+    let b = server.bucket();
+    let r = b
+        .replay(
+            &store::StoreUrl::parse("s3://calls/listen/stored-1").unwrap(),
+            &replay,
+        )
+        .unwrap();
+    assert!(r.closed);
+    assert_eq!(files(&dir.join("served/stored-1")), files(&replay));
 }
