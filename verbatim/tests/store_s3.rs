@@ -5,7 +5,6 @@
 //! mid-call, and a full backlog failing the call loudly; `listen --store` uploads every call it records.
 
 mod common;
-mod grpc_util;
 mod s3_servers;
 
 use std::path::Path;
@@ -246,13 +245,30 @@ fn seaweedfs_record_verify_and_lock() {
     );
 }
 
+/// Starts `listen` and reads the address from its first line (as tests/grpc_util does; that module and
+/// `common` cannot both be loaded in one test binary).
+fn start_listen(mut c: Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = c.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
 #[test]
 fn listen_uploads_every_call_it_records() {
     let dir = temp_dir("s3-listen");
     let Some(server) = Server::start(Kind::Moto, &dir) else {
         return;
     };
-    let key = grpc_util::key_file(&dir);
+    let key = test_key();
     let mut c = cmd(&server);
     c.args([
         "listen",
@@ -273,7 +289,7 @@ fn listen_uploads_every_call_it_records() {
         &server.endpoint,
     ])
     .args(["--upload-interval", "500ms"]);
-    let (mut listen, addr) = grpc_util::start_listen(c);
+    let (mut listen, addr) = start_listen(c);
     let sent = cmd(&server)
         .args(["send", "--fast", "--simulate", "--connect", &addr])
         .args([
