@@ -21,6 +21,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tonic::{Status, Streaming};
 
 mod finish;
+mod upload;
 
 use super::{CallEntry, Shared};
 use crate::engine::KeyFrameRequest;
@@ -236,12 +237,7 @@ impl Call {
                     if self.live.as_ref().is_some_and(|l| !l.is_running()) {
                         return Ending::Failed;
                     }
-                    // The store's backlog is full: the call fails now, loudly (the folder stays whole).
-                    if self.store_failure.is_none() {
-                        self.store_failure =
-                            self.upload.as_ref().and_then(store::Uploader::failure);
-                    }
-                    if self.store_failure.is_some() {
+                    if self.store_failed() {
                         return Ending::Failed;
                     }
                 }
@@ -702,21 +698,7 @@ impl Call {
         match started {
             Ok(Ok(live)) => {
                 self.live = Some(live);
-                if let Some(cfg) = self.shared.opts.store.clone() {
-                    let dir = self.shared.opts.out.join(&self.folder);
-                    let up =
-                        tokio::task::spawn_blocking(move || store::Uploader::start(&cfg, &dir))
-                            .await;
-                    match up {
-                        Ok(Ok(u)) => self.upload = Some(u),
-                        Ok(Err(e)) => {
-                            self.store_failure = Some(format!("the store cannot be used: {e}"))
-                        }
-                        Err(e) => {
-                            self.store_failure = Some(format!("the store cannot be used: {e}"))
-                        }
-                    }
-                }
+                self.start_upload().await;
             }
             Ok(Err(e)) => {
                 self.fatal = Some(format!("cannot create the recording: {e}"));
