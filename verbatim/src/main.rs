@@ -11,7 +11,7 @@ use media_core::MediaTime;
 use verbatim::metadata::CallInfo;
 
 mod cli;
-use verbatim::record::{record_leg, RecordOptions};
+use verbatim::record::RecordOptions;
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,9 @@ enum Command {
     /// Decrypt an encrypted recording folder (`--encrypt-to`) into plaintext files with an age identity;
     /// the folder is verified first (no key needed) and refused if it does not verify.
     Decrypt(cli::crypt::DecryptArgs),
+    /// Set or release the legal hold (S3 Object Lock) of every object of a recording in a bucket:
+    /// `hold set|release s3://BUCKET/PREFIX/<recording>`.
+    Hold(cli::store::HoldArgs),
 }
 
 #[derive(clap::Args)]
@@ -92,8 +95,11 @@ const EXIT_TAMPERED: u8 = 4;
 
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// The recording folder.
+    /// The recording folder, or a recording in a bucket: s3://BUCKET/PREFIX/<recording> (its object log is
+    /// replayed into a temporary folder and verified there; a missing or replaced segment fails).
     dir: PathBuf,
+    #[command(flatten)]
+    endpoint: cli::store::EndpointArgs,
     /// Require the manifest to be signed by this public key (file written by `keygen`).
     #[arg(long, conflicts_with = "keyring")]
     public_key: Option<PathBuf>,
@@ -117,8 +123,11 @@ struct VerifyArgs {
 
 #[derive(clap::Args)]
 struct RecoverArgs {
-    /// The recording folder.
+    /// The recording folder, or a recording in a bucket whose recorder died (s3://BUCKET/PREFIX/<recording>):
+    /// replayed, recovered, and uploaded as NEW objects under <recording>/recovered/ (nothing overwritten).
     dir: PathBuf,
+    #[command(flatten)]
+    endpoint: cli::store::EndpointArgs,
     /// The key to sign the closed manifest with (default: the installation's key).
     #[arg(long)]
     signing_key: Option<PathBuf>,
@@ -228,6 +237,8 @@ struct RecordArgs {
     /// are then byte-identical (tests).
     #[arg(long, hide = true)]
     start_utc_ms: Option<i64>,
+    #[command(flatten)]
+    store: cli::store::StoreArgs,
 }
 
 /// The group commit of `record`: its rounds `syncfs` the file system that will hold `out`.
@@ -345,7 +356,19 @@ fn record(a: RecordArgs) -> Result<()> {
     };
     a.leg.describe(&leg, &mut opts.call)?;
     let participants = a.audit.then(|| spec.participants.clone());
-    let o = record_leg(spec, leg, &opts)?;
+    let store = a.store.config()?;
+    let (recorded, upload) = verbatim::record::record_leg_stored(spec, leg, &opts, store.as_ref());
+    if let Some(u) = &upload {
+        println!("{}", u.to_text());
+    }
+    let o = recorded?;
+    if let Some(u) = upload.filter(|u| !u.complete) {
+        bail!(
+            "{} is complete locally, but {} is not complete in the bucket",
+            o.out.display(),
+            u.url
+        );
+    }
     let s = &o.summary;
     println!(
         "recorded {:.2} s, {} participants, into {} in {:.2} s ({:.0}x real time)",
@@ -537,8 +560,10 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
         (None, Some(r)) => Trust::Keyring(r),
         (None, None) => Trust::EmbeddedKey,
     };
+    let replay = cli::store::replayed(&a.dir, &a.endpoint, false)?;
+    let dir = replay.as_ref().map_or(a.dir.clone(), |r| r.0.clone());
     let report = verify_dir_opts(
-        &a.dir,
+        &dir,
         &VerifyOptions {
             trust,
             tsa_cert: cert.as_deref(),
@@ -546,7 +571,7 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
     )?;
     println!("{}", report.summary);
     if !a.legs.is_empty() {
-        if let Some(code) = cli::merge::verify_legs(&a.dir, &a.legs)? {
+        if let Some(code) = cli::merge::verify_legs(&dir, &a.legs)? {
             return Ok(code);
         }
     }
@@ -605,7 +630,9 @@ fn recover(a: RecoverArgs) -> Result<ExitCode> {
         trust: trusted_keys(a.public_key.as_deref(), a.keyring.as_deref())?,
         now_utc_ms: None,
     };
-    let r = match recover_dir_adding(&a.dir, &key, &opts, &mut extra) {
+    let replay = cli::store::replayed(&a.dir, &a.endpoint, true)?;
+    let dir = replay.as_ref().map_or(a.dir.clone(), |r| r.0.clone());
+    let r = match recover_dir_adding(&dir, &key, &opts, &mut extra) {
         Ok(r) => r,
         Err(e @ (RecoverError::Tampered(_) | RecoverError::Symlink { .. })) => {
             eprintln!("verbatim: {}: {e}", a.dir.display());
@@ -629,6 +656,15 @@ fn recover(a: RecoverArgs) -> Result<ExitCode> {
         r.action, r.kept_entries, r.live_entries, r.dropped_entries
     );
     println!("{}", r.verify.summary);
+    if let Some((dir, _tmp, bucket, url)) = &replay {
+        if r.action == muxer::recover::RecoverAction::Closed {
+            let at = url.join(store::RECOVERED_DIR);
+            let n = bucket.upload_dir(dir, &at)?;
+            println!("uploaded the recovered folder as {n} new objects under {at}");
+        } else {
+            println!("{url} was closed in the bucket: nothing uploaded");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -655,6 +691,7 @@ fn main() -> ExitCode {
         Command::Send(a) => ok(cli::send::run(a)),
         Command::Merge(a) => ok(cli::merge::run(a)),
         Command::Decrypt(a) => ok(cli::crypt::decrypt(a)),
+        Command::Hold(a) => ok(cli::store::hold(a)),
     };
     match r {
         Ok(code) => code,

@@ -45,6 +45,9 @@ pub enum SimRecordError {
     /// The recording failed (see [`RecordError`]).
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The WORM store could not be set up (the recording was closed `failed` at once).
+    #[error("store: {0}")]
+    Store(String),
 }
 
 /// Records a simulated meeting into `opts.out`.
@@ -91,18 +94,81 @@ pub fn record_leg(
     leg: Leg,
     opts: &RecordOptions,
 ) -> Result<RecordOutcome, SimRecordError> {
-    let sim = Simulator::new_leg(spec, leg)?;
+    record_leg_stored(spec, leg, opts, None).0
+}
+
+/// [`record_leg`], uploading the folder while it is written to the WORM store `store` (see the `store`
+/// crate): the call fails (closed `failed`, with the cause as its status note) when the store's backlog
+/// outgrows its bound, and the close waits (bounded) for the last upload. Returns the recording's outcome
+/// and the upload's report (`None` without a store, or when the uploader could not start).
+///
+/// # Examples
+/// ```no_run
+/// use bot_adapter::sim::{synthetic, Impairments, Leg, MeetingSpec};
+/// use media_core::MediaTime;
+/// use verbatim::record::{record_leg_stored, RecordOptions};
+/// let d = MediaTime::from_secs(10);
+/// let spec = MeetingSpec {
+///     participants: synthetic::participants(2, d, 1),
+///     duration: Some(d),
+///     seed: 1,
+///     impairments: Impairments::NONE,
+///     screenshares: Vec::new(),
+/// };
+/// let cfg = store::StoreConfig::new(store::StoreUrl::parse("s3://calls/eu").unwrap());
+/// let (outcome, upload) = record_leg_stored(spec, Leg::FIRST, &RecordOptions::new("rec-1"), Some(&cfg));
+/// assert!(outcome.is_ok() && upload.unwrap().complete);
+/// ```
+pub fn record_leg_stored(
+    spec: MeetingSpec,
+    leg: Leg,
+    opts: &RecordOptions,
+    store: Option<&store::StoreConfig>,
+) -> (
+    Result<RecordOutcome, SimRecordError>,
+    Option<store::UploadReport>,
+) {
+    let sim = match Simulator::new_leg(spec, leg) {
+        Ok(s) => s,
+        Err(e) => return (Err(e.into()), None),
+    };
     let t0 = Instant::now();
-    let mut live = LiveRecording::start(opts)?;
+    let mut live = match LiveRecording::start(opts) {
+        Ok(l) => l,
+        Err(e) => return (Err(e.into()), None),
+    };
+    let uploader = match store
+        .map(|c| store::Uploader::start(c, &opts.out))
+        .transpose()
+    {
+        Ok(u) => u,
+        Err(e) => {
+            let why = format!("the store cannot be used: {e}");
+            let _ = live.fail(why.clone());
+            return (Err(SimRecordError::Store(why)), None);
+        }
+    };
     let show = opts.progress && std::io::stderr().is_terminal();
-    let report = run_source(sim, &mut live, opts, show)?;
-    let summary = live.finish()?;
-    Ok(RecordOutcome {
-        summary,
-        sim: report,
-        out: opts.out.clone(),
-        elapsed: t0.elapsed(),
-    })
+    let report = run_source(sim, &mut live, opts, show, uploader.as_ref());
+    let closed = match (
+        uploader.as_ref().and_then(store::Uploader::failure),
+        &report,
+    ) {
+        (Some(why), _) => live.fail(why),
+        // The source failed before the call's end: nothing more comes, the worker must not wait for it.
+        (None, Err(_)) => live.interrupt(),
+        (None, Ok(_)) => live.finish(),
+    };
+    let upload = uploader.map(store::Uploader::finish);
+    let outcome = report.and_then(|sim| {
+        Ok(RecordOutcome {
+            summary: closed?,
+            sim,
+            out: opts.out.clone(),
+            elapsed: t0.elapsed(),
+        })
+    });
+    (outcome, upload)
 }
 
 /// Plays the simulator into the ingest queue (the SDK's role), then returns the ground truth.
@@ -111,6 +177,7 @@ fn run_source(
     live: &mut LiveRecording,
     opts: &RecordOptions,
     show: bool,
+    upload: Option<&store::Uploader>,
 ) -> Result<SimReport, SimRecordError> {
     let realtime = opts.realtime;
     let start = Instant::now();
@@ -130,7 +197,8 @@ fn run_source(
             // recording takes nothing more, and the source stops).
             live.wait_for_room(ingest::MAX_EVENTS_PER_PUSH);
         }
-        if !live.is_running() {
+        // The store's backlog is full: the call ends now, `failed` (the caller closes it with the cause).
+        if !live.is_running() || upload.is_some_and(|u| u.failure().is_some()) {
             break;
         }
         // Scheduled pauses (`record --pause`): as a bot's Pause/Resume, media withheld in between.

@@ -78,6 +78,8 @@ pub struct ListenArgs {
     /// the whole file system of `--out`, so give recordings a volume of their own).
     #[arg(long)]
     pub fsync_per_file: bool,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
     /// Record every call's composite meeting video in its recording.mp4 (cameras or initials, the screen
     /// share; 1280x720, 15 fps), made on each call's video thread. Off by default: it costs an H.264 encode
     /// per call even when nobody has a camera on.
@@ -197,6 +199,7 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     opts.group_commit = !a.fsync_per_file;
     opts.max_load = a.max_load;
     init_logs(&a.log_format);
+    opts.store = a.store.config()?;
     if a.composite {
         let cfg = codecs::composite::CompositorConfig {
             layout: a.layout,

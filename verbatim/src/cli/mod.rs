@@ -6,3 +6,4 @@ pub mod leg;
 pub mod listen;
 pub mod merge;
 pub mod send;
+pub mod store;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tonic::{Status, Streaming};
 
 mod finish;
+mod upload;
 
 use super::{CallEntry, Shared};
 use crate::engine::KeyFrameRequest;
@@ -76,6 +77,10 @@ struct Call {
     tx: OutTx,
     state: RecordingState<Item>,
     live: Option<LiveRecording>,
+    /// The folder's uploader to the WORM store (`listen --store`).
+    upload: Option<store::Uploader>,
+    /// Why the store failed the call (its backlog is full).
+    store_failure: Option<String>,
     clock: Instant,
     requested_wall: SystemTime,
     confirmed_wall: Option<SystemTime>,
@@ -150,6 +155,8 @@ pub(crate) async fn run(
         folder,
         tx,
         live: None,
+        upload: None,
+        store_failure: None,
         clock: Instant::now(),
         requested_wall: SystemTime::now(),
         confirmed_wall: None,
@@ -234,6 +241,9 @@ impl Call {
                     }
                     // The recording stopped on a write error: this call fails now (others go on).
                     if self.live.as_ref().is_some_and(|l| !l.is_running()) {
+                        return Ending::Failed;
+                    }
+                    if self.store_failed() {
                         return Ending::Failed;
                     }
                 }
@@ -699,7 +709,10 @@ impl Call {
         opts.keyframe_relay = Some(self.relay.clone());
         let started = tokio::task::spawn_blocking(move || LiveRecording::start(&opts)).await;
         match started {
-            Ok(Ok(live)) => self.live = Some(live),
+            Ok(Ok(live)) => {
+                self.live = Some(live);
+                self.start_upload().await;
+            }
             Ok(Err(e)) => {
                 self.fatal = Some(format!("cannot create the recording: {e}"));
                 let _ = self.state.fail(format!("cannot create the recording: {e}"));

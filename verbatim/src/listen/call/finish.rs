@@ -159,8 +159,11 @@ impl Call {
                 invalid_messages,
             });
             let is_interrupted = interrupted.is_some();
+            let store_failure = self.store_failure.take();
             let closed = tokio::task::spawn_blocking(move || {
-                if is_interrupted {
+                if let Some(why) = store_failure {
+                    live.fail(why)
+                } else if is_interrupted {
                     live.interrupt()
                 } else {
                     live.finish()
@@ -200,6 +203,15 @@ impl Call {
             }
             if let Some(f) = self.fatal.take() {
                 summary.error = f;
+            }
+            // The close waits (bounded) for the store to confirm the last segment and the manifest.
+            if let Some(up) = self.upload.take() {
+                if let Ok(r) = tokio::task::spawn_blocking(move || up.finish()).await {
+                    eprintln!("verbatim: {}: {}", self.folder, r.to_text());
+                    if !r.complete && summary.error.is_empty() {
+                        summary.error = r.to_text();
+                    }
+                }
             }
             if summary.status == "failed" {
                 self.shared.metrics.recording_ended("failed", None);
