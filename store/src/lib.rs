@@ -9,7 +9,8 @@
 //! retain-until, optional legal hold) and Content-MD5 + SHA-256 checksums; no object is ever rewritten.
 //! [`Bucket::replay`] rebuilds the folder from the objects (refusing a gap or a replaced segment), so the
 //! existing verifier and recovery run on it unchanged; a recovery's result goes under `recovered/` as new
-//! objects ([`Bucket::upload_dir`]).
+//! objects ([`Bucket::upload_dir`]). A host follows every uploader of the process through an
+//! [`UploadObserver`] (latency, backlog, failing store), e.g. for its metrics.
 //!
 //! # Example
 //! ```no_run
@@ -27,6 +28,7 @@
 mod bucket;
 mod config;
 mod counters;
+mod observer;
 mod replay;
 mod segment;
 mod tail;
@@ -35,6 +37,7 @@ mod uploader;
 pub use bucket::{Bucket, Listed, LockState};
 pub use config::{parse_retention, RetentionMode, StoreConfig, StoreUrl};
 pub use counters::{Counters, CountersSnapshot};
+pub use observer::UploadObserver;
 pub use replay::{ReplayReport, RECOVERED_DIR};
 pub use segment::{
     object_sha256, segment_name, Part, PartRole, Segment, SegmentHeader, SEGMENT_FORMAT,

@@ -15,6 +15,7 @@ use muxer::integrity::Manifest;
 use crate::bucket::Bucket;
 use crate::config::{StoreConfig, StoreUrl};
 use crate::counters::{Counters, CountersSnapshot};
+use crate::observer::{NoObserver, UploadObserver};
 use crate::segment::{object_sha256, segment_name, Segment, SegmentHeader, SEGMENT_FORMAT};
 use crate::tail::{Gathered, Tail};
 use crate::StoreError;
@@ -100,6 +101,10 @@ struct Worker {
     closed: bool,
     /// The last failed attempt's error (reported when the bucket ends incomplete).
     last_error: Option<String>,
+    /// The host's hooks.
+    observer: Arc<dyn UploadObserver>,
+    /// Whether the last attempt failed (what `observer` was told last).
+    failing: bool,
 }
 
 impl Uploader {
@@ -109,6 +114,28 @@ impl Uploader {
     /// # Errors
     /// [`StoreError::Local`] (no journal: the folder is not being recorded), or the thread cannot start.
     pub fn start(cfg: &StoreConfig, dir: &Path) -> Result<Uploader, StoreError> {
+        Self::start_observed(cfg, dir, Arc::new(NoObserver))
+    }
+
+    /// [`Uploader::start`] with a host's hooks: `observer` hears every confirmed object, every change of
+    /// the backlog and when the store starts or stops failing (see [`UploadObserver`]).
+    ///
+    /// # Errors
+    /// As [`Uploader::start`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// struct Quiet;
+    /// impl store::UploadObserver for Quiet {}
+    /// let cfg = store::StoreConfig::new(store::StoreUrl::parse("s3://calls/eu").unwrap());
+    /// let up = store::Uploader::start_observed(&cfg, std::path::Path::new("calls/rec-1"), Arc::new(Quiet));
+    /// ```
+    pub fn start_observed(
+        cfg: &StoreConfig,
+        dir: &Path,
+        observer: Arc<dyn UploadObserver>,
+    ) -> Result<Uploader, StoreError> {
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -136,6 +163,8 @@ impl Uploader {
             next_try: Instant::now(),
             closed: false,
             last_error: None,
+            observer,
+            failing: false,
         };
         let thread = std::thread::Builder::new()
             .name(format!("upload {name}"))
@@ -193,6 +222,18 @@ impl Uploader {
 
 impl Worker {
     fn run(&mut self, rx: &mpsc::Receiver<()>) -> UploadReport {
+        let report = self.work(rx);
+        // The host's sums return to zero: what was never confirmed leaves the backlog with the uploader.
+        if self.backlog > 0 {
+            self.observer.backlog_changed(-(self.backlog as i64));
+        }
+        if self.failing {
+            self.observer.failing(false);
+        }
+        report
+    }
+
+    fn work(&mut self, rx: &mpsc::Receiver<()>) -> UploadReport {
         let mut next_segment = Instant::now() + self.cfg.upload_interval;
         loop {
             let now = Instant::now();
@@ -268,6 +309,7 @@ impl Worker {
     fn enqueue(&mut self, key: String, bytes: Vec<u8>) {
         self.backlog += bytes.len() as u64;
         self.counters.set_backlog(self.backlog);
+        self.observer.backlog_changed(bytes.len() as i64);
         self.queue.push_back(Pending {
             key,
             bytes,
@@ -316,6 +358,12 @@ impl Worker {
                     c.latency(took.as_micros() as u64);
                     self.backlog -= p.bytes.len() as u64;
                     c.set_backlog(self.backlog);
+                    self.observer.uploaded(took, p.bytes.len() as u64);
+                    self.observer.backlog_changed(-(p.bytes.len() as i64));
+                    if self.failing {
+                        self.failing = false;
+                        self.observer.failing(false);
+                    }
                     self.queue.pop_front();
                 }
                 Err(e) => {
@@ -324,6 +372,10 @@ impl Worker {
                     let backoff = (FIRST_BACKOFF * (1u32 << shift)).min(self.cfg.upload_interval);
                     self.next_try = Instant::now() + backoff;
                     self.last_error = Some(e.to_string());
+                    if !self.failing {
+                        self.failing = true;
+                        self.observer.failing(true);
+                    }
                     return;
                 }
             }

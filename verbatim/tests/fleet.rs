@@ -1,9 +1,11 @@
 //! `verbatim listen` run as a fleet node: its metrics port scraped with a real HTTP client over TCP while real
 //! `verbatim send` processes stream calls into it; draining on `SIGTERM` and `POST /admin/drain`; admission by
-//! load (`--max-load`). The metrics text is also checked by Python's `prometheus_client` OpenMetrics parser
+//! load (`--max-load`); the uploads of `--store` calls (SeaweedFS on loopback, stopped mid-call) seen in the
+//! metrics and `/readyz`. The metrics text is also checked by Python's `prometheus_client` OpenMetrics parser
 //! (installed by scripts/setup.sh).
 
 mod grpc_util;
+mod s3_servers;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -385,4 +387,87 @@ fn a_tiny_max_load_refuses_the_second_call_and_admin_drain_stops_the_node() {
     let (ok, out) = finished(first);
     assert!(ok, "{out}");
     assert_eq!(node.exit_code(60), Some(0));
+}
+
+#[test]
+fn uploads_show_in_the_metrics_and_a_failing_store_makes_the_node_unready() {
+    let dir = temp_dir("fleet-store");
+    let Some(mut server) = s3_servers::Server::start(s3_servers::Kind::Seaweed, &dir) else {
+        return;
+    };
+    let node = Node::start(
+        "fleet-store-node",
+        &[
+            "--metrics",
+            "127.0.0.1:0",
+            "--store",
+            "s3://calls/fleet",
+            "--store-endpoint",
+            &server.endpoint,
+            "--upload-interval",
+            "500ms",
+            "--store-final-wait",
+            "60s",
+        ],
+    );
+    let sender = node.send("stored", 14, 1);
+    // Objects confirmed while the call runs: the latency histogram moves.
+    let t0 = Instant::now();
+    while value(&node.scrape(), "verbatim_upload_seconds_count").unwrap_or(0.0) < 2.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no upload seen: {}",
+            node.scrape()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(node.get("/readyz"), (200, "ready\n".to_string()));
+    // The store goes down mid-call: the uploader's attempts fail, the node is not ready, the backlog grows.
+    server.stop();
+    let text = node.wait_for("verbatim_store_ok", 0.0, 20);
+    let (code, why) = node.get("/readyz");
+    assert_eq!(code, 503, "{why}");
+    assert!(why.contains("the object store fails"), "{why}");
+    std::thread::sleep(Duration::from_secs(2));
+    let backlog = value(&node.scrape(), "verbatim_upload_backlog_bytes").unwrap();
+    assert!(
+        backlog > 0.0,
+        "backlog while the store is down: {backlog}\n{text}"
+    );
+    // Back up: the backlog is uploaded, the node is ready again, the call completes whole in the bucket.
+    server.restart();
+    node.wait_for("verbatim_store_ok", 1.0, 60);
+    let (ok, out) = finished(sender);
+    assert!(ok, "send: {out}");
+    let text = node.wait_for(
+        "verbatim_recordings_ended_total{status=\"completed\"}",
+        1.0,
+        90,
+    );
+    assert_eq!(
+        value(&text, "verbatim_upload_backlog_bytes"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(node.get("/readyz"), (200, "ready\n".to_string()));
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(
+        log.contains(": complete;"),
+        "the store did not confirm the call:\n{log}"
+    );
+    let v = Command::new(BIN)
+        .args([
+            "verify",
+            "s3://calls/fleet/stored-1",
+            "--trust-embedded-key",
+        ])
+        .args(["--store-endpoint", &server.endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
 }

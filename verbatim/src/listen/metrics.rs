@@ -5,7 +5,7 @@
 //!  call tasks ──► NodeMetrics (relaxed atomics) ─┐
 //!  media pool ──► recorder::media_stats ─────────┤
 //!  group commit ► fsync round histogram ─────────┼─► NodeCollector::encode (on each scrape) ─► /metrics
-//!  uploader ────► NodeMetrics::observe_upload …  │   (+ the call registry's phases, statvfs, /proc/self)
+//!  uploaders ───► NodeMetrics (store::UploadObserver)│   (+ the call registry's phases, statvfs, /proc/self)
 //!  admission ───► measured per-call cost ────────┘
 //! ```
 //!
@@ -14,8 +14,9 @@
 //! walks the call registry once (under its lock, as `GetCall` does) and reads the disk's free space and
 //! `/proc/self`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use media_core::histogram::{AtomicHistogram, HistogramSnapshot};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -26,18 +27,24 @@ use prometheus_client::registry::{Registry, Unit};
 
 use recorder::engine::CallSummary;
 
-/// Figures the call tasks, the admission and (later) the object-store uploader update; read on each scrape.
+/// Figures the call tasks, the admission and every call's object-store uploader update; read on each scrape.
 ///
-/// The uploader's hooks ([`Self::observe_upload`], [`Self::set_upload_backlog`], [`Self::set_store_ok`])
-/// exist before any uploader does: their metrics read zero (and the store "ok") until one calls them.
+/// Each `listen --store` call's uploader reports through the [`store::UploadObserver`] implementation:
+/// upload latency into the histogram, its backlog into the node-wide sum, and whether its store attempts
+/// fail (the node's store is "ok" while no uploader is failing; `/readyz` answers 503 otherwise).
 ///
 /// ```
+/// use std::time::Duration;
+/// use store::UploadObserver;
 /// use verbatim::listen::metrics::NodeMetrics;
 /// let m = NodeMetrics::default();
-/// m.observe_upload(0.25);
-/// m.set_upload_backlog(4 << 20);
-/// m.set_store_ok(false);
+/// m.backlog_changed(4 << 20);
+/// m.failing(true);
 /// assert!(!m.store_ok());
+/// m.uploaded(Duration::from_millis(250), 4 << 20);
+/// m.backlog_changed(-(4 << 20));
+/// m.failing(false);
+/// assert!(m.store_ok());
 /// ```
 #[derive(Debug)]
 pub struct NodeMetrics {
@@ -52,8 +59,10 @@ pub struct NodeMetrics {
     gap_ticks: [[AtomicU64; GAP_CAUSES.len()]; 2],
     keyframes: [AtomicU64; 2],
     upload_us: AtomicHistogram,
-    upload_backlog: AtomicU64,
-    store_ok: AtomicBool,
+    /// Sum of the uploaders' backlogs (bytes).
+    upload_backlog: AtomicI64,
+    /// Uploaders whose attempts fail now.
+    store_failing: AtomicI64,
 }
 
 /// Why a new call was refused (the `reason` label of `verbatim_calls_refused_total`).
@@ -93,31 +102,31 @@ impl Default for NodeMetrics {
             keyframes: Default::default(),
             // 10 ms .. 1000 s per upload.
             upload_us: AtomicHistogram::one_two_five(10_000, 1_000_000_000),
-            upload_backlog: AtomicU64::new(0),
-            store_ok: AtomicBool::new(true),
+            upload_backlog: AtomicI64::new(0),
+            store_failing: AtomicI64::new(0),
         }
     }
 }
 
+impl store::UploadObserver for NodeMetrics {
+    fn uploaded(&self, took: Duration, _bytes: u64) {
+        self.upload_us.record(took.as_micros() as u64);
+    }
+
+    fn backlog_changed(&self, delta: i64) {
+        self.upload_backlog.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    fn failing(&self, failing: bool) {
+        self.store_failing
+            .fetch_add(if failing { 1 } else { -1 }, Ordering::Relaxed);
+    }
+}
+
 impl NodeMetrics {
-    /// An upload of a recording (or a part of one) to the object store took `seconds`.
-    pub fn observe_upload(&self, seconds: f64) {
-        self.upload_us.record((seconds.max(0.0) * 1e6) as u64);
-    }
-
-    /// Bytes written locally but not yet in the object store.
-    pub fn set_upload_backlog(&self, bytes: u64) {
-        self.upload_backlog.store(bytes, Ordering::Relaxed);
-    }
-
-    /// Whether the object store accepts uploads (false makes `/readyz` answer 503).
-    pub fn set_store_ok(&self, ok: bool) {
-        self.store_ok.store(ok, Ordering::Relaxed);
-    }
-
-    /// What [`Self::set_store_ok`] said last (true until an uploader says otherwise).
+    /// True while no uploader of this node is failing (always true without `--store`).
     pub fn store_ok(&self) -> bool {
-        self.store_ok.load(Ordering::Relaxed)
+        self.store_failing.load(Ordering::Relaxed) <= 0
     }
 
     pub(crate) fn call_started(&self) {
@@ -467,7 +476,7 @@ impl prometheus_client::collector::Collector for NodeCollector {
             "verbatim_upload_backlog_bytes",
             "Bytes recorded but not yet uploaded to the object store",
             None,
-            i64::try_from(ld(&n.upload_backlog)).unwrap_or(i64::MAX),
+            n.upload_backlog.load(Ordering::Relaxed).max(0),
         )?;
         gauge(
             &mut e,

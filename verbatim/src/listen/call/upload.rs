@@ -1,5 +1,5 @@
 //! `listen --store`: a call's uploader to the WORM store (the `store` crate), started once its folder
-//! exists; a full backlog fails the call.
+//! exists (reporting to the node's metrics); a full backlog fails the call.
 
 use super::Call;
 
@@ -11,7 +11,11 @@ impl Call {
             return;
         };
         let dir = self.shared.opts.out.join(&self.folder);
-        let up = tokio::task::spawn_blocking(move || store::Uploader::start(&cfg, &dir)).await;
+        // The node's metrics hear every confirmed object, the backlog and a failing store.
+        let node: std::sync::Arc<dyn store::UploadObserver> = self.shared.metrics.clone();
+        let up =
+            tokio::task::spawn_blocking(move || store::Uploader::start_observed(&cfg, &dir, node))
+                .await;
         match up {
             Ok(Ok(u)) => self.upload = Some(u),
             Ok(Err(e)) => self.store_failure = Some(format!("the store cannot be used: {e}")),
