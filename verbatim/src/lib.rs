@@ -54,6 +54,23 @@ pub mod record;
 pub mod send;
 pub mod sources;
 
+/// Makes rustls' `ring` provider the process default (once; a default already installed is kept). The
+/// gRPC server and client call it before building a TLS configuration: with the AWS SDK in the same binary
+/// both of rustls' providers are compiled in, and rustls then refuses to choose one by itself.
+///
+/// # Examples
+/// ```
+/// verbatim::install_tls_provider();
+/// verbatim::install_tls_provider(); // again: no effect
+/// assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+/// ```
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only when another thread installed one first: that one is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 // The assembled pipeline lives in the `recorder` library crate; re-exported so `verbatim::engine` and the
 // like keep their paths.
 pub use recorder::{

@@ -699,6 +699,7 @@ impl Listener {
             .initial_connection_window_size(Some(CONNECTION_WINDOW))
             .initial_stream_window_size(Some(STREAM_WINDOW));
         if let Some(tls) = &opts.tls {
+            crate::install_tls_provider();
             builder = builder.tls_config(
                 ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key)),
             )?;

@@ -153,6 +153,7 @@ pub async fn connect(opts: &SendOptions) -> Result<Channel, SendError> {
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10));
     if uri.starts_with("https://") {
+        crate::install_tls_provider();
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &opts.ca_pem {
             tls = tls.ca_certificate(Certificate::from_pem(ca));
