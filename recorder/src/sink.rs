@@ -35,6 +35,10 @@ use crate::journal::{diff, SinkControl};
 use crate::metadata::{us, TimelineLists};
 use crate::video::VideoSample;
 
+/// How long one RFC 3161 request may take, and so how long the close waits for the stamps still asked for
+/// (a close waiting less would count a slow but answering TSA's last stamp as failed).
+const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the folder could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -360,7 +364,7 @@ impl FolderSink {
     /// # Errors
     /// The stamping thread cannot be started.
     pub fn start_timestamping(&mut self, url: &str) -> Result<(), SinkError> {
-        let s = crate::tsa::Stamper::start(url, std::time::Duration::from_secs(10))
+        let s = crate::tsa::Stamper::start(url, TSA_TIMEOUT)
             .map_err(|e| SinkError::WriterFailed(format!("time-stamping thread: {e}")))?;
         self.stamper = Some(s);
         Ok(())
@@ -440,7 +444,8 @@ impl FolderSink {
             while let Some((n, imprint)) = w.take_checkpoint() {
                 st.request(n, imprint);
             }
-            st.drain(std::time::Duration::from_secs(5), |n, token| {
+            // As long as a request may take: the close's own checkpoint was asked for just now.
+            st.drain(TSA_TIMEOUT, |n, token| {
                 if let Err(e) = w.add_timestamp(n, token) {
                     first_err.get_or_insert(e.into());
                 }
