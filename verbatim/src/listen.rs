@@ -543,14 +543,7 @@ pub fn bind(addr: SocketAddr, mut opts: ListenOptions) -> Result<Listener, Liste
             .map_err(|e| ListenError::Writer(format!("cannot start the media threads: {e}")))?;
         opts.record.media_pool = Some(Arc::new(pool));
     }
-    let std_listener =
-        std::net::TcpListener::bind(addr).map_err(|e| ListenError::Bind { addr, source: e })?;
-    let bound = std_listener
-        .local_addr()
-        .and_then(|a| std_listener.set_nonblocking(true).map(|_| a))
-        .map_err(|e| ListenError::Bind { addr, source: e })?;
-    let listener = tokio::net::TcpListener::from_std(std_listener)
-        .map_err(|e| ListenError::Bind { addr, source: e })?;
+    let (listener, bound) = bind_port(addr)?;
     // serve_with_incoming ignores the builder's tcp_nodelay: set it here, or bursts wait on Nagle.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let slots = Arc::new(Semaphore::new(opts.limits.max_calls));
@@ -612,14 +605,7 @@ impl Listener {
     /// # Errors
     /// [`ListenError::Bind`] when the address cannot be bound.
     pub fn serve_metrics(&self, addr: SocketAddr) -> Result<SocketAddr, ListenError> {
-        let std_listener =
-            std::net::TcpListener::bind(addr).map_err(|e| ListenError::Bind { addr, source: e })?;
-        let bound = std_listener
-            .local_addr()
-            .and_then(|a| std_listener.set_nonblocking(true).map(|_| a))
-            .map_err(|e| ListenError::Bind { addr, source: e })?;
-        let listener = tokio::net::TcpListener::from_std(std_listener)
-            .map_err(|e| ListenError::Bind { addr, source: e })?;
+        let (listener, bound) = bind_port(addr)?;
         let sh = &self.shared;
         let commit = sh.opts.record.group_commit.clone();
         let sources = Arc::new(metrics::Sources {
@@ -716,3 +702,14 @@ impl Listener {
 
 /// The composite's H.264 bitrate (as `record`'s).
 pub const COMPOSITE_BITRATE: u32 = 1_500_000;
+
+/// Binds `addr` for the current tokio runtime (the gRPC port and the metrics port): the listener and the
+/// address it got (port 0 picks a free one).
+fn bind_port(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ListenError> {
+    let bind_err = |e| ListenError::Bind { addr, source: e };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    let bound = std_listener.local_addr().map_err(bind_err)?;
+    std_listener.set_nonblocking(true).map_err(bind_err)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?;
+    Ok((listener, bound))
+}
