@@ -1,0 +1,119 @@
+//! The recordings catalogue: an index of recording folders that answers "every call of this trader with this
+//! client last March" without opening a folder.
+//!
+//! Where it sits: on the read side, after the pipeline. A recording closes (bot-adapter → recorder → muxer
+//! writes its folder); the catalogue indexes the folder's `metadata.json` and `manifest.json`
+//! ([`RecordingEntry`]); the compliance console (`verbatim serve`), its JSON API and `verbatim search` ask it
+//! with a [`Query`]. It never changes a recording folder.
+//!
+//! Back-ends implement [`CatalogStore`]: [`SqliteCatalog`] (embedded, the default, one file) and PostgreSQL
+//! for several nodes sharing one catalogue.
+//!
+//! ```
+//! use catalog::{CatalogStore, Query, RecordingEntry, SqliteCatalog};
+//! let mut c = SqliteCatalog::open_in_memory().unwrap();
+//! for (id, who, day) in [("a", "alice", "2026-03-02"), ("b", "bob", "2026-03-03"), ("c", "alice", "2026-04-01")] {
+//!     let meta = format!(r#"{{"call":{{"id":"{id}"}},"recording":{{"started_utc":"{day}T10:00:00Z","duration_us":5}},
+//!                            "participants":[{{"name":"{who}"}}]}}"#);
+//!     c.upsert(&RecordingEntry::from_files(id, Some(meta.as_bytes()), None, &[]).unwrap(), "").unwrap();
+//! }
+//! let march = Query::from_pairs([("participant", "alice"), ("from", "2026-03-01"), ("to", "2026-04-01")]).unwrap();
+//! let page = c.search(&march).unwrap();
+//! assert_eq!(page.recordings.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["a"]);
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod entry;
+mod query;
+mod scan;
+mod sqlite;
+
+pub use entry::{format_utc, groups_of, parse_utc, read_folder, ParticipantEntry, RecordingEntry};
+pub use query::{normalize_number, Cursor, Query, DEFAULT_PAGE, MAX_PAGE};
+pub use scan::{index_folder, scan_root, ScanReport, MAX_DEPTH};
+pub use sqlite::SqliteCatalog;
+
+/// Why the catalogue could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A folder's files do not describe a recording (malformed JSON, no call id or start).
+    #[error("{folder}: cannot be catalogued: {why}")]
+    Unreadable {
+        /// The folder (relative id).
+        folder: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// A file or folder could not be read.
+    #[error("{0}")]
+    Io(String),
+    /// The database failed or refused.
+    #[error("catalogue database: {0}")]
+    Database(String),
+    /// A search parameter is malformed.
+    #[error("bad search: {0}")]
+    BadQuery(String),
+}
+
+/// One page of search results, newest first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Page {
+    /// The recordings.
+    pub recordings: Vec<RecordingEntry>,
+    /// Pass as [`Query::after`] for the next page; `None` on the last one.
+    #[serde(serialize_with = "cursor_text")]
+    pub next: Option<Cursor>,
+}
+
+fn cursor_text<S: serde::Serializer>(c: &Option<Cursor>, s: S) -> Result<S::Ok, S::Error> {
+    match c {
+        Some(c) => s.serialize_str(&c.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A catalogue back-end. Ids are folder paths relative to the root; a stamp is what [`scan_root`] compares
+/// to see whether a folder changed since it was indexed.
+pub trait CatalogStore: Send {
+    /// Adds or replaces a recording.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn upsert(&mut self, entry: &RecordingEntry, stamp: &str) -> Result<(), CatalogError>;
+    /// The stamp a recording was indexed with.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn stamp(&mut self, id: &str) -> Result<Option<String>, CatalogError>;
+    /// Removes a recording from the catalogue (never its folder); false when it was not there.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn remove(&mut self, id: &str) -> Result<bool, CatalogError>;
+    /// Every id catalogued.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn ids(&mut self) -> Result<Vec<String>, CatalogError>;
+    /// One recording by id.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn get(&mut self, id: &str) -> Result<Option<RecordingEntry>, CatalogError>;
+    /// How many recordings are catalogued.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn count(&mut self) -> Result<u64, CatalogError>;
+    /// One page of a search.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn search(&mut self, q: &Query) -> Result<Page, CatalogError>;
+}
+
+pub(crate) fn entry_from_json(j: &str) -> Result<RecordingEntry, CatalogError> {
+    serde_json::from_str(j)
+        .map_err(|e| CatalogError::Database(format!("a stored entry is unreadable: {e}")))
+}
