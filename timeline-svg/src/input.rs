@@ -240,7 +240,11 @@ pub(crate) fn gap_span(g: &GapInput, duration_us: i64) -> Option<(i64, i64)> {
     if g.length_us <= 0 {
         return None;
     }
-    clamp_span(g.start_us, g.start_us.saturating_add(g.length_us), duration_us)
+    clamp_span(
+        g.start_us,
+        g.start_us.saturating_add(g.length_us),
+        duration_us,
+    )
 }
 
 /// The spans in which a participant **spoke**, as far as the recording can tell: they were present
@@ -301,7 +305,8 @@ mod tests {
 
     #[test]
     fn huge_and_fractional_numbers_saturate() {
-        let md = br#"{"recording":{"duration_us":1e30},"participants":[{"name":"a","joined_us":-5.5,
+        let md =
+            br#"{"recording":{"duration_us":1e30},"participants":[{"name":"a","joined_us":-5.5,
             "left_us":18446744073709551615,"gaps":[{"start_us":1,"length_us":2}]}]}"#;
         let t = TimelineInput::from_metadata_json(md).unwrap();
         assert_eq!(t.duration_us, i64::MAX);

@@ -76,7 +76,9 @@ pub enum TimelineError {
     #[error("WAV: {0}")]
     Wav(#[from] hound::Error),
     /// The WAV file is not integer PCM at 16 bits per sample.
-    #[error("unsupported WAV format: {format} at {bits} bits per sample (only 16-bit integer PCM)")]
+    #[error(
+        "unsupported WAV format: {format} at {bits} bits per sample (only 16-bit integer PCM)"
+    )]
     UnsupportedWav {
         /// `"integer PCM"` or `"float"`.
         format: &'static str,

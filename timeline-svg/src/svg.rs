@@ -249,7 +249,9 @@ fn tick_step(duration_us: i64, plot_width: f64) -> i64 {
         .find(|&step| duration_us / step <= max_ticks)
         .unwrap_or_else(|| {
             let day = 86400 * S;
-            (duration_us / max_ticks / day).saturating_add(1).saturating_mul(day)
+            (duration_us / max_ticks / day)
+                .saturating_add(1)
+                .saturating_mul(day)
         })
 }
 
@@ -307,7 +309,9 @@ fn dominant_segments(input: &TimelineInput, d: i64) -> Vec<(i64, i64, usize)> {
     changes.sort_by_key(|c| c.0); // stable: of changes at one instant the last one holds
     let owner_at = |t: i64| -> Option<usize> {
         let k = changes.partition_point(|c| c.0 <= t);
-        k.checked_sub(1).and_then(|k| changes.get(k)).and_then(|c| c.1)
+        k.checked_sub(1)
+            .and_then(|k| changes.get(k))
+            .and_then(|c| c.1)
     };
     let mut segs: Vec<(i64, i64, usize)> = Vec::new();
     let mut push = |s: i64, e: i64, who: Option<usize>| {
@@ -504,7 +508,16 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
     let mut t = 0_i64;
     loop {
         let tx = x(t);
-        let anchor = if t == 0 { "start" } else { "middle" };
+        let label = clock(t, hours, frac);
+        // Centred on its tick, unless that would cut it at an edge of the picture.
+        let half_w = label.chars().count() as f64 * font * 0.3;
+        let anchor = if tx - half_w < 0.0 || t == 0 {
+            "start"
+        } else if tx + half_w > f64::from(opts.width) {
+            "end"
+        } else {
+            "middle"
+        };
         let _ = writeln!(
             out,
             r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#d1d5db" stroke-width="1"/><text x="{0}" y="{3}" text-anchor="{anchor}" fill="#374151">{4}</text>"##,
@@ -512,7 +525,7 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
             n(f64::from(opts.axis_height) - 4.0),
             n(rows_bottom),
             n(label_y),
-            clock(t, hours, frac)
+            label
         );
         match t.checked_add(step) {
             Some(next) if next <= d && d > 0 => t = next,
@@ -682,7 +695,10 @@ mod tests {
 
     #[test]
     fn escaping_replaces_what_xml_forbids() {
-        assert_eq!(esc("a<b>&\"'\u{0}\u{FFFF}"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            esc("a<b>&\"'\u{0}\u{FFFF}"),
+            "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}"
+        );
         assert_eq!(n(1.0), "1");
         assert_eq!(n(-0.001), "0");
         assert_eq!(n(12.346), "12.35");
