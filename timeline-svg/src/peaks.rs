@@ -1,9 +1,11 @@
 //! Waveform peaks of a participant's stem: the max |sample| per bucket, computed once while streaming the
 //! WAV file, for a browser (or [`crate::waveform_svg`]) to draw.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use hound::{SampleFormat, WavReader};
 
@@ -59,6 +61,23 @@ impl Peaks {
     }
 }
 
+/// A reader that notes when its input ended (hound reports a file cut short as an error of kind
+/// `Other`; this tells that case from a failing read).
+struct NoteEnd<R> {
+    inner: R,
+    ended: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for NoteEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended.set(true);
+        }
+        Ok(n)
+    }
+}
+
 /// Scales a sample's magnitude from 16 bits to `0..=255`, rounding.
 fn scale(sample: i16) -> u8 {
     let a = u32::from(sample.unsigned_abs());
@@ -101,7 +120,12 @@ pub fn peaks_from_wav<R: Read>(r: R, bucket_us: i64) -> Result<Peaks, TimelineEr
     if bucket_us <= 0 {
         return Err(TimelineError::InvalidBucket(bucket_us));
     }
-    let mut reader = WavReader::new(BufReader::new(r))?;
+    let ended = Rc::new(Cell::new(false));
+    let input = NoteEnd {
+        inner: r,
+        ended: Rc::clone(&ended),
+    };
+    let mut reader = WavReader::new(BufReader::new(input))?;
     let spec = reader.spec();
     match (spec.sample_format, spec.bits_per_sample) {
         (SampleFormat::Int, 16) => {}
@@ -129,7 +153,8 @@ pub fn peaks_from_wav<R: Read>(r: R, bucket_us: i64) -> Result<Peaks, TimelineEr
     for (i, sample) in (0_u64..).zip(reader.samples::<i16>()) {
         let sample = match sample {
             Ok(s) => s,
-            Err(hound::Error::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
+            // The data ended before the header said: the peaks of what is there.
+            Err(hound::Error::IoError(_)) if ended.get() => break,
             Err(e) => return Err(e.into()),
         };
         let frame = u128::from(i / channels);
