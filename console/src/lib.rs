@@ -1,0 +1,219 @@
+//! The compliance console: `verbatim serve` — find, review, verify and export recordings in a browser.
+//!
+//! Where it sits: on the read side, on a review host, after the pipeline. Recorder nodes write recording
+//! folders (bot-adapter → recorder → muxer); the console indexes them into the [`catalog`], and a compliance
+//! officer searches, plays (after giving a reason), sees who spoke when ([`timeline_svg`]) and whether the
+//! folder verifies ([`muxer::verify`]), and exports an evidence bundle. It never writes into a recording
+//! folder; its own state (catalogue, users, audit log) lives in `ROOT/.console/`.
+//!
+//! ```no_run
+//! use console::{Console, ConsoleConfig, Role};
+//! let c = Console::open(ConsoleConfig::new("/srv/recordings".into())).unwrap();
+//! c.accounts().unwrap().add_user("olivia", "a long password", Role::Viewer, &["desk:rates".into()]).unwrap();
+//! c.rescan().unwrap();
+//! ```
+//!
+//! Access: every page and API answer needs a session (browser, with CSRF tokens on every form) or a bearer
+//! token (API); roles [`Role`]; scoping by groups ([`User::may_see`]); every search, play, export and login
+//! lands in the hash-chained [`AuditLog`] before it is answered.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod audit;
+mod export;
+mod review;
+pub mod web;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub use accounts::{Accounts, Role, Session, User, SESSION_SECONDS};
+pub use audit::{AuditEntry, AuditLog, GENESIS};
+pub use export::{export_zip, ExportReport};
+pub use review::{verdict_of, Verdict};
+
+use catalog::{CatalogStore, SqliteCatalog};
+
+/// Why the console refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The console's database failed.
+    #[error("console database: {0}")]
+    Database(String),
+    /// The catalogue failed.
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    /// Input that cannot be used (names, passwords, ids).
+    #[error("{0}")]
+    BadInput(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// The audit log's chain breaks at this entry.
+    #[error("the audit log is broken at entry {0}: an entry was changed or removed")]
+    AuditBroken(i64),
+    /// A state lock was poisoned by a panic elsewhere.
+    #[error("console state unavailable after an internal failure")]
+    Poisoned,
+}
+
+/// Where the console works.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// The recordings' root folder.
+    pub root: PathBuf,
+    /// The console's state folder (default `ROOT/.console`).
+    pub state_dir: PathBuf,
+    /// Trusted signing keys (`verbatim keygen` keyring); without one, verdicts say the signer is not
+    /// authenticated.
+    pub keyring: Option<PathBuf>,
+}
+
+impl ConsoleConfig {
+    /// The defaults for a root.
+    pub fn new(root: PathBuf) -> ConsoleConfig {
+        ConsoleConfig { state_dir: root.join(".console"), root, keyring: None }
+    }
+}
+
+/// The console's state, shared by every request.
+pub struct Console {
+    config: ConsoleConfig,
+    keyring: Option<muxer::integrity::Keyring>,
+    catalog: Mutex<Box<dyn CatalogStore>>,
+    accounts: Mutex<Accounts>,
+    audit: Mutex<AuditLog>,
+    limiter: Mutex<web::LoginLimiter>,
+}
+
+impl Console {
+    /// Opens the console's state under `config.state_dir` (created), the SQLite catalogue included.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Io`] when the state folder cannot be made or the keyring read; database errors.
+    pub fn open(config: ConsoleConfig) -> Result<Console, ConsoleError> {
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(|e| ConsoleError::Io(format!("{}: {e}", config.state_dir.display())))?;
+        let catalog = SqliteCatalog::open(&config.state_dir.join("catalog.sqlite"))?;
+        let db = config.state_dir.join("console.sqlite");
+        let keyring = match &config.keyring {
+            Some(p) => Some(
+                muxer::integrity::Keyring::load(p).map_err(|e| ConsoleError::Io(format!("{}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        Ok(Console {
+            keyring,
+            catalog: Mutex::new(Box::new(catalog)),
+            accounts: Mutex::new(Accounts::open(&db)?),
+            audit: Mutex::new(AuditLog::open(&db)?),
+            limiter: Mutex::new(web::LoginLimiter::default()),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsoleConfig {
+        &self.config
+    }
+
+    /// The recordings' root.
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+
+    /// The catalogue.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Poisoned`].
+    pub fn catalog(&self) -> Result<MutexGuard<'_, Box<dyn CatalogStore>>, ConsoleError> {
+        self.catalog.lock().map_err(|_| ConsoleError::Poisoned)
+    }
+
+    /// Users, tokens and sessions.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Poisoned`].
+    pub fn accounts(&self) -> Result<MutexGuard<'_, Accounts>, ConsoleError> {
+        self.accounts.lock().map_err(|_| ConsoleError::Poisoned)
+    }
+
+    /// The audit log.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Poisoned`].
+    pub fn audit(&self) -> Result<MutexGuard<'_, AuditLog>, ConsoleError> {
+        self.audit.lock().map_err(|_| ConsoleError::Poisoned)
+    }
+
+    /// Brings the catalogue up to date with the root (new, changed and vanished folders).
+    ///
+    /// # Errors
+    /// As [`catalog::scan_root`].
+    pub fn rescan(&self) -> Result<catalog::ScanReport, ConsoleError> {
+        let mut c = self.catalog()?;
+        Ok(catalog::scan_root(&self.config.root, c.as_mut())?)
+    }
+
+    /// A recording's folder from its catalogue id, refusing ids that would leave the root.
+    ///
+    /// ```
+    /// let root = std::path::Path::new("/r");
+    /// assert_eq!(console::folder_of(root, "2026/03/c1").unwrap(), std::path::Path::new("/r/2026/03/c1"));
+    /// assert!(console::folder_of(root, "../etc").is_err());
+    /// assert!(console::folder_of(root, "/etc").is_err());
+    /// assert!(console::folder_of(root, ".console/x").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConsoleError::BadInput`].
+    pub fn folder(&self, id: &str) -> Result<PathBuf, ConsoleError> {
+        folder_of(&self.config.root, id)
+    }
+
+    pub(crate) fn keyring(&self) -> Option<&muxer::integrity::Keyring> {
+        self.keyring.as_ref()
+    }
+}
+
+/// See [`Console::folder`].
+///
+/// # Errors
+/// [`ConsoleError::BadInput`] for an empty id, `..`, a leading `/` or `.`, or a backslash.
+pub fn folder_of(root: &Path, id: &str) -> Result<PathBuf, ConsoleError> {
+    let bad = || ConsoleError::BadInput(format!("{id:?} is not a recording id"));
+    if id.is_empty() || id.contains('\\') || id.contains('\0') {
+        return Err(bad());
+    }
+    let mut p = root.to_path_buf();
+    for part in id.split('/') {
+        if part.is_empty() || part.starts_with('.') {
+            return Err(bad());
+        }
+        p.push(part);
+    }
+    Ok(p)
+}
+
+/// Microseconds since the Unix epoch, now.
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// SHA-256 as hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}

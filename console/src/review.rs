@@ -1,0 +1,107 @@
+//! What the recording page shows besides the player: the verification verdict, the speaker timeline and
+//! waveform peaks per stem (computed once, kept under `.console/peaks/`).
+
+use std::path::Path;
+
+use muxer::verify::{verify_dir_opts, Trust, Trusted, VerifyOptions};
+
+use crate::{sha256_hex, Console, ConsoleError};
+
+/// The verification verdict of a folder, in words for the page and the evidence bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verdict {
+    /// Every byte matches the signed chain.
+    pub intact: bool,
+    /// The signer is authenticated (a key of the console's keyring); false when only the embedded key was
+    /// checked, or when the folder is not intact.
+    pub signer_trusted: bool,
+    /// One line (verify's summary, or why it failed).
+    pub summary: String,
+    /// How it was signed: live, or partly sealed at recovery, and by which key.
+    pub signing: String,
+    /// The signer's key id (`ed25519:…`), when intact.
+    pub key_id: String,
+    /// The signer's public key (hex), when intact.
+    pub public_key: String,
+}
+
+/// Verifies a folder as `verbatim verify` would (with the console's keyring when it has one).
+pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
+    let trust = console.keyring().map_or(Trust::EmbeddedKey, Trust::Keyring);
+    match verify_dir_opts(dir, &VerifyOptions { trust, tsa_cert: None }) {
+        Ok(r) => {
+            let signing = match &r.recovery {
+                None => format!("signed live while recording by {}", r.key_id),
+                Some(rec) => format!(
+                    "{} records signed live; {} sealed at recovery on {} by {}{}",
+                    rec.live_entries,
+                    rec.sealed_entries,
+                    catalog::format_utc(rec.utc_ms.saturating_mul(1000)),
+                    rec.key_id,
+                    if rec.accepted_tampering.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; ALTERED, ACCEPTED AT RECOVERY: {}", rec.accepted_tampering.join("; "))
+                    }
+                ),
+            };
+            let (signer_trusted, trust_text) = match &r.trusted {
+                Trusted::GivenKey => (true, "the signer is the key given".to_string()),
+                Trusted::Keyring(label) => (true, format!("the signer is in the keyring ({label})")),
+                Trusted::EmbeddedOnly => (
+                    false,
+                    "the signer is NOT authenticated (no keyring given to the console: only the embedded key was checked)"
+                        .to_string(),
+                ),
+            };
+            Verdict {
+                intact: true,
+                signer_trusted,
+                summary: format!("{}; {trust_text}", r.summary),
+                signing,
+                key_id: r.key_id,
+                public_key: r.public_key,
+            }
+        }
+        Err(e) => Verdict {
+            intact: false,
+            signer_trusted: false,
+            summary: format!("DOES NOT VERIFY: {e}"),
+            signing: String::new(),
+            key_id: String::new(),
+            public_key: String::new(),
+        },
+    }
+}
+
+/// Length of one waveform peak.
+pub const PEAK_BUCKET_US: i64 = 100_000;
+
+/// A stem's peaks as JSON, computed on first use and kept in `.console/peaks/<sha256 of id>/<stem>.json`.
+///
+/// # Errors
+/// [`ConsoleError::BadInput`] for a stem name that is not a plain file name; [`ConsoleError::Io`] when the
+/// stem cannot be read (an encrypted stem cannot).
+pub fn stem_peaks_json(console: &Console, id: &str, stem: &str) -> Result<String, ConsoleError> {
+    if stem.is_empty() || stem.contains('/') || stem.contains('\\') || stem.starts_with('.') {
+        return Err(ConsoleError::BadInput(format!("{stem:?} is not a stem name")));
+    }
+    let cache_dir = console.config().state_dir.join("peaks").join(sha256_hex(id.as_bytes()));
+    let cache = cache_dir.join(format!("{stem}.json"));
+    let wav = console.folder(id)?.join("participants").join(format!("{stem}.wav"));
+    let wav_len = std::fs::metadata(&wav).map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?.len();
+    // The cache names the stem's length: a stem still growing (an open recording) is computed again.
+    let tagged = cache_dir.join(format!("{stem}.{wav_len}.json"));
+    if let Ok(s) = std::fs::read_to_string(&tagged) {
+        return Ok(s);
+    }
+    let f = std::fs::File::open(&wav).map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?;
+    let peaks = timeline_svg::peaks_from_wav(std::io::BufReader::new(f), PEAK_BUCKET_US)
+        .map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?;
+    let json = peaks.to_json();
+    if std::fs::create_dir_all(&cache_dir).is_ok() {
+        let _ = std::fs::write(&tagged, &json);
+        let _ = std::fs::remove_file(&cache);
+    }
+    Ok(json)
+}
