@@ -218,7 +218,7 @@ fn span_text(start: i64, end: i64, hours: bool) -> String {
     format!("{}–{}", clock(start, hours, 3), clock(end, hours, 3))
 }
 
-/// The tick step for a recording: a "nice" step giving at most one tick per 70 px.
+/// The tick step for a recording: a "nice" step giving at most one tick per 70 px (and 200 in all).
 fn tick_step(duration_us: i64, plot_width: f64) -> i64 {
     const S: i64 = 1_000_000;
     const NICE: [i64; 21] = [
@@ -244,7 +244,8 @@ fn tick_step(duration_us: i64, plot_width: f64) -> i64 {
         43200 * S,
         86400 * S,
     ];
-    let max_ticks = ((plot_width / 70.0) as i64).max(1);
+    // At most 200 ticks however wide the picture.
+    let max_ticks = ((plot_width / 70.0) as i64).clamp(1, 200);
     NICE.into_iter()
         .find(|&step| duration_us / step <= max_ticks)
         .unwrap_or_else(|| {

@@ -79,7 +79,13 @@ fn buckets_not_a_whole_number_of_samples_and_a_partial_last_one() {
 
 #[test]
 fn stereo_takes_the_louder_channel() {
-    let frames = (0..3_200).map(|i| if i < 1_600 { vec![1_000, -20_000] } else { vec![-30_000, 5] });
+    let frames = (0..3_200).map(|i| {
+        if i < 1_600 {
+            vec![1_000, -20_000]
+        } else {
+            vec![-30_000, 5]
+        }
+    });
     let p = peaks_from_wav(Cursor::new(wav(2, frames)), 100_000).unwrap();
     assert_eq!(p.values, vec![156, 233]);
 }
@@ -178,7 +184,9 @@ fn waveform_lines_up_with_the_timeline() {
             assert_eq!(y, mid, "({x}, {y}) should be silent");
         }
     }
-    assert!(edge.iter().any(|&(x, _)| (x - (loud_until - 0.5)).abs() < 1e-9));
+    assert!(edge
+        .iter()
+        .any(|&(x, _)| (x - (loud_until - 0.5)).abs() < 1e-9));
     // Same bytes for the same input; the colour is the option's.
     assert_eq!(svg, waveform_svg(&p, d, &o));
     assert!(svg.contains(&format!(r#"fill="{}""#, o.waveform_color)));

@@ -1,0 +1,30 @@
+//! The speaker timeline of `verbatim inspect --svg` and the compliance console
+//! (`timeline_svg::TimelineInput::from_metadata_json` then `render_svg`): any bytes as `metadata.json`
+//! (tampered, torn or foreign files).
+//!
+//! Checks: no panic; a readable input renders one standalone `<svg>` document, the same bytes twice, with
+//! every span's `data-start-us`..`data-end-us` non-empty and within the recording.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use timeline_svg::{render_svg, SvgOptions, TimelineInput};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(input) = TimelineInput::from_metadata_json(data) else {
+        return;
+    };
+    let opts = SvgOptions::default();
+    let svg = render_svg(&input, &opts);
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.ends_with("</svg>\n"));
+    assert_eq!(svg.matches("<svg").count(), 1);
+    assert_eq!(svg, render_svg(&input, &opts), "rendering must be deterministic");
+    let d = input.duration_us.max(0);
+    for rest in svg.split(" data-start-us=\"").skip(1) {
+        let (start, rest) = rest.split_once('"').expect("quoted start");
+        let end = rest.strip_prefix(" data-end-us=\"").expect("end follows start");
+        let end = &end[..end.find('"').expect("quoted end")];
+        let (start, end): (i64, i64) = (start.parse().expect("start"), end.parse().expect("end"));
+        assert!(0 <= start && start < end && end <= d, "{start}..{end} of {d}");
+    }
+});
