@@ -84,7 +84,9 @@ impl User {
     /// assert!(!u.may_see(&[]));
     /// ```
     pub fn may_see(&self, recording_groups: &[String]) -> bool {
-        self.groups.iter().any(|g| g == "*" || recording_groups.contains(g))
+        self.groups
+            .iter()
+            .any(|g| g == "*" || recording_groups.contains(g))
     }
 }
 
@@ -129,8 +131,10 @@ impl Accounts {
     /// # Errors
     /// [`ConsoleError::Database`].
     pub fn open(path: &Path) -> Result<Accounts, ConsoleError> {
-        let conn = Connection::open(path).map_err(|e| ConsoleError::Database(format!("{}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        let conn = Connection::open(path)
+            .map_err(|e| ConsoleError::Database(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         let dummy = hash_password(&secret_hex()?)?;
         Ok(Accounts { conn, dummy })
@@ -140,13 +144,26 @@ impl Accounts {
     ///
     /// # Errors
     /// [`ConsoleError::BadInput`] for an empty name or a password under 8 characters; [`ConsoleError::Database`].
-    pub fn add_user(&mut self, name: &str, password: &str, role: Role, groups: &[String]) -> Result<(), ConsoleError> {
+    pub fn add_user(
+        &mut self,
+        name: &str,
+        password: &str,
+        role: Role,
+        groups: &[String],
+    ) -> Result<(), ConsoleError> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(ConsoleError::BadInput(format!("user name {name:?}: 1 to 64 characters, no spaces")));
+        if name.is_empty()
+            || name.len() > 64
+            || name.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(ConsoleError::BadInput(format!(
+                "user name {name:?}: 1 to 64 characters, no spaces"
+            )));
         }
         if password.chars().count() < 8 {
-            return Err(ConsoleError::BadInput("the password must have at least 8 characters".into()));
+            return Err(ConsoleError::BadInput(
+                "the password must have at least 8 characters".into(),
+            ));
         }
         let hash = hash_password(password)?;
         self.conn
@@ -165,16 +182,29 @@ impl Accounts {
     /// [`ConsoleError::Database`].
     pub fn user(&self, name: &str) -> Result<Option<User>, ConsoleError> {
         self.conn
-            .query_row("SELECT name, role, groups FROM users WHERE name = ?1", [name], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
+            .query_row(
+                "SELECT name, role, groups FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
             .optional()
             .map_err(db)
             .map(|o| {
                 o.map(|(name, role, groups)| User {
                     name,
                     role: Role::parse(&role).unwrap_or(Role::Viewer),
-                    groups: groups.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect(),
+                    groups: groups
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(String::from)
+                        .collect(),
                 })
             })
     }
@@ -184,10 +214,19 @@ impl Accounts {
     /// # Errors
     /// [`ConsoleError::Database`].
     pub fn users(&self) -> Result<Vec<User>, ConsoleError> {
-        let mut st = self.conn.prepare("SELECT name FROM users ORDER BY name").map_err(db)?;
-        let names: Vec<String> =
-            st.query_map([], |r| r.get(0)).map_err(db)?.collect::<Result<_, _>>().map_err(db)?;
-        Ok(names.iter().filter_map(|n| self.user(n).ok().flatten()).collect())
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM users ORDER BY name")
+            .map_err(db)?;
+        let names: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(db)?
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
+        Ok(names
+            .iter()
+            .filter_map(|n| self.user(n).ok().flatten())
+            .collect())
     }
 
     /// Checks a password (Argon2id, constant-time compare); `None` when the user or password is wrong. A
@@ -198,12 +237,18 @@ impl Accounts {
     pub fn check_password(&self, name: &str, password: &str) -> Result<Option<User>, ConsoleError> {
         let stored: Option<String> = self
             .conn
-            .query_row("SELECT hash FROM users WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT hash FROM users WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?;
         let phc = stored.as_deref().unwrap_or(&self.dummy);
         let ok = PasswordHash::new(phc)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false);
         if ok && stored.is_some() {
             self.user(name)
@@ -218,13 +263,19 @@ impl Accounts {
     /// [`ConsoleError::BadInput`] for an unknown user; [`ConsoleError::Database`].
     pub fn new_token(&mut self, user: &str) -> Result<String, ConsoleError> {
         if self.user(user)?.is_none() {
-            return Err(ConsoleError::BadInput(format!("no user {user:?} (add it with `verbatim users add`)")));
+            return Err(ConsoleError::BadInput(format!(
+                "no user {user:?} (add it with `verbatim users add`)"
+            )));
         }
         let token = format!("vbt_{}", secret_hex()?);
         self.conn
             .execute(
                 "INSERT INTO tokens (hash, user, created_utc) VALUES (?1, ?2, ?3)",
-                params![sha256_hex(token.as_bytes()), user, catalog::format_utc(crate::now_us())],
+                params![
+                    sha256_hex(token.as_bytes()),
+                    user,
+                    catalog::format_utc(crate::now_us())
+                ],
             )
             .map_err(db)?;
         Ok(token)
@@ -237,7 +288,11 @@ impl Accounts {
     pub fn token_user(&self, token: &str) -> Result<Option<User>, ConsoleError> {
         let user: Option<String> = self
             .conn
-            .query_row("SELECT user FROM tokens WHERE hash = ?1", [sha256_hex(token.as_bytes())], |r| r.get(0))
+            .query_row(
+                "SELECT user FROM tokens WHERE hash = ?1",
+                [sha256_hex(token.as_bytes())],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db)?;
         match user {
@@ -255,7 +310,10 @@ impl Accounts {
         let csrf = secret_hex()?;
         let expires = crate::now_us() / 1_000_000 + SESSION_SECONDS;
         self.conn
-            .execute("DELETE FROM sessions WHERE expires_unix < ?1", [crate::now_us() / 1_000_000])
+            .execute(
+                "DELETE FROM sessions WHERE expires_unix < ?1",
+                [crate::now_us() / 1_000_000],
+            )
             .map_err(db)?;
         self.conn
             .execute(
@@ -281,7 +339,9 @@ impl Accounts {
             .optional()
             .map_err(db)?;
         match row {
-            Some((u, csrf, exp)) if exp > crate::now_us() / 1_000_000 => Ok(self.user(&u)?.map(|u| (u, csrf))),
+            Some((u, csrf, exp)) if exp > crate::now_us() / 1_000_000 => {
+                Ok(self.user(&u)?.map(|u| (u, csrf)))
+            }
             _ => Ok(None),
         }
     }
@@ -292,8 +352,12 @@ impl Accounts {
     /// [`ConsoleError::Database`].
     pub fn end_session(&mut self, cookie: &str) -> Result<(), ConsoleError> {
         let h = sha256_hex(cookie.as_bytes());
-        self.conn.execute("DELETE FROM grants WHERE session = ?1", [&h]).map_err(db)?;
-        self.conn.execute("DELETE FROM sessions WHERE hash = ?1", [&h]).map_err(db)?;
+        self.conn
+            .execute("DELETE FROM grants WHERE session = ?1", [&h])
+            .map_err(db)?;
+        self.conn
+            .execute("DELETE FROM sessions WHERE hash = ?1", [&h])
+            .map_err(db)?;
         Ok(())
     }
 

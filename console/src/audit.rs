@@ -47,7 +47,15 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-fn entry_hash(prev: &str, seq: i64, at: &str, user: &str, action: &str, target: &str, detail: &str) -> String {
+fn entry_hash(
+    prev: &str,
+    seq: i64,
+    at: &str,
+    user: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> String {
     let body = serde_json::json!([prev, seq, at, user, action, target, detail]).to_string();
     sha256_hex(body.as_bytes())
 }
@@ -67,8 +75,10 @@ impl AuditLog {
     /// # Errors
     /// [`ConsoleError::Database`].
     pub fn open(path: &Path) -> Result<AuditLog, ConsoleError> {
-        let conn = Connection::open(path).map_err(|e| ConsoleError::Database(format!("{}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        let conn = Connection::open(path)
+            .map_err(|e| ConsoleError::Database(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(AuditLog { conn })
     }
@@ -77,10 +87,23 @@ impl AuditLog {
     ///
     /// # Errors
     /// [`ConsoleError::Database`]: the caller must then refuse what it was about to do.
-    pub fn append(&mut self, user: &str, action: &str, target: &str, detail: &str) -> Result<AuditEntry, ConsoleError> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+    pub fn append(
+        &mut self,
+        user: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<AuditEntry, ConsoleError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         let (seq, prev): (i64, String) = tx
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap_or((0, GENESIS.to_string()));
         let seq = seq + 1;
         let at = catalog::format_utc(crate::now_us());
@@ -145,7 +168,10 @@ impl AuditLog {
         let mut expect_seq = 1i64;
         while let Some(r) = rows.next().map_err(db)? {
             let seq: i64 = r.get(0).map_err(db)?;
-            let f: Vec<String> = (1..8).map(|i| r.get::<_, String>(i)).collect::<Result<_, _>>().map_err(db)?;
+            let f: Vec<String> = (1..8)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
             let hash = entry_hash(&prev, seq, &f[0], &f[1], &f[2], &f[3], &f[4]);
             if seq != expect_seq || f[5] != prev || f[6] != hash {
                 return Err(ConsoleError::AuditBroken(seq));

@@ -35,31 +35,51 @@ pub fn export_zip<W: Write + std::io::Seek + std::io::Read>(
     out: W,
 ) -> Result<(W, ExportReport), ConsoleError> {
     let io = |what: &str, e: &dyn std::fmt::Display| ConsoleError::Io(format!("{what}: {e}"));
-    let manifest_bytes = std::fs::read(dir.join("manifest.json"))
-        .map_err(|e| ConsoleError::BadInput(format!("{id}: no manifest.json ({e}): a recording still open cannot be exported")))?;
+    let manifest_bytes = std::fs::read(dir.join("manifest.json")).map_err(|e| {
+        ConsoleError::BadInput(format!(
+            "{id}: no manifest.json ({e}): a recording still open cannot be exported"
+        ))
+    })?;
     let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| ConsoleError::BadInput(format!("{id}: manifest.json unreadable: {e}")))?;
     let mut paths: Vec<String> = manifest
         .get("files")
         .and_then(serde_json::Value::as_array)
-        .map(|fs| fs.iter().filter_map(|f| f.get("path")?.as_str().map(String::from)).collect())
+        .map(|fs| {
+            fs.iter()
+                .filter_map(|f| f.get("path")?.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     paths.retain(|p| crate::folder_of(dir, p).is_ok());
     paths.sort();
     let mut zip = zip::ZipWriter::new(out);
-    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
-    let deflated = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let stored = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    let deflated =
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut bytes = 0u64;
-    for p in paths.iter().chain(std::iter::once(&"manifest.json".to_string())) {
+    for p in paths
+        .iter()
+        .chain(std::iter::once(&"manifest.json".to_string()))
+    {
         let src = dir.join(p);
         let mut f = std::fs::File::open(&src).map_err(|e| io(&src.display().to_string(), &e))?;
-        let opts = if p.ends_with(".json") || p.ends_with(".jsonl") { deflated } else { stored };
-        zip.start_file(format!("recording/{p}"), opts).map_err(|e| io("zip", &e))?;
+        let opts = if p.ends_with(".json") || p.ends_with(".jsonl") {
+            deflated
+        } else {
+            stored
+        };
+        zip.start_file(format!("recording/{p}"), opts)
+            .map_err(|e| io("zip", &e))?;
         bytes += std::io::copy(&mut f, &mut zip).map_err(|e| io(&src.display().to_string(), &e))?;
     }
     let key_text = format!("{}\n", verdict.public_key);
-    zip.start_file("public-key.txt", deflated).map_err(|e| io("zip", &e))?;
-    zip.write_all(key_text.as_bytes()).map_err(|e| io("zip", &e))?;
+    zip.start_file("public-key.txt", deflated)
+        .map_err(|e| io("zip", &e))?;
+    zip.write_all(key_text.as_bytes())
+        .map_err(|e| io("zip", &e))?;
     let report = format!(
         "recording: {id}\nmade (UTC): {}\nintact: {}\nsigner authenticated by the console's keyring: {}\n{}\n{}\n",
         catalog::format_utc(crate::now_us()),
@@ -68,15 +88,27 @@ pub fn export_zip<W: Write + std::io::Seek + std::io::Read>(
         verdict.summary,
         verdict.signing
     );
-    zip.start_file("verify-report.txt", deflated).map_err(|e| io("zip", &e))?;
-    zip.write_all(report.as_bytes()).map_err(|e| io("zip", &e))?;
-    zip.start_file("README.txt", deflated).map_err(|e| io("zip", &e))?;
-    zip.write_all(readme(id, verdict).as_bytes()).map_err(|e| io("zip", &e))?;
+    zip.start_file("verify-report.txt", deflated)
+        .map_err(|e| io("zip", &e))?;
+    zip.write_all(report.as_bytes())
+        .map_err(|e| io("zip", &e))?;
+    zip.start_file("README.txt", deflated)
+        .map_err(|e| io("zip", &e))?;
+    zip.write_all(readme(id, verdict).as_bytes())
+        .map_err(|e| io("zip", &e))?;
     let mut out = zip.finish().map_err(|e| io("zip", &e))?;
     // Hash what was written, for the audit entry.
-    out.seek(std::io::SeekFrom::Start(0)).map_err(|e| io("zip", &e))?;
+    out.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| io("zip", &e))?;
     let sha256 = hash_reader(&mut out).map_err(|e| io("zip", &e))?;
-    Ok((out, ExportReport { files: paths.len() + 1, bytes, sha256 }))
+    Ok((
+        out,
+        ExportReport {
+            files: paths.len() + 1,
+            bytes,
+            sha256,
+        },
+    ))
 }
 
 fn hash_reader<R: std::io::Read>(r: &mut R) -> std::io::Result<String> {

@@ -73,7 +73,11 @@ pub struct ConsoleConfig {
 impl ConsoleConfig {
     /// The defaults for a root.
     pub fn new(root: PathBuf) -> ConsoleConfig {
-        ConsoleConfig { state_dir: root.join(".console"), root, keyring: None }
+        ConsoleConfig {
+            state_dir: root.join(".console"),
+            root,
+            keyring: None,
+        }
     }
 }
 
@@ -99,7 +103,8 @@ impl Console {
         let db = config.state_dir.join("console.sqlite");
         let keyring = match &config.keyring {
             Some(p) => Some(
-                muxer::integrity::Keyring::load(p).map_err(|e| ConsoleError::Io(format!("{}: {e}", p.display())))?,
+                muxer::integrity::Keyring::load(p)
+                    .map_err(|e| ConsoleError::Io(format!("{}: {e}", p.display())))?,
             ),
             None => None,
         };
@@ -206,10 +211,12 @@ pub(crate) fn now_us() -> i64 {
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// SHA-256 as hex.

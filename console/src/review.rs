@@ -28,7 +28,13 @@ pub struct Verdict {
 /// Verifies a folder as `verbatim verify` would (with the console's keyring when it has one).
 pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
     let trust = console.keyring().map_or(Trust::EmbeddedKey, Trust::Keyring);
-    match verify_dir_opts(dir, &VerifyOptions { trust, tsa_cert: None }) {
+    match verify_dir_opts(
+        dir,
+        &VerifyOptions {
+            trust,
+            tsa_cert: None,
+        },
+    ) {
         Ok(r) => {
             let signing = match &r.recovery {
                 None => format!("signed live while recording by {}", r.key_id),
@@ -41,7 +47,10 @@ pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
                     if rec.accepted_tampering.is_empty() {
                         String::new()
                     } else {
-                        format!("; ALTERED, ACCEPTED AT RECOVERY: {}", rec.accepted_tampering.join("; "))
+                        format!(
+                            "; ALTERED, ACCEPTED AT RECOVERY: {}",
+                            rec.accepted_tampering.join("; ")
+                        )
                     }
                 ),
             };
@@ -74,6 +83,43 @@ pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
     }
 }
 
+/// A stem's waveform as SVG, drawn from its peaks ([`stem_peaks_json`]) so it lines up under the timeline
+/// (the same [`timeline_svg::SvgOptions`]).
+///
+/// # Errors
+/// As [`stem_peaks_json`].
+pub fn stem_waveform_svg(
+    console: &Console,
+    id: &str,
+    stem: &str,
+    duration_us: i64,
+) -> Result<String, ConsoleError> {
+    let json = stem_peaks_json(console, id, stem)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| ConsoleError::Io(e.to_string()))?;
+    let peaks = timeline_svg::Peaks {
+        bucket_us: v
+            .get("bucket_us")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(PEAK_BUCKET_US),
+        sample_rate: 16_000,
+        values: v
+            .get("values")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().unwrap_or(0).min(255) as u8)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let opts = timeline_svg::SvgOptions {
+        legend: false,
+        ..timeline_svg::SvgOptions::default()
+    };
+    Ok(timeline_svg::waveform_svg(&peaks, duration_us, &opts))
+}
+
 /// Length of one waveform peak.
 pub const PEAK_BUCKET_US: i64 = 100_000;
 
@@ -84,18 +130,30 @@ pub const PEAK_BUCKET_US: i64 = 100_000;
 /// stem cannot be read (an encrypted stem cannot).
 pub fn stem_peaks_json(console: &Console, id: &str, stem: &str) -> Result<String, ConsoleError> {
     if stem.is_empty() || stem.contains('/') || stem.contains('\\') || stem.starts_with('.') {
-        return Err(ConsoleError::BadInput(format!("{stem:?} is not a stem name")));
+        return Err(ConsoleError::BadInput(format!(
+            "{stem:?} is not a stem name"
+        )));
     }
-    let cache_dir = console.config().state_dir.join("peaks").join(sha256_hex(id.as_bytes()));
+    let cache_dir = console
+        .config()
+        .state_dir
+        .join("peaks")
+        .join(sha256_hex(id.as_bytes()));
     let cache = cache_dir.join(format!("{stem}.json"));
-    let wav = console.folder(id)?.join("participants").join(format!("{stem}.wav"));
-    let wav_len = std::fs::metadata(&wav).map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?.len();
+    let wav = console
+        .folder(id)?
+        .join("participants")
+        .join(format!("{stem}.wav"));
+    let wav_len = std::fs::metadata(&wav)
+        .map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?
+        .len();
     // The cache names the stem's length: a stem still growing (an open recording) is computed again.
     let tagged = cache_dir.join(format!("{stem}.{wav_len}.json"));
     if let Ok(s) = std::fs::read_to_string(&tagged) {
         return Ok(s);
     }
-    let f = std::fs::File::open(&wav).map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?;
+    let f = std::fs::File::open(&wav)
+        .map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?;
     let peaks = timeline_svg::peaks_from_wav(std::io::BufReader::new(f), PEAK_BUCKET_US)
         .map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?;
     let json = peaks.to_json();

@@ -456,7 +456,7 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
 
     // Legend layout (wraps at the picture's width).
     let legend_items: [(&str, &str, &str); 6] = [
-        ("speech (participant colour)", row_color(0), "1"),
+        ("audio received (participant colour)", row_color(0), "1"),
         ("pause in speech (nothing sent)", PRESENCE_COLOR, "1"),
         ("audio lost on the way", INFERRED_LOSS_COLOR, "1"),
         ("dropped by the recorder", DROPPED_COLOR, "1"),

@@ -53,6 +53,13 @@ enum Command {
     /// Set or release the legal hold (S3 Object Lock) of every object of a recording in a bucket:
     /// `hold set|release s3://BUCKET/PREFIX/<recording>`.
     Hold(cli::store::HoldArgs),
+    /// The compliance console: search, review (player, speaker timeline, waveforms, verdict) and export
+    /// recordings in a browser, with users, roles and an audit log (`docs/console.md`).
+    Serve(cli::console::ServeArgs),
+    /// Search the recordings under a root (its catalogue): one line per recording, starting with its folder.
+    Search(cli::console::SearchArgs),
+    /// The console's users and API tokens (`users add NAME --role viewer --root DIR`, password on stdin).
+    Users(cli::console::UsersArgs),
 }
 
 #[derive(clap::Args)]
@@ -150,6 +157,10 @@ struct InspectArgs {
     /// Print the findings as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write the speaker timeline (who spoke when, gaps by cause, pauses) as an SVG picture to FILE,
+    /// the same picture as the console's.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -670,6 +681,20 @@ fn recover(a: RecoverArgs) -> Result<ExitCode> {
 
 fn inspect(a: InspectArgs) -> Result<()> {
     let i = verbatim::inspect::inspect_dir(&a.dir)?;
+    if let Some(out) = &a.svg {
+        let md = a.dir.join("metadata.json");
+        let bytes = std::fs::read(&md).with_context(|| {
+            format!("{}: the picture is drawn from metadata.json (a crashed folder gets one from `verbatim recover`)", md.display())
+        })?;
+        let t = timeline_svg::TimelineInput::from_metadata_json(&bytes)
+            .with_context(|| md.display().to_string())?;
+        std::fs::write(
+            out,
+            timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default()),
+        )
+        .with_context(|| out.display().to_string())?;
+        eprintln!("verbatim: the speaker timeline is in {}", out.display());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&i)?);
     } else {
@@ -692,6 +717,9 @@ fn main() -> ExitCode {
         Command::Merge(a) => ok(cli::merge::run(a)),
         Command::Decrypt(a) => ok(cli::crypt::decrypt(a)),
         Command::Hold(a) => ok(cli::store::hold(a)),
+        Command::Serve(a) => ok(cli::console::serve(a)),
+        Command::Search(a) => ok(cli::console::search(a)),
+        Command::Users(a) => ok(cli::console::users(a)),
     };
     match r {
         Ok(code) => code,

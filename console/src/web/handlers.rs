@@ -18,27 +18,40 @@ use crate::{Console, ConsoleError, Role};
 type Pairs = Query<Vec<(String, String)>>;
 
 fn get<'a>(pairs: &'a [(String, String)], k: &str) -> &'a str {
-    pairs.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(n, _)| n == k)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Runs blocking work (SQLite, files, verification) off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Fail> + Send + 'static) -> Result<T, Fail> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Fail> + Send + 'static,
+) -> Result<T, Fail> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// The signed-in caller, or a redirect to the login page (browser) / 401 (API).
+// The error is the answer itself, returned to axum at once: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
 fn need(app: &Console, headers: &HeaderMap, api: bool) -> Result<Caller, Response> {
     match caller(app, headers) {
         Ok(Some(c)) => Ok(c),
-        Ok(None) if api => Err(Fail(StatusCode::UNAUTHORIZED, "sign in or give a bearer token".into()).into_response()),
+        Ok(None) if api => Err(Fail(
+            StatusCode::UNAUTHORIZED,
+            "sign in or give a bearer token".into(),
+        )
+        .into_response()),
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(f) => Err(f.into_response()),
     }
 }
 
 /// A POST form's CSRF token must be the session's.
+// As `need`: the error is the answer.
+#[allow(clippy::result_large_err)]
 fn check_csrf(c: &Caller, form: &HashMap<String, String>) -> Result<(String, String), Response> {
     match &c.session {
         Some((cookie, csrf)) if same_secret(form.get("csrf").map_or("", String::as_str), csrf) => {
@@ -49,7 +62,10 @@ fn check_csrf(c: &Caller, form: &HashMap<String, String>) -> Result<(String, Str
 }
 
 fn audit(app: &Console, user: &str, action: &str, target: &str, detail: &str) -> Result<(), Fail> {
-    app.audit()?.append(user, action, target, detail).map(|_| ()).map_err(Fail::from)
+    app.audit()?
+        .append(user, action, target, detail)
+        .map(|_| ())
+        .map_err(Fail::from)
 }
 
 /// A catalogued recording the caller may see (404 for one they may not: its existence is not disclosed).
@@ -71,7 +87,10 @@ pub(crate) async fn login_page(headers: HeaderMap) -> Response {
         },
     };
     let mut r = Html(pages::login(&token, "")).into_response();
-    set_cookie(&mut r, &format!("vb_login={token}; HttpOnly; SameSite=Strict; Path=/login"));
+    set_cookie(
+        &mut r,
+        &format!("vb_login={token}; HttpOnly; SameSite=Strict; Path=/login"),
+    );
     r
 }
 
@@ -87,13 +106,30 @@ pub(crate) async fn login(
     let sent = form.get("csrf").cloned().unwrap_or_default();
     let expected = cookie(&headers, "vb_login").unwrap_or_default();
     if expected.is_empty() || !same_secret(&sent, &expected) {
-        return Fail(StatusCode::FORBIDDEN, "missing or wrong CSRF token (reload the login page)".into()).into_response();
+        return Fail(
+            StatusCode::FORBIDDEN,
+            "missing or wrong CSRF token (reload the login page)".into(),
+        )
+        .into_response();
     }
     let r = blocking(move || {
-        let allowed = app.limiter.lock().map_err(|_| Fail::from(ConsoleError::Poisoned))?.allowed(ip, &user);
+        let allowed = app
+            .limiter
+            .lock()
+            .map_err(|_| Fail::from(ConsoleError::Poisoned))?
+            .allowed(ip, &user);
         if !allowed {
-            audit(&app, &user, "login_refused", "", &format!("{ip}: too many failed logins"))?;
-            return Ok(Err((StatusCode::TOO_MANY_REQUESTS, "Too many failed logins: wait a few minutes.")));
+            audit(
+                &app,
+                &user,
+                "login_refused",
+                "",
+                &format!("{ip}: too many failed logins"),
+            )?;
+            return Ok(Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed logins: wait a few minutes.",
+            )));
         }
         let ok = app.accounts()?.check_password(&user, &password)?;
         match ok {
@@ -103,9 +139,15 @@ pub(crate) async fn login(
                 Ok(Ok(s))
             }
             None => {
-                app.limiter.lock().map_err(|_| Fail::from(ConsoleError::Poisoned))?.failed(ip, &user);
+                app.limiter
+                    .lock()
+                    .map_err(|_| Fail::from(ConsoleError::Poisoned))?
+                    .failed(ip, &user);
                 audit(&app, &user, "login_failed", "", &ip.to_string())?;
-                Ok(Err((StatusCode::UNAUTHORIZED, "Wrong user name or password.")))
+                Ok(Err((
+                    StatusCode::UNAUTHORIZED,
+                    "Wrong user name or password.",
+                )))
             }
         }
     })
@@ -113,7 +155,10 @@ pub(crate) async fn login(
     match r {
         Ok(Ok(s)) => {
             let mut r = Redirect::to("/").into_response();
-            set_cookie(&mut r, &format!("vb_session={}; HttpOnly; SameSite=Strict; Path=/", s.cookie));
+            set_cookie(
+                &mut r,
+                &format!("vb_session={}; HttpOnly; SameSite=Strict; Path=/", s.cookie),
+            );
             r
         }
         Ok(Err((status, msg))) => (status, Html(pages::login(&expected, msg))).into_response(),
@@ -127,7 +172,11 @@ fn set_cookie(r: &mut Response, v: &str) {
     }
 }
 
-pub(crate) async fn logout(State(app): State<App>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let c = match need(&app, &headers, false) {
         Ok(c) => c,
         Err(r) => return r,
@@ -144,7 +193,10 @@ pub(crate) async fn logout(State(app): State<App>, headers: HeaderMap, Form(form
     match r {
         Ok(()) => {
             let mut r = Redirect::to("/login").into_response();
-            set_cookie(&mut r, "vb_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+            set_cookie(
+                &mut r,
+                "vb_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            );
             r
         }
         Err(f) => f.into_response(),
@@ -152,23 +204,39 @@ pub(crate) async fn logout(State(app): State<App>, headers: HeaderMap, Form(form
 }
 
 /// Runs a search for a caller (scoped to their groups) and audits it.
-fn search_for(app: &Console, c: &Caller, pairs: &[(String, String)]) -> Result<catalog::Page, Fail> {
+fn search_for(
+    app: &Console,
+    c: &Caller,
+    pairs: &[(String, String)],
+) -> Result<catalog::Page, Fail> {
     let mut q = catalog::Query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ConsoleError::from)?;
     q.groups = c.user.scope();
-    let text: Vec<String> = pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
+    let text: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     audit(app, &c.user.name, "search", &text.join("&"), "")?;
     Ok(app.catalog()?.search(&q)?)
 }
 
-pub(crate) async fn search_page(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn search_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, false) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let r = blocking(move || {
         let searched = pairs.iter().any(|(_, v)| !v.is_empty());
-        let page = if searched { Some(search_for(&app, &c, &pairs)) } else { Some(search_for(&app, &c, &[])) };
+        let page = if searched {
+            Some(search_for(&app, &c, &pairs))
+        } else {
+            Some(search_for(&app, &c, &[]))
+        };
         let (page, error) = match page {
             Some(Ok(p)) => (Some(p), None),
             Some(Err(Fail(StatusCode::BAD_REQUEST, m))) => (None, Some(m)),
@@ -184,7 +252,11 @@ pub(crate) async fn search_page(State(app): State<App>, headers: HeaderMap, Quer
     }
 }
 
-pub(crate) async fn recording_page(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn recording_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, false) {
         Ok(c) => c,
         Err(r) => return r,
@@ -205,11 +277,18 @@ pub(crate) async fn recording_page(State(app): State<App>, headers: HeaderMap, Q
             .map(|t| timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default()));
         let mut waves = Vec::new();
         for p in &e.participants {
-            if let Ok(json) = crate::review::stem_peaks_json(&app, &id, &p.name) {
-                waves.push((p.name.clone(), json));
+            if let Ok(svg) = crate::review::stem_waveform_svg(&app, &id, &p.name, e.duration_us) {
+                waves.push((p.name.clone(), svg));
             }
         }
-        Ok(pages::recording(&c, &e, &verdict, may_play, timeline.as_deref(), &waves))
+        Ok(pages::recording(
+            &c,
+            &e,
+            &verdict,
+            may_play,
+            timeline.as_deref(),
+            &waves,
+        ))
     })
     .await;
     match r {
@@ -218,7 +297,11 @@ pub(crate) async fn recording_page(State(app): State<App>, headers: HeaderMap, Q
     }
 }
 
-pub(crate) async fn play(State(app): State<App>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn play(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let c = match need(&app, &headers, false) {
         Ok(c) => c,
         Err(r) => return r,
@@ -228,10 +311,16 @@ pub(crate) async fn play(State(app): State<App>, headers: HeaderMap, Form(form):
         Err(r) => return r,
     };
     let id = form.get("id").cloned().unwrap_or_default();
-    let reason = form.get("reason").map(|r| r.trim().to_string()).unwrap_or_default();
+    let reason = form
+        .get("reason")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default();
     if reason.chars().count() < 4 {
-        return Fail(StatusCode::BAD_REQUEST, "give the reason for playing this recording (at least 4 characters)".into())
-            .into_response();
+        return Fail(
+            StatusCode::BAD_REQUEST,
+            "give the reason for playing this recording (at least 4 characters)".into(),
+        )
+        .into_response();
     }
     let id2 = id.clone();
     let r = blocking(move || {
@@ -249,9 +338,9 @@ pub(crate) async fn play(State(app): State<App>, headers: HeaderMap, Form(form):
 /// Files of a folder the player and the page may fetch.
 fn servable(file: &str) -> bool {
     matches!(file, "recording.mp4" | "mixed.wav" | "screenshare.mp4")
-        || file
-            .strip_prefix("participants/")
-            .is_some_and(|n| !n.contains('/') && !n.starts_with('.') && (n.ends_with(".wav") || n.ends_with(".mp4")))
+        || file.strip_prefix("participants/").is_some_and(|n| {
+            !n.contains('/') && !n.starts_with('.') && (n.ends_with(".wav") || n.ends_with(".mp4"))
+        })
 }
 
 pub(crate) async fn media(State(app): State<App>, Query(pairs): Pairs, req: Request) -> Response {
@@ -276,7 +365,13 @@ pub(crate) async fn media(State(app): State<App>, Query(pairs): Pairs, req: Requ
     .await;
     match allowed {
         Ok(true) => {}
-        Ok(false) => return Fail(StatusCode::FORBIDDEN, "give a reason for playing this recording first".into()).into_response(),
+        Ok(false) => {
+            return Fail(
+                StatusCode::FORBIDDEN,
+                "give a reason for playing this recording first".into(),
+            )
+            .into_response()
+        }
         Err(f) => return f.into_response(),
     }
     let path = match app.folder(&id) {
@@ -290,7 +385,11 @@ pub(crate) async fn media(State(app): State<App>, Query(pairs): Pairs, req: Requ
     }
 }
 
-pub(crate) async fn timeline(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn timeline(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, true) {
         Ok(c) => c,
         Err(r) => return r,
@@ -302,7 +401,10 @@ pub(crate) async fn timeline(State(app): State<App>, headers: HeaderMap, Query(p
             .map_err(|e| Fail(StatusCode::NOT_FOUND, format!("{id}: metadata.json: {e}")))?;
         let t = timeline_svg::TimelineInput::from_metadata_json(&m)
             .map_err(|e| Fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        Ok(timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default()))
+        Ok(timeline_svg::render_svg(
+            &t,
+            &timeline_svg::SvgOptions::default(),
+        ))
     })
     .await;
     match r {
@@ -311,7 +413,11 @@ pub(crate) async fn timeline(State(app): State<App>, headers: HeaderMap, Query(p
     }
 }
 
-pub(crate) async fn peaks(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn peaks(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, true) {
         Ok(c) => c,
         Err(r) => return r,
@@ -336,7 +442,8 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
         let dir = app.folder(&id)?;
         let verdict = crate::verdict_of(&app, &dir);
         let tmp_dir = app.config().state_dir.join("exports");
-        std::fs::create_dir_all(&tmp_dir).map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         let tmp = tmp_dir.join(format!("{}.zip", crate::accounts::secret_hex()?));
         let f = std::fs::OpenOptions::new()
             .read(true)
@@ -353,7 +460,8 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
             }
         };
         drop(f);
-        let bytes = std::fs::read(&tmp).map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+        let bytes =
+            std::fs::read(&tmp).map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
         let _ = std::fs::remove_file(&tmp);
         let bytes = bytes?;
         audit(
@@ -361,18 +469,33 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
             &c.user.name,
             "export",
             &id,
-            &format!("{how}; {} files, {} bytes; zip sha256 {}", report.files, report.bytes, report.sha256),
+            &format!(
+                "{how}; {} files, {} bytes; zip sha256 {}",
+                report.files, report.bytes, report.sha256
+            ),
         )?;
         Ok((e.call_id, bytes))
     })
     .await;
     match r {
         Ok((call, bytes)) => {
-            let name: String = call.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+            let name: String = call
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
             (
                 [
                     (header::CONTENT_TYPE, "application/zip".to_string()),
-                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"evidence-{name}.zip\"")),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"evidence-{name}.zip\""),
+                    ),
                 ],
                 bytes,
             )
@@ -382,7 +505,11 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
     }
 }
 
-pub(crate) async fn export_form(State(app): State<App>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn export_form(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let c = match need(&app, &headers, false) {
         Ok(c) => c,
         Err(r) => return r,
@@ -394,14 +521,22 @@ pub(crate) async fn export_form(State(app): State<App>, headers: HeaderMap, Form
     export_for(app, c, id, "console").await
 }
 
-pub(crate) async fn api_export(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn api_export(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, true) {
         Ok(c) => c,
         Err(r) => return r,
     };
     if c.session.is_some() {
         // A GET with a cookie could be forged by another site; the browser exports through the POST form.
-        return Fail(StatusCode::FORBIDDEN, "the API export takes a bearer token".into()).into_response();
+        return Fail(
+            StatusCode::FORBIDDEN,
+            "the API export takes a bearer token".into(),
+        )
+        .into_response();
     }
     export_for(app, c, get(&pairs, "id").to_string(), "api").await
 }
@@ -427,7 +562,11 @@ pub(crate) async fn audit_page(State(app): State<App>, headers: HeaderMap) -> Re
     }
 }
 
-pub(crate) async fn api_search(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn api_search(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, true) {
         Ok(c) => c,
         Err(r) => return r,
@@ -438,7 +577,11 @@ pub(crate) async fn api_search(State(app): State<App>, headers: HeaderMap, Query
     }
 }
 
-pub(crate) async fn api_recording(State(app): State<App>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub(crate) async fn api_recording(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     let c = match need(&app, &headers, true) {
         Ok(c) => c,
         Err(r) => return r,

@@ -81,7 +81,10 @@ impl LoginLimiter {
             self.by_user.retain(|_, v| Self::recent(v) > 0);
         }
         self.by_ip.entry(ip).or_default().push(Instant::now());
-        self.by_user.entry(user.chars().take(64).collect()).or_default().push(Instant::now());
+        self.by_user
+            .entry(user.chars().take(64).collect())
+            .or_default()
+            .push(Instant::now());
     }
 }
 
@@ -115,7 +118,9 @@ impl From<ConsoleError> for Fail {
     fn from(e: ConsoleError) -> Fail {
         match e {
             ConsoleError::BadInput(m) => Fail(StatusCode::BAD_REQUEST, m),
-            ConsoleError::Catalog(catalog::CatalogError::BadQuery(m)) => Fail(StatusCode::BAD_REQUEST, m),
+            ConsoleError::Catalog(catalog::CatalogError::BadQuery(m)) => {
+                Fail(StatusCode::BAD_REQUEST, m)
+            }
             other => Fail(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
@@ -135,21 +140,36 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The caller, from a bearer token or a session cookie.
 pub(crate) fn caller(app: &Console, headers: &HeaderMap) -> Result<Option<Caller>, Fail> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let token = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
         let user = app.accounts()?.token_user(token)?;
         return match user {
-            Some(user) => Ok(Some(Caller { user, session: None })),
+            Some(user) => Ok(Some(Caller {
+                user,
+                session: None,
+            })),
             None => Err(Fail(StatusCode::UNAUTHORIZED, "unknown API token".into())),
         };
     }
-    let Some(c) = cookie(headers, "vb_session") else { return Ok(None) };
-    Ok(app.accounts()?.session(&c)?.map(|(user, csrf)| Caller { user, session: Some((c, csrf)) }))
+    let Some(c) = cookie(headers, "vb_session") else {
+        return Ok(None);
+    };
+    Ok(app.accounts()?.session(&c)?.map(|(user, csrf)| Caller {
+        user,
+        session: Some((c, csrf)),
+    }))
 }
 
 /// Constant-time comparison of two secrets.
 pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// HTML-escapes text for element content and attribute values.

@@ -13,13 +13,17 @@ table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1p
 .ok{background:#e6f4ea;border:1px solid #34a853;padding:8px}.bad{background:#fdecea;border:1px solid #d93025;padding:8px}\
 .warn{background:#fff8e1;border:1px solid #f9a825;padding:8px}form.search{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:12px}\
 label{display:flex;flex-direction:column;font-size:12px}.err{color:#d93025}video{width:100%;max-height:480px;background:#000}\
-#timeline svg{width:100%;height:auto;cursor:pointer}canvas.wave{width:100%;height:40px;background:#fff;display:block}";
+#timeline svg{width:100%;height:auto;cursor:pointer}.wave svg{width:100%;height:auto;display:block;background:#fff}.wave span{position:absolute;padding:2px 6px;font-size:12px}";
 
 fn frame(title: &str, c: Option<&Caller>, body: &str) -> String {
     let nav = match c {
         Some(c) => {
             let csrf = c.session.as_ref().map_or("", |(_, t)| t.as_str());
-            let audit = if c.user.role >= Role::Admin { r#"<a href="/audit">Audit log</a>"# } else { "" };
+            let audit = if c.user.role >= Role::Admin {
+                r#"<a href="/audit">Audit log</a>"#
+            } else {
+                ""
+            };
             format!(
                 r#"<a href="/">Search</a>{audit}<form method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><span>{} ({})</span> <button>Sign out</button></form>"#,
                 esc(csrf),
@@ -38,7 +42,11 @@ fn frame(title: &str, c: Option<&Caller>, body: &str) -> String {
 
 /// The login form (`token`: the login CSRF token, also in the `vb_login` cookie).
 pub(crate) fn login(token: &str, message: &str) -> String {
-    let msg = if message.is_empty() { String::new() } else { format!("<p class=\"err\" id=\"login-error\">{}</p>", esc(message)) };
+    let msg = if message.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"err\" id=\"login-error\">{}</p>", esc(message))
+    };
     frame(
         "Sign in",
         None,
@@ -65,19 +73,41 @@ fn seconds(us: i64) -> String {
 fn names(e: &RecordingEntry) -> String {
     e.participants
         .iter()
-        .map(|p| if p.display_name.is_empty() { p.name.clone() } else { p.display_name.clone() })
+        .map(|p| {
+            if p.display_name.is_empty() {
+                p.name.clone()
+            } else {
+                p.display_name.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// The search page.
-pub(crate) fn search(c: &Caller, pairs: &[(String, String)], page: Option<&Page>, error: Option<&str>) -> String {
-    let v = |k: &str| esc(pairs.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str()));
+pub(crate) fn search(
+    c: &Caller,
+    pairs: &[(String, String)],
+    page: Option<&Page>,
+    error: Option<&str>,
+) -> String {
+    let v = |k: &str| {
+        esc(pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v.as_str()))
+    };
     let sel = |k: &str, opts: &[(&str, &str)]| {
-        let cur = pairs.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str());
+        let cur = pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v.as_str());
         opts.iter()
             .map(|(val, label)| {
-                format!("<option value=\"{val}\"{}>{label}</option>", if cur == *val { " selected" } else { "" })
+                format!(
+                    "<option value=\"{val}\"{}>{label}</option>",
+                    if cur == *val { " selected" } else { "" }
+                )
             })
             .collect::<String>()
     };
@@ -92,10 +122,25 @@ pub(crate) fn search(c: &Caller, pairs: &[(String, String)], page: Option<&Page>
         v("participant"),
         v("from"),
         v("to"),
-        sel("direction", &[("", "any"), ("incoming", "incoming"), ("outgoing", "outgoing")]),
+        sel(
+            "direction",
+            &[
+                ("", "any"),
+                ("incoming", "incoming"),
+                ("outgoing", "outgoing")
+            ]
+        ),
         v("number"),
         v("custom"),
-        sel("status", &[("", "any"), ("completed", "completed"), ("failed", "failed"), ("interrupted", "interrupted")]),
+        sel(
+            "status",
+            &[
+                ("", "any"),
+                ("completed", "completed"),
+                ("failed", "failed"),
+                ("interrupted", "interrupted")
+            ]
+        ),
         sel("has_gaps", &[("", "any"), ("true", "yes"), ("false", "no")]),
     );
     if let Some(e) = error {
@@ -120,10 +165,16 @@ pub(crate) fn search(c: &Caller, pairs: &[(String, String)], page: Option<&Page>
             body.push_str("<p id=\"no-results\">No recording matches.</p>");
         }
         if let Some(n) = p.next {
-            let mut q: Vec<String> =
-                pairs.iter().filter(|(k, _)| k != "after").map(|(k, v)| format!("{}={}", url_enc(k), url_enc(v))).collect();
+            let mut q: Vec<String> = pairs
+                .iter()
+                .filter(|(k, _)| k != "after")
+                .map(|(k, v)| format!("{}={}", url_enc(k), url_enc(v)))
+                .collect();
             q.push(format!("after={n}"));
-            body.push_str(&format!("<p><a href=\"/?{}\">Next page</a></p>", q.join("&")));
+            body.push_str(&format!(
+                "<p><a href=\"/?{}\">Next page</a></p>",
+                q.join("&")
+            ));
         }
     }
     let _ = c;
@@ -137,7 +188,7 @@ pub(crate) fn recording(
     v: &Verdict,
     may_play: bool,
     timeline: Option<&str>,
-    waves: &[(String, String)],
+    waves: &[(String, String)], // (stem, waveform SVG)
 ) -> String {
     let csrf = c.session.as_ref().map_or("", |(_, t)| t.as_str());
     let id = esc(&e.id);
@@ -149,8 +200,21 @@ pub(crate) fn recording(
         ("Status", e.status.clone()),
         ("Participants", names(e)),
         ("Direction", e.direction.clone()),
-        ("Dialed / caller number", format!("{} / {}", e.dialed_number, e.origin_number)),
-        ("Missing audio", if e.has_gaps() { format!("{:.2} s (lost on the way or dropped)", e.missing_us as f64 / 1e6) } else { "none".into() }),
+        (
+            "Dialed / caller number",
+            format!("{} / {}", e.dialed_number, e.origin_number),
+        ),
+        (
+            "Missing audio",
+            if e.has_gaps() {
+                format!(
+                    "{:.2} s (lost on the way or dropped)",
+                    e.missing_us as f64 / 1e6
+                )
+            } else {
+                "none".into()
+            },
+        ),
         ("Groups", e.groups.join(", ")),
     ];
     for (k, val) in &e.custom_data {
@@ -160,10 +224,20 @@ pub(crate) fn recording(
         .iter()
         .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v)))
         .collect();
-    let class = if v.intact && v.signer_trusted { "ok" } else if v.intact { "warn" } else { "bad" };
+    let class = if v.intact && v.signer_trusted {
+        "ok"
+    } else if v.intact {
+        "warn"
+    } else {
+        "bad"
+    };
     let verdict = format!(
         "<div class=\"{class}\" id=\"verdict\"><strong>{}</strong><br>{}<br>{}</div>",
-        if v.intact { "Intact: every byte is as signed" } else { "NOT INTACT" },
+        if v.intact {
+            "Intact: every byte is as signed"
+        } else {
+            "NOT INTACT"
+        },
         esc(&v.summary),
         esc(&v.signing)
     );
@@ -188,13 +262,7 @@ pub(crate) fn recording(
     );
     let waves: String = waves
         .iter()
-        .map(|(name, json)| {
-            format!(
-                "<div>{}<canvas class=\"wave\" width=\"1000\" height=\"40\" data-peaks=\"{}\"></canvas></div>",
-                esc(name),
-                esc(json)
-            )
-        })
+        .map(|(name, svg)| format!("<div class=\"wave\"><span>{}</span>{svg}</div>", esc(name)))
         .collect();
     let body = format!(
         r#"<h1>{}</h1>{verdict}<h2>Player</h2><div id="player-box">{player}</div>
@@ -207,14 +275,6 @@ const player = document.getElementById('player');
 document.querySelectorAll('#timeline [data-start-us]').forEach(el => el.addEventListener('click', () => {{
   if (player) {{ player.currentTime = Number(el.dataset.startUs) / 1e6; player.play(); }}
 }}));
-document.querySelectorAll('canvas.wave').forEach(cv => {{
-  const p = JSON.parse(cv.dataset.peaks), g = cv.getContext('2d'), n = p.values.length;
-  g.fillStyle = '#3b6fd8';
-  for (let x = 0; x < cv.width; x++) {{
-    const i = Math.floor(x * n / cv.width), h = (p.values[i] || 0) / 255 * cv.height / 2;
-    g.fillRect(x, cv.height / 2 - h, 1, Math.max(1, 2 * h));
-  }}
-}});
 </script>"#,
         esc(&e.call_id),
         esc(csrf)
@@ -223,7 +283,11 @@ document.querySelectorAll('canvas.wave').forEach(cv => {{
 }
 
 /// The audit log page.
-pub(crate) fn audit(c: &Caller, recent: &[AuditEntry], chain: &Result<u64, ConsoleError>) -> String {
+pub(crate) fn audit(
+    c: &Caller,
+    recent: &[AuditEntry],
+    chain: &Result<u64, ConsoleError>,
+) -> String {
     let status = match chain {
         Ok(n) => format!("<p class=\"ok\" id=\"chain\">The chain holds: {n} entries, each hashing the one before.</p>"),
         Err(e) => format!("<p class=\"bad\" id=\"chain\">{}</p>", esc(&e.to_string())),

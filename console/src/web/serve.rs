@@ -70,7 +70,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(opts.bind)
         .await
         .map_err(|e| ConsoleError::Io(format!("{}: {e}", opts.bind)))?;
-    let local = listener.local_addr().map_err(|e| ConsoleError::Io(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ConsoleError::Io(e.to_string()))?;
     let scanner = Arc::clone(&console);
     let every = opts.rescan.max(Duration::from_millis(100));
     tokio::spawn(async move {
@@ -88,25 +90,36 @@ pub async fn serve(
     let app = router(console);
     ready(local);
     match tls {
-        None => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .map_err(|e| ConsoleError::Io(e.to_string())),
+        None => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .map_err(|e| ConsoleError::Io(e.to_string())),
         Some(acceptor) => loop {
-            let Ok((tcp, peer)) = listener.accept().await else { continue };
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
             let acceptor = acceptor.clone();
             let app = app.clone().layer(Extension(ConnectInfo(peer)));
             tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else { return };
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let svc = hyper_util::service::TowerToHyperService::new(app);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
             });
         },
     }
 }
 
 fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<tokio_rustls::TlsAcceptor, ConsoleError> {
-    let bad = |p: &PathBuf, e: &dyn std::fmt::Display| ConsoleError::BadInput(format!("{}: {e}", p.display()));
+    let bad = |p: &PathBuf, e: &dyn std::fmt::Display| {
+        ConsoleError::BadInput(format!("{}: {e}", p.display()))
+    };
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert).map_err(|e| bad(cert, &e))?,
     ))
