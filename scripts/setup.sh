@@ -8,6 +8,9 @@
 #   libssl-dev - the `openssl` crate verifies RFC 3161 time-stamp tokens (CMS) with the system libssl
 #   openssl    - tests run a real time-stamping authority on loopback (`openssl ts -reply`) and make its key
 #   chromium   - a real browser loads our MP4s in tests (duration at load, seeking by the index: muxer/tests/browser.rs)
+#   chromium-driver - WebDriver for the console's browser test (sign in, search, play, export: verbatim/tests/console_browser.rs)
+#   postgresql - the console's catalogue on PostgreSQL: the tests start their own server (initdb as the
+#                unprivileged `postgres` user) on loopback (catalog/tests/postgres.rs)
 #   gcc, g++, python3, mono-mcs, mono-runtime - the C ABI's proofs in other languages (verbatim/tests/embedding.rs):
 #                the C example is compiled with cc and linked with libstdc++ (g++; OpenH264 is C++), a Python ctypes
 #                script and a C# program (Mono) record through it
@@ -17,7 +20,7 @@
 #                as a real distributed store; versions pinned as tested
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl chromium gcc g++ python3 mono-mcs mono-runtime python3-prometheus-client)
+pkgs=(cmake nasm pkg-config ffmpeg mount libssl-dev openssl chromium chromium-driver postgresql gcc g++ python3 mono-mcs mono-runtime python3-prometheus-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
