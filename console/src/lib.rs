@@ -23,6 +23,7 @@ mod accounts;
 mod audit;
 mod export;
 mod review;
+mod sealed;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,9 @@ pub struct ConsoleConfig {
     /// Trusted signing keys (`verbatim keygen` keyring); without one, verdicts say the signer is not
     /// authenticated.
     pub keyring: Option<PathBuf>,
+    /// An age identity file (`verbatim keygen --encryption`): encrypted recordings are then catalogued from
+    /// their decrypted `metadata.json` and played from a decrypted copy under `.console/plain/`.
+    pub identity: Option<PathBuf>,
 }
 
 impl ConsoleConfig {
@@ -77,6 +81,7 @@ impl ConsoleConfig {
             state_dir: root.join(".console"),
             root,
             keyring: None,
+            identity: None,
         }
     }
 }
@@ -85,6 +90,7 @@ impl ConsoleConfig {
 pub struct Console {
     config: ConsoleConfig,
     keyring: Option<muxer::integrity::Keyring>,
+    identity: Option<seal::Identities>,
     catalog: Mutex<Box<dyn CatalogStore>>,
     accounts: Mutex<Accounts>,
     audit: Mutex<AuditLog>,
@@ -108,8 +114,20 @@ impl Console {
             ),
             None => None,
         };
+        let identity = match &config.identity {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConsoleError::Io(format!("{}: {e}", p.display())))?;
+                Some(
+                    seal::Identities::parse(&text)
+                        .map_err(|e| ConsoleError::Io(format!("{}: {e}", p.display())))?,
+                )
+            }
+            None => None,
+        };
         Ok(Console {
             keyring,
+            identity,
             catalog: Mutex::new(Box::new(catalog)),
             accounts: Mutex::new(Accounts::open(&db)?),
             audit: Mutex::new(AuditLog::open(&db)?),
@@ -158,7 +176,24 @@ impl Console {
     /// As [`catalog::scan_root`].
     pub fn rescan(&self) -> Result<catalog::ScanReport, ConsoleError> {
         let mut c = self.catalog()?;
-        Ok(catalog::scan_root(&self.config.root, c.as_mut())?)
+        let report = catalog::scan_root(&self.config.root, c.as_mut())?;
+        if self.identity.is_some() && report.indexed > 0 {
+            crate::sealed::reindex_encrypted(self, c.as_mut())?;
+        }
+        Ok(report)
+    }
+
+    /// Where a recording's media is read from: its folder, or for an encrypted recording (with an identity)
+    /// a decrypted copy under `.console/plain/`, made (after verification) on first use.
+    ///
+    /// # Errors
+    /// [`ConsoleError::BadInput`] for an encrypted recording without an identity; decryption failures.
+    pub fn media_dir(&self, entry: &catalog::RecordingEntry) -> Result<PathBuf, ConsoleError> {
+        if entry.encrypted {
+            crate::sealed::plain_copy(self, entry)
+        } else {
+            self.folder(&entry.id)
+        }
     }
 
     /// A recording's folder from its catalogue id, refusing ids that would leave the root.
@@ -175,6 +210,11 @@ impl Console {
     /// [`ConsoleError::BadInput`].
     pub fn folder(&self, id: &str) -> Result<PathBuf, ConsoleError> {
         folder_of(&self.config.root, id)
+    }
+
+    /// The console holds an identity for encrypted recordings.
+    pub fn can_decrypt(&self) -> bool {
+        self.identity.is_some()
     }
 
     pub(crate) fn keyring(&self) -> Option<&muxer::integrity::Keyring> {

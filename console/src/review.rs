@@ -90,11 +90,12 @@ pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
 /// As [`stem_peaks_json`].
 pub fn stem_waveform_svg(
     console: &Console,
+    dir: &Path,
     id: &str,
     stem: &str,
     duration_us: i64,
 ) -> Result<String, ConsoleError> {
-    let json = stem_peaks_json(console, id, stem)?;
+    let json = stem_peaks_json(console, dir, id, stem)?;
     let v: serde_json::Value =
         serde_json::from_str(&json).map_err(|e| ConsoleError::Io(e.to_string()))?;
     let peaks = timeline_svg::Peaks {
@@ -123,12 +124,18 @@ pub fn stem_waveform_svg(
 /// Length of one waveform peak.
 pub const PEAK_BUCKET_US: i64 = 100_000;
 
-/// A stem's peaks as JSON, computed on first use and kept in `.console/peaks/<sha256 of id>/<stem>.json`.
+/// A stem's peaks as JSON, computed on first use from `dir/participants/<stem>.wav` (the folder, or an
+/// encrypted recording's decrypted copy) and kept in `.console/peaks/<sha256 of id>/<stem>.<length>.json`.
 ///
 /// # Errors
 /// [`ConsoleError::BadInput`] for a stem name that is not a plain file name; [`ConsoleError::Io`] when the
 /// stem cannot be read (an encrypted stem cannot).
-pub fn stem_peaks_json(console: &Console, id: &str, stem: &str) -> Result<String, ConsoleError> {
+pub fn stem_peaks_json(
+    console: &Console,
+    dir: &Path,
+    id: &str,
+    stem: &str,
+) -> Result<String, ConsoleError> {
     if stem.is_empty() || stem.contains('/') || stem.contains('\\') || stem.starts_with('.') {
         return Err(ConsoleError::BadInput(format!(
             "{stem:?} is not a stem name"
@@ -140,10 +147,7 @@ pub fn stem_peaks_json(console: &Console, id: &str, stem: &str) -> Result<String
         .join("peaks")
         .join(sha256_hex(id.as_bytes()));
     let cache = cache_dir.join(format!("{stem}.json"));
-    let wav = console
-        .folder(id)?
-        .join("participants")
-        .join(format!("{stem}.wav"));
+    let wav = dir.join("participants").join(format!("{stem}.wav"));
     let wav_len = std::fs::metadata(&wav)
         .map_err(|e| ConsoleError::Io(format!("{}: {e}", wav.display())))?
         .len();

@@ -70,10 +70,12 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Starts `verbatim serve` and returns it with its URL (read from its first line).
-fn serve(root: &Path) -> (Kill, String) {
+fn serve(root: &Path, identity: &Path) -> (Kill, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--root"])
         .arg(root)
+        .arg("--identity")
+        .arg(identity)
         .args(["--bind", "127.0.0.1:0", "--rescan", "1s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -127,6 +129,36 @@ fn keep_screenshot(name: &str, bytes: &[u8]) {
     }
 }
 
+/// Seeks the page's player to `at` seconds, plays 1.5 s through WebAudio and reports what it heard.
+async fn play_from(c: &fantoccini::Client, at: f64) -> Value {
+    let js = JS_PLAY.replace("SEEK_TO", &at.to_string());
+    c.execute_async(&js, vec![]).await.unwrap()
+}
+
+const JS_PLAY: &str = r#"const done = arguments[arguments.length - 1];
+            const v = document.getElementById('player');
+            const go = async () => {
+              if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+              const ctx = new AudioContext();
+              const an = ctx.createAnalyser();
+              ctx.createMediaElementSource(v).connect(an);
+              an.connect(ctx.destination);
+              v.currentTime = SEEK_TO;
+              await new Promise(r => v.addEventListener('seeked', r, {once: true}));
+              await v.play();
+              await ctx.resume();
+              const buf = new Float32Array(an.fftSize);
+              let peak = 0;
+              const t0 = v.currentTime;
+              for (let k = 0; k < 30; k++) {
+                await new Promise(r => setTimeout(r, 50));
+                an.getFloatTimeDomainData(buf);
+                for (const s of buf) peak = Math.max(peak, Math.abs(s));
+              }
+              done({start: t0, now: v.currentTime, duration: v.duration, peak, state: ctx.state});
+            };
+            go().catch(e => done({error: String(e)}));"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audited_in_chromium() {
     let Some((chromium, chromedriver)) = tools() else {
@@ -179,7 +211,23 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         ],
         Some(PASSWORD),
     );
-    let (_server, url) = serve(&root);
+    // An encrypted one: the console holds the identity (the recorder only the recipient).
+    let identity = root.join(".identity");
+    let recipient = run(
+        &[
+            "keygen",
+            "--encryption",
+            "--identity-file",
+            identity.to_str().unwrap(),
+        ],
+        None,
+    );
+    let sealed = root.join("2026/12/sealed");
+    let args = "record --simulate --participants 2 --duration 15s --seed 9 --quiet --encrypt-to";
+    let mut args: Vec<&str> = args.split(' ').collect();
+    args.extend([recipient.trim(), "--out", sealed.to_str().unwrap()]);
+    run(&args, None);
+    let (_server, url) = serve(&root, &identity);
 
     let port = free_port();
     let _driver = Kill(
@@ -277,7 +325,7 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
 
     // Search: frank is only in the stand-up.
     let all = c.find_all(Locator::Css("tr.result")).await.unwrap();
-    assert_eq!(all.len(), 2, "both recordings listed before any search");
+    assert_eq!(all.len(), 3, "every recording listed before any search");
     c.find(Locator::Css("#q-participant"))
         .await
         .unwrap()
@@ -370,35 +418,7 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         .await
         .unwrap();
     c.wait().for_element(Locator::Css("#player")).await.unwrap();
-    let played = c
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-            const v = document.getElementById('player');
-            const go = async () => {
-              if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
-              const ctx = new AudioContext();
-              const an = ctx.createAnalyser();
-              ctx.createMediaElementSource(v).connect(an);
-              an.connect(ctx.destination);
-              v.currentTime = 20;
-              await new Promise(r => v.addEventListener('seeked', r, {once: true}));
-              await v.play();
-              await ctx.resume();
-              const buf = new Float32Array(an.fftSize);
-              let peak = 0;
-              const t0 = v.currentTime;
-              for (let k = 0; k < 30; k++) {
-                await new Promise(r => setTimeout(r, 50));
-                an.getFloatTimeDomainData(buf);
-                for (const s of buf) peak = Math.max(peak, Math.abs(s));
-              }
-              done({start: t0, now: v.currentTime, duration: v.duration, peak, state: ctx.state});
-            };
-            go().catch(e => done({error: String(e)}));"#,
-            vec![],
-        )
-        .await
-        .unwrap();
+    let played = play_from(&c, 20.0).await;
     eprintln!("player: {played}");
     assert!(played.get("error").is_none(), "{played}");
     let f = |k: &str| played[k].as_f64().unwrap_or(f64::NAN);
@@ -512,6 +532,63 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         assert!(page.contains(needle), "the audit page lacks {needle:?}");
     }
     keep_screenshot("audit.png", &c.screenshot().await.unwrap());
+
+    // The encrypted recording: catalogued from its decrypted metadata, verified without a key, played from
+    // the console's decrypted copy.
+    c.goto(&format!("{url}/recording?id=2026%2F12%2Fsealed"))
+        .await
+        .unwrap();
+    let verdict = c
+        .find(Locator::Css("#verdict"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        verdict.contains("Intact") && verdict.contains("encrypted"),
+        "{verdict}"
+    );
+    let details = c
+        .find(Locator::Css("#meta"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        details.contains("Alice, Bob"),
+        "display names from the decrypted metadata.json: {details}"
+    );
+    c.find(Locator::Css("#reason"))
+        .await
+        .unwrap()
+        .send_keys("case 4712: sealed call")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#play"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#player")).await.unwrap();
+    let sealed_play = play_from(&c, 3.0).await;
+    eprintln!("encrypted recording's player: {sealed_play}");
+    assert!(
+        (sealed_play["duration"].as_f64().unwrap() - 15.0).abs() < 0.1,
+        "{sealed_play}"
+    );
+    assert!(
+        sealed_play["peak"].as_f64().unwrap() > 0.01,
+        "{sealed_play}"
+    );
+    assert!(
+        std::fs::read(sealed.join("recording.mp4"))
+            .unwrap()
+            .starts_with(b"VBSEAL"),
+        "the folder stays sealed"
+    );
     c.close().await.unwrap();
     let audit = run(
         &[

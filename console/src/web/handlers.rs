@@ -270,14 +270,24 @@ pub(crate) async fn recording_page(
             Some((ck, _)) => app.accounts()?.may_play(ck, &id)?,
             None => false,
         };
-        let metadata = std::fs::read(dir.join("metadata.json")).ok();
+        // An encrypted recording is read from its decrypted copy (when the console holds the identity).
+        let media = if e.encrypted && !app.can_decrypt() {
+            None
+        } else {
+            app.media_dir(&e).ok()
+        };
+        let metadata = media
+            .as_ref()
+            .and_then(|m| std::fs::read(m.join("metadata.json")).ok());
         let timeline = metadata
             .as_deref()
             .and_then(|m| timeline_svg::TimelineInput::from_metadata_json(m).ok())
             .map(|t| timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default()));
         let mut waves = Vec::new();
         for p in &e.participants {
-            if let Ok(svg) = crate::review::stem_waveform_svg(&app, &id, &p.name, e.duration_us) {
+            let Some(m) = &media else { break };
+            if let Ok(svg) = crate::review::stem_waveform_svg(&app, m, &id, &p.name, e.duration_us)
+            {
                 waves.push((p.name.clone(), svg));
             }
         }
@@ -286,6 +296,7 @@ pub(crate) async fn recording_page(
             &e,
             &verdict,
             may_play,
+            media.is_some(),
             timeline.as_deref(),
             &waves,
         ))
@@ -356,27 +367,23 @@ pub(crate) async fn media(State(app): State<App>, Query(pairs): Pairs, req: Requ
     let app2 = app.clone();
     let id2 = id.clone();
     let allowed = blocking(move || {
-        visible(&app2, &c, &id2)?;
-        match &c.session {
-            Some((ck, _)) => Ok(app2.accounts()?.may_play(ck, &id2)?),
-            None => Ok(false),
-        }
-    })
-    .await;
-    match allowed {
-        Ok(true) => {}
-        Ok(false) => {
-            return Fail(
+        let e = visible(&app2, &c, &id2)?;
+        let may = match &c.session {
+            Some((ck, _)) => app2.accounts()?.may_play(ck, &id2)?,
+            None => false,
+        };
+        if !may {
+            return Err(Fail(
                 StatusCode::FORBIDDEN,
                 "give a reason for playing this recording first".into(),
-            )
-            .into_response()
+            ));
         }
-        Err(f) => return f.into_response(),
-    }
-    let path = match app.folder(&id) {
+        Ok(app2.media_dir(&e)?)
+    })
+    .await;
+    let path = match allowed {
         Ok(d) => d.join(&file),
-        Err(e) => return Fail::from(e).into_response(),
+        Err(f) => return f.into_response(),
     };
     let svc = tower_http::services::ServeFile::new(path);
     match svc.oneshot(req).await {
@@ -396,8 +403,8 @@ pub(crate) async fn timeline(
     };
     let id = get(&pairs, "id").to_string();
     let r = blocking(move || {
-        visible(&app, &c, &id)?;
-        let m = std::fs::read(app.folder(&id)?.join("metadata.json"))
+        let e = visible(&app, &c, &id)?;
+        let m = std::fs::read(app.media_dir(&e)?.join("metadata.json"))
             .map_err(|e| Fail(StatusCode::NOT_FOUND, format!("{id}: metadata.json: {e}")))?;
         let t = timeline_svg::TimelineInput::from_metadata_json(&m)
             .map_err(|e| Fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
@@ -425,8 +432,8 @@ pub(crate) async fn peaks(
     let id = get(&pairs, "id").to_string();
     let stem = get(&pairs, "stem").to_string();
     let r = blocking(move || {
-        visible(&app, &c, &id)?;
-        crate::review::stem_peaks_json(&app, &id, &stem).map_err(Fail::from)
+        let e = visible(&app, &c, &id)?;
+        crate::review::stem_peaks_json(&app, &app.media_dir(&e)?, &id, &stem).map_err(Fail::from)
     })
     .await;
     match r {

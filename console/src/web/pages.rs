@@ -187,6 +187,7 @@ pub(crate) fn recording(
     e: &RecordingEntry,
     v: &Verdict,
     may_play: bool,
+    readable: bool,
     timeline: Option<&str>,
     waves: &[(String, String)], // (stem, waveform SVG)
 ) -> String {
@@ -241,8 +242,10 @@ pub(crate) fn recording(
         esc(&v.summary),
         esc(&v.signing)
     );
-    let player = if e.encrypted {
-        "<p class=\"warn\">This recording is encrypted: decrypt it with `verbatim decrypt` to play it.</p>".to_string()
+    let player = if !readable {
+        "<p class=\"warn\">This recording is encrypted and the console holds no identity for it (serve \
+         --identity FILE), or it could not be decrypted: `verbatim decrypt` makes a plaintext copy.</p>"
+            .to_string()
     } else if may_play {
         format!(
             "<video id=\"player\" controls preload=\"metadata\" src=\"/media?id={}&amp;file=recording.mp4\"></video>",

@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Trusted signing keys (a keyring file): verdicts say whether the signer is one of them.
     #[arg(long)]
     pub keyring: Option<PathBuf>,
+    /// An age identity (`verbatim keygen --encryption`): encrypted recordings are catalogued and played
+    /// (decrypted copies under ROOT/.console/plain/, after verification). Keep it on the review host only.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
     /// How often the root is scanned for new, closed and vanished recordings.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub rescan: Duration,
@@ -127,18 +131,27 @@ pub enum UsersAction {
 }
 
 fn open(root: &std::path::Path, keyring: Option<PathBuf>) -> Result<Console> {
+    open_with(root, keyring, None)
+}
+
+fn open_with(
+    root: &std::path::Path,
+    keyring: Option<PathBuf>,
+    identity: Option<PathBuf>,
+) -> Result<Console> {
     if !root.is_dir() {
         bail!("{}: not a folder", root.display());
     }
     let mut cfg = ConsoleConfig::new(root.to_path_buf());
     cfg.keyring = keyring;
+    cfg.identity = identity;
     Console::open(cfg).with_context(|| format!("the console's state under {}", root.display()))
 }
 
 /// Runs `verbatim serve`.
 pub fn serve(a: ServeArgs) -> Result<()> {
     verbatim::install_tls_provider();
-    let c = Arc::new(open(&a.root, a.keyring)?);
+    let c = Arc::new(open_with(&a.root, a.keyring, a.identity)?);
     let r = c.rescan()?;
     eprintln!(
         "verbatim serve: {} recordings catalogued ({} new or changed, {} could not be read)",
