@@ -95,6 +95,9 @@ pub struct Console {
     accounts: Mutex<Accounts>,
     audit: Mutex<AuditLog>,
     limiter: Mutex<web::LoginLimiter>,
+    /// Verdicts by recording id, with the catalogue stamp they were made at (a changed folder is verified
+    /// again).
+    verdicts: Mutex<std::collections::HashMap<String, (String, Verdict)>>,
 }
 
 impl Console {
@@ -132,6 +135,7 @@ impl Console {
             accounts: Mutex::new(Accounts::open(&db)?),
             audit: Mutex::new(AuditLog::open(&db)?),
             limiter: Mutex::new(web::LoginLimiter::default()),
+            verdicts: Mutex::new(std::collections::HashMap::new()),
             config,
         })
     }
@@ -210,6 +214,32 @@ impl Console {
     /// [`ConsoleError::BadInput`].
     pub fn folder(&self, id: &str) -> Result<PathBuf, ConsoleError> {
         folder_of(&self.config.root, id)
+    }
+
+    /// A recording's verdict ([`verdict_of`]), verified once per version of its folder (the catalogue's
+    /// stamp) — an hour-long recording hashes ~1 GB.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Poisoned`], database errors.
+    pub fn verdict(&self, id: &str) -> Result<Verdict, ConsoleError> {
+        let stamp = self.catalog()?.stamp(id)?.unwrap_or_default();
+        if let Some((s, v)) = self
+            .verdicts
+            .lock()
+            .map_err(|_| ConsoleError::Poisoned)?
+            .get(id)
+        {
+            if *s == stamp && !stamp.is_empty() {
+                return Ok(v.clone());
+            }
+        }
+        let v = verdict_of(self, &self.folder(id)?);
+        let mut cache = self.verdicts.lock().map_err(|_| ConsoleError::Poisoned)?;
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id.to_string(), (stamp, v.clone()));
+        Ok(v)
     }
 
     /// The console holds an identity for encrypted recordings.

@@ -264,8 +264,7 @@ pub(crate) async fn recording_page(
     let id = get(&pairs, "id").to_string();
     let r = blocking(move || {
         let e = visible(&app, &c, &id)?;
-        let dir = app.folder(&id)?;
-        let verdict = crate::verdict_of(&app, &dir);
+        let verdict = app.verdict(&id)?;
         let may_play = match &c.session {
             Some((ck, _)) => app.accounts()?.may_play(ck, &id)?,
             None => false,
@@ -447,7 +446,7 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
     let r = blocking(move || {
         let e = visible(&app, &c, &id)?;
         let dir = app.folder(&id)?;
-        let verdict = crate::verdict_of(&app, &dir);
+        let verdict = app.verdict(&id)?;
         let tmp_dir = app.config().state_dir.join("exports");
         std::fs::create_dir_all(&tmp_dir)
             .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -596,7 +595,7 @@ pub(crate) async fn api_recording(
     let id = get(&pairs, "id").to_string();
     let r = blocking(move || {
         let e = visible(&app, &c, &id)?;
-        let verdict = crate::verdict_of(&app, &app.folder(&id)?);
+        let verdict = app.verdict(&id)?;
         audit(&app, &c.user.name, "view", &id, "api")?;
         Ok(serde_json::json!({ "recording": e, "verdict": verdict }))
     })

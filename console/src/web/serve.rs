@@ -8,6 +8,8 @@ use std::time::Duration;
 use axum::extract::connect_info::ConnectInfo;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::CompressionLayer;
 
 use super::handlers as h;
 use crate::{Console, ConsoleError};
@@ -43,6 +45,14 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/recording", get(h::api_recording))
         .route("/api/export", get(h::api_export))
         .with_state(console)
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("video/"))
+                    .and(NotForContentType::const_new("audio/"))
+                    .and(NotForContentType::const_new("application/zip")),
+            ),
+        )
 }
 
 /// Serves the console until the process ends; scans the root every `opts.rescan`. `ready` gets the bound
