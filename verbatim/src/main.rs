@@ -683,9 +683,17 @@ fn inspect(a: InspectArgs) -> Result<()> {
     let i = verbatim::inspect::inspect_dir(&a.dir)?;
     if let Some(out) = &a.svg {
         let md = a.dir.join("metadata.json");
-        let bytes = std::fs::read(&md).with_context(|| {
-            format!("{}: the picture is drawn from metadata.json (a crashed folder gets one from `verbatim recover`)", md.display())
-        })?;
+        // A folder left by a crash has no metadata.json yet: drawn from one rebuilt in memory from
+        // timeline.jsonl, as `recover` would write it.
+        let bytes = match std::fs::read(&md) {
+            Ok(b) if !b.is_empty() => b,
+            _ => verbatim::rebuild::rebuild_metadata(&a.dir)?.with_context(|| {
+                format!(
+                    "{}: neither metadata.json nor timeline.jsonl to draw from",
+                    a.dir.display()
+                )
+            })?,
+        };
         let t = timeline_svg::TimelineInput::from_metadata_json(&bytes)
             .with_context(|| md.display().to_string())?;
         std::fs::write(

@@ -183,3 +183,65 @@ fn a_forged_start_time_is_shown_clamped_not_a_panic() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `inspect --svg` (the binary): the picture of a closed folder, and of the same folder without
+/// metadata.json (a crash), drawn from timeline.jsonl: the same rows and the same loss bars.
+#[test]
+fn inspect_svg_draws_the_timeline_from_metadata_or_after_a_crash_from_the_journaled_timeline() {
+    let dir = record("inspect-svg");
+    let bin = env!("CARGO_BIN_EXE_verbatim");
+    let draw = |out: &std::path::Path| {
+        let o = std::process::Command::new(bin)
+            .arg("inspect")
+            .arg(&dir)
+            .arg("--svg")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let closed = draw(&dir.with_extension("closed.svg"));
+    let md: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap();
+    assert!(closed.starts_with("<svg") && closed.trim_end().ends_with("</svg>"));
+    for p in md["participants"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        assert!(
+            closed.contains(&format!("({name})</title>")),
+            "{name}'s row"
+        );
+    }
+    // teams-x3 loses packets: the inferred losses are drawn, one bar each (or merged below a pixel).
+    let losses: usize = md["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["gaps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| g["kind"] == "inferred_loss")
+                .count()
+        })
+        .sum();
+    assert!(
+        losses > 0 && closed.contains("gap-inferred_loss"),
+        "{losses} losses drawn"
+    );
+    std::fs::remove_file(dir.join("metadata.json")).unwrap();
+    let crashed = draw(&dir.with_extension("crashed.svg"));
+    let rows = |s: &str| s.matches("class=\"speech\"").count();
+    assert!(rows(&closed) >= 4, "speech bars drawn");
+    assert_eq!(
+        rows(&crashed),
+        rows(&closed),
+        "the same speech bars from the journaled timeline"
+    );
+    assert_eq!(
+        crashed.matches("gap-inferred_loss").count(),
+        closed.matches("gap-inferred_loss").count()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
