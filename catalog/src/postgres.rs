@@ -74,7 +74,28 @@ pub struct PostgresCatalog {
 }
 
 fn db(e: postgres::Error) -> CatalogError {
-    CatalogError::Database(e.to_string())
+    CatalogError::Database(describe(&e))
+}
+
+/// The server's message (the client's own `Display` says only "db error"), or the cause of an I/O failure.
+fn describe(e: &postgres::Error) -> String {
+    if let Some(d) = e.as_db_error() {
+        let mut s = format!("{} ({}): {}", d.severity(), d.code().code(), d.message());
+        if let Some(detail) = d.detail() {
+            s.push_str(&format!(" ({detail})"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !s.contains(&c_text) {
+            s.push_str(&format!(": {c_text}"));
+        }
+        cause = c.source();
+    }
+    s
 }
 
 /// Why a write failed: losing the race to insert an id (worth another try) or anything else.
@@ -101,8 +122,9 @@ impl PostgresCatalog {
     /// [`CatalogError::Database`] when the server cannot be reached, refuses the user, or the schema cannot be
     /// created. The message never repeats the URL (it may hold a password).
     pub fn connect(url: &str) -> Result<PostgresCatalog, CatalogError> {
-        let mut client = Client::connect(url, NoTls)
-            .map_err(|e| CatalogError::Database(format!("connecting to PostgreSQL: {e}")))?;
+        let mut client = Client::connect(url, NoTls).map_err(|e| {
+            CatalogError::Database(format!("connecting to PostgreSQL: {}", describe(&e)))
+        })?;
         let mut tx = client.transaction().map_err(db)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(db)?;
