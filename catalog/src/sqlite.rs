@@ -16,6 +16,7 @@ use crate::{normalize_number, CatalogError, CatalogStore, Page, Query, Recording
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA cache_size = -65536;
 CREATE TABLE IF NOT EXISTS recordings (
     row INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
