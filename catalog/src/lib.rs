@@ -6,8 +6,9 @@
 //! ([`RecordingEntry`]); the compliance console (`verbatim serve`), its JSON API and `verbatim search` ask it
 //! with a [`Query`]. It never changes a recording folder.
 //!
-//! Back-ends implement [`CatalogStore`]: [`SqliteCatalog`] (embedded, the default, one file) and PostgreSQL
-//! for several nodes sharing one catalogue.
+//! Back-ends implement [`CatalogStore`]: [`SqliteCatalog`] (embedded, the default, one file) and
+//! [`PostgresCatalog`] for several nodes sharing one catalogue; [`open_catalog`] picks one from the
+//! `--catalog` value. Both build their search from the same SQL and answer alike.
 //!
 //! ```
 //! use catalog::{CatalogStore, Query, RecordingEntry, SqliteCatalog};
@@ -24,12 +25,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+use std::path::Path;
+
 mod entry;
+mod postgres;
 mod query;
 mod scan;
+mod sql;
 mod sqlite;
 
 pub use entry::{format_utc, groups_of, parse_utc, read_folder, ParticipantEntry, RecordingEntry};
+pub use postgres::PostgresCatalog;
 pub use query::{normalize_number, Cursor, Query, DEFAULT_PAGE, MAX_PAGE};
 pub use scan::{index_folder, scan_root, ScanReport, MAX_DEPTH};
 pub use sqlite::SqliteCatalog;
@@ -111,6 +117,47 @@ pub trait CatalogStore: Send {
     /// # Errors
     /// [`CatalogError::Database`].
     fn search(&mut self, q: &Query) -> Result<Page, CatalogError>;
+}
+
+/// Opens the catalogue a `--catalog` value names: none (or empty) → SQLite at `default_sqlite`;
+/// `postgres://…` or `postgresql://…` → [`PostgresCatalog`]; anything else → SQLite at that path.
+///
+/// ```
+/// use catalog::{open_catalog, CatalogStore, RecordingEntry};
+/// let dir = std::env::temp_dir().join(format!("open-catalog-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let default = dir.join("catalog.sqlite");
+/// let meta = br#"{"call":{"id":"c1"},"recording":{"started_utc":"2026-03-02T09:30:00Z"}}"#;
+/// let mut c = open_catalog(None, &default).unwrap();
+/// c.upsert(&RecordingEntry::from_files("c1", Some(meta), None, &[]).unwrap(), "s").unwrap();
+/// assert!(default.is_file());
+/// // A path names another SQLite file; the default one is untouched.
+/// let other = dir.join("other.sqlite");
+/// let mut o = open_catalog(Some(other.to_str().unwrap()), &default).unwrap();
+/// assert_eq!((o.count().unwrap(), c.count().unwrap()), (0, 1));
+/// // A URL names a PostgreSQL server (none listens on port 1 here).
+/// assert!(matches!(open_catalog(Some("postgres://nobody@127.0.0.1:1/x"), &default),
+///                  Err(catalog::CatalogError::Database(_))));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// ```no_run
+/// let c = catalog::open_catalog(Some("postgresql://verbatim@db.internal/verbatim"), "unused".as_ref());
+/// ```
+///
+/// # Errors
+/// [`CatalogError::Database`] when the file or server cannot be opened.
+pub fn open_catalog(
+    spec: Option<&str>,
+    default_sqlite: &Path,
+) -> Result<Box<dyn CatalogStore>, CatalogError> {
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Box::new(SqliteCatalog::open(default_sqlite)?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Box::new(PostgresCatalog::connect(url)?))
+        }
+        Some(path) => Ok(Box::new(SqliteCatalog::open(Path::new(path))?)),
+    }
 }
 
 pub(crate) fn entry_from_json(j: &str) -> Result<RecordingEntry, CatalogError> {

@@ -10,11 +10,13 @@ use std::path::Path;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
-use crate::{normalize_number, CatalogError, CatalogStore, Cursor, Page, Query, RecordingEntry};
+use crate::sql::{page_of, participant_keys, search_sql, Arg, Dialect};
+use crate::{normalize_number, CatalogError, CatalogStore, Page, Query, RecordingEntry};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA cache_size = -65536;
 CREATE TABLE IF NOT EXISTS recordings (
     row INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -34,6 +36,7 @@ CREATE INDEX IF NOT EXISTS recordings_call ON recordings (call_id);
 CREATE TABLE IF NOT EXISTS participant_keys (
     key TEXT NOT NULL, started_us INTEGER NOT NULL, row INTEGER NOT NULL,
     PRIMARY KEY (key, started_us, row)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS participant_keys_row ON participant_keys (row);
 CREATE TABLE IF NOT EXISTS recording_groups (
     row INTEGER NOT NULL, grp TEXT NOT NULL, PRIMARY KEY (row, grp)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS custom (
@@ -104,19 +107,21 @@ impl SqliteCatalog {
 fn upsert_in(conn: &Connection, e: &RecordingEntry, stamp: &str) -> Result<(), CatalogError> {
     let json = serde_json::to_string(e).map_err(|x| CatalogError::Database(x.to_string()))?;
     let old: Option<i64> = conn
-        .query_row("SELECT row FROM recordings WHERE id = ?1", [&e.id], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT row FROM recordings WHERE id = ?1")
+        .map_err(db)?
+        .query_row([&e.id], |r| r.get(0))
         .optional()
         .map_err(db)?;
     if let Some(row) = old {
         delete_row(conn, row)?;
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO recordings (id, stamp, call_id, started_us, duration_us, status, direction, dialed, origin,
                                  missing_us, entry)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    )
+    .map_err(db)?
+    .execute(params![
             e.id,
             stamp,
             e.call_id,
@@ -128,41 +133,28 @@ fn upsert_in(conn: &Connection, e: &RecordingEntry, stamp: &str) -> Result<(), C
             normalize_number(&e.origin_number),
             e.missing_us,
             json
-        ],
-    )
+        ])
     .map_err(db)?;
     let row = conn.last_insert_rowid();
-    let mut keys: Vec<String> = e
-        .participants
-        .iter()
-        .flat_map(|p| p.search_keys())
-        .collect();
-    let observed = e.observed_participant_id.trim().to_lowercase();
-    if !observed.is_empty() {
-        keys.push(observed);
-    }
-    keys.sort();
-    keys.dedup();
-    for k in keys {
-        conn.execute(
+    for k in participant_keys(e) {
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO participant_keys (key, started_us, row) VALUES (?1, ?2, ?3)",
-            params![k, e.started_us, row],
         )
+        .map_err(db)?
+        .execute(params![k, e.started_us, row])
         .map_err(db)?;
     }
     for g in &e.groups {
-        conn.execute(
-            "INSERT OR IGNORE INTO recording_groups (row, grp) VALUES (?1, ?2)",
-            params![row, g],
-        )
-        .map_err(db)?;
+        conn.prepare_cached("INSERT OR IGNORE INTO recording_groups (row, grp) VALUES (?1, ?2)")
+            .map_err(db)?
+            .execute(params![row, g])
+            .map_err(db)?;
     }
     for (k, v) in &e.custom_data {
-        conn.execute(
-            "INSERT OR IGNORE INTO custom (row, key, value) VALUES (?1, ?2, ?3)",
-            params![row, k, v],
-        )
-        .map_err(db)?;
+        conn.prepare_cached("INSERT OR IGNORE INTO custom (row, key, value) VALUES (?1, ?2, ?3)")
+            .map_err(db)?
+            .execute(params![row, k, v])
+            .map_err(db)?;
     }
     Ok(())
 }
@@ -174,111 +166,23 @@ fn delete_row(conn: &Connection, row: i64) -> Result<(), CatalogError> {
         "DELETE FROM custom WHERE row = ?1",
         "DELETE FROM recordings WHERE row = ?1",
     ] {
-        conn.execute(sql, [row]).map_err(db)?;
+        conn.prepare_cached(sql)
+            .map_err(db)?
+            .execute([row])
+            .map_err(db)?;
     }
     Ok(())
 }
 
-/// A value bound into the search's SQL.
-#[derive(Debug, Clone)]
-enum Arg {
-    I(i64),
-    T(String),
-}
+struct SqlArg<'a>(&'a Arg);
 
-impl rusqlite::ToSql for Arg {
+impl rusqlite::ToSql for SqlArg<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        match self {
+        match self.0 {
             Arg::I(i) => i.to_sql(),
             Arg::T(t) => t.to_sql(),
         }
     }
-}
-
-/// The search's SQL and its arguments (`?` placeholders), shared in shape with the PostgreSQL back-end.
-fn search_sql(q: &Query) -> (String, Vec<Arg>) {
-    let mut args: Vec<Arg> = Vec::new();
-    let mut conds: Vec<String> = Vec::new();
-    // With a participant the search walks participant_keys (key, started_us, row); else recordings' start index.
-    let (from, t) = match &q.participant {
-        Some(p) => {
-            args.push(Arg::T(p.trim().to_lowercase()));
-            conds.push("k.key = ?".into());
-            ("participant_keys k JOIN recordings r ON r.row = k.row", "k")
-        }
-        None => ("recordings r", "r"),
-    };
-    if let Some(f) = q.from_us {
-        conds.push(format!("{t}.started_us >= ?"));
-        args.push(Arg::I(f));
-    }
-    if let Some(to) = q.to_us {
-        conds.push(format!("{t}.started_us < ?"));
-        args.push(Arg::I(to));
-    }
-    if let Some(c) = q.after {
-        conds.push(format!(
-            "({t}.started_us < ? OR ({t}.started_us = ? AND {t}.row < ?))"
-        ));
-        args.extend([Arg::I(c.started_us), Arg::I(c.started_us), Arg::I(c.row)]);
-    }
-    if let Some(d) = &q.direction {
-        conds.push("r.direction = ?".into());
-        args.push(Arg::T(d.clone()));
-    }
-    if let Some(n) = &q.number {
-        conds.push("(r.dialed = ? OR r.origin = ?)".into());
-        args.extend([Arg::T(n.clone()), Arg::T(n.clone())]);
-    }
-    for (k, v) in &q.custom {
-        conds.push(
-            "EXISTS (SELECT 1 FROM custom c WHERE c.row = r.row AND c.key = ? AND c.value = ?)"
-                .into(),
-        );
-        args.extend([Arg::T(k.clone()), Arg::T(v.clone())]);
-    }
-    if let Some(s) = &q.status {
-        conds.push("r.status = ?".into());
-        args.push(Arg::T(s.clone()));
-    }
-    match q.has_gaps {
-        Some(true) => conds.push("r.missing_us > 0".into()),
-        Some(false) => conds.push("r.missing_us = 0".into()),
-        None => {}
-    }
-    if let Some(m) = q.min_duration_us {
-        conds.push("r.duration_us >= ?".into());
-        args.push(Arg::I(m));
-    }
-    if let Some(m) = q.max_duration_us {
-        conds.push("r.duration_us <= ?".into());
-        args.push(Arg::I(m));
-    }
-    if let Some(c) = &q.call_id {
-        conds.push("r.call_id = ?".into());
-        args.push(Arg::T(c.clone()));
-    }
-    if let Some(groups) = &q.groups {
-        if groups.is_empty() {
-            conds.push("0".into());
-        } else {
-            let marks = vec!["?"; groups.len()].join(", ");
-            conds.push(format!(
-                "EXISTS (SELECT 1 FROM recording_groups g WHERE g.row = r.row AND g.grp IN ({marks}))"
-            ));
-            args.extend(groups.iter().cloned().map(Arg::T));
-        }
-    }
-    let cond = if conds.is_empty() {
-        "1".to_string()
-    } else {
-        conds.join(" AND ")
-    };
-    let sql = format!(
-        "SELECT r.row, r.started_us, r.entry FROM {from} WHERE {cond} ORDER BY {t}.started_us DESC, {t}.row DESC LIMIT ?"
-    );
-    args.push(Arg::I(i64::from(q.limit.clamp(1, crate::MAX_PAGE)) + 1));
-    (sql, args)
 }
 
 impl CatalogStore for SqliteCatalog {
@@ -342,10 +246,10 @@ impl CatalogStore for SqliteCatalog {
     }
 
     fn search(&mut self, q: &Query) -> Result<Page, CatalogError> {
-        let (sql, args) = search_sql(q);
+        let (sql, args) = search_sql(q, Dialect::Sqlite);
         let mut st = self.conn.prepare_cached(&sql).map_err(db)?;
         let rows = st
-            .query_map(params_from_iter(args.iter()), |r| {
+            .query_map(params_from_iter(args.iter().map(SqlArg)), |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -355,20 +259,6 @@ impl CatalogStore for SqliteCatalog {
             .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
-        let limit = q.limit.clamp(1, crate::MAX_PAGE) as usize;
-        let next = if rows.len() > limit {
-            rows.get(limit - 1).map(|(row, started_us, _)| Cursor {
-                started_us: *started_us,
-                row: *row,
-            })
-        } else {
-            None
-        };
-        let recordings = rows
-            .iter()
-            .take(limit)
-            .map(|(_, _, j)| crate::entry_from_json(j))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { recordings, next })
+        page_of(rows, q)
     }
 }
