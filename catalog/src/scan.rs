@@ -32,17 +32,39 @@ pub struct ScanReport {
 /// [`CatalogError::Io`] when the root cannot be read, [`CatalogError::Database`] when the catalogue fails;
 /// a folder that cannot be read is listed in [`ScanReport::failed`] and the scan goes on.
 pub fn scan_root(root: &Path, store: &mut dyn CatalogStore) -> Result<ScanReport, CatalogError> {
-    let mut report = ScanReport::default();
-    let mut found: Vec<String> = Vec::new();
-    std::fs::read_dir(root).map_err(|e| CatalogError::Io(format!("{}: {e}", root.display())))?;
-    walk(root, root, 0, store, &mut report, &mut found)?;
-    found.sort();
+    let (report, found) = scan_only(root, store)?;
+    let mut report = report;
     for id in store.ids()? {
         if found.binary_search(&id).is_err() && store.remove(&id)? {
             report.removed.push(id);
         }
     }
     Ok(report)
+}
+
+/// [`scan_root`] for a catalogue several nodes share (PostgreSQL): new and changed folders under this root
+/// are indexed, but nothing is removed — an entry this root does not hold may be another node's. Each node's
+/// root must then give its recordings paths no other node's root gives (e.g. one folder per node).
+///
+/// # Errors
+/// As [`scan_root`].
+pub fn scan_root_shared(
+    root: &Path,
+    store: &mut dyn CatalogStore,
+) -> Result<ScanReport, CatalogError> {
+    scan_only(root, store).map(|(r, _)| r)
+}
+
+fn scan_only(
+    root: &Path,
+    store: &mut dyn CatalogStore,
+) -> Result<(ScanReport, Vec<String>), CatalogError> {
+    let mut report = ScanReport::default();
+    let mut found: Vec<String> = Vec::new();
+    std::fs::read_dir(root).map_err(|e| CatalogError::Io(format!("{}: {e}", root.display())))?;
+    walk(root, root, 0, store, &mut report, &mut found)?;
+    found.sort();
+    Ok((report, found))
 }
 
 /// Indexes one recording folder (`dir` under `root`) now, whatever its stamp: what a recorder calls as a

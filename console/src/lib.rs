@@ -22,6 +22,7 @@
 mod accounts;
 mod audit;
 mod export;
+pub mod live;
 mod review;
 mod sealed;
 pub mod web;
@@ -34,7 +35,7 @@ pub use audit::{AuditEntry, AuditLog, GENESIS};
 pub use export::{export_zip, ExportReport};
 pub use review::{verdict_of, Verdict};
 
-use catalog::{CatalogStore, SqliteCatalog};
+use catalog::CatalogStore;
 
 /// Why the console refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,10 @@ pub struct ConsoleConfig {
     /// An age identity file (`verbatim keygen --encryption`): encrypted recordings are then catalogued from
     /// their decrypted `metadata.json` and played from a decrypted copy under `.console/plain/`.
     pub identity: Option<PathBuf>,
+    /// The catalogue (`--catalog`): `None` for SQLite in the state folder; a `postgres://…` URL for one
+    /// catalogue several nodes share (then a scan never removes entries: they may be another node's); or
+    /// another SQLite file. Users and the audit log stay in the state folder.
+    pub catalog: Option<String>,
 }
 
 impl ConsoleConfig {
@@ -82,6 +87,7 @@ impl ConsoleConfig {
             root,
             keyring: None,
             identity: None,
+            catalog: None,
         }
     }
 }
@@ -98,6 +104,8 @@ pub struct Console {
     /// Verdicts by recording id, with the catalogue stamp they were made at (a changed folder is verified
     /// again).
     verdicts: Mutex<std::collections::HashMap<String, (String, Verdict)>>,
+    /// The node's live calls, when the console runs inside `verbatim listen`.
+    live: std::sync::OnceLock<std::sync::Arc<dyn live::LiveCalls>>,
 }
 
 impl Console {
@@ -108,7 +116,10 @@ impl Console {
     pub fn open(config: ConsoleConfig) -> Result<Console, ConsoleError> {
         std::fs::create_dir_all(&config.state_dir)
             .map_err(|e| ConsoleError::Io(format!("{}: {e}", config.state_dir.display())))?;
-        let catalog = SqliteCatalog::open(&config.state_dir.join("catalog.sqlite"))?;
+        let catalog = catalog::open_catalog(
+            config.catalog.as_deref(),
+            &config.state_dir.join("catalog.sqlite"),
+        )?;
         let db = config.state_dir.join("console.sqlite");
         let keyring = match &config.keyring {
             Some(p) => Some(
@@ -131,11 +142,12 @@ impl Console {
         Ok(Console {
             keyring,
             identity,
-            catalog: Mutex::new(Box::new(catalog)),
+            catalog: Mutex::new(catalog),
             accounts: Mutex::new(Accounts::open(&db)?),
             audit: Mutex::new(AuditLog::open(&db)?),
             limiter: Mutex::new(web::LoginLimiter::default()),
             verdicts: Mutex::new(std::collections::HashMap::new()),
+            live: std::sync::OnceLock::new(),
             config,
         })
     }
@@ -180,7 +192,16 @@ impl Console {
     /// As [`catalog::scan_root`].
     pub fn rescan(&self) -> Result<catalog::ScanReport, ConsoleError> {
         let mut c = self.catalog()?;
-        let report = catalog::scan_root(&self.config.root, c.as_mut())?;
+        let shared = self
+            .config
+            .catalog
+            .as_deref()
+            .is_some_and(|c| c.contains("://"));
+        let report = if shared {
+            catalog::scan_root_shared(&self.config.root, c.as_mut())?
+        } else {
+            catalog::scan_root(&self.config.root, c.as_mut())?
+        };
         if self.identity.is_some() && report.indexed > 0 {
             crate::sealed::reindex_encrypted(self, c.as_mut())?;
         }
@@ -240,6 +261,16 @@ impl Console {
         }
         cache.insert(id.to_string(), (stamp, v.clone()));
         Ok(v)
+    }
+
+    /// Offers this node's live calls (`verbatim listen --console`); once.
+    pub fn attach_live(&self, live: std::sync::Arc<dyn live::LiveCalls>) {
+        let _ = self.live.set(live);
+    }
+
+    /// The node's live calls, when attached.
+    pub fn live(&self) -> Option<&std::sync::Arc<dyn live::LiveCalls>> {
+        self.live.get()
     }
 
     /// The console holds an identity for encrypted recordings.

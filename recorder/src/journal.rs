@@ -93,6 +93,53 @@ pub enum SinkControl {
     Resumed(PauseEnd),
     /// The counters now (see the module docs).
     Snapshot(Box<Snapshot>),
+    /// A supervisor starts listening in: journaled (a signed `listen_in` line), then every tick of the mix or
+    /// of one stem goes to the tap.
+    ListenIn(ListenIn),
+    /// That supervisor stopped listening (a `listen_in_ended` line with how long).
+    ListenInEnded(ListenInEnded),
+}
+
+/// The receiving end of a live listen-in, called on the writer thread with each tick's samples and the
+/// wall clock (Unix ms) of the tick's start (recording start + recording time). It must not block: it hands
+/// the samples on (a bounded channel's `try_send`) and answers false once the listener is gone, which
+/// detaches it. Costs nothing while no one listens; while someone does, one copy of the tick per listener.
+#[derive(Clone)]
+pub struct ListenTap(pub std::sync::Arc<TapFn>);
+
+/// What a [`ListenTap`] calls: `(samples, wall clock ms of the tick's start)`, true to stay attached.
+pub type TapFn = dyn Fn(&[i16], i64) -> bool + Send + Sync;
+
+impl std::fmt::Debug for ListenTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenTap")
+    }
+}
+
+/// A listen-in starts.
+#[derive(Clone, Debug)]
+pub struct ListenIn {
+    /// Who listens (the console's user).
+    pub by: String,
+    /// The reason they gave.
+    pub reason: String,
+    /// When (UTC).
+    pub utc: String,
+    /// A participant's stem name, or `None` for the mix.
+    pub who: Option<String>,
+    /// Where the samples go.
+    pub tap: ListenTap,
+}
+
+/// A listen-in ends.
+#[derive(Clone, Debug)]
+pub struct ListenInEnded {
+    /// Who listened.
+    pub by: String,
+    /// When it ended (UTC).
+    pub utc: String,
+    /// How long they listened, ms.
+    pub length_ms: i64,
 }
 
 /// The key that marks a whole replacement in a [`diff`] (metadata keys are never `=`).

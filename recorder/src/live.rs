@@ -267,6 +267,24 @@ impl LiveRecording {
         self.control(SinkControl::Resumed(p))
     }
 
+    /// A supervisor starts listening in: journaled at once (a signed `listen_in` line in `timeline.jsonl`),
+    /// then the mix (or the named stem) goes to `l.tap` tick by tick, on the writer thread.
+    ///
+    /// # Errors
+    /// As [`Self::pause`].
+    pub fn listen_in(&mut self, l: crate::journal::ListenIn) -> Result<(), RecordError> {
+        self.control(SinkControl::ListenIn(l))
+    }
+
+    /// The listen-in ended (a `listen_in_ended` line with how long); its tap is detached when it answers
+    /// false.
+    ///
+    /// # Errors
+    /// As [`Self::pause`].
+    pub fn listen_in_ended(&mut self, e: crate::journal::ListenInEnded) -> Result<(), RecordError> {
+        self.control(SinkControl::ListenInEnded(e))
+    }
+
     fn control(&mut self, c: SinkControl) -> Result<(), RecordError> {
         if !self.is_running() {
             return Ok(()); // the call is over: metadata.json takes the span from `call.pauses`

@@ -214,6 +214,8 @@ impl Replay {
                 .push(json!({"at_us": at_us, "participant": participant})),
             // Joins and leaves are in the participants' entries (from the snapshots).
             TimelineLine::Joined { .. } | TimelineLine::Left { .. } => {}
+            // Listen-ins stay in timeline.jsonl (signed there); metadata.json does not list them.
+            TimelineLine::ListenIn { .. } | TimelineLine::ListenInEnded { .. } => {}
             TimelineLine::Paused {
                 at_us,
                 requested_utc,

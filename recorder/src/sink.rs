@@ -144,6 +144,30 @@ pub enum TimelineLine<'a> {
         /// Why.
         reason: Cow<'a, str>,
     },
+    /// A supervisor started listening in to the live call (the console's `listen --console`).
+    ListenIn {
+        /// When, recording time.
+        at_us: i64,
+        /// Who listens.
+        by: Cow<'a, str>,
+        /// Why.
+        reason: Cow<'a, str>,
+        /// When (UTC).
+        utc: Cow<'a, str>,
+        /// A participant's stem, or `mix`.
+        listened_to: Cow<'a, str>,
+    },
+    /// That listen-in ended.
+    ListenInEnded {
+        /// When, recording time.
+        at_us: i64,
+        /// Who listened.
+        by: Cow<'a, str>,
+        /// When (UTC).
+        utc: Cow<'a, str>,
+        /// How long, ms.
+        length_ms: i64,
+    },
     /// Recording resumed; the status history says `recording` again.
     Resumed {
         /// When, recording time.
@@ -271,6 +295,10 @@ pub struct FolderSink {
     format: AudioFormat,
     /// Time-stamps signature checkpoints (`--tsa`), off this thread.
     stamper: Option<crate::tsa::Stamper>,
+    /// Wall clock of recording time zero (Unix ms), for listen-in taps.
+    start_utc_ms: i64,
+    /// Live listen-ins: a stem index or `None` for the mix, and the tap (see [`crate::journal::ListenTap`]).
+    taps: Vec<(Option<usize>, crate::journal::ListenTap)>,
 }
 
 impl FolderSink {
@@ -350,6 +378,8 @@ impl FolderSink {
             written: MediaTime::ZERO,
             format: o.format,
             stamper: None,
+            start_utc_ms: o.start_utc_ms,
+            taps: Vec::new(),
         })
     }
 
@@ -482,6 +512,8 @@ impl FolderSink {
                 TimelineLine::Paused { .. }
                     | TimelineLine::Resumed { .. }
                     | TimelineLine::Counters { .. }
+                    | TimelineLine::ListenIn { .. }
+                    | TimelineLine::ListenInEnded { .. }
             ) {
                 return; // in metadata.json's call and counters sections, from the recorder itself
             }
@@ -549,7 +581,9 @@ impl FolderSink {
             },
             TimelineLine::Paused { .. }
             | TimelineLine::Resumed { .. }
-            | TimelineLine::Counters { .. } => return None,
+            | TimelineLine::Counters { .. }
+            | TimelineLine::ListenIn { .. }
+            | TimelineLine::ListenInEnded { .. } => return None,
         })
     }
 
@@ -577,6 +611,15 @@ impl FolderSink {
     /// The recording folder.
     pub fn dir(&self) -> PathBuf {
         self.writer.dir().to_path_buf()
+    }
+}
+
+impl FolderSink {
+    /// Hands a tick to the listen-ins on it; a tap whose listener is gone is detached.
+    fn feed_taps(&mut self, stem: Option<usize>, samples: &[i16]) {
+        let wall_ms = self.start_utc_ms.saturating_add(us(self.written) / 1000);
+        self.taps
+            .retain(|(s, tap)| *s != stem || (tap.0)(samples, wall_ms));
     }
 }
 
@@ -609,10 +652,16 @@ impl RecordingSink for FolderSink {
         if let Some(&id) = self.stems.get(index) {
             self.writer.write_pcm(id, samples)?;
         }
+        if !self.taps.is_empty() {
+            self.feed_taps(Some(index), samples);
+        }
         Ok(())
     }
 
     fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
+        if !self.taps.is_empty() {
+            self.feed_taps(None, samples);
+        }
         if let Some(id) = self.mixed_wav {
             self.writer.write_pcm(id, samples)?;
         }
@@ -706,6 +755,34 @@ impl RecordingSink for FolderSink {
 
     fn control(&mut self, c: SinkControl) -> Result<(), SinkError> {
         match c {
+            SinkControl::ListenIn(l) => {
+                let stem = match &l.who {
+                    None => None,
+                    Some(name) => match self.names.iter().position(|n| n == name) {
+                        Some(i) => Some(i),
+                        None => return Ok(()), // not (yet) a participant: nothing to hear, nothing journaled
+                    },
+                };
+                self.write_line(&TimelineLine::ListenIn {
+                    at_us: us(self.written),
+                    by: Cow::Borrowed(&l.by),
+                    reason: Cow::Borrowed(&l.reason),
+                    utc: Cow::Borrowed(&l.utc),
+                    listened_to: Cow::Borrowed(l.who.as_deref().unwrap_or("mix")),
+                })?;
+                // Evidential, as a pause: linked and synced now.
+                self.writer.sync()?;
+                self.taps.push((stem, l.tap));
+            }
+            SinkControl::ListenInEnded(e) => {
+                self.write_line(&TimelineLine::ListenInEnded {
+                    at_us: us(self.written),
+                    by: Cow::Borrowed(&e.by),
+                    utc: Cow::Borrowed(&e.utc),
+                    length_ms: e.length_ms,
+                })?;
+                self.writer.sync()?;
+            }
             SinkControl::Paused(p) => {
                 self.write_line(&TimelineLine::Paused {
                     at_us: us(p.at),

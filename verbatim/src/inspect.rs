@@ -434,7 +434,9 @@ fn parse_timeline(bytes: Option<&[u8]>, problems: &mut Vec<String>) -> Option<Li
         TimelineLine::VideoGap { .. }
         | TimelineLine::Paused { .. }
         | TimelineLine::Resumed { .. }
-        | TimelineLine::Counters { .. } => {}
+        | TimelineLine::Counters { .. }
+        | TimelineLine::ListenIn { .. }
+        | TimelineLine::ListenInEnded { .. } => {}
         TimelineLine::Joined { participant, at_us } => {
             let e = lists.presence.entry(participant.into_owned()).or_default();
             e.first_join = Some(e.first_join.map_or(at_us, |f| f.min(at_us)));

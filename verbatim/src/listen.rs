@@ -33,6 +33,7 @@ mod call;
 pub mod drain;
 pub mod http;
 mod legs;
+pub(crate) mod listen_in;
 pub mod metrics;
 pub mod stats;
 
@@ -202,6 +203,9 @@ pub enum ListenError {
     /// The writer or media threads could not be started.
     #[error("worker threads: {0}")]
     Writer(String),
+    /// The compliance console (`--console`) could not start.
+    #[error("console: {0}")]
+    Console(String),
 }
 
 /// One call's leg the server handles now (for `GetCall` and duplicate detection).
@@ -212,6 +216,14 @@ pub(crate) struct CallEntry {
     paused: std::sync::atomic::AtomicBool,
     /// The earlier folder of the same leg this stream continues (set once, before the call's task starts).
     pub(crate) continues: std::sync::OnceLock<recorder::metadata::ContinuesMeta>,
+    /// The call's folder under the output (set once the task reserved it).
+    pub(crate) folder: std::sync::OnceLock<String>,
+    /// When the stream started (UTC).
+    pub(crate) started_utc: String,
+    /// The console's requests to the call's task (listen-in).
+    pub(crate) commands: tokio::sync::mpsc::Sender<listen_in::CallCommand>,
+    /// Their receiving end, taken by the call's task.
+    pub(crate) command_rx: Mutex<Option<tokio::sync::mpsc::Receiver<listen_in::CallCommand>>>,
 }
 
 impl CallEntry {
@@ -220,7 +232,7 @@ impl CallEntry {
             *g = p;
         }
     }
-    fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         self.phase.lock().map_or(Phase::Ended, |g| *g)
     }
     pub(crate) fn set_paused(&self, paused: bool) {
@@ -394,11 +406,19 @@ impl CallIngest for IngestService {
         sh.stats.messages.fetch_add(1, Ordering::Relaxed);
         let desc = bot_adapter::grpc::convert::call_start_from_proto(start)
             .map_err(|e| refuse(Status::invalid_argument(e.to_string())))?;
+        let (commands, command_rx) = tokio::sync::mpsc::channel(8);
         let entry = Arc::new(CallEntry {
             phase: Mutex::new(Phase::AwaitingConfirmation),
             audio_buffers: AtomicU64::new(0),
             paused: std::sync::atomic::AtomicBool::new(false),
             continues: std::sync::OnceLock::new(),
+            folder: std::sync::OnceLock::new(),
+            started_utc: recorder::metadata::utc(
+                std::time::SystemTime::now(),
+                media_core::MediaTime::ZERO,
+            ),
+            commands,
+            command_rx: Mutex::new(Some(command_rx)),
         });
         let key = (desc.call_id.clone(), desc.leg_id.clone());
         let earlier = {
@@ -624,6 +644,42 @@ impl Listener {
             }
         });
         Ok(bound)
+    }
+
+    /// Serves the compliance console for this node on `addr` (loopback unless TLS; see `console::web`):
+    /// the catalogue of its output folder (users and audit log under `OUT/.console/`), and its calls in
+    /// progress with live listen-in for supervisors. Returns the bound address.
+    ///
+    /// # Errors
+    /// [`ListenError::Console`] when the console's state cannot be opened.
+    pub async fn serve_console(&self, addr: SocketAddr) -> Result<SocketAddr, ListenError> {
+        let c = console::Console::open(console::ConsoleConfig::new(self.shared.opts.out.clone()))
+            .map_err(|e| ListenError::Console(e.to_string()))?;
+        c.attach_live(Arc::new(listen_in::NodeLive(Arc::clone(&self.shared))));
+        let c = Arc::new(c);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let opts = console::web::ServeOptions {
+            bind: addr,
+            tls: None,
+            insecure_http: false,
+            rescan: std::time::Duration::from_secs(5),
+        };
+        tokio::spawn(async move {
+            let tx2 = tx.clone();
+            if let Err(e) = console::web::serve(c, opts, move |a| {
+                let _ = tx2.send(Ok(a));
+            })
+            .await
+            {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        });
+        let mut rx = rx;
+        match tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(Ok(a))) => Ok(a),
+            Ok(Some(Err(e))) => Err(ListenError::Console(e)),
+            _ => Err(ListenError::Console("the console did not start".into())),
+        }
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets running calls finish.

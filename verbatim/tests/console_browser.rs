@@ -7,67 +7,18 @@
 //! Needs chromium and chromedriver (scripts/setup.sh installs both); without them the test prints a loud
 //! `SKIPPED` and passes. `VERBATIM_SCREENSHOTS=DIR` keeps the pages' screenshots (docs/console/ holds them).
 
+mod browser_util;
+
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{ClientBuilder, Locator};
-use serde_json::{json, Value};
+use browser_util::*;
+use fantoccini::Locator;
+use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_verbatim");
 const PASSWORD: &str = "correct horse battery";
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn run(args: &[&str], stdin: Option<&str>) -> String {
-    let mut c = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        use std::io::Write;
-        c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    let out = c.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "verbatim {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn tools() -> Option<(PathBuf, PathBuf)> {
-    let find = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| Path::new("/usr/bin").join(n))
-            .find(|p| p.exists())
-    };
-    Some((
-        find(&["chromium", "chromium-browser"])?,
-        find(&["chromedriver"])?,
-    ))
-}
 
 /// Starts `verbatim serve` and returns it with its URL (read from its first line).
 fn serve(root: &Path, identity: &Path) -> (Kill, String) {
@@ -229,46 +180,8 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
     run(&args, None);
     let (_server, url) = serve(&root, &identity);
 
-    let port = free_port();
-    let _driver = Kill(
-        Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
     let downloads = root.join(".downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--autoplay-policy=no-user-gesture-required", "--window-size=1200,1600",
-                     format!("--user-data-dir={}", root.join(".chrome").display())],
-            "prefs": {"download.default_directory": downloads, "download.prompt_for_download": false}
-        }),
-    );
-    let mut client = None;
-    let t0 = Instant::now();
-    while client.is_none() {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => client = Some(c),
-            Err(e) if t0.elapsed() < Duration::from_secs(20) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("chromedriver: {e}"),
-        }
-    }
-    let c = client.unwrap();
+    let (_driver, c) = browser(&chromium, &chromedriver, &root).await;
 
     // No page answers without a session: the search page sends the browser to the login.
     c.goto(&format!("{url}/")).await.unwrap();

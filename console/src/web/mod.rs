@@ -16,11 +16,14 @@
 //! | `GET /api/recordings?…` | token or session | search as JSON: `{"recordings":[…],"next":…}` |
 //! | `GET /api/recording?id=` | token or session | one recording and its verdict as JSON |
 //! | `GET /api/export?id=` | token | the evidence bundle (zip; audited) |
+//! | `GET /live` | supervisor | the calls in progress on this node (`listen --console`) |
+//! | `GET /live/ws?call=&leg=&who=&reason=` | supervisor | a listen-in's audio (WebSocket; audited, journaled in the call) |
 //!
 //! Every answer but `/login` needs a session cookie (`vb_session`, HttpOnly, SameSite=Strict, Secure under
 //! TLS) or an `Authorization: Bearer vbt_…` token; every POST form carries the session's CSRF token.
 
 mod handlers;
+mod live;
 mod pages;
 mod serve;
 

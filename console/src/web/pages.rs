@@ -15,6 +15,15 @@ table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1p
 label{display:flex;flex-direction:column;font-size:12px}.err{color:#d93025}video{width:100%;max-height:480px;background:#000}\
 #timeline svg{width:100%;height:auto;cursor:pointer}.wave svg{width:100%;height:auto;display:block;background:#fff}.wave span{position:absolute;padding:2px 6px;font-size:12px}";
 
+/// A page for a signed-in user outside the session's forms (the live page).
+pub(crate) fn framed(title: &str, user: &crate::User, body: &str) -> String {
+    let c = Caller {
+        user: user.clone(),
+        session: None,
+    };
+    frame(title, Some(&c), body)
+}
+
 fn frame(title: &str, c: Option<&Caller>, body: &str) -> String {
     let nav = match c {
         Some(c) => {

@@ -44,6 +44,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/recordings", get(h::api_search))
         .route("/api/recording", get(h::api_recording))
         .route("/api/export", get(h::api_export))
+        .route("/live", get(super::live::live_page))
+        .route("/live/ws", get(super::live::live_ws))
         .with_state(console)
         .layer(
             CompressionLayer::new().compress_when(

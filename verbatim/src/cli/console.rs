@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// (decrypted copies under ROOT/.console/plain/, after verification). Keep it on the review host only.
     #[arg(long)]
     pub identity: Option<PathBuf>,
+    /// The catalogue: a `postgres://USER@HOST/DB` URL for one catalogue several nodes share, or an SQLite
+    /// file (default: ROOT/.console/catalog.sqlite).
+    #[arg(long)]
+    pub catalog: Option<String>,
     /// How often the root is scanned for new, closed and vanished recordings.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub rescan: Duration,
@@ -46,6 +50,9 @@ pub struct SearchArgs {
     /// The recordings' root (its catalogue is `ROOT/.console/catalog.sqlite`, brought up to date first).
     #[arg(long)]
     pub root: PathBuf,
+    /// The catalogue, as `serve --catalog`.
+    #[arg(long)]
+    pub catalog: Option<String>,
     /// A participant's name, display name or id.
     #[arg(long)]
     pub participant: Option<String>,
@@ -131,13 +138,14 @@ pub enum UsersAction {
 }
 
 fn open(root: &std::path::Path, keyring: Option<PathBuf>) -> Result<Console> {
-    open_with(root, keyring, None)
+    open_with(root, keyring, None, None)
 }
 
 fn open_with(
     root: &std::path::Path,
     keyring: Option<PathBuf>,
     identity: Option<PathBuf>,
+    catalog_spec: Option<String>,
 ) -> Result<Console> {
     if !root.is_dir() {
         bail!("{}: not a folder", root.display());
@@ -145,13 +153,14 @@ fn open_with(
     let mut cfg = ConsoleConfig::new(root.to_path_buf());
     cfg.keyring = keyring;
     cfg.identity = identity;
+    cfg.catalog = catalog_spec;
     Console::open(cfg).with_context(|| format!("the console's state under {}", root.display()))
 }
 
 /// Runs `verbatim serve`.
 pub fn serve(a: ServeArgs) -> Result<()> {
     verbatim::install_tls_provider();
-    let c = Arc::new(open_with(&a.root, a.keyring, a.identity)?);
+    let c = Arc::new(open_with(&a.root, a.keyring, a.identity, a.catalog)?);
     let r = c.rescan()?;
     eprintln!(
         "verbatim serve: {} recordings catalogued ({} new or changed, {} could not be read)",
@@ -183,7 +192,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
 
 /// Runs `verbatim search`: one line per recording, starting with its folder.
 pub fn search(a: SearchArgs) -> Result<()> {
-    let c = open(&a.root, None)?;
+    let c = open_with(&a.root, None, None, a.catalog.clone())?;
     c.rescan()?;
     let mut pairs: Vec<(&str, String)> = Vec::new();
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();

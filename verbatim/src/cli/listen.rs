@@ -93,6 +93,11 @@ pub struct ListenArgs {
     /// has no authentication). The bound address is printed.
     #[arg(long, value_name = "ADDR", value_parser = verbatim::listen::http::metrics_addr)]
     pub metrics: Option<SocketAddr>,
+    /// Serve the compliance console for this node on this port or address (loopback; as --metrics): the
+    /// catalogue of --out, and the calls in progress with live listen-in for supervisors (users: `verbatim
+    /// users add NAME --role supervisor --root OUT`). Printed as `console on http://ADDR/`.
+    #[arg(long, value_name = "ADDR", value_parser = verbatim::listen::http::metrics_addr)]
+    pub console: Option<SocketAddr>,
     /// Admit a new call only while the measured per-call CPU cost times the calls fits this share of the
     /// cores (e.g. 0.8); refused calls get RESOURCE_EXHAUSTED with the figures. Off by default (--max-calls
     /// only). See docs/operations.md.
@@ -230,6 +235,10 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         let commit = l.group_commit();
         let media = l.media_pool();
         let metrics = a.metrics.map(|m| l.serve_metrics(m)).transpose()?;
+        let console = match a.console {
+            Some(c) => Some(l.serve_console(c).await?),
+            None => None,
+        };
         println!(
             "listening on {}{}",
             l.local_addr(),
@@ -237,6 +246,9 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         );
         if let Some(m) = metrics {
             println!("metrics on http://{m}/metrics");
+        }
+        if let Some(c) = console {
+            println!("console on http://{c}/");
         }
         let shutdown = verbatim::listen::drain::shutdown_signal(l.drain(), std::sync::Arc::clone(&stats));
         l.serve(shutdown).await?;

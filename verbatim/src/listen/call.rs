@@ -139,6 +139,8 @@ pub(crate) async fn run(
     shared.stats.calls_started.fetch_add(1, Ordering::Relaxed);
     shared.metrics.call_started();
     let folder = shared.reserve_folder(&desc.call_id, &desc.leg_id);
+    let _ = entry.folder.set(folder.clone());
+    let mut commands = entry.command_rx.lock().ok().and_then(|mut g| g.take());
     tracing::info!(event = "call_started", folder, "call started");
     // A few requests at most wait here: each stream asks at most every 500 ms, and the task takes them at once.
     let (relay, mut keyframe_requests) = keyframe_channel(32);
@@ -183,7 +185,9 @@ pub(crate) async fn run(
         reason: "report `recording` to Graph (updateRecordingStatus), then send its result".into(),
     }))
     .await;
-    let ending = call.run_loop(&mut inbound, &mut keyframe_requests).await;
+    let ending = call
+        .run_loop(&mut inbound, &mut keyframe_requests, &mut commands)
+        .await;
     call.finish(ending).await;
     shared.release(&call.desc.call_id, &call.desc.leg_id, &call.folder);
 }
@@ -197,6 +201,7 @@ impl Call {
         &mut self,
         inbound: &mut Streaming<proto::BotMessage>,
         keyframe_requests: &mut Receiver<KeyFrameRequest>,
+        commands: &mut Option<Receiver<super::listen_in::CallCommand>>,
     ) -> Ending {
         let limits = self.shared.opts.limits;
         let idle = duration(limits.idle_timeout);
@@ -214,6 +219,10 @@ impl Call {
                 }
                 Some(r) = keyframe_requests.recv() => {
                     self.relay_keyframe(r);
+                    continue;
+                }
+                Some(c) = async { match commands.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
+                    self.command(c);
                     continue;
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {
@@ -260,6 +269,26 @@ impl Call {
                     };
                     return Ending::Interrupted(why);
                 }
+            }
+        }
+    }
+
+    /// A request of the console (listen-in).
+    fn command(&mut self, c: super::listen_in::CallCommand) {
+        use super::listen_in::{ended, start, CallCommand};
+        match c {
+            CallCommand::ListenIn {
+                who,
+                by,
+                reason,
+                tap,
+                reply,
+            } => {
+                let r = start(&self.shared, self.live.as_mut(), who, by, reason, tap);
+                let _ = reply.send(r);
+            }
+            CallCommand::ListenInEnded { by, length_ms } => {
+                ended(self.live.as_mut(), by, length_ms)
             }
         }
     }

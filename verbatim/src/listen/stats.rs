@@ -15,6 +15,8 @@ pub struct ServerStats {
     pub calls_refused_start: AtomicU64,
     /// Calls started (a valid `CallStart`).
     pub calls_started: AtomicU64,
+    /// Ticks a live listen-in's listener was too far behind to take (the recording is never affected).
+    pub listen_in_ticks_dropped: AtomicU64,
     /// Calls whose recording was confirmed and written.
     pub calls_recorded: AtomicU64,
     /// Calls finalized as `interrupted`.
