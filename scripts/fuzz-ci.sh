@@ -30,7 +30,7 @@ fi
 cd "$here/fuzz"
 declare -A dict=(
     [h264_nal]=h264 [annexb_passthrough]=h264 [opus_decode]= [ogg_opus]=ogg [wav_recovery]=wav
-    [fmp4_reader]=mp4 [fmp4_samples]=mp4 [manifest]=manifest [impairments]=impairments [jitter]= [track_mixer]= [grpc_ingest]=grpc [inspect]=inspect [sealed_log]= [timeline_svg]=timeline_svg
+    [fmp4_reader]=mp4 [fmp4_samples]=mp4 [manifest]=manifest [impairments]=impairments [jitter]= [track_mixer]= [grpc_ingest]=grpc [inspect]=inspect [sealed_log]= [timeline_svg]=timeline_svg [catalog_entry]=
 )
 # One feature set for the build and every run (grpc_ingest needs `grpc`; switching features would rebuild).
 features=(--features grpc)
