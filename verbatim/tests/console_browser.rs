@@ -80,6 +80,23 @@ fn keep_screenshot(name: &str, bytes: &[u8]) {
     }
 }
 
+/// Gives the reason for playing on a review page and waits for the player.
+async fn give_reason(c: &fantoccini::Client, reason: &str) {
+    c.find(Locator::Css("#reason"))
+        .await
+        .unwrap()
+        .send_keys(reason)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#play"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#player")).await.unwrap();
+}
+
 /// Seeks the page's player to `at` seconds, plays 1.5 s through WebAudio and reports what it heard.
 async fn play_from(c: &fantoccini::Client, at: f64) -> Value {
     let js = JS_PLAY.replace("SEEK_TO", &at.to_string());
@@ -318,19 +335,7 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         c.find(Locator::Css("#player")).await.is_err(),
         "no player before a reason is given"
     );
-    c.find(Locator::Css("#reason"))
-        .await
-        .unwrap()
-        .send_keys("case 4711: client complaint")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#play"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait().for_element(Locator::Css("#player")).await.unwrap();
+    give_reason(&c, "case 4711: client complaint").await;
     let played = play_from(&c, 20.0).await;
     eprintln!("player: {played}");
     assert!(played.get("error").is_none(), "{played}");
@@ -473,19 +478,7 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         details.contains("Alice, Bob"),
         "display names from the decrypted metadata.json: {details}"
     );
-    c.find(Locator::Css("#reason"))
-        .await
-        .unwrap()
-        .send_keys("case 4712: sealed call")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#play"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait().for_element(Locator::Css("#player")).await.unwrap();
+    give_reason(&c, "case 4712: sealed call").await;
     let sealed_play = play_from(&c, 3.0).await;
     eprintln!("encrypted recording's player: {sealed_play}");
     assert!(

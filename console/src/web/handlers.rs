@@ -321,17 +321,10 @@ pub(crate) async fn play(
         Err(r) => return r,
     };
     let id = form.get("id").cloned().unwrap_or_default();
-    let reason = form
-        .get("reason")
-        .map(|r| r.trim().to_string())
-        .unwrap_or_default();
-    if reason.chars().count() < 4 {
-        return Fail(
-            StatusCode::BAD_REQUEST,
-            "give the reason for playing this recording (at least 4 characters)".into(),
-        )
-        .into_response();
-    }
+    let reason = match super::given_reason(&form, "playing this recording") {
+        Ok(r) => r,
+        Err(f) => return f.into_response(),
+    };
     let id2 = id.clone();
     let r = blocking(move || {
         visible(&app, &c, &id2)?;

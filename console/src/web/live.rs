@@ -125,17 +125,10 @@ pub(crate) async fn live_ws(
     let call = q.get("call").cloned().unwrap_or_default();
     let leg = q.get("leg").cloned().unwrap_or_else(|| "1".into());
     let who = q.get("who").cloned().filter(|w| !w.is_empty());
-    let reason = q
-        .get("reason")
-        .map(|r| r.trim().to_string())
-        .unwrap_or_default();
-    if reason.chars().count() < 4 {
-        return Fail(
-            StatusCode::BAD_REQUEST,
-            "give the reason for listening in (at least 4 characters)".into(),
-        )
-        .into_response();
-    }
+    let reason = match super::given_reason(&q, "listening in") {
+        Ok(r) => r,
+        Err(f) => return f.into_response(),
+    };
     let Some(live) = app.live() else {
         return Fail(
             StatusCode::NOT_FOUND,

@@ -129,6 +129,21 @@ impl From<ConsoleError> for Fail {
     }
 }
 
+/// The reason a user gave for playing or listening in (`what`), trimmed: at least 4 characters, else 400.
+pub(crate) fn given_reason(fields: &HashMap<String, String>, what: &str) -> Result<String, Fail> {
+    let reason = fields
+        .get("reason")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default();
+    if reason.chars().count() < 4 {
+        return Err(Fail(
+            StatusCode::BAD_REQUEST,
+            format!("give the reason for {what} (at least 4 characters)"),
+        ));
+    }
+    Ok(reason)
+}
+
 /// A cookie's value from the request.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
