@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --release -p catalog --example search_scale -- [--n 1000000] [--searches 1000]
 //!     [--postgres postgres://user@host/db | --no-postgres] [--no-sqlite] [--dir DIR]
+//!     [--http target/release/verbatim]
 //! ```
+//!
+//! With `--http BIN` the same searches also go through the console's API (`BIN serve --catalog` on the
+//! PostgreSQL catalogue, `GET /api/recordings` with a bearer token over one keep-alive connection: token
+//! check, query, JSON, the audit entry), and the answers must equal the store's own (same digest).
 //!
 //! Without `--postgres` it starts its own server like the tests do (Debian's postgresql-15; as the
 //! `postgres` user when run as root). The data: ~2,000 people with Zipf-like frequencies, 2–6 of them per call,
@@ -12,6 +17,8 @@
 //! one random person (half drawn as often as they call, half uniformly, so rare ones are asked too), a random
 //! 1- or 3-month window, 50 per page, timed from the query to the page serialised as the API's JSON.
 
+#[path = "support/api_client.rs"]
+mod api_client;
 #[path = "../tests/common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
@@ -196,7 +203,8 @@ fn searches(count: usize) -> Vec<Query> {
                 rng.below(PEOPLE as u64) as usize
             };
             let months = if rng.below(2) == 0 { 1 } else { 3 };
-            let from = T0 + rng.below((SPAN - months * MONTH) as u64) as i64;
+            // Whole milliseconds: the API's times are RFC 3339 with milliseconds.
+            let from = (T0 + rng.below((SPAN - months * MONTH) as u64) as i64) / 1000 * 1000;
             let mut q = Query::new();
             q.participant = Some(folks[p].name.clone());
             q.from_us = Some(from);
@@ -207,7 +215,22 @@ fn searches(count: usize) -> Vec<Query> {
         .collect()
 }
 
-fn measure(name: &str, c: &mut dyn CatalogStore, qs: &[Query]) -> Vec<Duration> {
+/// Prints a line of percentiles.
+fn report(name: &str, mut times: Vec<Duration>, found: usize, digest: u64) {
+    times.sort();
+    let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    println!(
+        "{name}: {} searches, {:.1} recordings per page on average (answers digest {digest:016x}): \
+         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        times.len(),
+        found as f64 / times.len() as f64,
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
+    );
+}
+
+fn measure(name: &str, c: &mut dyn CatalogStore, qs: &[Query]) -> u64 {
     // One untimed pass over a few searches so the first timed ones do not pay for connection set-up.
     for q in qs.iter().take(10) {
         c.search(q).unwrap();
@@ -227,19 +250,9 @@ fn measure(name: &str, c: &mut dyn CatalogStore, qs: &[Query]) -> Vec<Duration> 
         }
         std::hint::black_box(json);
     }
-    times.sort();
-    let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-    println!(
-        "{name}: {} searches, {:.1} recordings per page on average (answers digest {:016x}): \
-         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        times.len(),
-        found as f64 / qs.len() as f64,
-        std::hash::Hasher::finish(&digest),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
-    );
-    times
+    let d = std::hash::Hasher::finish(&digest);
+    report(name, times, found, d);
+    d
 }
 
 fn main() {
@@ -313,6 +326,24 @@ fn main() {
             bytes as f64 / 1e6
         );
         assert_eq!(c.count().unwrap(), n as u64);
-        measure("PostgreSQL", &mut c, &qs);
+        let store_digest = measure("PostgreSQL", &mut c, &qs);
+        if let Some(bin) = opt("--http") {
+            let served = api_client::start(std::path::Path::new(&bin), &url);
+            let plain: Vec<(String, i64, i64)> = qs
+                .iter()
+                .map(|q| {
+                    let p = q.participant.clone().unwrap_or_default();
+                    (p, q.from_us.unwrap_or(0), q.to_us.unwrap_or(0))
+                })
+                .collect();
+            let mut digest = std::collections::hash_map::DefaultHasher::new();
+            let (times, found) = api_client::time_searches(&served, &plain, &mut digest);
+            let d = std::hash::Hasher::finish(&digest);
+            report("PostgreSQL through GET /api/recordings", times, found, d);
+            assert_eq!(
+                d, store_digest,
+                "the API answered other recordings than the store"
+            );
+        }
     }
 }
