@@ -646,13 +646,19 @@ impl Listener {
         Ok(bound)
     }
 
-    /// Serves the compliance console for this node on `addr` (loopback unless TLS; see `console::web`):
-    /// the catalogue of its output folder (users and audit log under `OUT/.console/`), and its calls in
-    /// progress with live listen-in for supervisors. Returns the bound address.
+    /// Serves the compliance console for this node on `addr`: the catalogue of its output folder (users and
+    /// audit log under `OUT/.console/`), and its calls in progress with live listen-in for supervisors.
+    /// `tls` (certificate chain and key, PEM files) serves it over TLS, listen-in then over `wss://`;
+    /// without it plain HTTP is refused off loopback (see `console::web`). Returns the bound address.
     ///
     /// # Errors
-    /// [`ListenError::Console`] when the console's state cannot be opened.
-    pub async fn serve_console(&self, addr: SocketAddr) -> Result<SocketAddr, ListenError> {
+    /// [`ListenError::Console`] when the console's state cannot be opened, the certificate or key cannot be
+    /// read, or plain HTTP is asked for off loopback.
+    pub async fn serve_console(
+        &self,
+        addr: SocketAddr,
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> Result<SocketAddr, ListenError> {
         let c = console::Console::open(console::ConsoleConfig::new(self.shared.opts.out.clone()))
             .map_err(|e| ListenError::Console(e.to_string()))?;
         c.attach_live(Arc::new(listen_in::NodeLive(Arc::clone(&self.shared))));
@@ -660,7 +666,7 @@ impl Listener {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let opts = console::web::ServeOptions {
             bind: addr,
-            tls: None,
+            tls,
             insecure_http: false,
             rescan: std::time::Duration::from_secs(5),
         };

@@ -93,9 +93,11 @@ pub struct ListenArgs {
     /// has no authentication). The bound address is printed.
     #[arg(long, value_name = "ADDR", value_parser = verbatim::listen::http::metrics_addr)]
     pub metrics: Option<SocketAddr>,
-    /// Serve the compliance console for this node on this port or address (loopback; as --metrics): the
-    /// catalogue of --out, and the calls in progress with live listen-in for supervisors (users: `verbatim
-    /// users add NAME --role supervisor --root OUT`). Printed as `console on http://ADDR/`.
+    /// Serve the compliance console for this node on this port or address (as --metrics): the catalogue of
+    /// --out, and the calls in progress with live listen-in for supervisors (users: `verbatim users add NAME
+    /// --role supervisor --root OUT`). With --tls-cert/--tls-key the console is served over TLS with the same
+    /// certificate (and may then bind off loopback); without, plain HTTP on loopback only. Printed as
+    /// `console on https://ADDR/` (or `http://`).
     #[arg(long, value_name = "ADDR", value_parser = verbatim::listen::http::metrics_addr)]
     pub console: Option<SocketAddr>,
     /// Admit a new call only while the measured per-call CPU cost times the calls fits this share of the
@@ -236,7 +238,10 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
         let media = l.media_pool();
         let metrics = a.metrics.map(|m| l.serve_metrics(m)).transpose()?;
         let console = match a.console {
-            Some(c) => Some(l.serve_console(c).await?),
+            Some(c) => {
+                let tls = a.tls_cert.clone().zip(a.tls_key.clone());
+                Some(l.serve_console(c, tls).await?)
+            }
             None => None,
         };
         println!(
@@ -248,7 +253,8 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
             println!("metrics on http://{m}/metrics");
         }
         if let Some(c) = console {
-            println!("console on http://{c}/");
+            let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
+            println!("console on {scheme}://{c}/");
         }
         let shutdown = verbatim::listen::drain::shutdown_signal(l.drain(), std::sync::Arc::clone(&stats));
         l.serve(shutdown).await?;
