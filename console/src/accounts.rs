@@ -1,5 +1,7 @@
 //! Who may use the console: local users with Argon2id password hashes, roles, group grants, API tokens and
-//! browser sessions, in the console's SQLite file (`ROOT/.console/console.sqlite`).
+//! browser sessions, in the console's SQLite file (`ROOT/.console/console.sqlite`), or in the shared
+//! PostgreSQL database when the catalogue is one (`--catalog postgres://…`), so that every review host of that
+//! catalogue knows the same users.
 //!
 //! Secrets are never stored: a token or session id is 32 random bytes shown once; the database keeps its
 //! SHA-256. The design leaves room for OIDC: a session names a user and where the user came from is the
@@ -7,11 +9,10 @@
 
 use std::path::Path;
 
+use crate::state_db::{Schema, StateDb, Val};
+use crate::{hex, sha256_hex, ConsoleError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rusqlite::{params, Connection, OptionalExtension};
-
-use crate::{hex, sha256_hex, ConsoleError};
 
 /// What a user may do. Each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -99,7 +100,8 @@ pub struct Session {
     pub csrf: String,
 }
 
-const SCHEMA: &str = "
+const SCHEMA: Schema = Schema {
+    sqlite: "
 PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, groups TEXT NOT NULL, created_utc TEXT NOT NULL);
@@ -109,35 +111,64 @@ CREATE TABLE IF NOT EXISTS sessions (
     hash TEXT PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL, expires_unix INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (
     session TEXT NOT NULL, recording TEXT NOT NULL, PRIMARY KEY (session, recording)) WITHOUT ROWID;
-";
+",
+    postgres: "
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, groups TEXT NOT NULL, created_utc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, \"user\" TEXT NOT NULL, created_utc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY, \"user\" TEXT NOT NULL, csrf TEXT NOT NULL, expires_unix BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (
+    session TEXT NOT NULL, recording TEXT NOT NULL, PRIMARY KEY (session, recording));
+",
+};
 
 /// How long a browser session lasts without a new login.
 pub const SESSION_SECONDS: i64 = 8 * 3600;
 
-/// The accounts database.
+/// The accounts database: the SQLite file in the state folder, or the shared PostgreSQL database
+/// ([`Accounts::open_for`]).
 pub struct Accounts {
-    conn: Connection,
+    db: StateDb,
     /// A hash of a random password, checked when the user is unknown so that costs as long as a wrong password.
     dummy: String,
 }
 
-fn db(e: rusqlite::Error) -> ConsoleError {
-    ConsoleError::Database(e.to_string())
-}
-
 impl Accounts {
-    /// Opens (creating) the accounts tables in `path`.
+    /// Opens (creating) the accounts tables in the SQLite file `path`.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("vb-accounts-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut a = console::Accounts::open(&dir.join("console.sqlite")).unwrap();
+    /// a.add_user("vera", "correct horse", console::Role::Viewer, &["desk:fx".into()]).unwrap();
+    /// assert!(a.check_password("vera", "correct horse").unwrap().is_some());
+    /// assert!(a.check_password("vera", "wrong").unwrap().is_none());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
     pub fn open(path: &Path) -> Result<Accounts, ConsoleError> {
-        let conn = Connection::open(path)
-            .map_err(|e| ConsoleError::Database(format!("{}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+        Accounts::open_for(None, path)
+    }
+
+    /// Opens the accounts where the console's catalogue `spec` says: the shared PostgreSQL database for a
+    /// `postgres://…` URL (every review host of that catalogue then knows the same users, tokens and
+    /// sessions), else the SQLite file `sqlite_path`.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Database`] when the database cannot be reached or its tables made.
+    pub fn open_for(spec: Option<&str>, sqlite_path: &Path) -> Result<Accounts, ConsoleError> {
+        let db = StateDb::open(spec, sqlite_path, &SCHEMA)?;
         let dummy = hash_password(&secret_hex()?)?;
-        Ok(Accounts { conn, dummy })
+        Ok(Accounts { db, dummy })
+    }
+
+    /// Where the accounts are kept: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.db.backend()
     }
 
     /// Adds a user, or replaces their password, role and groups.
@@ -166,13 +197,19 @@ impl Accounts {
             ));
         }
         let hash = hash_password(password)?;
-        self.conn
-            .execute(
-                "INSERT INTO users (name, hash, role, groups, created_utc) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (name) DO UPDATE SET hash = ?2, role = ?3, groups = ?4",
-                params![name, hash, role.name(), groups.join(","), catalog::format_utc(crate::now_us())],
-            )
-            .map_err(db)?;
+        let groups = groups.join(",");
+        let now = catalog::format_utc(crate::now_us());
+        self.db.execute(
+            "INSERT INTO users (name, hash, role, groups, created_utc) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, role = excluded.role, groups = excluded.groups",
+            &[
+                Val::Text(name),
+                Val::Text(&hash),
+                Val::Text(role.name()),
+                Val::Text(&groups),
+                Val::Text(&now),
+            ],
+        )?;
         Ok(())
     }
 
@@ -180,53 +217,37 @@ impl Accounts {
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
-    pub fn user(&self, name: &str) -> Result<Option<User>, ConsoleError> {
-        self.conn
-            .query_row(
-                "SELECT name, role, groups FROM users WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(db)
-            .map(|o| {
-                o.map(|(name, role, groups)| User {
-                    name,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                    groups: groups
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|g| !g.is_empty())
-                        .map(String::from)
-                        .collect(),
-                })
-            })
+    pub fn user(&mut self, name: &str) -> Result<Option<User>, ConsoleError> {
+        let row = self.db.query_row(
+            "SELECT name, role, groups FROM users WHERE name = ?1",
+            &[Val::Text(name)],
+        )?;
+        Ok(row.map(|r| User {
+            name: r[0].text(),
+            role: Role::parse(&r[1].text()).unwrap_or(Role::Viewer),
+            groups: r[2]
+                .text()
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(String::from)
+                .collect(),
+        }))
     }
 
     /// Every user (name, role, groups).
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
-    pub fn users(&self) -> Result<Vec<User>, ConsoleError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM users ORDER BY name")
-            .map_err(db)?;
-        let names: Vec<String> = st
-            .query_map([], |r| r.get(0))
-            .map_err(db)?
-            .collect::<Result<_, _>>()
-            .map_err(db)?;
-        Ok(names
-            .iter()
-            .filter_map(|n| self.user(n).ok().flatten())
-            .collect())
+    pub fn users(&mut self) -> Result<Vec<User>, ConsoleError> {
+        let names = self.db.query("SELECT name FROM users ORDER BY name", &[])?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(u) = self.user(&n[0].text())? {
+                out.push(u);
+            }
+        }
+        Ok(out)
     }
 
     /// Checks a password (Argon2id, constant-time compare); `None` when the user or password is wrong. A
@@ -234,14 +255,15 @@ impl Accounts {
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
-    pub fn check_password(&self, name: &str, password: &str) -> Result<Option<User>, ConsoleError> {
-        let stored: Option<String> = self
-            .conn
-            .query_row("SELECT hash FROM users WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db)?;
+    pub fn check_password(
+        &mut self,
+        name: &str,
+        password: &str,
+    ) -> Result<Option<User>, ConsoleError> {
+        let stored = self
+            .db
+            .query_row("SELECT hash FROM users WHERE name = ?1", &[Val::Text(name)])?
+            .map(|r| r[0].text());
         let phc = stored.as_deref().unwrap_or(&self.dummy);
         let ok = PasswordHash::new(phc)
             .map(|h| {
@@ -268,16 +290,12 @@ impl Accounts {
             )));
         }
         let token = format!("vbt_{}", secret_hex()?);
-        self.conn
-            .execute(
-                "INSERT INTO tokens (hash, user, created_utc) VALUES (?1, ?2, ?3)",
-                params![
-                    sha256_hex(token.as_bytes()),
-                    user,
-                    catalog::format_utc(crate::now_us())
-                ],
-            )
-            .map_err(db)?;
+        let hash = sha256_hex(token.as_bytes());
+        let now = catalog::format_utc(crate::now_us());
+        self.db.execute(
+            "INSERT INTO tokens (hash, \"user\", created_utc) VALUES (?1, ?2, ?3)",
+            &[Val::Text(&hash), Val::Text(user), Val::Text(&now)],
+        )?;
         Ok(token)
     }
 
@@ -285,16 +303,15 @@ impl Accounts {
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
-    pub fn token_user(&self, token: &str) -> Result<Option<User>, ConsoleError> {
-        let user: Option<String> = self
-            .conn
+    pub fn token_user(&mut self, token: &str) -> Result<Option<User>, ConsoleError> {
+        let hash = sha256_hex(token.as_bytes());
+        let user = self
+            .db
             .query_row(
-                "SELECT user FROM tokens WHERE hash = ?1",
-                [sha256_hex(token.as_bytes())],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
+                "SELECT \"user\" FROM tokens WHERE hash = ?1",
+                &[Val::Text(&hash)],
+            )?
+            .map(|r| r[0].text());
         match user {
             Some(u) => self.user(&u),
             None => Ok(None),
@@ -308,19 +325,22 @@ impl Accounts {
     pub fn new_session(&mut self, user: &str) -> Result<Session, ConsoleError> {
         let cookie = secret_hex()?;
         let csrf = secret_hex()?;
-        let expires = crate::now_us() / 1_000_000 + SESSION_SECONDS;
-        self.conn
-            .execute(
-                "DELETE FROM sessions WHERE expires_unix < ?1",
-                [crate::now_us() / 1_000_000],
-            )
-            .map_err(db)?;
-        self.conn
-            .execute(
-                "INSERT INTO sessions (hash, user, csrf, expires_unix) VALUES (?1, ?2, ?3, ?4)",
-                params![sha256_hex(cookie.as_bytes()), user, csrf, expires],
-            )
-            .map_err(db)?;
+        let now = crate::now_us() / 1_000_000;
+        let expires = now + SESSION_SECONDS;
+        self.db.execute(
+            "DELETE FROM sessions WHERE expires_unix < ?1",
+            &[Val::Int(now)],
+        )?;
+        let hash = sha256_hex(cookie.as_bytes());
+        self.db.execute(
+            "INSERT INTO sessions (hash, \"user\", csrf, expires_unix) VALUES (?1, ?2, ?3, ?4)",
+            &[
+                Val::Text(&hash),
+                Val::Text(user),
+                Val::Text(&csrf),
+                Val::Int(expires),
+            ],
+        )?;
         Ok(Session { cookie, csrf })
     }
 
@@ -328,19 +348,16 @@ impl Accounts {
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
-    pub fn session(&self, cookie: &str) -> Result<Option<(User, String)>, ConsoleError> {
-        let row: Option<(String, String, i64)> = self
-            .conn
-            .query_row(
-                "SELECT user, csrf, expires_unix FROM sessions WHERE hash = ?1",
-                [sha256_hex(cookie.as_bytes())],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(db)?;
+    pub fn session(&mut self, cookie: &str) -> Result<Option<(User, String)>, ConsoleError> {
+        let hash = sha256_hex(cookie.as_bytes());
+        let row = self.db.query_row(
+            "SELECT \"user\", csrf, expires_unix FROM sessions WHERE hash = ?1",
+            &[Val::Text(&hash)],
+        )?;
         match row {
-            Some((u, csrf, exp)) if exp > crate::now_us() / 1_000_000 => {
-                Ok(self.user(&u)?.map(|u| (u, csrf)))
+            Some(r) if r[2].int() > crate::now_us() / 1_000_000 => {
+                let csrf = r[1].text();
+                Ok(self.user(&r[0].text())?.map(|u| (u, csrf)))
             }
             _ => Ok(None),
         }
@@ -352,12 +369,10 @@ impl Accounts {
     /// [`ConsoleError::Database`].
     pub fn end_session(&mut self, cookie: &str) -> Result<(), ConsoleError> {
         let h = sha256_hex(cookie.as_bytes());
-        self.conn
-            .execute("DELETE FROM grants WHERE session = ?1", [&h])
-            .map_err(db)?;
-        self.conn
-            .execute("DELETE FROM sessions WHERE hash = ?1", [&h])
-            .map_err(db)?;
+        self.db
+            .execute("DELETE FROM grants WHERE session = ?1", &[Val::Text(&h)])?;
+        self.db
+            .execute("DELETE FROM sessions WHERE hash = ?1", &[Val::Text(&h)])?;
         Ok(())
     }
 
@@ -366,12 +381,11 @@ impl Accounts {
     /// # Errors
     /// [`ConsoleError::Database`].
     pub fn grant_play(&mut self, cookie: &str, recording: &str) -> Result<(), ConsoleError> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO grants (session, recording) VALUES (?1, ?2)",
-                params![sha256_hex(cookie.as_bytes()), recording],
-            )
-            .map_err(db)?;
+        let h = sha256_hex(cookie.as_bytes());
+        self.db.execute(
+            "INSERT INTO grants (session, recording) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[Val::Text(&h), Val::Text(recording)],
+        )?;
         Ok(())
     }
 
@@ -379,15 +393,15 @@ impl Accounts {
     ///
     /// # Errors
     /// [`ConsoleError::Database`].
-    pub fn may_play(&self, cookie: &str, recording: &str) -> Result<bool, ConsoleError> {
-        let n: i64 = self
-            .conn
+    pub fn may_play(&mut self, cookie: &str, recording: &str) -> Result<bool, ConsoleError> {
+        let h = sha256_hex(cookie.as_bytes());
+        let n = self
+            .db
             .query_row(
                 "SELECT count(*) FROM grants WHERE session = ?1 AND recording = ?2",
-                params![sha256_hex(cookie.as_bytes()), recording],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
+                &[Val::Text(&h), Val::Text(recording)],
+            )?
+            .map_or(0, |r| r[0].int());
         Ok(n > 0)
     }
 }

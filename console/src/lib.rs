@@ -25,6 +25,7 @@ mod export;
 pub mod live;
 mod review;
 mod sealed;
+mod state_db;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -74,8 +75,9 @@ pub struct ConsoleConfig {
     /// their decrypted `metadata.json` and played from a decrypted copy under `.console/plain/`.
     pub identity: Option<PathBuf>,
     /// The catalogue (`--catalog`): `None` for SQLite in the state folder; a `postgres://…` URL for one
-    /// catalogue several nodes share (then a scan never removes entries: they may be another node's); or
-    /// another SQLite file. Users and the audit log stay in the state folder.
+    /// catalogue several nodes share (then a scan never removes entries: they may be another node's, and the
+    /// users, tokens, sessions and the audit log are kept in that database too, shared by every review host);
+    /// or another SQLite file (users and the audit log then stay in the state folder).
     pub catalog: Option<String>,
 }
 
@@ -143,8 +145,8 @@ impl Console {
             keyring,
             identity,
             catalog: Mutex::new(catalog),
-            accounts: Mutex::new(Accounts::open(&db)?),
-            audit: Mutex::new(AuditLog::open(&db)?),
+            accounts: Mutex::new(Accounts::open_for(config.catalog.as_deref(), &db)?),
+            audit: Mutex::new(AuditLog::open_for(config.catalog.as_deref(), &db)?),
             limiter: Mutex::new(web::LoginLimiter::default()),
             verdicts: Mutex::new(std::collections::HashMap::new()),
             live: std::sync::OnceLock::new(),

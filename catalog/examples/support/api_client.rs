@@ -48,12 +48,26 @@ pub fn start(bin: &Path, catalog: &str) -> Served {
     let r = root.to_str().unwrap();
     run(
         bin,
-        &["users", "add", "bench", "--role", "admin", "--root", r],
+        &[
+            "users",
+            "add",
+            "bench",
+            "--role",
+            "admin",
+            "--root",
+            r,
+            "--catalog",
+            catalog,
+        ],
         "bench-password-1\n",
     );
-    let token = run(bin, &["users", "token", "bench", "--root", r], "")
-        .trim()
-        .to_string();
+    let token = run(
+        bin,
+        &["users", "token", "bench", "--root", r, "--catalog", catalog],
+        "",
+    )
+    .trim()
+    .to_string();
     let mut child = Command::new(bin)
         .args([
             "serve",

@@ -549,7 +549,7 @@ pub(crate) async fn audit_page(State(app): State<App>, headers: HeaderMap) -> Re
         return Fail(StatusCode::FORBIDDEN, "the audit log is for admins".into()).into_response();
     }
     let r = blocking(move || {
-        let log = app.audit()?;
+        let mut log = app.audit()?;
         let chain = log.verify();
         let recent = log.recent(500)?;
         Ok(pages::audit(&c, &recent, &chain))

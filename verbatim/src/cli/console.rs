@@ -108,37 +108,41 @@ pub enum UsersAction {
         /// Groups the user sees (`desk:rates`, `tenant:ID`; `*` for all); repeatable. Default: `*`.
         #[arg(long = "group")]
         groups: Vec<String>,
-        /// The recordings' root.
-        #[arg(long)]
-        root: PathBuf,
+        #[command(flatten)]
+        at: StateAt,
     },
     /// Make an API token for a user and print it (shown once; only its hash is kept).
     Token {
         /// User name.
         name: String,
-        /// The recordings' root.
-        #[arg(long)]
-        root: PathBuf,
+        #[command(flatten)]
+        at: StateAt,
     },
     /// List the users.
     List {
-        /// The recordings' root.
-        #[arg(long)]
-        root: PathBuf,
+        #[command(flatten)]
+        at: StateAt,
     },
     /// Check the audit log's hash chain and print its newest entries.
     Audit {
-        /// The recordings' root.
-        #[arg(long)]
-        root: PathBuf,
+        #[command(flatten)]
+        at: StateAt,
         /// How many entries to print.
         #[arg(long, default_value_t = 20)]
         last: u32,
     },
 }
 
-fn open(root: &std::path::Path, keyring: Option<PathBuf>) -> Result<Console> {
-    open_with(root, keyring, None, None)
+/// Where `verbatim users` finds the console's users and audit log.
+#[derive(clap::Args)]
+pub struct StateAt {
+    /// The recordings' root (users and the audit log are in `ROOT/.console/console.sqlite`).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// The catalogue, as `serve --catalog`: with a `postgres://` URL the users, tokens and audit log are kept
+    /// in that database, shared by every review host that serves it.
+    #[arg(long)]
+    pub catalog: Option<String>,
 }
 
 fn open_with(
@@ -280,7 +284,7 @@ pub fn users(a: UsersArgs) -> Result<()> {
             name,
             role,
             groups,
-            root,
+            at,
         } => {
             let role = Role::parse(&role)
                 .with_context(|| format!("{role:?}: the role is viewer, supervisor or admin"))?;
@@ -292,7 +296,7 @@ pub fn users(a: UsersArgs) -> Result<()> {
             } else {
                 groups
             };
-            let c = open(&root, None)?;
+            let c = open_with(&at.root, None, None, at.catalog)?;
             c.accounts()?.add_user(&name, password, role, &groups)?;
             c.audit()?.append(
                 &format!("cli:{}", whoami()),
@@ -302,22 +306,22 @@ pub fn users(a: UsersArgs) -> Result<()> {
             )?;
             println!("user {name}: {} of {}", role.name(), groups.join(", "));
         }
-        UsersAction::Token { name, root } => {
-            let c = open(&root, None)?;
+        UsersAction::Token { name, at } => {
+            let c = open_with(&at.root, None, None, at.catalog)?;
             let t = c.accounts()?.new_token(&name)?;
             c.audit()?
                 .append(&format!("cli:{}", whoami()), "token_add", &name, "")?;
             println!("{t}");
         }
-        UsersAction::List { root } => {
-            let c = open(&root, None)?;
+        UsersAction::List { at } => {
+            let c = open_with(&at.root, None, None, at.catalog)?;
             for u in c.accounts()?.users()? {
                 println!("{}  {}  {}", u.name, u.role.name(), u.groups.join(","));
             }
         }
-        UsersAction::Audit { root, last } => {
-            let c = open(&root, None)?;
-            let log = c.audit()?;
+        UsersAction::Audit { at, last } => {
+            let c = open_with(&at.root, None, None, at.catalog)?;
+            let mut log = c.audit()?;
             let n = log.verify()?;
             println!("audit log: {n} entries, the hash chain holds");
             for e in log.recent(last)?.iter().rev() {
