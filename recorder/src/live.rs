@@ -335,6 +335,8 @@ impl LiveRecording {
     }
 
     /// Ends the recording at the last media time received (no call end came) and marks it `interrupted`.
+    /// Set [`CallInfo::interrupted_because`] first (through [`Self::call_info_mut`]) to say why: it goes into
+    /// `metadata.json` and is the manifest's closing note.
     ///
     /// # Errors
     /// As [`LiveRecording::finish`].
@@ -444,7 +446,18 @@ impl LiveRecording {
             _ => muxer::Status::Failed,
         };
         let kept_secs = sink.written().as_secs_f64();
-        let closed = sink.close(&json, manifest_status, cause.as_deref().unwrap_or(status));
+        // The manifest's closing note: the failure's cause, else why it was interrupted, else the status.
+        let note = match (&cause, status) {
+            (Some(c), _) => c.as_str(),
+            (None, "interrupted") => self
+                .opts
+                .call
+                .interrupted_because
+                .as_deref()
+                .unwrap_or(status),
+            _ => status,
+        };
+        let closed = sink.close(&json, manifest_status, note);
         match (sink_error, closed) {
             (None, Ok(_)) => Ok(summary),
             (None, Err(e)) => Err(e.into()),

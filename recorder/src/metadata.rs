@@ -85,6 +85,10 @@ pub struct CallInfo {
     /// The earlier folder of the same leg that this one continues (the bot reconnected).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continues: Option<ContinuesMeta>,
+    /// Why a recording that is `interrupted` ended without the call's end: e.g. "no message for 30 s" (the
+    /// bot stopped sending), "the bot closed the stream without call_end", "connection lost: …".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted_because: Option<String>,
 }
 
 fn leg_or_first<S: serde::Serializer>(leg: &str, s: S) -> Result<S::Ok, S::Error> {

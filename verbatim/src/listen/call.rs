@@ -206,14 +206,27 @@ impl Call {
         let limits = self.shared.opts.limits;
         let idle = duration(limits.idle_timeout);
         let mut last_msg = Instant::now();
+        // The stop signal and the timer are made once per call, not once per message: a `Notified` registers
+        // under the `Notify`'s lock that every call shares, and a new `Sleep` registers in (and leaves) the
+        // timer wheel, which at ~5,000 bot messages a second cost lock round trips between the workers. The
+        // timer is armed at the earliest deadline known and moved only earlier; when it fires at a deadline
+        // that has since moved later (a message came), it is re-armed at the new one.
+        let shared = Arc::clone(&self.shared);
+        let stopping = shared.drain.stopping();
+        tokio::pin!(stopping);
+        let timer = tokio::time::sleep_until((last_msg + idle).into());
+        tokio::pin!(timer);
         loop {
             let mut wake = last_msg + idle;
             if let Some(d) = self.state.poll_timeout() {
                 wake = wake.min(self.clock + duration(d));
             }
+            if tokio::time::Instant::from(wake) < timer.deadline() || timer.is_elapsed() {
+                timer.as_mut().reset(wake.into());
+            }
             let msg = tokio::select! {
                 m = inbound.message() => m,
-                _ = self.shared.drain.stopping() => {
+                _ = &mut stopping => {
                     let why = "the server is stopping (second SIGTERM or SIGINT while draining)";
                     return Ending::Interrupted(why.into());
                 }
@@ -225,7 +238,11 @@ impl Call {
                     self.command(c);
                     continue;
                 }
-                _ = tokio::time::sleep_until(wake.into()) => {
+                _ = &mut timer => {
+                    if Instant::now() < wake {
+                        // A deadline that has moved later since the timer was armed: re-armed above.
+                        continue;
+                    }
                     if self.state.handle_timeout(self.now()) {
                         self.entry.set_phase(Phase::NotRecorded);
                         self.outcome = Some("timed_out");

@@ -159,6 +159,7 @@ impl Call {
                 invalid_messages,
             });
             let is_interrupted = interrupted.is_some();
+            live.call_info_mut().interrupted_because = interrupted.clone();
             let store_failure = self.store_failure.take();
             let closed = tokio::task::spawn_blocking(move || {
                 if let Some(why) = store_failure {
