@@ -23,7 +23,7 @@
 # GST=0 skips it; without gst-launch-1.0 it says so loudly and skips it.
 #
 # Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, GST=10, OUT=/tmp dir,
-#                                  CARGO_TARGET_DIR)
+#                                  CARGO_TARGET_DIR; VERBATIM_BIN=path uses that binary, for A/B runs)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,9 +38,14 @@ case "$input" in
     *) echo "INPUT=$input: expected meeting or synthetic" >&2; exit 1 ;;
 esac
 
-echo "building verbatim (release)..." >&2
-(cd "$here" && cargo build --release -q -p verbatim)
-verbatim="${CARGO_TARGET_DIR:-$here/target}/release/verbatim"
+if [ -n "${VERBATIM_BIN:-}" ]; then
+    # A given binary (an A/B comparison of two builds in one sitting): used as it is, not rebuilt.
+    verbatim="$VERBATIM_BIN"
+else
+    echo "building verbatim (release)..." >&2
+    (cd "$here" && cargo build --release -q -p verbatim)
+    verbatim="${CARGO_TARGET_DIR:-$here/target}/release/verbatim"
+fi
 
 tmp="$(mktemp -d "${OUT:-/tmp}/verbatim-listen-load.XXXXXX")"
 listen_pid=""
