@@ -95,10 +95,28 @@ pub fn stem_waveform_svg(
     stem: &str,
     duration_us: i64,
 ) -> Result<String, ConsoleError> {
+    let peaks = stem_peaks(console, dir, id, stem)?;
+    let opts = timeline_svg::SvgOptions {
+        legend: false,
+        ..timeline_svg::SvgOptions::default()
+    };
+    Ok(timeline_svg::waveform_svg(&peaks, duration_us, &opts))
+}
+
+/// A stem's peaks ([`stem_peaks_json`], parsed).
+///
+/// # Errors
+/// As [`stem_peaks_json`].
+pub fn stem_peaks(
+    console: &Console,
+    dir: &Path,
+    id: &str,
+    stem: &str,
+) -> Result<timeline_svg::Peaks, ConsoleError> {
     let json = stem_peaks_json(console, dir, id, stem)?;
     let v: serde_json::Value =
         serde_json::from_str(&json).map_err(|e| ConsoleError::Io(e.to_string()))?;
-    let peaks = timeline_svg::Peaks {
+    Ok(timeline_svg::Peaks {
         bucket_us: v
             .get("bucket_us")
             .and_then(serde_json::Value::as_i64)
@@ -113,12 +131,29 @@ pub fn stem_waveform_svg(
                     .collect()
             })
             .unwrap_or_default(),
-    };
-    let opts = timeline_svg::SvgOptions {
-        legend: false,
-        ..timeline_svg::SvgOptions::default()
-    };
-    Ok(timeline_svg::waveform_svg(&peaks, duration_us, &opts))
+    })
+}
+
+/// The speaker timeline's input for a recording: `metadata.json` (read from `dir`), with each participant's
+/// quiet stretches taken from their stem's peaks, so received silence is drawn pale and not as speech. A
+/// stem that cannot be read leaves that row as `metadata.json` says.
+///
+/// # Errors
+/// [`ConsoleError::BadInput`] when `metadata.json` cannot be drawn from.
+pub fn timeline_input(
+    console: &Console,
+    dir: &Path,
+    id: &str,
+    metadata: &[u8],
+) -> Result<timeline_svg::TimelineInput, ConsoleError> {
+    let mut t = timeline_svg::TimelineInput::from_metadata_json(metadata)
+        .map_err(|e| ConsoleError::BadInput(e.to_string()))?;
+    for row in &mut t.participants {
+        if let Ok(p) = stem_peaks(console, dir, id, &row.name) {
+            row.quiet = timeline_svg::quiet_spans(&p);
+        }
+    }
+    Ok(t)
 }
 
 /// Length of one waveform peak.

@@ -94,6 +94,10 @@ pub struct RowInput {
     pub left_us: Option<i64>,
     /// The gaps in their audio, in any order.
     pub gaps: Vec<GapInput>,
+    /// Stretches `(start_us, end_us)` in which their stem stayed below speech level ([`crate::quiet_spans`]
+    /// of the stem's peaks), in any order: received audio there is drawn pale, not as speech. Empty when the
+    /// stem was not read (`metadata.json` alone does not tell).
+    pub quiet: Vec<(i64, i64)>,
 }
 
 /// Everything the speaker timeline draws.
@@ -217,6 +221,7 @@ fn row_from_json(p: &Value) -> RowInput {
         joined_us: num(&p["joined_us"]),
         left_us: num(&p["left_us"]),
         gaps,
+        quiet: Vec::new(),
     }
 }
 
@@ -269,6 +274,7 @@ pub(crate) fn gap_span(g: &GapInput, duration_us: i64) -> Option<(i64, i64)> {
 ///         GapInput { start_us: 5_000, length_us: 2_000, cause: GapCause::Dropped }, // overlaps
 ///         GapInput { start_us: -50, length_us: 10, cause: GapCause::Unclassified }, // before the start
 ///     ],
+///     quiet: vec![],
 /// };
 /// assert_eq!(speech_spans(&row, 10_000), vec![(1_000, 4_000), (7_000, 10_000)]);
 /// ```

@@ -6,8 +6,10 @@
 //! and peak vectors out. The only reader of bytes is [`peaks_from_wav`] (any [`std::io::Read`]) and its
 //! path helper [`peaks_from_wav_path`].
 //!
-//! * **Speaker timeline** ([`render_svg`]): who spoke when ([`speech_spans`]: present and sending audio —
-//!   in Teams only the ~4 loudest speakers' audio is sent, so audio ≈ speech), the gaps in their audio by
+//! * **Speaker timeline** ([`render_svg`]): who spoke when ([`speech_spans`]: present and sending audio;
+//!   with the stems' peaks, [`quiet_spans`] tells received silence from speech and [`spoken_spans`] is what
+//!   is drawn in the participant's colour, received silence pale — a platform may send silence or comfort
+//!   noise for someone among its active sources who says nothing), the gaps in their audio by
 //!   cause ([`GapCause`]: a `nothing_sent` pause is not drawn as a loss; lost audio is orange, dropped red,
 //!   unclassified grey), the recording's pauses as a shaded band across all rows, the dominant speaker as
 //!   a strip on top, a time axis and a legend. Every bar carries `data-start-us` / `data-end-us`, a
@@ -49,16 +51,18 @@
 
 mod input;
 mod peaks;
+mod quiet;
 mod spans;
 mod svg;
 mod waveform;
 
 pub use input::{speech_spans, GapCause, GapInput, RowInput, TimelineInput};
 pub use peaks::{peaks_from_wav, peaks_from_wav_path, Peaks};
+pub use quiet::{quiet_spans, silent_spans, spoken_spans, HANGOVER_US, MIN_QUIET_US, SPEECH_LEVEL};
 pub use svg::{
     dominant_center_y, render_svg, row_center_y, row_color, x_of, SvgOptions, BACKGROUND_COLOR,
     DROPPED_COLOR, INFERRED_LOSS_COLOR, MAX_RECTS, MAX_ROWS, PALETTE, PAUSE_COLOR, PRESENCE_COLOR,
-    UNCLASSIFIED_COLOR,
+    SILENT_OPACITY, UNCLASSIFIED_COLOR,
 };
 pub use waveform::waveform_svg;
 

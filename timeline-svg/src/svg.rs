@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::input::{clamp_span, gap_span, presence, speech_spans, GapCause, TimelineInput};
+use crate::input::{clamp_span, gap_span, presence, GapCause, TimelineInput};
+use crate::quiet::{silent_spans, spoken_spans};
 use crate::spans::{fit, Fitted, Span};
 
 /// The participants' colours: row `i` is drawn in `PALETTE[i % PALETTE.len()]` ([`row_color`]). Distinct,
@@ -31,6 +32,9 @@ pub const UNCLASSIFIED_COLOR: &str = "#9ca3af";
 /// A participant's presence track (joined..left) behind the speech bars: where it shows, they were in the
 /// call and silent (`nothing_sent`).
 pub const PRESENCE_COLOR: &str = "#e5e7eb";
+/// The opacity of a participant's colour where their audio was received but stayed silent
+/// ([`crate::silent_spans`]): drawn over the presence track, a pale version of their colour.
+pub const SILENT_OPACITY: &str = "0.3";
 /// The band over a recording pause (drawn at 25 % opacity over all rows).
 pub const PAUSE_COLOR: &str = "#374151";
 /// The picture's background (opaque, so a pixel with nothing drawn is this colour).
@@ -379,14 +383,16 @@ fn note_for(what: &str, f: &Fitted, hours: bool) -> Option<String> {
 ///         joined_us: Some(2_000_000),
 ///         left_us: None,
 ///         gaps: vec![GapInput { start_us: 5_000_000, length_us: 1_000_000, cause: GapCause::InferredLoss }],
+///         quiet: vec![(6_000_000, 7_500_000)], // its stem stayed silent there: drawn pale
 ///     }],
 ///     dominant: vec![(2_000_000, Some(0))],
 ///     pauses: vec![(8_000_000, 9_000_000)],
 /// };
 /// let svg = render_svg(&input, &SvgOptions::default());
 /// assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg""#));
-/// assert_eq!(svg.matches(r#"<rect class="speech""#).count(), 2);
+/// assert_eq!(svg.matches(r#"<rect class="speech""#).count(), 2); // 2–5 s and 7.5–10 s
 /// assert!(svg.contains(r#"data-start-us="2000000" data-end-us="5000000""#));
+/// assert!(svg.contains(r#"<rect class="silent" data-row="0" data-start-us="6000000" data-end-us="7500000""#));
 /// assert!(svg.contains(r#"<rect class="gap-inferred_loss" data-row="0" data-start-us="5000000""#));
 /// assert!(svg.contains(r#"<rect class="pause" data-start-us="8000000" data-end-us="9000000""#));
 /// assert!(svg.contains(&format!(r#"fill="{}""#, row_color(0))));
@@ -420,7 +426,11 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
     };
     let mut speech: Vec<Vec<Span>> = rows
         .iter()
-        .map(|r| speech_spans(r, d).into_iter().map(one).collect())
+        .map(|r| spoken_spans(r, d).into_iter().map(one).collect())
+        .collect();
+    let mut silent: Vec<Vec<Span>> = rows
+        .iter()
+        .map(|r| silent_spans(r, d).into_iter().map(one).collect())
         .collect();
     let drawn_causes = [
         GapCause::Unclassified,
@@ -448,6 +458,7 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
         .collect::<Vec<_>>()];
     let fitted = [
         ("speech spans", fit(&mut speech, MAX_RECTS, px_us)),
+        ("silent spans", fit(&mut silent, MAX_RECTS, px_us)),
         ("gaps", fit(&mut gaps, MAX_RECTS, px_us)),
         ("recording pauses", fit(&mut pauses, MAX_RECTS, px_us)),
     ];
@@ -455,8 +466,9 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
     let dominant = dominant_segments(input, d);
 
     // Legend layout (wraps at the picture's width).
-    let legend_items: [(&str, &str, &str); 6] = [
-        ("audio received (participant colour)", row_color(0), "1"),
+    let legend_items: [(&str, &str, &str); 7] = [
+        ("speech (participant colour)", row_color(0), "1"),
+        ("audio received, silent", row_color(0), SILENT_OPACITY),
         ("pause in speech (nothing sent)", PRESENCE_COLOR, "1"),
         ("audio lost on the way", INFERRED_LOSS_COLOR, "1"),
         ("dropped by the recorder", DROPPED_COLOR, "1"),
@@ -605,6 +617,16 @@ pub fn render_svg(input: &TimelineInput, opts: &SvgOptions) -> String {
             let tip = format!("{} spoke {}", row.label, span_text(s.start, s.end, hours));
             let geom = (x(s.start), x(s.end), bar_y, bar_h);
             span_rect(&mut out, "speech", Some(i), s, geom, color, "", &tip);
+        }
+        let pale = format!(r#" fill-opacity="{SILENT_OPACITY}""#);
+        for s in silent.get(i).into_iter().flatten() {
+            let tip = format!(
+                "{}: audio received, silent {}",
+                row.label,
+                span_text(s.start, s.end, hours)
+            );
+            let geom = (x(s.start), x(s.end), bar_y, bar_h);
+            span_rect(&mut out, "silent", Some(i), s, geom, color, &pale, &tip);
         }
         for (k, cause) in drawn_causes.iter().enumerate() {
             let fill = match cause {

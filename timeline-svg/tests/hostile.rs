@@ -6,8 +6,8 @@ mod common;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use timeline_svg::{
-    render_svg, speech_spans, waveform_svg, GapCause, GapInput, Peaks, RowInput, SvgOptions,
-    TimelineInput,
+    quiet_spans, render_svg, silent_spans, speech_spans, spoken_spans, waveform_svg, GapCause,
+    GapInput, Peaks, RowInput, SvgOptions, TimelineInput,
 };
 
 fn time() -> impl Strategy<Value = i64> {
@@ -33,13 +33,15 @@ fn row() -> impl Strategy<Value = RowInput> {
         proptest::option::of(time()),
         proptest::option::of(time()),
         proptest::collection::vec(gap(), 0..30),
+        proptest::collection::vec((time(), time()), 0..10),
     )
-        .prop_map(|(name, label, joined_us, left_us, gaps)| RowInput {
+        .prop_map(|(name, label, joined_us, left_us, gaps, quiet)| RowInput {
             name,
             label,
             joined_us,
             left_us,
             gaps,
+            quiet,
         })
 }
 
@@ -174,6 +176,39 @@ proptest! {
                 let ge = g.start_us.saturating_add(g.length_us);
                 prop_assert!(e <= g.start_us || s >= ge, "speech {s}..{e} in gap {g:?}");
             }
+        }
+    }
+
+    #[test]
+    fn spoken_and_silent_spans_split_the_received_audio_exactly(r in row(), d in time()) {
+        let total = |v: &[(i64, i64)]| v.iter().map(|(s, e)| i128::from(e - s)).sum::<i128>();
+        let received = speech_spans(&r, d);
+        let spoken = spoken_spans(&r, d);
+        let silent = silent_spans(&r, d);
+        prop_assert_eq!(total(&spoken) + total(&silent), total(&received));
+        for &(s, e) in spoken.iter().chain(&silent) {
+            prop_assert!(s < e);
+            prop_assert!(received.iter().any(|&(a, b)| a <= s && e <= b), "{s}..{e} outside {received:?}");
+        }
+        for &(s, e) in &spoken {
+            for &(a, b) in &silent {
+                prop_assert!(e <= a || s >= b, "spoken {s}..{e} overlaps silent {a}..{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_stem_peaks_give_ordered_quiet_spans(values in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        let p = Peaks { bucket_us: 100_000, sample_rate: 16_000, values };
+        let q = quiet_spans(&p);
+        for w in q.windows(2) {
+            prop_assert!(w[0].1 < w[1].0, "{:?}", w);
+        }
+        for &(s, e) in &q {
+            prop_assert!(0 <= s && e - s >= timeline_svg::MIN_QUIET_US && e <= p.duration_us());
+            // No voice bucket inside a quiet span.
+            let (i0, i1) = ((s / 100_000) as usize, ((e + 99_999) / 100_000) as usize);
+            prop_assert!(p.values[i0..i1.min(p.values.len())].iter().all(|&v| v < timeline_svg::SPEECH_LEVEL));
         }
     }
 

@@ -694,8 +694,20 @@ fn inspect(a: InspectArgs) -> Result<()> {
                 )
             })?,
         };
-        let t = timeline_svg::TimelineInput::from_metadata_json(&bytes)
+        let mut t = timeline_svg::TimelineInput::from_metadata_json(&bytes)
             .with_context(|| md.display().to_string())?;
+        // Received silence is drawn pale, not as speech: each stem's quiet stretches from its peaks (a stem
+        // that cannot be read, e.g. encrypted, leaves its row as metadata.json says).
+        for row in &mut t.participants {
+            let n = &row.name;
+            if n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.') {
+                continue; // not a stem name (metadata.json is outside input)
+            }
+            let stem = a.dir.join("participants").join(format!("{n}.wav"));
+            if let Ok(p) = timeline_svg::peaks_from_wav_path(&stem, 100_000) {
+                row.quiet = timeline_svg::quiet_spans(&p);
+            }
+        }
         std::fs::write(
             out,
             timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default()),

@@ -5,7 +5,8 @@
 //! the evidence bundle and verify it with `verbatim verify`, and read the audit log.
 //!
 //! Needs chromium and chromedriver (scripts/setup.sh installs both); without them the test prints a loud
-//! `SKIPPED` and passes. `VERBATIM_SCREENSHOTS=DIR` keeps the pages' screenshots (docs/console/ holds them).
+//! `SKIPPED` and passes. `VERBATIM_SCREENSHOTS=DIR` keeps the pages' screenshots (docs/console/ holds them; a relative DIR is
+//! taken from the `verbatim` crate's folder, where tests run).
 
 mod browser_util;
 
@@ -268,6 +269,18 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         .click()
         .await
         .unwrap();
+    // The results page is a new page: wait until the browser is on it (the old page has #results too).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("participant=Frank")
+    {
+        assert!(Instant::now() < deadline, "the search page did not load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.wait()
         .for_element(Locator::Css("#results"))
         .await
@@ -292,24 +305,52 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         .unwrap();
     assert!(verdict.contains("Intact"), "{verdict}");
 
-    // The timeline: each participant's colour where they had audio, at their times.
+    // The timeline: each participant's colour where they spoke, at their times; pale where their audio was
+    // received but silent (the stand-up sends buffers for people who say nothing; their stems are silent).
     let meta = std::fs::read(standup.join("metadata.json")).unwrap();
-    let input = timeline_svg::TimelineInput::from_metadata_json(&meta).unwrap();
+    let mut input = timeline_svg::TimelineInput::from_metadata_json(&meta).unwrap();
+    for row in &mut input.participants {
+        let stem = standup.join(format!("participants/{}.wav", row.name));
+        row.quiet =
+            timeline_svg::quiet_spans(&timeline_svg::peaks_from_wav_path(&stem, 100_000).unwrap());
+    }
     let opts = timeline_svg::SvgOptions::default();
     let svg = c.find(Locator::Css("#timeline svg")).await.unwrap();
     let shot = svg.screenshot().await.unwrap();
     keep_screenshot("timeline.png", &shot);
     let scale = f64::from(png_width(&shot)) / f64::from(opts.width);
     let mut checked = 0;
+    let mut pale_checked = 0;
     for (i, row) in input.participants.iter().enumerate() {
-        let spans = timeline_svg::speech_spans(row, input.duration_us);
+        let y = (timeline_svg::row_center_y(i, &opts) * scale) as u32;
+        let want = hex_rgb(timeline_svg::row_color(i));
+        // Received but silent: the colour at 30 % over the presence track, not the colour itself.
+        let silent = timeline_svg::silent_spans(row, input.duration_us);
+        if let Some(&(a, b)) = silent
+            .iter()
+            .filter(|(a, b)| b - a >= 2_000_000)
+            .max_by_key(|(a, b)| b - a)
+        {
+            let x = (timeline_svg::x_of((a + b) / 2, input.duration_us, &opts) * scale) as u32;
+            let (_, rgb) = pixel(&shot, x, y);
+            let bg = hex_rgb(timeline_svg::PRESENCE_COLOR);
+            let pale: [u8; 3] = std::array::from_fn(|k| {
+                (0.3 * f64::from(want[k]) + 0.7 * f64::from(bg[k])).round() as u8
+            });
+            assert!(
+                close(rgb, pale) && !close(rgb, want),
+                "{}: pixel at {:.1} s (received, silent) is {rgb:?}, expected pale {pale:?}",
+                row.name,
+                (a + b) as f64 / 2e6
+            );
+            pale_checked += 1;
+        }
+        let spans = timeline_svg::spoken_spans(row, input.duration_us);
         let Some(&(a, b)) = spans.iter().max_by_key(|(a, b)| b - a) else {
             continue;
         };
         let x = (timeline_svg::x_of((a + b) / 2, input.duration_us, &opts) * scale) as u32;
-        let y = (timeline_svg::row_center_y(i, &opts) * scale) as u32;
         let (_, rgb) = pixel(&shot, x, y);
-        let want = hex_rgb(timeline_svg::row_color(i));
         assert!(
             close(rgb, want),
             "{}: pixel at {:.1} s is {rgb:?}, expected {want:?}",
@@ -328,7 +369,15 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         }
         checked += 1;
     }
-    assert_eq!(checked, input.participants.len());
+    assert_eq!(
+        checked,
+        input.participants.len(),
+        "everyone in the stand-up speaks"
+    );
+    assert!(
+        pale_checked >= 2,
+        "the stand-up has people who are received but silent for long"
+    );
 
     // Playing needs a reason; then the player plays and its audio is not silent.
     assert!(

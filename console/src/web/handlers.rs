@@ -278,10 +278,12 @@ pub(crate) async fn recording_page(
         let metadata = media
             .as_ref()
             .and_then(|m| std::fs::read(m.join("metadata.json")).ok());
-        let timeline = metadata
-            .as_deref()
-            .and_then(|m| timeline_svg::TimelineInput::from_metadata_json(m).ok())
-            .map(|t| timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default()));
+        let timeline = match (&media, metadata.as_deref()) {
+            (Some(dir), Some(m)) => crate::review::timeline_input(&app, dir, &id, m)
+                .ok()
+                .map(|t| timeline_svg::render_svg(&t, &timeline_svg::SvgOptions::default())),
+            _ => None,
+        };
         let mut waves = Vec::new();
         for p in &e.participants {
             let Some(m) = &media else { break };
@@ -396,9 +398,10 @@ pub(crate) async fn timeline(
     let id = get(&pairs, "id").to_string();
     let r = blocking(move || {
         let e = visible(&app, &c, &id)?;
-        let m = std::fs::read(app.media_dir(&e)?.join("metadata.json"))
+        let dir = app.media_dir(&e)?;
+        let m = std::fs::read(dir.join("metadata.json"))
             .map_err(|e| Fail(StatusCode::NOT_FOUND, format!("{id}: metadata.json: {e}")))?;
-        let t = timeline_svg::TimelineInput::from_metadata_json(&m)
+        let t = crate::review::timeline_input(&app, &dir, &id, &m)
             .map_err(|e| Fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
         Ok(timeline_svg::render_svg(
             &t,
