@@ -53,6 +53,10 @@ pub enum ConsoleError {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// The catalogue lists the recording but its folder is not under this console's root: with a shared
+    /// catalogue, another node holds it.
+    #[error("{0}: catalogued, but its folder is not under this console's root; with a shared catalogue another node holds it: review it on that node's console")]
+    NotOnThisHost(String),
     /// The audit log's chain breaks at this entry.
     #[error("the audit log is broken at entry {0}: an entry was changed or removed")]
     AuditBroken(i64),
@@ -216,6 +220,9 @@ impl Console {
     /// # Errors
     /// [`ConsoleError::BadInput`] for an encrypted recording without an identity; decryption failures.
     pub fn media_dir(&self, entry: &catalog::RecordingEntry) -> Result<PathBuf, ConsoleError> {
+        if !self.folder(&entry.id)?.is_dir() {
+            return Err(ConsoleError::NotOnThisHost(entry.id.clone()));
+        }
         if entry.encrypted {
             crate::sealed::plain_copy(self, entry)
         } else {
@@ -256,7 +263,12 @@ impl Console {
                 return Ok(v.clone());
             }
         }
-        let v = verdict_of(self, &self.folder(id)?);
+        let dir = self.folder(id)?;
+        if !dir.is_dir() {
+            // Not verified, and not "does not verify": the folder is on another node (or gone from this one).
+            return Ok(Verdict::not_on_this_host(&self.config.root));
+        }
+        let v = verdict_of(self, &dir);
         let mut cache = self.verdicts.lock().map_err(|_| ConsoleError::Poisoned)?;
         if cache.len() > 10_000 {
             cache.clear();

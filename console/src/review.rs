@@ -25,6 +25,32 @@ pub struct Verdict {
     pub public_key: String,
 }
 
+impl Verdict {
+    /// The verdict on a catalogued recording whose folder is not under this console's `root`: nothing was
+    /// verified, and nothing is claimed about its integrity.
+    ///
+    /// ```
+    /// let v = console::Verdict::not_on_this_host(std::path::Path::new("/srv/a"));
+    /// assert!(!v.intact && v.summary.starts_with("NOT ON THIS HOST"));
+    /// assert!(v.summary.contains("/srv/a") && !v.summary.contains("DOES NOT VERIFY"));
+    /// ```
+    pub fn not_on_this_host(root: &Path) -> Verdict {
+        Verdict {
+            intact: false,
+            signer_trusted: false,
+            summary: format!(
+                "NOT ON THIS HOST: the catalogue lists this recording, but its folder is not under this \
+                 console's root ({}); with a shared catalogue another node holds it: review and verify it on \
+                 that node's console. Nothing was verified here.",
+                root.display()
+            ),
+            signing: String::new(),
+            key_id: String::new(),
+            public_key: String::new(),
+        }
+    }
+}
+
 /// Verifies a folder as `verbatim verify` would (with the console's keyring when it has one).
 pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
     let trust = console.keyring().map_or(Trust::EmbeddedKey, Trust::Keyring);

@@ -2,7 +2,8 @@
 //! PostgreSQL server started by the test on loopback, two `verbatim serve` over two roots each holding a
 //! recording `verbatim record` made, and the users made once with `verbatim users … --catalog`. Checked: both
 //! hosts find both recordings; the user, the API token and a browser session made through one host work on
-//! the other; every search on either host lands in one audit chain (`verbatim users audit` verifies it); the
+//! the other; a recording held by the other host is said to be elsewhere (not "does not verify") and is not
+//! exported; every search on either host lands in one audit chain (`verbatim users audit` verifies it); the
 //! database itself refuses to change, delete or truncate audit entries; and an entry edited behind the
 //! console's back (triggers dropped) is reported by number.
 //!
@@ -249,6 +250,32 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
     assert!(
         page.contains("olivia"),
         "host B's page does not name the user"
+    );
+
+    // Host B's recording, asked of host A: said to be elsewhere, never "does not verify"; host B verifies it.
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    let (code, _, body) = get(&format!("{url_a}/api/recording?id=node-b%2Fcall"), &auth);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let summary = v["verdict"]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("NOT ON THIS HOST"), "{summary}");
+    assert_eq!(v["verdict"]["intact"], false);
+    let (code, _, body) = get(&format!("{url_b}/api/recording?id=node-b%2Fcall"), &auth);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["verdict"]["intact"], true, "{body}");
+    let (code, _, body) = get(&format!("{url_a}/api/export?id=node-b%2Fcall"), &auth);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("another node holds it"), "{body}");
+    let (code, _, page) = get(
+        &format!("{url_a}/recording?id=node-b%2Fcall"),
+        &[("cookie", &session)],
+    );
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("NOT ON THIS HOST"),
+        "host A's review page of host B's recording"
     );
 
     // One audit chain for both hosts: the CLI's user and token, the searches and the login on both.

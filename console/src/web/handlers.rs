@@ -442,6 +442,9 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
     let r = blocking(move || {
         let e = visible(&app, &c, &id)?;
         let dir = app.folder(&id)?;
+        if !dir.is_dir() {
+            return Err(ConsoleError::NotOnThisHost(id.clone()).into());
+        }
         let verdict = app.verdict(&id)?;
         let tmp_dir = app.config().state_dir.join("exports");
         std::fs::create_dir_all(&tmp_dir)

@@ -121,6 +121,7 @@ impl From<ConsoleError> for Fail {
     fn from(e: ConsoleError) -> Fail {
         match e {
             ConsoleError::BadInput(m) => Fail(StatusCode::BAD_REQUEST, m),
+            e @ ConsoleError::NotOnThisHost(_) => Fail(StatusCode::NOT_FOUND, e.to_string()),
             ConsoleError::Catalog(catalog::CatalogError::BadQuery(m)) => {
                 Fail(StatusCode::BAD_REQUEST, m)
             }
