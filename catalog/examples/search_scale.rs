@@ -170,6 +170,7 @@ fn recording(i: usize, rng: &mut Rng, folks: &[Person], cdf: &[f64]) -> Recordin
         tenant_id: tenant,
         custom_data: custom,
         missing_us,
+        node: None,
     }
 }
 

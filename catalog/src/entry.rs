@@ -52,6 +52,11 @@ pub struct RecordingEntry {
     pub missing_us: i64,
     /// Groups that may see this recording (see [`groups_of`]).
     pub groups: Vec<String>,
+    /// The node whose root holds the folder, as the console that indexed it is named (`verbatim serve
+    /// --node`, default the host name); `None` when read from the folder alone, or indexed before nodes were
+    /// recorded. With a shared catalogue it tells a console which node to send the reviewer to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One participant of a catalogued recording.
@@ -240,6 +245,7 @@ impl RecordingEntry {
             custom_data,
             missing_us,
             groups,
+            node: None,
         })
     }
 }

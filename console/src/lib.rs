@@ -23,6 +23,7 @@ mod accounts;
 mod audit;
 mod export;
 pub mod live;
+mod node;
 mod review;
 mod sealed;
 mod state_db;
@@ -34,6 +35,7 @@ use std::sync::{Mutex, MutexGuard};
 pub use accounts::{Accounts, Role, Session, User, SESSION_SECONDS};
 pub use audit::{AuditEntry, AuditLog, GENESIS};
 pub use export::{export_zip, ExportReport};
+pub use node::this_host;
 pub use review::{verdict_of, Verdict};
 
 use catalog::CatalogStore;
@@ -83,6 +85,9 @@ pub struct ConsoleConfig {
     /// users, tokens, sessions and the audit log are kept in that database too, shared by every review host);
     /// or another SQLite file (users and the audit log then stay in the state folder).
     pub catalog: Option<String>,
+    /// This node's name, stamped on every recording this console indexes (default: the host name); with a
+    /// shared catalogue, other nodes' consoles name it for recordings they do not hold.
+    pub node: String,
 }
 
 impl ConsoleConfig {
@@ -94,6 +99,7 @@ impl ConsoleConfig {
             keyring: None,
             identity: None,
             catalog: None,
+            node: node::this_host(),
         }
     }
 }
@@ -203,10 +209,14 @@ impl Console {
             .catalog
             .as_deref()
             .is_some_and(|c| c.contains("://"));
+        let mut stamped = node::NodeStamping {
+            inner: c.as_mut(),
+            node: &self.config.node,
+        };
         let report = if shared {
-            catalog::scan_root_shared(&self.config.root, c.as_mut())?
+            catalog::scan_root_shared(&self.config.root, &mut stamped)?
         } else {
-            catalog::scan_root(&self.config.root, c.as_mut())?
+            catalog::scan_root(&self.config.root, &mut stamped)?
         };
         if self.identity.is_some() && report.indexed > 0 {
             crate::sealed::reindex_encrypted(self, c.as_mut())?;
@@ -221,12 +231,20 @@ impl Console {
     /// [`ConsoleError::BadInput`] for an encrypted recording without an identity; decryption failures.
     pub fn media_dir(&self, entry: &catalog::RecordingEntry) -> Result<PathBuf, ConsoleError> {
         if !self.folder(&entry.id)?.is_dir() {
-            return Err(ConsoleError::NotOnThisHost(entry.id.clone()));
+            return Err(ConsoleError::NotOnThisHost(self.whereabouts(entry)));
         }
         if entry.encrypted {
             crate::sealed::plain_copy(self, entry)
         } else {
             self.folder(&entry.id)
+        }
+    }
+
+    /// `ID (held by node N)` for a recording this console does not hold, as far as the catalogue knows.
+    pub(crate) fn whereabouts(&self, entry: &catalog::RecordingEntry) -> String {
+        match entry.node.as_deref() {
+            Some(n) if n != self.config.node => format!("{} (held by node {n})", entry.id),
+            _ => entry.id.clone(),
         }
     }
 
@@ -266,7 +284,11 @@ impl Console {
         let dir = self.folder(id)?;
         if !dir.is_dir() {
             // Not verified, and not "does not verify": the folder is on another node (or gone from this one).
-            return Ok(Verdict::not_on_this_host(&self.config.root));
+            let node = self.catalog()?.get(id)?.and_then(|e| e.node);
+            return Ok(Verdict::not_on_this_host(
+                &self.config.root,
+                node.as_deref().filter(|n| *n != self.config.node),
+            ));
         }
         let v = verdict_of(self, &dir);
         let mut cache = self.verdicts.lock().map_err(|_| ConsoleError::Poisoned)?;

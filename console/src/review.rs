@@ -27,21 +27,26 @@ pub struct Verdict {
 
 impl Verdict {
     /// The verdict on a catalogued recording whose folder is not under this console's `root`: nothing was
-    /// verified, and nothing is claimed about its integrity.
+    /// verified, and nothing is claimed about its integrity. `node`: the node the catalogue says holds it.
     ///
     /// ```
-    /// let v = console::Verdict::not_on_this_host(std::path::Path::new("/srv/a"));
+    /// let v = console::Verdict::not_on_this_host(std::path::Path::new("/srv/a"), Some("rec-02"));
     /// assert!(!v.intact && v.summary.starts_with("NOT ON THIS HOST"));
-    /// assert!(v.summary.contains("/srv/a") && !v.summary.contains("DOES NOT VERIFY"));
+    /// assert!(v.summary.contains("/srv/a") && v.summary.contains("node rec-02"));
+    /// assert!(!v.summary.contains("DOES NOT VERIFY"));
     /// ```
-    pub fn not_on_this_host(root: &Path) -> Verdict {
+    pub fn not_on_this_host(root: &Path, node: Option<&str>) -> Verdict {
+        let holder = match node {
+            Some(n) => format!("the catalogue says node {n} holds it: review and verify it on that node's console"),
+            None => "with a shared catalogue another node holds it: review and verify it on that node's console"
+                .to_string(),
+        };
         Verdict {
             intact: false,
             signer_trusted: false,
             summary: format!(
                 "NOT ON THIS HOST: the catalogue lists this recording, but its folder is not under this \
-                 console's root ({}); with a shared catalogue another node holds it: review and verify it on \
-                 that node's console. Nothing was verified here.",
+                 console's root ({}); {holder}. Nothing was verified here.",
                 root.display()
             ),
             signing: String::new(),

@@ -53,7 +53,7 @@ fn run(args: &[&str], input: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn serve(root: &Path, catalog: &str) -> (Kill, String) {
+fn serve(root: &Path, catalog: &str, node: &str) -> (Kill, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--root"])
         .arg(root)
@@ -64,6 +64,8 @@ fn serve(root: &Path, catalog: &str) -> (Kill, String) {
             "127.0.0.1:0",
             "--rescan",
             "1s",
+            "--node",
+            node,
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -207,8 +209,8 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
         "host B does not see the shared user"
     );
 
-    let (_a, url_a) = serve(&root_a, &db);
-    let (_b, url_b) = serve(&root_b, &db);
+    let (_a, url_a) = serve(&root_a, &db, "rec-a");
+    let (_b, url_b) = serve(&root_b, &db, "rec-b");
     let both = vec!["node-a/call".to_string(), "node-b/call".to_string()];
     for url in [&url_a, &url_b] {
         // Both roots are catalogued into one catalogue: either host finds both recordings.
@@ -260,7 +262,9 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let summary = v["verdict"]["summary"].as_str().unwrap();
     assert!(summary.starts_with("NOT ON THIS HOST"), "{summary}");
+    assert!(summary.contains("node rec-b holds it"), "{summary}");
     assert_eq!(v["verdict"]["intact"], false);
+    assert_eq!(v["recording"]["node"], "rec-b");
     let (code, _, body) = get(&format!("{url_b}/api/recording?id=node-b%2Fcall"), &auth);
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -268,6 +272,7 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
     let (code, _, body) = get(&format!("{url_a}/api/export?id=node-b%2Fcall"), &auth);
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("another node holds it"), "{body}");
+    assert!(body.contains("held by node rec-b"), "{body}");
     let (code, _, page) = get(
         &format!("{url_a}/recording?id=node-b%2Fcall"),
         &[("cookie", &session)],

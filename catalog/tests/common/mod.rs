@@ -58,6 +58,7 @@ pub fn entry(
         groups: catalog::groups_of("", &custom),
         custom_data: custom,
         missing_us: missing,
+        node: None,
     }
 }
 

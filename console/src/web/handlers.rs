@@ -443,7 +443,7 @@ async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Respo
         let e = visible(&app, &c, &id)?;
         let dir = app.folder(&id)?;
         if !dir.is_dir() {
-            return Err(ConsoleError::NotOnThisHost(id.clone()).into());
+            return Err(ConsoleError::NotOnThisHost(app.whereabouts(&e)).into());
         }
         let verdict = app.verdict(&id)?;
         let tmp_dir = app.config().state_dir.join("exports");

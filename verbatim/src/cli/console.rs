@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// How often the root is scanned for new, closed and vanished recordings.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub rescan: Duration,
+    /// This node's name, stamped on the recordings it catalogues (default: the host name): with a shared
+    /// catalogue, other nodes' consoles name it for recordings only this node holds.
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 /// `verbatim search`.
@@ -151,6 +155,16 @@ fn open_with(
     identity: Option<PathBuf>,
     catalog_spec: Option<String>,
 ) -> Result<Console> {
+    open_as(root, keyring, identity, catalog_spec, None)
+}
+
+fn open_as(
+    root: &std::path::Path,
+    keyring: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    catalog_spec: Option<String>,
+    node: Option<String>,
+) -> Result<Console> {
     if !root.is_dir() {
         bail!("{}: not a folder", root.display());
     }
@@ -158,13 +172,16 @@ fn open_with(
     cfg.keyring = keyring;
     cfg.identity = identity;
     cfg.catalog = catalog_spec;
+    if let Some(n) = node.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) {
+        cfg.node = n;
+    }
     Console::open(cfg).with_context(|| format!("the console's state under {}", root.display()))
 }
 
 /// Runs `verbatim serve`.
 pub fn serve(a: ServeArgs) -> Result<()> {
     verbatim::install_tls_provider();
-    let c = Arc::new(open_with(&a.root, a.keyring, a.identity, a.catalog)?);
+    let c = Arc::new(open_as(&a.root, a.keyring, a.identity, a.catalog, a.node)?);
     let r = c.rescan()?;
     eprintln!(
         "verbatim serve: {} recordings catalogued ({} new or changed, {} could not be read)",
