@@ -355,8 +355,23 @@ fn check(m: &Measure, true_duration: f64, what: &str) {
         .max()
         .unwrap_or(0);
     assert!(jump > m.size / 3, "{what}: no request near the middle");
+    // What was read to get there: requests of the seek that start before the middle (a sequential read
+    // would be one of them). The jump's own response is Chromium buffering ahead of the new position, and how
+    // far it gets before the measurement ends depends on the machine's load (seen: 4.6 MB idle, 13.3 MB with
+    // the test suite running beside it), so it is only bounded loosely below.
+    let below_middle: u64 = m
+        .ranges
+        .iter()
+        .filter(|s| s.phase == 1 && s.start < m.size / 3)
+        .map(|s| s.bytes)
+        .sum();
     assert!(
-        m.bytes_for_seek < m.size / 3,
+        below_middle < m.size / 4,
+        "{what}: {below_middle} of {} bytes read below the middle to seek",
+        m.size
+    );
+    assert!(
+        m.bytes_for_seek < m.size * 2 / 3,
         "{what}: {} of {} bytes fetched to seek",
         m.bytes_for_seek,
         m.size
