@@ -360,8 +360,9 @@ fn note_for(what: &str, f: &Fitted, hours: bool) -> Option<String> {
 /// Layout, top to bottom: the time axis (ticks labelled `mm:ss`, or `h:mm:ss` from an hour on, with
 /// vertical grid lines); the dominant-speaker strip (each span in the dominant participant's
 /// [`row_color`], class `dominant`); one row per participant (at most [`MAX_ROWS`]) with its colour swatch
-/// and label, a [`PRESENCE_COLOR`] track from join to leave, speech bars ([`speech_spans`]) in the row's
-/// colour (class `speech`) and gaps by cause (classes `gap-inferred_loss` in [`INFERRED_LOSS_COLOR`],
+/// and label, a [`PRESENCE_COLOR`] track from join to leave, speech bars ([`crate::spoken_spans`]) in the
+/// row's colour (class `speech`), received silence ([`crate::silent_spans`]) in it at [`SILENT_OPACITY`]
+/// (class `silent`) and gaps by cause (classes `gap-inferred_loss` in [`INFERRED_LOSS_COLOR`],
 /// `gap-dropped` in [`DROPPED_COLOR`], `gap-unclassified` in [`UNCLASSIFIED_COLOR`]; a `nothing_sent` gap
 /// is only a pause, shown by the track between bars); recording pauses as a [`PAUSE_COLOR`] band over the
 /// strip and all rows (class `pause`); then the legend and notes (rows not drawn, spans merged).
