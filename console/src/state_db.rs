@@ -272,10 +272,11 @@ impl StateDb {
 }
 
 /// Runs a call of the synchronous PostgreSQL client from wherever the console calls it. That client drives a
-/// runtime of its own (`block_on`), which panics inside an async worker of another runtime — and some of the
-/// console's handlers check a token or append to the audit log on an async worker (with SQLite that only
-/// blocks the worker for a moment). There the call leaves the runtime for its duration: `block_in_place` on a
-/// multi-threaded runtime, a scoped thread on a current-thread one; elsewhere it runs as it is.
+/// runtime of its own (`block_on`), which panics inside an async worker of another runtime. The web handlers
+/// do their database work on blocking threads, but a caller on an async worker (the listen-in's audit entry,
+/// an embedding program) must not crash the console: there the call leaves the runtime for its duration —
+/// `block_in_place` on a multi-threaded runtime, a scoped thread on a current-thread one; elsewhere it runs as
+/// it is.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {

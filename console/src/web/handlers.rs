@@ -12,7 +12,7 @@ use axum::Form;
 use tower::ServiceExt;
 
 use super::pages;
-use super::{caller, cookie, same_secret, url_enc, App, Caller, Fail};
+use super::{cookie, same_secret, url_enc, App, Caller, Fail};
 use crate::{Console, ConsoleError, Role};
 
 type Pairs = Query<Vec<(String, String)>>;
@@ -36,8 +36,8 @@ async fn blocking<T: Send + 'static>(
 /// The signed-in caller, or a redirect to the login page (browser) / 401 (API).
 // The error is the answer itself, returned to axum at once: boxing it would only add an allocation.
 #[allow(clippy::result_large_err)]
-fn need(app: &Console, headers: &HeaderMap, api: bool) -> Result<Caller, Response> {
-    match caller(app, headers) {
+async fn need(app: &App, headers: &HeaderMap, api: bool) -> Result<Caller, Response> {
+    match super::caller_off_worker(app, headers).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) if api => Err(Fail(
             StatusCode::UNAUTHORIZED,
@@ -177,7 +177,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let c = match need(&app, &headers, false) {
+    let c = match need(&app, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -226,7 +226,7 @@ pub(crate) async fn search_page(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, false) {
+    let c = match need(&app, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -257,7 +257,7 @@ pub(crate) async fn recording_page(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, false) {
+    let c = match need(&app, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -314,7 +314,7 @@ pub(crate) async fn play(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let c = match need(&app, &headers, false) {
+    let c = match need(&app, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -349,7 +349,7 @@ fn servable(file: &str) -> bool {
 }
 
 pub(crate) async fn media(State(app): State<App>, Query(pairs): Pairs, req: Request) -> Response {
-    let c = match need(&app, req.headers(), false) {
+    let c = match need(&app, req.headers(), false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -391,7 +391,7 @@ pub(crate) async fn timeline(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, true) {
+    let c = match need(&app, &headers, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -420,7 +420,7 @@ pub(crate) async fn peaks(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, true) {
+    let c = match need(&app, &headers, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -515,7 +515,7 @@ pub(crate) async fn export_form(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let c = match need(&app, &headers, false) {
+    let c = match need(&app, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -531,7 +531,7 @@ pub(crate) async fn api_export(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, true) {
+    let c = match need(&app, &headers, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -547,7 +547,7 @@ pub(crate) async fn api_export(
 }
 
 pub(crate) async fn audit_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let c = match need(&app, &headers, false) {
+    let c = match need(&app, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -572,7 +572,7 @@ pub(crate) async fn api_search(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, true) {
+    let c = match need(&app, &headers, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -587,7 +587,7 @@ pub(crate) async fn api_recording(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> Response {
-    let c = match need(&app, &headers, true) {
+    let c = match need(&app, &headers, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };

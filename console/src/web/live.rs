@@ -10,13 +10,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{caller, esc, App, Fail};
+use super::{esc, App, Fail};
 use crate::Role;
 
 // The error is the answer itself, returned to axum at once (as `handlers::need`).
 #[allow(clippy::result_large_err)]
-fn supervisor(app: &App, headers: &HeaderMap) -> Result<crate::User, Response> {
-    match caller(app, headers) {
+async fn supervisor(app: &App, headers: &HeaderMap) -> Result<crate::User, Response> {
+    match super::caller_off_worker(app, headers).await {
         Ok(Some(c)) if c.user.role >= Role::Supervisor => Ok(c.user),
         Ok(Some(_)) => Err(Fail(
             StatusCode::FORBIDDEN,
@@ -29,7 +29,7 @@ fn supervisor(app: &App, headers: &HeaderMap) -> Result<crate::User, Response> {
 }
 
 pub(crate) async fn live_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let user = match supervisor(&app, &headers) {
+    let user = match supervisor(&app, &headers).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -106,7 +106,7 @@ pub(crate) async fn live_ws(
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let user = match supervisor(&app, &headers) {
+    let user = match supervisor(&app, &headers).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -157,6 +157,19 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// [`caller`] on a blocking thread: the token's or session's lookup is database work (an SQLite read, a
+/// PostgreSQL round trip), which must not hold one of the few async workers every request shares.
+pub(crate) async fn caller_off_worker(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, Fail> {
+    let app = Arc::clone(app);
+    let headers = headers.clone();
+    tokio::task::spawn_blocking(move || caller(&app, &headers))
+        .await
+        .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
 /// The caller, from a bearer token or a session cookie.
 pub(crate) fn caller(app: &Console, headers: &HeaderMap) -> Result<Option<Caller>, Fail> {
     if let Some(auth) = headers
