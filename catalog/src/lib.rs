@@ -35,7 +35,7 @@ mod sql;
 mod sqlite;
 
 pub use entry::{format_utc, groups_of, parse_utc, read_folder, ParticipantEntry, RecordingEntry};
-pub use postgres::PostgresCatalog;
+pub use postgres::{describe as describe_postgres_error, PostgresCatalog};
 pub use query::{normalize_number, Cursor, Query, DEFAULT_PAGE, MAX_PAGE};
 pub use scan::{index_folder, scan_root, scan_root_shared, ScanReport, MAX_DEPTH};
 pub use sqlite::SqliteCatalog;

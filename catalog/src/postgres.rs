@@ -77,8 +77,9 @@ fn db(e: postgres::Error) -> CatalogError {
     CatalogError::Database(describe(&e))
 }
 
-/// The server's message (the client's own `Display` says only "db error"), or the cause of an I/O failure.
-fn describe(e: &postgres::Error) -> String {
+/// The server's message (the client's own `Display` says only "db error"), or the cause of an I/O failure;
+/// never the connection URL. Also what the console reports of its own PostgreSQL errors.
+pub fn describe(e: &postgres::Error) -> String {
     if let Some(d) = e.as_db_error() {
         let mut s = format!("{} ({}): {}", d.severity(), d.code().code(), d.message());
         if let Some(detail) = d.detail() {

@@ -72,24 +72,7 @@ fn sqlite_err(e: rusqlite::Error) -> ConsoleError {
 }
 
 fn pg_err(e: postgres::Error) -> ConsoleError {
-    ConsoleError::Database(pg_message(&e))
-}
-
-/// The server's message (the client's own `Display` says only "db error"), or the cause of an I/O failure.
-fn pg_message(e: &postgres::Error) -> String {
-    if let Some(d) = e.as_db_error() {
-        return format!("{} ({}): {}", d.severity(), d.code().code(), d.message());
-    }
-    let mut s = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(&format!(": {t}"));
-        }
-        cause = c.source();
-    }
-    s
+    ConsoleError::Database(catalog::describe_postgres_error(&e))
 }
 
 /// `?1` → `$1` (the SQL given here has no `?` inside string literals).
@@ -128,7 +111,7 @@ impl StateDb {
                         postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
                             ConsoleError::Database(format!(
                                 "connecting to PostgreSQL: {}",
-                                pg_message(&e)
+                                catalog::describe_postgres_error(&e)
                             ))
                         })?;
                     let mut tx = client.transaction().map_err(pg_err)?;

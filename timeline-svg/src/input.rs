@@ -288,21 +288,7 @@ pub fn speech_spans(row: &RowInput, duration_us: i64) -> Vec<(i64, i64)> {
         .filter_map(|g| gap_span(g, duration_us))
         .collect();
     gaps.sort_unstable();
-    let mut out = Vec::new();
-    let mut at = start;
-    for (gs, ge) in gaps {
-        if gs >= end {
-            break;
-        }
-        if gs > at {
-            out.push((at, gs));
-        }
-        at = at.max(ge);
-    }
-    if end > at {
-        out.push((at, end));
-    }
-    out
+    crate::spans::subtract(&[(start, end)], &gaps)
 }
 
 #[cfg(test)]

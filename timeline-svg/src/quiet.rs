@@ -10,6 +10,7 @@
 //! colour for speech ([`spoken_spans`]).
 
 use crate::input::{speech_spans, RowInput};
+use crate::spans::subtract;
 use crate::Peaks;
 
 /// The peak level (in [`Peaks::values`]' 0–255 scale) from which a bucket counts as voice: 3 ≈ an amplitude
@@ -62,27 +63,6 @@ pub fn quiet_spans(peaks: &Peaks) -> Vec<(i64, i64)> {
         at = at.max(e);
     }
     quiet
-}
-
-/// `a` minus every span of `b` (both in time order, `b` not overlapping itself).
-fn subtract(a: &[(i64, i64)], b: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    for &(s, e) in a {
-        let mut at = s;
-        for &(qs, qe) in b {
-            if qe <= at || qs >= e {
-                continue;
-            }
-            if qs > at {
-                out.push((at, qs));
-            }
-            at = at.max(qe);
-        }
-        if e > at {
-            out.push((at, e));
-        }
-    }
-    out
 }
 
 /// `a` within the spans of `b`.

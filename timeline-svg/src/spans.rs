@@ -65,6 +65,27 @@ pub(crate) fn fit(lists: &mut [Vec<Span>], cap: usize, start_sep: i64) -> Fitted
     f
 }
 
+/// `a` minus every span of `b`: both `(start, end)` lists in time order; `b`'s spans may overlap each other.
+pub(crate) fn subtract(a: &[(i64, i64)], b: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for &(s, e) in a {
+        let mut at = s;
+        for &(qs, qe) in b {
+            if qe <= at || qs >= e {
+                continue;
+            }
+            if qs > at {
+                out.push((at, qs));
+            }
+            at = at.max(qe);
+        }
+        if e > at {
+            out.push((at, e));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,49 +9,19 @@
 //!
 //! Needs PostgreSQL 15 (scripts/setup.sh installs it); without it the test prints a loud `SKIPPED` and passes.
 
+mod browser_util;
 #[path = "../../catalog/tests/common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_verbatim");
+use browser_util::{run, Kill, BIN};
+
 const PASSWORD: &str = "a shared password";
-
-/// Kills the child when dropped (a failing assertion must not leave a server behind).
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `verbatim ARGS` (stdin from `input`), asserts it succeeded, returns its stdout.
-fn run(args: &[&str], input: Option<&str>) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(i) = input {
-        writeln!(child.stdin.take().unwrap(), "{i}").unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "verbatim {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn serve(root: &Path, catalog: &str, node: &str) -> (Kill, String) {
     let mut child = Command::new(BIN)
