@@ -37,7 +37,10 @@ mod sqlite;
 pub use entry::{format_utc, groups_of, parse_utc, read_folder, ParticipantEntry, RecordingEntry};
 pub use postgres::{describe as describe_postgres_error, PostgresCatalog};
 pub use query::{normalize_number, Cursor, Query, DEFAULT_PAGE, MAX_PAGE};
-pub use scan::{index_folder, scan_root, scan_root_shared, ScanReport, MAX_DEPTH};
+pub use scan::{
+    bucket_id, index_folder, is_bucket_id, scan_root, scan_root_shared, ScanReport,
+    BUCKET_ID_SCHEME, MAX_DEPTH,
+};
 pub use sqlite::SqliteCatalog;
 
 /// Why the catalogue could not answer.

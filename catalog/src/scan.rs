@@ -10,6 +10,31 @@ use std::time::UNIX_EPOCH;
 
 use crate::{read_folder, CatalogError, CatalogStore};
 
+/// The scheme of catalogue ids of recordings held in an object store rather than under a root folder:
+/// `s3:BUCKET/PREFIX/NAME` ([`bucket_id`]).
+pub const BUCKET_ID_SCHEME: &str = "s3:";
+
+/// The catalogue id of recording `name` under `s3://BUCKET/PREFIX`.
+///
+/// ```
+/// assert_eq!(catalog::bucket_id("calls", "eu", "rec-1"), "s3:calls/eu/rec-1");
+/// assert_eq!(catalog::bucket_id("calls", "", "rec-1"), "s3:calls/rec-1");
+/// assert!(catalog::is_bucket_id(&catalog::bucket_id("calls", "eu", "rec-1")));
+/// assert!(!catalog::is_bucket_id("2026/03/rec-1"));
+/// ```
+pub fn bucket_id(bucket: &str, prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        format!("{BUCKET_ID_SCHEME}{bucket}/{name}")
+    } else {
+        format!("{BUCKET_ID_SCHEME}{bucket}/{prefix}/{name}")
+    }
+}
+
+/// The id names a recording in an object store ([`bucket_id`]), not a folder under a root.
+pub fn is_bucket_id(id: &str) -> bool {
+    id.starts_with(BUCKET_ID_SCHEME)
+}
+
 /// How deep under the root recording folders are looked for.
 pub const MAX_DEPTH: usize = 6;
 
@@ -24,9 +49,13 @@ pub struct ScanReport {
     pub removed: Vec<String>,
     /// Folders that could not be indexed, with why.
     pub failed: Vec<(String, String)>,
+    /// Recordings indexed from part of their files (e.g. a bucket recording whose `metadata.json` could not
+    /// be read back: found by its manifest only), with why.
+    pub partial: Vec<(String, String)>,
 }
 
-/// Walks `root` and brings the catalogue up to date.
+/// Walks `root` and brings the catalogue up to date. Entries of recordings in an object store
+/// ([`is_bucket_id`]) are not this walk's: it never removes them.
 ///
 /// # Errors
 /// [`CatalogError::Io`] when the root cannot be read, [`CatalogError::Database`] when the catalogue fails;
@@ -35,7 +64,7 @@ pub fn scan_root(root: &Path, store: &mut dyn CatalogStore) -> Result<ScanReport
     let (report, found) = scan_only(root, store)?;
     let mut report = report;
     for id in store.ids()? {
-        if found.binary_search(&id).is_err() && store.remove(&id)? {
+        if found.binary_search(&id).is_err() && !is_bucket_id(&id) && store.remove(&id)? {
             report.removed.push(id);
         }
     }

@@ -21,6 +21,7 @@
 
 mod accounts;
 mod audit;
+mod bucket;
 mod export;
 pub mod live;
 mod node;
@@ -88,6 +89,11 @@ pub struct ConsoleConfig {
     /// This node's name, stamped on every recording this console indexes (default: the host name); with a
     /// shared catalogue, other nodes' consoles name it for recordings they do not hold.
     pub node: String,
+    /// An object store prefix (`serve --store s3://BUCKET/PREFIX`) whose recordings are catalogued too and
+    /// played from a local copy replayed from the bucket (`.console/bucket/`).
+    pub store: Option<store::StoreConfig>,
+    /// How often the store prefix is listed (a listing reads every object key under it).
+    pub store_rescan: std::time::Duration,
 }
 
 impl ConsoleConfig {
@@ -100,6 +106,8 @@ impl ConsoleConfig {
             identity: None,
             catalog: None,
             node: node::this_host(),
+            store: None,
+            store_rescan: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -118,6 +126,10 @@ pub struct Console {
     verdicts: Mutex<std::collections::HashMap<String, (String, Verdict)>>,
     /// The node's live calls, when the console runs inside `verbatim listen`.
     live: std::sync::OnceLock<std::sync::Arc<dyn live::LiveCalls>>,
+    /// The object store's connection, when [`ConsoleConfig::store`] is set.
+    bucket: bucket::BucketConn,
+    /// When the store prefix was last listed.
+    bucket_scanned: Mutex<Option<std::time::Instant>>,
 }
 
 impl Console {
@@ -160,6 +172,8 @@ impl Console {
             limiter: Mutex::new(web::LoginLimiter::default()),
             verdicts: Mutex::new(std::collections::HashMap::new()),
             live: std::sync::OnceLock::new(),
+            bucket: bucket::BucketConn::default(),
+            bucket_scanned: Mutex::new(None),
             config,
         })
     }
@@ -198,17 +212,49 @@ impl Console {
         self.audit.lock().map_err(|_| ConsoleError::Poisoned)
     }
 
-    /// Brings the catalogue up to date with the root (new, changed and vanished folders).
+    /// Brings the catalogue up to date with the root (new, changed and vanished folders) and, at most every
+    /// [`ConsoleConfig::store_rescan`], with the store prefix ([`ConsoleConfig::store`]).
     ///
     /// # Errors
-    /// As [`catalog::scan_root`].
+    /// As [`catalog::scan_root`]; the store unreachable ([`ConsoleError::Io`]; the root's scan is kept).
     pub fn rescan(&self) -> Result<catalog::ScanReport, ConsoleError> {
-        let mut c = self.catalog()?;
-        let shared = self
-            .config
+        let mut report = self.rescan_root()?;
+        if let Some(cfg) = &self.config.store {
+            let due = {
+                let mut last = self
+                    .bucket_scanned
+                    .lock()
+                    .map_err(|_| ConsoleError::Poisoned)?;
+                let due = last.is_none_or(|t| t.elapsed() >= self.config.store_rescan);
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if due {
+                let shared = self.shared_catalog();
+                let mut c = self.catalog()?;
+                let b = bucket::scan_bucket(self, cfg, c.as_mut(), shared)?;
+                report.indexed += b.indexed;
+                report.unchanged += b.unchanged;
+                report.removed.extend(b.removed);
+                report.failed.extend(b.failed);
+                report.partial.extend(b.partial);
+            }
+        }
+        Ok(report)
+    }
+
+    fn shared_catalog(&self) -> bool {
+        self.config
             .catalog
             .as_deref()
-            .is_some_and(|c| c.contains("://"));
+            .is_some_and(|c| c.contains("://"))
+    }
+
+    fn rescan_root(&self) -> Result<catalog::ScanReport, ConsoleError> {
+        let shared = self.shared_catalog();
+        let mut c = self.catalog()?;
         let mut stamped = node::NodeStamping {
             inner: c.as_mut(),
             node: &self.config.node,
@@ -230,14 +276,30 @@ impl Console {
     /// # Errors
     /// [`ConsoleError::BadInput`] for an encrypted recording without an identity; decryption failures.
     pub fn media_dir(&self, entry: &catalog::RecordingEntry) -> Result<PathBuf, ConsoleError> {
-        if !self.folder(&entry.id)?.is_dir() {
+        let dir = self.recording_dir(entry)?;
+        if entry.encrypted {
+            crate::sealed::plain_copy(self, entry, &dir)
+        } else {
+            Ok(dir)
+        }
+    }
+
+    /// The folder a recording's files are read from as they were written (encrypted ones still
+    /// encrypted): under the root, or for a recording in the object store ([`catalog::is_bucket_id`]) its
+    /// local copy, replayed from the bucket on first use.
+    ///
+    /// # Errors
+    /// [`ConsoleError::NotOnThisHost`] when neither this root nor this console's store holds it; a failed
+    /// replay ([`ConsoleError::Io`]: the store unreachable, or its object log broken).
+    pub fn recording_dir(&self, entry: &catalog::RecordingEntry) -> Result<PathBuf, ConsoleError> {
+        if catalog::is_bucket_id(&entry.id) {
+            return bucket::local_copy(self, &entry.id);
+        }
+        let dir = self.folder(&entry.id)?;
+        if !dir.is_dir() {
             return Err(ConsoleError::NotOnThisHost(self.whereabouts(entry)));
         }
-        if entry.encrypted {
-            crate::sealed::plain_copy(self, entry)
-        } else {
-            self.folder(&entry.id)
-        }
+        Ok(dir)
     }
 
     /// `ID (held by node N)` for a recording this console does not hold, as far as the catalogue knows.
@@ -281,16 +343,30 @@ impl Console {
                 return Ok(v.clone());
             }
         }
-        let dir = self.folder(id)?;
-        if !dir.is_dir() {
-            // Not verified, and not "does not verify": the folder is on another node (or gone from this one).
-            let node = self.catalog()?.get(id)?.and_then(|e| e.node);
-            return Ok(Verdict::not_on_this_host(
-                &self.config.root,
-                node.as_deref().filter(|n| *n != self.config.node),
-            ));
-        }
-        let v = verdict_of(self, &dir);
+        let v = if catalog::is_bucket_id(id) {
+            match bucket::local_copy(self, id) {
+                Ok(dir) => {
+                    let mut v = verdict_of(self, &dir);
+                    if let Some(from) = bucket::provenance(self, id) {
+                        v.summary = format!("{}; replayed from {from}", v.summary);
+                    }
+                    v
+                }
+                Err(e) => Verdict::not_replayed(&e.to_string()),
+            }
+        } else {
+            let dir = self.folder(id)?;
+            if !dir.is_dir() {
+                // Not verified, and not "does not verify": the folder is on another node (or gone from
+                // this one).
+                let node = self.catalog()?.get(id)?.and_then(|e| e.node);
+                return Ok(Verdict::not_on_this_host(
+                    &self.config.root,
+                    node.as_deref().filter(|n| *n != self.config.node),
+                ));
+            }
+            verdict_of(self, &dir)
+        };
         let mut cache = self.verdicts.lock().map_err(|_| ConsoleError::Poisoned)?;
         if cache.len() > 10_000 {
             cache.clear();

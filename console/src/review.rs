@@ -26,6 +26,27 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict on a recording of the object store that could not be replayed from it (the store did
+    /// not answer, or its object log is broken: a missing or replaced segment): not verified, and why.
+    ///
+    /// ```
+    /// let v = console::Verdict::not_replayed("the object log is broken: seg/00000002.vseg is missing");
+    /// assert!(!v.intact && v.summary.starts_with("NOT VERIFIED"));
+    /// assert!(v.summary.contains("is missing"));
+    /// ```
+    pub fn not_replayed(why: &str) -> Verdict {
+        Verdict {
+            intact: false,
+            signer_trusted: false,
+            summary: format!(
+                "NOT VERIFIED: the recording could not be read back from the object store: {why}"
+            ),
+            signing: String::new(),
+            key_id: String::new(),
+            public_key: String::new(),
+        }
+    }
+
     /// The verdict on a catalogued recording whose folder is not under this console's `root`: nothing was
     /// verified, and nothing is claimed about its integrity. `node`: the node the catalogue says holds it.
     ///

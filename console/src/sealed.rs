@@ -22,6 +22,10 @@ pub(crate) fn reindex_encrypted(
         return Ok(());
     };
     for id in store.ids()? {
+        if catalog::is_bucket_id(&id) {
+            // Decrypted when the bucket was indexed (crate::bucket).
+            continue;
+        }
         let Some(e) = store.get(&id)? else { continue };
         if !e.encrypted
             || e.participants
@@ -52,7 +56,11 @@ pub(crate) fn reindex_encrypted(
 }
 
 /// The decrypted copy of an encrypted recording, made on first use.
-pub(crate) fn plain_copy(console: &Console, e: &RecordingEntry) -> Result<PathBuf, ConsoleError> {
+pub(crate) fn plain_copy(
+    console: &Console,
+    e: &RecordingEntry,
+    source: &std::path::Path,
+) -> Result<PathBuf, ConsoleError> {
     let Some(ids) = console.identity.as_ref() else {
         return Err(ConsoleError::BadInput(format!(
             "{}: encrypted, and the console has no identity (serve --identity FILE)",
@@ -68,7 +76,7 @@ pub(crate) fn plain_copy(console: &Console, e: &RecordingEntry) -> Result<PathBu
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&base)
         .map_err(|x| ConsoleError::Io(format!("{}: {x}", base.display())))?;
-    muxer::decrypt::decrypt_dir(&console.folder(&e.id)?, ids, &out, true)
+    muxer::decrypt::decrypt_dir(source, ids, &out, true)
         .map_err(|x| ConsoleError::Io(format!("{}: not decrypted: {x}", e.id)))?;
     std::fs::write(&done, b"").map_err(|x| ConsoleError::Io(format!("{}: {x}", done.display())))?;
     Ok(out)

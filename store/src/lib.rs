@@ -10,7 +10,9 @@
 //! [`Bucket::replay`] rebuilds the folder from the objects (refusing a gap or a replaced segment), so the
 //! existing verifier and recovery run on it unchanged; a recovery's result goes under `recovered/` as new
 //! objects ([`Bucket::upload_dir`]). A host follows every uploader of the process through an
-//! [`UploadObserver`] (latency, backlog, failing store), e.g. for its metrics.
+//! [`UploadObserver`] (latency, backlog, failing store), e.g. for its metrics. A review host's catalogue lists
+//! the recordings under a prefix with [`Bucket::recordings`] and reads what search needs of one with
+//! [`Bucket::catalog_files`] (its manifest and its chain-checked `metadata.json`) without replaying it.
 //!
 //! # Example
 //! ```no_run
@@ -28,6 +30,7 @@
 mod bucket;
 mod config;
 mod counters;
+mod listing;
 mod observer;
 mod replay;
 mod segment;
@@ -37,6 +40,7 @@ mod uploader;
 pub use bucket::{Bucket, Listed, LockState};
 pub use config::{parse_retention, RetentionMode, StoreConfig, StoreUrl};
 pub use counters::{Counters, CountersSnapshot};
+pub use listing::{BucketRecording, BucketState, CatalogFiles};
 pub use observer::UploadObserver;
 pub use replay::{ReplayReport, RECOVERED_DIR};
 pub use segment::{

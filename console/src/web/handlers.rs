@@ -441,10 +441,7 @@ pub(crate) async fn peaks(
 async fn export_for(app: App, c: Caller, id: String, how: &'static str) -> Response {
     let r = blocking(move || {
         let e = visible(&app, &c, &id)?;
-        let dir = app.folder(&id)?;
-        if !dir.is_dir() {
-            return Err(ConsoleError::NotOnThisHost(app.whereabouts(&e)).into());
-        }
+        let dir = app.recording_dir(&e)?;
         let verdict = app.verdict(&id)?;
         let tmp_dir = app.config().state_dir.join("exports");
         std::fs::create_dir_all(&tmp_dir)

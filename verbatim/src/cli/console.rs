@@ -46,6 +46,17 @@ pub struct ServeArgs {
     /// catalogue, other nodes' consoles name it for recordings only this node holds.
     #[arg(long)]
     pub node: Option<String>,
+    /// Also catalogue every recording under this object store prefix (where recorder nodes upload with
+    /// `--store`); they are played, verified and exported from a copy replayed from the bucket on first
+    /// use (ROOT/.console/bucket/). Credentials from the standard AWS environment.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub store: Option<String>,
+    #[command(flatten)]
+    pub endpoint: crate::cli::store::EndpointArgs,
+    /// How often the store prefix is listed for new, closed and recovered recordings (a listing reads
+    /// every key under the prefix).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub store_rescan: Duration,
 }
 
 /// `verbatim search`.
@@ -165,10 +176,22 @@ fn open_as(
     catalog_spec: Option<String>,
     node: Option<String>,
 ) -> Result<Console> {
+    open_config(root, keyring, identity, catalog_spec, node, |_| ())
+}
+
+fn open_config(
+    root: &std::path::Path,
+    keyring: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    catalog_spec: Option<String>,
+    node: Option<String>,
+    more: impl FnOnce(&mut ConsoleConfig),
+) -> Result<Console> {
     if !root.is_dir() {
         bail!("{}: not a folder", root.display());
     }
     let mut cfg = ConsoleConfig::new(root.to_path_buf());
+    more(&mut cfg);
     cfg.keyring = keyring;
     cfg.identity = identity;
     cfg.catalog = catalog_spec;
@@ -181,7 +204,22 @@ fn open_as(
 /// Runs `verbatim serve`.
 pub fn serve(a: ServeArgs) -> Result<()> {
     verbatim::install_tls_provider();
-    let c = Arc::new(open_as(&a.root, a.keyring, a.identity, a.catalog, a.node)?);
+    let store = match &a.store {
+        Some(s) => Some(a.endpoint.config(store::StoreUrl::parse(s)?)),
+        None => None,
+    };
+    let store_rescan = a.store_rescan.max(Duration::from_secs(1));
+    let c = Arc::new(open_config(
+        &a.root,
+        a.keyring,
+        a.identity,
+        a.catalog,
+        a.node,
+        |cfg| {
+            cfg.store = store;
+            cfg.store_rescan = store_rescan;
+        },
+    )?);
     let r = c.rescan()?;
     eprintln!(
         "verbatim serve: {} recordings catalogued ({} new or changed, {} could not be read)",
@@ -191,6 +229,9 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     );
     for (id, why) in &r.failed {
         eprintln!("verbatim serve: not catalogued: {id}: {why}");
+    }
+    for (id, why) in &r.partial {
+        eprintln!("verbatim serve: catalogued in part: {id}: {why}");
     }
     if c.accounts()?.users()?.is_empty() {
         eprintln!("verbatim serve: no users yet: add one with `verbatim users add NAME --role admin --root {}`", a.root.display());

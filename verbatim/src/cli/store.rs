@@ -82,7 +82,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 
 impl EndpointArgs {
     /// The configuration for bucket commands on `url`.
-    fn config(&self, url: StoreUrl) -> StoreConfig {
+    pub(crate) fn config(&self, url: StoreUrl) -> StoreConfig {
         let mut c = StoreConfig::new(url);
         c.endpoint = self.store_endpoint.clone();
         c.region = self.store_region.clone();

@@ -1,0 +1,224 @@
+//! Recordings in an object store (`verbatim serve --store s3://BUCKET/PREFIX`): the review host catalogues
+//! every recording under the prefix — recorder nodes upload there while they record (`docs/storage.md`) —
+//! and plays, verifies and exports them from a local copy replayed from the bucket on first use.
+//!
+//! Indexing reads only what search needs ([`store::Bucket::catalog_files`]: `manifest.json` and the
+//! `metadata.json` region of the last segments, checked against the manifest's SHA-256). The entries' ids are
+//! [`catalog::bucket_id`]s (`s3:BUCKET/PREFIX/NAME`), which a root scan never removes. Opening one replays the
+//! recording's object log ([`store::Bucket::replay`], refusing a gap or a replaced segment) into
+//! `.console/bucket/<sha256 of id>/<state>/` (a new copy when the bucket changes: closed, recovered); the
+//! verdict is then the ordinary verification of that replay, so what the officer plays is what the bucket
+//! holds.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use catalog::{CatalogStore, RecordingEntry, ScanReport};
+use store::{Bucket, BucketState, StoreConfig};
+
+use crate::{sha256_hex, Console, ConsoleError};
+
+/// Largest sealed `metadata.json` decrypted for the catalogue.
+const MAX_METADATA: u64 = 64 << 20;
+
+/// The bucket connection, made on first use on a blocking thread (it runs its own small runtime) and
+/// dropped on a thread of its own (a runtime must not be dropped inside an async context).
+#[derive(Default)]
+pub(crate) struct BucketConn {
+    conn: Mutex<Option<Bucket>>,
+    /// One replay at a time (two pages opening the same recording must not replay it twice at once).
+    replaying: Mutex<()>,
+}
+
+impl Drop for BucketConn {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.conn.lock() {
+            if let Some(b) = c.take() {
+                let _ = std::thread::spawn(move || drop(b)).join();
+            }
+        }
+    }
+}
+
+fn s3_err(e: store::StoreError) -> ConsoleError {
+    ConsoleError::Io(format!("object store: {e}"))
+}
+
+impl BucketConn {
+    fn with<T>(
+        &self,
+        cfg: &StoreConfig,
+        f: impl FnOnce(&Bucket) -> Result<T, ConsoleError>,
+    ) -> Result<T, ConsoleError> {
+        let mut guard = self.conn.lock().map_err(|_| ConsoleError::Poisoned)?;
+        if guard.is_none() {
+            *guard = Some(Bucket::connect(cfg).map_err(s3_err)?);
+        }
+        match guard.as_ref() {
+            Some(b) => f(b),
+            None => Err(ConsoleError::Poisoned),
+        }
+    }
+}
+
+/// The id prefix of this console's store: `s3:BUCKET/PREFIX/`.
+fn id_prefix(cfg: &StoreConfig) -> String {
+    catalog::bucket_id(&cfg.url.bucket, &cfg.url.prefix, "")
+}
+
+/// Brings the catalogue up to date with the bucket prefix: new and changed recordings indexed; with a
+/// catalogue of its own (not shared), entries of this prefix no longer in the bucket removed.
+pub(crate) fn scan_bucket(
+    console: &Console,
+    cfg: &StoreConfig,
+    store: &mut dyn CatalogStore,
+    shared: bool,
+) -> Result<ScanReport, ConsoleError> {
+    let mut report = ScanReport::default();
+    let listed = console
+        .bucket
+        .with(cfg, |b| b.recordings(&cfg.url).map_err(s3_err))?;
+    let mut found: Vec<String> = Vec::with_capacity(listed.len());
+    for rec in &listed {
+        let id = catalog::bucket_id(&cfg.url.bucket, &cfg.url.prefix, &rec.name);
+        found.push(id.clone());
+        if store.stamp(&id)?.as_deref() == Some(rec.stamp.as_str()) {
+            report.unchanged += 1;
+            continue;
+        }
+        let files = console.bucket.with(cfg, |b| {
+            b.catalog_files(&cfg.url.join(&rec.name), rec.state)
+                .map_err(s3_err)
+        });
+        let files = match files {
+            Ok(f) => f,
+            Err(e) => {
+                report.failed.push((id, e.to_string()));
+                continue;
+            }
+        };
+        if let Some(note) = &files.note {
+            report
+                .partial
+                .push((id.clone(), format!("from its manifest only: {note}")));
+        }
+        match entry_of(console, &id, &files, rec.state) {
+            Ok(entry) => {
+                store.upsert(&entry, &rec.stamp)?;
+                report.indexed += 1;
+            }
+            Err(e) => report.failed.push((id, e.to_string())),
+        }
+    }
+    if !shared {
+        found.sort();
+        let mine = id_prefix(cfg);
+        for id in store.ids()? {
+            if id.starts_with(&mine) && found.binary_search(&id).is_err() && store.remove(&id)? {
+                report.removed.push(id);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The catalogue entry of a bucket recording (its sealed `metadata.json` decrypted when the console holds
+/// the identity).
+fn entry_of(
+    console: &Console,
+    id: &str,
+    files: &store::CatalogFiles,
+    state: BucketState,
+) -> Result<RecordingEntry, ConsoleError> {
+    let sealed = files
+        .metadata
+        .as_deref()
+        .is_some_and(|m| m.starts_with(b"VBSEAL"));
+    let plain = match (sealed, console.identity.as_ref(), files.metadata.as_deref()) {
+        (true, Some(ids), Some(m)) => seal::replay_to_vec(m, ids, MAX_METADATA).ok(),
+        _ => None,
+    };
+    let metadata = plain.as_deref().or(files.metadata.as_deref());
+    let mut e = RecordingEntry::from_files(id, metadata, files.manifest.as_deref(), &files.stems)?;
+    e.encrypted |= sealed;
+    // Without a manifest in the bucket the entry says `recording`: still recording, or its recorder died
+    // (`verbatim recover s3://…` seals it). No node holds it: any console reading this store serves it.
+    if state == BucketState::Open {
+        // The stand-in manifest (id and start from the journal) is not a closing one.
+        e.closed = false;
+        e.status = "recording".into();
+    }
+    e.node = None;
+    Ok(e)
+}
+
+/// The local copy of a bucket recording, replayed from the bucket on first use (see the module's docs).
+///
+/// # Errors
+/// [`ConsoleError::NotOnThisHost`] for a recording of a store this console does not read; replay failures
+/// (a gap, a replaced segment, the store unreachable) as [`ConsoleError::Io`].
+pub(crate) fn local_copy(console: &Console, id: &str) -> Result<PathBuf, ConsoleError> {
+    let Some(cfg) = console.config.store.as_ref() else {
+        return Err(ConsoleError::NotOnThisHost(format!(
+            "{id}: held in an object store, and this console reads none (serve --store s3://…)"
+        )));
+    };
+    let Some(name) = id.strip_prefix(&id_prefix(cfg)).filter(|n| !n.is_empty()) else {
+        return Err(ConsoleError::NotOnThisHost(format!(
+            "{id}: held in an object store other than this console's ({})",
+            cfg.url
+        )));
+    };
+    let stamp = console.catalog()?.stamp(id)?.unwrap_or_default();
+    let (base, out, done) = copy_paths(console, id, &stamp);
+    if done.exists() {
+        return Ok(out);
+    }
+    let _one = console
+        .bucket
+        .replaying
+        .lock()
+        .map_err(|_| ConsoleError::Poisoned)?;
+    if done.exists() {
+        return Ok(out);
+    }
+    // Copies of earlier states of the recording (before its close or its recovery) are stale.
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base)
+        .map_err(|x| ConsoleError::Io(format!("{}: {x}", base.display())))?;
+    let report = console.bucket.with(cfg, |b| {
+        b.replay(&cfg.url.join(name), &out).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&out);
+            ConsoleError::Io(format!("{id}: not replayed from {}: {e}", cfg.url))
+        })
+    })?;
+    std::fs::write(&done, report.to_text())
+        .map_err(|x| ConsoleError::Io(format!("{}: {x}", done.display())))?;
+    Ok(out)
+}
+
+/// The recording's folder of copies (`.console/bucket/<sha256 of id>/`), its copy of the bucket's state
+/// the catalogue `stamp` names, and the mark written beside the copy once it is whole (beside, not inside:
+/// verification would count a file inside as added to the recording).
+fn copy_paths(console: &Console, id: &str, stamp: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let base = console
+        .config
+        .state_dir
+        .join("bucket")
+        .join(sha256_hex(id.as_bytes()));
+    let name = sha256_hex(stamp.as_bytes());
+    let name = name.get(..16).unwrap_or(&name);
+    let out = base.join(name);
+    let done = base.join(format!("{name}.replayed"));
+    (base, out, done)
+}
+
+/// The store a bucket recording came from and how it was replayed, for its verdict.
+pub(crate) fn provenance(console: &Console, id: &str) -> Option<String> {
+    let cfg = console.config.store.as_ref()?;
+    let name = id.strip_prefix(&id_prefix(cfg))?;
+    let stamp = console.catalog().ok()?.stamp(id).ok()?.unwrap_or_default();
+    let (_, _, done) = copy_paths(console, id, &stamp);
+    let how = std::fs::read_to_string(done).unwrap_or_default();
+    Some(format!("{} ({how})", cfg.url.join(name)))
+}
