@@ -38,8 +38,8 @@ pub use entry::{format_utc, groups_of, parse_utc, read_folder, ParticipantEntry,
 pub use postgres::{describe as describe_postgres_error, PostgresCatalog};
 pub use query::{normalize_number, Cursor, Query, DEFAULT_PAGE, MAX_PAGE};
 pub use scan::{
-    bucket_id, index_folder, is_bucket_id, scan_root, scan_root_shared, ScanReport,
-    BUCKET_ID_SCHEME, MAX_DEPTH,
+    bucket_id, index_folder, is_bucket_id, local_ids, prefix_ids, scan_root, scan_root_shared,
+    ScanReport, BUCKET_ID_SCHEME, MAX_DEPTH,
 };
 pub use sqlite::SqliteCatalog;
 
@@ -105,6 +105,18 @@ pub trait CatalogStore: Send {
     /// # Errors
     /// [`CatalogError::Database`].
     fn ids(&mut self) -> Result<Vec<String>, CatalogError>;
+    /// The ids `from <= id < to` in byte order (to the end without `to`): a root's or a bucket prefix's
+    /// share of a large catalogue without reading every id.
+    ///
+    /// # Errors
+    /// [`CatalogError::Database`].
+    fn ids_range(&mut self, from: &str, to: Option<&str>) -> Result<Vec<String>, CatalogError> {
+        Ok(self
+            .ids()?
+            .into_iter()
+            .filter(|id| id.as_str() >= from && to.is_none_or(|t| id.as_str() < t))
+            .collect())
+    }
     /// One recording by id.
     ///
     /// # Errors

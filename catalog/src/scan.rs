@@ -35,6 +35,52 @@ pub fn is_bucket_id(id: &str) -> bool {
     id.starts_with(BUCKET_ID_SCHEME)
 }
 
+/// Every catalogued id that names a folder under a root (not [`is_bucket_id`]), in byte order, read as two
+/// ranges of the catalogue's index.
+///
+/// ```
+/// use catalog::{CatalogStore, RecordingEntry, SqliteCatalog};
+/// let mut c = SqliteCatalog::open_in_memory().unwrap();
+/// for id in ["2026/a", "s3:calls/eu/r1", "z/b"] {
+///     let meta = br#"{"call":{"id":"c"},"recording":{"started_utc":"2026-03-02T09:30:00Z"}}"#;
+///     c.upsert(&RecordingEntry::from_files(id, Some(meta), None, &[]).unwrap(), "").unwrap();
+/// }
+/// assert_eq!(catalog::local_ids(&mut c).unwrap(), vec!["2026/a", "z/b"]);
+/// assert_eq!(catalog::prefix_ids(&mut c, "s3:calls/eu/").unwrap(), vec!["s3:calls/eu/r1"]);
+/// ```
+///
+/// # Errors
+/// [`CatalogError::Database`].
+pub fn local_ids(store: &mut dyn CatalogStore) -> Result<Vec<String>, CatalogError> {
+    let mut ids = store.ids_range("", Some(BUCKET_ID_SCHEME))?;
+    ids.extend(store.ids_range(&successor(BUCKET_ID_SCHEME), None)?);
+    Ok(ids)
+}
+
+/// Every catalogued id starting with `prefix`, in byte order.
+///
+/// # Errors
+/// [`CatalogError::Database`].
+pub fn prefix_ids(store: &mut dyn CatalogStore, prefix: &str) -> Result<Vec<String>, CatalogError> {
+    if prefix.is_empty() {
+        return store.ids();
+    }
+    store.ids_range(prefix, Some(&successor(prefix)))
+}
+
+/// The smallest string greater than every string starting with `prefix` (its last character incremented;
+/// the prefixes used here are ASCII).
+fn successor(prefix: &str) -> String {
+    let mut s: Vec<char> = prefix.chars().collect();
+    while let Some(c) = s.pop() {
+        if let Some(n) = char::from_u32(c as u32 + 1) {
+            s.push(n);
+            return s.into_iter().collect();
+        }
+    }
+    String::from(char::MAX)
+}
+
 /// How deep under the root recording folders are looked for.
 pub const MAX_DEPTH: usize = 6;
 
@@ -63,8 +109,8 @@ pub struct ScanReport {
 pub fn scan_root(root: &Path, store: &mut dyn CatalogStore) -> Result<ScanReport, CatalogError> {
     let (report, found) = scan_only(root, store)?;
     let mut report = report;
-    for id in store.ids()? {
-        if found.binary_search(&id).is_err() && !is_bucket_id(&id) && store.remove(&id)? {
+    for id in local_ids(store)? {
+        if found.binary_search(&id).is_err() && store.remove(&id)? {
             report.removed.push(id);
         }
     }

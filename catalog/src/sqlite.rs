@@ -226,6 +226,22 @@ impl CatalogStore for SqliteCatalog {
         Ok(ids)
     }
 
+    fn ids_range(&mut self, from: &str, to: Option<&str>) -> Result<Vec<String>, CatalogError> {
+        // BINARY collation: byte order, on the primary key's index.
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id FROM recordings WHERE id >= ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id",
+            )
+            .map_err(db)?;
+        let ids = st
+            .query_map(rusqlite::params![from, to], |r| r.get(0))
+            .map_err(db)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(db)?;
+        Ok(ids)
+    }
+
     fn get(&mut self, id: &str) -> Result<Option<RecordingEntry>, CatalogError> {
         let json: Option<String> = self
             .conn

@@ -113,8 +113,8 @@ pub(crate) fn scan_bucket(
     if !shared {
         found.sort();
         let mine = id_prefix(cfg);
-        for id in store.ids()? {
-            if id.starts_with(&mine) && found.binary_search(&id).is_err() && store.remove(&id)? {
+        for id in catalog::prefix_ids(store, &mine)? {
+            if found.binary_search(&id).is_err() && store.remove(&id)? {
                 report.removed.push(id);
             }
         }

@@ -21,11 +21,8 @@ pub(crate) fn reindex_encrypted(
     let Some(ids) = console.identity.as_ref() else {
         return Ok(());
     };
-    for id in store.ids()? {
-        if catalog::is_bucket_id(&id) {
-            // Decrypted when the bucket was indexed (crate::bucket).
-            continue;
-        }
+    // Bucket recordings are decrypted as the bucket is indexed (crate::bucket).
+    for id in catalog::local_ids(store)? {
         let Some(e) = store.get(&id)? else { continue };
         if !e.encrypted
             || e.participants

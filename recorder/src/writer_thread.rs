@@ -7,8 +7,8 @@
 //!                                      └──────── recycled PCM blocks ◄────┘
 //! ```
 //!
-//! Per 20 ms tick the media thread copies the stems and the mix into one PCM block taken from a pool of
-//! recycled blocks and queues it; video samples and composite frames are queued as they are (their `Bytes` are
+//! Per 20 ms tick the media thread pulls the stems and mixes straight into one PCM block taken from a pool of
+//! recycled blocks (lent to the recorder, [`RecordingSink::lend_tick`]: no copy of its own) and queues it; video samples and composite frames are queued as they are (their `Bytes` are
 //! moved, not copied). After warm-up nothing is allocated per frame and the media thread makes no system call
 //! for writing: it only pushes into a lock-free bounded queue (`crossbeam` array channel); the writer thread
 //! polls that queue (it sleeps [`WriterOptions::poll_interval`] when it is empty, so the media thread never
@@ -337,8 +337,12 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
     fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         // The recorder gives stems 0..n in order, then the mix, every tick, all of one length.
         debug_assert_eq!(index, self.stems);
-        if self.stems == 0 && self.block.capacity() == 0 {
-            self.block = self.fresh_block(samples.len() * 8);
+        if self.stems == 0 {
+            if self.block.capacity() == 0 {
+                self.block = self.fresh_block(samples.len() * 8);
+            }
+            // A recycled block keeps its last length.
+            self.block.clear();
         }
         self.block.extend_from_slice(samples);
         self.stems += 1;
@@ -349,7 +353,34 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
         if self.block.capacity() == 0 {
             self.block = self.fresh_block(samples.len() * 8);
         }
+        if self.stems == 0 {
+            self.block.clear();
+        }
         self.block.extend_from_slice(samples);
+        let like = self.block.capacity();
+        let block = std::mem::take(&mut self.block);
+        let stems = std::mem::take(&mut self.stems);
+        let r = self.send(Command::Tick { block, stems });
+        self.block = self.fresh_block(like);
+        r
+    }
+
+    fn lend_tick(&mut self, stems: usize, len: usize) -> Option<&mut [i16]> {
+        // The recorder pulls the stems and mixes straight into the block the writer will get.
+        let need = stems.checked_add(1)?.checked_mul(len)?;
+        if self.block.capacity() == 0 {
+            self.block = self.fresh_block(need);
+        }
+        if self.block.len() != need {
+            // Only when the tick's shape changes (a participant joins, the last short tick) or the block is
+            // new: a recycled block of the same call keeps its length.
+            self.block.resize(need, 0);
+        }
+        self.stems = stems;
+        Some(&mut self.block[..])
+    }
+
+    fn tick_filled(&mut self) -> Result<(), SinkError> {
         let like = self.block.capacity();
         let block = std::mem::take(&mut self.block);
         let stems = std::mem::take(&mut self.stems);
@@ -405,7 +436,7 @@ fn apply<S: RecordingSink<Error = SinkError>>(
             if r.is_ok() {
                 r = inner.mixed(&block[stems * len..]);
             }
-            block.clear();
+            // Recycled at its length: the next tick of the same call lends it as it is (no clearing pass).
             let _ = pool.try_send(block); // a full pool frees the block here, off the media thread
             r
         }

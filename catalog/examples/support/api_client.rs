@@ -1,6 +1,6 @@
 //! The console's search API timed through HTTP, for `search_scale --http BIN`: starts `BIN serve` on a
-//! throw-away root with the catalogue the example loaded (`--catalog postgres://…`: a shared catalogue, whose
-//! scan never removes what it did not find on this root), makes an admin with an API token (`BIN users`), and
+//! throw-away root with the catalogue the example loaded (`--catalog postgres://…` or the SQLite file; the
+//! recordings are a bucket archive's, `s3:…` ids, which a root's scan never removes), makes an admin with an API token (`BIN users`), and
 //! sends every search as `GET /api/recordings?participant=…&from=…&to=…&limit=50` over one keep-alive
 //! connection — the path a partner's script takes, including the token check and the audit entry each search
 //! writes. A search is timed from the request's first byte to the answer's last.
@@ -41,7 +41,8 @@ fn run(bin: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Starts `bin serve` over `catalog` (a `postgres://` URL) with an admin and their API token.
+/// Starts `bin serve` over `catalog` (a `postgres://` URL or an SQLite file) with an admin and their API
+/// token.
 pub fn start(bin: &Path, catalog: &str) -> Served {
     let root = std::env::temp_dir().join(format!("search-scale-root-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();

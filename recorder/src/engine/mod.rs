@@ -369,15 +369,33 @@ impl CallRecorder {
             .to_samples(rate);
         let now = self.now;
         self.mixer.begin(len);
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            slot.pull(from, len, now);
-            let buf = &slot.buf[..len];
-            sink.stem(i, buf).map_err(EngineError::Sink)?;
-            self.mixer.add(buf);
+        let stems = self.slots.len();
+        let lent = match sink.lend_tick(stems, len) {
+            // Pulled and mixed straight into the sink's buffer (no copy of the stems or the mix).
+            Some(buf) if len > 0 && buf.len() == (stems + 1) * len => {
+                let (stem_bufs, mix) = buf.split_at_mut(stems * len);
+                for (slot, out) in self.slots.iter_mut().zip(stem_bufs.chunks_exact_mut(len)) {
+                    slot.pull_into(from, out, now);
+                    self.mixer.add(out);
+                }
+                self.mixer.finish(mix);
+                true
+            }
+            _ => false,
+        };
+        if lent {
+            sink.tick_filled().map_err(EngineError::Sink)?;
+        } else {
+            for (i, slot) in self.slots.iter_mut().enumerate() {
+                slot.pull(from, len, now);
+                let buf = &slot.buf[..len];
+                sink.stem(i, buf).map_err(EngineError::Sink)?;
+                self.mixer.add(buf);
+            }
+            self.mixer.finish(&mut self.mix_buf[..len]);
+            sink.mixed(&self.mix_buf[..len])
+                .map_err(EngineError::Sink)?;
         }
-        self.mixer.finish(&mut self.mix_buf[..len]);
-        sink.mixed(&self.mix_buf[..len])
-            .map_err(EngineError::Sink)?;
         self.next_tick += 1;
         self.hand_over_gaps(false, sink)
     }

@@ -32,6 +32,21 @@ pub trait RecordingSink {
     /// # Errors
     /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
     fn mixed(&mut self, samples: &[i16]) -> Result<(), Self::Error>;
+    /// Lends a buffer for one whole tick — `stems + 1` runs of `len` samples: the stems in order, then the
+    /// mix — that the recorder fills in place (every sample written) and hands back with
+    /// [`Self::tick_filled`], instead of calling [`Self::stem`] and [`Self::mixed`] with its own buffers: a
+    /// sink that would copy them anyway (a queue to a writer thread) saves that copy. `None` (the default),
+    /// or a buffer of another length: the recorder uses `stem`/`mixed`.
+    fn lend_tick(&mut self, _stems: usize, _len: usize) -> Option<&mut [i16]> {
+        None
+    }
+    /// The tick lent by [`Self::lend_tick`] is filled.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
+    fn tick_filled(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// A video stream got index `index`, to be written to `path` (relative to the recording folder).
     ///
     /// # Errors

@@ -170,7 +170,16 @@ impl Slot {
     /// One tick of this participant at the recording's format into `buf[..len]`: the saturating sum of its
     /// sources (one, nearly always).
     pub(super) fn pull(&mut self, from: i64, len: usize, now: MediaTime) {
-        let buf = &mut self.buf[..len];
+        let mut buf = std::mem::take(&mut self.buf);
+        if let Some(out) = buf.get_mut(..len) {
+            self.pull_into(from, out, now);
+        }
+        self.buf = buf;
+    }
+
+    /// [`Self::pull`] into `buf` (a tick's length) instead of [`Slot::buf`]: every sample is written.
+    pub(super) fn pull_into(&mut self, from: i64, buf: &mut [i16], now: MediaTime) {
+        let len = buf.len();
         match self.sources.as_mut_slice() {
             [] => buf.fill(0),
             [one] => one.pull(from, buf, now),
