@@ -424,7 +424,7 @@ fn apply<S: RecordingSink<Error = SinkError>>(
             info,
             lead_in,
         } => inner.participant_added(index, &info, lead_in),
-        Command::Tick { mut block, stems } => {
+        Command::Tick { block, stems } => {
             let len = block.len() / (stems + 1);
             let mut r = Ok(());
             for (i, chunk) in block.chunks_exact(len.max(1)).take(stems).enumerate() {
