@@ -356,7 +356,12 @@ fn through_api(name: &str, bin: &str, catalog: &str, qs: &[Query], store_digest:
     let mut digest = std::collections::hash_map::DefaultHasher::new();
     let (times, found) = api_client::time_searches(&served, &plain, &mut digest);
     let d = std::hash::Hasher::finish(&digest);
-    report(&format!("{name} through GET /api/recordings"), times, found, d);
+    report(
+        &format!("{name} through GET /api/recordings"),
+        times,
+        found,
+        d,
+    );
     assert_eq!(
         d, store_digest,
         "the API answered other recordings than the store"

@@ -28,6 +28,7 @@
 use std::path::Path;
 
 mod entry;
+mod pg_connect;
 mod postgres;
 mod query;
 mod scan;
@@ -35,6 +36,7 @@ mod sql;
 mod sqlite;
 
 pub use entry::{format_utc, groups_of, parse_utc, read_folder, ParticipantEntry, RecordingEntry};
+pub use pg_connect::connect_postgres;
 pub use postgres::{describe as describe_postgres_error, PostgresCatalog};
 pub use query::{normalize_number, Cursor, Query, DEFAULT_PAGE, MAX_PAGE};
 pub use scan::{

@@ -15,7 +15,7 @@ use std::io::Write;
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Statement, Transaction};
+use postgres::{Client, Statement, Transaction};
 
 use crate::sql::{page_of, participant_keys, search_sql, Arg, Dialect};
 use crate::{normalize_number, CatalogError, CatalogStore, Page, Query, RecordingEntry};
@@ -116,16 +116,15 @@ impl From<postgres::Error> for WriteError {
 }
 
 impl PostgresCatalog {
-    /// Connects (`postgres://user[:password]@host[:port]/database`, or the key=value form) and creates the
-    /// tables when they are not there.
+    /// Connects (`postgres://user[:password]@host[:port]/database[?sslmode=verify-full&sslrootcert=ca.pem]`,
+    /// TLS as [`crate::connect_postgres`]; or the key=value form) and creates the tables when they are not
+    /// there.
     ///
     /// # Errors
     /// [`CatalogError::Database`] when the server cannot be reached, refuses the user, or the schema cannot be
     /// created. The message never repeats the URL (it may hold a password).
     pub fn connect(url: &str) -> Result<PostgresCatalog, CatalogError> {
-        let mut client = Client::connect(url, NoTls).map_err(|e| {
-            CatalogError::Database(format!("connecting to PostgreSQL: {}", describe(&e)))
-        })?;
+        let mut client = crate::connect_postgres(url)?;
         let mut tx = client.transaction().map_err(db)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(db)?;

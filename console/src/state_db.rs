@@ -107,13 +107,8 @@ impl StateDb {
             Some(url) if is_postgres(Some(url)) => {
                 let ddl = schema.postgres;
                 off_runtime(move || {
-                    let mut client =
-                        postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
-                            ConsoleError::Database(format!(
-                                "connecting to PostgreSQL: {}",
-                                catalog::describe_postgres_error(&e)
-                            ))
-                        })?;
+                    let mut client = catalog::connect_postgres(url)
+                        .map_err(|e| ConsoleError::Database(e.to_string()))?;
                     let mut tx = client.transaction().map_err(pg_err)?;
                     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                         .map_err(pg_err)?;

@@ -35,7 +35,8 @@ pub struct ServeArgs {
     /// (decrypted copies under ROOT/.console/plain/, after verification). Keep it on the review host only.
     #[arg(long)]
     pub identity: Option<PathBuf>,
-    /// The catalogue: a `postgres://USER@HOST/DB` URL for one catalogue several nodes share, or an SQLite
+    /// The catalogue: a `postgres://USER@HOST/DB` URL for one catalogue several nodes share (TLS as libpq:
+    /// `?sslmode=verify-full&sslrootcert=CA.pem`; default `prefer`), or an SQLite
     /// file (default: ROOT/.console/catalog.sqlite).
     #[arg(long)]
     pub catalog: Option<String>,
