@@ -42,16 +42,20 @@ fn split_tls(url: &str) -> Result<(String, Tls, Option<PathBuf>), String> {
     let mut rest: Vec<&str> = Vec::new();
     for kv in query.split('&').filter(|kv| !kv.is_empty()) {
         match kv.split_once('=') {
-            Some(("sslmode", v)) => mode = match v {
-                "disable" => Tls::Disable,
-                "allow" | "prefer" => Tls::Prefer,
-                "require" => Tls::Require,
-                "verify-ca" => Tls::VerifyCa,
-                "verify-full" => Tls::VerifyFull,
-                other => return Err(format!(
+            Some(("sslmode", v)) => {
+                mode = match v {
+                    "disable" => Tls::Disable,
+                    "allow" | "prefer" => Tls::Prefer,
+                    "require" => Tls::Require,
+                    "verify-ca" => Tls::VerifyCa,
+                    "verify-full" => Tls::VerifyFull,
+                    other => {
+                        return Err(format!(
                     "sslmode={other}: expected disable, prefer, require, verify-ca or verify-full"
-                )),
-            },
+                ))
+                    }
+                }
+            }
             Some(("sslrootcert", v)) if !v.is_empty() => root = Some(PathBuf::from(v)),
             _ => rest.push(kv),
         }

@@ -222,3 +222,25 @@ pub(crate) fn provenance(console: &Console, id: &str) -> Option<String> {
     let how = std::fs::read_to_string(done).unwrap_or_default();
     Some(format!("{} ({how})", cfg.url.join(name)))
 }
+
+/// The id of a copy of `e` — a recording another node holds — in this console's object store (the same call
+/// id and leg under its prefix), so its page can send the officer there.
+pub(crate) fn copy_of(
+    console: &Console,
+    e: &RecordingEntry,
+) -> Result<Option<String>, ConsoleError> {
+    let Some(cfg) = console.config.store.as_ref() else {
+        return Ok(None);
+    };
+    if catalog::is_bucket_id(&e.id) || e.call_id.is_empty() {
+        return Ok(None);
+    }
+    let mine = id_prefix(cfg);
+    let q = catalog::Query::from_pairs([("call_id", e.call_id.as_str())])?;
+    let page = console.catalog()?.search(&q)?;
+    Ok(page
+        .recordings
+        .into_iter()
+        .find(|r| r.id.starts_with(&mine) && r.leg == e.leg)
+        .map(|r| r.id))
+}

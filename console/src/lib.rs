@@ -302,6 +302,18 @@ impl Console {
         Ok(dir)
     }
 
+    /// For a recording this console does not hold, the id of its copy in the console's object store (same
+    /// call id and leg under `--store`'s prefix), if the bucket has one.
+    ///
+    /// # Errors
+    /// Catalogue errors.
+    pub fn copy_in_bucket(
+        &self,
+        entry: &catalog::RecordingEntry,
+    ) -> Result<Option<String>, ConsoleError> {
+        bucket::copy_of(self, entry)
+    }
+
     /// `ID (held by node N)` for a recording this console does not hold, as far as the catalogue knows.
     pub(crate) fn whereabouts(&self, entry: &catalog::RecordingEntry) -> String {
         match entry.node.as_deref() {

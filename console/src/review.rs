@@ -12,6 +12,9 @@ use crate::{sha256_hex, Console, ConsoleError};
 pub struct Verdict {
     /// Every byte matches the signed chain.
     pub intact: bool,
+    /// Verification ran on this host. False when the recording is not here (another node holds it) or could
+    /// not be read back from the object store: then nothing is claimed about its integrity either way.
+    pub checked: bool,
     /// The signer is authenticated (a key of the console's keyring); false when only the embedded key was
     /// checked, or when the folder is not intact.
     pub signer_trusted: bool,
@@ -37,6 +40,7 @@ impl Verdict {
     pub fn not_replayed(why: &str) -> Verdict {
         Verdict {
             intact: false,
+            checked: false,
             signer_trusted: false,
             summary: format!(
                 "NOT VERIFIED: the recording could not be read back from the object store: {why}"
@@ -64,6 +68,7 @@ impl Verdict {
         };
         Verdict {
             intact: false,
+            checked: false,
             signer_trusted: false,
             summary: format!(
                 "NOT ON THIS HOST: the catalogue lists this recording, but its folder is not under this \
@@ -117,6 +122,7 @@ pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
             };
             Verdict {
                 intact: true,
+                checked: true,
                 signer_trusted,
                 summary: format!("{}; {trust_text}", r.summary),
                 signing,
@@ -126,6 +132,7 @@ pub fn verdict_of(console: &Console, dir: &Path) -> Verdict {
         }
         Err(e) => Verdict {
             intact: false,
+            checked: true,
             signer_trusted: false,
             summary: format!("DOES NOT VERIFY: {e}"),
             signing: String::new(),

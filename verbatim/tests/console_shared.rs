@@ -7,12 +7,17 @@
 //! database itself refuses to change, delete or truncate audit entries; and an entry edited behind the
 //! console's back (triggers dropped) is reported by number.
 //!
-//! Needs PostgreSQL 15 (scripts/setup.sh installs it); without it the test prints a loud `SKIPPED` and passes.
+//! Host A also reads the WORM bucket node B uploads to (`serve --store`, moto on loopback): host B's
+//! recording held elsewhere sends the officer to the bucket's copy, which verifies on host A.
+//!
+//! Needs PostgreSQL 15 and moto_server (scripts/setup.sh installs both); without them the test prints a loud
+//! `SKIPPED` and passes.
 
 mod browser_util;
 #[path = "../../catalog/tests/common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod s3_servers;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,10 +28,12 @@ use browser_util::{run, Kill, BIN};
 
 const PASSWORD: &str = "a shared password";
 
-fn serve(root: &Path, catalog: &str, node: &str) -> (Kill, String) {
+fn serve(root: &Path, catalog: &str, node: &str, store: &[&str]) -> (Kill, String) {
     let mut child = Command::new(BIN)
+        .envs(s3_servers::aws_env())
         .args(["serve", "--root"])
         .arg(root)
+        .args(store)
         .args([
             "--catalog",
             catalog,
@@ -126,28 +133,47 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
         return;
     };
     let db = server.database("review");
+    // Node B also uploads its recording to the WORM bucket, which host A catalogues (`serve --store`).
+    let Some(s3) = s3_servers::Server::start(
+        s3_servers::Kind::Moto,
+        &std::env::temp_dir().join(format!("console-shared-s3-{}", std::process::id())),
+    ) else {
+        eprintln!("SKIPPED: moto_server is not installed: the shared-console test did NOT run");
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("console-shared-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (root_a, root_b) = (dir.join("host-a"), dir.join("host-b"));
     // A recording on each host's root, under paths no other root gives (one folder per node).
     for (root, node, seed) in [(&root_a, "node-a", "3"), (&root_b, "node-b", "4")] {
         let out = root.join(node).join("call");
-        run(
-            &[
-                "record",
-                "--simulate",
-                "--participants",
-                "2",
-                "--duration",
-                "4s",
-                "--seed",
-                seed,
-                "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            None,
-        );
+        let mut args = vec![
+            "record",
+            "--simulate",
+            "--participants",
+            "2",
+            "--duration",
+            "4s",
+            "--seed",
+            seed,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if node == "node-b" {
+            args.extend([
+                "--store",
+                "s3://calls/shared",
+                "--store-endpoint",
+                &s3.endpoint,
+            ]);
+        }
+        let o = Command::new(BIN)
+            .envs(s3_servers::aws_env())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (ra, rb) = (root_a.to_str().unwrap(), root_b.to_str().unwrap());
 
@@ -179,9 +205,19 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
         "host B does not see the shared user"
     );
 
-    let (_a, url_a) = serve(&root_a, &db, "rec-a");
-    let (_b, url_b) = serve(&root_b, &db, "rec-b");
-    let both = vec!["node-a/call".to_string(), "node-b/call".to_string()];
+    let store = [
+        "--store",
+        "s3://calls/shared",
+        "--store-endpoint",
+        &s3.endpoint,
+    ];
+    let (_a, url_a) = serve(&root_a, &db, "rec-a", &store);
+    let (_b, url_b) = serve(&root_b, &db, "rec-b", &[]);
+    let both = vec![
+        "node-a/call".to_string(),
+        "node-b/call".to_string(),
+        "s3:calls/shared/call".to_string(),
+    ];
     for url in [&url_a, &url_b] {
         // Both roots are catalogued into one catalogue: either host finds both recordings.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -252,6 +288,22 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
         page.contains("NOT ON THIS HOST"),
         "host A's review page of host B's recording"
     );
+    assert!(
+        page.contains("NOT VERIFIED on this host") && !page.contains("NOT INTACT"),
+        "a recording held elsewhere is not called tampered with"
+    );
+    // Host A reads the bucket node B uploaded to: the page sends the officer to that copy, which verifies.
+    assert!(
+        page.contains("href=\"/recording?id=s3%3Acalls%2Fshared%2Fcall\""),
+        "no link to the bucket's copy on host A's page"
+    );
+    let (code, _, body) = get(
+        &format!("{url_a}/api/recording?id=s3%3Acalls%2Fshared%2Fcall"),
+        &auth,
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["verdict"]["intact"], true, "{body}");
 
     // One audit chain for both hosts: the CLI's user and token, the searches and the login on both.
     let audit = run(

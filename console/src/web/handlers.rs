@@ -292,6 +292,11 @@ pub(crate) async fn recording_page(
                 waves.push((p.name.clone(), svg));
             }
         }
+        let copy = if verdict.checked {
+            None
+        } else {
+            app.copy_in_bucket(&e)?
+        };
         Ok(pages::recording(
             &c,
             &e,
@@ -300,6 +305,7 @@ pub(crate) async fn recording_page(
             media.is_some(),
             timeline.as_deref(),
             &waves,
+            copy.as_deref(),
         ))
     })
     .await;

@@ -199,6 +199,7 @@ pub(crate) fn recording(
     readable: bool,
     timeline: Option<&str>,
     waves: &[(String, String)], // (stem, waveform SVG)
+    copy_in_bucket: Option<&str>,
 ) -> String {
     let csrf = c.session.as_ref().map_or("", |(_, t)| t.as_str());
     let id = esc(&e.id);
@@ -234,20 +235,25 @@ pub(crate) fn recording(
         .iter()
         .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v)))
         .collect();
-    let class = if v.intact && v.signer_trusted {
-        "ok"
+    let (class, headline) = if v.intact && v.signer_trusted {
+        ("ok", "Intact: every byte is as signed")
     } else if v.intact {
-        "warn"
+        ("warn", "Intact: every byte is as signed")
+    } else if !v.checked {
+        ("warn", "NOT VERIFIED on this host")
     } else {
-        "bad"
+        ("bad", "NOT INTACT")
+    };
+    let copy = match copy_in_bucket {
+        Some(other) => format!(
+            "<p id=\"bucket-copy\">The WORM bucket holds this call: <a href=\"/recording?id={}\">open its copy              ({})</a>.</p>",
+            url_enc(other),
+            esc(other)
+        ),
+        None => String::new(),
     };
     let verdict = format!(
-        "<div class=\"{class}\" id=\"verdict\"><strong>{}</strong><br>{}<br>{}</div>",
-        if v.intact {
-            "Intact: every byte is as signed"
-        } else {
-            "NOT INTACT"
-        },
+        "<div class=\"{class}\" id=\"verdict\"><strong>{headline}</strong><br>{}<br>{}</div>{copy}",
         esc(&v.summary),
         esc(&v.signing)
     );
