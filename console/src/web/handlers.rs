@@ -300,12 +300,14 @@ pub(crate) async fn recording_page(
         Ok(pages::recording(
             &c,
             &e,
-            &verdict,
+            pages::Integrity {
+                verdict: &verdict,
+                copy_in_bucket: copy.as_deref(),
+            },
             may_play,
             media.is_some(),
             timeline.as_deref(),
             &waves,
-            copy.as_deref(),
         ))
     })
     .await;

@@ -191,16 +191,26 @@ pub(crate) fn search(
 }
 
 /// The review page.
+/// What the recording page says about integrity: the verdict, and where a copy can be verified when this
+/// host could not (the WORM bucket's copy of the same call).
+pub(crate) struct Integrity<'a> {
+    pub verdict: &'a Verdict,
+    pub copy_in_bucket: Option<&'a str>,
+}
+
 pub(crate) fn recording(
     c: &Caller,
     e: &RecordingEntry,
-    v: &Verdict,
+    integrity: Integrity<'_>,
     may_play: bool,
     readable: bool,
     timeline: Option<&str>,
     waves: &[(String, String)], // (stem, waveform SVG)
-    copy_in_bucket: Option<&str>,
 ) -> String {
+    let Integrity {
+        verdict: v,
+        copy_in_bucket,
+    } = integrity;
     let csrf = c.session.as_ref().map_or("", |(_, t)| t.as_str());
     let id = esc(&e.id);
     let mut rows = vec![
