@@ -40,7 +40,7 @@ mod uploader;
 pub use bucket::{Bucket, Listed, LockState};
 pub use config::{parse_retention, RetentionMode, StoreConfig, StoreUrl};
 pub use counters::{Counters, CountersSnapshot};
-pub use listing::{BucketRecording, BucketState, CatalogFiles};
+pub use listing::{recordings_in, BucketRecording, BucketState, CatalogFiles};
 pub use observer::UploadObserver;
 pub use replay::{ReplayReport, RECOVERED_DIR};
 pub use segment::{

@@ -86,6 +86,68 @@ fn stem_of(path: &str) -> Option<String> {
     (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
 }
 
+/// The recordings a prefix's objects make up, from their keys relative to the prefix and their sizes, sorted
+/// by name (what [`Bucket::recordings`] answers, without the store: keys are outside input, and this is
+/// fuzzed). Keys that belong to no recording are ignored.
+///
+/// ```
+/// use store::{recordings_in, BucketState};
+/// let keys = [
+///     ("rec-1/seg/00000000.vseg", 900), ("rec-1/seg/00000001.vseg", 800), ("rec-1/manifest.json", 70),
+///     ("rec-2/seg/00000000.vseg", 500),
+///     ("rec-3/seg/00000000.vseg", 400), ("rec-3/recovered/manifest.json", 90),
+///     ("rec-3/recovered/participants/alice.wav", 9000), ("README.txt", 5),
+/// ];
+/// let r = recordings_in(keys);
+/// let states: Vec<_> = r.iter().map(|r| (r.name.as_str(), r.state, r.segments)).collect();
+/// assert_eq!(states, [
+///     ("rec-1", BucketState::Closed, 2),
+///     ("rec-2", BucketState::Open, 1),
+///     ("rec-3", BucketState::Recovered, 1),
+/// ]);
+/// ```
+pub fn recordings_in<'a>(keys: impl IntoIterator<Item = (&'a str, u64)>) -> Vec<BucketRecording> {
+    let mut found: std::collections::BTreeMap<String, (Option<BucketState>, u64, u64)> =
+        std::collections::BTreeMap::new();
+    for (rel, size) in keys {
+        let Some((name, state, segment)) = classify(rel) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let slot = found.entry(name.to_string()).or_insert((None, 0, 0));
+        if segment {
+            slot.1 += 1;
+        }
+        match (slot.0, state) {
+            (_, Some(BucketState::Recovered)) => {
+                slot.0 = Some(BucketState::Recovered);
+                slot.2 = size;
+            }
+            (None, Some(BucketState::Closed)) => {
+                slot.0 = Some(BucketState::Closed);
+                slot.2 = size;
+            }
+            _ => {}
+        }
+    }
+    found
+        .into_iter()
+        .filter(|(_, (state, segments, _))| state.is_some() || *segments > 0)
+        .map(|(name, (state, segments, size))| {
+            let state = state.unwrap_or(BucketState::Open);
+            let stamp = format!("{state:?}:{segments}:{size}").to_lowercase();
+            BucketRecording {
+                name,
+                state,
+                segments,
+                stamp,
+            }
+        })
+        .collect()
+}
+
 impl Bucket {
     /// The recordings under the store address `at` (its prefix), sorted by name.
     ///
@@ -105,48 +167,12 @@ impl Bucket {
         } else {
             format!("{}/", at.prefix)
         };
-        let mut found: std::collections::BTreeMap<String, (Option<BucketState>, u64, u64)> =
-            std::collections::BTreeMap::new();
-        for o in self.list(&prefix)? {
-            let Some(rel) = o.key.strip_prefix(&prefix) else {
-                continue;
-            };
-            let Some((name, state, segment)) = classify(rel) else {
-                continue;
-            };
-            if name.is_empty() {
-                continue;
-            }
-            let slot = found.entry(name.to_string()).or_insert((None, 0, 0));
-            if segment {
-                slot.1 += 1;
-            }
-            match (slot.0, state) {
-                (_, Some(BucketState::Recovered)) => {
-                    slot.0 = Some(BucketState::Recovered);
-                    slot.2 = o.size;
-                }
-                (None, Some(BucketState::Closed)) => {
-                    slot.0 = Some(BucketState::Closed);
-                    slot.2 = o.size;
-                }
-                _ => {}
-            }
-        }
-        Ok(found
-            .into_iter()
-            .filter(|(_, (state, segments, _))| state.is_some() || *segments > 0)
-            .map(|(name, (state, segments, size))| {
-                let state = state.unwrap_or(BucketState::Open);
-                let stamp = format!("{state:?}:{segments}:{size}").to_lowercase();
-                BucketRecording {
-                    name,
-                    state,
-                    segments,
-                    stamp,
-                }
-            })
-            .collect())
+        let listed = self.list(&prefix)?;
+        Ok(recordings_in(
+            listed
+                .iter()
+                .filter_map(|o| Some((o.key.strip_prefix(&prefix)?, o.size))),
+        ))
     }
 
     /// Reads what a catalogue entry of the recording at `rec` is made from (see the module's docs).
