@@ -168,11 +168,9 @@ impl Bucket {
             format!("{}/", at.prefix)
         };
         let listed = self.list(&prefix)?;
-        Ok(recordings_in(
-            listed
-                .iter()
-                .filter_map(|o| Some((o.key.strip_prefix(&prefix)?, o.size))),
-        ))
+        Ok(recordings_in(listed.iter().filter_map(|o| {
+            Some((o.key.strip_prefix(&prefix)?, o.size))
+        })))
     }
 
     /// Reads what a catalogue entry of the recording at `rec` is made from (see the module's docs).
