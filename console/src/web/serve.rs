@@ -88,14 +88,31 @@ pub async fn serve(
     let scanner = Arc::clone(&console);
     let every = opts.rescan.max(Duration::from_millis(100));
     tokio::spawn(async move {
+        // What a scan could not catalogue (or only in part) is said once, not at every scan.
+        let mut said: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             let c = Arc::clone(&scanner);
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = c.rescan() {
-                    eprintln!("verbatim serve: rescan failed: {e}");
+            match tokio::task::spawn_blocking(move || c.rescan()).await {
+                Ok(Ok(report)) => {
+                    let lines = report
+                        .failed
+                        .iter()
+                        .map(|(id, why)| format!("not catalogued: {id}: {why}"))
+                        .chain(
+                            report
+                                .partial
+                                .iter()
+                                .map(|(id, why)| format!("catalogued in part: {id}: {why}")),
+                        );
+                    for line in lines {
+                        if said.len() < 100_000 && said.insert(line.clone()) {
+                            eprintln!("verbatim serve: {line}");
+                        }
+                    }
                 }
-            })
-            .await;
+                Ok(Err(e)) => eprintln!("verbatim serve: rescan failed: {e}"),
+                Err(e) => eprintln!("verbatim serve: rescan failed: {e}"),
+            }
             tokio::time::sleep(every).await;
         }
     });

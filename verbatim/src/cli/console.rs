@@ -228,9 +228,8 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         r.indexed,
         r.failed.len()
     );
-    for (id, why) in &r.failed {
-        eprintln!("verbatim serve: not catalogued: {id}: {why}");
-    }
+    // Which could not be read, and why: said by the serving loop's first scan (right away: they are tried
+    // again), once each. Those read in part are indexed now and not read again, so they are said here.
     for (id, why) in &r.partial {
         eprintln!("verbatim serve: catalogued in part: {id}: {why}");
     }
