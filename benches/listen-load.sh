@@ -65,17 +65,17 @@ for _ in $(seq 100); do
 done
 addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$tmp/listen.log" | head -1)
 [ -n "$addr" ] || { echo "listen did not start:" >&2; cat "$tmp/listen.log" >&2; exit 1; }
-ticks() { awk '{ print $14 + $15 }' "/proc/$listen_pid/stat"; }
+ticks() { awk '{ print $14, $15 }' "/proc/$listen_pid/stat"; }
 clk=$(getconf CLK_TCK)
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-before=$(ticks)
+read -r bu bs <<<"$(ticks)"
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$tmp/send-time" \
     "$verbatim" send --connect "$addr" "${sim[@]}" --duration "$duration" --calls "$calls" --seed 1 \
     >"$tmp/send.log" 2>&1 || { cat "$tmp/send.log" >&2; exit 1; }
 sleep 0.3 # the server's last writes after the summaries
-after=$(ticks)
+read -r au as <<<"$(ticks)"
 t1=$(date +%s.%N)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 kill -TERM "$listen_pid"
@@ -106,11 +106,12 @@ for n in $(seq "$check"); do
 done
 
 read -r su ss <"$tmp/send-time"
-awk -v b="$before" -v a="$after" -v c="$clk" -v s="$secs" -v w0="$t0" -v w1="$t1" -v n="$calls" \
-    -v su="$su" -v ss="$ss" -v f="$total" -v input="$input" -v d="$duration" 'BEGIN {
-    cpu = (a - b) / c
+awk -v bu="$bu" -v bs="$bs" -v au="$au" -v as="$as" -v c="$clk" -v s="$secs" -v w0="$t0" -v w1="$t1" \
+    -v n="$calls" -v su="$su" -v ss="$ss" -v f="$total" -v input="$input" -v d="$duration" 'BEGIN {
+    user = (au - bu) / c; sys = (as - bs) / c; cpu = user + sys
     printf "listen: %d calls x %s (%s input) in real time, %.0f s recorded, %d frames written (all whole)\n", n, d, input, s, f
     printf "listen process CPU %.2f s in %.1f s wall = %.3f ms per recorded second (%.2f of a core); send %.2f s\n", cpu, w1 - w0, cpu * 1000 / s, cpu / (w1 - w0), su + ss
+    printf "  of which user %.2f s (%.3f ms per recorded second), kernel %.2f s (%.3f ms)\n", user, user * 1000 / s, sys, sys * 1000 / s
 }'
 grep "hand-off\|group commit\|media threads" "$tmp/listen.log" || true
 if [ "$gst" -gt 0 ] && ! command -v gst-launch-1.0 >/dev/null; then

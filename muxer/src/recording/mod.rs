@@ -684,6 +684,10 @@ impl RecordingWriter {
             let (sf, tally) = crate::storage::SealedFile::create(f, r).map_err(io_err(&abs, 0))?;
             self.files[id as usize].sealed = Some(tally);
             f = Box::new(sf);
+        } else if kind == FileKind::Wav {
+            // Silence (zeros) appended to a stem becomes a hole: no page written, no disk used; the bytes
+            // read back, and every hash, are the same.
+            f = Box::new(crate::storage::SparseFile::new(f));
         }
         // Make the new directory entry durable (a power loss must not lose a file the journal names). With
         // group commit the next round does, before any of the file's bytes or later records are durable.

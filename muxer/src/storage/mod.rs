@@ -6,6 +6,7 @@
 //!   chosen OS error (ENOSPC, EIO, EROFS…): for tests of every write site's error path.
 //! * [`SealedFile`]: wraps a file of an encrypted recording: what is written goes to disk as sealed records
 //!   (see `docs/encryption.md`).
+//! * [`SparseFile`]: wraps a plaintext WAV: appended runs of zeros (silence) become holes, not written pages.
 //! * [`OpLog`]: the real thing, logging every mutating operation with its bytes, so a test can rebuild what a
 //!   power cut could have left on disk at any point (see `muxer/tests/power_loss.rs`).
 //!
@@ -34,10 +35,12 @@
 mod fault;
 mod oplog;
 mod sealed;
+mod sparse;
 
 pub use fault::{FaultPlan, FaultStorage};
 pub use oplog::{Op, OpLog};
 pub use sealed::{SealTally, SealedFile, SEAL_BATCH};
+pub use sparse::SparseFile;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};

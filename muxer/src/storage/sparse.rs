@@ -1,0 +1,290 @@
+//! [`SparseFile`]: appended digital silence becomes a hole instead of written zeros.
+//!
+//! A stem is silence most of the time — a participant who listens for minutes, or has not joined yet — and
+//! silence from Teams is zeros. Writing those zeros costs the page cache a copy, a page allocation and later
+//! the disk's write-back, for bytes every reader sees anyway beyond a file's written end. [`SparseFile`] skips
+//! runs of zeros written at or past the furthest byte ever written (appends), and extends the file over a
+//! skipped tail with `set_len` when flushed or synced, so the file's bytes — and so every hash of the chain —
+//! are exactly those written. Rewrites below that point (a WAV header refreshed at offset 0) are written as
+//! they are. Only plaintext WAV stems and `mixed.wav` are wrapped (sealed files are never zeros).
+//!
+//! ```
+//! use std::io::{Read, Seek, SeekFrom, Write};
+//! use muxer::storage::{SparseFile, StdStorage, Storage, StorageFile};
+//! let dir = std::env::temp_dir().join(format!("verbatim-sparse-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("a.wav");
+//! let mut f = SparseFile::new(StdStorage.create_new(&path, false).unwrap());
+//! f.write_all(b"head").unwrap();
+//! f.write_all(&vec![0u8; 1 << 20]).unwrap(); // a second of… nothing, skipped
+//! f.write_all(b"tail").unwrap();
+//! f.write_all(&[0u8; 100]).unwrap(); // a trailing run: the file is extended over it at the flush
+//! f.seek(SeekFrom::Start(0)).unwrap();
+//! f.write_all(b"HEAD").unwrap(); // a rewrite: written as it is
+//! f.flush().unwrap();
+//! let mut bytes = Vec::new();
+//! std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+//! assert_eq!(bytes.len(), 4 + (1 << 20) + 4 + 100);
+//! assert_eq!(&bytes[..4], b"HEAD");
+//! assert!(bytes[4..4 + (1 << 20)].iter().all(|&b| b == 0));
+//! assert_eq!(&bytes[4 + (1 << 20)..][..4], b"tail");
+//! assert!(f.skipped() >= 1 << 20);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use std::io::{self, Seek, SeekFrom, Write};
+
+use super::StorageFile;
+
+/// Shortest run of zeros skipped (a shorter one costs a seek more than it saves).
+const MIN_HOLE: usize = 4096;
+
+/// A [`StorageFile`] that leaves appended runs of zeros as holes (see the module's docs).
+pub struct SparseFile {
+    inner: Box<dyn StorageFile>,
+    /// Where the next write goes.
+    pos: u64,
+    /// Where `inner`'s own position is (a seek is made only when `pos` differs).
+    inner_pos: u64,
+    /// The file's size on disk: past the last byte written or the last `set_len`.
+    materialized: u64,
+    /// The file's logical size: `materialized`, or further when zeros were skipped at the end.
+    len: u64,
+    /// Bytes of zeros not written.
+    skipped: u64,
+}
+
+impl SparseFile {
+    /// Wraps a file opened for writing at its start (a new, empty file).
+    pub fn new(inner: Box<dyn StorageFile>) -> SparseFile {
+        SparseFile {
+            inner,
+            pos: 0,
+            inner_pos: 0,
+            materialized: 0,
+            len: 0,
+            skipped: 0,
+        }
+    }
+
+    /// Bytes of zeros left as holes so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    fn put(&mut self, buf: &[u8]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if self.inner_pos != self.pos {
+            self.inner.seek(SeekFrom::Start(self.pos))?;
+            self.inner_pos = self.pos;
+        }
+        self.inner.write_all(buf)?;
+        self.pos += buf.len() as u64;
+        self.inner_pos = self.pos;
+        self.materialized = self.materialized.max(self.pos);
+        self.len = self.len.max(self.pos);
+        Ok(())
+    }
+
+    /// The file's size on disk covers its logical size (a skipped tail becomes a hole through `set_len`).
+    fn materialize(&mut self) -> io::Result<()> {
+        if self.len > self.materialized {
+            self.inner.set_len(self.len)?;
+            self.materialized = self.len;
+        }
+        Ok(())
+    }
+}
+
+/// `block` is all zeros (eight bytes at a time; speech leaves at its first samples).
+fn all_zero(block: &[u8]) -> bool {
+    let mut words = block.chunks_exact(8);
+    words
+        .by_ref()
+        .all(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) == 0)
+        && words.remainder().iter().all(|&b| b == 0)
+}
+
+impl Write for SparseFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.pos < self.materialized {
+            // A rewrite of bytes already on disk: as it is, up to the written end.
+            let room = usize::try_from(self.materialized - self.pos).unwrap_or(usize::MAX);
+            let n = buf.len().min(room);
+            self.put(&buf[..n])?;
+            return Ok(n);
+        }
+        // An append: every run of zeros holding a whole MIN_HOLE block (aligned to the file's offsets, as its
+        // pages are) is skipped, with the zeros around it; the rest is written.
+        let len = buf.len();
+        let misalign = (self.pos % MIN_HOLE as u64) as usize;
+        let mut at = if misalign == 0 {
+            0
+        } else {
+            (MIN_HOLE - misalign).min(len)
+        };
+        let mut data_from = 0;
+        while at + MIN_HOLE <= len {
+            if !all_zero(&buf[at..at + MIN_HOLE]) {
+                at += MIN_HOLE;
+                continue;
+            }
+            let mut end = at + MIN_HOLE;
+            while end + MIN_HOLE <= len && all_zero(&buf[end..end + MIN_HOLE]) {
+                end += MIN_HOLE;
+            }
+            if end + MIN_HOLE > len && all_zero(&buf[end..]) {
+                end = len;
+            }
+            // And the zeros just before the block (the unaligned start of the buffer, the end of speech).
+            let start = buf[data_from..at]
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(data_from, |i| data_from + i + 1);
+            self.put(&buf[data_from..start])?;
+            self.pos += (end - start) as u64;
+            self.len = self.len.max(self.pos);
+            self.skipped += (end - start) as u64;
+            at = end;
+            data_from = end;
+        }
+        self.put(&buf[data_from..])?;
+        Ok(len)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()?;
+        self.materialize()
+    }
+}
+
+impl Seek for SparseFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
+}
+
+impl StorageFile for SparseFile {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.materialize()?;
+        self.inner.sync_data()
+    }
+    fn sync_all(&mut self) -> io::Result<()> {
+        self.materialize()?;
+        self.inner.sync_all()
+    }
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)?;
+        self.materialized = len;
+        self.len = len;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Read;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("verbatim-sparse-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("f.bin")
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Write this many bytes: zeros, or a pattern with zeros in it.
+        Write(usize, bool),
+        /// Seek to a fraction of the logical end.
+        Seek(u8),
+        Flush,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0usize..20_000, any::<bool>()).prop_map(|(n, z)| Step::Write(n, z)),
+            any::<u8>().prop_map(Step::Seek),
+            Just(Step::Flush),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever is written, seeked and flushed, the file reads back as a plain file would.
+        #[test]
+        fn reads_back_as_a_plain_file(steps in proptest::collection::vec(step(), 1..40)) {
+            let path = temp("prop");
+            let mut f = SparseFile::new(Box::new(std::fs::File::create(&path).unwrap()));
+            let mut model: Vec<u8> = Vec::new();
+            let mut pos = 0usize;
+            let mut k = 0u32;
+            for s in steps {
+                match s {
+                    Step::Write(n, zeros) => {
+                        let data: Vec<u8> = (0..n)
+                            .map(|i| {
+                                k = k.wrapping_add(1);
+                                if zeros || (i / 5000) % 2 == 0 && i % 7 != 0 { 0 } else { (k % 251) as u8 }
+                            })
+                            .collect();
+                        f.write_all(&data).unwrap();
+                        if model.len() < pos + n {
+                            model.resize(pos + n, 0);
+                        }
+                        model[pos..pos + n].copy_from_slice(&data);
+                        pos += n;
+                    }
+                    Step::Seek(frac) => {
+                        pos = model.len() * usize::from(frac) / 255;
+                        f.seek(SeekFrom::Start(pos as u64)).unwrap();
+                    }
+                    Step::Flush => f.flush().unwrap(),
+                }
+            }
+            f.sync_data().unwrap();
+            let mut got = Vec::new();
+            std::fs::File::open(&path).unwrap().read_to_end(&mut got).unwrap();
+            prop_assert_eq!(got.len(), model.len());
+            prop_assert!(got == model);
+        }
+    }
+
+    #[test]
+    fn silence_takes_no_disk() {
+        use std::os::unix::fs::MetadataExt;
+        let path = temp("blocks");
+        let mut f = SparseFile::new(Box::new(std::fs::File::create(&path).unwrap()));
+        f.write_all(&[1u8; 80]).unwrap();
+        for _ in 0..64 {
+            f.write_all(&[0u8; 32_000]).unwrap();
+        }
+        f.write_all(&[2u8; 10]).unwrap();
+        f.sync_data().unwrap();
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!(m.len(), 80 + 64 * 32_000 + 10);
+        // 2 MB of silence: a few blocks on disk (the head and the tail), not 500.
+        assert!(
+            m.blocks() * 512 < 64 * 1024,
+            "{} bytes allocated",
+            m.blocks() * 512
+        );
+        assert!(f.skipped() > 2_000_000);
+    }
+}
