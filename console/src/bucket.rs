@@ -10,7 +10,7 @@
 //! verdict is then the ordinary verification of that replay, so what the officer plays is what the bucket
 //! holds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use catalog::{CatalogStore, RecordingEntry, ScanReport};
@@ -172,6 +172,8 @@ pub(crate) fn local_copy(console: &Console, id: &str) -> Result<PathBuf, Console
     let stamp = console.catalog()?.stamp(id)?.unwrap_or_default();
     let (base, out, done) = copy_paths(console, id, &stamp);
     if done.exists() {
+        // Used now: the last to be evicted.
+        touch(&done);
         return Ok(out);
     }
     let _one = console
@@ -194,7 +196,75 @@ pub(crate) fn local_copy(console: &Console, id: &str) -> Result<PathBuf, Console
     })?;
     std::fs::write(&done, report.to_text())
         .map_err(|x| ConsoleError::Io(format!("{}: {x}", done.display())))?;
+    let copies = console.config.state_dir.join("bucket");
+    let evicted = evict(&copies, console.config.store_cache_bytes, &base);
+    if evicted > 0 {
+        eprintln!(
+            "verbatim serve: {evicted} replayed recording copies removed from {} (over --store-cache)",
+            copies.display()
+        );
+    }
     Ok(out)
+}
+
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::OpenOptions::new().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Bytes under `dir` (files only, links not followed).
+fn size_of(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |rd| {
+        rd.flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => size_of(&e.path()),
+                Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+                _ => 0,
+            })
+            .sum()
+    })
+}
+
+/// Removes the least recently used recordings' copies under `copies` (one folder per recording, its
+/// copies' marks' modification times saying when it was last used) until they take at most `limit` bytes;
+/// `keep` (the copy just made) is never removed. Returns how many were removed.
+fn evict(copies: &Path, limit: u64, keep: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(copies) else {
+        return 0;
+    };
+    let mut all: Vec<(std::time::SystemTime, u64, PathBuf)> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| {
+            let dir = e.path();
+            let used = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|m| m.file_name().to_string_lossy().ends_with(".replayed"))
+                .filter_map(|m| m.metadata().ok()?.modified().ok())
+                .max()
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (used, size_of(&dir), dir)
+        })
+        .collect();
+    let mut total: u64 = all.iter().map(|(_, n, _)| n).sum();
+    all.sort();
+    let mut removed = 0;
+    for (_, n, dir) in all {
+        if total <= limit {
+            break;
+        }
+        if dir == keep {
+            continue;
+        }
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            total = total.saturating_sub(n);
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The recording's folder of copies (`.console/bucket/<sha256 of id>/`), its copy of the bucket's state
@@ -243,4 +313,39 @@ pub(crate) fn copy_of(
         .into_iter()
         .find(|r| r.id.starts_with(&mine) && r.leg == e.leg)
         .map(|r| r.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_recently_used_copies_go_first_and_the_new_one_stays() {
+        let dir = std::env::temp_dir().join(format!("verbatim-evict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let mut recs = Vec::new();
+        for (i, age_s) in [(0, 300u64), (1, 100), (2, 200), (3, 0)] {
+            let rec = dir.join(format!("rec{i}"));
+            std::fs::create_dir_all(rec.join("abc")).unwrap();
+            std::fs::write(rec.join("abc").join("mixed.wav"), vec![0u8; 1000]).unwrap();
+            let mark = rec.join("abc.replayed");
+            std::fs::write(&mark, b"replayed").unwrap();
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&mark)
+                .unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(3600 - age_s))
+                .unwrap();
+            recs.push(rec);
+        }
+        // Each takes 1,008 bytes; room for two: the two least recently used go (rec0, then rec2).
+        assert_eq!(evict(&dir, 2_100, &recs[3]), 2);
+        let left: Vec<bool> = recs.iter().map(|r| r.exists()).collect();
+        assert_eq!(left, [false, true, false, true]);
+        // The one just made stays even when it alone is over the limit.
+        assert_eq!(evict(&dir, 10, &recs[3]), 1);
+        assert!(recs[3].exists() && !recs[1].exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

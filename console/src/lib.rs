@@ -94,6 +94,9 @@ pub struct ConsoleConfig {
     pub store: Option<store::StoreConfig>,
     /// How often the store prefix is listed (a listing reads every object key under it).
     pub store_rescan: std::time::Duration,
+    /// Most bytes the copies replayed from the store may take under `.console/bucket/`; the least recently
+    /// viewed recordings' copies are removed beyond it (replayed again when viewed again).
+    pub store_cache_bytes: u64,
 }
 
 impl ConsoleConfig {
@@ -108,6 +111,7 @@ impl ConsoleConfig {
             node: node::this_host(),
             store: None,
             store_rescan: std::time::Duration::from_secs(60),
+            store_cache_bytes: 20 << 30,
         }
     }
 }

@@ -65,7 +65,10 @@ pub(crate) fn plain_copy(
         )));
     };
     let base = console.config.state_dir.join("plain");
-    let out = base.join(sha256_hex(e.id.as_bytes()));
+    // Keyed by the source too: a bucket recording's new state (closed, recovered) is a new source folder.
+    let out = base.join(sha256_hex(
+        format!("{}\n{}", e.id, source.display()).as_bytes(),
+    ));
     let done = out.join(".decrypted");
     if done.exists() {
         return Ok(out);

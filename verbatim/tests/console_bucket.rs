@@ -7,7 +7,8 @@
 //! requests), and exports a bundle that `verbatim verify` accepts; the tampered one says NOT VERIFIED and why
 //! (the object log is broken), never "intact"; the crashed one is listed as not closed, and after
 //! `verbatim recover s3://…` the next listing shows it sealed (`interrupted`); the root's own scans (every
-//! 200 ms) never drop the bucket's entries.
+//! 200 ms) never drop the bucket's entries; the replayed copies stay within `--store-cache` (an evicted
+//! recording is replayed again when viewed).
 //!
 //! Needs moto_server (scripts/setup.sh installs it); without it the test prints a loud `SKIPPED` and passes.
 
@@ -74,6 +75,8 @@ fn serve(server: &Server, root: &Path) -> (Kill, String) {
             &server.endpoint,
         ])
         .args(["--store-rescan", "1s"])
+        // One byte: every replay evicts the other copies (the least recently viewed first).
+        .args(["--store-cache", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -395,5 +398,24 @@ fn a_review_host_catalogues_plays_verifies_and_exports_the_buckets_recordings() 
     );
     // Still all three after many scans of the (empty) root.
     assert_eq!(listed(&url, &token).len(), 3);
+    // The copies are bounded (--store-cache): replaying rec-2 removed rec-1's copy; viewing rec-1 again
+    // replays it again, and it plays the same bytes.
+    let copies = || {
+        std::fs::read_dir(root.join(".console/bucket"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(
+        copies(),
+        1,
+        "only the newest copy is kept under a 1-byte cache"
+    );
+    let (code, _, again) = get(&media, &[("cookie", &session)]);
+    assert_eq!(code, 200);
+    assert!(
+        again == original,
+        "rec-1 replayed again after its eviction differs"
+    );
+    assert_eq!(copies(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// every key under the prefix).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub store_rescan: Duration,
+    /// Most disk the copies replayed from the store take (ROOT/.console/bucket/); the least recently viewed
+    /// are removed beyond it, e.g. 20GiB.
+    #[arg(long, value_name = "BYTES", default_value = "20GiB", value_parser = crate::cli::store::parse_bytes)]
+    pub store_cache: u64,
 }
 
 /// `verbatim search`.
@@ -219,6 +223,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         |cfg| {
             cfg.store = store;
             cfg.store_rescan = store_rescan;
+            cfg.store_cache_bytes = a.store_cache;
         },
     )?);
     let r = c.rescan()?;
