@@ -23,7 +23,8 @@
 # GST=0 skips it; without gst-launch-1.0 it says so loudly and skips it.
 #
 # Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, GST=10, OUT=/tmp dir,
-#                                  CARGO_TARGET_DIR; VERBATIM_BIN=path uses that binary, for A/B runs)
+#                                  CARGO_TARGET_DIR; VERBATIM_BIN=path uses that binary, for A/B runs;
+#                                  LISTEN_ARGS="--coalesce 0" more listen options, e.g. for A/B runs)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,7 +58,7 @@ trap cleanup EXIT
 "$verbatim" keygen --out "$tmp/key" >/dev/null 2>&1
 mkdir -p "$tmp/listen"
 "$verbatim" listen --bind 127.0.0.1:0 --out "$tmp/listen" --no-auth --signing-key "$tmp/key" \
-    --max-calls "$((calls + 8))" >"$tmp/listen.log" 2>&1 &
+    --max-calls "$((calls + 8))" ${LISTEN_ARGS:-} >"$tmp/listen.log" 2>&1 &
 listen_pid=$!
 for _ in $(seq 100); do
     grep -q "listening on" "$tmp/listen.log" && break
@@ -141,7 +142,7 @@ if [ "$gst" -gt 0 ]; then
             d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$tmp/gst-$n.ogg")
             gsecs=$(awk -v a="$gsecs" -v b="$d" 'BEGIN { print a + b }')
         done
-        awk -v c="$cpu" -v s="$gsecs" -v m="$mode" -v n="$gst" -v b="$before" -v a="$after" -v k="$clk" \
+        awk -v c="$cpu" -v s="$gsecs" -v m="$mode" -v n="$gst" -v b="$((bu + bs))" -v a="$((au + as))" -v k="$clk" \
             -v r="$secs" 'BEGIN {
             g = c * 1000 / s; v = (a - b) / k * 1000 / r
             printf "GStreamer (%s opusenc) on the stems of calls 1..%d: %.2f s CPU for %.0f s = %.3f ms per recorded second; listen uses %.1fx less\n", m, n, c, s, g, g / v

@@ -64,6 +64,12 @@ pub struct ListenArgs {
     /// A call without any message for this long is finalized as interrupted.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub idle_timeout: media_core::MediaTime,
+    /// A network thread that runs out of work waits this long before it sleeps, so the bot messages that
+    /// arrive meanwhile (every call sends one per 20 ms) are handled in one wake-up, not one each: at 100
+    /// calls it saves ~20 % of listen's CPU for ~1 ms more from the bot to the hand-off. Idle, it costs one
+    /// wait per wake-up, nothing periodic. 0 turns it off.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2ms")]
+    pub coalesce: std::time::Duration,
     /// How far a call's recording time may run ahead of the wall-clock time since its first message (a
     /// bot's timestamps are not trusted to move time faster than it passes); `off` only to replay recorded
     /// calls faster than real time (`verbatim send --fast`).
@@ -227,8 +233,17 @@ pub fn run(a: ListenArgs) -> anyhow::Result<()> {
     };
     // Load (or create) the signing key now, so a bad key fails at start rather than at the first call.
     verbatim::keys::signing_key(opts.record.signing_key.as_deref()).context("signing key")?;
+    // A worker about to park waits first (--coalesce), so the bot messages that arrive meanwhile are handled
+    // in one wake-up instead of one each (issue 14: the context switches around each 20 ms message were the
+    // largest item of the network threads). Capped: a mistyped value must not stall the server.
+    let nap = a.coalesce.min(std::time::Duration::from_millis(20));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(move || {
+            if !nap.is_zero() {
+                std::thread::sleep(nap);
+            }
+        })
         .build()
         .context("tokio runtime")?;
     rt.block_on(async move {
