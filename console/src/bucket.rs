@@ -207,7 +207,7 @@ pub(crate) fn local_copy(console: &Console, id: &str) -> Result<PathBuf, Console
     Ok(out)
 }
 
-fn touch(path: &Path) {
+pub(crate) fn touch(path: &Path) {
     if let Ok(f) = std::fs::OpenOptions::new().append(true).open(path) {
         let _ = f.set_modified(std::time::SystemTime::now());
     }
@@ -226,27 +226,31 @@ fn size_of(dir: &Path) -> u64 {
     })
 }
 
-/// Removes the least recently used recordings' copies under `copies` (one folder per recording, its
-/// copies' marks' modification times saying when it was last used) until they take at most `limit` bytes;
-/// `keep` (the copy just made) is never removed. Returns how many were removed.
-fn evict(copies: &Path, limit: u64, keep: &Path) -> usize {
+/// Removes the least recently used recordings' copies under `copies` (one folder per recording, the
+/// modification times of its marks — `*.replayed` beside a bucket recording's copies, `.decrypted` inside a
+/// decrypted copy — saying when it was last used) until they take at most `limit` bytes. `keep` (the copy
+/// just made) and folders without a mark (a copy being made) are never removed. Returns how many were.
+pub(crate) fn evict(copies: &Path, limit: u64, keep: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(copies) else {
         return 0;
     };
     let mut all: Vec<(std::time::SystemTime, u64, PathBuf)> = rd
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| {
+        .filter_map(|e| {
             let dir = e.path();
             let used = std::fs::read_dir(&dir)
                 .into_iter()
                 .flatten()
                 .flatten()
-                .filter(|m| m.file_name().to_string_lossy().ends_with(".replayed"))
+                .filter(|m| {
+                    let n = m.file_name();
+                    let n = n.to_string_lossy();
+                    n.ends_with(".replayed") || n == ".decrypted"
+                })
                 .filter_map(|m| m.metadata().ok()?.modified().ok())
-                .max()
-                .unwrap_or(std::time::UNIX_EPOCH);
-            (used, size_of(&dir), dir)
+                .max()?;
+            Some((used, size_of(&dir), dir))
         })
         .collect();
     let mut total: u64 = all.iter().map(|(_, n, _)| n).sum();
@@ -343,9 +347,24 @@ mod tests {
         assert_eq!(evict(&dir, 2_100, &recs[3]), 2);
         let left: Vec<bool> = recs.iter().map(|r| r.exists()).collect();
         assert_eq!(left, [false, true, false, true]);
-        // The one just made stays even when it alone is over the limit.
+        // The one just made stays even when it alone is over the limit; so does one being made (no mark).
+        let making = dir.join("in-progress");
+        std::fs::create_dir_all(&making).unwrap();
+        std::fs::write(making.join("mixed.wav"), vec![0u8; 5000]).unwrap();
         assert_eq!(evict(&dir, 10, &recs[3]), 1);
-        assert!(recs[3].exists() && !recs[1].exists());
+        assert!(recs[3].exists() && !recs[1].exists() && making.exists());
+        // A decrypted copy's mark is inside it.
+        let plain = dir.join("plain-copy");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.join(".decrypted"), b"").unwrap();
+        std::fs::write(plain.join("mixed.wav"), vec![0u8; 5000]).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(plain.join(".decrypted"))
+            .unwrap();
+        f.set_modified(t0).unwrap();
+        assert_eq!(evict(&dir, 10, &recs[3]), 1);
+        assert!(!plain.exists() && making.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -97,6 +97,9 @@ pub struct ConsoleConfig {
     /// Most bytes the copies replayed from the store may take under `.console/bucket/`; the least recently
     /// viewed recordings' copies are removed beyond it (replayed again when viewed again).
     pub store_cache_bytes: u64,
+    /// Most bytes the decrypted copies of encrypted recordings may take under `.console/plain/`; the least
+    /// recently viewed are removed beyond it (decrypted again when viewed again).
+    pub plain_cache_bytes: u64,
 }
 
 impl ConsoleConfig {
@@ -112,6 +115,7 @@ impl ConsoleConfig {
             store: None,
             store_rescan: std::time::Duration::from_secs(60),
             store_cache_bytes: 20 << 30,
+            plain_cache_bytes: 20 << 30,
         }
     }
 }

@@ -71,6 +71,8 @@ pub(crate) fn plain_copy(
     ));
     let done = out.join(".decrypted");
     if done.exists() {
+        // Used now: the last to be evicted.
+        crate::bucket::touch(&done);
         return Ok(out);
     }
     let _ = std::fs::remove_dir_all(&out);
@@ -79,5 +81,12 @@ pub(crate) fn plain_copy(
     muxer::decrypt::decrypt_dir(source, ids, &out, true)
         .map_err(|x| ConsoleError::Io(format!("{}: not decrypted: {x}", e.id)))?;
     std::fs::write(&done, b"").map_err(|x| ConsoleError::Io(format!("{}: {x}", done.display())))?;
+    let evicted = crate::bucket::evict(&base, console.config.plain_cache_bytes, &out);
+    if evicted > 0 {
+        eprintln!(
+            "verbatim serve: {evicted} decrypted recording copies removed from {} (over --plain-cache)",
+            base.display()
+        );
+    }
     Ok(out)
 }

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// are removed beyond it, e.g. 20GiB.
     #[arg(long, value_name = "BYTES", default_value = "20GiB", value_parser = crate::cli::store::parse_bytes)]
     pub store_cache: u64,
+    /// Most disk the decrypted copies of encrypted recordings take (ROOT/.console/plain/, with --identity);
+    /// the least recently viewed are removed beyond it, e.g. 20GiB.
+    #[arg(long, value_name = "BYTES", default_value = "20GiB", value_parser = crate::cli::store::parse_bytes)]
+    pub plain_cache: u64,
 }
 
 /// `verbatim search`.
@@ -224,6 +228,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             cfg.store = store;
             cfg.store_rescan = store_rescan;
             cfg.store_cache_bytes = a.store_cache;
+            cfg.plain_cache_bytes = a.plain_cache;
         },
     )?);
     let r = c.rescan()?;
