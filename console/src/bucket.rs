@@ -191,6 +191,8 @@ pub(crate) fn local_copy(console: &Console, id: &str) -> Result<PathBuf, Console
     let report = console.bucket.with(cfg, |b| {
         b.replay(&cfg.url.join(name), &out).map_err(|e| {
             let _ = std::fs::remove_dir_all(&out);
+            // Nothing of this recording is left (its folder, empty now, goes too).
+            let _ = std::fs::remove_dir(&base);
             ConsoleError::Io(format!("{id}: not replayed from {}: {e}", cfg.url))
         })
     })?;
