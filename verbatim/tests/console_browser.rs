@@ -10,7 +10,7 @@
 
 mod browser_util;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,29 +23,14 @@ const PASSWORD: &str = "correct horse battery";
 
 /// Starts `verbatim serve` and returns it with its URL (read from its first line).
 fn serve(root: &Path, identity: &Path) -> (Kill, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--root"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--root"])
         .arg(root)
         .arg("--identity")
         .arg(identity)
         .args(["--bind", "127.0.0.1:0", "--rescan", "1s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (Kill(child), url)
+        .stderr(Stdio::null());
+    serve_from(cmd)
 }
 
 /// The RGB of a pixel of a PNG.

@@ -16,12 +16,12 @@ mod browser_util;
 mod common;
 mod s3_servers;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser_util::{Kill, BIN};
+use browser_util::{agent, csrf_in, finish, get, Kill, BIN};
 use common::{temp_dir, test_key};
 use s3_servers::{aws_env, Kind, Server};
 
@@ -63,8 +63,8 @@ fn record(server: &Server, out: &Path, secs: u32, extra: &[&str]) -> Command {
 }
 
 fn serve(server: &Server, root: &Path) -> (Kill, String) {
-    let mut child = Command::new(BIN)
-        .envs(aws_env())
+    let mut cmd = Command::new(BIN);
+    cmd.envs(aws_env())
         .args(["serve", "--root"])
         .arg(root)
         .args(["--bind", "127.0.0.1:0", "--rescan", "200ms"])
@@ -77,70 +77,8 @@ fn serve(server: &Server, root: &Path) -> (Kill, String) {
         .args(["--store-rescan", "1s"])
         // One byte: every replay evicts the other copies (the least recently viewed first).
         .args(["--store-cache", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/');
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (Kill(child), url.to_string())
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-/// (status, Set-Cookie values, body bytes)
-fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Vec<String>, Vec<u8>) {
-    let mut r = agent().get(url);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    finish(r.call().unwrap())
-}
-
-fn finish(mut r: ureq::http::Response<ureq::Body>) -> (u16, Vec<String>, Vec<u8>) {
-    let status = r.status().as_u16();
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap_or("").to_string())
-        .collect();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .unwrap();
-    (status, set, body)
-}
-
-fn cookie_value(set: &[String], name: &str) -> Option<String> {
-    set.iter()
-        .filter_map(|c| c.split(';').next())
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-fn csrf_in(html: &str) -> String {
-    let i = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    html[i..i + 64].to_string()
+        .stderr(Stdio::inherit());
+    browser_util::serve_from(cmd)
 }
 
 fn json(url: &str, token: &str) -> serde_json::Value {
@@ -286,22 +224,7 @@ fn a_review_host_catalogues_plays_verifies_and_exports_the_buckets_recordings() 
     assert!(!summary.contains("intact"), "{summary}");
 
     // Played in a browser session after a reason: the bytes are the node's, whole and by range.
-    let (_, set, html) = get(&format!("{url}/login"), &[]);
-    let login_cookie = cookie_value(&set, "vb_login").unwrap();
-    let html = String::from_utf8(html).unwrap();
-    let (code, set, _) = finish(
-        agent()
-            .post(&format!("{url}/login"))
-            .header("cookie", &format!("vb_login={login_cookie}"))
-            .send_form([
-                ("user", "olivia"),
-                ("password", PASSWORD),
-                ("csrf", csrf_in(&html).as_str()),
-            ])
-            .unwrap(),
-    );
-    assert_eq!(code, 303, "login");
-    let session = format!("vb_session={}", cookie_value(&set, "vb_session").unwrap());
+    let session = browser_util::login(&url, "olivia", PASSWORD);
     let (code, _, page) = get(
         &format!("{url}/recording?id=s3:calls/eu/rec-1"),
         &[("cookie", &session)],

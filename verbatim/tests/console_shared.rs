@@ -19,7 +19,6 @@ mod browser_util;
 mod pg;
 mod s3_servers;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,8 +28,8 @@ use browser_util::{run, Kill, BIN};
 const PASSWORD: &str = "a shared password";
 
 fn serve(root: &Path, catalog: &str, node: &str, store: &[&str]) -> (Kill, String) {
-    let mut child = Command::new(BIN)
-        .envs(s3_servers::aws_env())
+    let mut cmd = Command::new(BIN);
+    cmd.envs(s3_servers::aws_env())
         .args(["serve", "--root"])
         .arg(root)
         .args(store)
@@ -41,69 +40,16 @@ fn serve(root: &Path, catalog: &str, node: &str, store: &[&str]) -> (Kill, Strin
             "127.0.0.1:0",
             "--rescan",
             "1s",
-            "--node",
-            node,
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (Kill(child), url)
+        .args(["--node", node])
+        .stderr(Stdio::inherit());
+    browser_util::serve_from(cmd)
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
-/// (status, Set-Cookie values, body)
+/// (status, Set-Cookie values, body as text)
 fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Vec<String>, String) {
-    let mut r = agent().get(url);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    finish(r.call().unwrap())
-}
-
-fn finish(mut r: ureq::http::Response<ureq::Body>) -> (u16, Vec<String>, String) {
-    let status = r.status().as_u16();
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap_or("").to_string())
-        .collect();
-    let body = r.body_mut().read_to_string().unwrap_or_default();
-    (status, set, body)
-}
-
-fn cookie_value(set: &[String], name: &str) -> Option<String> {
-    set.iter()
-        .filter_map(|c| c.split(';').next())
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-fn csrf_in(html: &str) -> String {
-    let i = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    html[i..i + 64].to_string()
+    let (code, set, body) = browser_util::get(url, headers);
+    (code, set, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The ids a search through the API answers, sorted.
@@ -239,20 +185,7 @@ fn two_review_hosts_share_users_tokens_sessions_and_one_audit_chain() {
     }
 
     // A browser session made by logging in on host A is valid on host B (one sessions table).
-    let (_, set, html) = get(&format!("{url_a}/login"), &[]);
-    let login_cookie = cookie_value(&set, "vb_login").unwrap();
-    let r = agent()
-        .post(&format!("{url_a}/login"))
-        .header("cookie", &format!("vb_login={login_cookie}"))
-        .send_form([
-            ("user", "olivia"),
-            ("password", PASSWORD),
-            ("csrf", csrf_in(&html).as_str()),
-        ])
-        .unwrap();
-    let (code, set, _) = finish(r);
-    assert_eq!(code, 303, "login on host A");
-    let session = format!("vb_session={}", cookie_value(&set, "vb_session").unwrap());
+    let session = browser_util::login(&url_a, "olivia", PASSWORD);
     let (code, _, page) = get(&format!("{url_b}/"), &[("cookie", &session)]);
     assert_eq!(code, 200, "host A's session on host B");
     assert!(

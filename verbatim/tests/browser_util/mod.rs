@@ -119,3 +119,94 @@ pub async fn sign_in(c: &Client, user: &str, password: &str) {
         .unwrap();
     field("#signin").await.unwrap().click().await.unwrap();
 }
+
+/// Spawns a configured `verbatim serve` command and returns it with its URL, read from its first line.
+pub fn serve_from(mut cmd: Command) -> (Kill, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (Kill(child), url)
+}
+
+/// An HTTP client that returns every status (no error for 4xx/5xx) and follows no redirect.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// GET with headers: (status, Set-Cookie values, body bytes).
+pub fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Vec<String>, Vec<u8>) {
+    let mut r = agent().get(url);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    finish(r.call().unwrap())
+}
+
+/// (status, Set-Cookie values, body bytes) of an answer.
+pub fn finish(mut r: ureq::http::Response<ureq::Body>) -> (u16, Vec<String>, Vec<u8>) {
+    let status = r.status().as_u16();
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .collect();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap_or_default();
+    (status, set, body)
+}
+
+/// A cookie's value among Set-Cookie headers.
+pub fn cookie_value(set: &[String], name: &str) -> Option<String> {
+    set.iter()
+        .filter_map(|c| c.split(';').next())
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The CSRF token of a page's form.
+pub fn csrf_in(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    html[i..i + 64].to_string()
+}
+
+/// Signs in through the login form at `url` and returns the session cookie (`vb_session=…`).
+pub fn login(url: &str, user: &str, password: &str) -> String {
+    let (_, set, html) = get(&format!("{url}/login"), &[]);
+    let login_cookie = cookie_value(&set, "vb_login").unwrap();
+    let html = String::from_utf8(html).unwrap();
+    let (code, set, _) = finish(
+        agent()
+            .post(&format!("{url}/login"))
+            .header("cookie", &format!("vb_login={login_cookie}"))
+            .send_form([
+                ("user", user),
+                ("password", password),
+                ("csrf", csrf_in(&html).as_str()),
+            ])
+            .unwrap(),
+    );
+    assert_eq!(code, 303, "login on {url}");
+    format!("vb_session={}", cookie_value(&set, "vb_session").unwrap())
+}
