@@ -130,7 +130,8 @@ pub struct CallRecorder {
     by_msi: HashMap<Msi, usize>,
     by_id: HashMap<String, usize>,
     mixer: Mixer,
-    mix_buf: Vec<i16>,
+    /// A tick's stems then its mix, for sinks that lend no buffer ([`RecordingSink::lend_tick`]).
+    tick_buf: Vec<i16>,
     videos: Vec<VideoSlot>,
     video_by_msi: HashMap<Msi, usize>,
     video_out: VideoOutput,
@@ -162,7 +163,7 @@ impl CallRecorder {
             by_msi: HashMap::new(),
             by_id: HashMap::new(),
             mixer: Mixer::new(tick_samples),
-            mix_buf: vec![0; tick_samples],
+            tick_buf: Vec::new(),
             videos: Vec::new(),
             video_by_msi: HashMap::new(),
             video_out: VideoOutput::default(),
@@ -370,31 +371,26 @@ impl CallRecorder {
         let now = self.now;
         self.mixer.begin(len);
         let stems = self.slots.len();
-        let lent = match sink.lend_tick(stems, len) {
+        let need = (stems + 1) * len;
+        match sink.lend_tick(stems, len) {
             // Pulled and mixed straight into the sink's buffer (no copy of the stems or the mix).
-            Some(buf) if len > 0 && buf.len() == (stems + 1) * len => {
-                let (stem_bufs, mix) = buf.split_at_mut(stems * len);
-                for (slot, out) in self.slots.iter_mut().zip(stem_bufs.chunks_exact_mut(len)) {
-                    slot.pull_into(from, out, now);
-                    self.mixer.add(out);
+            Some(buf) if len > 0 && buf.len() == need => {
+                fill_tick(&mut self.slots, &mut self.mixer, from, now, buf);
+                sink.tick_filled().map_err(EngineError::Sink)?;
+            }
+            _ if len > 0 => {
+                // Into the recorder's own buffer (it grows only when a participant joins), then handed over.
+                let mut buf = std::mem::take(&mut self.tick_buf);
+                buf.resize(need, 0);
+                fill_tick(&mut self.slots, &mut self.mixer, from, now, &mut buf);
+                let (stem_bufs, mix) = buf.split_at(stems * len);
+                for (i, stem) in stem_bufs.chunks_exact(len).enumerate() {
+                    sink.stem(i, stem).map_err(EngineError::Sink)?;
                 }
-                self.mixer.finish(mix);
-                true
+                sink.mixed(mix).map_err(EngineError::Sink)?;
+                self.tick_buf = buf;
             }
-            _ => false,
-        };
-        if lent {
-            sink.tick_filled().map_err(EngineError::Sink)?;
-        } else {
-            for (i, slot) in self.slots.iter_mut().enumerate() {
-                slot.pull(from, len, now);
-                let buf = &slot.buf[..len];
-                sink.stem(i, buf).map_err(EngineError::Sink)?;
-                self.mixer.add(buf);
-            }
-            self.mixer.finish(&mut self.mix_buf[..len]);
-            sink.mixed(&self.mix_buf[..len])
-                .map_err(EngineError::Sink)?;
+            _ => {}
         }
         self.next_tick += 1;
         self.hand_over_gaps(false, sink)
@@ -559,4 +555,19 @@ impl CallRecorder {
             dominant_speaker_changes: self.dominant_changes,
         }
     }
+}
+
+/// Fills `buf` with one tick: each slot's stem (`buf.len() / (slots + 1)` samples each, in order), then
+/// their mix.
+fn fill_tick(slots: &mut [Slot], mixer: &mut Mixer, from: i64, now: MediaTime, buf: &mut [i16]) {
+    let len = buf.len() / (slots.len() + 1);
+    if len == 0 {
+        return;
+    }
+    let (stem_bufs, mix) = buf.split_at_mut(slots.len() * len);
+    for (slot, out) in slots.iter_mut().zip(stem_bufs.chunks_exact_mut(len)) {
+        slot.pull(from, out, now);
+        mixer.add(out);
+    }
+    mixer.finish(mix);
 }

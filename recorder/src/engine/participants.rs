@@ -106,7 +106,6 @@ pub(super) struct Slot {
     /// Frames refused because the participant already had [`MAX_SOURCES_PER_PARTICIPANT`] sources.
     pub(super) limit_dropped: u64,
     pub(super) gaps: GapTally,
-    pub(super) buf: Vec<i16>,
     scratch: Vec<i16>,
 }
 
@@ -130,7 +129,6 @@ impl Slot {
             retired_clock: ClockStats::default(),
             limit_dropped: 0,
             gaps: GapTally::default(),
-            buf: vec![0; tick_samples],
             scratch: vec![0; tick_samples],
         }
     }
@@ -167,18 +165,9 @@ impl Slot {
         Pushed::Offered { resampled }
     }
 
-    /// One tick of this participant at the recording's format into `buf[..len]`: the saturating sum of its
-    /// sources (one, nearly always).
-    pub(super) fn pull(&mut self, from: i64, len: usize, now: MediaTime) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if let Some(out) = buf.get_mut(..len) {
-            self.pull_into(from, out, now);
-        }
-        self.buf = buf;
-    }
-
-    /// [`Self::pull`] into `buf` (a tick's length) instead of [`Slot::buf`]: every sample is written.
-    pub(super) fn pull_into(&mut self, from: i64, buf: &mut [i16], now: MediaTime) {
+    /// One tick of this participant at the recording's format into `buf` (a tick's length, every sample
+    /// written): the saturating sum of its sources (one, nearly always).
+    pub(super) fn pull(&mut self, from: i64, buf: &mut [i16], now: MediaTime) {
         let len = buf.len();
         match self.sources.as_mut_slice() {
             [] => buf.fill(0),
