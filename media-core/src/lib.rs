@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod block_ring;
 pub mod call_clock;
 pub mod frame;
 pub mod h264;

@@ -5,7 +5,10 @@
 //!
 //! * a [`SourceClock`] that gives each frame a key and a target position;
 //! * a [`JitterBuffer`] that releases frames in key order, waiting at most the late window for missing ones;
-//! * a placement ring (allocated once) where released frames are written at their position.
+//! * a placement ring (a few half-second blocks, allocated once: [`crate::block_ring`]) where released frames
+//!   are written at their position. A tick is either copied out ([`AudioTrack::pull`]) or lent in place
+//!   ([`AudioTrack::lend`]); a block with lent ticks leaves the ring whole once the output has passed it
+//!   ([`AudioTrack::take_finished`]), so a stem can be written from the memory its frames were placed in.
 //!
 //! ## Placement rules: what was sent is copied exactly
 //! * **Inside a talk spurt continuity wins.** Consecutive keys are written back to back, and a short break in
@@ -30,6 +33,7 @@
 //! `delivered = written + late + duplicates + outliers + wrong_format + overrun` once the track is flushed
 //! ([`TrackStats::dropped`]).
 
+use crate::block_ring::BlockRing;
 use crate::frame::{AudioFormat, AudioFrame};
 use crate::jitter::{Insert, JitterBuffer, JitterStats};
 use crate::ledger::{DropCause, GapKind};
@@ -37,6 +41,13 @@ use crate::time::MediaTime;
 use crate::timeline::{ClockConfig, ClockStats, MapOutcome, SourceClock};
 
 pub use crate::ledger::Gap;
+
+mod lend;
+
+/// Length of the placement ring's blocks ([`crate::block_ring`]): a stem is handed over a block at a time.
+/// Half a second: the ring then holds [`TrackConfig::ring`] plus half a second (4.5 s by default, 144 KB at
+/// 16 kHz mono), and a stem costs two writes a second; every whole second (the writer's sync) ends a block.
+pub const BLOCK: MediaTime = MediaTime::from_millis(500);
 
 /// Tuning of an [`AudioTrack`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -260,7 +271,9 @@ pub struct AudioTrack {
     cfg: TrackConfig,
     clock: SourceClock,
     jitter: JitterBuffer<Waiting>,
-    ring: Vec<i16>,
+    ring: BlockRing,
+    /// Sample frames the ring holds ahead of the output ([`TrackConfig::ring`]).
+    ring_frames: i64,
     /// Sample frames per 20 ms source frame.
     frame_samples: i64,
     /// Everything before this sample position has been pulled.
@@ -284,13 +297,17 @@ impl AudioTrack {
     /// A track for one source. Allocates its ring and jitter buffer here, never later (except the gap list).
     pub fn new(cfg: TrackConfig) -> Self {
         let ch = cfg.format.channels.max(1) as usize;
-        let ring_len = (cfg.ring.to_samples(cfg.format.sample_rate).max(1) as usize) * ch;
+        let ring_frames = cfg.ring.to_samples(cfg.format.sample_rate).max(1);
+        let block = BLOCK
+            .to_samples(cfg.format.sample_rate)
+            .clamp(1, ring_frames) as usize;
         AudioTrack {
             clock: SourceClock::new(cfg.clock),
             // No bound on how far keys may jump: a sender silent for an hour resumes an hour of keys later. The
             // clock has already refused timestamps far off the sender's clock.
             jitter: JitterBuffer::new(cfg.jitter_capacity, i64::MAX),
-            ring: vec![0; ring_len],
+            ring: BlockRing::new(ring_frames as usize, block, ch),
+            ring_frames,
             frame_samples: cfg.clock.frame.to_samples(cfg.format.sample_rate).max(1),
             pulled_until: 0,
             start: 0,
@@ -478,8 +495,7 @@ impl AudioTrack {
             }
         }
         let count = n + slip;
-        let ring_frames = (self.ring.len() / ch) as i64;
-        if pos.saturating_add(count) > self.pulled_until.saturating_add(ring_frames) {
+        if pos.saturating_add(count) > self.pulled_until.saturating_add(self.ring_frames) {
             // Far ahead of the output (a timestamp far ahead of the call): the ring cannot hold it.
             self.note_break(gap.take(), pos, edges);
             self.stats.overrun += 1;
@@ -557,8 +573,9 @@ impl AudioTrack {
                 .min_by_key(|&i| (0..ch).map(|c| sample(i, c).unsigned_abs()).sum::<u16>())
                 .unwrap_or(0)
         };
-        let ring_frames = self.ring.len() / ch;
-        let mut at = pos.rem_euclid(ring_frames as i64) as usize;
+        let mut at = pos;
+        let mut run = self.ring.run_mut(at);
+        let mut k = 0;
         for i in 0..frames {
             let copies = if i != quietest {
                 1
@@ -568,15 +585,18 @@ impl AudioTrack {
                 2
             };
             for _ in 0..copies {
+                if k + ch > run.len() {
+                    // The end of a block: on into the next.
+                    run = self.ring.run_mut(at);
+                    k = 0;
+                }
                 for c in 0..ch {
-                    if let Some(slot) = self.ring.get_mut(at * ch + c) {
+                    if let Some(slot) = run.get_mut(k + c) {
                         *slot = sample(i, c);
                     }
                 }
+                k += ch;
                 at += 1;
-                if at == ring_frames {
-                    at = 0;
-                }
             }
         }
     }
@@ -709,29 +729,11 @@ impl AudioTrack {
     /// are released first. Pulls must be contiguous and must not run ahead of `now - late_window`.
     pub fn pull(&mut self, from: i64, out: &mut [i16], now: MediaTime) {
         self.release(now);
-        let ch = self.channels();
-        let ring_frames = (self.ring.len() / ch) as i64;
-        let frames = (out.len() / ch) as i64;
-        // Copy out and clear in at most two runs (the ring wraps at most once per pull when out fits in it).
-        let mut idx = (from.rem_euclid(ring_frames) as usize) * ch;
-        let mut rest = &mut out[..];
-        while !rest.is_empty() {
-            let Some(src) = self.ring.get_mut(idx..) else {
-                rest.fill(0);
-                break;
-            };
-            let n = src.len().min(rest.len());
-            if n == 0 {
-                rest.fill(0);
-                break;
-            }
-            let (head, tail) = rest.split_at_mut(n);
-            head.copy_from_slice(&src[..n]);
-            src[..n].fill(0);
-            rest = tail;
-            idx = 0;
-        }
+        self.ring.retire_before(from);
+        let frames = (out.len() / self.channels()) as i64;
+        self.ring.pull(from, out);
         self.pulled_until = self.pulled_until.max(from + frames);
+        self.ring.retire_before(self.pulled_until);
     }
 
     /// Releases every waiting frame (end of stream), then the caller pulls the rest.

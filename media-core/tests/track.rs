@@ -1,6 +1,9 @@
 //! The audio track driven as the recorder drives it: placement, gaps and their kinds, late frames.
 
+mod common;
+
 use bytes::Bytes;
+use common::pcm_frame;
 use media_core::ledger::GapKind;
 use media_core::track::{AudioTrack, Gap, TrackConfig};
 use media_core::{AudioFormat, AudioFrame, MediaTime};
@@ -238,20 +241,7 @@ struct Arrival {
 /// A frame whose samples encode its key (every sample distinct within a few seconds, never digital zero),
 /// so a copy in the output can be found and checked exactly.
 fn keyed_frame(key: i64, stamp: u64) -> AudioFrame {
-    let mut v = Vec::with_capacity(640);
-    for i in 0..F {
-        v.extend_from_slice(&keyed_sample(key, i).to_le_bytes());
-    }
-    AudioFrame {
-        source: SourceId::audio(1),
-        timing: FrameTiming {
-            timestamp: SourceTimestamp::new(stamp),
-            ..Default::default()
-        },
-        format: AudioFormat::PCM16K,
-        is_silence: false,
-        payload: Bytes::from(v),
-    }
+    pcm_frame(stamp, (0..F).map(|i| keyed_sample(key, i)))
 }
 
 /// Sample `i` of key `k`'s frame: the first sample names the key (unique over 10 minutes of frames).
