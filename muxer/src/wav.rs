@@ -62,6 +62,35 @@ pub enum WavError {
     NotRepairable(&'static str),
 }
 
+impl<F: Write + Seek> WavWriter<io::BufWriter<F>> {
+    /// As [`Self::append_samples`], but the samples go to the file from `samples` itself, not through the
+    /// buffer (which is flushed first, so the file's bytes stay in order): for large appends, where the
+    /// buffer's copy would buy nothing.
+    ///
+    /// # Errors
+    /// As [`Self::append_bytes`].
+    ///
+    /// ```
+    /// use media_core::AudioFormat;
+    /// use muxer::wav::WavWriter;
+    /// use std::io::{BufWriter, Cursor};
+    /// let mut w = WavWriter::create(BufWriter::new(Cursor::new(Vec::new())), AudioFormat::PCM16K).unwrap();
+    /// w.append_samples(&[1, 2]).unwrap();
+    /// w.append_samples_unbuffered(&[3; 8000]).unwrap();
+    /// assert_eq!(w.data_len(), 2 * 8002);
+    /// ```
+    pub fn append_samples_unbuffered(&mut self, samples: &[i16]) -> Result<(), WavError> {
+        if cfg!(target_endian = "big") {
+            return self.append_samples(samples);
+        }
+        let at = self.file_len();
+        self.sink.flush().map_err(io_at(at))?;
+        self.append_with(bytemuck::cast_slice(samples), |sink, b| {
+            sink.get_mut().write_all(b)
+        })
+    }
+}
+
 fn io_at(offset: u64) -> impl FnOnce(io::Error) -> WavError {
     move |source| WavError::Io { offset, source }
 }
@@ -193,6 +222,14 @@ impl<W: Write + Seek> WavWriter<W> {
     /// # Errors
     /// [`WavError::PartialSample`] (nothing written) or [`WavError::Io`].
     pub fn append_bytes(&mut self, bytes: &[u8]) -> Result<(), WavError> {
+        self.append_with(bytes, |sink, b| sink.write_all(b))
+    }
+
+    fn append_with(
+        &mut self,
+        bytes: &[u8],
+        write: impl FnOnce(&mut W, &[u8]) -> io::Result<()>,
+    ) -> Result<(), WavError> {
         let block_align = self.format.bytes_per_sample_frame();
         if bytes.len() % block_align != 0 {
             return Err(WavError::PartialSample {
@@ -207,7 +244,7 @@ impl<W: Write + Seek> WavWriter<W> {
             self.refresh_header()?;
         }
         let at = self.file_len();
-        self.sink.write_all(bytes).map_err(io_at(at))?;
+        write(&mut self.sink, bytes).map_err(io_at(at))?;
         self.chunk_hasher.update(bytes);
         self.data_len = new_len;
         Ok(())

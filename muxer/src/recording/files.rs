@@ -14,6 +14,9 @@ use crate::fmp4::{Fmp4Options, Fmp4Writer, TrackSpec, Written};
 use crate::integrity::{FileKind, Region};
 use crate::wav::{WavError, WavWriter};
 
+/// Appends of at least this many bytes skip the file's buffer ([`RecordingWriter::write_pcm`]).
+pub const UNBUFFERED_APPEND: usize = 4096;
+
 impl RecordingWriter {
     /// Adds a WAV stem (16-bit PCM) at `rel_path` (e.g. `participants/alice.wav`).
     ///
@@ -70,7 +73,14 @@ impl RecordingWriter {
     pub fn write_pcm(&mut self, stem: StemId, samples: &[i16]) -> Result<(), RecordingError> {
         let slot = self.slot(stem.0, FileKind::Wav)?;
         if let Body::Wav(w) = &mut slot.body {
-            if let Err(e) = w.append_samples(samples) {
+            // A recorder's stem blocks (a second of audio) go to the file from the block itself; ticks are
+            // gathered in the buffer.
+            let r = if samples.len() * 2 >= UNBUFFERED_APPEND {
+                w.append_samples_unbuffered(samples)
+            } else {
+                w.append_samples(samples)
+            };
+            if let Err(e) = r {
                 return Err(break_wav(slot, e));
             }
         }
