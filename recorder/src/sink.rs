@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use codecs::opus::{OpusApplication, OpusEncoder, OpusEncoderConfig};
 use codecs::CodecError;
 use ed25519_dalek::SigningKey;
@@ -38,6 +38,10 @@ mod timeline_line;
 /// How long one RFC 3161 request may take, and so how long the close waits for the stamps still asked for
 /// (a close waiting less would count a slow but answering TSA's last stamp as failed).
 const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Bytes of the mix's packet arena (`FolderSink::packets_arena`): ~800 packets of 32 kbit/s, 20 s.
+const PACKET_ARENA: usize = 64 * 1024;
+/// Room given to one packet (`OpusEncoder::encode_into`: 4,000 bytes always suffice).
+const PACKET_ROOM: usize = 4000;
 
 /// Why the folder could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +129,11 @@ pub struct FolderSink {
     mixed_wav: Option<StemId>,
     mp4: Mp4Id,
     opus: OpusEncoder,
+    /// The mix's Opus packets, encoded one after another into this arena and handed to the MP4 writer as
+    /// slices of it (`split().freeze()`): no allocation per packet. Once the fragments holding earlier
+    /// packets are written, `reserve` takes the arena's memory back.
+    packets_arena: BytesMut,
+    /// A partial Opus frame, when a tick does not end on a frame boundary (a tick is one frame by default).
     frame: Vec<i16>,
     filled: usize,
     packets: i64,
@@ -208,6 +217,7 @@ impl FolderSink {
             last_counters: None,
             mixed_wav,
             mp4,
+            packets_arena: BytesMut::with_capacity(PACKET_ARENA),
             frame: vec![0; frame_len],
             filled: 0,
             packets: 0,
@@ -264,13 +274,34 @@ impl FolderSink {
     }
 
     fn encode_frame(&mut self) -> Result<(), SinkError> {
-        let packet = self.opus.encode(&self.frame)?;
-        let pts = MediaTime::from_ticks(self.frame_time.ticks().saturating_mul(self.packets));
-        // One small copy per 20 ms: the encoder's reused buffer cannot be lent to the writer's fragment.
-        self.writer
-            .write_sample(self.mp4, 0, pts, Bytes::copy_from_slice(packet))?;
-        self.packets += 1;
+        let frame = std::mem::take(&mut self.frame);
+        let r = self.encode_pcm(&frame);
+        self.frame = frame;
         self.filled = 0;
+        r
+    }
+
+    /// Encodes one Opus frame of the mix straight into the packet arena and hands the packet to the MP4.
+    fn encode_pcm(&mut self, pcm: &[i16]) -> Result<(), SinkError> {
+        let arena = &mut self.packets_arena;
+        if arena.capacity() < PACKET_ROOM {
+            // Takes the arena's memory back when every packet cut from it is gone (written fragments);
+            // allocates only when a fragment still holds them.
+            arena.reserve(PACKET_ARENA);
+        }
+        arena.resize(PACKET_ROOM, 0);
+        let n = match self.opus.encode_into(pcm, &mut arena[..]) {
+            Ok(n) => n,
+            Err(e) => {
+                arena.clear();
+                return Err(e.into());
+            }
+        };
+        arena.truncate(n);
+        let packet = arena.split().freeze();
+        let pts = MediaTime::from_ticks(self.frame_time.ticks().saturating_mul(self.packets));
+        self.writer.write_sample(self.mp4, 0, pts, packet)?;
+        self.packets += 1;
         Ok(())
     }
 
@@ -490,6 +521,22 @@ impl RecordingSink for FolderSink {
         if let Some(&id) = self.stems.get(index) {
             self.writer.write_pcm(id, samples)?;
         }
+        // Listeners of the first 64 stems get their ticks through `stem_tap`; beyond, the stem as it comes.
+        if index >= 64 && !self.taps.is_empty() {
+            self.feed_taps(Some(index), samples);
+        }
+        Ok(())
+    }
+
+    fn listened_stems(&self) -> u64 {
+        self.taps
+            .iter()
+            .filter_map(|(s, _)| *s)
+            .filter(|&i| i < 64)
+            .fold(0, |bits, i| bits | 1 << i)
+    }
+
+    fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         if !self.taps.is_empty() {
             self.feed_taps(Some(index), samples);
         }
@@ -505,6 +552,13 @@ impl RecordingSink for FolderSink {
         }
         let mut rest = samples;
         while !rest.is_empty() {
+            if self.filled == 0 && rest.len() >= self.frame.len() {
+                // A whole frame in the tick (the usual case: a tick is one 20 ms frame): encoded from it.
+                let (pcm, tail) = rest.split_at(self.frame.len());
+                self.encode_pcm(pcm)?;
+                rest = tail;
+                continue;
+            }
             let n = (self.frame.len() - self.filled).min(rest.len());
             self.frame[self.filled..self.filled + n].copy_from_slice(&rest[..n]);
             self.filled += n;

@@ -7,8 +7,11 @@
 //!                                      └──────── recycled PCM blocks ◄────┘
 //! ```
 //!
-//! Per 20 ms tick the media thread pulls the stems and mixes straight into one PCM block taken from a pool of
-//! recycled blocks (lent to the recorder, [`RecordingSink::lend_tick`]: no copy of its own) and queues it; video samples and composite frames are queued as they are (their `Bytes` are
+//! Per 20 ms tick the media thread mixes the stems (lent in place from the tracks' rings) straight into a PCM
+//! block taken from a pool of recycled blocks ([`RecordingSink::lend_tick`]) and queues it; each stem reaches
+//! the writer half a second at a time, as the ring block itself ([`RecordingSink::stem_block`]), which the writer
+//! appends to the file from that memory and sends back for the ring to reuse. Video samples and composite
+//! frames are queued as they are (their `Bytes` are
 //! moved, not copied). After warm-up nothing is allocated per frame and the media thread makes no system call
 //! for writing: it only pushes into a lock-free bounded queue (`crossbeam` array channel); the writer thread
 //! polls that queue (it sleeps [`WriterOptions::poll_interval`] when it is empty, so the media thread never
@@ -99,6 +102,8 @@ struct Shared {
     discarded: AtomicU64,
     failed: AtomicBool,
     error: OnceLock<String>,
+    /// The inner sink's [`RecordingSink::listened_stems`], as the writer thread last saw it.
+    listened: AtomicU64,
     /// The writer thread's bell, rung when the sink side goes (`stop`); commands are not rung (see `send`).
     bell: BellSlot,
     /// The bell of the thread that waits for room in a full queue (back-pressure), rung by the writer after
@@ -111,6 +116,22 @@ enum Command {
         index: usize,
         info: Box<ParticipantInfo>,
         lead_in: u64,
+    },
+    /// Copied samples of one stem (back to the tick blocks' pool).
+    StemCopy {
+        index: usize,
+        block: Vec<i16>,
+    },
+    /// A tick of one stem for its live listeners (back to the tick blocks' pool).
+    StemTap {
+        index: usize,
+        block: Vec<i16>,
+    },
+    /// A run of one stem: `block[range]` of a block of the track's ring (back to the stem blocks' pool).
+    Stem {
+        index: usize,
+        block: Vec<i16>,
+        range: std::ops::Range<usize>,
     },
     /// One tick: `stems` stems of equal length, then the mix, concatenated in `block`.
     Tick {
@@ -137,6 +158,8 @@ enum Command {
 pub struct ThreadedSink<S: RecordingSink<Error = SinkError> + Send + 'static> {
     tx: Option<Sender<Command>>,
     pool: Receiver<Vec<i16>>,
+    /// Stem blocks back from the writer, for the tracks' rings ([`RecordingSink::spare_stem_block`]).
+    stem_pool: Receiver<Vec<i16>>,
     block: Vec<i16>,
     stems: usize,
     shared: Arc<Shared>,
@@ -193,12 +216,16 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
         let capacity = options.queue_capacity.max(1);
         let (tx, rx) = channel::bounded(capacity);
         let (pool_tx, pool) = channel::bounded(capacity);
+        let (stems_tx, stem_pool) = channel::bounded(STEM_POOL);
         let (done_tx, done) = channel::bounded(1);
         let shared = Arc::new(Shared::default());
         let job = Job {
             inner: Some(inner),
             rx,
-            pool: pool_tx,
+            recycle: Recycle {
+                ticks: pool_tx,
+                stems: stems_tx,
+            },
             shared: Arc::clone(&shared),
             first_err: None,
             done: done_tx,
@@ -206,6 +233,7 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
         let sink = ThreadedSink {
             tx: Some(tx),
             pool,
+            stem_pool,
             block: Vec::new(),
             stems: 0,
             shared,
@@ -295,6 +323,14 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
         self.shared.wait_us.fetch_add(us, Ordering::Relaxed);
     }
 
+    /// A recycled tick block holding a copy of `samples`.
+    fn copied_block(&mut self, samples: &[i16]) -> Vec<i16> {
+        let mut block = self.fresh_block(samples.len());
+        block.clear();
+        block.extend_from_slice(samples);
+        block
+    }
+
     fn fresh_block(&mut self, like: usize) -> Vec<i16> {
         match self.pool.try_recv() {
             Ok(b) => b,
@@ -335,34 +371,45 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
     }
 
     fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
-        // The recorder gives stems 0..n in order, then the mix, every tick, all of one length.
-        debug_assert_eq!(index, self.stems);
-        if self.stems == 0 {
-            if self.block.capacity() == 0 {
-                self.block = self.fresh_block(samples.len() * 8);
-            }
-            // A recycled block keeps its last length.
-            self.block.clear();
-        }
-        self.block.extend_from_slice(samples);
-        self.stems += 1;
-        Ok(())
+        // A copy (ticks of a participant heard through two sources at once, or converted from another rate).
+        let block = self.copied_block(samples);
+        self.send(Command::StemCopy { index, block })
+    }
+
+    fn takes_stem_blocks(&self) -> bool {
+        true
+    }
+
+    fn listened_stems(&self) -> u64 {
+        self.shared.listened.load(Ordering::Relaxed)
+    }
+
+    fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
+        let block = self.copied_block(samples);
+        self.send(Command::StemTap { index, block })
+    }
+
+    fn stem_block(
+        &mut self,
+        index: usize,
+        block: Vec<i16>,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), SinkError> {
+        self.send(Command::Stem {
+            index,
+            block,
+            range,
+        })
+    }
+
+    fn spare_stem_block(&mut self) -> Option<Vec<i16>> {
+        self.stem_pool.try_recv().ok()
     }
 
     fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
-        if self.block.capacity() == 0 {
-            self.block = self.fresh_block(samples.len() * 8);
-        }
-        if self.stems == 0 {
-            self.block.clear();
-        }
-        self.block.extend_from_slice(samples);
-        let like = self.block.capacity();
-        let block = std::mem::take(&mut self.block);
-        let stems = std::mem::take(&mut self.stems);
-        let r = self.send(Command::Tick { block, stems });
-        self.block = self.fresh_block(like);
-        r
+        // Only when the recorder did not fill a lent tick: the stems came on their own (`stem`, `stem_block`).
+        let block = self.copied_block(samples);
+        self.send(Command::Tick { block, stems: 0 })
     }
 
     fn lend_tick(&mut self, stems: usize, len: usize) -> Option<&mut [i16]> {
@@ -416,9 +463,29 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
 fn apply<S: RecordingSink<Error = SinkError>>(
     inner: &mut S,
     cmd: Command,
-    pool: &Sender<Vec<i16>>,
+    recycle: &Recycle,
 ) -> Result<(), SinkError> {
     match cmd {
+        Command::StemTap { index, block } => {
+            let r = inner.stem_tap(index, &block);
+            let _ = recycle.ticks.try_send(block);
+            r
+        }
+        Command::StemCopy { index, block } => {
+            let r = inner.stem(index, &block);
+            let _ = recycle.ticks.try_send(block);
+            r
+        }
+        Command::Stem {
+            index,
+            block,
+            range,
+        } => {
+            let r = inner.stem(index, block.get(range).unwrap_or_default());
+            // Back to the media side, where a track's ring takes it as a spare (and clears it there).
+            let _ = recycle.stems.try_send(block);
+            r
+        }
         Command::Participant {
             index,
             info,
@@ -437,7 +504,7 @@ fn apply<S: RecordingSink<Error = SinkError>>(
                 r = inner.mixed(&block[stems * len..]);
             }
             // Recycled at its length: the next tick of the same call lends it as it is (no clearing pass).
-            let _ = pool.try_send(block); // a full pool frees the block here, off the media thread
+            let _ = recycle.ticks.try_send(block); // a full pool frees the block here, off the media thread
             r
         }
         Command::VideoStream { index, path } => inner.video_stream_added(index, &path),
@@ -448,11 +515,20 @@ fn apply<S: RecordingSink<Error = SinkError>>(
     }
 }
 
+/// Where the writer thread sends the blocks it has written, for the media side to fill again.
+struct Recycle {
+    ticks: Sender<Vec<i16>>,
+    stems: Sender<Vec<i16>>,
+}
+
+/// Stem blocks waiting to be reused at most (a ring takes one as each of its blocks leaves).
+const STEM_POOL: usize = 16;
+
 /// One sink's writing work, run by a writer thread.
 struct Job<S> {
     inner: Option<S>,
     rx: Receiver<Command>,
-    pool: Sender<Vec<i16>>,
+    recycle: Recycle,
     shared: Arc<Shared>,
     first_err: Option<SinkError>,
     done: Sender<(S, Option<SinkError>)>,
@@ -478,10 +554,16 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
                 Ok(cmd) => {
                     match (&mut self.inner, self.first_err.is_none()) {
                         (Some(inner), true) => {
-                            if let Err(e) = apply(inner, cmd, &self.pool) {
+                            if let Err(e) = apply(inner, cmd, &self.recycle) {
                                 let _ = self.shared.error.set(e.to_string());
                                 self.shared.failed.store(true, Ordering::Release);
                                 self.first_err = Some(e);
+                            }
+                            // Listen-ins come and go through commands (and a gone listener's tap is
+                            // dropped as it is fed): the media side reads which stems to tap from here.
+                            let listened = inner.listened_stems();
+                            if listened != self.shared.listened.load(Ordering::Relaxed) {
+                                self.shared.listened.store(listened, Ordering::Relaxed);
                             }
                         }
                         _ => {
@@ -570,213 +652,4 @@ impl PoolJob for Box<dyn Drain> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-    use media_core::MediaTime;
-
-    /// Notes every call, as the writer thread makes it; fails on the `fail_at`-th mixed tick.
-    #[derive(Default)]
-    struct Recorder {
-        log: Vec<String>,
-        stems: Vec<Vec<i16>>,
-        mix: Vec<i16>,
-        fail_at: Option<usize>,
-        ticks: usize,
-    }
-
-    impl RecordingSink for Recorder {
-        type Error = SinkError;
-        fn participant_added(
-            &mut self,
-            index: usize,
-            p: &ParticipantInfo,
-            lead_in: u64,
-        ) -> Result<(), SinkError> {
-            self.log.push(format!("add {index} {} {lead_in}", p.name));
-            self.stems.push(Vec::new());
-            Ok(())
-        }
-        fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
-            self.stems[index].extend_from_slice(samples);
-            Ok(())
-        }
-        fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
-            self.ticks += 1;
-            if Some(self.ticks) == self.fail_at {
-                return Err(SinkError::WriterFailed("disk full (test)".into()));
-            }
-            self.mix.extend_from_slice(samples);
-            Ok(())
-        }
-        fn video_sample(&mut self, index: usize, s: VideoSample) -> Result<(), SinkError> {
-            self.log
-                .push(format!("video {index} {} {}", s.pts.ticks(), s.data.len()));
-            Ok(())
-        }
-        fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
-            self.log.push(format!("timeline {event:?}"));
-            Ok(())
-        }
-    }
-
-    fn info(name: &str) -> ParticipantInfo {
-        ParticipantInfo {
-            name: name.into(),
-            id: None,
-            display_name: None,
-            is_guest: false,
-            msis: Vec::new(),
-            msis_forgotten: 0,
-            joined: MediaTime::ZERO,
-            left: None,
-        }
-    }
-
-    #[test]
-    fn everything_arrives_in_order_and_blocks_are_recycled() {
-        let mut t = ThreadedSink::spawn(Recorder::default(), WriterOptions::default()).unwrap();
-        t.participant_added(0, &info("alice"), 0).unwrap();
-        t.participant_added(1, &info("bob"), 320).unwrap();
-        for k in 0..500i16 {
-            let a = [k; 320];
-            let b = [-k; 320];
-            t.stem(0, &a).unwrap();
-            t.stem(1, &b).unwrap();
-            t.mixed(&[k.wrapping_mul(2); 320]).unwrap();
-            if k % 50 == 0 {
-                let sample = VideoSample {
-                    pts: MediaTime::from_millis(i64::from(k) * 20),
-                    data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
-                    keyframe: true,
-                    nv12: None,
-                };
-                t.video_sample(0, sample).unwrap();
-            }
-            if k == 250 {
-                t.timeline(TimelineEvent::DominantSpeaker {
-                    at: MediaTime::from_secs(5),
-                    participant: Some(1),
-                })
-                .unwrap();
-            }
-            if k % 100 == 0 {
-                // Let the writer catch up now and then, as a live call does every 20 ms.
-                std::thread::sleep(Duration::from_millis(15));
-            }
-        }
-        let (inner, err, c) = t.stop().unwrap();
-        assert!(err.is_none());
-        assert_eq!(inner.log[..2], ["add 0 alice 0", "add 1 bob 320"]);
-        assert_eq!(inner.log.len(), 2 + 10 + 1);
-        assert_eq!(inner.log[2], "video 0 0 5");
-        // After the video frames of ticks 0, 50, …, 250, in the order sent.
-        assert_eq!(
-            inner.log[8],
-            format!(
-                "timeline {:?}",
-                TimelineEvent::DominantSpeaker {
-                    at: MediaTime::from_secs(5),
-                    participant: Some(1)
-                }
-            )
-        );
-        assert_eq!(inner.stems[0].len(), 500 * 320);
-        for (k, chunk) in inner.stems[1].chunks(320).enumerate() {
-            assert!(chunk.iter().all(|&s| s == -(k as i16)), "tick {k}");
-        }
-        for (k, chunk) in inner.mix.chunks(320).enumerate() {
-            assert!(chunk.iter().all(|&s| s == (k as i16).wrapping_mul(2)));
-        }
-        assert_eq!(c.queued, 2 + 500 + 10 + 1);
-        assert_eq!(c.handled, c.queued);
-        // Blocks come back to the pool: far fewer allocated than ticks sent.
-        assert!(c.pcm_blocks_allocated < 200, "{c:?}");
-        assert_eq!(c.backpressure_waits, 0);
-    }
-
-    #[test]
-    fn a_pool_thread_serves_many_sinks_each_gets_its_own_data_back() {
-        let pool = WriterPool::new(1, WriterOptions::default()).unwrap();
-        let mut sinks: Vec<_> = (0..5)
-            .map(|_| ThreadedSink::spawn_in(Recorder::default(), &pool).unwrap())
-            .collect();
-        for (n, t) in sinks.iter_mut().enumerate() {
-            t.participant_added(0, &info(&format!("p{n}")), 0).unwrap();
-        }
-        for k in 0..300i16 {
-            for (n, t) in sinks.iter_mut().enumerate() {
-                let v = k.wrapping_mul(10).wrapping_add(n as i16);
-                t.stem(0, &[v; 320]).unwrap();
-                t.mixed(&[v; 320]).unwrap();
-            }
-            if k % 50 == 0 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        for (n, t) in sinks.into_iter().enumerate() {
-            let (inner, err, c) = t.stop().unwrap();
-            assert!(err.is_none());
-            assert_eq!(inner.log, [format!("add 0 p{n} 0")]);
-            assert_eq!(inner.mix.len(), 300 * 320);
-            for (k, chunk) in inner.stems[0].chunks(320).enumerate() {
-                let v = (k as i16).wrapping_mul(10).wrapping_add(n as i16);
-                assert!(chunk.iter().all(|&s| s == v), "sink {n} tick {k}");
-            }
-            assert_eq!(c.handled, c.queued);
-        }
-        drop(pool); // returns: every sink was stopped
-    }
-
-    #[test]
-    fn a_full_queue_waits_and_is_counted_nothing_is_lost() {
-        let opts = WriterOptions {
-            queue_capacity: 4,
-            poll_interval: Duration::from_millis(5),
-            ..WriterOptions::default()
-        };
-        let mut t = ThreadedSink::spawn(Recorder::default(), opts).unwrap();
-        t.participant_added(0, &info("alice"), 0).unwrap();
-        for k in 0..100i16 {
-            t.stem(0, &[k; 160]).unwrap();
-            t.mixed(&[k; 160]).unwrap();
-        }
-        let (inner, err, c) = t.stop().unwrap();
-        assert!(err.is_none());
-        assert_eq!(inner.mix.len(), 100 * 160);
-        assert_eq!(inner.stems[0][99 * 160], 99);
-        assert!(c.backpressure_waits > 0, "{c:?}");
-        assert!(c.backpressure_wait_us > 0);
-        assert!(c.queue_high_water <= 5, "{c:?}");
-    }
-
-    #[test]
-    fn the_first_error_stops_writing_reaches_the_media_side_and_is_returned() {
-        let inner = Recorder {
-            fail_at: Some(3),
-            ..Recorder::default()
-        };
-        let mut t = ThreadedSink::spawn(inner, WriterOptions::default()).unwrap();
-        t.participant_added(0, &info("alice"), 0).unwrap();
-        let mut seen = None;
-        for k in 0..1000i16 {
-            let r = t.stem(0, &[k; 320]).and_then(|_| t.mixed(&[k; 320]));
-            if let Err(e) = r {
-                seen = Some(e.to_string());
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let seen = seen.expect("the media side sees the writer's error");
-        assert!(seen.contains("disk full (test)"), "{seen}");
-        let (inner, err, c) = t.stop().unwrap();
-        assert!(matches!(err, Some(SinkError::WriterFailed(m)) if m.contains("disk full")));
-        assert_eq!(
-            inner.mix.len(),
-            2 * 320,
-            "ticks before the failure are written"
-        );
-        assert_eq!(c.handled, c.queued);
-        assert_eq!(c.discarded_after_error, c.queued - 1 - 3);
-    }
-}
+mod tests;

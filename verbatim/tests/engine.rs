@@ -1,56 +1,20 @@
 //! The recorder core driven directly with SDK-shaped buffers: placement of a delayed frame, and bad input.
 
+mod common;
+
 use bot_adapter::ingest::{self, Ingest, IngestReceiver};
 use bot_adapter::sdk::{
     AudioMediaBuffer, FixedList, Participant, RosterChange, UnmixedAudioBuffer,
 };
 use bytes::Bytes;
+use common::mem_sink::MemSink;
 use media_core::ledger::{DropCause, Gap, GapKind};
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp, StreamKind};
-use verbatim::engine::{
-    CallRecorder, ParticipantInfo, RecorderConfig, RecordingSink, TimelineEvent,
-};
-use verbatim::metadata::TimelineLists;
+use verbatim::engine::{CallRecorder, RecorderConfig, TimelineEvent};
 
 const R0: u64 = 139_000_000_000_000_000; // platform clock at call start (100 ns)
 const S0: u64 = 5_000_000_000; // sender clock epoch
 const FRAME: u64 = 200_000; // 20 ms
-
-#[derive(Default)]
-struct MemSink {
-    stems: Vec<Vec<i16>>,
-    names: Vec<String>,
-    mixed: Vec<i16>,
-    timeline: TimelineLists,
-    events: Vec<TimelineEvent>,
-}
-
-impl RecordingSink for MemSink {
-    type Error = std::io::Error;
-    fn participant_added(
-        &mut self,
-        _i: usize,
-        p: &ParticipantInfo,
-        lead_in: u64,
-    ) -> std::io::Result<()> {
-        self.stems.push(vec![0; lead_in as usize]);
-        self.names.push(p.name.clone());
-        Ok(())
-    }
-    fn stem(&mut self, i: usize, s: &[i16]) -> std::io::Result<()> {
-        self.stems[i].extend_from_slice(s);
-        Ok(())
-    }
-    fn mixed(&mut self, s: &[i16]) -> std::io::Result<()> {
-        self.mixed.extend_from_slice(s);
-        Ok(())
-    }
-    fn timeline(&mut self, event: TimelineEvent) -> std::io::Result<()> {
-        self.events.push(event);
-        self.timeline.push(event);
-        Ok(())
-    }
-}
 
 fn pcm(value: i16) -> Bytes {
     Bytes::from(
@@ -243,9 +207,17 @@ fn bad_input_is_counted_and_the_recording_goes_on() {
 
 #[test]
 fn a_source_at_44_1_khz_stereo_is_resampled_into_place() {
+    let ticks = resampled(MemSink::default());
+    // Taken in ring blocks, a converted source is copied (it is not at the recording's format): the same stem.
+    let blocks = resampled(MemSink::in_blocks());
+    assert_eq!(blocks.in_blocks, 0);
+    assert_eq!(blocks.copied, 32_000);
+    assert!(blocks.stems == ticks.stems && blocks.mixed == ticks.mixed);
+}
+
+fn resampled(mut sink: MemSink) -> MemSink {
     let (mut ingest, mut rx) = ingest::channel(4096);
     let mut rec = CallRecorder::new(RecorderConfig::default());
-    let mut sink = MemSink::default();
     join(&mut ingest, "hifi", 9);
     // A 1 kHz tone from 0.5 s to the end, sent as 20 ms Pcm44KStereo buffers (882 frames x 2 channels).
     let fmt = AudioFormat::PCM44K_STEREO;
@@ -286,15 +258,34 @@ fn a_source_at_44_1_khz_stereo_is_resampled_into_place() {
         .max()
         .unwrap();
     assert!((15_000..=17_000).contains(&peak), "peak {peak}");
+    sink
 }
 
 /// A participant who leaves and re-joins comes back with a new audio source id and a new sender clock: one
 /// stem, every frame of both sessions written exactly where it was captured, nothing refused as an outlier.
 #[test]
 fn a_rejoin_with_a_new_source_keeps_one_stem_and_every_frame() {
+    rejoin(false);
+}
+
+/// The same, with the stem taken in ring blocks: the re-joined source speaks while the old one is not yet
+/// retired (two sources: copied), then alone (lent again).
+#[test]
+fn a_rejoin_in_stem_blocks_keeps_every_frame_across_the_copied_stretch() {
+    let sink = rejoin(true);
+    assert!(sink.copied >= 150 * 320, "{} copied", sink.copied);
+    assert!(sink.in_blocks >= 150 * 320, "{} in blocks", sink.in_blocks);
+    assert_eq!(sink.copied + sink.in_blocks, 420 * 320);
+}
+
+fn rejoin(blocks: bool) -> MemSink {
     let (mut ingest, mut rx) = ingest::channel(4096);
     let mut rec = CallRecorder::new(RecorderConfig::default());
-    let mut sink = MemSink::default();
+    let mut sink = if blocks {
+        MemSink::in_blocks()
+    } else {
+        MemSink::default()
+    };
     join(&mut ingest, "alice", 7);
     let second_epoch = 7_777_777; // frames of the new source: another clock entirely
     for s in 0..420u64 {
@@ -362,6 +353,8 @@ fn a_rejoin_with_a_new_source_keeps_one_stem_and_every_frame() {
     }
     // Away between the sessions: silence, and nothing lost there.
     assert!(stem[150 * 320..260 * 320].iter().all(|&x| x == 0));
+    assert_eq!(stem.len(), 420 * 320);
     assert_eq!(a.gaps.inferred_loss, MediaTime::ZERO);
     assert_eq!(a.gaps.dropped, MediaTime::ZERO);
+    sink
 }

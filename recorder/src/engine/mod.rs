@@ -370,9 +370,20 @@ impl CallRecorder {
             .to_samples(rate);
         let now = self.now;
         self.mixer.begin(len);
+        if sink.takes_stem_blocks() {
+            self.produce_stem_blocks(from, len, sink)?;
+            self.next_tick += 1;
+            return self.hand_over_gaps(false, sink);
+        }
         let stems = self.slots.len();
         let need = (stems + 1) * len;
-        match sink.lend_tick(stems, len) {
+        let listened = sink.listened_stems();
+        let lent = if listened == 0 {
+            sink.lend_tick(stems, len)
+        } else {
+            None // the stems' ticks are needed after the block is filled, for their listeners
+        };
+        match lent {
             // Pulled and mixed straight into the sink's buffer (no copy of the stems or the mix).
             Some(buf) if len > 0 && buf.len() == need => {
                 fill_tick(&mut self.slots, &mut self.mixer, from, now, buf);
@@ -386,6 +397,9 @@ impl CallRecorder {
                 let (stem_bufs, mix) = buf.split_at(stems * len);
                 for (i, stem) in stem_bufs.chunks_exact(len).enumerate() {
                     sink.stem(i, stem).map_err(EngineError::Sink)?;
+                    if is_listened(listened, i) {
+                        sink.stem_tap(i, stem).map_err(EngineError::Sink)?;
+                    }
                 }
                 sink.mixed(mix).map_err(EngineError::Sink)?;
                 self.tick_buf = buf;
@@ -394,6 +408,65 @@ impl CallRecorder {
         }
         self.next_tick += 1;
         self.hand_over_gaps(false, sink)
+    }
+
+    /// One tick for a sink that takes stem blocks: each stem lent from its ring (or copied) and mixed, the
+    /// stems' finished blocks and copies handed over, then the mix.
+    fn produce_stem_blocks<S: RecordingSink>(
+        &mut self,
+        from: i64,
+        len: usize,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        let now = self.now;
+        let listened = sink.listened_stems();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            while slot.wants_spare() {
+                match sink.spare_stem_block() {
+                    Some(b) => slot.give_spare(b),
+                    None => break,
+                }
+            }
+            let tapped = is_listened(listened, i);
+            slot.produce(from, len, now, &mut self.mixer, tapped);
+        }
+        self.hand_over_stems(sink)?;
+        match sink.lend_tick(0, len) {
+            Some(buf) if buf.len() == len => {
+                self.mixer.finish(buf);
+                sink.tick_filled().map_err(EngineError::Sink)
+            }
+            _ => {
+                let mut buf = std::mem::take(&mut self.tick_buf);
+                buf.resize(len, 0);
+                self.mixer.finish(&mut buf);
+                let r = sink.mixed(&buf).map_err(EngineError::Sink);
+                self.tick_buf = buf;
+                r
+            }
+        }
+    }
+
+    /// Hands each stem's finished blocks, then its copied samples, to a block-taking sink.
+    fn hand_over_stems<S: RecordingSink>(
+        &mut self,
+        sink: &mut S,
+    ) -> Result<(), EngineError<S::Error>> {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            for (block, range) in slot.blocks.drain(..) {
+                sink.stem_block(i, block, range)
+                    .map_err(EngineError::Sink)?;
+            }
+            if !slot.copied.is_empty() {
+                sink.stem(i, &slot.copied).map_err(EngineError::Sink)?;
+                slot.copied.clear();
+            }
+            if !slot.tap.is_empty() {
+                sink.stem_tap(i, &slot.tap).map_err(EngineError::Sink)?;
+                slot.tap.clear();
+            }
+        }
+        Ok(())
     }
 
     /// Hands the audio gaps that are over (all of them at the end) to the sink.
@@ -462,6 +535,12 @@ impl CallRecorder {
             }
             let len = ((end_samples - from) * ch).min(self.tick_samples);
             self.produce_tick(len, sink)?;
+        }
+        if sink.takes_stem_blocks() {
+            for slot in &mut self.slots {
+                slot.finish_run();
+            }
+            self.hand_over_stems(sink)?;
         }
         self.drain_video(sink, Some(end))?;
         for slot in &mut self.slots {
@@ -555,6 +634,11 @@ impl CallRecorder {
             dominant_speaker_changes: self.dominant_changes,
         }
     }
+}
+
+/// True when bit `i` of [`RecordingSink::listened_stems`] says stem `i` has live listeners.
+fn is_listened(bits: u64, i: usize) -> bool {
+    i < 64 && bits & (1 << i) != 0
 }
 
 /// Fills `buf` with one tick: each slot's stem (`buf.len() / (slots + 1)` samples each, in order), then

@@ -47,6 +47,44 @@ pub trait RecordingSink {
     fn tick_filled(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// True when the sink takes each stem as it is handed over, in blocks ([`Self::stem_block`]) and runs
+    /// ([`Self::stem`], any length, in order per stem), rather than a tick of every stem before each
+    /// [`Self::mixed`]. The recorder then lends the stems' samples from the tracks' rings and hands a ring's
+    /// block over whole once the output has passed it: a stem's samples are not copied between the placement
+    /// of the participant's frames and the sink. A block's stem comes before the mix of its last tick.
+    fn takes_stem_blocks(&self) -> bool {
+        false
+    }
+    /// `block[range]`: a run of stem `index` (see [`Self::takes_stem_blocks`]); the block is the sink's to
+    /// keep, and to give back through [`Self::spare_stem_block`] once written.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
+    fn stem_block(
+        &mut self,
+        index: usize,
+        block: Vec<i16>,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), Self::Error> {
+        self.stem(index, block.get(range).unwrap_or_default())
+    }
+    /// The stems someone listens to live (bit `i` for stem `i`; the first 64 stems): the recorder also hands
+    /// each tick of theirs to [`Self::stem_tap`], as it makes it, since a block-taking sink gets the stem
+    /// itself only a block at a time.
+    fn listened_stems(&self) -> u64 {
+        0
+    }
+    /// One tick of stem `index` for its live listeners (see [`Self::listened_stems`]); not recorded.
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
+    fn stem_tap(&mut self, _index: usize, _samples: &[i16]) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// A stem block written and given back, for a track's ring to reuse (`None`: the ring allocates one).
+    fn spare_stem_block(&mut self) -> Option<Vec<i16>> {
+        None
+    }
     /// A video stream got index `index`, to be written to `path` (relative to the recording folder).
     ///
     /// # Errors

@@ -3,10 +3,12 @@
 
 use bot_adapter::sdk::RosterChange;
 use media_core::ledger::Gap;
+use media_core::mixer::Mixer;
 use media_core::resample::RateConverter;
 use media_core::timeline::ClockStats;
 use media_core::track::{AudioTrack, TrackConfig, TrackStats};
 use media_core::{AudioFormat, AudioFrame, MediaTime, Msi, StreamKind};
+use std::ops::Range;
 
 use super::{
     CallRecorder, EngineError, GapTally, ParticipantInfo, RecorderConfig, RecordingSink,
@@ -96,6 +98,28 @@ impl Source {
     }
 }
 
+/// Moves the blocks that left `track`'s ring into `blocks`, each with the part of it that belongs to the run
+/// (from the run's position to the block's end); blocks not of the run go back to the ring as spares.
+fn hand_finished(
+    track: &mut AudioTrack,
+    run: &mut Option<(Msi, i64)>,
+    blocks: &mut Vec<(Vec<i16>, Range<usize>)>,
+) {
+    let ch = track.config().format.channels.max(1) as usize;
+    while let Some((at, block)) = track.take_finished() {
+        let end = at + (block.len() / ch) as i64;
+        match run {
+            Some((_, start)) if *start < end => {
+                let from = ((*start - at).max(0) as usize * ch).min(block.len());
+                *start = end;
+                let range = from..block.len();
+                blocks.push((block, range));
+            }
+            _ => track.give_spare(block),
+        }
+    }
+}
+
 /// One participant: one stem, fed by their audio sources (usually one at a time).
 pub(super) struct Slot {
     pub(super) info: ParticipantInfo,
@@ -107,6 +131,15 @@ pub(super) struct Slot {
     pub(super) limit_dropped: u64,
     pub(super) gaps: GapTally,
     scratch: Vec<i16>,
+    /// The stem's run lent from its lone source's ring ([`Slot::produce`]): that source, and the first sample
+    /// position not yet handed over.
+    run: Option<(Msi, i64)>,
+    /// What this tick hands a block-taking sink, in this order: whole ring blocks (the part of each that is
+    /// this stem's), then copied samples.
+    pub(super) blocks: Vec<(Vec<i16>, Range<usize>)>,
+    pub(super) copied: Vec<i16>,
+    /// This tick once more, for the stem's live listeners ([`RecordingSink::listened_stems`]).
+    pub(super) tap: Vec<i16>,
 }
 
 /// What [`Slot::push`] did with a frame.
@@ -130,6 +163,102 @@ impl Slot {
             limit_dropped: 0,
             gaps: GapTally::default(),
             scratch: vec![0; tick_samples],
+            run: None,
+            blocks: Vec::with_capacity(4),
+            copied: Vec::with_capacity(tick_samples),
+            tap: Vec::new(),
+        }
+    }
+
+    /// One tick of this stem, `len` samples from position `from`, for a sink that takes stem blocks
+    /// ([`RecordingSink::takes_stem_blocks`]), added to `mixer`. With one source at the recording's format
+    /// (nearly always) the tick is lent from that source's ring and nothing is copied: the ring's block goes
+    /// to [`Self::blocks`] whole once the output has passed it. Otherwise (two sources at once after a
+    /// re-join, a source at another rate, no source yet) the tick is pulled into [`Self::copied`], after what
+    /// was lent of the block it is in.
+    pub(super) fn produce(
+        &mut self,
+        from: i64,
+        len: usize,
+        now: MediaTime,
+        mixer: &mut Mixer,
+        tapped: bool,
+    ) {
+        if let [one] = self.sources.as_mut_slice() {
+            let lone = one.conv.is_none()
+                && one.track.stats().delivered > 0
+                && self.run.is_none_or(|(m, _)| m == one.msi);
+            if lone {
+                if let Some(tick) = one.track.lend(from, len, now) {
+                    mixer.add(tick);
+                    if tapped {
+                        self.tap.extend_from_slice(tick);
+                    }
+                    self.run.get_or_insert((one.msi, from));
+                    one.track.retire_pulled();
+                    hand_finished(&mut one.track, &mut self.run, &mut self.blocks);
+                    return;
+                }
+            }
+        }
+        // The rest of a lent run first. Its source is still here: a source leaves only after a tick in which
+        // it had company, and that tick ended the run.
+        if let Some((msi, start)) = self.run.take() {
+            if let Some(run) = self
+                .sources
+                .iter()
+                .find(|s| s.msi == msi)
+                .and_then(|s| s.track.lent_run(start, from))
+            {
+                self.copied.extend_from_slice(run);
+            }
+        }
+        let mut copied = std::mem::take(&mut self.copied);
+        let at = copied.len();
+        copied.resize(at + len, 0);
+        if let Some(tick) = copied.get_mut(at..) {
+            self.pull(from, tick, now);
+            mixer.add(tick);
+            if tapped {
+                self.tap.extend_from_slice(tick);
+            }
+        }
+        self.copied = copied;
+        for s in &mut self.sources {
+            while let Some((_, block)) = s.track.take_finished() {
+                s.track.give_spare(block);
+            }
+        }
+    }
+
+    /// At the end of the call: the block the lent run ends in, into [`Self::blocks`].
+    pub(super) fn finish_run(&mut self) {
+        let Some((msi, start)) = self.run.take() else {
+            return;
+        };
+        let Some(src) = self.sources.iter_mut().find(|s| s.msi == msi) else {
+            return;
+        };
+        let until = src.track.pulled_until();
+        let ch = src.track.config().format.channels.max(1) as usize;
+        if start < until {
+            if let Some((at, block)) = src.track.take_live() {
+                let a = (start - at).max(0) as usize * ch;
+                let b = ((until - at).max(0) as usize * ch).min(block.len());
+                self.blocks.push((block, a.min(b)..b));
+            }
+        }
+    }
+
+    /// True when the lone source's ring has no spare block for the next one that leaves it.
+    pub(super) fn wants_spare(&self) -> bool {
+        matches!(self.sources.as_slice(), [one] if one.conv.is_none() && one.track.needs_spare())
+    }
+
+    /// A written stem block back from the sink, for the lone source's ring.
+    pub(super) fn give_spare(&mut self, block: Vec<i16>) {
+        if let [one] = self.sources.as_mut_slice() {
+            one.track.give_spare(block);
         }
     }
 

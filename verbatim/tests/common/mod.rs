@@ -6,6 +6,7 @@ use std::process::Command;
 
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
+pub mod mem_sink;
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use fixtures::*;
 

@@ -1,0 +1,212 @@
+//! Tests of the writer thread and its pool.
+use super::*;
+use bytes::Bytes;
+use media_core::MediaTime;
+
+/// Notes every call, as the writer thread makes it; fails on the `fail_at`-th mixed tick.
+#[derive(Default)]
+struct Recorder {
+    log: Vec<String>,
+    stems: Vec<Vec<i16>>,
+    mix: Vec<i16>,
+    fail_at: Option<usize>,
+    ticks: usize,
+}
+
+impl RecordingSink for Recorder {
+    type Error = SinkError;
+    fn participant_added(
+        &mut self,
+        index: usize,
+        p: &ParticipantInfo,
+        lead_in: u64,
+    ) -> Result<(), SinkError> {
+        self.log.push(format!("add {index} {} {lead_in}", p.name));
+        self.stems.push(Vec::new());
+        Ok(())
+    }
+    fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
+        self.stems[index].extend_from_slice(samples);
+        Ok(())
+    }
+    fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
+        self.ticks += 1;
+        if Some(self.ticks) == self.fail_at {
+            return Err(SinkError::WriterFailed("disk full (test)".into()));
+        }
+        self.mix.extend_from_slice(samples);
+        Ok(())
+    }
+    fn video_sample(&mut self, index: usize, s: VideoSample) -> Result<(), SinkError> {
+        self.log
+            .push(format!("video {index} {} {}", s.pts.ticks(), s.data.len()));
+        Ok(())
+    }
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        self.log.push(format!("timeline {event:?}"));
+        Ok(())
+    }
+}
+
+fn info(name: &str) -> ParticipantInfo {
+    ParticipantInfo {
+        name: name.into(),
+        id: None,
+        display_name: None,
+        is_guest: false,
+        msis: Vec::new(),
+        msis_forgotten: 0,
+        joined: MediaTime::ZERO,
+        left: None,
+    }
+}
+
+#[test]
+fn everything_arrives_in_order_and_blocks_are_recycled() {
+    let mut t = ThreadedSink::spawn(Recorder::default(), WriterOptions::default()).unwrap();
+    t.participant_added(0, &info("alice"), 0).unwrap();
+    t.participant_added(1, &info("bob"), 320).unwrap();
+    for k in 0..500i16 {
+        let a = [k; 320];
+        let b = [-k; 320];
+        t.stem(0, &a).unwrap();
+        t.stem(1, &b).unwrap();
+        t.mixed(&[k.wrapping_mul(2); 320]).unwrap();
+        if k % 50 == 0 {
+            let sample = VideoSample {
+                pts: MediaTime::from_millis(i64::from(k) * 20),
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+                keyframe: true,
+                nv12: None,
+            };
+            t.video_sample(0, sample).unwrap();
+        }
+        if k == 250 {
+            t.timeline(TimelineEvent::DominantSpeaker {
+                at: MediaTime::from_secs(5),
+                participant: Some(1),
+            })
+            .unwrap();
+        }
+        if k % 100 == 0 {
+            // Let the writer catch up now and then, as a live call does every 20 ms.
+            std::thread::sleep(Duration::from_millis(15));
+        }
+    }
+    let (inner, err, c) = t.stop().unwrap();
+    assert!(err.is_none());
+    assert_eq!(inner.log[..2], ["add 0 alice 0", "add 1 bob 320"]);
+    assert_eq!(inner.log.len(), 2 + 10 + 1);
+    assert_eq!(inner.log[2], "video 0 0 5");
+    // After the video frames of ticks 0, 50, …, 250, in the order sent.
+    assert_eq!(
+        inner.log[8],
+        format!(
+            "timeline {:?}",
+            TimelineEvent::DominantSpeaker {
+                at: MediaTime::from_secs(5),
+                participant: Some(1)
+            }
+        )
+    );
+    assert_eq!(inner.stems[0].len(), 500 * 320);
+    for (k, chunk) in inner.stems[1].chunks(320).enumerate() {
+        assert!(chunk.iter().all(|&s| s == -(k as i16)), "tick {k}");
+    }
+    for (k, chunk) in inner.mix.chunks(320).enumerate() {
+        assert!(chunk.iter().all(|&s| s == (k as i16).wrapping_mul(2)));
+    }
+    // Each stem's run is a command of its own (the recorder hands stems over in blocks), then the tick.
+    assert_eq!(c.queued, 2 + 500 * 3 + 10 + 1);
+    assert_eq!(c.handled, c.queued);
+    // Blocks come back to the pool: no more allocated than were ever waiting at once (not one per tick).
+    assert!(c.pcm_blocks_allocated <= c.queue_high_water + 8, "{c:?}");
+    assert!(c.pcm_blocks_allocated < 1000, "{c:?}");
+    assert_eq!(c.backpressure_waits, 0);
+}
+
+#[test]
+fn a_pool_thread_serves_many_sinks_each_gets_its_own_data_back() {
+    let pool = WriterPool::new(1, WriterOptions::default()).unwrap();
+    let mut sinks: Vec<_> = (0..5)
+        .map(|_| ThreadedSink::spawn_in(Recorder::default(), &pool).unwrap())
+        .collect();
+    for (n, t) in sinks.iter_mut().enumerate() {
+        t.participant_added(0, &info(&format!("p{n}")), 0).unwrap();
+    }
+    for k in 0..300i16 {
+        for (n, t) in sinks.iter_mut().enumerate() {
+            let v = k.wrapping_mul(10).wrapping_add(n as i16);
+            t.stem(0, &[v; 320]).unwrap();
+            t.mixed(&[v; 320]).unwrap();
+        }
+        if k % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    for (n, t) in sinks.into_iter().enumerate() {
+        let (inner, err, c) = t.stop().unwrap();
+        assert!(err.is_none());
+        assert_eq!(inner.log, [format!("add 0 p{n} 0")]);
+        assert_eq!(inner.mix.len(), 300 * 320);
+        for (k, chunk) in inner.stems[0].chunks(320).enumerate() {
+            let v = (k as i16).wrapping_mul(10).wrapping_add(n as i16);
+            assert!(chunk.iter().all(|&s| s == v), "sink {n} tick {k}");
+        }
+        assert_eq!(c.handled, c.queued);
+    }
+    drop(pool); // returns: every sink was stopped
+}
+
+#[test]
+fn a_full_queue_waits_and_is_counted_nothing_is_lost() {
+    let opts = WriterOptions {
+        queue_capacity: 4,
+        poll_interval: Duration::from_millis(5),
+        ..WriterOptions::default()
+    };
+    let mut t = ThreadedSink::spawn(Recorder::default(), opts).unwrap();
+    t.participant_added(0, &info("alice"), 0).unwrap();
+    for k in 0..100i16 {
+        t.stem(0, &[k; 160]).unwrap();
+        t.mixed(&[k; 160]).unwrap();
+    }
+    let (inner, err, c) = t.stop().unwrap();
+    assert!(err.is_none());
+    assert_eq!(inner.mix.len(), 100 * 160);
+    assert_eq!(inner.stems[0][99 * 160], 99);
+    assert!(c.backpressure_waits > 0, "{c:?}");
+    assert!(c.backpressure_wait_us > 0);
+    assert!(c.queue_high_water <= 5, "{c:?}");
+}
+
+#[test]
+fn the_first_error_stops_writing_reaches_the_media_side_and_is_returned() {
+    let inner = Recorder {
+        fail_at: Some(3),
+        ..Recorder::default()
+    };
+    let mut t = ThreadedSink::spawn(inner, WriterOptions::default()).unwrap();
+    t.participant_added(0, &info("alice"), 0).unwrap();
+    let mut seen = None;
+    for k in 0..1000i16 {
+        let r = t.stem(0, &[k; 320]).and_then(|_| t.mixed(&[k; 320]));
+        if let Err(e) = r {
+            seen = Some(e.to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let seen = seen.expect("the media side sees the writer's error");
+    assert!(seen.contains("disk full (test)"), "{seen}");
+    let (inner, err, c) = t.stop().unwrap();
+    assert!(matches!(err, Some(SinkError::WriterFailed(m)) if m.contains("disk full")));
+    assert_eq!(
+        inner.mix.len(),
+        2 * 320,
+        "ticks before the failure are written"
+    );
+    assert_eq!(c.handled, c.queued);
+    // Written before the error: the participant, two ticks (a stem and a mix each), the third's stem.
+    assert_eq!(c.discarded_after_error, c.queued - 1 - 2 * 2 - 1 - 1);
+}
