@@ -2,8 +2,12 @@
 //! media pool ([`crate::media_worker::MediaPool`]).
 //!
 //! Each thread owns the jobs given to it (a job goes to the thread with the fewest), and in a pass gives each
-//! job one [`Job::step`] (a bounded amount of work, so one busy call cannot starve the others). A job whose step
-//! says [`Step::Done`] is removed and [`Job::finish`]ed. After a pass in which some job worked the thread may
+//! job with work one [`Job::step`] (a bounded amount of work, so one busy call cannot starve the others). A job
+//! has work when its bell was rung or marked since its last step (each job gets a bell of its own,
+//! [`Doorbell::for_job`], which its producers ring), when its last step worked (it may have more), and at the
+//! thread's sweep every [`Nap::idle`] (a flag set without ringing); a job with nothing queued costs one
+//! atomic load per pass, not a look into its queues. A job whose step says [`Step::Done`] is removed and
+//! [`Job::finish`]ed. After a pass in which some job worked the thread may
 //! nap ([`Nap`]: work then comes in batches, so a machine recording hundreds of calls wakes a few threads a
 //! few hundred times a second, not one thread per call). After a pass in which nothing had work it sleeps on
 //! its [`Doorbell`] until a job's producer rings (each job [`Job::attach`]es the bell to its queue), a job is
@@ -12,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
 use media_core::wake::Doorbell;
@@ -37,7 +41,9 @@ pub(crate) trait Job: Send + 'static {
     fn step(&mut self) -> Step;
     /// Called once, on the pool thread, after [`Step::Done`].
     fn finish(self);
-    /// Called once, on the pool thread, when it takes the job: whoever feeds the job rings `bell`.
+    /// Called once, on the pool thread, when it takes the job: whoever feeds the job rings (or marks) `bell`,
+    /// the job's own bell ([`Doorbell::for_job`]); a step comes only after a ring or mark, after a step that
+    /// worked, and at the thread's sweep.
     fn attach(&self, bell: &Arc<Doorbell>);
 }
 
@@ -52,7 +58,8 @@ pub(crate) struct Nap {
     /// When false (the producer is a media thread, which must make no system call) the thread polls every
     /// `length` while it has jobs, and sleeps on its bell only when it has none (adding a job rings).
     pub(crate) rung: bool,
-    /// The longest an idle thread sleeps without being rung ([`IDLE_WAIT`]).
+    /// The longest an idle thread sleeps without being rung ([`IDLE_WAIT`]), and how often every job is
+    /// stepped whether its bell was rung or not (the sweep).
     pub(crate) idle: Duration,
 }
 
@@ -143,13 +150,19 @@ fn run<J: Job>(
     bell: &Arc<Doorbell>,
     meter: Option<&dyn PassMeter>,
 ) {
-    let mut jobs: Vec<J> = Vec::new();
+    let mut jobs: Vec<Entry<J>> = Vec::new();
     let mut open = true;
+    let mut next_sweep = Instant::now() + nap.idle;
     // Jobs served since the meter was last told (passes inside a bell wait included).
     let mut served = 0usize;
     let mut cpu_before = meter.map_or(0, |_| crate::media_stats::thread_cpu_ns());
     loop {
-        let worked = pass(rx, load, bell, &mut jobs, &mut open, &mut served);
+        // A vDSO clock read per pass, no system call.
+        let sweep = Instant::now() >= next_sweep;
+        if sweep {
+            next_sweep = Instant::now() + nap.idle;
+        }
+        let worked = pass(rx, load, bell, &mut jobs, &mut open, &mut served, sweep);
         if let Some(m) = meter {
             // One thread-CPU clock read per pass (see `media_stats`): the cost since the previous read.
             let now = crate::media_stats::thread_cpu_ns();
@@ -172,28 +185,42 @@ fn run<J: Job>(
         // Nothing had work: sleep until a producer rings or a job is added (a second pass after arming the
         // bell catches what came in meanwhile).
         bell.wait(
-            || pass(rx, load, bell, &mut jobs, &mut open, &mut served),
+            || pass(rx, load, bell, &mut jobs, &mut open, &mut served, false),
             nap.idle,
         );
     }
 }
 
-/// Takes new jobs and gives every job one step; true when some job worked or a job was added or finished.
-/// `served` grows by the jobs that worked or finished.
+/// A job on its thread, with its own bell.
+struct Entry<J> {
+    job: J,
+    bell: Arc<Doorbell>,
+    /// Its last step worked: it may have more (a step is bounded), so it is stepped again.
+    again: bool,
+}
+
+/// Takes new jobs and gives every job with work one step (every job when `sweep`); true when some job worked
+/// or a job was added or finished. `served` grows by the jobs that worked or finished.
 fn pass<J: Job>(
     rx: &Receiver<J>,
     load: &AtomicU64,
     bell: &Arc<Doorbell>,
-    jobs: &mut Vec<J>,
+    jobs: &mut Vec<Entry<J>>,
     open: &mut bool,
     served: &mut usize,
+    sweep: bool,
 ) -> bool {
     let mut worked = false;
     while *open {
         match rx.try_recv() {
-            Ok(j) => {
-                j.attach(bell);
-                jobs.push(j);
+            Ok(job) => {
+                let own = Doorbell::for_job(bell);
+                job.attach(&own);
+                jobs.push(Entry {
+                    job,
+                    bell: own,
+                    again: true,
+                });
                 worked = true;
             }
             Err(TryRecvError::Empty) => break,
@@ -205,17 +232,28 @@ fn pass<J: Job>(
     }
     let mut i = 0;
     while i < jobs.len() {
-        match jobs[i].step() {
+        let e = &mut jobs[i];
+        // The mark is taken before the step, so work pushed during the step marks the job again.
+        let rung = e.bell.take_ready();
+        if !(rung || e.again || sweep || !*open) {
+            i += 1;
+            continue;
+        }
+        match e.job.step() {
             Step::Worked => {
+                e.again = true;
                 worked = true;
                 *served += 1;
                 i += 1;
             }
-            Step::Idle => i += 1,
+            Step::Idle => {
+                e.again = false;
+                i += 1;
+            }
             Step::Done => {
-                let job = jobs.swap_remove(i);
+                let entry = jobs.swap_remove(i);
                 load.fetch_sub(1, Ordering::Relaxed);
-                job.finish();
+                entry.job.finish();
                 *served += 1;
                 worked = true;
             }
@@ -277,6 +315,93 @@ mod tests {
                 panic!("job {n}: {got:?}: the pool thread was not woken when the job was added");
             }
         }
+    }
+
+    /// A job fed through a channel whose producer rings the job's bell, or a quiet one that never has work;
+    /// both count their steps and end once `stop` is set.
+    struct Counted {
+        steps: Arc<AtomicU64>,
+        feed: Option<(Receiver<u32>, Sender<Arc<Doorbell>>)>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Job for Counted {
+        fn step(&mut self) -> Step {
+            self.steps.fetch_add(1, Ordering::Relaxed);
+            if self.stop.load(Ordering::Acquire) {
+                return Step::Done;
+            }
+            match &self.feed {
+                Some((rx, _)) if rx.try_iter().count() > 0 => Step::Worked,
+                _ => Step::Idle,
+            }
+        }
+        fn finish(self) {}
+        fn attach(&self, bell: &Arc<Doorbell>) {
+            if let Some((_, tx)) = &self.feed {
+                let _ = tx.send(Arc::clone(bell));
+            }
+        }
+    }
+
+    /// Jobs whose bell was not rung are not stepped while another job of their thread works: 300 rung
+    /// items step the busy job about 300 times and the ten quiet ones once each (when taken), not once per
+    /// pass. (Before job bells every pass looked into every job: the quiet ones were stepped hundreds of
+    /// times.) The sweep is an hour away here, so it cannot blur the count.
+    #[test]
+    fn only_rung_jobs_are_stepped() {
+        let pool = Pool::new(
+            1,
+            "test-rung",
+            Nap {
+                length: Duration::from_micros(200),
+                after_work: true,
+                rung: true,
+                idle: Duration::from_secs(3600),
+            },
+            None,
+        )
+        .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let quiet: Vec<Arc<AtomicU64>> = (0..10).map(|_| Arc::default()).collect();
+        for steps in &quiet {
+            pool.add(Counted {
+                steps: Arc::clone(steps),
+                feed: None,
+                stop: Arc::clone(&stop),
+            })
+            .unwrap();
+        }
+        let busy = Arc::new(AtomicU64::new(0));
+        let (item_tx, item_rx) = channel::unbounded();
+        let (bell_tx, bell_rx) = channel::bounded(1);
+        pool.add(Counted {
+            steps: Arc::clone(&busy),
+            feed: Some((item_rx, bell_tx)),
+            stop: Arc::clone(&stop),
+        })
+        .unwrap();
+        let bell = bell_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        for i in 0..300u32 {
+            item_tx.send(i).unwrap();
+            bell.ring();
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        while !item_tx.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let busy_steps = busy.load(Ordering::Relaxed);
+        let quiet_steps: Vec<u64> = quiet.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        stop.store(true, Ordering::Release);
+        drop(pool);
+        assert!(
+            busy_steps >= 100,
+            "the busy job ran {busy_steps} steps for 300 items"
+        );
+        assert!(
+            quiet_steps.iter().all(|&n| n <= 2),
+            "quiet jobs were stepped {quiet_steps:?} times while the busy one ran {busy_steps}"
+        );
     }
 
     #[test]

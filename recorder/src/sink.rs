@@ -284,21 +284,18 @@ impl FolderSink {
     /// Encodes one Opus frame of the mix straight into the packet arena and hands the packet to the MP4.
     fn encode_pcm(&mut self, pcm: &[i16]) -> Result<(), SinkError> {
         let arena = &mut self.packets_arena;
-        if arena.capacity() < PACKET_ROOM {
+        // The arena is kept initialised (zeroed once when it is taken, not per packet): each packet is encoded
+        // into its front and cut off; what remains is the room for the next ones.
+        if arena.len() < PACKET_ROOM {
+            arena.clear();
             // Takes the arena's memory back when every packet cut from it is gone (written fragments);
             // allocates only when a fragment still holds them.
             arena.reserve(PACKET_ARENA);
+            let room = arena.capacity();
+            arena.resize(room, 0);
         }
-        arena.resize(PACKET_ROOM, 0);
-        let n = match self.opus.encode_into(pcm, &mut arena[..]) {
-            Ok(n) => n,
-            Err(e) => {
-                arena.clear();
-                return Err(e.into());
-            }
-        };
-        arena.truncate(n);
-        let packet = arena.split().freeze();
+        let n = self.opus.encode_into(pcm, &mut arena[..PACKET_ROOM])?;
+        let packet = arena.split_to(n).freeze();
         let pts = MediaTime::from_ticks(self.frame_time.ticks().saturating_mul(self.packets));
         self.writer.write_sample(self.mp4, 0, pts, packet)?;
         self.packets += 1;

@@ -104,7 +104,8 @@ struct Shared {
     error: OnceLock<String>,
     /// The inner sink's [`RecordingSink::listened_stems`], as the writer thread last saw it.
     listened: AtomicU64,
-    /// The writer thread's bell, rung when the sink side goes (`stop`); commands are not rung (see `send`).
+    /// This sink's bell on its writer thread: rung when the sink side goes (`stop`), marked with every command
+    /// (not rung: see `send`).
     bell: BellSlot,
     /// The bell of the thread that waits for room in a full queue (back-pressure), rung by the writer after
     /// each batch it took.
@@ -310,8 +311,9 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
             }
             self.note_wait(t);
         }
-        // Not rung: a ring can be a futex wake, a system call, and this is the media thread. The writer polls
-        // its queues every poll interval while it has any.
+        // Not rung: a ring can be a futex wake, a system call, and this is the media thread. Marked: the
+        // writer thread, polling every poll interval while it has sinks, looks only into marked queues.
+        self.shared.bell.mark();
         let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
         let waiting = queued.saturating_sub(self.shared.handled.load(Ordering::Relaxed));
         self.shared.high_water.fetch_max(waiting, Ordering::Relaxed);
@@ -539,7 +541,8 @@ trait Drain: Send {
     /// Handles up to `budget` queued commands: [`Step::Done`] once the sink's side is gone and everything was
     /// written (the sink has then been handed back), [`Step::Idle`] when nothing was queued.
     fn poll(&mut self, budget: usize) -> Step;
-    /// Names the thread that writes for this sink: the sink side rings `bell` with every command.
+    /// Names the bell of this sink on its writer thread: the sink side marks it with every command and rings
+    /// it when it goes.
     fn attach(&self, bell: &Arc<Doorbell>);
 }
 
