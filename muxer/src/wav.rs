@@ -146,6 +146,27 @@ pub struct WavWriter<W: Write + Seek> {
     scratch: Vec<u8>,
     chunk_start: u64,
     chunk_hasher: Sha256,
+    /// Bytes at the start of the current chunk that are all zeros and not yet fed to `chunk_hasher`: a
+    /// silent chunk (a participant listening, or not there yet) is hashed once per length, not byte by byte.
+    zero_run: u64,
+    /// The digest of the last all-zero chunk, by its length (chunks of a stem have one length but the last).
+    zero_digest: Option<(u64, [u8; 32])>,
+}
+
+/// Zeros fed to a hasher a piece at a time.
+static ZEROS: [u8; 4096] = [0; 4096];
+
+fn all_zero(bytes: &[u8]) -> bool {
+    let (head, words, tail) = bytemuck::pod_align_to::<u8, u64>(bytes);
+    head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
+}
+
+fn feed_zeros(hasher: &mut Sha256, mut n: u64) {
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        hasher.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
 }
 
 impl<W: Write + Seek> WavWriter<W> {
@@ -168,6 +189,8 @@ impl<W: Write + Seek> WavWriter<W> {
             scratch: Vec::new(),
             chunk_start: HEADER_LEN,
             chunk_hasher: Sha256::new(),
+            zero_run: 0,
+            zero_digest: None,
         })
     }
 
@@ -245,7 +268,13 @@ impl<W: Write + Seek> WavWriter<W> {
         }
         let at = self.file_len();
         write(&mut self.sink, bytes).map_err(io_at(at))?;
-        self.chunk_hasher.update(bytes);
+        if self.zero_run == self.pending_chunk_len() && all_zero(bytes) {
+            // The chunk is silence so far: counted, hashed at its end (see `take_chunk`).
+            self.zero_run += bytes.len() as u64;
+        } else {
+            feed_zeros(&mut self.chunk_hasher, std::mem::take(&mut self.zero_run));
+            self.chunk_hasher.update(bytes);
+        }
         self.data_len = new_len;
         Ok(())
     }
@@ -270,11 +299,26 @@ impl<W: Write + Seek> WavWriter<W> {
         if len == 0 {
             return None;
         }
-        let digest = std::mem::take(&mut self.chunk_hasher).finalize();
+        let hasher = std::mem::take(&mut self.chunk_hasher);
+        let sha256 = if std::mem::take(&mut self.zero_run) == len {
+            // All zeros: the same digest as the last silent chunk of this length.
+            match self.zero_digest {
+                Some((l, d)) if l == len => d,
+                _ => {
+                    let mut h = hasher;
+                    feed_zeros(&mut h, len);
+                    let d: [u8; 32] = h.finalize().into();
+                    self.zero_digest = Some((len, d));
+                    d
+                }
+            }
+        } else {
+            hasher.finalize().into()
+        };
         let region = Region {
             offset: self.chunk_start,
             len,
-            sha256: digest.into(),
+            sha256,
         };
         self.chunk_start = self.file_len();
         Some(region)
