@@ -346,6 +346,11 @@ impl Ingest {
     pub fn free(&self) -> usize {
         self.tx.free()
     }
+    /// True when at least `n` places are free (cheaper than [`Self::free`] while the queue has room: see
+    /// [`media_core::queue::QueueProducer::has_room`]).
+    pub fn has_room(&mut self, n: usize) -> bool {
+        self.tx.has_room(n)
+    }
     /// Wakes the media work without an event (it has a stop or a control message to look at).
     pub fn wake(&self) {
         self.tx.wake_consumer();

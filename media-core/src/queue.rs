@@ -65,6 +65,13 @@ pub struct QueueProducer<T> {
     inner: HeapProd<T>,
     stats: Arc<QueueStats>,
     bells: Arc<Bells>,
+    /// Places known to be free: a lower bound (the consumer only frees more), so the producer reads the
+    /// consumer's position — a cache line the other thread writes with every pop — only when the bound runs
+    /// short ([`QueueProducer::has_room`]) or passes the high-water mark (see `push`).
+    room: usize,
+    /// This end's own copies of the counters it alone writes (published with plain stores).
+    pushed: u64,
+    high_water: u64,
 }
 
 /// The receiving end of a bounded queue.
@@ -96,6 +103,9 @@ pub fn bounded<T>(capacity: usize) -> (QueueProducer<T>, QueueConsumer<T>) {
             inner: prod,
             stats: Arc::clone(&stats),
             bells: Arc::clone(&bells),
+            room: capacity.max(1),
+            pushed: 0,
+            high_water: 0,
         },
         QueueConsumer {
             inner: cons,
@@ -113,9 +123,22 @@ impl<T> QueueProducer<T> {
     pub fn push(&mut self, item: T) -> Result<(), QueueFull<T>> {
         match self.inner.try_push(item) {
             Ok(()) => {
-                self.stats.pushed.fetch_add(1, Ordering::Relaxed);
-                let len = self.inner.occupied_len() as u64;
-                self.stats.high_water.fetch_max(len, Ordering::Relaxed);
+                // One producer: its counters are published with stores, not read-modify-writes.
+                self.pushed += 1;
+                self.stats.pushed.store(self.pushed, Ordering::Relaxed);
+                self.room = self.room.saturating_sub(1);
+                let capacity = self.inner.capacity().get();
+                if (capacity - self.room) as u64 > self.high_water {
+                    // The queue may hold more than ever before: look at its real length.
+                    let len = self.inner.occupied_len();
+                    self.room = capacity - len;
+                    if len as u64 > self.high_water {
+                        self.high_water = len as u64;
+                        self.stats
+                            .high_water
+                            .store(self.high_water, Ordering::Relaxed);
+                    }
+                }
                 self.bells.consumer.ring();
                 Ok(())
             }
@@ -131,6 +154,26 @@ impl<T> QueueProducer<T> {
     /// Free places left.
     pub fn free(&self) -> usize {
         self.inner.vacant_len()
+    }
+
+    /// True when at least `n` places are free. Cheaper than [`Self::free`] on a queue that has room: it reads
+    /// the consumer's position only when the places this end knows to be free fall short of `n`.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = media_core::queue::bounded::<u32>(2);
+    /// assert!(tx.has_room(2));
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// assert!(!tx.has_room(1));
+    /// assert_eq!(rx.pop(), Some(1));
+    /// assert!(tx.has_room(1));
+    /// assert!(!tx.has_room(2));
+    /// ```
+    pub fn has_room(&mut self, n: usize) -> bool {
+        if self.room < n {
+            self.room = self.inner.vacant_len();
+        }
+        self.room >= n
     }
 
     /// Wakes the consumer without pushing (it has something else to look at: a stop, a control message).
@@ -228,6 +271,41 @@ mod tests {
         );
         tx.push(9).map_err(|e| e.item).unwrap_or_default();
         assert_eq!(rx.pop(), Some(9));
+    }
+
+    proptest::proptest! {
+        /// Whatever the order of pushes and pops, the producer's cheap bookkeeping (a lower bound of the room,
+        /// the high-water mark refreshed only when that bound passes it) gives what a look at the queue on
+        /// every push would: the exact high-water mark and an exact `has_room`.
+        #[test]
+        fn high_water_and_room_are_exact(ops in proptest::collection::vec(0u8..3, 1..300), cap in 1usize..9) {
+            let (mut tx, mut rx) = bounded::<u32>(cap);
+            let (mut len, mut high, mut pushed) = (0usize, 0usize, 0u64);
+            for op in ops {
+                match op {
+                    0 | 1 => {
+                        if tx.push(7).is_ok() {
+                            len += 1;
+                            pushed += 1;
+                            high = high.max(len);
+                        }
+                    }
+                    _ => {
+                        if rx.pop().is_some() {
+                            len -= 1;
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(tx.stats().high_water(), high as u64);
+                proptest::prop_assert_eq!(tx.stats().pushed(), pushed);
+                // Asked now and then only, so the producer's bound also drifts between looks.
+                if op == 1 {
+                    for n in 0..=cap + 1 {
+                        proptest::prop_assert_eq!(tx.has_room(n), cap - len >= n);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -662,7 +662,7 @@ impl Call {
         let live = self.live.as_mut()?;
         let t0 = Instant::now();
         // A recording that stopped (failed) takes nothing more: never wait for room then.
-        while live.ingest().free() < ingest::MAX_EVENTS_PER_PUSH
+        while !live.ingest().has_room(ingest::MAX_EVENTS_PER_PUSH)
             && live.is_running()
             && t0.elapsed() < Duration::from_secs(1)
         {
@@ -679,7 +679,7 @@ impl Call {
             return;
         };
         let t0 = Instant::now();
-        while live.ingest().free() == 0
+        while !live.ingest().has_room(1)
             && live.is_running()
             && t0.elapsed() < Duration::from_secs(10)
         {
