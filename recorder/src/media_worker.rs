@@ -7,9 +7,10 @@
 //!
 //! `verbatim record` gives its one call a thread of its own ([`spawn`]). `verbatim listen` records many calls
 //! at once, and a thread per call would wake 500 times a second each to find its queue empty; instead a
-//! [`MediaPool`] of a few threads serves every call, each pass draining every call's queue (at most
-//! [`POOL_BUDGET`] events of one call per pass, so one busy call cannot starve the others) and napping 2 ms
-//! when no call had anything. Either way the recorder is sans-IO: the media worker only moves events from
+//! [`MediaPool`] of a few threads serves every call, each pass draining the queue of every call whose bell
+//! was rung since its last step (each push rings the call's own bell, so a call with nothing queued is not
+//! looked into; at most [`POOL_BUDGET`] events of one call per pass, so one busy call cannot starve the
+//! others), napping 2 ms after a pass with work and sleeping on its bell when no call had anything. Either way the recorder is sans-IO: the media worker only moves events from
 //! the queue into it, and its output goes to the writer thread through the bounded queue of the
 //! [`ThreadedSink`]. The recorder's key-frame requests go to a [`KeyFrameRelay`] when the call has a bot to
 //! ask (`verbatim listen`), and are only counted otherwise.

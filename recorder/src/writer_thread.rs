@@ -19,8 +19,9 @@
 //!
 //! A recording gets a writer thread of its own ([`ThreadedSink::spawn`], as `verbatim record` does), or shares
 //! the threads of a [`WriterPool`] with other recordings ([`ThreadedSink::spawn_in`], as `verbatim listen` does
-//! for all its calls): a pool thread polls the queues of all its sinks once per poll interval, so hundreds of
-//! calls cost a few wake-ups per interval, not hundreds.
+//! for all its calls): a pool thread polls once per poll interval the queues of the sinks the media side has
+//! marked since (each command marks the sink's bell, without waking anyone), so hundreds of calls cost a few
+//! wake-ups per interval, not hundreds, and a sink with nothing queued is not looked into.
 //!
 //! # Overflow policy
 //! The queue holds [`WriterOptions::queue_capacity`] commands (default 4,096: ~80 s of a 4-speaker audio call,
