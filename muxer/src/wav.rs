@@ -27,6 +27,7 @@ use media_core::AudioFormat;
 use sha2::{Digest, Sha256};
 
 use crate::integrity::Region;
+use crate::storage::{all_zero, ZEROS};
 
 /// Length of the fixed header this writer puts before the samples.
 pub const HEADER_LEN: u64 = 80;
@@ -153,14 +154,7 @@ pub struct WavWriter<W: Write + Seek> {
     zero_digest: Option<(u64, [u8; 32])>,
 }
 
-/// Zeros fed to a hasher a piece at a time.
-static ZEROS: [u8; 4096] = [0; 4096];
-
-fn all_zero(bytes: &[u8]) -> bool {
-    let (head, words, tail) = bytemuck::pod_align_to::<u8, u64>(bytes);
-    head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
-}
-
+/// Feeds `n` zeros to `hasher`.
 fn feed_zeros(hasher: &mut Sha256, mut n: u64) {
     while n > 0 {
         let k = n.min(ZEROS.len() as u64) as usize;

@@ -213,30 +213,7 @@ async fn an_officer_signs_in_finds_plays_sees_the_timeline_exports_and_is_audite
         .await
         .unwrap();
     keep_screenshot("login.png", &c.screenshot().await.unwrap());
-    c.find(Locator::Css("#user"))
-        .await
-        .unwrap()
-        .clear()
-        .await
-        .unwrap();
-    c.find(Locator::Css("#user"))
-        .await
-        .unwrap()
-        .send_keys("olivia")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#signin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&c, "olivia", PASSWORD).await;
     c.wait().for_element(Locator::Css("#search")).await.unwrap();
 
     // Search: frank is only in the stand-up.

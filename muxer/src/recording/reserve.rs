@@ -9,14 +9,12 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{io_err, RecordingError, MANIFEST_FILE};
-use crate::storage::{Storage, StorageFile};
+use crate::storage::{Storage, StorageFile, ZEROS};
 
 /// Growth step of the reserve (it grows rarely: the journal takes ~1 KiB per second of a 4-speaker call).
 const STEP: u64 = 256 << 10;
 /// Room for the files written whole at the close (`metadata.json`).
 const WHOLE_FILES: u64 = 256 << 10;
-/// Zeros written to allocate the reserve.
-static ZEROS: [u8; 16 << 10] = [0; 16 << 10];
 
 /// What the manifest needs: about the journal's length (the same records), plus the lines the close adds.
 fn manifest_need(journal_len: u64) -> u64 {
