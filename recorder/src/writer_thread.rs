@@ -135,6 +135,11 @@ enum Command {
         block: Vec<i16>,
         range: std::ops::Range<usize>,
     },
+    /// `samples` samples of silence of one stem (no block: nothing copied, nothing to recycle).
+    StemSilence {
+        index: usize,
+        samples: usize,
+    },
     /// One tick: `stems` stems of equal length, then the mix, concatenated in `block`.
     Tick {
         block: Vec<i16>,
@@ -405,6 +410,10 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
         })
     }
 
+    fn stem_silence(&mut self, index: usize, samples: usize) -> Result<(), SinkError> {
+        self.send(Command::StemSilence { index, samples })
+    }
+
     fn spare_stem_block(&mut self) -> Option<Vec<i16>> {
         self.stem_pool.try_recv().ok()
     }
@@ -489,6 +498,7 @@ fn apply<S: RecordingSink<Error = SinkError>>(
             let _ = recycle.stems.try_send(block);
             r
         }
+        Command::StemSilence { index, samples } => inner.stem_silence(index, samples),
         Command::Participant {
             index,
             info,

@@ -87,6 +87,60 @@ impl RecordingWriter {
         self.maybe_close_chunk(stem.0, false)
     }
 
+    /// Appends `samples` zero samples (interleaved: a multiple of the stem's channels) to a stem, as
+    /// [`Self::write_pcm`] of that many zeros would, without the caller making them: for a participant's
+    /// silence (the recorder hands it over as a count). Pieces are cut at the stem's chunk boundaries, so
+    /// its chunks are the ones the samples would make; a silent chunk is a hole in the file and its digest
+    /// the cached one of its length.
+    ///
+    /// # Errors
+    /// As [`Self::write_pcm`].
+    ///
+    /// ```
+    /// use media_core::{AudioFormat, MediaTime};
+    /// use muxer::{RecordingOptions, RecordingWriter, Status};
+    /// let dir = std::env::temp_dir().join(format!("verbatim-doc-silence-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let key = muxer::integrity::generate_signing_key().unwrap();
+    /// let mut w = RecordingWriter::create(&dir, key, RecordingOptions::new("rec", 0)).unwrap();
+    /// let stem = w.add_wav("participants/bob.wav", AudioFormat::PCM16K).unwrap();
+    /// w.write_silence(stem, 40_000).unwrap(); // 2.5 s
+    /// w.write_pcm(stem, &[7; 320]).unwrap();
+    /// w.finish(Status::Completed, MediaTime::from_millis(2_520), "").unwrap();
+    /// let file = std::fs::read(dir.join("participants/bob.wav")).unwrap();
+    /// assert_eq!(file.len(), 80 + 2 * 40_320);
+    /// assert!(file[80..80 + 80_000].iter().all(|&b| b == 0));
+    /// assert!(muxer::verify::verify_dir(&dir, None).is_ok());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn write_silence(&mut self, stem: StemId, samples: u64) -> Result<(), RecordingError> {
+        static ZERO_SAMPLES: [i16; 8192] = [0; 8192];
+        let mut left = samples;
+        while left > 0 {
+            let slot = self.slot(stem.0, FileKind::Wav)?;
+            let (pending, align) = match &slot.body {
+                Body::Wav(w) => (
+                    w.pending_chunk_len(),
+                    w.format().bytes_per_sample_frame().max(1) as u64,
+                ),
+                _ => return Ok(()),
+            };
+            // Up to the chunk's end (whole sample frames), at most the zeros at hand.
+            let to_chunk_end = slot.chunk_bytes.saturating_sub(pending) / align * align / 2;
+            let piece = left
+                .min(ZERO_SAMPLES.len() as u64)
+                .min(if to_chunk_end == 0 {
+                    left
+                } else {
+                    to_chunk_end
+                });
+            let piece = usize::try_from(piece).unwrap_or(ZERO_SAMPLES.len());
+            self.write_pcm(stem, &ZERO_SAMPLES[..piece])?;
+            left -= piece as u64;
+        }
+        Ok(())
+    }
+
     /// Appends little-endian sample bytes (whole sample frames) to a stem.
     ///
     /// # Errors

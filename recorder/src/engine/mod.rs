@@ -430,7 +430,7 @@ impl CallRecorder {
             let tapped = is_listened(listened, i);
             slot.produce(from, len, now, &mut self.mixer, tapped);
         }
-        self.hand_over_stems(sink)?;
+        self.hand_over_stems(false, sink)?;
         match sink.lend_tick(0, len) {
             Some(buf) if buf.len() == len => {
                 self.mixer.finish(buf);
@@ -447,12 +447,27 @@ impl CallRecorder {
         }
     }
 
-    /// Hands each stem's finished blocks, then its copied samples, to a block-taking sink.
+    /// Hands each stem's finished blocks, then its copied samples, to a block-taking sink; a stem's silence
+    /// goes before them, and on its own once it makes a ring block's length (or at the end, `all`).
     fn hand_over_stems<S: RecordingSink>(
         &mut self,
+        all: bool,
         sink: &mut S,
     ) -> Result<(), EngineError<S::Error>> {
+        let format = self.cfg.track.format;
+        let silence_due = media_core::track::BLOCK
+            .to_samples(format.sample_rate)
+            .max(1) as usize
+            * usize::from(format.channels.max(1));
         for (i, slot) in self.slots.iter_mut().enumerate() {
+            let due = all
+                || slot.silent >= silence_due
+                || !slot.blocks.is_empty()
+                || !slot.copied.is_empty();
+            if slot.silent > 0 && due {
+                sink.stem_silence(i, std::mem::take(&mut slot.silent))
+                    .map_err(EngineError::Sink)?;
+            }
             for (block, range) in slot.blocks.drain(..) {
                 sink.stem_block(i, block, range)
                     .map_err(EngineError::Sink)?;
@@ -540,7 +555,7 @@ impl CallRecorder {
             for slot in &mut self.slots {
                 slot.finish_run();
             }
-            self.hand_over_stems(sink)?;
+            self.hand_over_stems(true, sink)?;
         }
         self.drain_video(sink, Some(end))?;
         for slot in &mut self.slots {

@@ -68,6 +68,39 @@ pub trait RecordingSink {
     ) -> Result<(), Self::Error> {
         self.stem(index, block.get(range).unwrap_or_default())
     }
+    /// `samples` samples (interleaved, as ticks count them) of digital silence of stem `index`, in order with
+    /// its other runs: a block-taking sink ([`Self::takes_stem_blocks`]) gets a participant's silence that
+    /// is not in a ring block (nobody has heard them yet, or their sources had nothing) as a count, handed
+    /// over at least every ring block's length, instead of a copied tick every 20 ms. The default writes
+    /// the zeros through [`Self::stem`].
+    ///
+    /// # Errors
+    /// The sink's own error; the recorder stops the call with it ([`super::EngineError::Sink`]).
+    ///
+    /// ```
+    /// use recorder::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
+    /// struct Count(usize);
+    /// impl RecordingSink for Count {
+    ///     type Error = std::convert::Infallible;
+    ///     fn participant_added(&mut self, _: usize, _: &ParticipantInfo, _: u64) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn stem(&mut self, _: usize, s: &[i16]) -> Result<(), Self::Error> { assert!(s.iter().all(|&x| x == 0)); self.0 += s.len(); Ok(()) }
+    ///     fn mixed(&mut self, _: &[i16]) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn timeline(&mut self, _: TimelineEvent) -> Result<(), Self::Error> { Ok(()) }
+    /// }
+    /// let mut sink = Count(0);
+    /// sink.stem_silence(0, 8_000).unwrap(); // half a second at 16 kHz, written as zeros by the default
+    /// assert_eq!(sink.0, 8_000);
+    /// ```
+    fn stem_silence(&mut self, index: usize, samples: usize) -> Result<(), Self::Error> {
+        static ZEROS: [i16; 2048] = [0; 2048];
+        let mut left = samples;
+        while left > 0 {
+            let n = left.min(ZEROS.len());
+            self.stem(index, &ZEROS[..n])?;
+            left -= n;
+        }
+        Ok(())
+    }
     /// The stems someone listens to live (bit `i` for stem `i`; the first 64 stems): the recorder also hands
     /// each tick of theirs to [`Self::stem_tap`], as it makes it, since a block-taking sink gets the stem
     /// itself only a block at a time.

@@ -138,6 +138,10 @@ pub(super) struct Slot {
     /// this stem's), then copied samples.
     pub(super) blocks: Vec<(Vec<i16>, Range<usize>)>,
     pub(super) copied: Vec<i16>,
+    /// Samples of digital silence after everything in [`Self::blocks`] and [`Self::copied`] handed over,
+    /// not yet handed over: a participant who has not spoken yet (no source), or whose sources had nothing
+    /// for these ticks, costs a count here instead of a copied tick per 20 ms ([`RecordingSink::stem_silence`]).
+    pub(super) silent: usize,
     /// This tick once more, for the stem's live listeners ([`RecordingSink::listened_stems`]).
     pub(super) tap: Vec<i16>,
 }
@@ -166,6 +170,7 @@ impl Slot {
             run: None,
             blocks: Vec::with_capacity(4),
             copied: Vec::with_capacity(tick_samples),
+            silent: 0,
             tap: Vec::new(),
         }
     }
@@ -218,9 +223,18 @@ impl Slot {
         copied.resize(at + len, 0);
         if let Some(tick) = copied.get_mut(at..) {
             self.pull(from, tick, now);
-            mixer.add(tick);
+            if at == 0 && tick.iter().all(|&s| s == 0) {
+                // Nothing copied before it this tick: counted, not copied (and nothing to mix).
+                copied.clear();
+                self.silent += len;
+            } else {
+                mixer.add(tick);
+            }
             if tapped {
-                self.tap.extend_from_slice(tick);
+                match copied.get(at..) {
+                    Some(t) if !t.is_empty() => self.tap.extend_from_slice(t),
+                    _ => self.tap.resize(self.tap.len() + len, 0),
+                }
             }
         }
         self.copied = copied;

@@ -11,6 +11,8 @@ use verbatim::metadata::TimelineLists;
 pub struct MemSink {
     pub stems: Vec<Vec<i16>>,
     pub names: Vec<String>,
+    /// Each stem's lead-in (zeros before its first tick).
+    pub lead_ins: Vec<usize>,
     pub mixed: Vec<i16>,
     pub timeline: TimelineLists,
     pub events: Vec<TimelineEvent>,
@@ -22,6 +24,9 @@ pub struct MemSink {
     /// Non-zero stem samples, all and copied.
     pub sound: u64,
     pub copied_sound: u64,
+    /// Silence handed over as a count (`stem_silence`): how many times, and the samples.
+    pub silence_runs: usize,
+    pub silence: usize,
     /// Blocks received (their addresses), and those waiting to be given back.
     pub distinct_blocks: HashSet<usize>,
     spares: Vec<Vec<i16>>,
@@ -50,6 +55,7 @@ impl RecordingSink for MemSink {
         lead_in: u64,
     ) -> std::io::Result<()> {
         self.stems.push(vec![0; lead_in as usize]);
+        self.lead_ins.push(lead_in as usize);
         self.names.push(p.name.clone());
         Ok(())
     }
@@ -80,6 +86,13 @@ impl RecordingSink for MemSink {
     }
     fn spare_stem_block(&mut self) -> Option<Vec<i16>> {
         self.spares.pop()
+    }
+    fn stem_silence(&mut self, i: usize, samples: usize) -> std::io::Result<()> {
+        self.silence_runs += 1;
+        self.silence += samples;
+        let stem = &mut self.stems[i];
+        stem.resize(stem.len() + samples, 0);
+        Ok(())
     }
     fn mixed(&mut self, s: &[i16]) -> std::io::Result<()> {
         self.mixed.extend_from_slice(s);
