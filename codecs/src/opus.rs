@@ -280,7 +280,7 @@ impl OpusEncoder {
     /// packet length.
     pub fn encode_into(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
         self.check_frame(pcm)?;
-        let silent = pcm.iter().all(|&s| s == 0);
+        let silent = media_core::frame::is_digital_silence(pcm);
         let skipping = self.quiet_run >= QUIET_SETTLED;
         if silent && skipping && pcm.len() == self.quiet_samples && out.len() >= self.quiet_len {
             out[..self.quiet_len].copy_from_slice(&self.quiet[..self.quiet_len]);

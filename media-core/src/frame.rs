@@ -121,6 +121,30 @@ impl AudioFormat {
     }
 }
 
+/// True when every sample is zero (digital silence, as the recorder fills what nobody sent).
+///
+/// Looks 32 samples at a time, OR-ing them together so the compiler can use vector instructions: a silent
+/// 20 ms tick (320 samples at 16 kHz) costs a few dozen instructions, not one comparison and branch per
+/// sample; speech leaves at its first 32 samples.
+///
+/// ```
+/// use media_core::frame::is_digital_silence;
+/// assert!(is_digital_silence(&[0; 320]));
+/// assert!(is_digital_silence(&[]));
+/// let mut tick = [0i16; 321];
+/// tick[320] = -1;
+/// assert!(!is_digital_silence(&tick));
+/// ```
+pub fn is_digital_silence(samples: &[i16]) -> bool {
+    let mut wide = samples.chunks_exact(32);
+    for c in wide.by_ref() {
+        if c.iter().fold(0i16, |a, &s| a | s) != 0 {
+            return false;
+        }
+    }
+    wide.remainder().iter().fold(0i16, |a, &s| a | s) == 0
+}
+
 /// One buffer of one source's audio, typically 20 ms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AudioFrame {

@@ -657,3 +657,95 @@ fn a_log_after_a_crash_keeps_every_synced_line() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A stem's silence written as a count (`write_silence`, as the recorder hands over a participant nobody has
+/// heard yet) is the same file, with the same chain records, as the zeros written tick by tick, and it stays
+/// a hole on disk, also after a lead-in that leaves the half-second pieces off the chunks' boundaries.
+#[test]
+fn silence_as_a_count_is_the_same_stem_as_zero_ticks_and_takes_no_disk() {
+    use std::os::unix::fs::MetadataExt;
+    let key = generate_signing_key().unwrap();
+    let voice = speech_start("alice", 80_000);
+    let write = |dir: &Path, as_counts: bool| {
+        let mut rec =
+            RecordingWriter::create(dir, key.clone(), RecordingOptions::new("silence", 0)).unwrap();
+        let stem = rec
+            .add_wav("participants/carol.wav", AudioFormat::PCM16K)
+            .unwrap();
+        rec.write_pcm(stem, &[0; 12_345]).unwrap(); // a late joiner's lead-in
+        for minute in 0..3 {
+            // 55 s of silence, then 5 s of speech (a minute's worth of ticks of 320).
+            if as_counts {
+                for _ in 0..110 {
+                    rec.write_silence(stem, 8_000).unwrap();
+                }
+            } else {
+                for _ in 0..55 * 50 {
+                    rec.write_pcm(stem, &[0; 320]).unwrap();
+                }
+            }
+            for tick in voice.chunks(320).take(250) {
+                rec.write_pcm(stem, tick).unwrap();
+            }
+            eprintln!("minute {minute} written");
+        }
+        rec.finish(Status::Completed, MediaTime::from_secs(181), "")
+            .unwrap();
+    };
+    let (ticks, counts) = (scratch_dir("silence-ticks"), scratch_dir("silence-counts"));
+    write(&ticks, false);
+    write(&counts, true);
+    let path = "participants/carol.wav";
+    let a = std::fs::read(ticks.join(path)).unwrap();
+    let b = std::fs::read(counts.join(path)).unwrap();
+    assert_eq!(a.len(), 80 + 2 * (12_345 + 3 * 60 * 16_000));
+    assert!(a == b, "the stems differ");
+    let data = |dir: &Path| -> Vec<muxer::integrity::Entry> {
+        let m = std::fs::read(dir.join("manifest.json")).unwrap();
+        let m = muxer::integrity::Manifest::parse(&m).unwrap();
+        let id = m.entries.iter().find_map(|e| match e {
+            muxer::integrity::Entry::File { file, path: p, .. } if p == path => Some(*file),
+            _ => None,
+        });
+        m.entries
+            .into_iter()
+            .filter(
+                |e| matches!(e, muxer::integrity::Entry::Data { file, .. } if Some(*file) == id),
+            )
+            .collect()
+    };
+    // Chunks of about a second (32,000 bytes; ticks overshoot by up to a tick): both chains cover the file
+    // and verify.
+    let lens = |dir: &Path| -> Vec<u64> {
+        data(dir)
+            .into_iter()
+            .filter_map(|e| match e {
+                muxer::integrity::Entry::Data { len, .. } => Some(len),
+                _ => None,
+            })
+            .collect()
+    };
+    let (by_ticks, by_counts) = (lens(&ticks), lens(&counts));
+    assert_eq!(by_counts.iter().sum::<u64>(), a.len() as u64 - 80);
+    assert_eq!(by_ticks.iter().sum::<u64>(), a.len() as u64 - 80);
+    assert!(by_counts.len() >= 180 && by_ticks.len() >= 180);
+    assert!(
+        by_counts.iter().all(|&l| l < 32_640),
+        "a chunk over a second and a tick"
+    );
+    verify_dir(&ticks, None).unwrap();
+    verify_dir(&counts, None).unwrap();
+    // 15 s of speech is 480,000 bytes; the 2:45 of silence around it must not add more than a few pages.
+    let on_disk = |dir: &Path| std::fs::metadata(dir.join(path)).unwrap().blocks() * 512;
+    assert!(
+        on_disk(&counts) <= on_disk(&ticks) + 16_384,
+        "{} bytes on disk as counts, {} as ticks",
+        on_disk(&counts),
+        on_disk(&ticks)
+    );
+    assert!(
+        on_disk(&counts) < 600_000,
+        "{} bytes on disk",
+        on_disk(&counts)
+    );
+}

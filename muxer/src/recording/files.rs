@@ -71,11 +71,20 @@ impl RecordingWriter {
     /// [`RecordingError::Io`] (the stem is broken from then on), [`RecordingError::FileBroken`],
     /// [`RecordingError::UnknownFile`].
     pub fn write_pcm(&mut self, stem: StemId, samples: &[i16]) -> Result<(), RecordingError> {
+        self.append_pcm(stem, samples, samples.len() * 2 < UNBUFFERED_APPEND)
+    }
+
+    fn append_pcm(
+        &mut self,
+        stem: StemId,
+        samples: &[i16],
+        buffered: bool,
+    ) -> Result<(), RecordingError> {
         let slot = self.slot(stem.0, FileKind::Wav)?;
         if let Body::Wav(w) = &mut slot.body {
-            // A recorder's stem blocks (a second of audio) go to the file from the block itself; ticks are
-            // gathered in the buffer.
-            let r = if samples.len() * 2 >= UNBUFFERED_APPEND {
+            // A recorder's stem blocks (half a second of audio) go to the file from the block itself; ticks
+            // (and silence) are gathered in the buffer.
+            let r = if !buffered {
                 w.append_samples_unbuffered(samples)
             } else {
                 w.append_samples(samples)
@@ -89,9 +98,9 @@ impl RecordingWriter {
 
     /// Appends `samples` zero samples (interleaved: a multiple of the stem's channels) to a stem, as
     /// [`Self::write_pcm`] of that many zeros would, without the caller making them: for a participant's
-    /// silence (the recorder hands it over as a count). Pieces are cut at the stem's chunk boundaries, so
-    /// its chunks are the ones the samples would make; a silent chunk is a hole in the file and its digest
-    /// the cached one of its length.
+    /// silence (the recorder hands it over as a count). Pieces end at the stem's chunk boundaries (a chunk
+    /// closes at exactly its length) and are gathered in the file's buffer, so a silent chunk is a hole in
+    /// the file; its digest is the cached one of its length.
     ///
     /// # Errors
     /// As [`Self::write_pcm`].
@@ -135,7 +144,9 @@ impl RecordingWriter {
                     to_chunk_end
                 });
             let piece = usize::try_from(piece).unwrap_or(ZERO_SAMPLES.len());
-            self.write_pcm(stem, &ZERO_SAMPLES[..piece])?;
+            // Through the file's buffer, as ticks go: the sparse file then sees the chunk's zeros in one
+            // write and leaves them all as a hole (a short unbuffered piece would be written as data).
+            self.append_pcm(stem, &ZERO_SAMPLES[..piece], true)?;
             left -= piece as u64;
         }
         Ok(())

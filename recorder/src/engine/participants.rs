@@ -206,6 +206,14 @@ impl Slot {
                 }
             }
         }
+        if self.sources.is_empty() && self.run.is_none() && self.copied.is_empty() {
+            // Nobody heard yet (or every source retired): silence, counted without being made.
+            self.silent += len;
+            if tapped {
+                self.tap.resize(self.tap.len() + len, 0);
+            }
+            return;
+        }
         // The rest of a lent run first. Its source is still here: a source leaves only after a tick in which
         // it had company, and that tick ended the run.
         if let Some((msi, start)) = self.run.take() {
@@ -223,7 +231,7 @@ impl Slot {
         copied.resize(at + len, 0);
         if let Some(tick) = copied.get_mut(at..) {
             self.pull(from, tick, now);
-            if at == 0 && tick.iter().all(|&s| s == 0) {
+            if at == 0 && media_core::frame::is_digital_silence(tick) {
                 // Nothing copied before it this tick: counted, not copied (and nothing to mix).
                 copied.clear();
                 self.silent += len;
