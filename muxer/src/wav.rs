@@ -65,8 +65,8 @@ pub enum WavError {
 
 impl<F: Write + Seek> WavWriter<io::BufWriter<F>> {
     /// As [`Self::append_samples`], but the samples go to the file from `samples` itself, not through the
-    /// buffer (which is flushed first, so the file's bytes stay in order): for large appends, where the
-    /// buffer's copy would buy nothing.
+    /// buffer (what it holds is written first, so the file's bytes stay in order; the file itself is not
+    /// flushed): for large appends, where the buffer's copy would buy nothing.
     ///
     /// # Errors
     /// As [`Self::append_bytes`].
@@ -85,7 +85,11 @@ impl<F: Write + Seek> WavWriter<io::BufWriter<F>> {
             return self.append_samples(samples);
         }
         let at = self.file_len();
-        self.sink.flush().map_err(io_at(at))?;
+        if !self.sink.buffer().is_empty() {
+            // Buffered bytes go first. Only then: a flush also flushes the file itself (a sparse file then
+            // extends itself over its silent tail, a system call), which the chunk's close does anyway.
+            self.sink.flush().map_err(io_at(at))?;
+        }
         self.append_with(bytemuck::cast_slice(samples), |sink, b| {
             sink.get_mut().write_all(b)
         })

@@ -243,3 +243,59 @@ mod chunk_digests {
         }
     }
 }
+
+/// A file that counts the flushes it is asked for (a sparse file makes a system call at each one).
+struct CountFlushes {
+    bytes: io::Cursor<Vec<u8>>,
+    flushes: usize,
+}
+
+impl Write for CountFlushes {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.bytes.write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.flushes += 1;
+        Ok(())
+    }
+}
+
+impl Seek for CountFlushes {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.bytes.seek(to)
+    }
+}
+
+/// Unbuffered appends (a stem's ring blocks, every half second) write what the buffer holds first and keep
+/// the bytes in order, without flushing the file each time: the chunk's close flushes it.
+#[test]
+fn unbuffered_appends_keep_order_and_do_not_flush_the_file() {
+    let file = CountFlushes {
+        bytes: io::Cursor::new(Vec::new()),
+        flushes: 0,
+    };
+    let mut w = WavWriter::create(BufWriter::new(file), AudioFormat::PCM16K).unwrap();
+    w.flush().unwrap(); // the header out, as the recording does when it adds a stem
+    let flushes_at_create = w.sink_mut().get_ref().flushes;
+    for k in 0..10i16 {
+        w.append_samples_unbuffered(&[k; 8000]).unwrap();
+    }
+    assert_eq!(w.sink_mut().get_ref().flushes, flushes_at_create);
+    w.append_samples(&[-1; 320]).unwrap(); // a tick, buffered
+    w.append_samples_unbuffered(&[10; 8000]).unwrap(); // after it in the file
+    assert_eq!(w.sink_mut().get_ref().flushes, flushes_at_create + 1);
+    w.flush().unwrap();
+    let bytes = w.sink_mut().get_ref().bytes.get_ref().clone();
+    let samples: Vec<i16> = bytes[HEADER_LEN as usize..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert_eq!(samples.len(), 11 * 8000 + 320);
+    for k in 0..10 {
+        assert!(samples[k * 8000..(k + 1) * 8000]
+            .iter()
+            .all(|&s| s == k as i16));
+    }
+    assert!(samples[80_000..80_320].iter().all(|&s| s == -1));
+    assert!(samples[80_320..].iter().all(|&s| s == 10));
+}

@@ -42,8 +42,6 @@ const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const PACKET_ARENA: usize = 64 * 1024;
 /// Room given to one packet (`OpusEncoder::encode_into`: 4,000 bytes always suffice).
 const PACKET_ROOM: usize = 4000;
-/// The silence a stem starts with when its participant joins after the recording began (written from here).
-static LEAD_IN_ZEROS: [i16; 8000] = [0; 8000];
 
 /// Why the folder could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -503,15 +501,9 @@ impl RecordingSink for FolderSink {
         let id = self
             .writer
             .add_wav(&format!("participants/{}.wav", p.name), self.format)?;
-        // Half a second of 16 kHz at a time: each piece goes to the file unbuffered, as a hole, and its
-        // chunks are hashed as silence (once per length).
-        let zeros = &LEAD_IN_ZEROS[..];
-        let mut left = lead_in * self.format.channels as u64;
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            self.writer.write_pcm(id, &zeros[..n])?;
-            left -= n as u64;
-        }
+        // The lead-in as silence: a hole in the file, its chunks hashed as silence (once per length).
+        self.writer
+            .write_silence(id, lead_in * u64::from(self.format.channels))?;
         debug_assert_eq!(index, self.stems.len());
         self.stems.push(id);
         self.names.push(p.name.clone());
