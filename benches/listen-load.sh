@@ -6,6 +6,8 @@
 #                            seeds 1..CALLS): each person gives a 45-120 s update in turn and is silent for
 #                            minutes otherwise, late joins, a re-join with new MSIs, mute
 #   INPUT=synthetic:         four synthetic speakers, spurts of 0.8-3.5 s, pauses of 0.4-5 s (the earlier input)
+#   INPUT=townhall:          each call a planned town hall of 12 (`--meeting townhall --participants 12`): one
+#                            presenter, a muted audience of whom a few ask questions, the rest never heard
 #
 # listen's CPU is utime + stime of its process from /proc/PID/stat, read when it is listening and again after
 # the last call's summary (the server's start-up is not in it); send's CPU is printed beside it. A figure
@@ -36,7 +38,8 @@ gst="${GST:-10}"
 case "$input" in
     meeting) sim=(--simulate --meeting standup --participants 4) ;;
     synthetic) sim=(--simulate --participants 4) ;;
-    *) echo "INPUT=$input: expected meeting or synthetic" >&2; exit 1 ;;
+    townhall) sim=(--simulate --meeting townhall --participants 12) ;;
+    *) echo "INPUT=$input: expected meeting, synthetic or townhall" >&2; exit 1 ;;
 esac
 
 if [ -n "${VERBATIM_BIN:-}" ]; then
