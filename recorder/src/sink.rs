@@ -524,14 +524,7 @@ impl RecordingSink for FolderSink {
     fn stem_silence(&mut self, index: usize, samples: usize) -> Result<(), SinkError> {
         if index >= 64 && !self.taps.is_empty() {
             // Listeners beyond the first 64 stems take the stem as it is written (`stem`): zeros.
-            static ZEROS: [i16; 2048] = [0; 2048];
-            let mut left = samples;
-            while left > 0 {
-                let n = left.min(ZEROS.len());
-                self.stem(index, &ZEROS[..n])?;
-                left -= n;
-            }
-            return Ok(());
+            return crate::engine::stem_zeros(self, index, samples);
         }
         if let Some(&id) = self.stems.get(index) {
             self.writer.write_silence(id, samples as u64)?;

@@ -28,6 +28,7 @@ use media_core::mixer::Mixer;
 use media_core::track::TrackConfig;
 use media_core::{AudioFormat, MediaTime, Msi, SourceTimestamp};
 
+pub(crate) use output::stem_zeros;
 pub use output::{GapTally, KeyFrameRequest, RecordingSink, TimelineEvent};
 pub use participants::MAX_SOURCE_IDS_PER_PARTICIPANT;
 pub use summary::{CallCounters, CallSummary, ParticipantInfo, ParticipantSummary, VideoSummary};

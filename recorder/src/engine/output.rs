@@ -92,14 +92,7 @@ pub trait RecordingSink {
     /// assert_eq!(sink.0, 8_000);
     /// ```
     fn stem_silence(&mut self, index: usize, samples: usize) -> Result<(), Self::Error> {
-        static ZEROS: [i16; 2048] = [0; 2048];
-        let mut left = samples;
-        while left > 0 {
-            let n = left.min(ZEROS.len());
-            self.stem(index, &ZEROS[..n])?;
-            left -= n;
-        }
-        Ok(())
+        stem_zeros(self, index, samples)
     }
     /// The stems someone listens to live (bit `i` for stem `i`; the first 64 stems): the recorder also hands
     /// each tick of theirs to [`Self::stem_tap`], as it makes it, since a block-taking sink gets the stem
@@ -156,6 +149,23 @@ pub trait RecordingSink {
     fn control(&mut self, _control: crate::journal::SinkControl) -> Result<(), Self::Error> {
         Ok(())
     }
+}
+
+/// `samples` zeros to stem `index` through [`RecordingSink::stem`], a static block at a time: the default of
+/// [`RecordingSink::stem_silence`], for sinks that take silence as samples.
+pub(crate) fn stem_zeros<S: RecordingSink + ?Sized>(
+    sink: &mut S,
+    index: usize,
+    samples: usize,
+) -> Result<(), S::Error> {
+    static ZEROS: [i16; 2048] = [0; 2048];
+    let mut left = samples;
+    while left > 0 {
+        let n = left.min(ZEROS.len());
+        sink.stem(index, &ZEROS[..n])?;
+        left -= n;
+    }
+    Ok(())
 }
 
 /// The recorder needs a key frame from a video sender (see [`crate::video`] for when it asks): relay it as
