@@ -42,6 +42,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam::utils::CachePadded;
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
@@ -94,8 +95,11 @@ pub struct WriterCounters {
 
 #[derive(Default)]
 struct Shared {
+    /// Published by the sink side (stores of its own counts: no read-modify-write).
     queued: AtomicU64,
-    handled: AtomicU64,
+    /// Counted by the writer thread for every command, on a cache line of its own: the sink side reads it only
+    /// when the queue may be at a new high water, so neither thread takes the other's line at every command.
+    handled: CachePadded<AtomicU64>,
     high_water: AtomicU64,
     waits: AtomicU64,
     wait_us: AtomicU64,
@@ -169,6 +173,11 @@ pub struct ThreadedSink<S: RecordingSink<Error = SinkError> + Send + 'static> {
     stem_pool: Receiver<Vec<i16>>,
     block: Vec<i16>,
     stems: usize,
+    /// Commands queued, the queue's high water, and the writer's `handled` as last read (this side's own
+    /// counts; `Shared` publishes them).
+    queued: u64,
+    high_water: u64,
+    seen_handled: u64,
     shared: Arc<Shared>,
     options: WriterOptions,
     done: Receiver<(S, Option<SinkError>)>,
@@ -243,6 +252,9 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
             stem_pool,
             block: Vec::new(),
             stems: 0,
+            queued: 0,
+            high_water: 0,
+            seen_handled: 0,
             shared,
             options,
             done,
@@ -320,9 +332,18 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
         // Not rung: a ring can be a futex wake, a system call, and this is the media thread. Marked: the
         // writer thread, polling every poll interval while it has sinks, looks only into marked queues.
         self.shared.bell.mark();
-        let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        let waiting = queued.saturating_sub(self.shared.handled.load(Ordering::Relaxed));
-        self.shared.high_water.fetch_max(waiting, Ordering::Relaxed);
+        self.queued += 1;
+        self.shared.queued.store(self.queued, Ordering::Relaxed);
+        // At most `queued - seen_handled` wait (`handled` only grows): the writer's count is read only when
+        // that bound passes the high water.
+        if self.queued.saturating_sub(self.seen_handled) > self.high_water {
+            self.seen_handled = self.shared.handled.load(Ordering::Relaxed);
+            let waiting = self.queued.saturating_sub(self.seen_handled);
+            if waiting > self.high_water {
+                self.high_water = waiting;
+                self.shared.high_water.store(waiting, Ordering::Relaxed);
+            }
+        }
         Ok(())
     }
 
