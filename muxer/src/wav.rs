@@ -27,7 +27,7 @@ use media_core::AudioFormat;
 use sha2::{Digest, Sha256};
 
 use crate::integrity::Region;
-use crate::storage::{all_zero, ZEROS};
+use crate::storage::{all_zero, zeros};
 
 /// Length of the fixed header this writer puts before the samples.
 pub const HEADER_LEN: u64 = 80;
@@ -161,8 +161,8 @@ pub struct WavWriter<W: Write + Seek> {
 /// Feeds `n` zeros to `hasher`.
 fn feed_zeros(hasher: &mut Sha256, mut n: u64) {
     while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
-        hasher.update(&ZEROS[..k]);
+        let k = n.min(zeros().len() as u64) as usize;
+        hasher.update(&zeros()[..k]);
         n -= k as u64;
     }
 }

@@ -12,6 +12,7 @@ use super::error::{break_wav, mp4_err, wav_to_rec};
 use super::{io_err, Body, LogBody, LogId, Mp4Id, RecordingError, RecordingWriter, StemId};
 use crate::fmp4::{Fmp4Options, Fmp4Writer, TrackSpec, Written};
 use crate::integrity::{FileKind, Region};
+use crate::storage::ZERO_SAMPLES;
 use crate::wav::{WavError, WavWriter};
 
 /// Appends of at least this many bytes skip the file's buffer ([`RecordingWriter::write_pcm`]).
@@ -123,7 +124,6 @@ impl RecordingWriter {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn write_silence(&mut self, stem: StemId, samples: u64) -> Result<(), RecordingError> {
-        static ZERO_SAMPLES: [i16; 8192] = [0; 8192];
         let mut left = samples;
         while left > 0 {
             let slot = self.slot(stem.0, FileKind::Wav)?;
@@ -134,15 +134,11 @@ impl RecordingWriter {
                 ),
                 _ => return Ok(()),
             };
-            // Up to the chunk's end (whole sample frames), at most the zeros at hand.
+            // Up to the chunk's end (whole sample frames, at least one), at most the zeros at hand.
             let to_chunk_end = slot.chunk_bytes.saturating_sub(pending) / align * align / 2;
             let piece = left
                 .min(ZERO_SAMPLES.len() as u64)
-                .min(if to_chunk_end == 0 {
-                    left
-                } else {
-                    to_chunk_end
-                });
+                .min(to_chunk_end.max(align / 2));
             let piece = usize::try_from(piece).unwrap_or(ZERO_SAMPLES.len());
             // Through the file's buffer, as ticks go: the sparse file then sees the chunk's zeros in one
             // write and leaves them all as a hole (a short unbuffered piece would be written as data).

@@ -9,7 +9,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{io_err, RecordingError, MANIFEST_FILE};
-use crate::storage::{Storage, StorageFile, ZEROS};
+use crate::storage::{zeros, Storage, StorageFile};
 
 /// Growth step of the reserve (it grows rarely: the journal takes ~1 KiB per second of a 4-speaker call).
 const STEP: u64 = 256 << 10;
@@ -56,8 +56,8 @@ impl Reserve {
         let mut r = f.seek(SeekFrom::Start(self.len)).map(|_| ());
         let mut at = self.len;
         while r.is_ok() && at < target {
-            let n = (target - at).min(ZEROS.len() as u64) as usize;
-            r = f.write_all(&ZEROS[..n]);
+            let n = (target - at).min(zeros().len() as u64) as usize;
+            r = f.write_all(&zeros()[..n]);
             at += n as u64;
         }
         if let Err(source) = r {

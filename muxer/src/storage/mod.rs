@@ -41,7 +41,7 @@ pub use fault::{FaultPlan, FaultStorage};
 pub use oplog::{Op, OpLog};
 pub use sealed::{SealTally, SealedFile, SEAL_BATCH};
 pub use sparse::SparseFile;
-pub(crate) use sparse::{all_zero, ZEROS};
+pub(crate) use sparse::{all_zero, zeros, ZERO_SAMPLES};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};

@@ -99,19 +99,25 @@ impl SparseFile {
     }
 }
 
-/// Zeros to write or hash from, a piece at a time (the reserve file, a silent WAV chunk's digest).
-pub(crate) static ZEROS: [u8; 16 << 10] = [0; 16 << 10];
+/// 16 KiB of zeros to write or hash from, a piece at a time (a stem's silence, the reserve file, a silent WAV
+/// chunk's digest), as samples; [`zeros`] is the same block as bytes.
+pub(crate) static ZERO_SAMPLES: [i16; 8 << 10] = [0; 8 << 10];
 
-/// `block` is all zeros: 64 bytes at a time, OR-ed together (vector instructions; no branch per byte), so
-/// speech leaves at its first 64 bytes and a silent block is scanned at memory speed.
+/// [`ZERO_SAMPLES`] as bytes.
+pub(crate) fn zeros() -> &'static [u8] {
+    bytemuck::cast_slice(&ZERO_SAMPLES)
+}
+
+/// Some byte of `c` is not zero (OR-ed together: vector instructions, no branch per byte).
+fn any_set(c: &[u8]) -> bool {
+    c.iter().fold(0u8, |a, &b| a | b) != 0
+}
+
+/// `block` is all zeros: 64 bytes at a time, so speech leaves at its first 64 bytes and a silent block is
+/// scanned at memory speed.
 pub(crate) fn all_zero(block: &[u8]) -> bool {
     let mut wide = block.chunks_exact(64);
-    for c in wide.by_ref() {
-        if c.iter().fold(0u8, |a, &b| a | b) != 0 {
-            return false;
-        }
-    }
-    wide.remainder().iter().fold(0u8, |a, &b| a | b) == 0
+    !wide.by_ref().any(any_set) && !any_set(wide.remainder())
 }
 
 /// Where the last non-zero byte of `bytes` is: 64 bytes at a time from the end (as [`all_zero`]), then
@@ -125,7 +131,7 @@ fn last_nonzero(bytes: &[u8]) -> Option<usize> {
     end = whole;
     while end >= 64 {
         let c = &bytes[end - 64..end];
-        if c.iter().fold(0u8, |a, &b| a | b) != 0 {
+        if any_set(c) {
             return c.iter().rposition(|&b| b != 0).map(|i| end - 64 + i);
         }
         end -= 64;

@@ -207,11 +207,8 @@ impl Slot {
             }
         }
         if self.sources.is_empty() && self.run.is_none() && self.copied.is_empty() {
-            // Nobody heard yet (or every source retired): silence, counted without being made.
-            self.silent += len;
-            if tapped {
-                self.tap.resize(self.tap.len() + len, 0);
-            }
+            // Nobody heard yet: silence, counted without being made.
+            self.count_silence(len, tapped);
             return;
         }
         // The rest of a lent run first. Its source is still here: a source leaves only after a tick in which
@@ -231,18 +228,15 @@ impl Slot {
         copied.resize(at + len, 0);
         if let Some(tick) = copied.get_mut(at..) {
             self.pull(from, tick, now);
-            if at == 0 && media_core::frame::is_digital_silence(tick) {
+            if at > 0 || !media_core::frame::is_digital_silence(tick) {
+                mixer.add(tick);
+                if tapped {
+                    self.tap.extend_from_slice(tick);
+                }
+            } else {
                 // Nothing copied before it this tick: counted, not copied (and nothing to mix).
                 copied.clear();
-                self.silent += len;
-            } else {
-                mixer.add(tick);
-            }
-            if tapped {
-                match copied.get(at..) {
-                    Some(t) if !t.is_empty() => self.tap.extend_from_slice(t),
-                    _ => self.tap.resize(self.tap.len() + len, 0),
-                }
+                self.count_silence(len, tapped);
             }
         }
         self.copied = copied;
@@ -250,6 +244,14 @@ impl Slot {
             while let Some((_, block)) = s.track.take_finished() {
                 s.track.give_spare(block);
             }
+        }
+    }
+
+    /// `len` samples of this stem's silence: counted in [`Self::silent`] (and zeros for its listeners).
+    fn count_silence(&mut self, len: usize, tapped: bool) {
+        self.silent += len;
+        if tapped {
+            self.tap.resize(self.tap.len() + len, 0);
         }
     }
 
