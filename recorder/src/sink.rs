@@ -540,6 +540,10 @@ impl RecordingSink for FolderSink {
             .fold(0, |bits, i| bits | 1 << i)
     }
 
+    fn listened_mix(&self) -> bool {
+        self.taps.iter().any(|(s, _)| s.is_none())
+    }
+
     fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         if !self.taps.is_empty() {
             self.feed_taps(Some(index), samples);

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Per 20 ms tick the media thread mixes the stems (lent in place from the tracks' rings) straight into a PCM
-//! block taken from a pool of recycled blocks ([`RecordingSink::lend_tick`]) and queues it; each stem reaches
+//! block taken from a pool of recycled blocks ([`RecordingSink::lend_tick`]); the block gathers
+//! [`MIX_BATCH`] ticks (half a second) before it is queued, and the writer hands them to the inner sink one
+//! tick at a time, in the same order as every other command (see [`MIX_BATCH`]); each stem reaches
 //! the writer half a second at a time, as the ring block itself ([`RecordingSink::stem_block`]), which the writer
 //! appends to the file from that memory and sends back for the ring to reuse. Video samples and composite
 //! frames are queued as they are (their `Bytes` are
@@ -54,7 +56,8 @@ use media_core::wake::{BellSlot, Doorbell};
 /// Settings of the writer thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// Commands the queue holds (a tick of audio is one command, a video frame one).
+    /// Commands the queue holds (half a second of the mix is one command, a stem's block one, a video frame
+    /// one).
     pub queue_capacity: usize,
     /// How long the writer thread sleeps when the queue is empty (bounds the hand-off → written latency).
     pub poll_interval: Duration,
@@ -109,6 +112,8 @@ struct Shared {
     error: OnceLock<String>,
     /// The inner sink's [`RecordingSink::listened_stems`], as the writer thread last saw it.
     listened: AtomicU64,
+    /// The inner sink's [`RecordingSink::listened_mix`], as the writer thread last saw it.
+    mix_listened: AtomicBool,
     /// This sink's bell on its writer thread: rung when the sink side goes (`stop`), marked with every command
     /// (not rung: see `send`).
     bell: BellSlot,
@@ -149,6 +154,11 @@ enum Command {
         block: Vec<i16>,
         stems: usize,
     },
+    /// Ticks of the mix alone, `tick` samples each, one after the other in `block` (see [`MIX_BATCH`]).
+    Mix {
+        block: Vec<i16>,
+        tick: usize,
+    },
     VideoStream {
         index: usize,
         path: String,
@@ -173,6 +183,13 @@ pub struct ThreadedSink<S: RecordingSink<Error = SinkError> + Send + 'static> {
     stem_pool: Receiver<Vec<i16>>,
     block: Vec<i16>,
     stems: usize,
+    /// Mix-only ticks filled in `block` and not queued yet, their length, and every mix tick so far (the
+    /// gathered ticks are queued when this reaches a multiple of [`MIX_BATCH`]).
+    mix_ticks: usize,
+    mix_len: usize,
+    mix_seen: u64,
+    /// The block lent last was for a tick of the mix alone, at the end of the gathered ones.
+    lent_mix: bool,
     /// Commands queued, the queue's high water, and the writer's `handled` as last read (this side's own
     /// counts; `Shared` publishes them).
     queued: u64,
@@ -211,10 +228,9 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
                 }
             })
             .map_err(|e| SinkError::WriterFailed(format!("cannot start the writer thread: {e}")))?;
-        Ok(ThreadedSink {
-            thread: Some(thread),
-            ..sink
-        })
+        let mut sink = sink;
+        sink.thread = Some(thread);
+        Ok(sink)
     }
 
     /// Hands `inner` to one of `pool`'s writer threads (shared with other recordings) instead of a thread of
@@ -252,6 +268,10 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
             stem_pool,
             block: Vec::new(),
             stems: 0,
+            mix_ticks: 0,
+            mix_len: 0,
+            mix_seen: 0,
+            lent_mix: false,
             queued: 0,
             high_water: 0,
             seen_handled: 0,
@@ -274,6 +294,8 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
     /// # Errors
     /// [`SinkError::WriterFailed`] if the writer thread panicked.
     pub fn stop(mut self) -> Result<(S, Option<SinkError>, WriterCounters), SinkError> {
+        // The mix gathered and not queued yet goes first (an error here is the writer's: `stop` reports it).
+        let _ = self.queue_mix();
         self.tx = None; // disconnects: the writer drains what is queued, then hands the sink back
         self.shared.bell.ring();
         let back = self.done.recv();
@@ -293,7 +315,30 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
         Ok(())
     }
 
+    /// Queues `cmd` after the mix ticks gathered so far: the writer sees every call in the order made.
     fn send(&mut self, cmd: Command) -> Result<(), SinkError> {
+        self.queue_mix()?;
+        self.queue(cmd)
+    }
+
+    /// Queues the mix ticks gathered in `block` (if any) as one command.
+    fn queue_mix(&mut self) -> Result<(), SinkError> {
+        if self.mix_ticks == 0 {
+            return Ok(());
+        }
+        let like = self.block.capacity();
+        let mut block = std::mem::take(&mut self.block);
+        block.truncate(self.mix_ticks * self.mix_len);
+        self.mix_ticks = 0;
+        let r = self.queue(Command::Mix {
+            block,
+            tick: self.mix_len,
+        });
+        self.block = self.fresh_block(like);
+        r
+    }
+
+    fn queue(&mut self, cmd: Command) -> Result<(), SinkError> {
         self.check()?;
         let tx = self
             .tx
@@ -413,6 +458,10 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
         self.shared.listened.load(Ordering::Relaxed)
     }
 
+    fn listened_mix(&self) -> bool {
+        self.shared.mix_listened.load(Ordering::Relaxed)
+    }
+
     fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         let block = self.copied_block(samples);
         self.send(Command::StemTap { index, block })
@@ -441,29 +490,54 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
 
     fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
         // Only when the recorder did not fill a lent tick: the stems came on their own (`stem`, `stem_block`).
+        self.mix_seen += 1;
         let block = self.copied_block(samples);
         self.send(Command::Tick { block, stems: 0 })
     }
 
     fn lend_tick(&mut self, stems: usize, len: usize) -> Option<&mut [i16]> {
-        // The recorder pulls the stems and mixes straight into the block the writer will get.
-        let need = stems.checked_add(1)?.checked_mul(len)?;
-        if self.block.capacity() == 0 {
-            self.block = self.fresh_block(need);
+        if self.mix_ticks > 0 && (stems != 0 || len != self.mix_len) {
+            // A tick of another shape after gathered mix ticks: the recorder's copy path queues them first.
+            return None;
         }
-        if self.block.len() != need {
+        // The recorder pulls the stems and mixes straight into the block the writer will get; ticks of the mix
+        // alone are gathered, one after the other, in the same block.
+        let need = stems.checked_add(1)?.checked_mul(len)?;
+        let gather = stems == 0 && len > 0;
+        let at = if gather { self.mix_ticks * len } else { 0 };
+        let end = at.checked_add(need)?;
+        if self.block.capacity() == 0 {
+            let batch = if gather { MIX_BATCH } else { 1 };
+            self.block = self.fresh_block(need.saturating_mul(batch));
+        }
+        if (gather && self.block.len() < end) || (!gather && self.block.len() != need) {
             // Only when the tick's shape changes (a participant joins, the last short tick) or the block is
-            // new: a recycled block of the same call keeps its length.
-            self.block.resize(need, 0);
+            // new or came back shorter: a recycled block of the same call keeps its length.
+            self.block.resize(end, 0);
         }
         self.stems = stems;
-        Some(&mut self.block[..])
+        self.lent_mix = gather;
+        if gather {
+            self.mix_len = len;
+        }
+        self.block.get_mut(at..end)
     }
 
     fn tick_filled(&mut self) -> Result<(), SinkError> {
+        let stems = std::mem::take(&mut self.stems);
+        if std::mem::take(&mut self.lent_mix) {
+            // A tick of the mix alone: gathered; queued at every MIX_BATCH-th tick of the recording (or at
+            // once while someone listens to the mix live).
+            self.mix_ticks += 1;
+            self.mix_seen += 1;
+            let live = self.shared.mix_listened.load(Ordering::Relaxed);
+            if live || self.mix_seen % MIX_BATCH as u64 == 0 {
+                return self.queue_mix();
+            }
+            return Ok(());
+        }
         let like = self.block.capacity();
         let block = std::mem::take(&mut self.block);
-        let stems = std::mem::take(&mut self.stems);
         let r = self.send(Command::Tick { block, stems });
         self.block = self.fresh_block(like);
         r
@@ -541,6 +615,18 @@ fn apply<S: RecordingSink<Error = SinkError>>(
             let _ = recycle.ticks.try_send(block); // a full pool frees the block here, off the media thread
             r
         }
+        Command::Mix { block, tick } => {
+            // Tick by tick, as the recorder made them: the inner sink sees the calls it would have seen.
+            let mut r = Ok(());
+            for t in block.chunks(tick.max(1)) {
+                r = inner.mixed(t);
+                if r.is_err() {
+                    break;
+                }
+            }
+            let _ = recycle.ticks.try_send(block);
+            r
+        }
         Command::VideoStream { index, path } => inner.video_stream_added(index, &path),
         Command::Video { index, sample } => inner.video_sample(index, sample),
         Command::Composite(frame) => inner.composite_frame(frame),
@@ -553,6 +639,44 @@ fn apply<S: RecordingSink<Error = SinkError>>(
 struct Recycle {
     ticks: Sender<Vec<i16>>,
     stems: Sender<Vec<i16>>,
+}
+
+/// Ticks of the mix alone gathered in one block before it is queued: half a second of 20 ms ticks, one
+/// command (one queue operation on each side, one block to recycle) instead of 25.
+///
+/// The block is queued when the recording's mix ticks reach a multiple of `MIX_BATCH` (so a fragment or WAV
+/// chunk that ends on a whole second is complete at once, not half a second later), before any other command
+/// (a stem's block, a control, a timeline event: the writer sees every call in the order the recorder made
+/// it), when the tick's shape changes, at [`ThreadedSink::stop`], and after every tick while someone listens
+/// to the mix live ([`RecordingSink::listened_mix`]). The writer hands the ticks to the inner sink one by
+/// one: its files are the same byte for byte. A sink dropped without `stop` still queues what it gathered
+/// (if the queue has room; it does not wait); what is gathered and not queued is lost with the process, as
+/// the unfinished fragment it belongs to is (the journal never recorded it).
+///
+/// ```
+/// // Half a second of the recorder's 20 ms ticks; a 1 s fragment ends with every second block.
+/// assert_eq!(recorder::writer_thread::MIX_BATCH * 20, 500);
+/// ```
+pub const MIX_BATCH: usize = 25;
+
+impl<S: RecordingSink<Error = SinkError> + Send + 'static> Drop for ThreadedSink<S> {
+    fn drop(&mut self) {
+        // Not stopped (an error path): the gathered mix is queued if there is room, without waiting.
+        if let (Some(tx), true) = (&self.tx, self.mix_ticks > 0) {
+            let mut block = std::mem::take(&mut self.block);
+            block.truncate(self.mix_ticks * self.mix_len);
+            self.mix_ticks = 0;
+            if tx
+                .try_send(Command::Mix {
+                    block,
+                    tick: self.mix_len,
+                })
+                .is_ok()
+            {
+                self.shared.bell.ring();
+            }
+        }
+    }
 }
 
 /// Stem blocks waiting to be reused at most (a ring takes one as each of its blocks leaves).
@@ -599,6 +723,10 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
                             let listened = inner.listened_stems();
                             if listened != self.shared.listened.load(Ordering::Relaxed) {
                                 self.shared.listened.store(listened, Ordering::Relaxed);
+                            }
+                            let mix = inner.listened_mix();
+                            if mix != self.shared.mix_listened.load(Ordering::Relaxed) {
+                                self.shared.mix_listened.store(mix, Ordering::Relaxed);
                             }
                         }
                         _ => {

@@ -100,6 +100,25 @@ pub trait RecordingSink {
     fn listened_stems(&self) -> u64 {
         0
     }
+    /// True while someone listens to the mix live: a sink that queues the mix (the
+    /// [`crate::writer_thread::ThreadedSink`] gathers half a second of it per command) then hands it over
+    /// tick by tick, so the listener hears it as it is made.
+    ///
+    /// ```
+    /// use recorder::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
+    /// struct Quiet;
+    /// impl RecordingSink for Quiet {
+    ///     type Error = std::convert::Infallible;
+    ///     fn participant_added(&mut self, _: usize, _: &ParticipantInfo, _: u64) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn stem(&mut self, _: usize, _: &[i16]) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn mixed(&mut self, _: &[i16]) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn timeline(&mut self, _: TimelineEvent) -> Result<(), Self::Error> { Ok(()) }
+    /// }
+    /// assert!(!Quiet.listened_mix()); // nobody listens, by default
+    /// ```
+    fn listened_mix(&self) -> bool {
+        false
+    }
     /// One tick of stem `index` for its live listeners (see [`Self::listened_stems`]); not recorded.
     ///
     /// # Errors

@@ -11,6 +11,12 @@ struct Recorder {
     mix: Vec<i16>,
     fail_at: Option<usize>,
     ticks: usize,
+    /// The length of every `mixed` call.
+    mix_lens: Vec<usize>,
+    /// Mixed ticks handed over before each line of `log`.
+    ticks_at_log: Vec<usize>,
+    /// Someone listens to the mix live.
+    mix_tapped: bool,
 }
 
 impl RecordingSink for Recorder {
@@ -21,6 +27,7 @@ impl RecordingSink for Recorder {
         p: &ParticipantInfo,
         lead_in: u64,
     ) -> Result<(), SinkError> {
+        self.ticks_at_log.push(self.ticks);
         self.log.push(format!("add {index} {} {lead_in}", p.name));
         self.stems.push(Vec::new());
         Ok(())
@@ -35,7 +42,11 @@ impl RecordingSink for Recorder {
             return Err(SinkError::WriterFailed("disk full (test)".into()));
         }
         self.mix.extend_from_slice(samples);
+        self.mix_lens.push(samples.len());
         Ok(())
+    }
+    fn listened_mix(&self) -> bool {
+        self.mix_tapped
     }
     fn video_sample(&mut self, index: usize, s: VideoSample) -> Result<(), SinkError> {
         self.log
@@ -43,6 +54,7 @@ impl RecordingSink for Recorder {
         Ok(())
     }
     fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        self.ticks_at_log.push(self.ticks);
         self.log.push(format!("timeline {event:?}"));
         Ok(())
     }
@@ -123,6 +135,69 @@ fn everything_arrives_in_order_and_blocks_are_recycled() {
     assert!(c.pcm_blocks_allocated <= c.queue_high_water + 8, "{c:?}");
     assert!(c.pcm_blocks_allocated < 1000, "{c:?}");
     assert_eq!(c.backpressure_waits, 0);
+}
+
+/// `ticks` ticks of the mix alone through lent blocks, tick `k` all `k`; a timeline event after tick `event_after`.
+fn lend_mix_ticks<S: RecordingSink<Error = SinkError>>(t: &mut S, ticks: i16, event_after: i16) {
+    for k in 0..ticks {
+        let buf = t.lend_tick(0, 320).unwrap();
+        assert_eq!(buf.len(), 320);
+        buf.fill(k);
+        t.tick_filled().unwrap();
+        if k == event_after {
+            t.timeline(TimelineEvent::DominantSpeaker {
+                at: MediaTime::from_millis(i64::from(k) * 20),
+                participant: Some(0),
+            })
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn mix_ticks_are_queued_half_a_second_at_a_time_and_written_tick_by_tick_in_order() {
+    let mut t = ThreadedSink::spawn(Recorder::default(), WriterOptions::default()).unwrap();
+    t.participant_added(0, &info("alice"), 0).unwrap();
+    lend_mix_ticks(&mut t, 120, 30);
+    let (inner, err, c) = t.stop().unwrap();
+    assert!(err.is_none());
+    // The inner sink got every tick as its own call, in order, and the event after exactly the 31 ticks made
+    // before it.
+    assert_eq!(inner.mix_lens, vec![320; 120]);
+    for (k, chunk) in inner.mix.chunks(320).enumerate() {
+        assert!(chunk.iter().all(|&s| s == k as i16), "tick {k}");
+    }
+    assert_eq!(inner.ticks_at_log, [0, 31]);
+    // Commands: alice, the event, and the mix in six blocks: ticks 0-24, 25-30 (queued before the event),
+    // 31-49 (to the next multiple of 25), 50-74, 75-99, 100-119 (at stop). Not 120 commands.
+    assert_eq!(c.queued, 2 + 6);
+    assert_eq!(c.handled, c.queued);
+    assert!(c.pcm_blocks_allocated <= 8, "{c:?}");
+}
+
+#[test]
+fn while_someone_listens_to_the_mix_each_tick_is_queued_as_it_is_made() {
+    let live = Recorder {
+        mix_tapped: true,
+        ..Recorder::default()
+    };
+    let mut t = ThreadedSink::spawn(live, WriterOptions::default()).unwrap();
+    t.participant_added(0, &info("alice"), 0).unwrap();
+    // The media side learns of the listener from the writer, after its first command.
+    let t0 = Instant::now();
+    while !t.listened_mix() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "listened_mix never seen"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    lend_mix_ticks(&mut t, 60, 30);
+    let (inner, err, c) = t.stop().unwrap();
+    assert!(err.is_none());
+    assert_eq!(inner.mix_lens, vec![320; 60]);
+    assert_eq!(inner.ticks_at_log, [0, 31]);
+    assert_eq!(c.queued, 1 + 60 + 1);
 }
 
 #[test]
