@@ -80,13 +80,17 @@ impl Mixer {
     /// Writes the saturated sum into `out` (up to the tick length) and counts clipped samples.
     pub fn finish(&mut self, out: &mut [i16]) {
         self.ticks += 1;
-        for (o, &a) in out.iter_mut().zip(&self.acc[..self.len]) {
-            let c = a.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
-            if c != a {
-                self.clipped += 1;
-            }
-            *o = c as i16;
-        }
+        // Branch-free (vectorised): the clipped samples are counted as a sum.
+        let clipped: u32 = out
+            .iter_mut()
+            .zip(&self.acc[..self.len])
+            .map(|(o, &a)| {
+                let c = a.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+                *o = c as i16;
+                u32::from(c != a)
+            })
+            .sum();
+        self.clipped += u64::from(clipped);
     }
 
     /// Mixes one tick of `inputs` into `out`; see [`mix`].

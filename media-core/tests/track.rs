@@ -497,3 +497,24 @@ fn drift_inside_long_speech_is_followed_at_the_rate_it_requires() {
         "placement error at the end of the monologue: {err} ms"
     );
 }
+
+#[test]
+fn level_is_the_mean_absolute_sample_even_for_long_loud_frames() {
+    // Longer than one 65,536-sample summing lane and as loud as 16-bit goes: no lane may overflow.
+    let frame_of = |samples: &[i16]| pcm_frame(0, samples.iter().copied());
+    let loud = vec![i16::MIN; 200_000];
+    assert_eq!(media_core::track::level(&frame_of(&loud)), 32_768);
+    let mixed: Vec<i16> = (0..150_001)
+        .map(|i| if i % 3 == 0 { -30_000 } else { 3 })
+        .collect();
+    let naive = mixed
+        .iter()
+        .map(|s| u64::from(s.unsigned_abs()))
+        .sum::<u64>()
+        / mixed.len() as u64;
+    assert_eq!(
+        u64::from(media_core::track::level(&frame_of(&mixed))),
+        naive
+    );
+    assert_eq!(media_core::track::level(&frame_of(&[])), 0);
+}
