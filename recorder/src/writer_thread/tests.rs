@@ -285,3 +285,136 @@ fn the_first_error_stops_writing_reaches_the_media_side_and_is_returned() {
     // Written before the error: the participant, two ticks (a stem and a mix each), the third's stem.
     assert_eq!(c.discarded_after_error, c.queued - 1 - 2 * 2 - 1 - 1);
 }
+
+/// Logs every call it gets with its arguments; a timeline event without a participant turns the live mix
+/// listener on or off (as a listen-in starting or ending would).
+#[derive(Default)]
+struct Log {
+    calls: Vec<String>,
+    mix_tapped: bool,
+}
+
+impl RecordingSink for Log {
+    type Error = SinkError;
+    fn participant_added(
+        &mut self,
+        i: usize,
+        p: &ParticipantInfo,
+        lead: u64,
+    ) -> Result<(), SinkError> {
+        self.calls.push(format!("add {i} {} {lead}", p.name));
+        Ok(())
+    }
+    fn stem(&mut self, i: usize, s: &[i16]) -> Result<(), SinkError> {
+        self.calls.push(format!("stem {i} {s:?}"));
+        Ok(())
+    }
+    fn stem_silence(&mut self, i: usize, n: usize) -> Result<(), SinkError> {
+        self.calls.push(format!("silence {i} {n}"));
+        Ok(())
+    }
+    fn mixed(&mut self, s: &[i16]) -> Result<(), SinkError> {
+        self.calls.push(format!("mix {s:?}"));
+        Ok(())
+    }
+    fn listened_mix(&self) -> bool {
+        self.mix_tapped
+    }
+    fn timeline(&mut self, event: TimelineEvent) -> Result<(), SinkError> {
+        if let TimelineEvent::DominantSpeaker {
+            participant: None, ..
+        } = event
+        {
+            self.mix_tapped = !self.mix_tapped;
+        }
+        self.calls.push(format!("timeline {event:?}"));
+        Ok(())
+    }
+}
+
+/// One thing the recorder does to its sink.
+#[derive(Clone, Debug)]
+enum Op {
+    Join,
+    /// Ticks of the mix alone, this long, through a lent block when the sink lends one.
+    MixTicks(u8, usize),
+    /// A tick of the mix handed over as a copy.
+    MixCopy(usize),
+    Stem(usize, usize),
+    Silence(usize, usize),
+    Event(bool),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let len = prop_oneof![Just(320usize), Just(160usize), 1usize..400];
+    prop_oneof![
+        1 => Just(Op::Join),
+        6 => (1u8..60, prop_oneof![4 => Just(320usize), 1 => 1usize..400]).prop_map(|(n, l)| Op::MixTicks(n, l)),
+        1 => len.clone().prop_map(Op::MixCopy),
+        2 => (0usize..3, len.clone()).prop_map(|(i, l)| Op::Stem(i, l)),
+        2 => (0usize..3, 1usize..20_000).prop_map(|(i, n)| Op::Silence(i, n)),
+        2 => any::<bool>().prop_map(Op::Event),
+    ]
+}
+
+/// Plays `ops` on `sink` as the recorder would (a tick is lent and filled, or mixed as a copy when the sink
+/// lends none); tick `k` of the mix holds `k`.
+fn play<S: RecordingSink<Error = SinkError>>(sink: &mut S, ops: &[Op]) {
+    let mut joined = 0usize;
+    let mut tick = 0i16;
+    for op in ops {
+        match *op {
+            Op::Join => {
+                sink.participant_added(joined, &info(&format!("p{joined}")), joined as u64)
+                    .unwrap();
+                joined += 1;
+            }
+            Op::MixTicks(n, len) => {
+                for _ in 0..n {
+                    tick = tick.wrapping_add(1);
+                    match sink.lend_tick(0, len) {
+                        Some(buf) => {
+                            assert_eq!(buf.len(), len);
+                            buf.fill(tick);
+                            sink.tick_filled().unwrap();
+                        }
+                        None => sink.mixed(&vec![tick; len]).unwrap(),
+                    }
+                }
+            }
+            Op::MixCopy(len) => {
+                tick = tick.wrapping_add(1);
+                sink.mixed(&vec![tick; len]).unwrap();
+            }
+            Op::Stem(i, len) if i < joined => sink.stem(i, &vec![i as i16 + 1; len]).unwrap(),
+            Op::Silence(i, n) if i < joined => sink.stem_silence(i, n).unwrap(),
+            Op::Event(mix) => sink
+                .timeline(TimelineEvent::DominantSpeaker {
+                    at: MediaTime::from_millis(i64::from(tick) * 20),
+                    participant: (!mix).then_some(0),
+                })
+                .unwrap(),
+            Op::Stem(..) | Op::Silence(..) => {}
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The writer thread is invisible: whatever the recorder does (mix ticks gathered or not, of any length,
+    /// stems, silence, events, a live listener of the mix coming and going), the inner sink gets the same
+    /// calls with the same samples in the same order as when called directly.
+    #[test]
+    fn a_threaded_sink_makes_the_same_calls_as_the_sink_itself(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut direct = Log::default();
+        play(&mut direct, &ops);
+        let mut threaded = ThreadedSink::spawn(Log::default(), WriterOptions::default()).unwrap();
+        play(&mut threaded, &ops);
+        let (inner, err, c) = threaded.stop().unwrap();
+        proptest::prop_assert!(err.is_none());
+        proptest::prop_assert_eq!(&inner.calls, &direct.calls);
+        proptest::prop_assert_eq!(c.handled, c.queued);
+    }
+}
