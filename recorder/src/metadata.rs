@@ -295,7 +295,7 @@ pub struct RecordingInfo {
 }
 
 /// One participant.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct ParticipantMeta {
     /// Stem name (`participants/<name>.wav`).
     pub name: String,
@@ -415,7 +415,7 @@ pub struct VideoMeta {
 }
 
 /// A media source id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct MsiMeta {
     /// The id.
     pub msi: u32,

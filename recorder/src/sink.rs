@@ -29,7 +29,7 @@ use muxer::{
 
 use crate::composite::CompositeFrame;
 use crate::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
-use crate::journal::{diff, SinkControl};
+use crate::journal::{SinkControl, SnapshotDiff, SnapshotLine};
 use crate::metadata::{us, TimelineLists};
 use crate::video::VideoSample;
 
@@ -124,8 +124,10 @@ pub struct FolderSink {
     video_paths: Vec<String>,
     timeline: LogId,
     line: Vec<u8>,
-    /// The last counter snapshot written to the timeline (the next is written as a diff against it).
-    last_counters: Option<serde_json::Value>,
+    /// The counter snapshots' lines (`timeline.jsonl`), and the participants and video streams the last one
+    /// listed.
+    snapshots: SnapshotDiff<crate::metadata::ParticipantMeta>,
+    last_counts: (usize, usize),
     mixed_wav: Option<StemId>,
     mp4: Mp4Id,
     opus: OpusEncoder,
@@ -214,7 +216,8 @@ impl FolderSink {
             video_paths: Vec::new(),
             timeline,
             line: Vec::with_capacity(256),
-            last_counters: None,
+            snapshots: SnapshotDiff::new("participants"),
+            last_counts: (0, 0),
             mixed_wav,
             mp4,
             packets_arena: BytesMut::with_capacity(PACKET_ARENA),
@@ -719,7 +722,7 @@ impl RecordingSink for FolderSink {
                     audio_gaps: s.pending_gaps,
                     ..TimelineLists::default()
                 };
-                let md = crate::metadata::from_summary(
+                let mut md = crate::metadata::from_summary(
                     &s.summary,
                     &pending,
                     s.base.call.clone(),
@@ -729,37 +732,29 @@ impl RecordingSink for FolderSink {
                     None,
                     counters,
                 );
-                let Ok(v) = serde_json::to_value(&md) else {
+                // Participant by participant: those unchanged since the last snapshot (most of a meeting,
+                // most of the time) are neither serialized nor compared again.
+                let people = std::mem::take(&mut md.participants);
+                let counts = (people.len(), md.videos.len());
+                let line =
+                    serde_json::to_value(&md).and_then(|rest| self.snapshots.next(rest, people));
+                let Ok(line) = line else {
                     return Ok(()); // plain data: cannot fail
                 };
                 let at_us = us(s.summary.duration);
-                let line = match &self.last_counters {
-                    None => TimelineLine::Counters {
-                        at_us,
-                        full: Some(v.clone()),
-                        diff: None,
-                    },
-                    Some(old) => match diff(old, &v) {
-                        None => return Ok(()),
-                        Some(d) => TimelineLine::Counters {
-                            at_us,
-                            full: None,
-                            diff: Some(d),
-                        },
-                    },
+                let (full, diff) = match line {
+                    SnapshotLine::Full(v) => (Some(v), None),
+                    SnapshotLine::Diff(d) => (None, Some(d)),
+                    SnapshotLine::Same => return Ok(()),
                 };
-                self.write_line(&line)?;
+                let first = full.is_some();
+                self.write_line(&TimelineLine::Counters { at_us, full, diff })?;
                 // The first snapshot and any with a new participant or video stream are made durable at
                 // once (rare): a crash before the next sync still leaves who was recorded.
-                let count = |v: &serde_json::Value, k: &str| v[k].as_array().map_or(0, Vec::len);
-                let grew = self.last_counters.as_ref().is_none_or(|old| {
-                    count(old, "participants") != count(&v, "participants")
-                        || count(old, "videos") != count(&v, "videos")
-                });
-                if grew {
+                if first || counts != self.last_counts {
                     self.writer.sync()?;
                 }
-                self.last_counters = Some(v);
+                self.last_counts = counts;
             }
         }
         Ok(())
