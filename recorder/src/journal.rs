@@ -11,7 +11,8 @@
 //! * A counter snapshot is the `metadata.json` the recorder would write at that moment (built by
 //!   [`crate::metadata::from_summary`], the same code as at close, without the lists that `timeline.jsonl`
 //!   already holds; a participant's `gaps` are those the recorder still holds, not yet in the timeline). The first one is written whole (`"full"`), later ones as a [`diff`] against the previous
-//!   (`"diff"`; only changed fields), and only when something changed: about 1 KB/s for a 4-person call,
+//!   (`"diff"`; only changed fields; made participant by participant, so a participant unchanged since the
+//!   last snapshot costs one typed comparison), and only when something changed: about 1 KB/s for a 4-person call,
 //!   against 128 KB/s of audio.
 //! * A pause or resume is a `paused` / `resumed` line and, at the same moment, a `paused` / `recording` entry
 //!   of the signed status history.
