@@ -418,3 +418,57 @@ proptest::proptest! {
         proptest::prop_assert_eq!(c.handled, c.queued);
     }
 }
+
+/// Keeps the mix where the test can read it after the sink is gone.
+struct SharedMix(std::sync::Arc<std::sync::Mutex<Vec<i16>>>);
+
+impl RecordingSink for SharedMix {
+    type Error = SinkError;
+    fn participant_added(
+        &mut self,
+        _: usize,
+        _: &ParticipantInfo,
+        _: u64,
+    ) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn stem(&mut self, _: usize, _: &[i16]) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn mixed(&mut self, s: &[i16]) -> Result<(), SinkError> {
+        if let Ok(mut m) = self.0.lock() {
+            m.extend_from_slice(s);
+        }
+        Ok(())
+    }
+    fn timeline(&mut self, _: TimelineEvent) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_dropped_without_stop_still_queues_the_mix_it_gathered() {
+    let mix = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut t = ThreadedSink::spawn(SharedMix(mix.clone()), WriterOptions::default()).unwrap();
+    // Ten ticks: fewer than a block, so nothing has been queued yet.
+    lend_mix_ticks(&mut t, 10, -1);
+    assert_eq!(t.counters().queued, 0);
+    drop(t);
+    // The writer thread drains what was queued, then ends.
+    let t0 = Instant::now();
+    loop {
+        let got = mix.lock().unwrap().clone();
+        if got.len() == 10 * 320 {
+            for (k, chunk) in got.chunks(320).enumerate() {
+                assert!(chunk.iter().all(|&s| s == k as i16), "tick {k}");
+            }
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{} samples",
+            got.len()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
