@@ -496,64 +496,54 @@ impl AudioTrack {
     /// Writes a frame at `pos`, dropping (`slip` −1) or repeating (`slip` +1) its quietest sample frame.
     fn write(&mut self, pos: i64, frame: &AudioFrame, slip: i64) {
         let ch = self.channels();
-        let bytes = &frame.payload[..frame.payload.len() / (2 * ch) * 2 * ch];
-        let sample = |i: usize, c: usize| {
-            let b = (i * ch + c) * 2;
-            i16::from_le_bytes([bytes[b], bytes[b + 1]])
-        };
-        let frames = bytes.len() / (2 * ch);
-        if slip == 0 {
-            // Every sample frame once (the usual case): whole runs of the ring at a time.
-            let mut at = pos;
-            let mut src = bytes;
-            while !src.is_empty() {
-                let run = self.ring.run_mut(at);
-                let n = (run.len() / ch * ch).min(src.len() / 2);
-                if n == 0 {
-                    // No room at this position (cannot happen in a ring of whole blocks): the frame is skipped,
-                    // as the sample-by-sample path below would.
-                    src = src.get(2 * ch..).unwrap_or_default();
-                    at += 1;
-                    continue;
-                }
-                let (now, rest) = src.split_at(2 * n);
-                for (slot, b) in run[..n].iter_mut().zip(now.chunks_exact(2)) {
-                    *slot = i16::from_le_bytes([b[0], b[1]]);
-                }
-                src = rest;
-                at += (n / ch) as i64;
-            }
+        let width = 2 * ch; // bytes per sample frame
+        let bytes = &frame.payload[..frame.payload.len() / width * width];
+        if slip == 0 || bytes.is_empty() {
+            self.copy_frames(pos, bytes);
             return;
         }
-        let quietest = (0..frames)
-            .min_by_key(|&i| (0..ch).map(|c| sample(i, c).unsigned_abs()).sum::<u16>())
-            .unwrap_or(0);
-        let mut at = pos;
-        let mut run = self.ring.run_mut(at);
-        let mut k = 0;
-        for i in 0..frames {
-            let copies = if i != quietest {
-                1
-            } else if slip < 0 {
-                0
-            } else {
-                2
-            };
-            for _ in 0..copies {
-                if k + ch > run.len() {
-                    // The end of a block: on into the next.
-                    run = self.ring.run_mut(at);
-                    k = 0;
-                }
-                for c in 0..ch {
-                    if let Some(slot) = run.get_mut(k + c) {
-                        *slot = sample(i, c);
-                    }
-                }
-                k += ch;
-                at += 1;
-            }
+        let loudness = |f: &[u8]| {
+            f.chunks_exact(2)
+                .map(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs())
+                .fold(0u16, u16::wrapping_add)
+        };
+        let quietest = bytes
+            .chunks_exact(width)
+            .enumerate()
+            .min_by_key(|&(_, f)| loudness(f))
+            .map_or(0, |(i, _)| i);
+        let (before, rest) = bytes.split_at(quietest * width);
+        let (frame_q, after) = rest.split_at(width);
+        let mut at = self.copy_frames(pos, before);
+        // The quietest sample frame dropped (slip −1) or written twice (+1).
+        if slip > 0 {
+            at = self.copy_frames(at, frame_q);
+            at = self.copy_frames(at, frame_q);
         }
+        self.copy_frames(at, after);
+    }
+
+    /// Copies the whole sample frames of `src` (little-endian 16-bit) into the ring from position `at`, whole
+    /// runs of a block at a time; returns the position after them.
+    fn copy_frames(&mut self, mut at: i64, mut src: &[u8]) -> i64 {
+        let ch = self.channels();
+        while !src.is_empty() {
+            let run = self.ring.run_mut(at);
+            let n = (run.len() / ch * ch).min(src.len() / 2);
+            if n == 0 {
+                // No room at this position (cannot happen in a ring of whole blocks): the frame is skipped.
+                src = src.get(2 * ch..).unwrap_or_default();
+                at += 1;
+                continue;
+            }
+            let (now, rest) = src.split_at(2 * n);
+            for (slot, b) in run[..n].iter_mut().zip(now.chunks_exact(2)) {
+                *slot = i16::from_le_bytes([b[0], b[1]]);
+            }
+            src = rest;
+            at += (n / ch) as i64;
+        }
+        at
     }
 
     /// Notes the break between the cursor `c` (with `missing` keys after it) and the frame now placed at

@@ -323,19 +323,27 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> ThreadedSink<S> {
 
     /// Queues the mix ticks gathered in `block` (if any) as one command.
     fn queue_mix(&mut self) -> Result<(), SinkError> {
-        if self.mix_ticks == 0 {
-            return Ok(());
-        }
         let like = self.block.capacity();
+        let Some(cmd) = self.take_mix() else {
+            return Ok(());
+        };
+        let r = self.queue(cmd);
+        self.block = self.fresh_block(like);
+        r
+    }
+
+    /// The mix ticks gathered in `block` as one command (`block` is then empty), if any.
+    fn take_mix(&mut self) -> Option<Command> {
+        if self.mix_ticks == 0 {
+            return None;
+        }
         let mut block = std::mem::take(&mut self.block);
         block.truncate(self.mix_ticks * self.mix_len);
         self.mix_ticks = 0;
-        let r = self.queue(Command::Mix {
+        Some(Command::Mix {
             block,
             tick: self.mix_len,
-        });
-        self.block = self.fresh_block(like);
-        r
+        })
     }
 
     fn queue(&mut self, cmd: Command) -> Result<(), SinkError> {
@@ -510,7 +518,12 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
             let batch = if gather { MIX_BATCH } else { 1 };
             self.block = self.fresh_block(need.saturating_mul(batch));
         }
-        if (gather && self.block.len() < end) || (!gather && self.block.len() != need) {
+        let fits = if gather {
+            self.block.len() >= end // gathered ticks ahead of this one stay
+        } else {
+            self.block.len() == end
+        };
+        if !fits {
             // Only when the tick's shape changes (a participant joins, the last short tick) or the block is
             // new or came back shorter: a recycled block of the same call keeps its length.
             self.block.resize(end, 0);
@@ -662,17 +675,8 @@ pub const MIX_BATCH: usize = 25;
 impl<S: RecordingSink<Error = SinkError> + Send + 'static> Drop for ThreadedSink<S> {
     fn drop(&mut self) {
         // Not stopped (an error path): the gathered mix is queued if there is room, without waiting.
-        if let (Some(tx), true) = (&self.tx, self.mix_ticks > 0) {
-            let mut block = std::mem::take(&mut self.block);
-            block.truncate(self.mix_ticks * self.mix_len);
-            self.mix_ticks = 0;
-            if tx
-                .try_send(Command::Mix {
-                    block,
-                    tick: self.mix_len,
-                })
-                .is_ok()
-            {
+        if let (Some(cmd), Some(tx)) = (self.take_mix(), &self.tx) {
+            if tx.try_send(cmd).is_ok() {
                 self.shared.bell.ring();
             }
         }
