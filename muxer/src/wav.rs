@@ -86,8 +86,7 @@ impl<F: Write + Seek> WavWriter<io::BufWriter<F>> {
         }
         let at = self.file_len();
         if !self.sink.buffer().is_empty() {
-            // Buffered bytes go first. Only then: a flush also flushes the file itself (a sparse file then
-            // extends itself over its silent tail, a system call), which the chunk's close does anyway.
+            // Buffered bytes go first, only then (a flush of an empty buffer still flushes the file itself).
             self.sink.flush().map_err(io_at(at))?;
         }
         self.append_with(bytemuck::cast_slice(samples), |sink, b| {

@@ -472,6 +472,10 @@ fn replay_with(
                     Err(e) => panic!("{what}: recovered folder does not decrypt: {e}"),
                 }
             }
+            // The stems are written in step (20 ms of each per tick): the longest stem handed to the OS says
+            // how far the recording had come, and a silent stem (holes, its length only set when a chunk is
+            // linked) must recover as far, less the one second any stem may lose.
+            let (mut furthest_wav, mut recovered_wavs) = (0usize, Vec::new());
             for (p, bytes) in replay.written(k, &mut rng) {
                 let (got, bytes) = match encrypt {
                     Some((_, ids)) => (
@@ -484,11 +488,21 @@ fn replay_with(
                     let lost = bytes.len().saturating_sub(got.len().max(80)) as f64 / 32_000.0;
                     worst_s = worst_s.max(lost);
                     assert!(lost <= 1.0 + 1e-9, "{what}: {p} lost {lost:.3} s");
+                    furthest_wav = furthest_wav.max(bytes.len());
+                    recovered_wavs.push((p, got.len().max(80)));
                 } else if p.ends_with(".mp4") {
                     let lost = fragments(&bytes).saturating_sub(fragments(&got));
                     worst_frag = worst_frag.max(lost);
                     assert!(lost <= 1, "{what}: {p} lost {lost} fragments");
                 }
+            }
+            for (p, got) in recovered_wavs {
+                let behind = furthest_wav.saturating_sub(got) as f64 / 32_000.0;
+                worst_s = worst_s.max(behind);
+                assert!(
+                    behind <= 1.0 + 1e-9,
+                    "{what}: {p} recovered {behind:.3} s short of the furthest stem"
+                );
             }
         }
     }

@@ -438,6 +438,11 @@ impl RecordingWriter {
                 };
                 let header = w.header();
                 if let Err(e) = w.refresh_header().and_then(|_| w.flush()).and_then(|_| {
+                    let file = w.sink_mut().get_mut();
+                    file.materialize().map_err(|e| WavError::Io {
+                        offset: 0,
+                        source: e,
+                    })?;
                     if !fsync {
                         return Ok(());
                     }

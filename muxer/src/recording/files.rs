@@ -171,7 +171,16 @@ impl RecordingWriter {
         if w.pending_chunk_len() == 0 || (!force && w.pending_chunk_len() < chunk_bytes) {
             return Ok(());
         }
-        if let Err(e) = w.flush() {
+        // The chunk's bytes on disk, a silent tail included (a sparse stem's only `ftruncate`): the journal is
+        // about to link them.
+        let flushed = w.flush().and_then(|_| {
+            let at = w.file_len();
+            w.sink_mut()
+                .get_mut()
+                .materialize()
+                .map_err(|source| WavError::Io { offset: at, source })
+        });
+        if let Err(e) = flushed {
             return Err(break_wav(slot, e));
         }
         let region = w.take_chunk();

@@ -68,6 +68,25 @@ pub trait StorageFile: Write + Seek + Send {
     /// # Errors
     /// The OS error.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// Makes the file's size on disk cover every byte written to it, skipped zeros included: a
+    /// [`SparseFile`] extends itself over a silent tail it left as a hole (one `ftruncate`). Called where a
+    /// byte range is about to be linked in the journal (a WAV chunk's close, the file's close), not at every
+    /// flush. A no-op for files that write every byte (the default).
+    ///
+    /// # Errors
+    /// The OS error.
+    ///
+    /// ```
+    /// use muxer::storage::StorageFile;
+    /// let dir = std::env::temp_dir().join(format!("verbatim-materialize-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut f = std::fs::File::create(dir.join("plain.bin")).unwrap();
+    /// f.materialize().unwrap(); // a plain file has nothing to extend
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    fn materialize(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl StorageFile for File {

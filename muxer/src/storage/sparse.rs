@@ -4,8 +4,10 @@
 //! silence from Teams is zeros. Writing those zeros costs the page cache a copy, a page allocation and later
 //! the disk's write-back, for bytes every reader sees anyway beyond a file's written end. [`SparseFile`] skips
 //! runs of zeros written at or past the furthest byte ever written (appends), and extends the file over a
-//! skipped tail with `set_len` when flushed or synced, so the file's bytes — and so every hash of the chain —
-//! are exactly those written. Rewrites below that point (a WAV header refreshed at offset 0) are written as
+//! skipped tail with `set_len` when synced or told to ([`StorageFile::materialize`], where the writer is about to
+//! journal a range: a WAV chunk's close, the file's close), so the file's bytes — and so every hash of the chain
+//! — are exactly those written. A plain flush (the recording's once-a-second sync under group commit) leaves a
+//! tail that no record covers yet as a logical length: no `ftruncate` per silent file per flush. Rewrites below that point (a WAV header refreshed at offset 0) are written as
 //! they are. Only plaintext WAV stems and `mixed.wav` are wrapped (sealed files are never zeros).
 //!
 //! ```
@@ -19,10 +21,12 @@
 //! f.write_all(b"head").unwrap();
 //! f.write_all(&vec![0u8; 1 << 20]).unwrap(); // a second of… nothing, skipped
 //! f.write_all(b"tail").unwrap();
-//! f.write_all(&[0u8; 100]).unwrap(); // a trailing run: the file is extended over it at the flush
+//! f.write_all(&[0u8; 100]).unwrap(); // a trailing run: not on disk yet…
 //! f.seek(SeekFrom::Start(0)).unwrap();
 //! f.write_all(b"HEAD").unwrap(); // a rewrite: written as it is
 //! f.flush().unwrap();
+//! assert_eq!(std::fs::metadata(&path).unwrap().len(), 4 + (1 << 20) + 4);
+//! f.materialize().unwrap(); // …until a range up to it is about to be journaled
 //! let mut bytes = Vec::new();
 //! std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
 //! assert_eq!(bytes.len(), 4 + (1 << 20) + 4 + 100);
@@ -90,7 +94,7 @@ impl SparseFile {
     }
 
     /// The file's size on disk covers its logical size (a skipped tail becomes a hole through `set_len`).
-    fn materialize(&mut self) -> io::Result<()> {
+    fn extend_over_tail(&mut self) -> io::Result<()> {
         if self.len > self.materialized {
             self.inner.set_len(self.len)?;
             self.materialized = self.len;
@@ -191,9 +195,10 @@ impl Write for SparseFile {
         Ok(len)
     }
 
+    /// Flushes the inner file; a skipped tail stays a logical length until [`StorageFile::materialize`] (or a
+    /// sync): a silent stem is extended once per journaled chunk, not at every flush of the recording.
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()?;
-        self.materialize()
+        self.inner.flush()
     }
 }
 
@@ -216,12 +221,16 @@ impl Seek for SparseFile {
 
 impl StorageFile for SparseFile {
     fn sync_data(&mut self) -> io::Result<()> {
-        self.materialize()?;
+        self.extend_over_tail()?;
         self.inner.sync_data()
     }
     fn sync_all(&mut self) -> io::Result<()> {
-        self.materialize()?;
+        self.extend_over_tail()?;
         self.inner.sync_all()
+    }
+    fn materialize(&mut self) -> io::Result<()> {
+        self.inner.flush()?;
+        self.extend_over_tail()
     }
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)?;
@@ -318,6 +327,34 @@ mod tests {
             prop_assert_eq!(all_zero(&b), b.iter().all(|&x| x == 0));
             prop_assert_eq!(last_nonzero(&b), b.iter().rposition(|&x| x != 0));
         }
+    }
+
+    #[test]
+    fn a_flush_leaves_a_silent_tail_to_materialize() {
+        let path = temp("tail");
+        let mut f = SparseFile::new(Box::new(std::fs::File::create(&path).unwrap()));
+        let len = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+        f.write_all(&[7u8; 80]).unwrap();
+        f.write_all(&[0u8; 32_000]).unwrap();
+        f.flush().unwrap();
+        assert_eq!(len(&path), 80, "a flush extends nothing (no ftruncate)");
+        f.materialize().unwrap();
+        assert_eq!(len(&path), 32_080);
+        f.materialize().unwrap(); // nothing new: no second set_len
+        f.write_all(&[0u8; 16_000]).unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.write_all(&[9u8; 4]).unwrap(); // a header rewrite below the tail
+        f.flush().unwrap();
+        assert_eq!(len(&path), 32_080);
+        f.sync_data().unwrap(); // a sync covers everything written
+        assert_eq!(len(&path), 48_080);
+        let mut got = Vec::new();
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(&got[..4], &[9u8; 4]);
+        assert!(got[4..80].iter().all(|&b| b == 7) && got[80..].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -30,6 +30,11 @@ impl Inputs {
         for s in &mut stems {
             s.truncate(n);
         }
+        // Bob speaks for the first second and then listens: digital silence to the end (holes in his WAV,
+        // its tail a logical length until a chunk or the close links it), as most of a real call's stems.
+        if let Some(quiet) = stems[1].get_mut(16_000..) {
+            quiet.fill(0);
+        }
         let (packets, pre_skip) = opus_packets((seconds * 50) as usize);
         Inputs {
             stems,
