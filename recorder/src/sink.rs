@@ -120,6 +120,9 @@ pub struct FolderSink {
     /// of the recording goes on.
     video_failed: Vec<(String, String)>,
     stems: Vec<StemId>,
+    /// Samples (interleaved) handed to each stem so far, its lead-in included: where its next sample sits on
+    /// the recording's timeline, for the listen-ins that take a stem beyond the first 64 as it comes.
+    stem_at: Vec<u64>,
     names: Vec<String>,
     video_paths: Vec<String>,
     timeline: LogId,
@@ -212,6 +215,7 @@ impl FolderSink {
             video_refused: 0,
             video_failed: Vec::new(),
             stems: Vec::new(),
+            stem_at: Vec::new(),
             names: Vec::new(),
             video_paths: Vec::new(),
             timeline,
@@ -484,11 +488,22 @@ impl FolderSink {
 }
 
 impl FolderSink {
-    /// Hands a tick to the listen-ins on it; a tap whose listener is gone is detached.
-    fn feed_taps(&mut self, stem: Option<usize>, samples: &[i16]) {
-        let wall_ms = self.start_utc_ms.saturating_add(us(self.written) / 1000);
+    /// Hands a tick that starts at `at` on the recording's timeline to the listen-ins on it; a tap whose
+    /// listener is gone is detached.
+    fn feed_taps(&mut self, stem: Option<usize>, samples: &[i16], at: MediaTime) {
+        let wall_ms = self.start_utc_ms.saturating_add(us(at) / 1000);
         self.taps
             .retain(|(s, tap)| *s != stem || (tap.0)(samples, wall_ms));
+    }
+
+    /// Where stem `index`'s next sample sits on the recording's timeline.
+    fn stem_time(&self, index: usize) -> MediaTime {
+        let ch = u64::from(self.format.channels.max(1));
+        let frames = self.stem_at.get(index).copied().unwrap_or(0) / ch;
+        MediaTime::from_samples(
+            i64::try_from(frames).unwrap_or(i64::MAX),
+            self.format.sample_rate,
+        )
     }
 }
 
@@ -509,17 +524,24 @@ impl RecordingSink for FolderSink {
             .write_silence(id, lead_in * u64::from(self.format.channels))?;
         debug_assert_eq!(index, self.stems.len());
         self.stems.push(id);
+        self.stem_at
+            .push(lead_in.saturating_mul(u64::from(self.format.channels)));
         self.names.push(p.name.clone());
         Ok(())
     }
 
     fn stem(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
+        let at = self.stem_time(index);
         if let Some(&id) = self.stems.get(index) {
             self.writer.write_pcm(id, samples)?;
         }
-        // Listeners of the first 64 stems get their ticks through `stem_tap`; beyond, the stem as it comes.
+        if let Some(n) = self.stem_at.get_mut(index) {
+            *n = n.saturating_add(samples.len() as u64);
+        }
+        // Listeners of the first 64 stems get their ticks through `stem_tap`; beyond, the stem as it comes,
+        // stamped with its own place on the timeline (a stem's data may reach the writer ahead of the mix).
         if index >= 64 && !self.taps.is_empty() {
-            self.feed_taps(Some(index), samples);
+            self.feed_taps(Some(index), samples, at);
         }
         Ok(())
     }
@@ -531,6 +553,9 @@ impl RecordingSink for FolderSink {
         }
         if let Some(&id) = self.stems.get(index) {
             self.writer.write_silence(id, samples as u64)?;
+        }
+        if let Some(n) = self.stem_at.get_mut(index) {
+            *n = n.saturating_add(samples as u64);
         }
         Ok(())
     }
@@ -549,14 +574,14 @@ impl RecordingSink for FolderSink {
 
     fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         if !self.taps.is_empty() {
-            self.feed_taps(Some(index), samples);
+            self.feed_taps(Some(index), samples, self.written);
         }
         Ok(())
     }
 
     fn mixed(&mut self, samples: &[i16]) -> Result<(), SinkError> {
         if !self.taps.is_empty() {
-            self.feed_taps(None, samples);
+            self.feed_taps(None, samples, self.written);
         }
         if let Some(id) = self.mixed_wav {
             self.writer.write_pcm(id, samples)?;

@@ -472,7 +472,8 @@ impl<S: RecordingSink<Error = SinkError> + Send + 'static> RecordingSink for Thr
 
     fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         let block = self.copied_block(samples);
-        self.queue(Command::StemTap { index, block })
+        // In order with the mix: a listen-in's tick is stamped with the mix's clock.
+        self.send(Command::StemTap { index, block })
     }
 
     fn stem_block(
@@ -662,8 +663,8 @@ struct Recycle {
 /// than a stem's (a participant added, a control, a timeline event: each comes after exactly the mix ticks
 /// made before it, so a counter snapshot never runs ahead of the mix it describes), when the tick's shape
 /// changes, at [`ThreadedSink::stop`], and after every tick while someone listens to the mix live
-/// ([`RecordingSink::listened_mix`]). A stem's data (its block, copy, silence or live tap) goes straight into
-/// the queue, ahead of the mix ticks gathered meanwhile: it goes to another file, and waiting for the mix
+/// ([`RecordingSink::listened_mix`]). A stem's data (its block, copy or silence) goes straight into the
+/// queue, ahead of the mix ticks gathered meanwhile: it goes to another file, and waiting for the mix
 /// would cut the mix's batch at every stem block (8 ticks a command on average in a stand-up instead of 25,
 /// and the Opus encoder's state cold more often). Each stem's calls, and everything but the stems, keep
 /// their order. The writer hands the ticks to the inner sink one by one: its files are the same byte for

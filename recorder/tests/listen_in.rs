@@ -109,3 +109,78 @@ fn a_listen_in_on_a_participant_gets_each_tick_of_their_stem() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&key);
 }
+
+/// A listen-in on a participant beyond the first 64 takes their stem as it reaches the writer (half a second
+/// at a time, possibly ahead of the mix the media thread has gathered): each piece is stamped with where it
+/// sits on the recording's timeline, the stem's own place, not how far the mix had been written.
+#[test]
+fn a_listen_in_beyond_the_first_64_stems_is_stamped_with_the_stem_s_own_time() {
+    use recorder::engine::{ParticipantInfo, RecordingSink};
+    use recorder::journal::SinkControl;
+    use recorder::sink::{FolderSink, SinkOptions};
+    let dir = std::env::temp_dir().join(format!("verbatim-listen-in-65-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let key = recorder::muxer::integrity::generate_signing_key().unwrap();
+    let start = 1_700_000_000_000i64;
+    let opts = SinkOptions {
+        recording_id: "sixty-six".into(),
+        start_utc_ms: start,
+        format: AudioFormat::PCM16K,
+        opus_bitrate_bps: 32_000,
+        mixed_wav: false,
+        composite: false,
+        encrypt_to: Vec::new(),
+    };
+    let mut sink = FolderSink::create(&dir, key, &opts).unwrap();
+    for i in 0..66usize {
+        let info = ParticipantInfo {
+            name: format!("p{i}"),
+            id: None,
+            display_name: None,
+            is_guest: false,
+            msis: Vec::new(),
+            msis_forgotten: 0,
+            joined: MediaTime::ZERO,
+            left: None,
+        };
+        // p65 joined a second in: its lead-in is a second of silence.
+        sink.participant_added(i, &info, if i == 65 { 16_000 } else { 0 })
+            .unwrap();
+    }
+    let heard: Arc<Mutex<Vec<Heard>>> = Arc::default();
+    let h = Arc::clone(&heard);
+    let tap = ListenTap(Arc::new(move |pcm: &[i16], wall_ms: i64| {
+        h.lock().unwrap().push((pcm.to_vec(), wall_ms));
+        true
+    }));
+    sink.control(SinkControl::ListenIn(ListenIn {
+        by: "sup".into(),
+        reason: "test".into(),
+        utc: "2026-12-06T00:00:00Z".into(),
+        who: Some("p65".into()),
+        tap,
+    }))
+    .unwrap();
+    // The mix is written two seconds on; p65's stem then arrives: a second of speech, half a second of
+    // silence, half a second of speech.
+    for _ in 0..100 {
+        sink.mixed(&[0i16; 320]).unwrap();
+    }
+    sink.stem(65, &[7i16; 16_000]).unwrap();
+    sink.stem_silence(65, 8_000).unwrap();
+    sink.stem(65, &[9i16; 8_000]).unwrap();
+    let heard = heard.lock().unwrap();
+    let stamps: Vec<(usize, i64)> = heard.iter().map(|(p, w)| (p.len(), w - start)).collect();
+    let speech: Vec<(usize, i64)> = stamps.iter().copied().filter(|&(n, _)| n > 0).collect();
+    assert_eq!(speech.first(), Some(&(16_000, 1_000)), "{stamps:?}");
+    assert_eq!(speech.last(), Some(&(8_000, 2_500)), "{stamps:?}");
+    // The silence in between, as zeros stamped where it sits.
+    let zeros: usize = heard
+        .iter()
+        .filter(|(p, w)| p.iter().all(|&s| s == 0) && (2_000..2_500).contains(&(w - start)))
+        .map(|(p, _)| p.len())
+        .sum();
+    assert_eq!(zeros, 8_000, "{stamps:?}");
+    drop(sink);
+    let _ = std::fs::remove_dir_all(&dir);
+}
