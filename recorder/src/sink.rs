@@ -572,6 +572,12 @@ impl RecordingSink for FolderSink {
         self.taps.iter().any(|(s, _)| s.is_none())
     }
 
+    fn end_batch(&mut self) -> Result<(), SinkError> {
+        // Told where batches end: the journal's lines go out once per batch from now on.
+        self.writer.batch_journal();
+        Ok(self.writer.flush_journal()?)
+    }
+
     fn stem_tap(&mut self, index: usize, samples: &[i16]) -> Result<(), SinkError> {
         if !self.taps.is_empty() {
             self.feed_taps(Some(index), samples, self.written);

@@ -748,11 +748,13 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
                 }
                 Err(TryRecvError::Empty) if n == 0 => return Step::Idle,
                 Err(TryRecvError::Empty) => {
+                    self.end_batch();
                     self.shared.room.ring();
                     return Step::Worked;
                 }
                 // Every sender gone (stop, or the sink dropped) and the queue drained: hand the sink back.
                 Err(TryRecvError::Disconnected) => {
+                    self.end_batch();
                     if let Some(inner) = self.inner.take() {
                         let _ = self.done.send((inner, self.first_err.take()));
                     }
@@ -760,8 +762,23 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
                 }
             }
         }
+        self.end_batch();
         self.shared.room.ring();
         Step::Worked
+    }
+}
+
+impl<S: RecordingSink<Error = SinkError> + Send> Job<S> {
+    /// Tells the sink its batch ended (it may have held writes back for it); an error stops the writing as
+    /// a command's would.
+    fn end_batch(&mut self) {
+        if let (Some(inner), true) = (&mut self.inner, self.first_err.is_none()) {
+            if let Err(e) = inner.end_batch() {
+                let _ = self.shared.error.set(e.to_string());
+                self.shared.failed.store(true, Ordering::Release);
+                self.first_err = Some(e);
+            }
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! # Journal (while recording)
 //! `manifest.journal` is append-only, one JSON object per line (`\n`-terminated), flushed to the OS after every
-//! record and fsynced at every sync point. A line is self-delimiting: a reader stops at the first line that is
+//! record (or after each batch of the writer's calls, `RecordingWriter::batch_journal`, and always before a sync
+//! point) and fsynced at every sync point. A line is self-delimiting: a reader stops at the first line that is
 //! not complete, valid JSON (what `kill -9` or a power loss can leave). Lines:
 //!
 //! * `{"begin":{"format":"verbatim-manifest/2","recording_id":…,"start_utc_ms":…,"public_key":hex,"key_id":…}}` —

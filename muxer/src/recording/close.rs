@@ -166,6 +166,10 @@ impl RecordingWriter {
                 first_err.get_or_insert(io_err(&slot.abs, at)(e));
             }
         }
+        // The lines linking what was just flushed (and any gathered before) reach the OS before the sync.
+        if let Err(e) = self.flush_journal() {
+            first_err.get_or_insert(e);
+        }
         let path = self.dir.join(JOURNAL_FILE);
         if let Err(e) = sync_data_if(fsync, self.journal.as_mut()) {
             first_err.get_or_insert(io_err(&path, self.journal_len)(e));
@@ -296,6 +300,11 @@ impl RecordingWriter {
         note: &str,
     ) -> Result<Summary, RecordingError> {
         let mut close_errors = Vec::new();
+        // The close writes its lines as they are made (and reads the journal back).
+        if let Err(e) = self.flush_journal() {
+            close_errors.push(e.to_string());
+        }
+        self.journal_batch = None;
         // A signature still waiting for a round is superseded by the final one. With group commit the files
         // are closed without an fsync each: one round (waited for here) covers them all before the final
         // signature; the manifest's own write, rename and the journal's removal keep their fsyncs.

@@ -16,7 +16,8 @@
 //! the close is kept from the start in `manifest.json.tmp` (see `reserve.rs`), so a disk that fills up still
 //! lets [`RecordingWriter::finish`] close the folder as `failed` with what was written.
 //!
-//! Every record goes to `manifest.journal` as it is made (one line, written straight to the OS); at
+//! Every record goes to `manifest.journal` as it is made (one line, written straight to the OS; or gathered
+//! until the caller's batch ends, [`RecordingWriter::batch_journal`], and always before a sync); at
 //! [`RecordingWriter::tick`] the files and the journal are fsynced every [`RecordingOptions::sync_interval`] and
 //! the chain head is signed every [`RecordingOptions::sign_interval`]. [`RecordingWriter::finish`] closes every
 //! file, signs, writes `manifest.json` (via a temporary file and a rename) and removes the journal.
@@ -44,6 +45,7 @@
 mod close;
 mod error;
 mod files;
+mod journal_out;
 mod reserve;
 
 pub(crate) use close::write_manifest;
@@ -196,6 +198,8 @@ pub struct RecordingWriter {
     signed_count: Option<u64>,
     journal: Box<dyn StorageFile>,
     journal_len: u64,
+    /// Lines made and not yet written, while the journal is batched ([`RecordingWriter::batch_journal`]).
+    journal_batch: Option<Vec<u8>>,
     files: Vec<FileSlot>,
     last_sync: MediaTime,
     last_sign: MediaTime,
@@ -408,6 +412,7 @@ impl RecordingWriter {
             signed_count: None,
             journal,
             journal_len,
+            journal_batch: None,
             files: Vec::new(),
             last_sync: MediaTime::ZERO,
             last_sign: MediaTime::ZERO,
@@ -466,58 +471,6 @@ impl RecordingWriter {
             entries,
             token: crate::integrity::manifest::HexVec(token),
         })
-    }
-
-    /// Appends a line to the journal; while a signature waits for its group-commit round, records are held
-    /// back (`held`) so that the signature line lands right after the records it covers.
-    fn journal_write(&mut self, line: JournalLine) -> Result<(), RecordingError> {
-        if let Some(w) = self.waiting.back_mut() {
-            w.after.push(line);
-            return Ok(());
-        }
-        self.journal_put(line)
-    }
-
-    /// Writes `lines` to the journal in order (all of them, the first error returned).
-    fn put_lines(&mut self, lines: Vec<JournalLine>) -> Result<(), RecordingError> {
-        let mut first_err = None;
-        for line in lines {
-            if let Err(e) = self.journal_put(line) {
-                first_err.get_or_insert(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
-    }
-
-    /// Gives up every signature still waiting for its round: the lines held behind them go out, in order,
-    /// without the signatures (a later sign covers them).
-    fn give_up_waiting(&mut self) -> Result<(), RecordingError> {
-        let mut first_err = None;
-        while let Some(w) = self.waiting.pop_front() {
-            if let Err(e) = self.put_lines(w.after) {
-                first_err.get_or_insert(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
-    }
-
-    /// Writes a line to the journal. After a failed write the journal takes nothing more (a partial line may
-    /// end it; `journal_len` counts only whole lines) and lines are kept in memory for the manifest instead;
-    /// the first failure is returned.
-    fn journal_put(&mut self, line: JournalLine) -> Result<(), RecordingError> {
-        if self.journal_failed {
-            self.spill.push(line);
-            return Ok(());
-        }
-        let bytes = line.to_line();
-        let at = self.journal_len;
-        if let Err(e) = self.journal.write_all(&bytes) {
-            self.journal_failed = true;
-            self.spill.push(line);
-            return Err(io_err(&self.dir.join(JOURNAL_FILE), at)(e));
-        }
-        self.journal_len += bytes.len() as u64;
-        Ok(())
     }
 
     fn record(&mut self, entry: Entry) -> Result<(), RecordingError> {
@@ -751,6 +704,7 @@ impl RecordingWriter {
         // A record made durable here must not wait behind a signature's group-commit round: the signature
         // is given up (the next sign makes a new one) and the records held behind it go out first, in order.
         self.give_up_waiting()?;
+        self.flush_journal()?;
         if self.journal_failed || round_covers_all(&self.commit) {
             return Ok(());
         }

@@ -131,6 +131,8 @@ pub fn record_with_options(
     };
     if let Some(h) = &group {
         rec.use_group_commit(h.clone());
+        // As `listen`'s writer threads do: the journal's lines gathered, written at the end of each pass.
+        rec.batch_journal();
     }
     let mut now = MediaTime::ZERO;
     let r = (|| -> Result<(), RecordingError> {
@@ -161,6 +163,9 @@ pub fn record_with_options(
                 rec.append_log(log, line.as_bytes())?;
             }
             rec.tick(now.saturating_add(MediaTime::from_millis(20)))?;
+            if group.is_some() && slot % 25 == 12 {
+                rec.flush_journal()?; // a writer pass ends (mid-second: lines also wait for the sync)
+            }
             if let (Some(h), true) = (&group, slot % 50 == 49) {
                 h.wait(h.request());
             }

@@ -119,6 +119,29 @@ pub trait RecordingSink {
     fn listened_mix(&self) -> bool {
         false
     }
+    /// A batch of calls has ended: the recorder's writer thread calls this after each pass over the sink's
+    /// queue. A sink that is told where batches end may hold small writes until then (the folder sink gathers
+    /// the journal's lines: one `write(2)` per pass instead of one per line); a sink never told writes
+    /// through. The default does nothing.
+    ///
+    /// # Errors
+    /// The sink's own error, as for any call.
+    ///
+    /// ```
+    /// use recorder::engine::{ParticipantInfo, RecordingSink, TimelineEvent};
+    /// struct Quiet;
+    /// impl RecordingSink for Quiet {
+    ///     type Error = std::convert::Infallible;
+    ///     fn participant_added(&mut self, _: usize, _: &ParticipantInfo, _: u64) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn stem(&mut self, _: usize, _: &[i16]) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn mixed(&mut self, _: &[i16]) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn timeline(&mut self, _: TimelineEvent) -> Result<(), Self::Error> { Ok(()) }
+    /// }
+    /// assert!(Quiet.end_batch().is_ok()); // nothing held back, by default
+    /// ```
+    fn end_batch(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// One tick of stem `index` for its live listeners (see [`Self::listened_stems`]); not recorded.
     ///
     /// # Errors

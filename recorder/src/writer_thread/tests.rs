@@ -499,3 +499,60 @@ fn a_sink_dropped_without_stop_still_queues_the_mix_it_gathered() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Counts the calls made since the last end of a batch; notes each end with that count.
+#[derive(Default)]
+struct Batches {
+    since_end: usize,
+    ends: Vec<usize>,
+}
+
+impl RecordingSink for Batches {
+    type Error = SinkError;
+    fn participant_added(
+        &mut self,
+        _: usize,
+        _: &ParticipantInfo,
+        _: u64,
+    ) -> Result<(), SinkError> {
+        self.since_end += 1;
+        Ok(())
+    }
+    fn stem(&mut self, _: usize, _: &[i16]) -> Result<(), SinkError> {
+        self.since_end += 1;
+        Ok(())
+    }
+    fn mixed(&mut self, _: &[i16]) -> Result<(), SinkError> {
+        self.since_end += 1;
+        Ok(())
+    }
+    fn timeline(&mut self, _: TimelineEvent) -> Result<(), SinkError> {
+        self.since_end += 1;
+        Ok(())
+    }
+    fn end_batch(&mut self) -> Result<(), SinkError> {
+        self.ends.push(std::mem::take(&mut self.since_end));
+        Ok(())
+    }
+}
+
+/// The writer thread tells the sink where each pass over its queue ended, and once more before handing it
+/// back: a sink that holds writes for the batch (the folder sink's journal lines) never keeps any past a pass.
+#[test]
+fn every_pass_ends_with_end_batch_and_nothing_is_left_after_the_last() {
+    let mut t = ThreadedSink::spawn(Batches::default(), WriterOptions::default()).unwrap();
+    t.participant_added(0, &info("a"), 0).unwrap();
+    for i in 0..60 {
+        t.stem(0, &[i; 320]).unwrap();
+        t.mixed(&[i; 320]).unwrap();
+        if i % 20 == 19 {
+            // A pause longer than the poll interval: the writer's pass ends in between.
+            std::thread::sleep(WriterOptions::default().poll_interval * 3);
+        }
+    }
+    let (inner, err, _) = t.stop().unwrap();
+    assert!(err.is_none());
+    assert_eq!(inner.since_end, 0, "calls after the last end of a batch");
+    assert!(inner.ends.len() >= 3, "{:?}", inner.ends);
+    assert_eq!(inner.ends.iter().sum::<usize>(), 1 + 60 + 60);
+}
