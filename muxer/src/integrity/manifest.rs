@@ -263,10 +263,29 @@ pub enum JournalLine {
 impl JournalLine {
     /// The line's bytes (JSON + `\n`).
     pub fn to_line(&self) -> Vec<u8> {
-        // Serializing these plain types cannot fail; fall back to an empty object that a reader rejects.
-        let mut v = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        v.push(b'\n');
+        let mut v = Vec::new();
+        self.append_line(&mut v);
         v
+    }
+
+    /// Appends the line's bytes (JSON + `\n`) to `out`.
+    ///
+    /// ```
+    /// use muxer::integrity::manifest::JournalLine;
+    /// use muxer::integrity::{Entry, Status};
+    /// let line = JournalLine::Entry(Entry::Status { at: 0, status: Status::Recording, note: "go".into() });
+    /// let mut out = b"earlier\n".to_vec();
+    /// line.append_line(&mut out);
+    /// assert_eq!(&out[8..], &line.to_line()[..]);
+    /// ```
+    pub fn append_line(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        // Serializing these plain types cannot fail; fall back to an empty object that a reader rejects.
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            out.truncate(start);
+            out.extend_from_slice(b"{}");
+        }
+        out.push(b'\n');
     }
 }
 

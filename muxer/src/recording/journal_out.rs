@@ -106,11 +106,7 @@ impl RecordingWriter {
             return Ok(());
         }
         if let Some(batch) = &mut self.journal_batch {
-            // Serializing these plain types cannot fail; an empty object a reader rejects otherwise.
-            if serde_json::to_writer(&mut *batch, &line).is_err() {
-                batch.extend_from_slice(b"{}");
-            }
-            batch.push(b'\n');
+            line.append_line(batch);
             return Ok(());
         }
         let bytes = line.to_line();
