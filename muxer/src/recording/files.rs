@@ -124,28 +124,36 @@ impl RecordingWriter {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn write_silence(&mut self, stem: StemId, samples: u64) -> Result<(), RecordingError> {
+        // The chunks a long silence fills (a late joiner's lead-in: seconds or an hour) are closed as they
+        // fill, but the file is extended over them, its header refreshed and the chunks linked once, at the
+        // end: a constant number of system calls, not three per second of silence.
+        let mut closed = Vec::new();
         let mut left = samples;
         while left > 0 {
             let slot = self.slot(stem.0, FileKind::Wav)?;
-            let (pending, align) = match &slot.body {
-                Body::Wav(w) => (
-                    w.pending_chunk_len(),
-                    w.format().bytes_per_sample_frame().max(1) as u64,
-                ),
-                _ => return Ok(()),
+            let chunk_bytes = slot.chunk_bytes;
+            let Body::Wav(w) = &mut slot.body else {
+                return Ok(());
             };
+            let align = w.format().bytes_per_sample_frame().max(1) as u64;
             // Up to the chunk's end (whole sample frames, at least one), at most the zeros at hand.
-            let to_chunk_end = slot.chunk_bytes.saturating_sub(pending) / align * align / 2;
+            let to_chunk_end =
+                chunk_bytes.saturating_sub(w.pending_chunk_len()) / align * align / 2;
             let piece = left
                 .min(ZERO_SAMPLES.len() as u64)
                 .min(to_chunk_end.max(align / 2));
             let piece = usize::try_from(piece).unwrap_or(ZERO_SAMPLES.len());
             // Through the file's buffer, as ticks go: the sparse file then sees the chunk's zeros in one
             // write and leaves them all as a hole (a short unbuffered piece would be written as data).
-            self.append_pcm(stem, &ZERO_SAMPLES[..piece], true)?;
+            if let Err(e) = w.append_samples(&ZERO_SAMPLES[..piece]) {
+                return Err(break_wav(slot, e));
+            }
+            if w.pending_chunk_len() >= chunk_bytes {
+                closed.extend(w.take_chunk());
+            }
             left -= piece as u64;
         }
-        Ok(())
+        self.link_chunks(stem.0, closed)
     }
 
     /// Appends little-endian sample bytes (whole sample frames) to a stem.
@@ -171,8 +179,25 @@ impl RecordingWriter {
         if w.pending_chunk_len() == 0 || (!force && w.pending_chunk_len() < chunk_bytes) {
             return Ok(());
         }
-        // The chunk's bytes on disk, a silent tail included (a sparse stem's only `ftruncate`): the journal is
-        // about to link them.
+        let region = w.take_chunk();
+        self.link_chunks(id, region)
+    }
+
+    /// Puts a WAV's closed chunks on disk (handed to the OS, a silent tail included: a sparse stem's only
+    /// `ftruncate`), refreshes its header, then links the chunks in the journal, in order.
+    fn link_chunks(
+        &mut self,
+        id: u32,
+        chunks: impl IntoIterator<Item = Region>,
+    ) -> Result<(), RecordingError> {
+        let mut chunks = chunks.into_iter().peekable();
+        if chunks.peek().is_none() {
+            return Ok(());
+        }
+        let slot = self.slot(id, FileKind::Wav)?;
+        let Body::Wav(w) = &mut slot.body else {
+            return Ok(());
+        };
         let flushed = w.flush().and_then(|_| {
             let at = w.file_len();
             w.sink_mut()
@@ -183,9 +208,8 @@ impl RecordingWriter {
         if let Err(e) = flushed {
             return Err(break_wav(slot, e));
         }
-        let region = w.take_chunk();
         let refreshed = w.refresh_header().and_then(|_| w.flush());
-        if let Some(r) = region {
+        for r in chunks {
             self.record_region(id, false, r)?;
         }
         if let Err(e) = refreshed {
