@@ -10,7 +10,9 @@
 #                            presenter, a muted audience of whom a few ask questions, the rest never heard
 #
 # listen's CPU is utime + stime of its process from /proc/PID/stat, read when it is listening and again after
-# the last call's summary (the server's start-up is not in it); send's CPU is printed beside it. A figure
+# the last call's summary (the server's start-up is not in it); send's CPU is printed beside it, and the
+# server's peak resident memory (VmHWM) and minor page faults over the same span (memory touched for the first
+# time: in 30 s calls most of a call's rings and queues are still being touched, a cost long calls amortize). A figure
 # counts only if every recording is whole: every call `completed`, and in every metadata.json every frame
 # delivered was written, none dropped by any cause; CHECK calls (default 3) are also recorded with `verbatim
 # record --simulate` of the same meeting and seed, and listen must have written exactly as many frames per
@@ -70,16 +72,22 @@ done
 addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$tmp/listen.log" | head -1)
 [ -n "$addr" ] || { echo "listen did not start:" >&2; cat "$tmp/listen.log" >&2; exit 1; }
 ticks() { awk '{ print $14, $15 }' "/proc/$listen_pid/stat"; }
+# Minor page faults (memory touched for the first time: rings, queues and buffers as calls warm up).
+faults() { awk '{ print $10 }' "/proc/$listen_pid/stat"; }
 clk=$(getconf CLK_TCK)
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r bu bs <<<"$(ticks)"
+f0=$(faults)
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$tmp/send-time" \
     "$verbatim" send --connect "$addr" "${sim[@]}" --duration "$duration" --calls "$calls" --seed 1 \
     >"$tmp/send.log" 2>&1 || { cat "$tmp/send.log" >&2; exit 1; }
 sleep 0.3 # the server's last writes after the summaries
 read -r au as <<<"$(ticks)"
+f1=$(faults)
+# Peak resident memory of the server (all calls open at once, at their fullest).
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$listen_pid/status")
 t1=$(date +%s.%N)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 kill -TERM "$listen_pid"
@@ -111,11 +119,13 @@ done
 
 read -r su ss <"$tmp/send-time"
 awk -v bu="$bu" -v bs="$bs" -v au="$au" -v as="$as" -v c="$clk" -v s="$secs" -v w0="$t0" -v w1="$t1" \
-    -v n="$calls" -v su="$su" -v ss="$ss" -v f="$total" -v input="$input" -v d="$duration" 'BEGIN {
+    -v n="$calls" -v su="$su" -v ss="$ss" -v f="$total" -v input="$input" -v d="$duration" \
+    -v f0="$f0" -v f1="$f1" -v hwm="$hwm" 'BEGIN {
     user = (au - bu) / c; sys = (as - bs) / c; cpu = user + sys
     printf "listen: %d calls x %s (%s input) in real time, %.0f s recorded, %d frames written (all whole)\n", n, d, input, s, f
     printf "listen process CPU %.2f s in %.1f s wall = %.3f ms per recorded second (%.2f of a core); send %.2f s\n", cpu, w1 - w0, cpu * 1000 / s, cpu / (w1 - w0), su + ss
     printf "  of which user %.2f s (%.3f ms per recorded second), kernel %.2f s (%.3f ms)\n", user, user * 1000 / s, sys, sys * 1000 / s
+    printf "memory: peak resident %.0f MiB (%.2f MiB per call; an idle server holds ~16 MiB); %d minor page faults (%.1f per recorded second)\n", hwm / 1024, hwm / 1024 / n, f1 - f0, (f1 - f0) / s
 }'
 grep "hand-off\|group commit\|media threads" "$tmp/listen.log" || true
 if [ "$gst" -gt 0 ] && ! command -v gst-launch-1.0 >/dev/null; then
