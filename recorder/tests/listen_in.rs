@@ -133,16 +133,7 @@ fn a_listen_in_beyond_the_first_64_stems_is_stamped_with_the_stem_s_own_time() {
     };
     let mut sink = FolderSink::create(&dir, key, &opts).unwrap();
     for i in 0..66usize {
-        let info = ParticipantInfo {
-            name: format!("p{i}"),
-            id: None,
-            display_name: None,
-            is_guest: false,
-            msis: Vec::new(),
-            msis_forgotten: 0,
-            joined: MediaTime::ZERO,
-            left: None,
-        };
+        let info = ParticipantInfo::new(format!("p{i}"), MediaTime::ZERO);
         // p65 joined a second in: its lead-in is a second of silence.
         sink.participant_added(i, &info, if i == 65 { 16_000 } else { 0 })
             .unwrap();

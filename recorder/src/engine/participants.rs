@@ -522,14 +522,8 @@ impl CallRecorder {
     ) -> Result<usize, EngineError<S::Error>> {
         self.counters.unknown_msi_frames += 1;
         let info = ParticipantInfo {
-            name: self.unique_name(&format!("unknown-{}", msi.0)),
-            id: None,
-            display_name: None,
-            is_guest: false,
             msis: vec![(msi, StreamKind::Audio)],
-            msis_forgotten: 0,
-            joined: at,
-            left: None,
+            ..ParticipantInfo::new(self.unique_name(&format!("unknown-{}", msi.0)), at)
         };
         self.add_slot(info, sink)
     }

@@ -30,6 +30,32 @@ pub struct ParticipantInfo {
     pub left: Option<MediaTime>,
 }
 
+impl ParticipantInfo {
+    /// A participant known only by `name` from `joined` on: no roster identity, no source ids yet (a sink's
+    /// tests, an embedder's own sources; the recorder fills in the rest as the roster and the media tell it).
+    ///
+    /// ```
+    /// use recorder::engine::ParticipantInfo;
+    /// use recorder::media_core::MediaTime;
+    /// let p = ParticipantInfo::new("alice", MediaTime::from_secs(2));
+    /// assert_eq!(p.name, "alice");
+    /// assert_eq!(p.joined, MediaTime::from_secs(2));
+    /// assert!(p.id.is_none() && p.msis.is_empty() && p.left.is_none());
+    /// ```
+    pub fn new(name: impl Into<String>, joined: MediaTime) -> Self {
+        ParticipantInfo {
+            name: name.into(),
+            id: None,
+            display_name: None,
+            is_guest: false,
+            msis: Vec::new(),
+            msis_forgotten: 0,
+            joined,
+            left: None,
+        }
+    }
+}
+
 /// Counters of the whole call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallCounters {

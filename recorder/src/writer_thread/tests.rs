@@ -61,16 +61,7 @@ impl RecordingSink for Recorder {
 }
 
 fn info(name: &str) -> ParticipantInfo {
-    ParticipantInfo {
-        name: name.into(),
-        id: None,
-        display_name: None,
-        is_guest: false,
-        msis: Vec::new(),
-        msis_forgotten: 0,
-        joined: MediaTime::ZERO,
-        left: None,
-    }
+    ParticipantInfo::new(name, MediaTime::ZERO)
 }
 
 #[test]
