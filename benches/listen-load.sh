@@ -24,7 +24,8 @@
 #   default:  filesrc ! wavparse (x4) ! audiomixer ! audioconvert ! audioresample ! opusenc bitrate=32000
 #             ! oggmux ! filesink   (opusenc's defaults: complexity 10, generic audio)
 #   same:     the same with opusenc audio-type=restricted-lowdelay complexity=0 (Verbatim's mix settings)
-# GST=0 skips it; without gst-launch-1.0 it says so loudly and skips it.
+# GST=0 skips it. GStreamer is installed from Debian's packages when missing (as scripts/compare-gstreamer.sh
+# does); if it cannot be, the comparison says so loudly and is skipped.
 #
 # Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, GST=10, OUT=/tmp dir,
 #                                  CARGO_TARGET_DIR; VERBATIM_BIN=path uses that binary, for A/B runs;
@@ -43,6 +44,21 @@ case "$input" in
     townhall) sim=(--simulate --meeting townhall --participants 12) ;;
     *) echo "INPUT=$input: expected meeting, synthetic or townhall" >&2; exit 1 ;;
 esac
+
+if [ "$gst" -gt 0 ]; then
+    missing=0
+    for el in audiomixer audioconvert audioresample opusenc oggmux wavparse; do
+        gst-inspect-1.0 "$el" >/dev/null 2>&1 || missing=1
+    done
+    if [ "$missing" = 1 ]; then
+        echo "installing GStreamer (Debian packages)..." >&2
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+            --no-install-recommends gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+            >/dev/null; } || echo "!!! GStreamer could not be installed" >&2
+    fi
+fi
 
 if [ -n "${VERBATIM_BIN:-}" ]; then
     # A given binary (an A/B comparison of two builds in one sitting): used as it is, not rebuilt.
