@@ -24,8 +24,8 @@
 #   default:  filesrc ! wavparse (x4) ! audiomixer ! audioconvert ! audioresample ! opusenc bitrate=32000
 #             ! oggmux ! filesink   (opusenc's defaults: complexity 10, generic audio)
 #   same:     the same with opusenc audio-type=restricted-lowdelay complexity=0 (Verbatim's mix settings)
-# GST=0 skips it. GStreamer is installed from Debian's packages when missing (as scripts/compare-gstreamer.sh
-# does); if it cannot be, the comparison says so loudly and is skipped.
+# GST=0 skips it. GStreamer is installed from Debian's packages when missing (scripts/ensure-gstreamer.sh, which
+# compare-gstreamer.sh uses too); if it cannot be, the comparison says so loudly and is skipped.
 #
 # Usage: benches/listen-load.sh   (env: CALLS=50, DURATION=120s, INPUT=meeting, CHECK=3, GST=10, OUT=/tmp dir,
 #                                  CARGO_TARGET_DIR; VERBATIM_BIN=path uses that binary, for A/B runs;
@@ -46,18 +46,8 @@ case "$input" in
 esac
 
 if [ "$gst" -gt 0 ]; then
-    missing=0
-    for el in audiomixer audioconvert audioresample opusenc oggmux wavparse; do
-        gst-inspect-1.0 "$el" >/dev/null 2>&1 || missing=1
-    done
-    if [ "$missing" = 1 ]; then
-        echo "installing GStreamer (Debian packages)..." >&2
-        sudo=""
-        [ "$(id -u)" = 0 ] || sudo="sudo"
-        { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-            --no-install-recommends gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-            >/dev/null; } || echo "!!! GStreamer could not be installed" >&2
-    fi
+    "$here/scripts/ensure-gstreamer.sh" audiomixer audioconvert audioresample opusenc oggmux wavparse ||
+        gst_missing=1
 fi
 
 if [ -n "${VERBATIM_BIN:-}" ]; then
@@ -144,9 +134,8 @@ awk -v bu="$bu" -v bs="$bs" -v au="$au" -v as="$as" -v c="$clk" -v s="$secs" -v 
     printf "memory: peak resident %.0f MiB (%.2f MiB per call; an idle server holds ~16 MiB); %d minor page faults (%.1f per recorded second)\n", hwm / 1024, hwm / 1024 / n, f1 - f0, (f1 - f0) / s
 }'
 grep "hand-off\|group commit\|media threads" "$tmp/listen.log" || true
-if [ "$gst" -gt 0 ] && ! command -v gst-launch-1.0 >/dev/null; then
-    echo "!!! GStreamer NOT MEASURED: gst-launch-1.0 missing (apt-get install gstreamer1.0-tools" \
-        "gstreamer1.0-plugins-base gstreamer1.0-plugins-good)" >&2
+if [ "${gst_missing:-0}" = 1 ]; then
+    echo "!!! GStreamer NOT MEASURED: it could not be installed (scripts/ensure-gstreamer.sh)" >&2
     gst=0
 fi
 if [ "$gst" -gt 0 ]; then

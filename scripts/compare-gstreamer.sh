@@ -40,21 +40,7 @@ runs="${RUNS:-5}"
 sets="${SETS:-short long silences}"
 names=(alice bob carol dave)
 
-need_gst=0
-command -v gst-launch-1.0 >/dev/null || need_gst=1
-if [ "$need_gst" = 0 ]; then
-    for el in audiomixer opusenc mp4mux wavenc wavparse; do
-        gst-inspect-1.0 "$el" >/dev/null 2>&1 || need_gst=1
-    done
-fi
-if [ "$need_gst" = 1 ]; then
-    echo "installing GStreamer (Debian packages)..." >&2
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad >/dev/null
-fi
+"$here/scripts/ensure-gstreamer.sh" audiomixer opusenc mp4mux wavenc wavparse
 for tool in ffmpeg ffprobe; do
     command -v "$tool" >/dev/null || { echo "$tool missing: run scripts/setup.sh" >&2; exit 1; }
 done
