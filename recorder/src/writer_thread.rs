@@ -725,9 +725,7 @@ impl<S: RecordingSink<Error = SinkError> + Send> Drain for Job<S> {
                     match (&mut self.inner, self.first_err.is_none()) {
                         (Some(inner), true) => {
                             if let Err(e) = apply(inner, cmd, &self.recycle) {
-                                let _ = self.shared.error.set(e.to_string());
-                                self.shared.failed.store(true, Ordering::Release);
-                                self.first_err = Some(e);
+                                Self::fail(&self.shared, &mut self.first_err, e);
                             }
                             // Listen-ins come and go through commands (and a gone listener's tap is
                             // dropped as it is fed): the media side reads which stems to tap from here.
@@ -774,11 +772,17 @@ impl<S: RecordingSink<Error = SinkError> + Send> Job<S> {
     fn end_batch(&mut self) {
         if let (Some(inner), true) = (&mut self.inner, self.first_err.is_none()) {
             if let Err(e) = inner.end_batch() {
-                let _ = self.shared.error.set(e.to_string());
-                self.shared.failed.store(true, Ordering::Release);
-                self.first_err = Some(e);
+                Self::fail(&self.shared, &mut self.first_err, e);
             }
         }
+    }
+
+    /// The sink failed: its error is published (the media side stops queueing) and kept for the hand-back;
+    /// what is queued after it is discarded and counted.
+    fn fail(shared: &Shared, first_err: &mut Option<SinkError>, e: SinkError) {
+        let _ = shared.error.set(e.to_string());
+        shared.failed.store(true, Ordering::Release);
+        *first_err = Some(e);
     }
 }
 
