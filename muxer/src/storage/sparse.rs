@@ -4,11 +4,12 @@
 //! silence from Teams is zeros. Writing those zeros costs the page cache a copy, a page allocation and later
 //! the disk's write-back, for bytes every reader sees anyway beyond a file's written end. [`SparseFile`] skips
 //! runs of zeros written at or past the furthest byte ever written (appends), and extends the file over a
-//! skipped tail with `set_len` when synced or told to ([`StorageFile::materialize`], where the writer is about to
-//! journal a range: a WAV chunk's close, the file's close), so the file's bytes — and so every hash of the chain
-//! — are exactly those written. A plain flush (the recording's once-a-second sync under group commit) leaves a
-//! tail that no record covers yet as a logical length: no `ftruncate` per silent file per flush. Rewrites below that point (a WAV header refreshed at offset 0) are written as
-//! they are. Only plaintext WAV stems and `mixed.wav` are wrapped (sealed files are never zeros).
+//! skipped tail with `set_len` when synced or told to ([`StorageFile::materialize`], where the writer is
+//! about to journal a range: a WAV chunk's close, the file's close), so the file's bytes — and so every hash
+//! of the chain — are exactly those written. A plain flush (the recording's once-a-second sync under group
+//! commit) leaves a tail that no record covers yet as a logical length: no `ftruncate` per silent file per
+//! flush. Rewrites below the furthest byte (a WAV header refreshed at offset 0) are written as they are. Only
+//! plaintext WAV stems and `mixed.wav` are wrapped (sealed files are never zeros).
 //!
 //! ```
 //! use std::io::{Read, Seek, SeekFrom, Write};
