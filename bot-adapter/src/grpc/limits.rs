@@ -32,7 +32,12 @@ pub struct Limits {
     pub idle_timeout: MediaTime,
     /// How long a new stream may take to send its `CallStart`.
     pub start_timeout: MediaTime,
-    /// Per-call ingest queue (events) between the network task and the call's media worker.
+    /// Per-call ingest queue (events) between the network task and the call's media worker. The default,
+    /// 4,096, holds the largest burst a call makes — its pre-roll released at once when the bot confirms:
+    /// 5 s of four speakers (1,250 events) and ten cameras at 30 frames a second (1,500) — with room to
+    /// spare; in steady state a call's queue peaks at a handful of events. When it is full the call's
+    /// network task waits for room, up to a second, before it drops and counts. Each place costs ~112
+    /// bytes for the call's life (a queue of 8,192 was ~0.9 MiB of a call's ~3 MiB).
     pub queue_capacity: usize,
     /// Per-call queue of engine -> bot messages; when the bot stops reading, non-essential messages beyond it
     /// are dropped (the media path never waits for the bot).
@@ -51,7 +56,7 @@ impl Default for Limits {
             confirm_timeout: MediaTime::from_secs(10),
             idle_timeout: MediaTime::from_secs(30),
             start_timeout: MediaTime::from_secs(10),
-            queue_capacity: 8192,
+            queue_capacity: 4096,
             outbound_capacity: 64,
         }
     }
