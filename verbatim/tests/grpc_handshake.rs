@@ -85,11 +85,15 @@ async fn nothing_is_on_disk_until_recording_is_confirmed_and_the_preroll_is_then
     assert_eq!(rs["outcome"], "confirmed");
     assert!(rs["preroll_held"].as_u64().unwrap() > 50, "{rs}");
     assert_eq!(rs["preroll_discarded"], 0);
-    // The pre-roll went into the call's ingest queue at once, and the queue (4,096 events by default) took it
-    // without ever being full: nobody's frame waited for room, none was dropped.
+    // The pre-roll went into the call's ingest queue at once (its high water shows the burst), and the queue
+    // (4,096 events by default) took it with room to spare: no push waited for room (a push of a buffer waits
+    // when fewer than 5 places are free), none was dropped.
     assert_eq!(md["counters"]["ingest_queue_full"], 0, "{}", md["counters"]);
     let high = md["counters"]["ingest_queue_high_water"].as_u64().unwrap();
-    assert!(high > 50 && high < 4096, "ingest queue high water {high}");
+    assert!(
+        high > 50 && high < 4096 - 5,
+        "ingest queue high water {high}"
+    );
     srv.stop().await;
 }
 
