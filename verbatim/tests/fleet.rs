@@ -358,6 +358,43 @@ fn sigterm_drains_running_calls_refuses_new_ones_and_exits_zero() {
     assert!(!node.out.join("late-1").exists());
 }
 
+/// A second SIGTERM while draining ends the running calls now as `interrupted` (finalized, verifiable), not at
+/// their end, and the server exits 0. Each call's task waits on a stop signal of its own
+/// (`Drain::stop_signal`): a call that missed it would run out its minute and fail the 30 s bound.
+#[test]
+fn a_second_sigterm_ends_the_running_calls_now_as_interrupted() {
+    let mut node = Node::start("fleet-stop", &["--metrics", "127.0.0.1:0"]);
+    let running = node.send("stopped", 60, 2);
+    node.wait_for("verbatim_calls{state=\"recording\"}", 2.0, 30);
+    node.signal("-TERM");
+    let t0 = Instant::now();
+    while node.get("/readyz").0 == 200 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never draining");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t1 = Instant::now();
+    node.signal("-TERM");
+    assert_eq!(node.exit_code(30), Some(0));
+    let (_, out) = finished(running);
+    assert!(
+        t1.elapsed() < Duration::from_secs(30),
+        "the calls ran on: {out}"
+    );
+    for k in 1..=2 {
+        let folder = node.out.join(format!("stopped-{k}"));
+        let md = metadata(&folder);
+        assert_eq!(md["recording"]["status"], "interrupted", "{k}: {out}");
+        let us = md["recording"]["duration_us"].as_i64().unwrap_or(0);
+        assert!(us > 0 && us < 40_000_000, "call {k} lasted {us} µs");
+        let v = Command::new(BIN)
+            .args(["verify", "--trust-embedded-key"])
+            .arg(&folder)
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    }
+}
+
 #[test]
 fn a_tiny_max_load_refuses_the_second_call_and_admin_drain_stops_the_node() {
     // A bare port binds loopback.

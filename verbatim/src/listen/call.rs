@@ -206,14 +206,12 @@ impl Call {
         let limits = self.shared.opts.limits;
         let idle = duration(limits.idle_timeout);
         let mut last_msg = Instant::now();
-        // The stop signal and the timer are made once per call, not once per message: a `Notified` registers
-        // under the `Notify`'s lock that every call shares, and a new `Sleep` registers in (and leaves) the
+        // The stop signal and the timer are made once per call, not once per message: the stop signal is the
+        // call's own channel (polling it takes no lock), and a new `Sleep` registers in (and leaves) the
         // timer wheel, which at ~5,000 bot messages a second cost lock round trips between the workers. The
         // timer is armed at the earliest deadline known and moved only earlier; when it fires at a deadline
         // that has since moved later (a message came), it is re-armed at the new one.
-        let shared = Arc::clone(&self.shared);
-        let stopping = shared.drain.stopping();
-        tokio::pin!(stopping);
+        let mut stopping = self.shared.drain.stop_signal();
         let timer = tokio::time::sleep_until((last_msg + idle).into());
         tokio::pin!(timer);
         loop {
@@ -226,6 +224,8 @@ impl Call {
             }
             let msg = tokio::select! {
                 m = inbound.message() => m,
+                // Completes once, and the call then ends (polled again it would panic). An error would mean
+                // the server's drain state is gone, which outlives every call; it would end the call too.
                 _ = &mut stopping => {
                     let why = "the server is stopping (second SIGTERM or SIGINT while draining)";
                     return Ending::Interrupted(why.into());

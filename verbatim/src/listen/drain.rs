@@ -15,6 +15,9 @@
 //! now as `interrupted` (finalized, synced and verifiable, the bot told), then the server exits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
 
 /// The drain flag, and a wake-up for whoever waits for it to be set.
 #[derive(Debug, Default)]
@@ -22,7 +25,16 @@ pub struct Drain {
     draining: AtomicBool,
     started: tokio::sync::Notify,
     stopping: AtomicBool,
-    stop: tokio::sync::Notify,
+    /// One wake-up per running call ([`Drain::stop_signal`]), taken under the lock only when a call starts
+    /// and when the calls are stopped.
+    stops: Mutex<StopSenders>,
+}
+
+/// The running calls' stop wake-ups, and the length at which the ended calls' ones are next pruned.
+#[derive(Debug, Default)]
+struct StopSenders {
+    senders: Vec<oneshot::Sender<()>>,
+    prune_at: usize,
 }
 
 impl Drain {
@@ -49,24 +61,56 @@ impl Drain {
     /// `interrupted` (its files finalized and synced, its bot told), instead of waiting for its end.
     pub fn stop_calls(&self, by: &str) {
         self.start(by);
+        // Set under the lock a new call's `stop_signal` takes, so a call is either woken here or sees the flag.
+        let mut stops = self.stops();
         if !self.stopping.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 event = "stop_calls",
                 by,
                 "stopping: running calls end now as interrupted"
             );
-            self.stop.notify_waiters();
+            for s in stops.senders.drain(..) {
+                let _ = s.send(());
+            }
         }
     }
 
-    /// Completes once [`Self::stop_calls`] was called (what a call's task waits on besides its bot).
-    pub async fn stopping(&self) {
-        loop {
-            let n = self.stop.notified();
-            if self.stopping.load(Ordering::Acquire) {
-                return;
-            }
-            n.await;
+    /// What a call's task waits on besides its bot: completes once [`Self::stop_calls`] is called (at once
+    /// when it already was). Each call takes its own, when it starts: polling it is an atomic load on the
+    /// call's own channel. (A `Notified` of one `Notify` shared by every call took that `Notify`'s mutex at
+    /// each poll, i.e. at every bot message of every call, a lock all the network threads shared.)
+    ///
+    /// ```
+    /// use verbatim::listen::drain::Drain;
+    /// let d = Drain::default();
+    /// let mut before = d.stop_signal();
+    /// assert!(before.try_recv().is_err(), "not stopped yet");
+    /// d.stop_calls("test");
+    /// assert!(before.try_recv().is_ok(), "woken by stop_calls");
+    /// assert!(d.stop_signal().try_recv().is_ok(), "a call starting after it is stopped at once");
+    /// ```
+    pub fn stop_signal(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut stops = self.stops();
+        if self.stopping.load(Ordering::Acquire) {
+            let _ = tx.send(());
+            return rx;
+        }
+        // The ended calls' senders (their receivers dropped) go when the list has doubled since the last
+        // pruning: amortized constant work per call, and the list stays within twice the running calls.
+        if stops.senders.len() >= stops.prune_at {
+            stops.senders.retain(|s| !s.is_closed());
+            stops.prune_at = (stops.senders.len() * 2).max(64);
+        }
+        stops.senders.push(tx);
+        rx
+    }
+
+    fn stops(&self) -> MutexGuard<'_, StopSenders> {
+        // Nothing panics while holding it; a poisoned lock still holds a consistent list.
+        match self.stops.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
         }
     }
 
