@@ -147,6 +147,29 @@ impl Node {
             .unwrap();
         assert!(ok.success());
     }
+
+    /// `SIGTERM`, then `/readyz` until it stops answering 200 (at most 10 s): its last answer.
+    fn start_draining(&self) -> (u16, String) {
+        self.signal("-TERM");
+        let t0 = Instant::now();
+        loop {
+            let r = self.get("/readyz");
+            if r.0 != 200 || t0.elapsed() > Duration::from_secs(10) {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `verbatim verify` passes on `folder` (the node's embedded key trusted).
+fn assert_verifies(folder: &Path) {
+    let v = Command::new(BIN)
+        .args(["verify", "--trust-embedded-key"])
+        .arg(folder)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
 
 /// A GET (or an empty POST) with ureq, a real HTTP client over TCP: (status, body).
@@ -323,16 +346,8 @@ fn sigterm_drains_running_calls_refuses_new_ones_and_exits_zero() {
     let mut node = Node::start("fleet-drain", &["--metrics", "127.0.0.1:0"]);
     let running = node.send("drained", 5, 1);
     node.wait_for("verbatim_calls{state=\"recording\"}", 1.0, 30);
-    node.signal("-TERM");
     // Not ready while draining, with the reason.
-    let t0 = Instant::now();
-    let (code, body) = loop {
-        let r = node.get("/readyz");
-        if r.0 != 200 || t0.elapsed() > Duration::from_secs(10) {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (code, body) = node.start_draining();
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("draining"), "{body}");
     assert_eq!(node.get("/healthz").0, 200, "draining is not unhealthy");
@@ -349,12 +364,7 @@ fn sigterm_drains_running_calls_refuses_new_ones_and_exits_zero() {
     assert_eq!(node.exit_code(60), Some(0));
     let folder = node.out.join("drained-1");
     assert_eq!(metadata(&folder)["recording"]["status"], "completed");
-    let v = Command::new(BIN)
-        .args(["verify", "--trust-embedded-key"])
-        .arg(&folder)
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    assert_verifies(&folder);
     assert!(!node.out.join("late-1").exists());
 }
 
@@ -366,12 +376,7 @@ fn a_second_sigterm_ends_the_running_calls_now_as_interrupted() {
     let mut node = Node::start("fleet-stop", &["--metrics", "127.0.0.1:0"]);
     let running = node.send("stopped", 60, 2);
     node.wait_for("verbatim_calls{state=\"recording\"}", 2.0, 30);
-    node.signal("-TERM");
-    let t0 = Instant::now();
-    while node.get("/readyz").0 == 200 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "never draining");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(node.start_draining().0, 503, "never draining");
     let t1 = Instant::now();
     node.signal("-TERM");
     assert_eq!(node.exit_code(30), Some(0));
@@ -386,12 +391,7 @@ fn a_second_sigterm_ends_the_running_calls_now_as_interrupted() {
         assert_eq!(md["recording"]["status"], "interrupted", "{k}: {out}");
         let us = md["recording"]["duration_us"].as_i64().unwrap_or(0);
         assert!(us > 0 && us < 40_000_000, "call {k} lasted {us} µs");
-        let v = Command::new(BIN)
-            .args(["verify", "--trust-embedded-key"])
-            .arg(&folder)
-            .output()
-            .unwrap();
-        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+        assert_verifies(&folder);
     }
 }
 
