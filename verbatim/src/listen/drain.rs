@@ -24,15 +24,16 @@ use tokio::sync::oneshot;
 pub struct Drain {
     draining: AtomicBool,
     started: tokio::sync::Notify,
-    stopping: AtomicBool,
-    /// One wake-up per running call ([`Drain::stop_signal`]), taken under the lock only when a call starts
-    /// and when the calls are stopped.
-    stops: Mutex<StopSenders>,
+    /// Whether the calls were stopped, and one wake-up per running call ([`Drain::stop_signal`]); locked
+    /// only when a call starts and when the calls are stopped.
+    stops: Mutex<Stops>,
 }
 
-/// The running calls' stop wake-ups, and the length at which the ended calls' ones are next pruned.
+/// The calls were stopped; else the running calls' wake-ups, and the length at which the ended calls' ones
+/// are next pruned.
 #[derive(Debug, Default)]
-struct StopSenders {
+struct Stops {
+    stopped: bool,
     senders: Vec<oneshot::Sender<()>>,
     prune_at: usize,
 }
@@ -61,9 +62,9 @@ impl Drain {
     /// `interrupted` (its files finalized and synced, its bot told), instead of waiting for its end.
     pub fn stop_calls(&self, by: &str) {
         self.start(by);
-        // Set under the lock a new call's `stop_signal` takes, so a call is either woken here or sees the flag.
+        // Under the lock a new call's `stop_signal` takes: a call is either woken here or sees the flag.
         let mut stops = self.stops();
-        if !self.stopping.swap(true, Ordering::AcqRel) {
+        if !std::mem::replace(&mut stops.stopped, true) {
             tracing::warn!(
                 event = "stop_calls",
                 by,
@@ -92,7 +93,7 @@ impl Drain {
     pub fn stop_signal(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let mut stops = self.stops();
-        if self.stopping.load(Ordering::Acquire) {
+        if stops.stopped {
             let _ = tx.send(());
             return rx;
         }
@@ -106,7 +107,7 @@ impl Drain {
         rx
     }
 
-    fn stops(&self) -> MutexGuard<'_, StopSenders> {
+    fn stops(&self) -> MutexGuard<'_, Stops> {
         // Nothing panics while holding it; a poisoned lock still holds a consistent list.
         match self.stops.lock() {
             Ok(g) => g,
